@@ -1,0 +1,45 @@
+//! The B-tree's view of the pager: what it may call to read and write pages.
+//! The pager's transactions implement these; tests use an in-memory mock.
+
+use std::sync::Arc;
+
+use crate::error::{PageId, Result};
+use crate::page::{BlobPtr, NodePtr, TxnId};
+
+/// Read access to committed pages.
+pub(crate) trait PageRead {
+    /// The page size in bytes.
+    fn page_size(&self) -> usize;
+
+    /// Reads the node page that `ptr` refers to and verifies it: the checksum matches
+    /// `ptr.crc` and the header names `ptr.id`. The returned slice is `page_size` long.
+    fn read_node(&self, ptr: NodePtr) -> Result<Arc<[u8]>>;
+
+    /// Reads a blob and verifies its checksum.
+    fn read_blob(&self, ptr: BlobPtr) -> Result<Vec<u8>>;
+}
+
+/// Write access inside one write transaction.
+pub(crate) trait PageWrite: PageRead {
+    /// The id of the transaction being built; stamped into every page written.
+    fn txn_id(&self) -> TxnId;
+
+    /// Allocates one page for a node written in this transaction.
+    fn alloc_page(&mut self) -> Result<PageId>;
+
+    /// Stores the final bytes of a node page (header written and sealed) in the
+    /// transaction's dirty set. `page.len()` is the page size. The id must come from
+    /// [`PageWrite::alloc_page`] in this transaction. Writing the same id again replaces it.
+    fn write_node(&mut self, id: PageId, page: Vec<u8>) -> Result<()>;
+
+    /// Frees a page that the tree no longer uses: a page of the committed state (reused
+    /// only when no reader or fallback commit can reach it) or one allocated in this
+    /// transaction (reused at once).
+    fn free_page(&mut self, id: PageId);
+
+    /// Allocates contiguous pages, writes `data` into them and returns the pointer.
+    fn write_blob(&mut self, data: &[u8]) -> Result<BlobPtr>;
+
+    /// Frees the pages of a blob.
+    fn free_blob(&mut self, ptr: BlobPtr);
+}

@@ -1,0 +1,177 @@
+//! brooklet's error type.
+//!
+//! Three failure classes are kept apart (see STYLE.md):
+//! - I/O errors are returned as [`Error::Io`] and poison the handle that met them;
+//! - corruption read from disk is [`Error::Corrupt`], naming the page and a typed kind;
+//! - broken in-memory invariants are bugs and panic at the assertion that caught them.
+
+use std::fmt;
+
+/// A page number in the file. Page `n` starts at byte `n * page_size`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct PageId(pub u32);
+
+impl fmt::Display for PageId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "page {}", self.0)
+    }
+}
+
+/// What was wrong with bytes read from disk.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CorruptionKind {
+    /// The file does not start with brooklet's magic bytes.
+    BadMagic,
+    /// The file's format version is not one this build reads.
+    UnsupportedVersion(u32),
+    /// The header names a page size that is not a power of two in 512..=65536.
+    BadPageSize(u32),
+    /// Neither commit slot holds a valid commit.
+    NoValidCommit,
+    /// A page's checksum does not match the checksum recorded for it.
+    Checksum {
+        /// The checksum the referring structure expected.
+        expected: u32,
+        /// The checksum computed over the bytes read.
+        actual: u32,
+    },
+    /// A page's header names another page id than the one read.
+    WrongPageId(u32),
+    /// A page has a kind byte other than the one expected here.
+    WrongPageKind {
+        /// The kind expected at this place.
+        expected: u8,
+        /// The kind found.
+        found: u8,
+    },
+    /// A structure refers to a page past the end of the file.
+    PageOutOfRange(u32),
+    /// The file is shorter than its committed page count.
+    Truncated {
+        /// Pages the commit says the file holds.
+        expected_pages: u32,
+        /// Whole pages actually present.
+        actual_pages: u64,
+    },
+    /// A length or count inside a page does not fit the page or the structure.
+    BadLength,
+    /// A B-tree is deeper than the depth bound, or a chain revisits a page.
+    Cycle,
+    /// B-tree keys are out of order.
+    KeyOrder,
+    /// A Kafka record batch failed to decode.
+    BadBatch(&'static str),
+    /// Any other structural inconsistency, described.
+    Invalid(&'static str),
+}
+
+impl fmt::Display for CorruptionKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::BadMagic => write!(f, "not a brooklet file (bad magic)"),
+            Self::UnsupportedVersion(v) => write!(f, "unsupported format version {v}"),
+            Self::BadPageSize(s) => write!(f, "invalid page size {s}"),
+            Self::NoValidCommit => write!(f, "no valid commit slot"),
+            Self::Checksum { expected, actual } => {
+                write!(f, "checksum mismatch (expected {expected:#010x}, found {actual:#010x})")
+            }
+            Self::WrongPageId(id) => write!(f, "page header names page {id}"),
+            Self::WrongPageKind { expected, found } => {
+                write!(f, "page kind {found}, expected {expected}")
+            }
+            Self::PageOutOfRange(id) => write!(f, "reference to page {id} past the end of the file"),
+            Self::Truncated {
+                expected_pages,
+                actual_pages,
+            } => write!(f, "file holds {actual_pages} pages, commit needs {expected_pages}"),
+            Self::BadLength => write!(f, "length or count out of bounds"),
+            Self::Cycle => write!(f, "cycle or excessive depth"),
+            Self::KeyOrder => write!(f, "keys out of order"),
+            Self::BadBatch(why) => write!(f, "bad record batch: {why}"),
+            Self::Invalid(why) => write!(f, "{why}"),
+        }
+    }
+}
+
+/// brooklet's error.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// An I/O error from the operating system. After a write or sync error the handle is
+    /// poisoned; reopen the file to recover.
+    Io(std::io::Error),
+    /// Bytes on disk are damaged or not brooklet's. `page` names the page where known.
+    Corrupt {
+        /// The page that failed to verify, if one is known.
+        page: Option<PageId>,
+        /// What was wrong.
+        kind: CorruptionKind,
+    },
+    /// An earlier write or sync failed; this handle refuses all work until reopened.
+    Poisoned,
+    /// Another writer held the write lock for longer than the busy timeout.
+    Busy,
+    /// A caller-supplied argument is invalid (too large, malformed, out of range).
+    InvalidArgument(String),
+}
+
+impl Error {
+    pub(crate) fn corrupt(page: PageId, kind: CorruptionKind) -> Self {
+        Self::Corrupt {
+            page: Some(page),
+            kind,
+        }
+    }
+
+    pub(crate) fn corrupt_file(kind: CorruptionKind) -> Self {
+        Self::Corrupt { page: None, kind }
+    }
+
+    pub(crate) fn invalid(msg: impl Into<String>) -> Self {
+        Self::InvalidArgument(msg.into())
+    }
+
+    /// True for [`Error::Corrupt`].
+    #[must_use]
+    pub fn is_corruption(&self) -> bool {
+        matches!(self, Self::Corrupt { .. })
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Io(e) => write!(f, "I/O error: {e}"),
+            Self::Corrupt {
+                page: Some(p),
+                kind,
+            } => write!(f, "file is corrupt at {p}: {kind}"),
+            Self::Corrupt { page: None, kind } => write!(f, "file is corrupt: {kind}"),
+            Self::Poisoned => write!(
+                f,
+                "handle is poisoned by an earlier I/O error; reopen the file to recover"
+            ),
+            Self::Busy => write!(f, "database is busy: another writer holds the write lock"),
+            Self::InvalidArgument(msg) => write!(f, "invalid argument: {msg}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Io(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<std::io::Error> for Error {
+    fn from(e: std::io::Error) -> Self {
+        Self::Io(e)
+    }
+}
+
+/// brooklet's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,64 @@
+//! L0, the file layer: byte-addressed storage with positioned reads and writes, durable
+//! sync, growth, and the writer lock. It knows nothing of pages.
+//!
+//! The [`Storage`] trait is the testing seam: the pager runs unchanged on the real file
+//! ([`FileStorage`]), on memory ([`MemStorage`]), and on the fault-injecting backend
+//! ([`FaultStorage`]) that simulates I/O errors and power cuts.
+//!
+//! Invariants every backend keeps:
+//! 1. `read_at` returns exactly the bytes most recently written at each position (by any
+//!    handle on the same file), or `UnexpectedEof` if the range passes the end of the file.
+//! 2. After `sync_data` returns `Ok`, every write issued before it survives a power cut.
+//!    Writes not yet synced may be lost, reordered or torn at sector granularity.
+//! 3. `sync_count` counts successful and failed `sync_data` calls on this handle.
+
+use std::io;
+
+mod mem;
+
+pub use mem::MemStorage;
+
+/// The sector size at which unsynced writes may tear after a power cut.
+pub const SECTOR_SIZE: usize = 512;
+
+/// Positioned byte storage under one brooklet file.
+///
+/// Implementations must be usable from many threads at once (`&self` methods); the pager
+/// serializes writers itself.
+pub trait Storage: Send + Sync + std::fmt::Debug {
+    /// Reads exactly `buf.len()` bytes starting at `offset`.
+    ///
+    /// Returns `ErrorKind::UnexpectedEof` if the range passes the end of the file.
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()>;
+
+    /// Writes all of `data` at `offset`, extending the file if needed.
+    fn write_at(&self, offset: u64, data: &[u8]) -> io::Result<()>;
+
+    /// The current length of the file in bytes.
+    fn len(&self) -> io::Result<u64>;
+
+    /// True when the file holds no bytes.
+    fn is_empty(&self) -> io::Result<bool> {
+        Ok(self.len()? == 0)
+    }
+
+    /// Sets the file length: truncates, or extends with zeros. Extension should reserve the
+    /// space where the platform allows (so that later writes do not fail with `ENOSPC` and a
+    /// later `sync_data` has no size change to record).
+    fn set_len(&self, len: u64) -> io::Result<()>;
+
+    /// Makes every earlier write durable (`fdatasync`).
+    fn sync_data(&self) -> io::Result<()>;
+
+    /// How many times `sync_data` has been called on this handle.
+    fn sync_count(&self) -> u64;
+
+    /// Tries to take the exclusive writer lock, without waiting. `Ok(true)` when taken.
+    ///
+    /// The lock excludes writers in other handles and other processes; readers never take
+    /// it. It is released by [`Storage::unlock_writer`] or when the handle is dropped.
+    fn try_lock_writer(&self) -> io::Result<bool>;
+
+    /// Releases the writer lock taken by [`Storage::try_lock_writer`].
+    fn unlock_writer(&self) -> io::Result<()>;
+}
