@@ -74,17 +74,25 @@ impl fmt::Display for CorruptionKind {
             Self::BadPageSize(s) => write!(f, "invalid page size {s}"),
             Self::NoValidCommit => write!(f, "no valid commit slot"),
             Self::Checksum { expected, actual } => {
-                write!(f, "checksum mismatch (expected {expected:#010x}, found {actual:#010x})")
+                write!(
+                    f,
+                    "checksum mismatch (expected {expected:#010x}, found {actual:#010x})"
+                )
             }
             Self::WrongPageId(id) => write!(f, "page header names page {id}"),
             Self::WrongPageKind { expected, found } => {
                 write!(f, "page kind {found}, expected {expected}")
             }
-            Self::PageOutOfRange(id) => write!(f, "reference to page {id} past the end of the file"),
+            Self::PageOutOfRange(id) => {
+                write!(f, "reference to page {id} past the end of the file")
+            }
             Self::Truncated {
                 expected_pages,
                 actual_pages,
-            } => write!(f, "file holds {actual_pages} pages, commit needs {expected_pages}"),
+            } => write!(
+                f,
+                "file holds {actual_pages} pages, commit needs {expected_pages}"
+            ),
             Self::BadLength => write!(f, "length or count out of bounds"),
             Self::Cycle => write!(f, "cycle or excessive depth"),
             Self::KeyOrder => write!(f, "keys out of order"),

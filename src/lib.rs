@@ -10,13 +10,16 @@
 //! L0  os            Storage trait: real file, memory, fault injection
 //! ```
 
+mod alloc;
 mod btree;
 mod error;
 mod os;
 mod page;
+mod pager;
 
 pub use error::{CorruptionKind, Error, PageId, Result};
 pub use page::{PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, PAGE_SIZE_MIN, TxnId};
+pub use pager::Durability;
 
 /// Storage backends: the real file, memory, and the fault-injecting backend used by the
 /// crash tests.

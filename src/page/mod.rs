@@ -18,6 +18,7 @@
 //! way down, before any field of the page is trusted.
 
 mod cursor;
+pub(crate) mod slot;
 
 pub(crate) use cursor::{Cursor, put_u16, put_u32, put_u64};
 
@@ -93,7 +94,8 @@ impl NodePtr {
 }
 
 /// A pointer to a blob: `len` bytes stored from the start of `page_count` contiguous pages
-/// beginning at `first`, with the CRC-32C of exactly those `len` bytes.
+/// beginning at `first`, with the CRC-32C of exactly those `len` bytes. The pages may hold
+/// more than `len` bytes (a free-list blob is sized before its final length is known).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct BlobPtr {
     pub first: PageId,
@@ -122,10 +124,12 @@ impl BlobPtr {
         })
     }
 
-    /// Checks that the page count matches the length for this page size.
-    pub fn validate(self, page_size: u32) -> Result<()> {
+    /// Checks that the pages can hold the length for this page size and that the pointer
+    /// stays inside a file of `page_count_file` pages.
+    pub fn validate(self, page_size: u32, page_count_file: u32) -> Result<()> {
         let needed = self.len.div_ceil(page_size).max(1);
-        if self.page_count == needed {
+        let end = u64::from(self.first.0) + u64::from(self.page_count);
+        if self.page_count >= needed && self.first.0 >= 2 && end <= u64::from(page_count_file) {
             Ok(())
         } else {
             Err(Error::corrupt(self.first, CorruptionKind::BadLength))
@@ -204,7 +208,10 @@ pub(crate) fn verify(page: &[u8], ptr: NodePtr) -> Result<PageHeader> {
     }
     let header = PageHeader::read(page);
     if header.id != ptr.id {
-        return Err(Error::corrupt(ptr.id, CorruptionKind::WrongPageId(header.id.0)));
+        return Err(Error::corrupt(
+            ptr.id,
+            CorruptionKind::WrongPageId(header.id.0),
+        ));
     }
     Ok(header)
 }

@@ -1,0 +1,304 @@
+//! L3, free pages and their safe reuse.
+//!
+//! The free list is a sorted list of extents (runs of contiguous free pages), each tagged
+//! with the transaction that freed it. It is stored as a blob of 16-byte entries
+//! (`first page u32, page count u32, freeing txn u64`, little-endian), sorted by first page,
+//! non-overlapping; adjacent extents with equal tags are merged.
+//!
+//! Reuse rule (contract item 13): a page freed by transaction `T` may be written again only
+//! when `T <= bound`, where `bound` is the smaller of
+//! - the last durable commit, which a crash may fall back to, and which can still reach
+//!   every page freed after it; and
+//! - the oldest snapshot still read in this process.
+//!
+//! Readers in other processes are not tracked: they meet a reused page as a checksum
+//! mismatch against the parent pointer and retry from a fresh snapshot.
+//!
+//! Pages allocated and freed inside one transaction were never reachable from a commit, so
+//! they are tagged with txn 0 and reusable at once. At commit, extents already reusable
+//! under the bound are relabelled 0 and merged ([`Allocator::settle`]): no later snapshot
+//! or fallback commit can reach them, so the label carries no more information.
+
+use crate::error::{CorruptionKind, Error, PageId, Result};
+use crate::page::{Cursor, TxnId, put_u32, put_u64};
+
+/// Size of one encoded free extent.
+pub(crate) const EXTENT_SIZE: usize = 16;
+
+/// A run of free pages and the transaction that freed them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct FreeExtent {
+    pub first: u32,
+    pub count: u32,
+    pub freed: TxnId,
+}
+
+impl FreeExtent {
+    fn end(self) -> u64 {
+        u64::from(self.first) + u64::from(self.count)
+    }
+}
+
+/// The free list of one transaction, plus the file's logical page count.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Allocator {
+    extents: Vec<FreeExtent>,
+    page_count: u32,
+    changed: bool,
+}
+
+impl Allocator {
+    pub fn new(extents: Vec<FreeExtent>, page_count: u32) -> Self {
+        Self {
+            extents,
+            page_count,
+            changed: false,
+        }
+    }
+
+    /// The logical number of pages in the file.
+    pub fn page_count(&self) -> u32 {
+        self.page_count
+    }
+
+    /// Free extents, sorted by first page.
+    pub fn extents(&self) -> &[FreeExtent] {
+        &self.extents
+    }
+
+    /// True if the free list differs from the one this allocator was built with.
+    pub fn changed(&self) -> bool {
+        self.changed
+    }
+
+    /// Total free pages.
+    pub fn free_page_count(&self) -> u64 {
+        self.extents.iter().map(|e| u64::from(e.count)).sum()
+    }
+
+    /// Allocates `count` contiguous pages: first fit among extents reusable under `bound`,
+    /// else from the end of the file.
+    pub fn alloc(&mut self, count: u32, bound: TxnId) -> Result<PageId> {
+        assert!(count > 0, "allocating zero pages");
+        let hit = self
+            .extents
+            .iter()
+            .position(|e| e.freed <= bound && e.count >= count);
+        if let Some(i) = hit {
+            let e = &mut self.extents[i];
+            let first = e.first;
+            e.first += count;
+            e.count -= count;
+            if e.count == 0 {
+                self.extents.remove(i);
+            }
+            self.changed = true;
+            return Ok(PageId(first));
+        }
+        let first = self.page_count;
+        self.page_count = first
+            .checked_add(count)
+            .ok_or_else(|| Error::invalid("file would exceed 2^32 pages"))?;
+        Ok(PageId(first))
+    }
+
+    /// Returns `count` pages starting at `first` to the free list, tagged `freed`.
+    pub fn free(&mut self, first: PageId, count: u32, freed: TxnId) {
+        assert!(count > 0, "freeing zero pages");
+        let new = FreeExtent {
+            first: first.0,
+            count,
+            freed,
+        };
+        assert!(
+            new.end() <= u64::from(self.page_count) && first.0 >= 2,
+            "freeing pages {first:?}+{count} outside 2..{}",
+            self.page_count
+        );
+        let i = self.extents.partition_point(|e| e.first < first.0);
+        if let Some(prev) = i.checked_sub(1).map(|p| self.extents[p]) {
+            assert!(
+                prev.end() <= u64::from(new.first),
+                "double free of {first:?}: {prev:?}"
+            );
+        }
+        if let Some(next) = self.extents.get(i) {
+            assert!(
+                new.end() <= u64::from(next.first),
+                "double free of {first:?}: {next:?}"
+            );
+        }
+        self.extents.insert(i, new);
+        self.merge_around(i);
+        self.changed = true;
+    }
+
+    fn merge_around(&mut self, i: usize) {
+        let mut i = i;
+        if i > 0 && self.mergeable(i - 1) {
+            let cur = self.extents.remove(i);
+            self.extents[i - 1].count += cur.count;
+            i -= 1;
+        }
+        if i + 1 < self.extents.len() && self.mergeable(i) {
+            let next = self.extents.remove(i + 1);
+            self.extents[i].count += next.count;
+        }
+    }
+
+    /// True if extent `i` and `i + 1` touch and carry the same tag.
+    fn mergeable(&self, i: usize) -> bool {
+        let (a, b) = (self.extents[i], self.extents[i + 1]);
+        a.end() == u64::from(b.first) && a.freed == b.freed
+    }
+
+    /// Relabels every extent reusable under `bound` with txn 0 and merges neighbours.
+    pub fn settle(&mut self, bound: TxnId) {
+        let mut settled: Vec<FreeExtent> = Vec::with_capacity(self.extents.len());
+        for mut e in self.extents.drain(..) {
+            if e.freed <= bound && e.freed != TxnId(0) {
+                e.freed = TxnId(0);
+                self.changed = true;
+            }
+            match settled.last_mut() {
+                Some(prev) if prev.end() == u64::from(e.first) && prev.freed == e.freed => {
+                    prev.count += e.count;
+                }
+                _ => settled.push(e),
+            }
+        }
+        self.extents = settled;
+    }
+
+    /// Encodes the free list.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.extents.len() * EXTENT_SIZE);
+        for e in &self.extents {
+            put_u32(&mut out, e.first);
+            put_u32(&mut out, e.count);
+            put_u64(&mut out, e.freed.0);
+        }
+        out
+    }
+
+    /// Encoded size in bytes.
+    pub fn encoded_len(&self) -> usize {
+        self.extents.len() * EXTENT_SIZE
+    }
+}
+
+/// Decodes and validates a free list: sorted, non-overlapping, non-empty extents inside
+/// `2..page_count`. `page` names the blob's first page in errors.
+pub(crate) fn decode_free_list(
+    bytes: &[u8],
+    page_count: u32,
+    page: PageId,
+) -> Result<Vec<FreeExtent>> {
+    let bad = |why| Error::corrupt(page, CorruptionKind::Invalid(why));
+    if bytes.len() % EXTENT_SIZE != 0 {
+        return Err(Error::corrupt(page, CorruptionKind::BadLength));
+    }
+    let mut c = Cursor::new(bytes);
+    let mut out: Vec<FreeExtent> = Vec::with_capacity(bytes.len() / EXTENT_SIZE);
+    while c.remaining() > 0 {
+        let e = FreeExtent {
+            first: c.u32()?,
+            count: c.u32()?,
+            freed: TxnId(c.u64()?),
+        };
+        if e.count == 0 || e.first < 2 || e.end() > u64::from(page_count) {
+            return Err(bad("free extent outside the file"));
+        }
+        if out
+            .last()
+            .is_some_and(|prev| prev.end() > u64::from(e.first))
+        {
+            return Err(bad("free extents overlap or are unsorted"));
+        }
+        out.push(e);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alloc_prefers_reusable_extents() {
+        let mut a = Allocator::new(Vec::new(), 2);
+        let p = a.alloc(3, TxnId(0)).expect("alloc");
+        assert_eq!(p, PageId(2));
+        assert_eq!(a.page_count(), 5);
+        a.free(PageId(2), 3, TxnId(7));
+        // Not reusable before txn 7 is safe: comes from the end.
+        assert_eq!(a.alloc(1, TxnId(6)).expect("alloc"), PageId(5));
+        // Reusable now.
+        assert_eq!(a.alloc(2, TxnId(7)).expect("alloc"), PageId(2));
+        assert_eq!(
+            a.extents(),
+            &[FreeExtent {
+                first: 4,
+                count: 1,
+                freed: TxnId(7)
+            }]
+        );
+    }
+
+    #[test]
+    fn adjacent_frees_merge_only_with_equal_tags() {
+        let mut a = Allocator::new(Vec::new(), 20);
+        a.free(PageId(5), 2, TxnId(3));
+        a.free(PageId(9), 1, TxnId(3));
+        a.free(PageId(7), 2, TxnId(3));
+        a.free(PageId(10), 1, TxnId(4));
+        assert_eq!(
+            a.extents(),
+            &[
+                FreeExtent {
+                    first: 5,
+                    count: 5,
+                    freed: TxnId(3)
+                },
+                FreeExtent {
+                    first: 10,
+                    count: 1,
+                    freed: TxnId(4)
+                }
+            ]
+        );
+        a.settle(TxnId(3));
+        assert_eq!(
+            a.extents()[0],
+            FreeExtent {
+                first: 5,
+                count: 5,
+                freed: TxnId(0)
+            }
+        );
+        a.settle(TxnId(4));
+        assert_eq!(
+            a.extents(),
+            &[FreeExtent {
+                first: 5,
+                count: 6,
+                freed: TxnId(0)
+            }]
+        );
+        let bytes = a.encode();
+        assert_eq!(
+            decode_free_list(&bytes, 20, PageId(0)).expect("decode"),
+            a.extents()
+        );
+        assert!(decode_free_list(&bytes, 9, PageId(0)).is_err());
+        assert!(decode_free_list(&bytes[..15], 20, PageId(0)).is_err());
+    }
+
+    #[test]
+    #[should_panic(expected = "double free")]
+    fn double_free_is_a_bug() {
+        let mut a = Allocator::new(Vec::new(), 20);
+        a.free(PageId(5), 2, TxnId(3));
+        a.free(PageId(6), 1, TxnId(3));
+    }
+}

@@ -1,0 +1,355 @@
+//! The header pages (page 0 and page 1) and the commit slot each one holds.
+//!
+//! Both header pages start with the same static header; page 0 holds commit slot A and
+//! page 1 holds slot B, so one torn write can damage at most one slot.
+//!
+//! Static header (32 bytes, little-endian):
+//!
+//! | offset | size | field                                         |
+//! |--------|------|-----------------------------------------------|
+//! | 0      | 16   | magic `brooklet format` followed by one NUL   |
+//! | 16     | 4    | format version ([`FORMAT_VERSION`])           |
+//! | 20     | 4    | page size in bytes                            |
+//! | 24     | 4    | slot index: 0 in page 0, 1 in page 1          |
+//! | 28     | 4    | CRC-32C of bytes 0..28                        |
+//!
+//! Commit slot (from byte 32 of the header page):
+//!
+//! | offset | size | field                                                  |
+//! |--------|------|--------------------------------------------------------|
+//! | 0      | 4    | CRC-32C of slot bytes `8 .. 8 + body_len`              |
+//! | 4      | 4    | `body_len`: bytes of the slot after this field         |
+//! | 8      | 8    | txn id of this commit                                  |
+//! | 16     | 8    | txn id of the last durable commit at this point        |
+//! | 24     | 4    | logical page count of the file                         |
+//! | 28     | 4    | flags: bit 0 = this commit was durable                 |
+//! | 32     | 8    | commit time, milliseconds since the Unix epoch         |
+//! | 40     | 8    | master tree root: page id, CRC (id 0 = empty)          |
+//! | 48     | 16   | free-list blob pointer (page count 0 = empty list)     |
+//! | 64     | 16   | journal blob pointer (page count 0 = journal inline)   |
+//! | 80     | 4    | journal entry count                                    |
+//! | 84     | 8*n  | inline journal entries, when the blob pointer is empty |
+//!
+//! A journal entry is `page id u32, CRC-32C u32` of the full page as written.
+
+use super::{BlobPtr, Cursor, NodePtr, TxnId, put_u32, put_u64, validate_page_size};
+use crate::error::{CorruptionKind, Error, PageId, Result};
+
+/// The magic bytes that open every brooklet file.
+pub const MAGIC: [u8; 16] = *b"brooklet format\0";
+/// The format version this build writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Size of the static header at the start of both header pages.
+pub(crate) const STATIC_HEADER_SIZE: usize = 32;
+const OFF_VERSION: usize = MAGIC.len();
+const OFF_PAGE_SIZE: usize = OFF_VERSION + 4;
+const OFF_SLOT_INDEX: usize = OFF_PAGE_SIZE + 4;
+const OFF_HEADER_CRC: usize = OFF_SLOT_INDEX + 4;
+const _: () = assert!(OFF_HEADER_CRC + 4 == STATIC_HEADER_SIZE);
+
+/// Fixed part of the slot before the inline journal.
+pub(crate) const SLOT_FIXED_SIZE: usize = 84;
+/// Size of one journal entry.
+pub(crate) const JOURNAL_ENTRY_SIZE: usize = 8;
+const FLAG_DURABLE: u32 = 1;
+
+/// How many journal entries fit inline in a slot for this page size.
+pub(crate) fn inline_journal_capacity(page_size: u32) -> usize {
+    (page_size as usize - STATIC_HEADER_SIZE - SLOT_FIXED_SIZE) / JOURNAL_ENTRY_SIZE
+}
+
+/// One journal entry: a page written since the last durable commit and its checksum.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct JournalEntry {
+    pub page: PageId,
+    pub crc: u32,
+}
+
+/// The journal: inline entries or a blob of entries.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Journal {
+    Inline(Vec<JournalEntry>),
+    Blob { ptr: BlobPtr, count: u32 },
+}
+
+/// A decoded commit slot.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Slot {
+    pub txn: TxnId,
+    pub last_durable: TxnId,
+    pub page_count: u32,
+    pub durable: bool,
+    pub time_ms: u64,
+    pub master_root: Option<NodePtr>,
+    pub freelist: Option<BlobPtr>,
+    pub journal: Journal,
+}
+
+/// Encodes a journal entry list.
+pub(crate) fn encode_journal(entries: &[JournalEntry], out: &mut Vec<u8>) {
+    for e in entries {
+        put_u32(out, e.page.0);
+        put_u32(out, e.crc);
+    }
+}
+
+/// Decodes `count` journal entries.
+pub(crate) fn decode_journal(bytes: &[u8], count: u32) -> Result<Vec<JournalEntry>> {
+    let len = usize::try_from(count)
+        .ok()
+        .and_then(|n| n.checked_mul(JOURNAL_ENTRY_SIZE))
+        .filter(|&len| len <= bytes.len())
+        .ok_or_else(|| Error::corrupt_file(CorruptionKind::BadLength))?;
+    let mut c = Cursor::new(&bytes[..len]);
+    let mut entries = Vec::with_capacity(count as usize);
+    for _ in 0..count {
+        entries.push(JournalEntry {
+            page: PageId(c.u32()?),
+            crc: c.u32()?,
+        });
+    }
+    Ok(entries)
+}
+
+/// Writes the static header for slot `index` into `page`.
+pub(crate) fn write_static_header(page: &mut [u8], page_size: u32, index: u32) {
+    page[..OFF_VERSION].copy_from_slice(&MAGIC);
+    page[OFF_VERSION..OFF_PAGE_SIZE].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+    page[OFF_PAGE_SIZE..OFF_SLOT_INDEX].copy_from_slice(&page_size.to_le_bytes());
+    page[OFF_SLOT_INDEX..OFF_HEADER_CRC].copy_from_slice(&index.to_le_bytes());
+    let crc = crc32c::crc32c(&page[..OFF_HEADER_CRC]);
+    page[OFF_HEADER_CRC..STATIC_HEADER_SIZE].copy_from_slice(&crc.to_le_bytes());
+}
+
+/// Reads the static header: validates magic, version, page size and checksum, and returns
+/// the page size. `bytes` must hold at least [`STATIC_HEADER_SIZE`] bytes.
+pub(crate) fn read_static_header(bytes: &[u8], page: PageId) -> Result<u32> {
+    if bytes.len() < STATIC_HEADER_SIZE || bytes[..OFF_VERSION] != MAGIC {
+        return Err(Error::corrupt(page, CorruptionKind::BadMagic));
+    }
+    let mut c = Cursor::new(&bytes[OFF_VERSION..STATIC_HEADER_SIZE]);
+    let version = c.u32()?;
+    let page_size = c.u32()?;
+    let _index = c.u32()?;
+    let stored = c.u32()?;
+    let actual = crc32c::crc32c(&bytes[..OFF_HEADER_CRC]);
+    if stored != actual {
+        return Err(Error::corrupt(
+            page,
+            CorruptionKind::Checksum {
+                expected: stored,
+                actual,
+            },
+        ));
+    }
+    if version != FORMAT_VERSION {
+        return Err(Error::corrupt(
+            page,
+            CorruptionKind::UnsupportedVersion(version),
+        ));
+    }
+    validate_page_size(page_size)
+        .map_err(|_| Error::corrupt(page, CorruptionKind::BadPageSize(page_size)))?;
+    Ok(page_size)
+}
+
+impl Slot {
+    /// Encodes the slot into the header page `page` (after the static header).
+    /// Panics if an inline journal does not fit: the pager moves long journals to a blob.
+    pub fn write(&self, page: &mut [u8]) {
+        let mut body = Vec::with_capacity(page.len());
+        put_u64(&mut body, self.txn.0);
+        put_u64(&mut body, self.last_durable.0);
+        put_u32(&mut body, self.page_count);
+        put_u32(&mut body, if self.durable { FLAG_DURABLE } else { 0 });
+        put_u64(&mut body, self.time_ms);
+        self.master_root
+            .unwrap_or(NodePtr {
+                id: PageId(0),
+                crc: 0,
+            })
+            .encode(&mut body);
+        self.freelist.unwrap_or(EMPTY_BLOB).encode(&mut body);
+        match &self.journal {
+            Journal::Inline(entries) => {
+                EMPTY_BLOB.encode(&mut body);
+                put_u32(
+                    &mut body,
+                    u32::try_from(entries.len()).expect("inline journal is small"),
+                );
+                encode_journal(entries, &mut body);
+            }
+            Journal::Blob { ptr, count } => {
+                ptr.encode(&mut body);
+                put_u32(&mut body, *count);
+            }
+        }
+        let start = STATIC_HEADER_SIZE;
+        let body_start = start + 8;
+        assert!(
+            body_start + body.len() <= page.len(),
+            "slot of {} bytes does not fit a {}-byte page",
+            body.len(),
+            page.len()
+        );
+        page[body_start..body_start + body.len()].copy_from_slice(&body);
+        page[body_start + body.len()..].fill(0);
+        let body_len = u32::try_from(body.len()).expect("slot fits in a page");
+        page[start + 4..body_start].copy_from_slice(&body_len.to_le_bytes());
+        let crc = crc32c::crc32c(&body);
+        page[start..start + 4].copy_from_slice(&crc.to_le_bytes());
+    }
+
+    /// Decodes and verifies the slot of a header page. `page_id` names the page in errors.
+    pub fn read(page: &[u8], page_id: PageId) -> Result<Self> {
+        let corrupt = |kind| Error::corrupt(page_id, kind);
+        let mut head = Cursor::new(page.get(STATIC_HEADER_SIZE..).unwrap_or_default());
+        let stored = head.u32().map_err(|_| corrupt(CorruptionKind::BadLength))?;
+        let body_len = head.u32().map_err(|_| corrupt(CorruptionKind::BadLength))? as usize;
+        let body = head
+            .take(body_len)
+            .map_err(|_| corrupt(CorruptionKind::BadLength))?;
+        let actual = crc32c::crc32c(body);
+        if actual != stored {
+            return Err(corrupt(CorruptionKind::Checksum {
+                expected: stored,
+                actual,
+            }));
+        }
+        Self::decode_body(body).map_err(|_| corrupt(CorruptionKind::BadLength))
+    }
+
+    fn decode_body(body: &[u8]) -> Result<Self> {
+        let mut c = Cursor::new(body);
+        let txn = TxnId(c.u64()?);
+        let last_durable = TxnId(c.u64()?);
+        let page_count = c.u32()?;
+        let flags = c.u32()?;
+        let time_ms = c.u64()?;
+        let root = NodePtr::decode(&mut c)?;
+        let freelist = BlobPtr::decode(&mut c)?;
+        let journal_blob = BlobPtr::decode(&mut c)?;
+        let count = c.u32()?;
+        let journal = if journal_blob.page_count == 0 {
+            let rest = c.take(c.remaining())?;
+            Journal::Inline(decode_journal(rest, count)?)
+        } else {
+            Journal::Blob {
+                ptr: journal_blob,
+                count,
+            }
+        };
+        Ok(Self {
+            txn,
+            last_durable,
+            page_count,
+            durable: flags & FLAG_DURABLE != 0,
+            time_ms,
+            master_root: (root.id.0 != 0).then_some(root),
+            freelist: (freelist.page_count != 0).then_some(freelist),
+            journal,
+        })
+    }
+}
+
+const EMPTY_BLOB: BlobPtr = BlobPtr {
+    first: PageId(0),
+    page_count: 0,
+    len: 0,
+    crc: 0,
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(journal: Journal) -> Slot {
+        Slot {
+            txn: TxnId(9),
+            last_durable: TxnId(8),
+            page_count: 77,
+            durable: false,
+            time_ms: 1_700_000_000_000,
+            master_root: Some(NodePtr {
+                id: PageId(5),
+                crc: 0xabcd,
+            }),
+            freelist: Some(BlobPtr {
+                first: PageId(10),
+                page_count: 1,
+                len: 32,
+                crc: 7,
+            }),
+            journal,
+        }
+    }
+
+    #[test]
+    fn slot_round_trips_inline_and_blob() {
+        for journal in [
+            Journal::Inline(vec![
+                JournalEntry {
+                    page: PageId(3),
+                    crc: 1,
+                },
+                JournalEntry {
+                    page: PageId(4),
+                    crc: 2,
+                },
+            ]),
+            Journal::Blob {
+                ptr: BlobPtr {
+                    first: PageId(20),
+                    page_count: 2,
+                    len: 800,
+                    crc: 3,
+                },
+                count: 100,
+            },
+        ] {
+            let mut page = vec![0u8; 512];
+            write_static_header(&mut page, 512, 0);
+            let slot = sample(journal);
+            slot.write(&mut page);
+            assert_eq!(read_static_header(&page, PageId(0)).expect("header"), 512);
+            assert_eq!(Slot::read(&page, PageId(0)).expect("slot"), slot);
+            let body_len = u32::from_le_bytes(
+                page[STATIC_HEADER_SIZE + 4..STATIC_HEADER_SIZE + 8]
+                    .try_into()
+                    .expect("4 bytes"),
+            ) as usize;
+            for i in STATIC_HEADER_SIZE..STATIC_HEADER_SIZE + 8 + body_len {
+                let mut bad = page.clone();
+                bad[i] ^= 0x40;
+                assert!(
+                    Slot::read(&bad, PageId(0)).is_err(),
+                    "flip at {i} undetected"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn inline_capacity_fills_the_page() {
+        let cap = inline_journal_capacity(512);
+        let entries = (0..cap)
+            .map(|i| JournalEntry {
+                page: PageId(u32::try_from(i).expect("small")),
+                crc: 0,
+            })
+            .collect();
+        let mut page = vec![0u8; 512];
+        sample(Journal::Inline(entries)).write(&mut page);
+        assert!(Slot::read(&page, PageId(1)).is_ok());
+    }
+
+    #[test]
+    fn header_rejects_garbage() {
+        assert!(read_static_header(&[0u8; 64], PageId(0)).is_err());
+        let mut page = vec![0u8; 512];
+        write_static_header(&mut page, 512, 0);
+        page[20] = 3;
+        assert!(read_static_header(&page, PageId(0)).is_err());
+    }
+}

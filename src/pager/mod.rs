@@ -1,0 +1,316 @@
+//! L2, the pager: pages by id, the page cache, the two commit slots, the commit journal,
+//! recovery, the writer lock and poisoning. It does not interpret page contents beyond
+//! the common header; it calls only L0 (`os`), L1 (`page`) and the allocator.
+//!
+//! # States
+//! A `Pager` is *open* (reads and writes allowed), or *poisoned* after an I/O error on a
+//! write or sync (every later call returns [`Error::Poisoned`] until the file is opened
+//! anew, which recovers). A write transaction is *open* from `begin_write` until it is
+//! committed or dropped; at most one is open per file across all processes.
+//!
+//! # Invariants
+//! 1. Committed pages are never overwritten while a commit that may be recovered or a
+//!    snapshot read in this process can reach them (see `alloc` for the reuse rule).
+//! 2. Every commit writes the slot that does *not* hold the last durable commit. So a
+//!    power cut at any instant leaves the last durable commit intact in its slot.
+//! 3. A slot is written only after every page its commit can reach has been written (and,
+//!    at `Paranoid`, synced). The slot's journal lists every page written since the last
+//!    durable commit that the new state can reach, with its CRC-32C.
+//! 4. A commit at `Immediate` costs exactly one `sync_data`, at `Paranoid` two, at `None`
+//!    zero. A commit returns only after its syncs succeed.
+//! 5. Recovery picks the valid slot with the higher txn id whose journal verifies, else the
+//!    other valid slot. It reads the pages of at most one commit window, never the whole
+//!    file.
+//! 6. After any write or sync error the pager is poisoned; a failed sync is never retried.
+//! 7. A snapshot is one slot's state; readers never see a mix of two commits.
+
+mod cache;
+mod recovery;
+mod txn;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+pub(crate) use txn::{ReadTxn, WriteTxn};
+
+use crate::alloc::FreeExtent;
+use crate::error::{Error, PageId, Result};
+use crate::os::Storage;
+use crate::page::TxnId;
+use crate::page::slot::{JournalEntry, Slot};
+use cache::PageCache;
+
+/// How hard a commit works to survive a power cut.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Durability {
+    /// Atomic and consistent after a crash, but the newest commits may be lost until a
+    /// later durable commit or `flush`. No `fdatasync`.
+    None,
+    /// Durable when the commit returns. Exactly one `fdatasync`.
+    #[default]
+    Immediate,
+    /// Durable, with data synced before the commit slot is written. Two `fdatasync`s.
+    Paranoid,
+}
+
+/// Pager settings.
+#[derive(Clone, Debug)]
+pub(crate) struct PagerOptions {
+    /// Page size for a new file; ignored when opening an existing one.
+    pub page_size: u32,
+    /// Page cache budget in bytes.
+    pub cache_bytes: usize,
+    /// How long `begin_write` waits for the writer lock before returning `Busy`.
+    pub busy_timeout: Duration,
+    /// Largest journal window (pages written since the last durable commit) that a
+    /// `Durability::None` commit may leave; a commit beyond it is made durable.
+    pub max_window_pages: usize,
+}
+
+impl Default for PagerOptions {
+    fn default() -> Self {
+        Self {
+            page_size: crate::page::PAGE_SIZE_DEFAULT,
+            cache_bytes: 32 << 20,
+            busy_timeout: Duration::from_secs(5),
+            max_window_pages: 1 << 16,
+        }
+    }
+}
+
+/// One committed state as read from a slot.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct CommitState {
+    /// Which slot (0 or 1) holds this commit.
+    pub slot_index: u32,
+    /// CRC of the slot body, to tell two states with equal txn ids apart.
+    pub slot_crc: u32,
+    pub slot: Slot,
+}
+
+impl CommitState {
+    pub fn txn(&self) -> TxnId {
+        self.slot.txn
+    }
+
+    /// True if this commit is itself the last durable one.
+    pub fn is_durable(&self) -> bool {
+        self.slot.last_durable == self.slot.txn
+    }
+}
+
+/// What a writer needs beyond the slot: the decoded free list and journal window.
+#[derive(Debug)]
+struct WriterCache {
+    txn: TxnId,
+    slot_crc: u32,
+    free: Vec<FreeExtent>,
+    window: Vec<JournalEntry>,
+}
+
+/// A slot that recovery rejected: skipped by later refreshes until overwritten.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Rejected {
+    slot_index: u32,
+    txn: TxnId,
+    slot_crc: u32,
+}
+
+/// The pager. Shared by all threads of one handle.
+#[derive(Debug)]
+pub(crate) struct Pager {
+    storage: Arc<dyn Storage>,
+    page_size: u32,
+    options: PagerOptions,
+    cache: PageCache,
+    state: Mutex<Arc<CommitState>>,
+    rejected: Mutex<Vec<Rejected>>,
+    writer_busy: Mutex<bool>,
+    writer_released: Condvar,
+    writer_cache: Mutex<Option<WriterCache>>,
+    readers: Mutex<BTreeMap<TxnId, usize>>,
+    poisoned: AtomicBool,
+}
+
+impl Pager {
+    /// The page size of the file.
+    pub fn page_size(&self) -> u32 {
+        self.page_size
+    }
+
+    /// The storage under this pager.
+    pub fn storage(&self) -> &Arc<dyn Storage> {
+        &self.storage
+    }
+
+    /// Returns `Poisoned` if an earlier write or sync failed.
+    pub fn check_poisoned(&self) -> Result<()> {
+        if self.poisoned.load(Ordering::Acquire) {
+            Err(Error::Poisoned)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// True once an I/O error poisoned the handle.
+    pub fn is_poisoned(&self) -> bool {
+        self.poisoned.load(Ordering::Acquire)
+    }
+
+    /// Marks the pager poisoned and passes the error on.
+    fn poison(&self, e: impl Into<Error>) -> Error {
+        self.poisoned.store(true, Ordering::Release);
+        e.into()
+    }
+
+    /// The newest committed state: re-reads the slots so commits by other processes are
+    /// seen. Returns the cached state when nothing changed.
+    pub fn latest(&self) -> Result<Arc<CommitState>> {
+        self.check_poisoned()?;
+        let fresh = self.read_best_slot()?;
+        let mut state = self.state.lock().expect("state lock");
+        if *state.as_ref() != fresh {
+            *state = Arc::new(fresh);
+        }
+        Ok(Arc::clone(&state))
+    }
+
+    /// The committed state this process saw last, without touching the disk.
+    pub fn cached_state(&self) -> Arc<CommitState> {
+        Arc::clone(&self.state.lock().expect("state lock"))
+    }
+
+    /// Starts a read transaction on the newest committed state.
+    pub fn begin_read(self: &Arc<Self>) -> Result<ReadTxn> {
+        let state = self.latest()?;
+        Ok(ReadTxn::new(Arc::clone(self), state))
+    }
+
+    /// Starts the write transaction, waiting up to the busy timeout for the writer lock.
+    pub fn begin_write(self: &Arc<Self>) -> Result<WriteTxn> {
+        self.check_poisoned()?;
+        let deadline = Instant::now() + self.options.busy_timeout;
+        self.acquire_gate(deadline)?;
+        let guard = GateGuard { pager: self };
+        self.acquire_file_lock(deadline)?;
+        let unlock = FileLockGuard { pager: self };
+        let state = self.refresh_for_writer()?;
+        let (free, window) = self.load_writer_cache(&state)?;
+        std::mem::forget(unlock);
+        std::mem::forget(guard);
+        Ok(WriteTxn::new(Arc::clone(self), state, free, window))
+    }
+
+    fn acquire_gate(&self, deadline: Instant) -> Result<()> {
+        let mut busy = self.writer_busy.lock().expect("writer gate lock");
+        while *busy {
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(Error::Busy);
+            }
+            busy = self
+                .writer_released
+                .wait_timeout(busy, deadline - now)
+                .expect("writer gate lock")
+                .0;
+        }
+        *busy = true;
+        Ok(())
+    }
+
+    fn release_gate(&self) {
+        *self.writer_busy.lock().expect("writer gate lock") = false;
+        self.writer_released.notify_one();
+    }
+
+    fn acquire_file_lock(&self, deadline: Instant) -> Result<()> {
+        let mut backoff = Duration::from_micros(50);
+        loop {
+            if self.storage.try_lock_writer()? {
+                return Ok(());
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(Error::Busy);
+            }
+            std::thread::sleep(backoff.min(deadline - now));
+            backoff = (backoff * 2).min(Duration::from_millis(5));
+        }
+    }
+
+    /// Ends a write transaction: releases the file lock and the in-process gate.
+    fn end_write(&self) {
+        // An unlock failure leaves the lock to be dropped with the handle; the next
+        // writer will wait on it and report Busy, so nothing is lost by ignoring it here.
+        let _ = self.storage.unlock_writer();
+        self.release_gate();
+    }
+
+    /// Registers a snapshot reader so its pages are not reused under it.
+    fn register_reader(&self, txn: TxnId) {
+        *self
+            .readers
+            .lock()
+            .expect("readers lock")
+            .entry(txn)
+            .or_insert(0) += 1;
+    }
+
+    fn unregister_reader(&self, txn: TxnId) {
+        let mut readers = self.readers.lock().expect("readers lock");
+        let count = readers.get_mut(&txn).expect("reader was registered");
+        *count -= 1;
+        if *count == 0 {
+            readers.remove(&txn);
+        }
+    }
+
+    /// The oldest snapshot read in this process, if any.
+    fn oldest_reader(&self) -> Option<TxnId> {
+        self.readers
+            .lock()
+            .expect("readers lock")
+            .keys()
+            .next()
+            .copied()
+    }
+
+    /// Reads one whole page from storage (no verification).
+    fn read_page_raw(&self, id: PageId) -> Result<Vec<u8>> {
+        let mut buf = vec![0u8; self.page_size as usize];
+        self.storage.read_at(self.offset_of(id), &mut buf)?;
+        Ok(buf)
+    }
+
+    fn offset_of(&self, id: PageId) -> u64 {
+        u64::from(id.0) * u64::from(self.page_size)
+    }
+}
+
+/// Releases the in-process writer gate if `begin_write` fails part way.
+struct GateGuard<'a> {
+    pager: &'a Pager,
+}
+
+impl Drop for GateGuard<'_> {
+    fn drop(&mut self) {
+        self.pager.release_gate();
+    }
+}
+
+/// Releases the file lock if `begin_write` fails part way.
+struct FileLockGuard<'a> {
+    pager: &'a Pager,
+}
+
+impl Drop for FileLockGuard<'_> {
+    fn drop(&mut self) {
+        let _ = self.pager.storage.unlock_writer();
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,361 @@
+//! Opening a file: creation, choosing the commit slot, validating the last commit window
+//! (recovery), and refreshing the state when other processes commit.
+
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Instant;
+
+use super::{CommitState, Pager, PagerOptions, Rejected, WriterCache};
+use crate::alloc::{FreeExtent, decode_free_list};
+use crate::error::{CorruptionKind, Error, PageId, Result};
+use crate::os::Storage;
+use crate::page::slot::{
+    self, Journal, JournalEntry, STATIC_HEADER_SIZE, Slot, decode_journal, read_static_header,
+    write_static_header,
+};
+use crate::page::{BlobPtr, TxnId, validate_page_size};
+
+use super::cache::PageCache;
+
+/// A candidate slot read from a header page.
+#[derive(Clone, Debug)]
+struct Candidate {
+    state: CommitState,
+}
+
+impl Pager {
+    /// Opens the pager on `storage`, creating a new file if the storage is empty.
+    pub fn open(storage: Arc<dyn Storage>, options: PagerOptions) -> Result<Arc<Self>> {
+        validate_page_size(options.page_size)?;
+        if storage.is_empty()? {
+            Self::create(&*storage, &options)?;
+        }
+        let page_size = read_page_size(&*storage)?;
+        let pager = Self {
+            cache: PageCache::new(options.cache_bytes, page_size),
+            storage,
+            page_size,
+            options,
+            state: Mutex::new(Arc::new(CommitState {
+                slot_index: 0,
+                slot_crc: 0,
+                slot: Slot {
+                    txn: TxnId(0),
+                    last_durable: TxnId(0),
+                    page_count: 2,
+                    durable: true,
+                    time_ms: 0,
+                    master_root: None,
+                    freelist: None,
+                    journal: Journal::Inline(Vec::new()),
+                },
+            })),
+            rejected: Mutex::new(Vec::new()),
+            writer_busy: Mutex::new(false),
+            writer_released: Condvar::new(),
+            writer_cache: Mutex::new(None),
+            readers: Mutex::new(std::collections::BTreeMap::new()),
+            poisoned: AtomicBool::new(false),
+        };
+        let state = pager.recover()?;
+        *pager.state.lock().expect("state lock") = Arc::new(state);
+        Ok(Arc::new(pager))
+    }
+
+    /// Writes the two header pages of a new file under the writer lock, then syncs.
+    fn create(storage: &dyn Storage, options: &PagerOptions) -> Result<()> {
+        let deadline = Instant::now() + options.busy_timeout;
+        while !storage.try_lock_writer()? {
+            if Instant::now() >= deadline {
+                return Err(Error::Busy);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        let result = (|| {
+            if !storage.is_empty()? {
+                return Ok(()); // another process created it first
+            }
+            let page_size = options.page_size;
+            let mut pages = vec![0u8; 2 * page_size as usize];
+            let (first, second) = pages.split_at_mut(page_size as usize);
+            write_static_header(first, page_size, 0);
+            write_static_header(second, page_size, 1);
+            Slot {
+                txn: TxnId(1),
+                last_durable: TxnId(1),
+                page_count: 2,
+                durable: true,
+                time_ms: now_ms(),
+                master_root: None,
+                freelist: None,
+                journal: Journal::Inline(Vec::new()),
+            }
+            .write(first);
+            storage.write_at(0, &pages)?;
+            storage.sync_data()?;
+            Ok(())
+        })();
+        let _ = storage.unlock_writer();
+        result
+    }
+
+    /// Chooses the commit to open: the valid slot with the higher txn whose commit window
+    /// verifies, else the other valid slot.
+    fn recover(&self) -> Result<CommitState> {
+        let mut candidates = self.read_candidates()?;
+        candidates.sort_by_key(|c| std::cmp::Reverse(c.state.txn()));
+        let mut last_error = Error::corrupt_file(CorruptionKind::NoValidCommit);
+        for c in candidates {
+            match self.validate(&c.state) {
+                Ok(()) => return Ok(c.state),
+                Err(e @ Error::Io(_)) => return Err(e),
+                Err(e) => {
+                    self.rejected.lock().expect("rejected lock").push(Rejected {
+                        slot_index: c.state.slot_index,
+                        txn: c.state.txn(),
+                        slot_crc: c.state.slot_crc,
+                    });
+                    last_error = e;
+                }
+            }
+        }
+        Err(last_error)
+    }
+
+    /// Reads both header pages and returns the slots whose checksums verify.
+    fn read_candidates(&self) -> Result<Vec<Candidate>> {
+        let mut out = Vec::with_capacity(2);
+        for index in 0..2u32 {
+            let page = match self.read_page_raw(PageId(index)) {
+                Ok(page) => page,
+                Err(Error::Io(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => continue,
+                Err(e) => return Err(e),
+            };
+            if read_static_header(&page, PageId(index)).is_err() {
+                continue;
+            }
+            if let Ok(slot) = Slot::read(&page, PageId(index)) {
+                let slot_crc = slot_crc(&page);
+                out.push(Candidate {
+                    state: CommitState {
+                        slot_index: index,
+                        slot_crc,
+                        slot,
+                    },
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// The best slot for a reader: the higher valid txn not rejected by recovery.
+    pub(super) fn read_best_slot(&self) -> Result<CommitState> {
+        let rejected = self.rejected.lock().expect("rejected lock").clone();
+        self.read_candidates()?
+            .into_iter()
+            .map(|c| c.state)
+            .filter(|s| {
+                !rejected.contains(&Rejected {
+                    slot_index: s.slot_index,
+                    txn: s.txn(),
+                    slot_crc: s.slot_crc,
+                })
+            })
+            .max_by_key(CommitState::txn)
+            .ok_or_else(|| Error::corrupt_file(CorruptionKind::NoValidCommit))
+    }
+
+    /// Under the writer lock: the state to build on. A slot rejected at recovery that now
+    /// verifies (rewritten by another process with equal bytes) is accepted again.
+    pub(super) fn refresh_for_writer(&self) -> Result<Arc<CommitState>> {
+        let candidates = self.read_candidates()?;
+        let rejected = self.rejected.lock().expect("rejected lock").clone();
+        for c in &candidates {
+            let key = Rejected {
+                slot_index: c.state.slot_index,
+                txn: c.state.txn(),
+                slot_crc: c.state.slot_crc,
+            };
+            if rejected.contains(&key) && self.validate(&c.state).is_ok() {
+                self.rejected
+                    .lock()
+                    .expect("rejected lock")
+                    .retain(|r| *r != key);
+            }
+        }
+        self.latest()
+    }
+
+    /// Checks one commit: page count against the file, the free list, the journal and
+    /// every page the journal lists.
+    fn validate(&self, state: &CommitState) -> Result<()> {
+        let slot = &state.slot;
+        let file_pages = self.storage.len()? / u64::from(self.page_size);
+        if u64::from(slot.page_count) > file_pages || slot.page_count < 2 {
+            return Err(Error::corrupt_file(CorruptionKind::Truncated {
+                expected_pages: slot.page_count,
+                actual_pages: file_pages,
+            }));
+        }
+        self.load_free_list(slot)?;
+        for entry in self.load_journal(slot)? {
+            self.check_journal_entry(entry, slot.page_count)?;
+        }
+        Ok(())
+    }
+
+    fn check_journal_entry(&self, entry: JournalEntry, page_count: u32) -> Result<()> {
+        if entry.page.0 < 2 || entry.page.0 >= page_count {
+            return Err(Error::corrupt(
+                entry.page,
+                CorruptionKind::PageOutOfRange(entry.page.0),
+            ));
+        }
+        let page = self.read_page_raw(entry.page)?;
+        let actual = crc32c::crc32c(&page);
+        if actual == entry.crc {
+            Ok(())
+        } else {
+            Err(Error::corrupt(
+                entry.page,
+                CorruptionKind::Checksum {
+                    expected: entry.crc,
+                    actual,
+                },
+            ))
+        }
+    }
+
+    /// Reads and verifies a blob.
+    pub(super) fn read_blob_checked(&self, ptr: BlobPtr, page_count: u32) -> Result<Vec<u8>> {
+        ptr.validate(self.page_size, page_count)?;
+        let mut buf = vec![0u8; ptr.len as usize];
+        self.storage.read_at(self.offset_of(ptr.first), &mut buf)?;
+        let actual = crc32c::crc32c(&buf);
+        if actual != ptr.crc {
+            return Err(Error::corrupt(
+                ptr.first,
+                CorruptionKind::Checksum {
+                    expected: ptr.crc,
+                    actual,
+                },
+            ));
+        }
+        Ok(buf)
+    }
+
+    /// The free list of a commit.
+    pub(crate) fn load_free_list(&self, slot: &Slot) -> Result<Vec<FreeExtent>> {
+        match slot.freelist {
+            None => Ok(Vec::new()),
+            Some(ptr) => {
+                let bytes = self.read_blob_checked(ptr, slot.page_count)?;
+                decode_free_list(&bytes, slot.page_count, ptr.first)
+            }
+        }
+    }
+
+    /// The journal window of a commit.
+    pub(crate) fn load_journal(&self, slot: &Slot) -> Result<Vec<JournalEntry>> {
+        match &slot.journal {
+            Journal::Inline(entries) => Ok(entries.clone()),
+            Journal::Blob { ptr, count } => {
+                let bytes = self.read_blob_checked(*ptr, slot.page_count)?;
+                if bytes.len() != *count as usize * slot::JOURNAL_ENTRY_SIZE {
+                    return Err(Error::corrupt(ptr.first, CorruptionKind::BadLength));
+                }
+                decode_journal(&bytes, *count)
+            }
+        }
+    }
+
+    /// The writer's free list and journal window for `state`, from the cache when the
+    /// state is the one this process committed last.
+    pub(super) fn load_writer_cache(
+        &self,
+        state: &CommitState,
+    ) -> Result<(Vec<FreeExtent>, Vec<JournalEntry>)> {
+        let mut cache = self.writer_cache.lock().expect("writer cache lock");
+        if let Some(c) = cache.as_ref()
+            && c.txn == state.txn()
+            && c.slot_crc == state.slot_crc
+        {
+            return Ok((c.free.clone(), c.window.clone()));
+        }
+        let free = self.load_free_list(&state.slot)?;
+        let window = if state.is_durable() {
+            Vec::new()
+        } else {
+            self.load_journal(&state.slot)?
+        };
+        *cache = Some(WriterCache {
+            txn: state.txn(),
+            slot_crc: state.slot_crc,
+            free: free.clone(),
+            window: window.clone(),
+        });
+        Ok((free, window))
+    }
+
+    /// Remembers the free list and window of the commit just made.
+    pub(super) fn store_writer_cache(
+        &self,
+        state: &CommitState,
+        free: Vec<FreeExtent>,
+        window: Vec<JournalEntry>,
+    ) {
+        *self.writer_cache.lock().expect("writer cache lock") = Some(WriterCache {
+            txn: state.txn(),
+            slot_crc: state.slot_crc,
+            free,
+            window,
+        });
+    }
+}
+
+/// The CRC field of the slot in a header page (valid only after `Slot::read` succeeded).
+pub(super) fn slot_crc(page: &[u8]) -> u32 {
+    u32::from_le_bytes(
+        page[STATIC_HEADER_SIZE..STATIC_HEADER_SIZE + 4]
+            .try_into()
+            .expect("4 bytes"),
+    )
+}
+
+/// Reads the page size from whichever header page verifies.
+fn read_page_size(storage: &dyn Storage) -> Result<u32> {
+    let len = storage.len()?;
+    let mut first = vec![0u8; STATIC_HEADER_SIZE];
+    if len < STATIC_HEADER_SIZE as u64 {
+        return Err(Error::corrupt(PageId(0), CorruptionKind::BadMagic));
+    }
+    storage.read_at(0, &mut first)?;
+    let primary = read_static_header(&first, PageId(0));
+    let page_size = match primary {
+        Ok(size) => size,
+        Err(e) => {
+            // Page 0 may be torn; page 1's header holds the same static fields. Try every
+            // page size at which page 1 could start.
+            let found = (9..=16).map(|shift| 1u32 << shift).find(|&size| {
+                let mut second = vec![0u8; STATIC_HEADER_SIZE];
+                storage.read_at(u64::from(size), &mut second).is_ok()
+                    && matches!(read_static_header(&second, PageId(1)), Ok(s) if s == size)
+            });
+            found.ok_or(e)?
+        }
+    };
+    if len < 2 * u64::from(page_size) {
+        return Err(Error::corrupt_file(CorruptionKind::Truncated {
+            expected_pages: 2,
+            actual_pages: len / u64::from(page_size),
+        }));
+    }
+    Ok(page_size)
+}
+
+/// Milliseconds since the Unix epoch.
+pub(crate) fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}

@@ -1,0 +1,204 @@
+//! Pager unit tests on memory storage: commit, reopen, sync counts, page reuse.
+
+use std::sync::Arc;
+
+use super::{Durability, Pager, PagerOptions};
+use crate::btree::{PageRead, PageWrite};
+use crate::error::PageId;
+use crate::os::{MemStorage, Storage};
+use crate::page::{NodePtr, PageHeader, PageKind, seal};
+
+fn options() -> PagerOptions {
+    PagerOptions {
+        page_size: 512,
+        ..PagerOptions::default()
+    }
+}
+
+/// Writes a leaf-kind page holding `fill` and returns its pointer.
+fn put_node(txn: &mut super::WriteTxn, fill: u8) -> NodePtr {
+    let id = txn.alloc_page().expect("alloc");
+    let mut page = vec![fill; 512];
+    PageHeader {
+        kind: PageKind::Leaf as u8,
+        level: 0,
+        count: 0,
+        id,
+        txn: txn.txn_id(),
+    }
+    .write(&mut page);
+    let crc = seal(&mut page);
+    txn.write_node(id, page).expect("write");
+    NodePtr { id, crc }
+}
+
+fn reopen(storage: &Arc<MemStorage>) -> Arc<Pager> {
+    let copy: Arc<dyn Storage> = Arc::new(MemStorage::from_bytes(storage.to_bytes()));
+    Pager::open(copy, options()).expect("reopen")
+}
+
+#[test]
+fn new_file_opens_empty_and_reopens() {
+    let storage = Arc::new(MemStorage::new());
+    let pager = Pager::open(storage.clone(), options()).expect("create");
+    assert_eq!(pager.page_size(), 512);
+    let state = pager.latest().expect("state");
+    assert_eq!(state.txn().0, 1);
+    assert!(state.slot.master_root.is_none());
+    let again = reopen(&storage);
+    assert_eq!(again.latest().expect("state").txn().0, 1);
+}
+
+#[test]
+fn committed_root_survives_reopen() {
+    let storage = Arc::new(MemStorage::new());
+    let pager = Pager::open(storage.clone(), options()).expect("create");
+    let mut txn = pager.begin_write().expect("write");
+    let ptr = put_node(&mut txn, 7);
+    txn.set_master_root(Some(ptr));
+    let committed = txn.commit(Durability::Immediate).expect("commit");
+    assert_eq!(committed.0, 2);
+
+    let again = reopen(&storage);
+    let read = again.begin_read().expect("read");
+    assert_eq!(read.master_root(), Some(ptr));
+    let page = read.read_node(ptr).expect("node");
+    assert_eq!(page[100], 7);
+}
+
+#[test]
+fn sync_counts_per_durability() {
+    let storage = Arc::new(MemStorage::new());
+    let pager = Pager::open(storage.clone(), options()).expect("create");
+    for (durability, syncs) in [
+        (Durability::Immediate, 1),
+        (Durability::Paranoid, 2),
+        (Durability::None, 0),
+        (Durability::Immediate, 1),
+    ] {
+        let before = storage.sync_count();
+        let mut txn = pager.begin_write().expect("write");
+        let ptr = put_node(&mut txn, 1);
+        txn.set_master_root(Some(ptr));
+        txn.commit(durability).expect("commit");
+        assert_eq!(storage.sync_count() - before, syncs, "{durability:?}");
+    }
+}
+
+#[test]
+fn churn_reuses_pages_and_the_file_stops_growing() {
+    let storage = Arc::new(MemStorage::new());
+    let pager = Pager::open(storage.clone(), options()).expect("create");
+    let mut counts = Vec::new();
+    for round in 0..200u32 {
+        let mut txn = pager.begin_write().expect("write");
+        if let Some(old) = txn.master_root() {
+            txn.free_page(old.id);
+        }
+        let ptr = put_node(&mut txn, u8::try_from(round % 251).expect("small"));
+        txn.set_master_root(Some(ptr));
+        let durability = if round % 3 == 0 {
+            Durability::None
+        } else {
+            Durability::Immediate
+        };
+        txn.commit(durability).expect("commit");
+        counts.push(pager.latest().expect("state").slot.page_count);
+    }
+    let late = counts[50..].iter().max().expect("counts");
+    assert!(*late <= counts[49] + 2, "file kept growing: {counts:?}");
+    assert!(
+        *late < 20,
+        "churn of one page should need few pages, got {late}"
+    );
+    // Every state stays readable after a reopen.
+    let again = reopen(&storage);
+    let read = again.begin_read().expect("read");
+    let root = read.master_root().expect("root");
+    read.read_node(root).expect("node");
+}
+
+#[test]
+fn non_durable_commits_never_touch_the_durable_slot() {
+    let storage = Arc::new(MemStorage::new());
+    let pager = Pager::open(storage.clone(), options()).expect("create");
+    let mut txn = pager.begin_write().expect("write");
+    let durable_ptr = put_node(&mut txn, 1);
+    txn.set_master_root(Some(durable_ptr));
+    txn.commit(Durability::Immediate).expect("commit");
+    let durable_slot = pager.latest().expect("state").slot_index;
+    for _ in 0..5 {
+        let mut txn = pager.begin_write().expect("write");
+        let ptr = put_node(&mut txn, 2);
+        txn.set_master_root(Some(ptr));
+        txn.commit(Durability::None).expect("commit");
+        let state = pager.latest().expect("state");
+        assert_ne!(state.slot_index, durable_slot);
+        assert_eq!(state.slot.last_durable.0, 2);
+    }
+    // The durable commit's page was not reused by the non-durable ones.
+    let mut page = vec![0u8; 512];
+    storage
+        .read_at(u64::from(durable_ptr.id.0) * 512, &mut page)
+        .expect("read");
+    assert_eq!(crate::page::page_crc(&page), durable_ptr.crc);
+}
+
+#[test]
+fn large_journal_goes_to_a_blob() {
+    let storage = Arc::new(MemStorage::new());
+    let pager = Pager::open(storage.clone(), options()).expect("create");
+    let mut txn = pager.begin_write().expect("write");
+    let mut last = None;
+    for i in 0..300u32 {
+        last = Some(put_node(&mut txn, u8::try_from(i % 200).expect("small")));
+    }
+    txn.set_master_root(last);
+    txn.commit(Durability::None).expect("commit");
+    let state = pager.latest().expect("state");
+    assert!(matches!(
+        state.slot.journal,
+        crate::page::slot::Journal::Blob { .. }
+    ));
+    let again = reopen(&storage);
+    assert_eq!(again.latest().expect("state").txn(), state.txn());
+}
+
+#[test]
+fn a_torn_last_commit_falls_back_to_the_durable_one() {
+    let storage = Arc::new(MemStorage::new());
+    let pager = Pager::open(storage.clone(), options()).expect("create");
+    let mut txn = pager.begin_write().expect("write");
+    let first = put_node(&mut txn, 1);
+    txn.set_master_root(Some(first));
+    txn.commit(Durability::Immediate).expect("commit");
+    let mut txn = pager.begin_write().expect("write");
+    let second = put_node(&mut txn, 2);
+    txn.set_master_root(Some(second));
+    txn.commit(Durability::None).expect("commit");
+    // Lose the second commit's page: its slot is present but its journal fails.
+    let mut bytes = storage.to_bytes();
+    let at = second.id.0 as usize * 512 + 200;
+    bytes[at] ^= 0xff;
+    let damaged: Arc<dyn Storage> = Arc::new(MemStorage::from_bytes(bytes));
+    let again = Pager::open(damaged, options()).expect("recover");
+    let read = again.begin_read().expect("read");
+    assert_eq!(read.master_root(), Some(first));
+    assert_eq!(again.latest().expect("state").txn().0, 2);
+}
+
+#[test]
+fn busy_when_another_handle_writes() {
+    let storage = Arc::new(MemStorage::new());
+    let opts = PagerOptions {
+        busy_timeout: std::time::Duration::from_millis(20),
+        ..options()
+    };
+    let a = Pager::open(storage.clone(), opts.clone()).expect("create");
+    let b = Pager::open(storage.clone(), opts).expect("open");
+    let held = a.begin_write().expect("write");
+    assert!(matches!(b.begin_write(), Err(crate::Error::Busy)));
+    drop(held);
+    b.begin_write().expect("free again");
+    let _ = PageId(0);
+}

@@ -1,0 +1,518 @@
+//! Read and write transactions, and the commit protocol.
+//!
+//! Commit, step by step (FORMAT.md repeats this as the normative protocol):
+//! 1. Compute the journal window: the base commit's window (empty if the base is durable),
+//!    less the pages freed now, plus every page written by this transaction with the
+//!    CRC-32C of the whole page.
+//! 2. Store the window inline in the slot if it fits, else in a journal blob.
+//! 3. If the free list changed, free the old free-list blob and write the new list into a
+//!    blob allocated from reusable pages (so the list never grows from its own storage).
+//! 4. Grow the file in extents if needed, then write all dirty pages.
+//! 5. `Paranoid`: sync.
+//! 6. Write the slot into the slot that does not hold the last durable commit.
+//! 7. `Immediate` or `Paranoid`: sync.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use super::recovery::{now_ms, slot_crc};
+use super::{CommitState, Durability, Pager};
+use crate::alloc::{Allocator, FreeExtent};
+use crate::btree::{PageRead, PageWrite};
+use crate::error::{CorruptionKind, Error, PageId, Result};
+use crate::page::slot::{
+    Journal, JournalEntry, Slot, encode_journal, inline_journal_capacity, write_static_header,
+};
+use crate::page::{BlobPtr, NodePtr, TxnId, verify};
+
+impl Pager {
+    /// Reads a node page through the cache and verifies it against `ptr`.
+    fn read_node_at(&self, ptr: NodePtr, page_count: u32) -> Result<Arc<[u8]>> {
+        if ptr.id.0 < 2 || ptr.id.0 >= page_count {
+            return Err(Error::corrupt(
+                ptr.id,
+                CorruptionKind::PageOutOfRange(ptr.id.0),
+            ));
+        }
+        if let Some(page) = self.cache.get(ptr.id, ptr.crc) {
+            return Ok(page);
+        }
+        let page = self.read_page_raw(ptr.id)?;
+        verify(&page, ptr)?;
+        let page: Arc<[u8]> = Arc::from(page);
+        self.cache.insert(ptr.id, ptr.crc, Arc::clone(&page));
+        Ok(page)
+    }
+
+    /// Grows the file in extents so that it holds at least `pages` pages.
+    fn ensure_capacity(&self, pages: u32) -> Result<()> {
+        let needed = u64::from(pages) * u64::from(self.page_size);
+        let len = self.storage.len().map_err(|e| self.poison(e))?;
+        if len >= needed {
+            return Ok(());
+        }
+        let step = (len / 16).clamp(64 << 10, 64 << 20);
+        let target = (needed + step).next_multiple_of(u64::from(self.page_size));
+        self.storage.set_len(target).map_err(|e| self.poison(e))
+    }
+}
+
+/// A snapshot of one committed state. Holds no lock; its pages are not reused by writers
+/// in this process while it lives.
+#[derive(Debug)]
+pub(crate) struct ReadTxn {
+    pager: Arc<Pager>,
+    state: Arc<CommitState>,
+}
+
+impl ReadTxn {
+    pub(super) fn new(pager: Arc<Pager>, state: Arc<CommitState>) -> Self {
+        pager.register_reader(state.txn());
+        Self { pager, state }
+    }
+
+    /// The commit this snapshot reads.
+    pub fn state(&self) -> &CommitState {
+        &self.state
+    }
+
+    /// The root of the master tree in this snapshot.
+    pub fn master_root(&self) -> Option<NodePtr> {
+        self.state.slot.master_root
+    }
+
+    /// The pager this snapshot reads from.
+    pub fn pager(&self) -> &Arc<Pager> {
+        &self.pager
+    }
+}
+
+impl Drop for ReadTxn {
+    fn drop(&mut self) {
+        self.pager.unregister_reader(self.state.txn());
+    }
+}
+
+impl PageRead for ReadTxn {
+    fn page_size(&self) -> usize {
+        self.pager.page_size as usize
+    }
+
+    fn read_node(&self, ptr: NodePtr) -> Result<Arc<[u8]>> {
+        self.pager.read_node_at(ptr, self.state.slot.page_count)
+    }
+
+    fn read_blob(&self, ptr: BlobPtr) -> Result<Vec<u8>> {
+        self.pager
+            .read_blob_checked(ptr, self.state.slot.page_count)
+    }
+}
+
+/// The one open write transaction of this file.
+#[derive(Debug)]
+pub(crate) struct WriteTxn {
+    pager: Arc<Pager>,
+    base: Arc<CommitState>,
+    txn: TxnId,
+    alloc: Allocator,
+    /// Reuse bound: pages freed by txns up to this one may be written.
+    bound: TxnId,
+    /// Node pages to write at commit, by id.
+    dirty: HashMap<PageId, Arc<[u8]>>,
+    /// Pages allocated by this transaction.
+    fresh: HashSet<PageId>,
+    /// Pages already written by this transaction (blobs), with their whole-page CRC.
+    written: HashMap<PageId, u32>,
+    /// The base commit's journal window.
+    base_window: Vec<JournalEntry>,
+    /// Pages of the base window freed by this transaction.
+    freed_from_window: HashSet<PageId>,
+    master_root: Option<NodePtr>,
+}
+
+impl WriteTxn {
+    pub(super) fn new(
+        pager: Arc<Pager>,
+        base: Arc<CommitState>,
+        free: Vec<FreeExtent>,
+        base_window: Vec<JournalEntry>,
+    ) -> Self {
+        let last_durable = base.slot.last_durable;
+        let bound = pager
+            .oldest_reader()
+            .map_or(last_durable, |oldest| oldest.min(last_durable));
+        Self {
+            txn: TxnId(base.txn().0 + 1),
+            alloc: Allocator::new(free, base.slot.page_count),
+            master_root: base.slot.master_root,
+            pager,
+            base,
+            bound,
+            dirty: HashMap::new(),
+            fresh: HashSet::new(),
+            written: HashMap::new(),
+            base_window,
+            freed_from_window: HashSet::new(),
+        }
+    }
+
+    /// The committed state this transaction builds on.
+    pub fn base(&self) -> &CommitState {
+        &self.base
+    }
+
+    /// The master tree root as this transaction will commit it.
+    pub fn master_root(&self) -> Option<NodePtr> {
+        self.master_root
+    }
+
+    /// Sets the master tree root to commit.
+    pub fn set_master_root(&mut self, root: Option<NodePtr>) {
+        self.master_root = root;
+    }
+
+    /// The pager.
+    pub fn pager(&self) -> &Arc<Pager> {
+        &self.pager
+    }
+
+    /// Allocates `count` contiguous pages.
+    pub fn alloc_pages(&mut self, count: u32) -> Result<PageId> {
+        let first = self.alloc.alloc(count, self.bound)?;
+        for i in 0..count {
+            self.fresh.insert(PageId(first.0 + i));
+        }
+        Ok(first)
+    }
+
+    /// Frees `count` pages from `first`. Pages allocated by this transaction are reusable at
+    /// once; committed pages only once the reuse rule allows.
+    pub fn free_pages(&mut self, first: PageId, count: u32) {
+        let mut run_start = first.0;
+        let mut run_fresh = None;
+        for id in first.0..first.0 + count {
+            let page = PageId(id);
+            let fresh = self.fresh.remove(&page);
+            if fresh {
+                self.dirty.remove(&page);
+                self.written.remove(&page);
+            } else {
+                self.freed_from_window.insert(page);
+            }
+            match run_fresh {
+                Some(prev) if prev != fresh => {
+                    self.free_run(run_start, id - run_start, prev);
+                    run_start = id;
+                }
+                _ => {}
+            }
+            run_fresh = Some(fresh);
+        }
+        if let Some(fresh) = run_fresh {
+            self.free_run(run_start, first.0 + count - run_start, fresh);
+        }
+    }
+
+    fn free_run(&mut self, first: u32, count: u32, fresh: bool) {
+        let tag = if fresh { TxnId(0) } else { self.txn };
+        self.alloc.free(PageId(first), count, tag);
+    }
+
+    /// Writes `data` into fresh pages starting at `first` (allocated by this transaction)
+    /// right away, recording each page's checksum for the journal. `data` is padded with
+    /// zeros to whole pages.
+    pub fn write_pages(&mut self, first: PageId, data: &[u8]) -> Result<()> {
+        let page_size = self.pager.page_size as usize;
+        let count = u32::try_from(data.len().div_ceil(page_size).max(1))
+            .map_err(|_| Error::invalid("write too large"))?;
+        for i in 0..count {
+            assert!(
+                self.fresh.contains(&PageId(first.0 + i)),
+                "page {} written without being allocated in txn {:?}",
+                first.0 + i,
+                self.txn
+            );
+        }
+        let mut padded;
+        let bytes = if data.len() % page_size == 0 && !data.is_empty() {
+            data
+        } else {
+            padded = data.to_vec();
+            padded.resize(count as usize * page_size, 0);
+            &padded[..]
+        };
+        self.pager.ensure_capacity(first.0 + count)?;
+        self.pager
+            .storage
+            .write_at(self.pager.offset_of(first), bytes)
+            .map_err(|e| self.pager.poison(e))?;
+        for (i, page) in bytes.chunks(page_size).enumerate() {
+            let id = PageId(first.0 + u32::try_from(i).expect("count fits u32"));
+            self.written.insert(id, crc32c::crc32c(page));
+        }
+        Ok(())
+    }
+
+    /// Commits at `durability`. Returns the new commit's txn id, or the base's if there was
+    /// nothing to commit.
+    pub fn commit(mut self, durability: Durability) -> Result<TxnId> {
+        self.pager.check_poisoned()?;
+        let unchanged = self.dirty.is_empty()
+            && self.written.is_empty()
+            && !self.alloc.changed()
+            && self.master_root == self.base.slot.master_root
+            && self.alloc.page_count() == self.base.slot.page_count;
+        if unchanged && (durability == Durability::None || self.base.is_durable()) {
+            return Ok(self.base.txn());
+        }
+        let window = self.build_window();
+        let durable =
+            durability != Durability::None || window.len() > self.pager.options.max_window_pages;
+        let journal = self.place_journal(&window)?;
+        let freelist = self.place_free_list()?;
+        self.write_dirty()?;
+        if durability == Durability::Paranoid {
+            self.pager
+                .storage
+                .sync_data()
+                .map_err(|e| self.pager.poison(e))?;
+        }
+        let slot = Slot {
+            txn: self.txn,
+            last_durable: if durable {
+                self.txn
+            } else {
+                self.base.slot.last_durable
+            },
+            page_count: self.alloc.page_count(),
+            durable,
+            time_ms: now_ms(),
+            master_root: self.master_root,
+            freelist,
+            journal,
+        };
+        let state = self.write_slot(slot)?;
+        if durable {
+            self.pager
+                .storage
+                .sync_data()
+                .map_err(|e| self.pager.poison(e))?;
+        }
+        let window = if durable { Vec::new() } else { window };
+        self.pager
+            .store_writer_cache(&state, self.alloc.extents().to_vec(), window);
+        *self.pager.state.lock().expect("state lock") = Arc::new(state);
+        Ok(self.txn)
+    }
+
+    /// The journal window of the new commit, sorted by page id.
+    fn build_window(&self) -> Vec<JournalEntry> {
+        let mut by_page: HashMap<PageId, u32> = self
+            .base_window
+            .iter()
+            .filter(|e| !self.freed_from_window.contains(&e.page))
+            .map(|e| (e.page, e.crc))
+            .collect();
+        for (id, page) in &self.dirty {
+            by_page.insert(*id, crc32c::crc32c(page));
+        }
+        by_page.extend(self.written.iter().map(|(id, crc)| (*id, *crc)));
+        let mut window: Vec<JournalEntry> = by_page
+            .into_iter()
+            .map(|(page, crc)| JournalEntry { page, crc })
+            .collect();
+        window.sort_by_key(|e| e.page);
+        window
+    }
+
+    /// Puts the window inline or into a new journal blob, freeing the base's blob.
+    fn place_journal(&mut self, window: &[JournalEntry]) -> Result<Journal> {
+        if let Journal::Blob { ptr, .. } = self.base.slot.journal {
+            self.free_pages(ptr.first, ptr.page_count);
+        }
+        if window.len() <= inline_journal_capacity(self.pager.page_size) {
+            return Ok(Journal::Inline(window.to_vec()));
+        }
+        let mut bytes = Vec::with_capacity(window.len() * 8);
+        encode_journal(window, &mut bytes);
+        let ptr = self.write_meta_blob(&bytes, None)?;
+        Ok(Journal::Blob {
+            ptr,
+            count: u32::try_from(window.len()).expect("window fits u32"),
+        })
+    }
+
+    /// Rewrites the free list if it changed; returns the pointer to commit.
+    fn place_free_list(&mut self) -> Result<Option<BlobPtr>> {
+        if self.alloc.changed() {
+            self.alloc.settle(self.bound);
+        }
+        if !self.alloc.changed() {
+            return Ok(self.base.slot.freelist);
+        }
+        if let Some(old) = self.base.slot.freelist {
+            self.free_pages(old.first, old.page_count);
+        }
+        if self.alloc.extents().is_empty() {
+            return Ok(None);
+        }
+        // Allocating the blob can only shrink or remove an extent, never add one, so the
+        // list encoded afterwards still fits the pages sized now.
+        let page_size = self.pager.page_size as usize;
+        let pages = u32::try_from(self.alloc.encoded_len().div_ceil(page_size).max(1))
+            .expect("free list pages fit u32");
+        let first = self.alloc.alloc(pages, self.bound)?;
+        let bytes = self.alloc.encode();
+        assert!(
+            bytes.len() <= pages as usize * page_size,
+            "free list outgrew its blob"
+        );
+        Ok(Some(self.write_meta_blob(&bytes, Some((first, pages)))?))
+    }
+
+    /// Writes a blob that the slot verifies itself (journal, free list): not journaled.
+    fn write_meta_blob(&mut self, bytes: &[u8], at: Option<(PageId, u32)>) -> Result<BlobPtr> {
+        let page_size = self.pager.page_size as usize;
+        let (first, pages) = match at {
+            Some(at) => at,
+            None => {
+                let pages = u32::try_from(bytes.len().div_ceil(page_size).max(1))
+                    .map_err(|_| Error::invalid("blob too large"))?;
+                (self.alloc.alloc(pages, self.bound)?, pages)
+            }
+        };
+        let mut padded = bytes.to_vec();
+        padded.resize(pages as usize * page_size, 0);
+        self.pager.ensure_capacity(first.0 + pages)?;
+        self.pager
+            .storage
+            .write_at(self.pager.offset_of(first), &padded)
+            .map_err(|e| self.pager.poison(e))?;
+        Ok(BlobPtr {
+            first,
+            page_count: pages,
+            len: u32::try_from(bytes.len()).map_err(|_| Error::invalid("blob too large"))?,
+            crc: crc32c::crc32c(bytes),
+        })
+    }
+
+    /// Writes every dirty node page, coalescing runs of adjacent pages into one write.
+    fn write_dirty(&mut self) -> Result<()> {
+        self.pager.ensure_capacity(self.alloc.page_count())?;
+        let mut ids: Vec<PageId> = self.dirty.keys().copied().collect();
+        ids.sort_unstable();
+        let page_size = self.pager.page_size as usize;
+        let mut run: Vec<u8> = Vec::new();
+        let mut run_first = PageId(0);
+        for (i, id) in ids.iter().enumerate() {
+            if run.is_empty() {
+                run_first = *id;
+            }
+            run.extend_from_slice(&self.dirty[id]);
+            let next_adjacent = ids.get(i + 1).is_some_and(|n| n.0 == id.0 + 1);
+            if !next_adjacent || run.len() >= 64 * page_size {
+                self.pager
+                    .storage
+                    .write_at(self.pager.offset_of(run_first), &run)
+                    .map_err(|e| self.pager.poison(e))?;
+                run.clear();
+            }
+        }
+        for (id, page) in &self.dirty {
+            let crc = u32::from_le_bytes(page[..4].try_into().expect("4 bytes"));
+            self.pager.cache.insert(*id, crc, Arc::clone(page));
+        }
+        Ok(())
+    }
+
+    /// Writes the slot page and returns the state it now holds.
+    fn write_slot(&self, slot: Slot) -> Result<CommitState> {
+        let target = if self.base.is_durable() {
+            1 - self.base.slot_index
+        } else {
+            self.base.slot_index
+        };
+        let page_size = self.pager.page_size;
+        let mut page = vec![0u8; page_size as usize];
+        write_static_header(&mut page, page_size, target);
+        slot.write(&mut page);
+        let slot_crc = slot_crc(&page);
+        self.pager
+            .storage
+            .write_at(self.pager.offset_of(PageId(target)), &page)
+            .map_err(|e| self.pager.poison(e))?;
+        Ok(CommitState {
+            slot_index: target,
+            slot_crc,
+            slot,
+        })
+    }
+}
+
+impl Drop for WriteTxn {
+    fn drop(&mut self) {
+        self.pager.end_write();
+    }
+}
+
+impl PageRead for WriteTxn {
+    fn page_size(&self) -> usize {
+        self.pager.page_size as usize
+    }
+
+    fn read_node(&self, ptr: NodePtr) -> Result<Arc<[u8]>> {
+        if let Some(page) = self.dirty.get(&ptr.id) {
+            verify(page, ptr)?;
+            return Ok(Arc::clone(page));
+        }
+        self.pager.read_node_at(ptr, self.alloc.page_count())
+    }
+
+    fn read_blob(&self, ptr: BlobPtr) -> Result<Vec<u8>> {
+        self.pager.read_blob_checked(ptr, self.alloc.page_count())
+    }
+}
+
+impl PageWrite for WriteTxn {
+    fn txn_id(&self) -> TxnId {
+        self.txn
+    }
+
+    fn alloc_page(&mut self) -> Result<PageId> {
+        self.alloc_pages(1)
+    }
+
+    fn write_node(&mut self, id: PageId, page: Vec<u8>) -> Result<()> {
+        assert!(
+            self.fresh.contains(&id),
+            "node {id} written without allocation"
+        );
+        assert_eq!(page.len(), self.pager.page_size as usize, "node page size");
+        self.dirty.insert(id, Arc::from(page));
+        Ok(())
+    }
+
+    fn free_page(&mut self, id: PageId) {
+        self.free_pages(id, 1);
+    }
+
+    fn write_blob(&mut self, data: &[u8]) -> Result<BlobPtr> {
+        let page_size = self.pager.page_size as usize;
+        let len =
+            u32::try_from(data.len()).map_err(|_| Error::invalid("value larger than 4 GiB"))?;
+        let pages = u32::try_from(data.len().div_ceil(page_size).max(1))
+            .map_err(|_| Error::invalid("value too large"))?;
+        let first = self.alloc_pages(pages)?;
+        self.write_pages(first, data)?;
+        Ok(BlobPtr {
+            first,
+            page_count: pages,
+            len,
+            crc: crc32c::crc32c(data),
+        })
+    }
+
+    fn free_blob(&mut self, ptr: BlobPtr) {
+        self.free_pages(ptr.first, ptr.page_count);
+    }
+}
