@@ -52,7 +52,9 @@ impl Storage for MemStorage {
     fn write_at(&self, offset: u64, data: &[u8]) -> io::Result<()> {
         let mut bytes = self.bytes.lock().expect("mem storage lock");
         let start = usize::try_from(offset).map_err(|_| io::ErrorKind::InvalidInput)?;
-        let end = start.checked_add(data.len()).ok_or(io::ErrorKind::InvalidInput)?;
+        let end = start
+            .checked_add(data.len())
+            .ok_or(io::ErrorKind::InvalidInput)?;
         if bytes.len() < end {
             bytes.resize(end, 0);
         }
