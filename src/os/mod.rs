@@ -14,8 +14,10 @@
 
 use std::io;
 
+mod file;
 mod mem;
 
+pub use file::FileStorage;
 pub use mem::MemStorage;
 
 /// The sector size at which unsynced writes may tear after a power cut.
