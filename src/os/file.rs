@@ -208,7 +208,7 @@ impl Storage for FileStorage {
 }
 
 #[cfg(test)]
-#[expect(clippy::unwrap_used, reason = "a failing test panics at the failing call")]
+#[expect(clippy::unwrap_used, reason = "a test panics where it fails")]
 mod tests {
     use super::*;
 
