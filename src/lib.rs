@@ -21,5 +21,8 @@ pub use page::{PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, PAGE_SIZE_MIN, TxnId};
 /// Storage backends: the real file, memory, and the fault-injecting backend used by the
 /// crash tests.
 pub mod storage {
-    pub use crate::os::{FileStorage, MemStorage, SECTOR_SIZE, Storage};
+    pub use crate::os::{
+        CrashMode, FaultConfig, FaultKind, FaultStorage, FileStorage, MemStorage, SECTOR_SIZE,
+        Storage,
+    };
 }

@@ -14,9 +14,11 @@
 
 use std::io;
 
+mod fault;
 mod file;
 mod mem;
 
+pub use fault::{CrashMode, FaultConfig, FaultKind, FaultStorage};
 pub use file::FileStorage;
 pub use mem::MemStorage;
 
