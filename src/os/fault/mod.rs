@@ -79,7 +79,8 @@ pub struct FaultConfig {
     pub fail_at: Option<u64>,
     /// The error that `fail_at` returns.
     pub fail_kind: FaultKind,
-    /// The operation at which the power is cut: it and every later operation fail.
+    /// The operation at which the power is cut: it and every later operation fail. When it
+    /// names the same operation as `fail_at`, the power cut wins.
     pub crash_at: Option<u64>,
 }
 
