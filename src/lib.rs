@@ -24,5 +24,8 @@ pub use pager::Durability;
 /// Storage backends: the real file, memory, and the fault-injecting backend used by the
 /// crash tests.
 pub mod storage {
-    pub use crate::os::{MemStorage, SECTOR_SIZE, Storage};
+    pub use crate::os::{
+        CrashMode, FaultConfig, FaultKind, FaultStorage, FileStorage, MemStorage, SECTOR_SIZE,
+        Storage,
+    };
 }

@@ -14,8 +14,12 @@
 
 use std::io;
 
+mod fault;
+mod file;
 mod mem;
 
+pub use fault::{CrashMode, FaultConfig, FaultKind, FaultStorage};
+pub use file::FileStorage;
 pub use mem::MemStorage;
 
 /// The sector size at which unsynced writes may tear after a power cut.
