@@ -122,6 +122,9 @@ pub enum Error {
     Busy,
     /// A caller-supplied argument is invalid (too large, malformed, out of range).
     InvalidArgument(String),
+    /// A page this snapshot reads was reused by a writer in another process after the
+    /// snapshot was taken. Start a new read transaction and read again.
+    StaleSnapshot,
 }
 
 impl Error {
@@ -162,6 +165,10 @@ impl fmt::Display for Error {
             ),
             Self::Busy => write!(f, "database is busy: another writer holds the write lock"),
             Self::InvalidArgument(msg) => write!(f, "invalid argument: {msg}"),
+            Self::StaleSnapshot => write!(
+                f,
+                "snapshot expired: another process reused its pages; start a new read"
+            ),
         }
     }
 }

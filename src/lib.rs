@@ -10,8 +10,14 @@
 //! L0  os            Storage trait: real file, memory, fault injection
 //! ```
 
+/// The README's examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 mod alloc;
 mod btree;
+pub mod engine;
 mod error;
 mod os;
 mod page;
@@ -25,7 +31,6 @@ pub use pager::Durability;
 /// crash tests.
 pub mod storage {
     pub use crate::os::{
-        CrashMode, FaultConfig, FaultKind, FaultStorage, FileStorage, MemStorage, SECTOR_SIZE,
-        Storage,
+        CrashMode, FaultConfig, FaultKind, FaultStorage, FileStorage, MemStorage, SECTOR_SIZE, Storage,
     };
 }

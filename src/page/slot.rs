@@ -28,9 +28,11 @@
 //! | 48     | 16   | free-list blob pointer (page count 0 = empty list)     |
 //! | 64     | 16   | journal blob pointer (page count 0 = journal inline)   |
 //! | 80     | 4    | journal entry count                                    |
-//! | 84     | 8*n  | inline journal entries, when the blob pointer is empty |
+//! | 84     | 12*n | inline journal entries, when the blob pointer is empty |
 //!
-//! A journal entry is `page id u32, CRC-32C u32` of the full page as written.
+//! A journal entry is `page id u32, length u32, CRC-32C u32`: the CRC of the first `length`
+//! bytes of the page as written (the whole page for nodes and blobs; the filled prefix for a
+//! data page whose tail later commits may append to).
 
 use super::{BlobPtr, Cursor, NodePtr, TxnId, put_u32, put_u64, validate_page_size};
 use crate::error::{CorruptionKind, Error, PageId, Result};
@@ -51,7 +53,7 @@ const _: () = assert!(OFF_HEADER_CRC + 4 == STATIC_HEADER_SIZE);
 /// Fixed part of the slot before the inline journal.
 pub(crate) const SLOT_FIXED_SIZE: usize = 84;
 /// Size of one journal entry.
-pub(crate) const JOURNAL_ENTRY_SIZE: usize = 8;
+pub(crate) const JOURNAL_ENTRY_SIZE: usize = 12;
 const FLAG_DURABLE: u32 = 1;
 
 /// How many journal entries fit inline in a slot for this page size.
@@ -59,10 +61,12 @@ pub(crate) fn inline_journal_capacity(page_size: u32) -> usize {
     (page_size as usize - STATIC_HEADER_SIZE - SLOT_FIXED_SIZE) / JOURNAL_ENTRY_SIZE
 }
 
-/// One journal entry: a page written since the last durable commit and its checksum.
+/// One journal entry: a page written since the last durable commit, and the checksum of
+/// its first `len` bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct JournalEntry {
     pub page: PageId,
+    pub len: u32,
     pub crc: u32,
 }
 
@@ -90,6 +94,7 @@ pub(crate) struct Slot {
 pub(crate) fn encode_journal(entries: &[JournalEntry], out: &mut Vec<u8>) {
     for e in entries {
         put_u32(out, e.page.0);
+        put_u32(out, e.len);
         put_u32(out, e.crc);
     }
 }
@@ -106,6 +111,7 @@ pub(crate) fn decode_journal(bytes: &[u8], count: u32) -> Result<Vec<JournalEntr
     for _ in 0..count {
         entries.push(JournalEntry {
             page: PageId(c.u32()?),
+            len: c.u32()?,
             crc: c.u32()?,
         });
     }
@@ -291,10 +297,12 @@ mod tests {
             Journal::Inline(vec![
                 JournalEntry {
                     page: PageId(3),
+                    len: 512,
                     crc: 1,
                 },
                 JournalEntry {
                     page: PageId(4),
+                    len: 100,
                     crc: 2,
                 },
             ]),
@@ -336,6 +344,7 @@ mod tests {
         let entries = (0..cap)
             .map(|i| JournalEntry {
                 page: PageId(u32::try_from(i).expect("small")),
+                len: 512,
                 crc: 0,
             })
             .collect();

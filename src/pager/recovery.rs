@@ -27,7 +27,7 @@ impl Pager {
     /// Opens the pager on `storage`, creating a new file if the storage is empty.
     pub fn open(storage: Arc<dyn Storage>, options: PagerOptions) -> Result<Arc<Self>> {
         validate_page_size(options.page_size)?;
-        if storage.is_empty()? {
+        if is_uninitialized(&*storage)? {
             Self::create(&*storage, &options)?;
         }
         let page_size = read_page_size(&*storage)?;
@@ -62,7 +62,12 @@ impl Pager {
         Ok(Arc::new(pager))
     }
 
-    /// Writes the two header pages of a new file under the writer lock, then syncs.
+    /// Initialises a new (or never finished) file under the writer lock.
+    ///
+    /// Two phases, so that a power cut at any point leaves either a file that opens or one
+    /// that [`is_uninitialized`] recognises: first page 1 (static header and a valid empty
+    /// commit in slot B) with page 0 zeroed, synced; then the first sector of page 0 (its
+    /// static header and an empty slot A), synced.
     fn create(storage: &dyn Storage, options: &PagerOptions) -> Result<()> {
         let deadline = Instant::now() + options.busy_timeout;
         while !storage.try_lock_writer()? {
@@ -72,14 +77,13 @@ impl Pager {
             std::thread::sleep(std::time::Duration::from_millis(1));
         }
         let result = (|| {
-            if !storage.is_empty()? {
+            if !is_uninitialized(storage)? {
                 return Ok(()); // another process created it first
             }
-            let page_size = options.page_size;
-            let mut pages = vec![0u8; 2 * page_size as usize];
-            let (first, second) = pages.split_at_mut(page_size as usize);
-            write_static_header(first, page_size, 0);
-            write_static_header(second, page_size, 1);
+            let page_size = options.page_size as usize;
+            let mut pages = vec![0u8; 2 * page_size];
+            let (first, second) = pages.split_at_mut(page_size);
+            write_static_header(second, options.page_size, 1);
             Slot {
                 txn: TxnId(1),
                 last_durable: TxnId(1),
@@ -90,8 +94,12 @@ impl Pager {
                 freelist: None,
                 journal: Journal::Inline(Vec::new()),
             }
-            .write(first);
+            .write(second);
+            storage.set_len(0)?;
             storage.write_at(0, &pages)?;
+            storage.sync_data()?;
+            write_static_header(first, options.page_size, 0);
+            storage.write_at(0, &first[..crate::os::SECTOR_SIZE])?;
             storage.sync_data()?;
             Ok(())
         })();
@@ -204,7 +212,7 @@ impl Pager {
         Ok(())
     }
 
-    fn check_journal_entry(&self, entry: JournalEntry, page_count: u32) -> Result<()> {
+    pub(crate) fn check_journal_entry(&self, entry: JournalEntry, page_count: u32) -> Result<()> {
         if entry.page.0 < 2 || entry.page.0 >= page_count {
             return Err(Error::corrupt(
                 entry.page,
@@ -212,7 +220,11 @@ impl Pager {
             ));
         }
         let page = self.read_page_raw(entry.page)?;
-        let actual = crc32c::crc32c(&page);
+        let prefix = page
+            .get(..entry.len as usize)
+            .filter(|p| !p.is_empty())
+            .ok_or_else(|| Error::corrupt(entry.page, CorruptionKind::BadLength))?;
+        let actual = crc32c::crc32c(prefix);
         if actual == entry.crc {
             Ok(())
         } else {
@@ -320,6 +332,31 @@ pub(super) fn slot_crc(page: &[u8]) -> u32 {
             .try_into()
             .expect("4 bytes"),
     )
+}
+
+/// True for an empty file, or one whose creation was cut short: the first sector of page 0
+/// is all zero (creation writes it last, and no later write changes it) and page 1 holds no
+/// valid commit at any page size.
+fn is_uninitialized(storage: &dyn Storage) -> Result<bool> {
+    let len = storage.len()?;
+    if len == 0 {
+        return Ok(true);
+    }
+    let mut first = vec![0u8; crate::os::SECTOR_SIZE.min(usize::try_from(len).unwrap_or(usize::MAX))];
+    storage.read_at(0, &mut first)?;
+    if first.iter().any(|&b| b != 0) {
+        return Ok(false);
+    }
+    for size in (9..=16).map(|shift| 1u32 << shift) {
+        let mut page = vec![0u8; size as usize];
+        if storage.read_at(u64::from(size), &mut page).is_ok()
+            && read_static_header(&page, PageId(1)).is_ok_and(|s| s == size)
+            && Slot::read(&page, PageId(1)).is_ok()
+        {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 /// Reads the page size from whichever header page verifies.

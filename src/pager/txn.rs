@@ -44,6 +44,18 @@ impl Pager {
         Ok(page)
     }
 
+    /// Reads a byte range of data pages, bounded by `page_count`.
+    fn read_data_at(&self, first: PageId, offset: u64, buf: &mut [u8], page_count: u32) -> Result<()> {
+        let page_size = u64::from(self.page_size);
+        let start = u64::from(first.0) * page_size + offset;
+        let end = start + buf.len() as u64;
+        if first.0 < 2 || end > u64::from(page_count) * page_size {
+            return Err(Error::corrupt(first, CorruptionKind::PageOutOfRange(first.0)));
+        }
+        self.storage.read_at(start, buf)?;
+        Ok(())
+    }
+
     /// Grows the file in extents so that it holds at least `pages` pages.
     fn ensure_capacity(&self, pages: u32) -> Result<()> {
         let needed = u64::from(pages) * u64::from(self.page_size);
@@ -87,6 +99,15 @@ impl ReadTxn {
     }
 }
 
+impl ReadTxn {
+    /// Reads `len` bytes at byte `offset` from the start of page `first` (data segments).
+    /// The range must lie inside the snapshot's pages; the caller verifies the contents
+    /// (record batches carry their own CRC).
+    pub fn read_data(&self, first: PageId, offset: u64, buf: &mut [u8]) -> Result<()> {
+        self.pager.read_data_at(first, offset, buf, self.state.slot.page_count)
+    }
+}
+
 impl Drop for ReadTxn {
     fn drop(&mut self) {
         self.pager.unregister_reader(self.state.txn());
@@ -121,8 +142,9 @@ pub(crate) struct WriteTxn {
     dirty: HashMap<PageId, Arc<[u8]>>,
     /// Pages allocated by this transaction.
     fresh: HashSet<PageId>,
-    /// Pages already written by this transaction (blobs), with their whole-page CRC.
-    written: HashMap<PageId, u32>,
+    /// Pages already written by this transaction, with the length of the meaningful prefix
+    /// and its CRC.
+    written: HashMap<PageId, (u32, u32)>,
     /// The base commit's journal window.
     base_window: Vec<JournalEntry>,
     /// Pages of the base window freed by this transaction.
@@ -246,9 +268,53 @@ impl WriteTxn {
             .storage
             .write_at(self.pager.offset_of(first), bytes)
             .map_err(|e| self.pager.poison(e))?;
+        let page_len = self.pager.page_size;
         for (i, page) in bytes.chunks(page_size).enumerate() {
             let id = PageId(first.0 + u32::try_from(i).expect("count fits u32"));
-            self.written.insert(id, crc32c::crc32c(page));
+            self.written.insert(id, (page_len, crc32c::crc32c(page)));
+        }
+        Ok(())
+    }
+
+    /// Writes `data` at byte `offset` from the start of page `first`, for data segments.
+    ///
+    /// The target bytes must be unused in the committed state: pages allocated by this
+    /// transaction, or the unused tail of a committed data extent past its filled prefix
+    /// (committed bytes are never changed, so a torn write leaves them intact). Each page
+    /// touched is journaled with the CRC of its filled prefix, which later appends extend.
+    pub fn write_data(&mut self, first: PageId, offset: u64, data: &[u8]) -> Result<()> {
+        if data.is_empty() {
+            return Ok(());
+        }
+        let page_size = u64::from(self.pager.page_size);
+        let start = u64::from(first.0) * page_size + offset;
+        let end = start + data.len() as u64;
+        let last_page = u32::try_from((end - 1) / page_size)
+            .map_err(|_| Error::invalid("data write past the largest page id"))?;
+        assert!(
+            last_page < self.alloc.page_count(),
+            "data write to page {last_page} past page count {}",
+            self.alloc.page_count()
+        );
+        self.pager.ensure_capacity(last_page + 1)?;
+        self.pager
+            .storage
+            .write_at(start, data)
+            .map_err(|e| self.pager.poison(e))?;
+        let first_page = u32::try_from(start / page_size).expect("below last page");
+        for id in first_page..=last_page {
+            let page_start = u64::from(id) * page_size;
+            let filled = (end - page_start).min(page_size);
+            let mut prefix = vec![0u8; usize::try_from(filled).expect("page fits memory")];
+            // The page's prefix: bytes before `start` come from the page as it is now
+            // (committed or written earlier in this transaction); the rest from `data`.
+            self.pager
+                .storage
+                .read_at(page_start, &mut prefix)
+                .map_err(|e| self.pager.poison(e))?;
+            let len = u32::try_from(filled).expect("page size fits u32");
+            self.written
+                .insert(PageId(id), (len, crc32c::crc32c(&prefix)));
         }
         Ok(())
     }
@@ -307,19 +373,19 @@ impl WriteTxn {
 
     /// The journal window of the new commit, sorted by page id.
     fn build_window(&self) -> Vec<JournalEntry> {
-        let mut by_page: HashMap<PageId, u32> = self
+        let mut by_page: HashMap<PageId, (u32, u32)> = self
             .base_window
             .iter()
             .filter(|e| !self.freed_from_window.contains(&e.page))
-            .map(|e| (e.page, e.crc))
+            .map(|e| (e.page, (e.len, e.crc)))
             .collect();
         for (id, page) in &self.dirty {
-            by_page.insert(*id, crc32c::crc32c(page));
+            by_page.insert(*id, (self.pager.page_size, crc32c::crc32c(page)));
         }
-        by_page.extend(self.written.iter().map(|(id, crc)| (*id, *crc)));
+        by_page.extend(self.written.iter().map(|(id, entry)| (*id, *entry)));
         let mut window: Vec<JournalEntry> = by_page
             .into_iter()
-            .map(|(page, crc)| JournalEntry { page, crc })
+            .map(|(page, (len, crc))| JournalEntry { page, len, crc })
             .collect();
         window.sort_by_key(|e| e.page);
         window
@@ -333,7 +399,7 @@ impl WriteTxn {
         if window.len() <= inline_journal_capacity(self.pager.page_size) {
             return Ok(Journal::Inline(window.to_vec()));
         }
-        let mut bytes = Vec::with_capacity(window.len() * 8);
+        let mut bytes = Vec::with_capacity(window.len() * crate::page::slot::JOURNAL_ENTRY_SIZE);
         encode_journal(window, &mut bytes);
         let ptr = self.write_meta_blob(&bytes, None)?;
         Ok(Journal::Blob {

@@ -1,0 +1,140 @@
+//! L5 for the storage engine: a file of named B-trees with atomic, durable transactions.
+//!
+//! This is the layer the event log is built on, and a usable key-value store in its own
+//! right: [`Engine`] opens a file, [`WriteTransaction`] changes any number of named trees
+//! atomically, [`ReadTransaction`] reads one committed snapshot, and [`Engine::check`]
+//! verifies the whole file.
+//!
+//! Names map to tree roots through the *master tree* (key: tree name, value: the root's
+//! node pointer), whose root lives in the commit slot.
+//!
+//! ```
+//! use brooklet::engine::{Engine, EngineOptions};
+//! use brooklet::Durability;
+//!
+//! # fn main() -> brooklet::Result<()> {
+//! let dir = tempfile::tempdir()?;
+//! let engine = Engine::open(dir.path().join("kv.brooklet"), EngineOptions::default())?;
+//! let mut txn = engine.begin_write()?;
+//! txn.insert("colors", b"sky", b"blue")?;
+//! txn.commit(Durability::Immediate)?;
+//!
+//! let read = engine.begin_read()?;
+//! assert_eq!(read.get("colors", b"sky")?, Some(b"blue".to_vec()));
+//! assert!(engine.check()?.is_clean());
+//! # Ok(())
+//! # }
+//! ```
+
+mod check;
+mod txn;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use check::{CheckReport, Problem};
+pub use txn::{Entries, ReadTransaction, WriteTransaction};
+
+use crate::error::Result;
+use crate::os::{FileStorage, Storage};
+use crate::page::PAGE_SIZE_DEFAULT;
+use crate::pager::{Pager, PagerOptions};
+
+/// Settings for [`Engine::open`].
+#[derive(Clone, Debug)]
+pub struct EngineOptions {
+    /// Page size for a new file: a power of two from 512 to 65536. Ignored when the file
+    /// exists (its own page size is used). Default 4096.
+    pub page_size: u32,
+    /// Page cache budget in bytes. Default 32 MiB.
+    pub cache_bytes: usize,
+    /// How long a write transaction waits for the writer lock before [`crate::Error::Busy`].
+    /// Default 5 seconds.
+    pub busy_timeout: Duration,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        Self {
+            page_size: PAGE_SIZE_DEFAULT,
+            cache_bytes: 32 << 20,
+            busy_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+impl EngineOptions {
+    fn pager_options(&self) -> PagerOptions {
+        PagerOptions {
+            page_size: self.page_size,
+            cache_bytes: self.cache_bytes,
+            busy_timeout: self.busy_timeout,
+            ..PagerOptions::default()
+        }
+    }
+}
+
+/// An open brooklet file. Cheap to clone; clones share the page cache and writer gate.
+#[derive(Clone, Debug)]
+pub struct Engine {
+    pager: Arc<Pager>,
+}
+
+impl Engine {
+    /// Opens the file at `path`, creating it if it does not exist.
+    pub fn open(path: impl AsRef<Path>, options: EngineOptions) -> Result<Self> {
+        let storage: Arc<dyn Storage> = Arc::new(FileStorage::open(path.as_ref())?);
+        Self::open_storage(storage, options)
+    }
+
+    /// Opens an existing file at `path`; fails if it does not exist.
+    pub fn open_existing(path: impl AsRef<Path>, options: EngineOptions) -> Result<Self> {
+        let storage: Arc<dyn Storage> = Arc::new(FileStorage::open_existing(path.as_ref())?);
+        Self::open_storage(storage, options)
+    }
+
+    /// Opens a file on any [`Storage`] backend (memory, fault injection, ...). Empty
+    /// storage is initialised as a new file.
+    pub fn open_storage(storage: Arc<dyn Storage>, options: EngineOptions) -> Result<Self> {
+        Ok(Self {
+            pager: Pager::open(storage, options.pager_options())?,
+        })
+    }
+
+    /// Starts the write transaction, waiting up to the busy timeout for the writer lock.
+    pub fn begin_write(&self) -> Result<WriteTransaction> {
+        Ok(WriteTransaction::new(self.pager.begin_write()?))
+    }
+
+    /// Starts a read transaction on the newest committed state. It holds no lock.
+    pub fn begin_read(&self) -> Result<ReadTransaction> {
+        Ok(ReadTransaction::new(self.pager.begin_read()?))
+    }
+
+    /// Makes every earlier commit durable (one `fdatasync` if the last commit was not).
+    pub fn flush(&self) -> Result<()> {
+        self.pager
+            .begin_write()?
+            .commit(crate::Durability::Immediate)
+            .map(|_| ())
+    }
+
+    /// The file's page size.
+    #[must_use]
+    pub fn page_size(&self) -> u32 {
+        self.pager.page_size()
+    }
+
+    /// True once an I/O error poisoned this handle; reopen the file to recover.
+    #[must_use]
+    pub fn is_poisoned(&self) -> bool {
+        self.pager.is_poisoned()
+    }
+
+    /// How many `fdatasync` calls this handle's storage has made.
+    #[must_use]
+    pub fn sync_count(&self) -> u64 {
+        self.pager.storage().sync_count()
+    }
+}

@@ -1,0 +1,273 @@
+//! Read and write transactions over named trees.
+
+use std::collections::BTreeMap;
+use std::ops::{Bound, RangeBounds};
+
+use crate::btree::{self, PageRead, TreeMut};
+use crate::error::{Error, Result};
+use crate::page::{Cursor, NodePtr, TxnId};
+use crate::pager::{self, Durability};
+
+/// Encodes a tree root for the master tree.
+pub(super) fn encode_root(ptr: NodePtr) -> Vec<u8> {
+    let mut out = Vec::with_capacity(NodePtr::SIZE);
+    ptr.encode(&mut out);
+    out
+}
+
+/// Decodes a tree root from the master tree.
+pub(super) fn decode_root(bytes: &[u8]) -> Result<NodePtr> {
+    let mut c = Cursor::new(bytes);
+    let ptr = NodePtr::decode(&mut c)?;
+    if c.remaining() != 0 {
+        return Err(Error::corrupt_file(crate::CorruptionKind::BadLength));
+    }
+    Ok(ptr)
+}
+
+fn validate_name(name: &str, page_size: usize) -> Result<()> {
+    let max = btree::max_key_len(page_size);
+    if name.is_empty() || name.len() > max {
+        return Err(Error::invalid(format!(
+            "tree name must be 1 to {max} bytes, got {}",
+            name.len()
+        )));
+    }
+    Ok(())
+}
+
+fn bounds<'k, R: RangeBounds<&'k [u8]>>(range: R) -> (Bound<&'k [u8]>, Bound<&'k [u8]>) {
+    (range.start_bound().cloned(), range.end_bound().cloned())
+}
+
+const ALL: (Bound<&[u8]>, Bound<&[u8]>) = (Bound::Unbounded, Bound::Unbounded);
+
+/// An iterator over `(key, value)` pairs of one tree, in key order or reversed.
+pub struct Entries<'a> {
+    inner: Box<dyn Iterator<Item = Result<(Vec<u8>, Vec<u8>)>> + 'a>,
+}
+
+impl std::fmt::Debug for Entries<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Entries").finish_non_exhaustive()
+    }
+}
+
+impl Iterator for Entries<'_> {
+    type Item = Result<(Vec<u8>, Vec<u8>)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.inner.next()
+    }
+}
+
+/// A consistent snapshot of one commit. Holds no lock: writers in this and other
+/// processes go on while it lives.
+#[derive(Debug)]
+pub struct ReadTransaction {
+    txn: pager::ReadTxn,
+}
+
+impl ReadTransaction {
+    pub(super) fn new(txn: pager::ReadTxn) -> Self {
+        Self { txn }
+    }
+
+    /// The commit this snapshot reads.
+    #[must_use]
+    pub fn txn_id(&self) -> TxnId {
+        self.txn.state().txn()
+    }
+
+    /// Turns a corruption error met while reading into [`Error::StaleSnapshot`] when a
+    /// writer may have reused this snapshot's pages since.
+    fn classify(&self, err: Error) -> Error {
+        if !err.is_corruption() {
+            return err;
+        }
+        match self.txn.pager().latest() {
+            Ok(latest) if latest.slot.last_durable > self.txn.state().txn() => {
+                Error::StaleSnapshot
+            }
+            _ => err,
+        }
+    }
+
+    fn root(&self, tree: &str) -> Result<Option<NodePtr>> {
+        btree::get(&self.txn, self.txn.master_root(), tree.as_bytes())?
+            .map(|bytes| decode_root(&bytes))
+            .transpose()
+    }
+
+    /// The value stored under `key` in `tree`, if any.
+    pub fn get(&self, tree: &str, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let run = || btree::get(&self.txn, self.root(tree)?, key);
+        run().map_err(|e| self.classify(e))
+    }
+
+    /// Entries of `tree` with keys in `range`, in key order.
+    pub fn range<'k, R: RangeBounds<&'k [u8]>>(&self, tree: &str, range: R) -> Result<Entries<'_>> {
+        self.entries(tree, range, false)
+    }
+
+    /// Entries of `tree` with keys in `range`, from the largest key down.
+    pub fn range_rev<'k, R: RangeBounds<&'k [u8]>>(
+        &self,
+        tree: &str,
+        range: R,
+    ) -> Result<Entries<'_>> {
+        self.entries(tree, range, true)
+    }
+
+    fn entries<'k, R: RangeBounds<&'k [u8]>>(
+        &self,
+        tree: &str,
+        range: R,
+        reverse: bool,
+    ) -> Result<Entries<'_>> {
+        let root = self.root(tree).map_err(|e| self.classify(e))?;
+        let iter = btree::range(&self.txn, root, bounds(&range));
+        let inner: Box<dyn Iterator<Item = Result<(Vec<u8>, Vec<u8>)>> + '_> = if reverse {
+            Box::new(iter.rev().map(move |item| item.map_err(|e| self.classify(e))))
+        } else {
+            Box::new(iter.map(move |item| item.map_err(|e| self.classify(e))))
+        };
+        Ok(Entries { inner })
+    }
+
+    /// Names of the non-empty trees, in byte order.
+    pub fn tree_names(&self) -> Result<Vec<String>> {
+        let iter = btree::range(&self.txn, self.txn.master_root(), ALL);
+        iter.map(|item| {
+            let (name, _) = item.map_err(|e| self.classify(e))?;
+            String::from_utf8(name).map_err(|_| {
+                Error::corrupt_file(crate::CorruptionKind::Invalid("tree name is not UTF-8"))
+            })
+        })
+        .collect()
+    }
+
+    pub(super) fn inner(&self) -> &pager::ReadTxn {
+        &self.txn
+    }
+}
+
+/// The one write transaction of the file. Changes are invisible to readers until
+/// [`WriteTransaction::commit`]; dropping the transaction discards them.
+#[derive(Debug)]
+pub struct WriteTransaction {
+    txn: pager::WriteTxn,
+    master: TreeMut,
+    trees: BTreeMap<String, TreeMut>,
+}
+
+impl WriteTransaction {
+    pub(super) fn new(txn: pager::WriteTxn) -> Self {
+        let master = TreeMut::new(txn.master_root());
+        Self {
+            txn,
+            master,
+            trees: BTreeMap::new(),
+        }
+    }
+
+    /// The id this transaction will commit under.
+    #[must_use]
+    pub fn txn_id(&self) -> TxnId {
+        btree::PageWrite::txn_id(&self.txn)
+    }
+
+    /// Loads `tree` into the set of trees this transaction changes.
+    fn load(&mut self, tree: &str) -> Result<()> {
+        if self.trees.contains_key(tree) {
+            return Ok(());
+        }
+        validate_name(tree, self.txn.page_size())?;
+        let root = self
+            .master
+            .get(&self.txn, tree.as_bytes())?
+            .map(|bytes| decode_root(&bytes))
+            .transpose()?;
+        self.trees.insert(tree.to_owned(), TreeMut::new(root));
+        Ok(())
+    }
+
+    /// Inserts or replaces `key` in `tree`, creating the tree if needed.
+    pub fn insert(&mut self, tree: &str, key: &[u8], value: &[u8]) -> Result<()> {
+        self.load(tree)?;
+        let t = self.trees.get_mut(tree).expect("tree was loaded");
+        t.insert(&mut self.txn, key, value)
+    }
+
+    /// The value under `key` in `tree`, including this transaction's changes.
+    pub fn get(&mut self, tree: &str, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.load(tree)?;
+        self.trees[tree].get(&self.txn, key)
+    }
+
+    /// Removes `key` from `tree`. Returns whether it was present.
+    pub fn remove(&mut self, tree: &str, key: &[u8]) -> Result<bool> {
+        self.load(tree)?;
+        let t = self.trees.get_mut(tree).expect("tree was loaded");
+        t.remove(&mut self.txn, key)
+    }
+
+    /// Removes every key of `tree` in `range`. Returns how many were removed.
+    pub fn remove_range<'k, R: RangeBounds<&'k [u8]>>(
+        &mut self,
+        tree: &str,
+        range: R,
+    ) -> Result<u64> {
+        self.load(tree)?;
+        let t = self.trees.get_mut(tree).expect("tree was loaded");
+        t.remove_range(&mut self.txn, bounds(&range))
+    }
+
+    /// Removes a whole tree and frees its pages.
+    pub fn drop_tree(&mut self, tree: &str) -> Result<()> {
+        self.remove_range(tree, ..).map(|_| ())
+    }
+
+    /// Entries of `tree` in `range`, including this transaction's changes, in key order
+    /// (or reversed). Collected, since the transaction may change the tree afterwards.
+    pub fn range<'k, R: RangeBounds<&'k [u8]>>(
+        &mut self,
+        tree: &str,
+        range: R,
+        reverse: bool,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        self.load(tree)?;
+        let iter = self.trees[tree].range(&self.txn, bounds(&range));
+        if reverse {
+            iter.rev().collect()
+        } else {
+            iter.collect()
+        }
+    }
+
+    /// Commits every change atomically at `durability` and returns the commit's txn id.
+    pub fn commit(mut self, durability: Durability) -> Result<TxnId> {
+        let trees = std::mem::take(&mut self.trees);
+        for (name, mut tree) in trees {
+            if !tree.is_dirty() {
+                continue;
+            }
+            match tree.flush(&mut self.txn)? {
+                Some(root) => self
+                    .master
+                    .insert(&mut self.txn, name.as_bytes(), &encode_root(root))?,
+                None => {
+                    self.master.remove(&mut self.txn, name.as_bytes())?;
+                }
+            }
+        }
+        if self.master.is_dirty() {
+            let root = self.master.flush(&mut self.txn)?;
+            self.txn.set_master_root(root);
+        }
+        self.txn.commit(durability)
+    }
+
+    /// Discards every change and releases the writer lock.
+    pub fn abort(self) {}
+}
