@@ -31,9 +31,13 @@
 //! After any error from a mutating call the [`TreeMut`] may be half changed: the write
 //! transaction that owns it must be rolled back.
 
+mod iter;
 mod node;
+mod read;
 pub(crate) mod store;
 
+pub(crate) use iter::{Range, range};
+pub(crate) use read::{first, get, last};
 pub(crate) use store::{PageRead, PageWrite};
 
 use crate::error::{Error, Result};
