@@ -35,10 +35,13 @@ mod iter;
 mod node;
 mod read;
 pub(crate) mod store;
+mod tree;
+mod update;
 
 pub(crate) use iter::{Range, range};
 pub(crate) use read::{first, get, last};
 pub(crate) use store::{PageRead, PageWrite};
+pub(crate) use tree::TreeMut;
 
 use crate::error::{Error, Result};
 use crate::page::{HEADER_SIZE, PAGE_SIZE_MAX, PAGE_SIZE_MIN};
