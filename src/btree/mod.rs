@@ -31,6 +31,7 @@
 //! After any error from a mutating call the [`TreeMut`] may be half changed: the write
 //! transaction that owns it must be rolled back.
 
+mod check;
 mod iter;
 mod node;
 mod read;
@@ -38,6 +39,7 @@ pub(crate) mod store;
 mod tree;
 mod update;
 
+pub(crate) use check::{PageUse, TreeStats, check_tree};
 pub(crate) use iter::{Range, range};
 pub(crate) use read::{first, get, last};
 pub(crate) use store::{PageRead, PageWrite};
