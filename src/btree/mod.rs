@@ -39,6 +39,9 @@ pub(crate) mod store;
 mod tree;
 mod update;
 
+#[cfg(test)]
+mod tests;
+
 pub(crate) use check::{PageUse, TreeStats, check_tree};
 pub(crate) use iter::{Range, range};
 pub(crate) use read::{first, get, last};
