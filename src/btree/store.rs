@@ -20,6 +20,11 @@ pub(crate) trait PageRead {
 }
 
 /// Write access inside one write transaction.
+///
+/// Reads through a `PageWrite` see the transaction's own writes: a node written with
+/// [`PageWrite::write_node`] (a tree flushed twice in one transaction copies it again) and
+/// a blob written with [`PageWrite::write_blob`] (a value inserted and then read or moved
+/// before commit). The tree never reads a page after freeing it.
 pub(crate) trait PageWrite: PageRead {
     /// The id of the transaction being built; stamped into every page written.
     fn txn_id(&self) -> TxnId;

@@ -36,7 +36,7 @@ fn validate_name(name: &str, page_size: usize) -> Result<()> {
     Ok(())
 }
 
-fn bounds<'k, R: RangeBounds<&'k [u8]>>(range: R) -> (Bound<&'k [u8]>, Bound<&'k [u8]>) {
+fn bounds<'k, R: RangeBounds<&'k [u8]>>(range: &R) -> (Bound<&'k [u8]>, Bound<&'k [u8]>) {
     (range.start_bound().cloned(), range.end_bound().cloned())
 }
 

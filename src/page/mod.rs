@@ -124,12 +124,11 @@ impl BlobPtr {
         })
     }
 
-    /// Checks that the pages can hold the length for this page size and that the pointer
-    /// stays inside a file of `page_count_file` pages.
-    pub fn validate(self, page_size: u32, page_count_file: u32) -> Result<()> {
+    /// Checks that the pages can hold the length for this page size and do not overlap the
+    /// header pages. (Whether they lie inside the file is checked by the pager.)
+    pub fn validate(self, page_size: u32) -> Result<()> {
         let needed = self.len.div_ceil(page_size).max(1);
-        let end = u64::from(self.first.0) + u64::from(self.page_count);
-        if self.page_count >= needed && self.first.0 >= 2 && end <= u64::from(page_count_file) {
+        if self.page_count >= needed && self.first.0 >= 2 {
             Ok(())
         } else {
             Err(Error::corrupt(self.first, CorruptionKind::BadLength))

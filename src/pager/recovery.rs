@@ -81,9 +81,9 @@ impl Pager {
                 return Ok(()); // another process created it first
             }
             let page_size = options.page_size as usize;
-            let mut pages = vec![0u8; 2 * page_size];
-            let (first, second) = pages.split_at_mut(page_size);
-            write_static_header(second, options.page_size, 1);
+            let mut first = vec![0u8; page_size];
+            let mut second = vec![0u8; page_size];
+            write_static_header(&mut second, options.page_size, 1);
             Slot {
                 txn: TxnId(1),
                 last_durable: TxnId(1),
@@ -94,11 +94,12 @@ impl Pager {
                 freelist: None,
                 journal: Journal::Inline(Vec::new()),
             }
-            .write(second);
+            .write(&mut second);
             storage.set_len(0)?;
-            storage.write_at(0, &pages)?;
+            storage.write_at(0, &first)?;
+            storage.write_at(page_size as u64, &second)?;
             storage.sync_data()?;
-            write_static_header(first, options.page_size, 0);
+            write_static_header(&mut first, options.page_size, 0);
             storage.write_at(0, &first[..crate::os::SECTOR_SIZE])?;
             storage.sync_data()?;
             Ok(())
@@ -240,7 +241,10 @@ impl Pager {
 
     /// Reads and verifies a blob.
     pub(super) fn read_blob_checked(&self, ptr: BlobPtr, page_count: u32) -> Result<Vec<u8>> {
-        ptr.validate(self.page_size, page_count)?;
+        ptr.validate(self.page_size)?;
+        if u64::from(ptr.first.0) + u64::from(ptr.page_count) > u64::from(page_count) {
+            return Err(Error::corrupt(ptr.first, CorruptionKind::PageOutOfRange(ptr.first.0)));
+        }
         let mut buf = vec![0u8; ptr.len as usize];
         self.storage.read_at(self.offset_of(ptr.first), &mut buf)?;
         let actual = crc32c::crc32c(&buf);
