@@ -208,8 +208,8 @@ impl BatchHeader {
         LOG_OVERHEAD + self.batch_length as usize
     }
 
-    /// Offset of the last offset the batch covers (its last record, unless compaction
-    /// removed that record).
+    /// The last offset the batch covers: its last record's, unless compaction removed that
+    /// record.
     #[must_use]
     pub fn offset_last(&self) -> u64 {
         self.offset_base + u64::from(self.offset_delta_last)
@@ -237,7 +237,8 @@ impl BatchHeader {
         self.attributes & ATTR_TRANSACTIONAL != 0
     }
 
-    /// True for a Kafka control batch (transaction commit or abort markers).
+    /// True for a Kafka control batch: its records are transaction commit or abort markers,
+    /// not data.
     #[must_use]
     pub fn is_control(&self) -> bool {
         self.attributes & ATTR_CONTROL != 0
@@ -281,7 +282,7 @@ pub fn decode_batch(bytes: &[u8]) -> Result<DecodedBatch> {
     for _ in 0..header.record_count {
         let (record, offset_delta) = read_record(&mut reader, &header, offset_delta_next)?;
         records.push(record);
-        offset_delta_next = offset_delta.saturating_add(1);
+        offset_delta_next = offset_delta + 1; // offset_delta <= i32::MAX: no overflow
     }
     if reader.remaining() != 0 {
         return Err(bad_batch("bytes left after the last record"));

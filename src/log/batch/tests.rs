@@ -482,8 +482,6 @@ fn valid_batch_strategy() -> impl Strategy<Value = Vec<u8>> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
-
     #[test]
     fn round_trips_arbitrary_records(
         offset_base in prop_oneof![Just(0_u64), 0..1_u64 << 62],
