@@ -19,11 +19,14 @@ mod alloc;
 mod btree;
 pub mod engine;
 mod error;
+mod log;
 mod os;
 mod page;
 mod pager;
 
 pub use error::{CorruptionKind, Error, PageId, Result};
+pub use log::kafka;
+pub use log::{Header, Record, StoredRecord, TimestampType};
 pub use page::{PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, PAGE_SIZE_MIN, TxnId};
 pub use pager::Durability;
 

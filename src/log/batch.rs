@@ -1,0 +1,571 @@
+//! Kafka `RecordBatch` v2 ("magic 2"), the bytes brooklet stores for every appended batch, so
+//! that any Kafka decoder can read them unchanged. Pure code: no I/O, so the decoder can be
+//! fuzzed alone.
+//!
+//! ## Batch header (61 bytes, big-endian)
+//!
+//! | offset | size | Kafka field            | brooklet writes                                  |
+//! |--------|------|------------------------|--------------------------------------------------|
+//! | 0      | 8    | `baseOffset`           | offset of the first record                       |
+//! | 8      | 4    | `batchLength`          | bytes after this field: total size - 12          |
+//! | 12     | 4    | `partitionLeaderEpoch` | -1 (unset; no leaders in one file)               |
+//! | 16     | 1    | `magic`                | 2                                                |
+//! | 17     | 4    | `crc`                  | CRC-32C (Castagnoli) of bytes 21..end, unsigned  |
+//! | 21     | 2    | `attributes`           | bit 3 = timestamp type (0 create, 1 log append); |
+//! |        |      |                        | bits 0-2 compression = 0 (none); other bits 0    |
+//! | 23     | 4    | `lastOffsetDelta`      | record count - 1                                 |
+//! | 27     | 8    | `baseTimestamp`        | timestamp of the first record                    |
+//! | 35     | 8    | `maxTimestamp`         | create time: the largest record timestamp;       |
+//! |        |      |                        | log append time: the append time                 |
+//! | 43     | 8    | `producerId`           | -1 (no idempotent producer)                      |
+//! | 51     | 2    | `producerEpoch`        | -1                                               |
+//! | 53     | 4    | `baseSequence`         | -1                                               |
+//! | 57     | 4    | `recordCount`          | number of records, at least 1                    |
+//!
+//! ## Record (varints are zigzag, as Kafka's; `-1` lengths mean null)
+//!
+//! | field            | type             | brooklet writes                                  |
+//! |------------------|------------------|--------------------------------------------------|
+//! | `length`         | varint           | bytes of the record after this field             |
+//! | `attributes`     | int8             | 0 (unused by Kafka)                              |
+//! | `timestampDelta` | varlong          | record timestamp - `baseTimestamp`               |
+//! | `offsetDelta`    | varint           | index of the record in the batch (0, 1, 2, ...)  |
+//! | `keyLength`      | varint           | key length, or -1 for a null key                 |
+//! | `key`            | bytes            |                                                  |
+//! | `valueLength`    | varint           | value length, or -1 for a null value             |
+//! | `value`          | bytes            |                                                  |
+//! | `headerCount`    | varint           | number of headers, in produce order              |
+//! | per header       | varint, bytes    | key length and UTF-8 key (never null)            |
+//! |                  | varint, bytes    | value length (-1 for null) and value             |
+//!
+//! Timestamps: a record produced without a timestamp gets the append time. Under log append
+//! time, brooklet does what Kafka's broker and `MemoryRecordsBuilder` do: `baseTimestamp` and
+//! the deltas keep the producers' create times and `maxTimestamp` holds the append time,
+//! which every Kafka decoder (and [`decode_batch`]) reports as each record's timestamp.
+//! Negative timestamps are rejected, as Kafka's producer rejects them.
+//!
+//! ## Decoding
+//! [`decode_batch`] is total: any input gives a batch or [`CorruptionKind::BadBatch`], never a
+//! panic, and it allocates at most one record per 7 input bytes (the smallest record) plus
+//! the records' own keys, values and headers. It checks magic, lengths, the CRC, every varint
+//! and length, and that offset deltas strictly increase within `0..=lastOffsetDelta` (batches
+//! brooklet writes have delta `i` at index `i`; compacted Kafka batches may have gaps). It
+//! accepts transactional, control and idempotent batches and reports their fields, and it
+//! rejects compressed batches.
+//!
+//! [`CorruptionKind::BadBatch`]: crate::CorruptionKind::BadBatch
+
+use super::record::{Header, Record, StoredRecord, TimestampType};
+use super::wire::{Reader, bad_batch, put_varint, put_varlong, varint_size, varlong_size};
+use crate::error::{Error, Result};
+
+const OFF_BATCH_LENGTH: usize = 8;
+const OFF_LEADER_EPOCH: usize = OFF_BATCH_LENGTH + 4;
+const OFF_MAGIC: usize = OFF_LEADER_EPOCH + 4;
+const OFF_CRC: usize = OFF_MAGIC + 1;
+const OFF_ATTRIBUTES: usize = OFF_CRC + 4;
+const OFF_RECORD_COUNT: usize = OFF_ATTRIBUTES + 2 + 4 + 8 + 8 + 8 + 2 + 4;
+
+/// Size of the fixed batch header, Kafka's `RECORD_BATCH_OVERHEAD`.
+pub const BATCH_HEADER_SIZE: usize = OFF_RECORD_COUNT + 4;
+/// Bytes before and including `batchLength`, which that length does not count (Kafka's
+/// `LOG_OVERHEAD`).
+const LOG_OVERHEAD: usize = OFF_LEADER_EPOCH;
+const _: () = assert!(BATCH_HEADER_SIZE == 61);
+
+/// Kafka's magic byte for `RecordBatch` v2.
+const MAGIC_V2: i8 = 2;
+/// Bits 0-2 of the attributes: the compression codec.
+const ATTR_COMPRESSION_MASK: u16 = 0x07;
+/// Bit 3 of the attributes: 1 for log append time.
+const ATTR_LOG_APPEND_TIME: u16 = 0x08;
+/// Bit 4 of the attributes: part of a transaction.
+const ATTR_TRANSACTIONAL: u16 = 0x10;
+/// Bit 5 of the attributes: a control batch (transaction markers).
+const ATTR_CONTROL: u16 = 0x20;
+/// Kafka's "unset" for producer id, epoch, base sequence and partition leader epoch.
+const UNSET: i8 = -1;
+
+/// The smallest possible record: one byte each for length, attributes, timestamp delta,
+/// offset delta, key length, value length and header count.
+const RECORD_SIZE_MIN: usize = 7;
+
+/// Largest encoded batch, header included: Kafka's default `max.message.bytes` (1 MiB plus
+/// the 12-byte log overhead).
+pub const MAX_BATCH_SIZE: usize = 1_048_588;
+/// Largest encoded record (its length prefix included): what fits in a batch of one.
+pub const MAX_RECORD_SIZE: usize = MAX_BATCH_SIZE - BATCH_HEADER_SIZE;
+const _: () = assert!(MAX_BATCH_SIZE <= i32::MAX as usize);
+
+/// The fixed header of a batch, parsed without touching its records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct BatchHeader {
+    /// Offset of the first record (Kafka's `baseOffset`).
+    pub offset_base: u64,
+    /// Bytes after the length field (Kafka's `batchLength`); see [`BatchHeader::size`].
+    pub batch_length: u32,
+    /// Kafka's `partitionLeaderEpoch`; -1 in batches brooklet writes.
+    pub partition_leader_epoch: i32,
+    /// The CRC-32C stored in the batch (not verified by [`BatchHeader::parse`]).
+    pub crc: u32,
+    /// Kafka's attribute bits: compression, timestamp type, transactional, control.
+    pub attributes: u16,
+    /// Offset of the last record minus `offset_base` (Kafka's `lastOffsetDelta`).
+    pub offset_delta_last: u32,
+    /// Kafka's `baseTimestamp`: the first record's timestamp, which deltas are relative to.
+    pub timestamp_base_ms: i64,
+    /// Kafka's `maxTimestamp`: the largest create time, or the log append time.
+    pub timestamp_max_ms: i64,
+    /// Kafka's `producerId`; -1 when not idempotent.
+    pub producer_id: i64,
+    /// Kafka's `producerEpoch`; -1 when not idempotent.
+    pub producer_epoch: i16,
+    /// Kafka's `baseSequence`; -1 when not idempotent.
+    pub sequence_base: i32,
+    /// Number of records in the batch (Kafka's `recordCount`).
+    pub record_count: u32,
+}
+
+impl BatchHeader {
+    /// Parses the fixed header at the start of `bytes`, which needs at least
+    /// [`BATCH_HEADER_SIZE`] bytes but not the records. Checks the magic byte and that the
+    /// length, offsets and record count are consistent with each other; does not check the
+    /// CRC (see [`verify_batch`]).
+    pub fn parse(bytes: &[u8]) -> Result<Self> {
+        let Some(fixed) = bytes.get(..BATCH_HEADER_SIZE) else {
+            return Err(bad_batch("batch header is truncated"));
+        };
+        // The magic decides the layout of everything else (v0 and v1 differ after it).
+        if fixed[OFF_MAGIC] != MAGIC_V2.to_be_bytes()[0] {
+            return Err(bad_batch(
+                "magic is not 2 (only RecordBatch v2 is supported)",
+            ));
+        }
+        let mut reader = Reader::new(fixed);
+        let offset_base = reader.i64()?;
+        let batch_length = reader.i32()?;
+        let partition_leader_epoch = reader.i32()?;
+        reader.i8()?;
+        let crc = reader.u32()?;
+        let attributes = u16::from_ne_bytes(reader.i16()?.to_ne_bytes());
+        let offset_delta_last = reader.i32()?;
+        let timestamp_base_ms = reader.i64()?;
+        let timestamp_max_ms = reader.i64()?;
+        let producer_id = reader.i64()?;
+        let producer_epoch = reader.i16()?;
+        let sequence_base = reader.i32()?;
+        let record_count = reader.i32()?;
+
+        let offset_base =
+            u64::try_from(offset_base).map_err(|_| bad_batch("negative base offset"))?;
+        let batch_length = u32::try_from(batch_length)
+            .ok()
+            .filter(|&length| length as usize >= BATCH_HEADER_SIZE - LOG_OVERHEAD)
+            .ok_or_else(|| bad_batch("batch length is shorter than the batch header"))?;
+        let offset_delta_last = u32::try_from(offset_delta_last)
+            .map_err(|_| bad_batch("negative last offset delta"))?;
+        let record_count =
+            u32::try_from(record_count).map_err(|_| bad_batch("negative record count"))?;
+        let header = Self {
+            offset_base,
+            batch_length,
+            partition_leader_epoch,
+            crc,
+            attributes,
+            offset_delta_last,
+            timestamp_base_ms,
+            timestamp_max_ms,
+            producer_id,
+            producer_epoch,
+            sequence_base,
+            record_count,
+        };
+        header.check_consistency()?;
+        Ok(header)
+    }
+
+    fn check_consistency(&self) -> Result<()> {
+        let offset_last = self
+            .offset_base
+            .checked_add(u64::from(self.offset_delta_last));
+        if offset_last.is_none_or(|last| i64::try_from(last).is_err()) {
+            return Err(bad_batch("last offset overflows"));
+        }
+        let records_size = self.size() - BATCH_HEADER_SIZE;
+        if self.record_count as usize > records_size / RECORD_SIZE_MIN {
+            return Err(bad_batch("record count does not fit the batch length"));
+        }
+        // Each record has its own delta in 0..=offset_delta_last.
+        if u64::from(self.record_count) > u64::from(self.offset_delta_last) + 1 {
+            return Err(bad_batch("more records than offsets"));
+        }
+        Ok(())
+    }
+
+    /// Total size of the batch in bytes, header included.
+    #[must_use]
+    pub fn size(&self) -> usize {
+        LOG_OVERHEAD + self.batch_length as usize
+    }
+
+    /// The last offset the batch covers: its last record's, unless compaction removed that
+    /// record.
+    #[must_use]
+    pub fn offset_last(&self) -> u64 {
+        self.offset_base + u64::from(self.offset_delta_last)
+    }
+
+    /// What the record timestamps mean.
+    #[must_use]
+    pub fn timestamp_type(&self) -> TimestampType {
+        if self.attributes & ATTR_LOG_APPEND_TIME == 0 {
+            TimestampType::CreateTime
+        } else {
+            TimestampType::LogAppendTime
+        }
+    }
+
+    /// Kafka's compression codec id (0 none, 1 gzip, 2 snappy, 3 lz4, 4 zstd).
+    #[must_use]
+    pub fn compression(&self) -> u16 {
+        self.attributes & ATTR_COMPRESSION_MASK
+    }
+
+    /// True if the batch belongs to a Kafka transaction.
+    #[must_use]
+    pub fn is_transactional(&self) -> bool {
+        self.attributes & ATTR_TRANSACTIONAL != 0
+    }
+
+    /// True for a Kafka control batch: its records are transaction commit or abort markers,
+    /// not data.
+    #[must_use]
+    pub fn is_control(&self) -> bool {
+        self.attributes & ATTR_CONTROL != 0
+    }
+}
+
+/// Parses the header of the batch at the start of `bytes` and checks that the whole batch is
+/// present and its CRC matches, without decoding its records. Bytes after the batch are
+/// ignored; the batch's size is [`BatchHeader::size`].
+pub fn verify_batch(bytes: &[u8]) -> Result<BatchHeader> {
+    let header = BatchHeader::parse(bytes)?;
+    let Some(batch) = bytes.get(..header.size()) else {
+        return Err(bad_batch("batch length runs past the end of the bytes"));
+    };
+    if crc32c::crc32c(&batch[OFF_ATTRIBUTES..]) != header.crc {
+        return Err(bad_batch("CRC-32C mismatch"));
+    }
+    Ok(header)
+}
+
+/// A decoded batch: its header and its records.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DecodedBatch {
+    /// The batch header.
+    pub header: BatchHeader,
+    /// The records, in offset order.
+    pub records: Vec<StoredRecord>,
+}
+
+/// Decodes and fully verifies the batch at the start of `bytes` (see the module docs for the
+/// checks). Bytes after the batch are ignored; the batch's size is `header.size()`.
+pub fn decode_batch(bytes: &[u8]) -> Result<DecodedBatch> {
+    let header = verify_batch(bytes)?;
+    if header.compression() != 0 {
+        return Err(bad_batch("compressed batches are not supported"));
+    }
+    let mut reader = Reader::new(&bytes[BATCH_HEADER_SIZE..header.size()]);
+    // parse() bounded the count by the bytes present, so this allocation is too.
+    let mut records = Vec::with_capacity(header.record_count as usize);
+    let mut offset_delta_next = 0_u32;
+    for _ in 0..header.record_count {
+        let (record, offset_delta) = read_record(&mut reader, &header, offset_delta_next)?;
+        records.push(record);
+        offset_delta_next = offset_delta + 1; // offset_delta <= i32::MAX: no overflow
+    }
+    if reader.remaining() != 0 {
+        return Err(bad_batch("bytes left after the last record"));
+    }
+    Ok(DecodedBatch { header, records })
+}
+
+/// Reads one record; its offset delta must be at least `offset_delta_min` (so deltas
+/// strictly increase) and at most the batch's last offset delta. Returns the delta too.
+fn read_record(
+    batch: &mut Reader<'_>,
+    header: &BatchHeader,
+    offset_delta_min: u32,
+) -> Result<(StoredRecord, u32)> {
+    let length =
+        usize::try_from(batch.varint()?).map_err(|_| bad_batch("negative record length"))?;
+    let mut reader = Reader::new(batch.take(length, "record runs past the batch")?);
+    reader.take(1, "record is truncated")?; // attributes: unused by Kafka
+    let timestamp_delta = reader.varlong()?;
+    let offset_delta = u32::try_from(reader.varint()?)
+        .ok()
+        .filter(|delta| (offset_delta_min..=header.offset_delta_last).contains(delta))
+        .ok_or_else(|| bad_batch("offset delta out of order or past the last offset delta"))?;
+    let timestamp_ms = match header.timestamp_type() {
+        TimestampType::LogAppendTime => header.timestamp_max_ms,
+        TimestampType::CreateTime => header
+            .timestamp_base_ms
+            .checked_add(timestamp_delta)
+            .ok_or_else(|| bad_batch("record timestamp overflows"))?,
+    };
+    let key = read_nullable(&mut reader, "record key runs past the record")?;
+    let value = read_nullable(&mut reader, "record value runs past the record")?;
+    let headers = read_headers(&mut reader)?;
+    if reader.remaining() != 0 {
+        return Err(bad_batch("record length does not match its fields"));
+    }
+    let record = StoredRecord {
+        offset: header.offset_base + u64::from(offset_delta),
+        timestamp_ms,
+        key,
+        value,
+        headers,
+    };
+    Ok((record, offset_delta))
+}
+
+fn read_headers(reader: &mut Reader<'_>) -> Result<Vec<Header>> {
+    // Each header takes at least two bytes (key length and value length).
+    let count = usize::try_from(reader.varint()?)
+        .ok()
+        .filter(|&count| count <= reader.remaining() / 2)
+        .ok_or_else(|| bad_batch("header count does not fit the record"))?;
+    let mut headers = Vec::with_capacity(count);
+    for _ in 0..count {
+        let key_length =
+            usize::try_from(reader.varint()?).map_err(|_| bad_batch("null header key"))?;
+        let key = reader.take(key_length, "header key runs past the record")?;
+        let key = std::str::from_utf8(key).map_err(|_| bad_batch("header key is not UTF-8"))?;
+        let value = read_nullable(reader, "header value runs past the record")?;
+        headers.push(Header {
+            key: key.to_owned(),
+            value,
+        });
+    }
+    Ok(headers)
+}
+
+/// Reads Kafka's nullable bytes: a varint length (-1 for null) and that many bytes.
+fn read_nullable(reader: &mut Reader<'_>, why: &'static str) -> Result<Option<Vec<u8>>> {
+    match reader.varint()? {
+        -1 => Ok(None),
+        length => {
+            let length = usize::try_from(length).map_err(|_| bad_batch("negative length"))?;
+            Ok(Some(reader.take(length, why)?.to_vec()))
+        }
+    }
+}
+
+/// Encodes `records` as one batch whose first record gets offset `offset_base`. Records
+/// without a timestamp, and under [`TimestampType::LogAppendTime`] the batch's
+/// `maxTimestamp`, get `now_ms`.
+pub fn encode_batch(
+    offset_base: u64,
+    records: &[Record],
+    timestamp_type: TimestampType,
+    now_ms: i64,
+) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    encode_batch_into(&mut out, offset_base, records, timestamp_type, now_ms)?;
+    Ok(out)
+}
+
+/// Like [`encode_batch`], but appends the batch to `out` (reserving its exact size once) and
+/// returns its size. On error `out` is unchanged.
+pub fn encode_batch_into(
+    out: &mut Vec<u8>,
+    offset_base: u64,
+    records: &[Record],
+    timestamp_type: TimestampType,
+    now_ms: i64,
+) -> Result<usize> {
+    let plan = plan_batch(offset_base, records, timestamp_type, now_ms)?;
+    out.reserve(plan.size);
+    let start = out.len();
+    write_header(out, offset_base, &plan, timestamp_type);
+    for (index, record) in records.iter().enumerate() {
+        let offset_delta = i32::try_from(index).expect("record count checked by plan_batch");
+        let timestamp_delta = record.timestamp_ms.unwrap_or(now_ms) - plan.timestamp_base_ms;
+        write_record(out, record, offset_delta, timestamp_delta);
+    }
+    let batch = &mut out[start..];
+    assert_eq!(
+        batch.len(),
+        plan.size,
+        "planned and written batch sizes differ"
+    );
+    let crc = crc32c::crc32c(&batch[OFF_ATTRIBUTES..]);
+    batch[OFF_CRC..OFF_ATTRIBUTES].copy_from_slice(&crc.to_be_bytes());
+    Ok(plan.size)
+}
+
+/// What the encoder derives from the records before writing a byte.
+#[derive(Debug)]
+struct Plan {
+    size: usize,
+    offset_delta_last: u32,
+    timestamp_base_ms: i64,
+    timestamp_max_ms: i64,
+}
+
+/// Checks the arguments against Kafka's rules and brooklet's limits and computes the batch's
+/// size and timestamps.
+fn plan_batch(
+    offset_base: u64,
+    records: &[Record],
+    timestamp_type: TimestampType,
+    now_ms: i64,
+) -> Result<Plan> {
+    let Some(first) = records.first() else {
+        return Err(Error::invalid("a batch needs at least one record"));
+    };
+    if now_ms < 0 {
+        return Err(Error::invalid(format!(
+            "append time {now_ms} ms is negative"
+        )));
+    }
+    let timestamp_base_ms = first.timestamp_ms.unwrap_or(now_ms);
+    let mut timestamp_max_ms = timestamp_base_ms;
+    let mut size = BATCH_HEADER_SIZE;
+    for (index, record) in records.iter().enumerate() {
+        let timestamp_ms = record.timestamp_ms.unwrap_or(now_ms);
+        if timestamp_ms < 0 {
+            return Err(Error::invalid(format!(
+                "record {index} has negative timestamp {timestamp_ms} ms"
+            )));
+        }
+        timestamp_max_ms = timestamp_max_ms.max(timestamp_ms);
+        // Past MAX_BATCH_SIZE / 7 records the size check below has already failed.
+        let offset_delta = i32::try_from(index).unwrap_or(i32::MAX);
+        let body = record_body_size(record, offset_delta, timestamp_ms - timestamp_base_ms);
+        let record_size = length_size(body) + body;
+        if record_size > MAX_RECORD_SIZE {
+            return Err(Error::invalid(format!(
+                "record {index} encodes to {record_size} bytes, over the limit of \
+                 {MAX_RECORD_SIZE} bytes (MAX_RECORD_SIZE)"
+            )));
+        }
+        size += record_size;
+        if size > MAX_BATCH_SIZE {
+            return Err(Error::invalid(format!(
+                "the first {} of {} records already encode to {size} bytes, over the batch \
+                 limit of {MAX_BATCH_SIZE} bytes (MAX_BATCH_SIZE)",
+                index + 1,
+                records.len()
+            )));
+        }
+    }
+    let offset_delta_last =
+        u32::try_from(records.len() - 1).expect("MAX_BATCH_SIZE bounds the record count");
+    let offset_last = offset_base.checked_add(u64::from(offset_delta_last));
+    if offset_last.is_none_or(|last| i64::try_from(last).is_err()) {
+        return Err(Error::invalid(format!(
+            "offsets from {offset_base} for {} records pass Kafka's largest offset {}",
+            records.len(),
+            i64::MAX
+        )));
+    }
+    if timestamp_type == TimestampType::LogAppendTime {
+        timestamp_max_ms = now_ms;
+    }
+    Ok(Plan {
+        size,
+        offset_delta_last,
+        timestamp_base_ms,
+        timestamp_max_ms,
+    })
+}
+
+fn write_header(out: &mut Vec<u8>, offset_base: u64, plan: &Plan, timestamp_type: TimestampType) {
+    let batch_length = i32::try_from(plan.size - LOG_OVERHEAD).expect("size <= MAX_BATCH_SIZE");
+    let attributes: i16 = match timestamp_type {
+        TimestampType::CreateTime => 0,
+        TimestampType::LogAppendTime => 0x08,
+    };
+    let offset_base = i64::try_from(offset_base).expect("plan_batch checked the offsets");
+    let offset_delta_last = i32::try_from(plan.offset_delta_last).expect("size <= MAX_BATCH_SIZE");
+    out.extend_from_slice(&offset_base.to_be_bytes());
+    out.extend_from_slice(&batch_length.to_be_bytes());
+    out.extend_from_slice(&i32::from(UNSET).to_be_bytes()); // partitionLeaderEpoch
+    out.extend_from_slice(&MAGIC_V2.to_be_bytes());
+    out.extend_from_slice(&0_u32.to_be_bytes()); // crc, filled in last
+    out.extend_from_slice(&attributes.to_be_bytes());
+    out.extend_from_slice(&offset_delta_last.to_be_bytes());
+    out.extend_from_slice(&plan.timestamp_base_ms.to_be_bytes());
+    out.extend_from_slice(&plan.timestamp_max_ms.to_be_bytes());
+    out.extend_from_slice(&i64::from(UNSET).to_be_bytes()); // producerId
+    out.extend_from_slice(&i16::from(UNSET).to_be_bytes()); // producerEpoch
+    out.extend_from_slice(&i32::from(UNSET).to_be_bytes()); // baseSequence
+    out.extend_from_slice(&(offset_delta_last + 1).to_be_bytes()); // recordCount
+}
+
+fn write_record(out: &mut Vec<u8>, record: &Record, offset_delta: i32, timestamp_delta: i64) {
+    let body = record_body_size(record, offset_delta, timestamp_delta);
+    put_varint(
+        out,
+        i32::try_from(body).expect("plan_batch checked MAX_RECORD_SIZE"),
+    );
+    let body_start = out.len();
+    out.push(0); // attributes
+    put_varlong(out, timestamp_delta);
+    put_varint(out, offset_delta);
+    put_nullable(out, record.key.as_deref());
+    put_nullable(out, record.value.as_deref());
+    put_length(out, record.headers.len());
+    for header in &record.headers {
+        put_nullable(out, Some(header.key.as_bytes()));
+        put_nullable(out, header.value.as_deref());
+    }
+    debug_assert_eq!(out.len() - body_start, body, "record body size");
+}
+
+/// Size of a record after its length prefix.
+fn record_body_size(record: &Record, offset_delta: i32, timestamp_delta: i64) -> usize {
+    let headers: usize = record
+        .headers
+        .iter()
+        .map(|header| {
+            nullable_size(Some(header.key.as_bytes())) + nullable_size(header.value.as_deref())
+        })
+        .sum();
+    1 + varlong_size(timestamp_delta)
+        + varint_size(offset_delta)
+        + nullable_size(record.key.as_deref())
+        + nullable_size(record.value.as_deref())
+        + length_size(record.headers.len())
+        + headers
+}
+
+/// Size of the varint for a length; a length past `i32::MAX` is over every limit anyway.
+fn length_size(length: usize) -> usize {
+    i32::try_from(length).map_or(super::wire::VARINT_SIZE_MAX, varint_size)
+}
+
+fn nullable_size(bytes: Option<&[u8]>) -> usize {
+    bytes.map_or(1, |bytes| length_size(bytes.len()) + bytes.len())
+}
+
+fn put_length(out: &mut Vec<u8>, length: usize) {
+    put_varint(
+        out,
+        i32::try_from(length).expect("plan_batch checked MAX_RECORD_SIZE"),
+    );
+}
+
+fn put_nullable(out: &mut Vec<u8>, bytes: Option<&[u8]>) {
+    match bytes {
+        None => put_varint(out, -1),
+        Some(bytes) => {
+            put_length(out, bytes.len());
+            out.extend_from_slice(bytes);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,32 @@
+//! L3 partitions: the records users produce and consume, and the Kafka `RecordBatch` v2 bytes
+//! they are stored as. So far this layer holds its pure parts: the record types, the batch
+//! codec (`batch.rs`) and Kafka's default partitioner; segment chains, offset and time
+//! indexes, retention and compaction will build on them.
+//!
+//! Invariants:
+//! 1. Every batch brooklet stores is a valid Kafka `RecordBatch` v2: any Kafka decoder reads it
+//!    unchanged (`tests/kafka_compat.rs` checks this against kafka-python).
+//! 2. Batches brooklet writes have offset delta `i` at record index `i`, a record count of
+//!    `lastOffsetDelta + 1`, no compression, and Kafka's "unset" producer and leader fields.
+//! 3. Decoding is total: damaged or foreign bytes give `Error::Corrupt` with
+//!    `CorruptionKind::BadBatch`, never a panic or an allocation out of proportion to them.
+//!
+//! May call: `error` only (and the `crc32c` crate).
+
+mod batch;
+mod partitioner;
+mod record;
+mod wire;
+
+pub use record::{Header, Record, StoredRecord, TimestampType};
+
+/// Kafka compatibility: the `RecordBatch` v2 codec brooklet stores records with, and Kafka's
+/// default partitioner. Useful to hand stored batches to Kafka tools, or to check that a key
+/// maps to the same partition as in a Kafka cluster.
+pub mod kafka {
+    pub use super::batch::{
+        BATCH_HEADER_SIZE, BatchHeader, DecodedBatch, MAX_BATCH_SIZE, MAX_RECORD_SIZE,
+        decode_batch, encode_batch, encode_batch_into, verify_batch,
+    };
+    pub use super::partitioner::{murmur2, partition_for_key, to_positive};
+}

@@ -1,0 +1,54 @@
+//! The record types users produce and consume, shaped like Kafka's: nullable key and value,
+//! ordered headers with string keys and nullable values, and a millisecond timestamp.
+
+/// One record header. Kafka header keys are strings; values are nullable bytes. A record may
+/// hold several headers with the same key; their order is kept.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Header {
+    /// The header's key.
+    pub key: String,
+    /// The header's value; `None` is Kafka's null.
+    pub value: Option<Vec<u8>>,
+}
+
+/// A record to produce.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Record {
+    /// The key; `None` is Kafka's null (a keyless record). The key chooses the partition
+    /// and is what compaction keeps the latest value of.
+    pub key: Option<Vec<u8>>,
+    /// The value; `None` is Kafka's null (a tombstone under compaction).
+    pub value: Option<Vec<u8>>,
+    /// Headers, in order.
+    pub headers: Vec<Header>,
+    /// The record's create time in milliseconds since the Unix epoch; `None` uses the time
+    /// of the append. Must not be negative.
+    pub timestamp_ms: Option<i64>,
+}
+
+/// A record read back from a partition.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct StoredRecord {
+    /// The record's offset in its partition.
+    pub offset: u64,
+    /// Milliseconds since the Unix epoch: the create time, or for a topic that uses log
+    /// append time, the time the batch was appended (see [`TimestampType`]).
+    pub timestamp_ms: i64,
+    /// The key; `None` is Kafka's null.
+    pub key: Option<Vec<u8>>,
+    /// The value; `None` is Kafka's null.
+    pub value: Option<Vec<u8>>,
+    /// Headers, in the order they were produced.
+    pub headers: Vec<Header>,
+}
+
+/// Which time a batch's record timestamps mean (Kafka's `message.timestamp.type`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum TimestampType {
+    /// Each record carries the time its producer gave it (or the append time if it gave
+    /// none).
+    #[default]
+    CreateTime,
+    /// Every record of a batch reads as the batch's append time.
+    LogAppendTime,
+}
