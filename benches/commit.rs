@@ -19,8 +19,8 @@ fn commits(c: &mut Criterion) {
     ] {
         for pages in [1usize, 16] {
             let dir = tempfile::tempdir().expect("tempdir");
-            let engine =
-                Engine::open(dir.path().join("bench.brooklet"), EngineOptions::default()).expect("open");
+            let engine = Engine::open(dir.path().join("bench.brooklet"), &EngineOptions::default())
+                .expect("open");
             let value_len = if pages == 1 { 100 } else { 4000 };
             let value = vec![7u8; value_len];
             let mut n = 0u64;

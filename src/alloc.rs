@@ -71,11 +71,6 @@ impl Allocator {
         self.changed
     }
 
-    /// Total free pages.
-    pub fn free_page_count(&self) -> u64 {
-        self.extents.iter().map(|e| u64::from(e.count)).sum()
-    }
-
     /// Allocates `count` contiguous pages: first fit among extents reusable under `bound`,
     /// else from the end of the file.
     pub fn alloc(&mut self, count: u32, bound: TxnId) -> Result<PageId> {

@@ -34,6 +34,7 @@ pub use pager::Durability;
 /// crash tests.
 pub mod storage {
     pub use crate::os::{
-        CrashMode, FaultConfig, FaultKind, FaultStorage, FileStorage, MemStorage, SECTOR_SIZE, Storage,
+        CrashMode, FaultConfig, FaultKind, FaultStorage, FileStorage, MemStorage, SECTOR_SIZE,
+        Storage,
     };
 }

@@ -23,7 +23,7 @@ fn build(page_size: u32) -> (Vec<u8>, Model, Model) {
         page_size,
         ..small_options()
     };
-    let engine = Engine::open(&path, options).expect("open");
+    let engine = Engine::open(&path, &options).expect("open");
     let txns = workload(7, 80);
     let mut model = Model::new();
     let mut previous = Model::new();
@@ -41,10 +41,13 @@ fn build(page_size: u32) -> (Vec<u8>, Model, Model) {
 /// Opens, reads and checks damaged bytes. Panics only if data is silently wrong.
 fn exercise(bytes: Vec<u8>, latest: &Model, previous: &Model, label: &str) -> &'static str {
     let storage: Arc<dyn Storage> = Arc::new(MemStorage::from_bytes(bytes));
-    let engine = match Engine::open_storage(storage, small_options()) {
+    let engine = match Engine::open_storage(storage, &small_options()) {
         Ok(engine) => engine,
         Err(e) => {
-            assert!(e.is_corruption() || matches!(e, brooklet::Error::Io(_)), "{label}: {e}");
+            assert!(
+                e.is_corruption() || matches!(e, brooklet::Error::Io(_)),
+                "{label}: {e}"
+            );
             return "open refused";
         }
     };
@@ -59,10 +62,17 @@ fn exercise(bytes: Vec<u8>, latest: &Model, previous: &Model, label: &str) -> &'
                 );
                 return "detected by check";
             }
-            if report.is_clean() { "harmless" } else { "detected by check" }
+            if report.is_clean() {
+                "harmless"
+            } else {
+                "detected by check"
+            }
         }
         (Err(e), _) => {
-            assert!(e.is_corruption() || matches!(e, brooklet::Error::Io(_)), "{label}: {e}");
+            assert!(
+                e.is_corruption() || matches!(e, brooklet::Error::Io(_)),
+                "{label}: {e}"
+            );
             "detected by read"
         }
         (Ok(_), Err(e)) => panic!("{label}: check could not run: {e}"),
@@ -88,15 +98,29 @@ fn byte_flips_and_truncations_never_panic_or_lie() {
         for pos in positions.into_iter().filter(|&p| p < bytes.len()) {
             let mut damaged = bytes.clone();
             damaged[pos] ^= rng.u8(1..);
-            let outcome = exercise(damaged, &latest, &previous, &format!("flip at {pos} (page size {page_size})"));
+            let outcome = exercise(
+                damaged,
+                &latest,
+                &previous,
+                &format!("flip at {pos} (page size {page_size})"),
+            );
             *tally.entry(outcome).or_default() += 1;
         }
         for _ in 0..100 {
             let len = rng.usize(1..bytes.len());
-            let outcome = exercise(bytes[..len].to_vec(), &latest, &previous, &format!("truncate to {len}"));
+            let outcome = exercise(
+                bytes[..len].to_vec(),
+                &latest,
+                &previous,
+                &format!("truncate to {len}"),
+            );
             *tally.entry(outcome).or_default() += 1;
         }
     }
     println!("corruption outcomes: {tally:?}");
-    assert!(tally.get("detected by check").copied().unwrap_or(0) + tally.get("detected by read").copied().unwrap_or(0) > 100);
+    assert!(
+        tally.get("detected by check").copied().unwrap_or(0)
+            + tally.get("detected by read").copied().unwrap_or(0)
+            > 100
+    );
 }

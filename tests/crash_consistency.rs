@@ -11,7 +11,9 @@ use std::sync::Arc;
 use brooklet::Durability;
 use brooklet::engine::Engine;
 use brooklet::storage::{CrashMode, FaultConfig, FaultStorage, Storage};
-use common::{Model, Txn, apply_engine, apply_model, open_image, read_all, small_options, workload};
+use common::{
+    Model, Txn, apply_engine, apply_model, open_image, read_all, small_options, workload,
+};
 
 /// What a run managed before the power cut.
 struct Outcome {
@@ -31,7 +33,7 @@ fn run(storage: &Arc<FaultStorage>, txns: &[Txn]) -> Outcome {
         in_flight: None,
     };
     let dyn_storage: Arc<dyn Storage> = storage.clone();
-    let Ok(engine) = Engine::open_storage(dyn_storage, small_options()) else {
+    let Ok(engine) = Engine::open_storage(dyn_storage, &small_options()) else {
         return outcome;
     };
     let mut model = Model::new();
@@ -75,19 +77,31 @@ fn verify(image: Vec<u8>, outcome: &Outcome, label: &str) {
     );
     drop(read);
     let report = engine.check().expect("check runs");
-    assert!(report.is_clean(), "{label}: check found {:?}", report.problems);
+    assert!(
+        report.is_clean(),
+        "{label}: check found {:?}",
+        report.problems
+    );
     // The recovered file must accept new commits.
     let mut w = engine.begin_write().expect("write after recovery");
     w.insert("alpha", b"after-crash", b"ok").expect("insert");
-    w.commit(Durability::Immediate).expect("commit after recovery");
-    assert!(engine.check().expect("check").is_clean(), "{label}: unclean after new commit");
+    w.commit(Durability::Immediate)
+        .expect("commit after recovery");
+    assert!(
+        engine.check().expect("check").is_clean(),
+        "{label}: unclean after new commit"
+    );
 }
 
 fn sweep(seed: u64, txns: usize) -> u64 {
     let txns = workload(seed, txns);
     let probe = Arc::new(FaultStorage::new(FaultConfig::seeded(seed), Vec::new()));
     let full = run(&probe, &txns);
-    assert_eq!(full.states.len(), txns.len() + 1, "the fault-free run must commit everything");
+    assert_eq!(
+        full.states.len(),
+        txns.len() + 1,
+        "the fault-free run must commit everything"
+    );
     let total_ops = probe.op_count();
     let mut covered = 0;
     for crash_at in 0..=total_ops {
@@ -101,11 +115,19 @@ fn sweep(seed: u64, txns: usize) -> u64 {
         ];
         for (name, mode) in modes {
             let image = storage.crash_image(mode);
-            verify(image, &outcome, &format!("seed {seed} crash at op {crash_at} ({name})"));
+            verify(
+                image,
+                &outcome,
+                &format!("seed {seed} crash at op {crash_at} ({name})"),
+            );
             covered += 1;
         }
         let image = storage.crash_image_seeded(CrashMode::Random, seed.wrapping_mul(31) ^ crash_at);
-        verify(image, &outcome, &format!("seed {seed} crash at op {crash_at} (random-b)"));
+        verify(
+            image,
+            &outcome,
+            &format!("seed {seed} crash at op {crash_at} (random-b)"),
+        );
         covered += 1;
     }
     covered

@@ -11,8 +11,16 @@ use brooklet::storage::{CrashMode, FaultConfig, FaultKind, FaultStorage, Storage
 use brooklet::{Durability, Error};
 use common::{Model, apply_engine, apply_model, read_all, small_options, workload};
 
-fn states_allowed(states: &[Model], last_durable: usize, in_flight: Option<&Model>, found: &Model) -> bool {
-    states[last_durable..].iter().chain(in_flight).any(|s| s == found)
+fn states_allowed(
+    states: &[Model],
+    last_durable: usize,
+    in_flight: Option<&Model>,
+    found: &Model,
+) -> bool {
+    states[last_durable..]
+        .iter()
+        .chain(in_flight)
+        .any(|s| s == found)
 }
 
 #[test]
@@ -22,13 +30,17 @@ fn every_failed_write_or_sync_poisons_and_reopen_recovers() {
         let txns = workload(100 + seed, 40);
         let probe = Arc::new(FaultStorage::new(FaultConfig::seeded(seed), Vec::new()));
         let probe_dyn: Arc<dyn Storage> = probe.clone();
-        let engine = Engine::open_storage(probe_dyn, small_options()).expect("open");
+        let engine = Engine::open_storage(probe_dyn, &small_options()).expect("open");
         for txn in &txns {
             apply_engine(&engine, txn).expect("fault-free run");
         }
         let total = probe.op_count();
         for fail_at in 0..total {
-            let kind = if fail_at % 2 == 0 { FaultKind::Eio } else { FaultKind::Enospc };
+            let kind = if fail_at % 2 == 0 {
+                FaultKind::Eio
+            } else {
+                FaultKind::Enospc
+            };
             let storage = Arc::new(FaultStorage::new(
                 FaultConfig::seeded(seed).with_fail_at(fail_at, kind),
                 Vec::new(),
@@ -38,7 +50,7 @@ fn every_failed_write_or_sync_poisons_and_reopen_recovers() {
             let mut states = vec![Model::new()];
             let mut last_durable = 0;
             let mut in_flight = None;
-            match Engine::open_storage(dyn_storage, small_options()) {
+            match Engine::open_storage(dyn_storage, &small_options()) {
                 Err(e) => assert!(matches!(e, Error::Io(_)), "{label}: {e}"),
                 Ok(engine) => {
                     let mut model = Model::new();
@@ -54,10 +66,19 @@ fn every_failed_write_or_sync_poisons_and_reopen_recovers() {
                                 }
                             }
                             Err(e) => {
-                                assert!(matches!(e, Error::Io(_)), "{label}: expected I/O error, got {e}");
+                                assert!(
+                                    matches!(e, Error::Io(_)),
+                                    "{label}: expected I/O error, got {e}"
+                                );
                                 assert!(engine.is_poisoned(), "{label}: not poisoned");
-                                assert!(matches!(engine.begin_write(), Err(Error::Poisoned)), "{label}");
-                                assert!(matches!(engine.begin_read(), Err(Error::Poisoned)), "{label}");
+                                assert!(
+                                    matches!(engine.begin_write(), Err(Error::Poisoned)),
+                                    "{label}"
+                                );
+                                assert!(
+                                    matches!(engine.begin_read(), Err(Error::Poisoned)),
+                                    "{label}"
+                                );
                                 in_flight = Some(next);
                                 break;
                             }
@@ -71,7 +92,8 @@ fn every_failed_write_or_sync_poisons_and_reopen_recovers() {
                 ("reopen", storage.volatile_image()),
                 ("power cut", storage.crash_image(CrashMode::DropAll)),
             ] {
-                let engine = common::open_image(image).unwrap_or_else(|e| panic!("{label} {name}: {e}"));
+                let engine =
+                    common::open_image(image).unwrap_or_else(|e| panic!("{label} {name}: {e}"));
                 let read = engine.begin_read().expect("read");
                 let found = read_all(&read).expect("read all");
                 assert!(

@@ -19,7 +19,7 @@ fuzz_target!(|data: &[u8]| {
         cache_bytes: 64 * 1024,
         ..EngineOptions::default()
     };
-    let Ok(engine) = Engine::open_storage(storage, options) else {
+    let Ok(engine) = Engine::open_storage(storage, &options) else {
         return;
     };
     if let Ok(read) = engine.begin_read() {

@@ -42,9 +42,19 @@ mod update;
 #[cfg(test)]
 mod tests;
 
-pub(crate) use check::{PageUse, TreeStats, check_tree};
+#[cfg(test)]
+pub(crate) use check::TreeStats;
+pub(crate) use check::{PageUse, check_tree};
 pub(crate) use iter::{Range, range};
-pub(crate) use read::{first, get, last};
+pub(crate) use read::get;
+#[cfg_attr(
+    not(test),
+    expect(
+        unused_imports,
+        reason = "the event log's offset lookups use them next"
+    )
+)]
+pub(crate) use read::{first, last};
 pub(crate) use store::{PageRead, PageWrite};
 pub(crate) use tree::TreeMut;
 

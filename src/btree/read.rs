@@ -215,6 +215,10 @@ pub(crate) fn get<S: PageRead + ?Sized>(
 }
 
 /// The entry with the smallest key in the committed tree `root`.
+#[cfg_attr(
+    not(test),
+    expect(dead_code, reason = "the event log's offset lookups use it next")
+)]
 pub(crate) fn first<S: PageRead + ?Sized>(
     store: &S,
     root: Option<NodePtr>,
@@ -229,6 +233,10 @@ pub(crate) fn first<S: PageRead + ?Sized>(
 }
 
 /// The entry with the largest key in the committed tree `root`.
+#[cfg_attr(
+    not(test),
+    expect(dead_code, reason = "the event log's offset lookups use it next")
+)]
 pub(crate) fn last<S: PageRead + ?Sized>(
     store: &S,
     root: Option<NodePtr>,

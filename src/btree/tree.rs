@@ -30,6 +30,9 @@ pub(crate) struct TreeMut {
     pub(super) root: Option<NodePtr>,
     /// Dirty nodes by page id.
     pub(super) dirty: HashMap<PageId, Node>,
+    /// The root as of creation or the last flush. A change that only frees whole subtrees
+    /// (emptying the tree) leaves no dirty node, so a differing root also means dirty.
+    pub(super) clean_root: Option<NodePtr>,
 }
 
 /// One step of a path from the root to a leaf: a dirty branch and the child taken.
@@ -57,12 +60,13 @@ impl TreeMut {
         Self {
             root,
             dirty: HashMap::new(),
+            clean_root: root,
         }
     }
 
     /// True if changes are waiting for [`TreeMut::flush`].
     pub fn is_dirty(&self) -> bool {
-        !self.dirty.is_empty()
+        !self.dirty.is_empty() || self.root != self.clean_root
     }
 
     /// The value stored under `key`, including uncommitted changes.
@@ -209,6 +213,7 @@ impl TreeMut {
             "{} dirty nodes are unreachable from the root",
             self.dirty.len()
         );
+        self.clean_root = self.root;
         Ok(self.root)
     }
 

@@ -14,7 +14,7 @@
 //!
 //! # fn main() -> brooklet::Result<()> {
 //! let dir = tempfile::tempdir()?;
-//! let engine = Engine::open(dir.path().join("kv.brooklet"), EngineOptions::default())?;
+//! let engine = Engine::open(dir.path().join("kv.brooklet"), &EngineOptions::default())?;
 //! let mut txn = engine.begin_write()?;
 //! txn.insert("colors", b"sky", b"blue")?;
 //! txn.commit(Durability::Immediate)?;
@@ -83,20 +83,20 @@ pub struct Engine {
 
 impl Engine {
     /// Opens the file at `path`, creating it if it does not exist.
-    pub fn open(path: impl AsRef<Path>, options: EngineOptions) -> Result<Self> {
+    pub fn open(path: impl AsRef<Path>, options: &EngineOptions) -> Result<Self> {
         let storage: Arc<dyn Storage> = Arc::new(FileStorage::open(path.as_ref())?);
         Self::open_storage(storage, options)
     }
 
     /// Opens an existing file at `path`; fails if it does not exist.
-    pub fn open_existing(path: impl AsRef<Path>, options: EngineOptions) -> Result<Self> {
+    pub fn open_existing(path: impl AsRef<Path>, options: &EngineOptions) -> Result<Self> {
         let storage: Arc<dyn Storage> = Arc::new(FileStorage::open_existing(path.as_ref())?);
         Self::open_storage(storage, options)
     }
 
     /// Opens a file on any [`Storage`] backend (memory, fault injection, ...). Empty
     /// storage is initialised as a new file.
-    pub fn open_storage(storage: Arc<dyn Storage>, options: EngineOptions) -> Result<Self> {
+    pub fn open_storage(storage: Arc<dyn Storage>, options: &EngineOptions) -> Result<Self> {
         Ok(Self {
             pager: Pager::open(storage, options.pager_options())?,
         })

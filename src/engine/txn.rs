@@ -44,8 +44,12 @@ const ALL: (Bound<&[u8]>, Bound<&[u8]>) = (Bound::Unbounded, Bound::Unbounded);
 
 /// An iterator over `(key, value)` pairs of one tree, in key order or reversed.
 pub struct Entries<'a> {
-    inner: Box<dyn Iterator<Item = Result<(Vec<u8>, Vec<u8>)>> + 'a>,
+    inner: BoxedEntries<'a>,
 }
+
+/// A key and its value.
+type KeyValue = (Vec<u8>, Vec<u8>);
+type BoxedEntries<'a> = Box<dyn Iterator<Item = Result<KeyValue>> + 'a>;
 
 impl std::fmt::Debug for Entries<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -86,9 +90,7 @@ impl ReadTransaction {
             return err;
         }
         match self.txn.pager().latest() {
-            Ok(latest) if latest.slot.last_durable > self.txn.state().txn() => {
-                Error::StaleSnapshot
-            }
+            Ok(latest) if latest.slot.last_durable > self.txn.state().txn() => Error::StaleSnapshot,
             _ => err,
         }
     }
@@ -127,8 +129,11 @@ impl ReadTransaction {
     ) -> Result<Entries<'_>> {
         let root = self.root(tree).map_err(|e| self.classify(e))?;
         let iter = btree::range(&self.txn, root, bounds(&range));
-        let inner: Box<dyn Iterator<Item = Result<(Vec<u8>, Vec<u8>)>> + '_> = if reverse {
-            Box::new(iter.rev().map(move |item| item.map_err(|e| self.classify(e))))
+        let inner: BoxedEntries<'_> = if reverse {
+            Box::new(
+                iter.rev()
+                    .map(move |item| item.map_err(|e| self.classify(e))),
+            )
         } else {
             Box::new(iter.map(move |item| item.map_err(|e| self.classify(e))))
         };
@@ -145,10 +150,6 @@ impl ReadTransaction {
             })
         })
         .collect()
-    }
-
-    pub(super) fn inner(&self) -> &pager::ReadTxn {
-        &self.txn
     }
 }
 
@@ -253,9 +254,10 @@ impl WriteTransaction {
                 continue;
             }
             match tree.flush(&mut self.txn)? {
-                Some(root) => self
-                    .master
-                    .insert(&mut self.txn, name.as_bytes(), &encode_root(root))?,
+                Some(root) => {
+                    self.master
+                        .insert(&mut self.txn, name.as_bytes(), &encode_root(root))?;
+                }
                 None => {
                     self.master.remove(&mut self.txn, name.as_bytes())?;
                 }

@@ -15,8 +15,11 @@ use crate::error::PageId;
 /// A bounded cache of verified page images.
 #[derive(Debug)]
 pub(crate) struct PageCache {
-    pages: Mutex<LruCache<(PageId, u32), Arc<[u8]>>>,
+    pages: Mutex<Lru>,
 }
+
+/// Verified page images by `(page id, CRC)`.
+type Lru = LruCache<(PageId, u32), Arc<[u8]>>;
 
 impl PageCache {
     /// A cache holding at most `bytes / page_size` pages (at least 8).

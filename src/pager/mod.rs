@@ -178,11 +178,6 @@ impl Pager {
         Ok(Arc::clone(&state))
     }
 
-    /// The committed state this process saw last, without touching the disk.
-    pub fn cached_state(&self) -> Arc<CommitState> {
-        Arc::clone(&self.state.lock().expect("state lock"))
-    }
-
     /// Starts a read transaction on the newest committed state.
     pub fn begin_read(self: &Arc<Self>) -> Result<ReadTxn> {
         let state = self.latest()?;

@@ -243,7 +243,10 @@ impl Pager {
     pub(super) fn read_blob_checked(&self, ptr: BlobPtr, page_count: u32) -> Result<Vec<u8>> {
         ptr.validate(self.page_size)?;
         if u64::from(ptr.first.0) + u64::from(ptr.page_count) > u64::from(page_count) {
-            return Err(Error::corrupt(ptr.first, CorruptionKind::PageOutOfRange(ptr.first.0)));
+            return Err(Error::corrupt(
+                ptr.first,
+                CorruptionKind::PageOutOfRange(ptr.first.0),
+            ));
         }
         let mut buf = vec![0u8; ptr.len as usize];
         self.storage.read_at(self.offset_of(ptr.first), &mut buf)?;
@@ -346,7 +349,8 @@ fn is_uninitialized(storage: &dyn Storage) -> Result<bool> {
     if len == 0 {
         return Ok(true);
     }
-    let mut first = vec![0u8; crate::os::SECTOR_SIZE.min(usize::try_from(len).unwrap_or(usize::MAX))];
+    let mut first =
+        vec![0u8; crate::os::SECTOR_SIZE.min(usize::try_from(len).unwrap_or(usize::MAX))];
     storage.read_at(0, &mut first)?;
     if first.iter().any(|&b| b != 0) {
         return Ok(false);

@@ -1,7 +1,10 @@
 //! Shared helpers for the integration tests: a seeded random workload over named trees,
 //! the in-memory model it is checked against, and state comparison.
 
-#![allow(dead_code, reason = "each test binary uses a different part of the helpers")]
+#![allow(
+    dead_code,
+    reason = "each test binary uses a different part of the helpers"
+)]
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -87,7 +90,10 @@ pub fn apply_model(model: &mut Model, txn: &Txn) {
     for op in &txn.ops {
         match op {
             Op::Insert(t, k, v) => {
-                model.entry((*t).to_owned()).or_default().insert(k.clone(), v.clone());
+                model
+                    .entry((*t).to_owned())
+                    .or_default()
+                    .insert(k.clone(), v.clone());
             }
             Op::Remove(t, k) => {
                 if let Some(tree) = model.get_mut(*t) {
@@ -126,7 +132,8 @@ pub fn apply_engine(engine: &Engine, txn: &Txn) -> brooklet::Result<()> {
 pub fn read_all(read: &ReadTransaction) -> brooklet::Result<Model> {
     let mut model = Model::new();
     for name in read.tree_names()? {
-        let tree: BTreeMap<Vec<u8>, Vec<u8>> = read.range(&name, ..)?.collect::<brooklet::Result<_>>()?;
+        let tree: BTreeMap<Vec<u8>, Vec<u8>> =
+            read.range(&name, ..)?.collect::<brooklet::Result<_>>()?;
         model.insert(name, tree);
     }
     Ok(model)
@@ -135,5 +142,5 @@ pub fn read_all(read: &ReadTransaction) -> brooklet::Result<Model> {
 /// Opens a copy of `bytes` in memory.
 pub fn open_image(bytes: Vec<u8>) -> brooklet::Result<Engine> {
     let storage: Arc<dyn Storage> = Arc::new(MemStorage::from_bytes(bytes));
-    Engine::open_storage(storage, small_options())
+    Engine::open_storage(storage, &small_options())
 }

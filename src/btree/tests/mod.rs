@@ -309,6 +309,41 @@ fn remove_range_frees_whole_subtrees() {
     assert_eq!(commit(&mut tree, &mut store), None);
 }
 
+/// Regression: emptying a committed tree by freeing whole subtrees leaves no dirty node,
+/// yet the root changed; `is_dirty` must say so, or the caller keeps the freed old root.
+#[test]
+fn emptying_a_committed_tree_is_a_change() {
+    let mut store = MemStore::new(512);
+    let mut tree = TreeMut::new(None);
+    for n in 0..500 {
+        tree.insert(&mut store, &key(n, 12), &value(n, 30))
+            .expect("insert");
+    }
+    let root = commit(&mut tree, &mut store);
+    assert!(root.is_some());
+    let mut reopened = TreeMut::new(root);
+    assert!(!reopened.is_dirty());
+    assert_eq!(reopened.remove_range(&mut store, ALL).expect("all"), 500);
+    assert!(reopened.is_dirty(), "an emptied tree must need a flush");
+    assert_eq!(commit(&mut reopened, &mut store), None);
+    // The same through a bounded range that covers every key.
+    let mut tree = TreeMut::new(None);
+    for n in 0..500 {
+        tree.insert(&mut store, &key(n, 12), &value(n, 30))
+            .expect("insert");
+    }
+    let root = commit(&mut tree, &mut store);
+    let mut reopened = TreeMut::new(root);
+    let (lo, hi) = (key(0, 12), key(499, 12));
+    let bounds = (Bound::Included(&lo[..]), Bound::Included(&hi[..]));
+    assert_eq!(
+        reopened.remove_range(&mut store, bounds).expect("range"),
+        500
+    );
+    assert!(reopened.is_dirty(), "an emptied tree must need a flush");
+    assert_eq!(commit(&mut reopened, &mut store), None);
+}
+
 #[test]
 fn double_ended_scan_meets_in_the_middle() {
     let mut store = MemStore::new(512);
