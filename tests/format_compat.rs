@@ -14,7 +14,9 @@ use common::{Model, read_all};
 const GOLDEN_ENGINE_V1: &str = "engine-v1-512.brooklet";
 
 fn data_path(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name)
 }
 
 /// The content of the engine golden file: small values, blobs, several trees.
@@ -22,7 +24,9 @@ fn golden_content() -> Model {
     let mut alpha = BTreeMap::new();
     for i in 0..200u32 {
         let len = if i % 25 == 0 { 700 } else { (i % 40) as usize };
-        let value = (0..len).map(|j| u8::try_from((i as usize + j) % 251).expect("small")).collect();
+        let value = (0..len)
+            .map(|j| u8::try_from((i as usize + j) % 251).expect("small"))
+            .collect();
         alpha.insert(format!("key-{i:04}").into_bytes(), value);
     }
     let mut beta = BTreeMap::new();
