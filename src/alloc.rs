@@ -190,7 +190,7 @@ pub(crate) fn decode_free_list(
     page: PageId,
 ) -> Result<Vec<FreeExtent>> {
     let bad = |why| Error::corrupt(page, CorruptionKind::Invalid(why));
-    if bytes.len() % EXTENT_SIZE != 0 {
+    if !bytes.len().is_multiple_of(EXTENT_SIZE) {
         return Err(Error::corrupt(page, CorruptionKind::BadLength));
     }
     let mut c = Cursor::new(bytes);

@@ -122,6 +122,16 @@ pub enum Error {
     Busy,
     /// A caller-supplied argument is invalid (too large, malformed, out of range).
     InvalidArgument(String),
+    /// The requested offset is outside the partition's log: before its first offset
+    /// (deleted by retention) or past its end.
+    OffsetOutOfRange {
+        /// The offset asked for.
+        offset: u64,
+        /// The partition's first offset.
+        beginning: u64,
+        /// The partition's end offset (the next offset to be written).
+        end: u64,
+    },
     /// A page this snapshot reads was reused by a writer in another process after the
     /// snapshot was taken. Start a new read transaction and read again.
     StaleSnapshot,
@@ -141,6 +151,30 @@ impl Error {
 
     pub(crate) fn invalid(msg: impl Into<String>) -> Self {
         Self::InvalidArgument(msg.into())
+    }
+
+    /// A copy of this error, for reporting one failure to several waiting callers.
+    pub(crate) fn duplicate(&self) -> Self {
+        match self {
+            Self::Io(e) => Self::Io(std::io::Error::new(e.kind(), e.to_string())),
+            Self::Corrupt { page, kind } => Self::Corrupt {
+                page: *page,
+                kind: kind.clone(),
+            },
+            Self::Poisoned => Self::Poisoned,
+            Self::Busy => Self::Busy,
+            Self::InvalidArgument(msg) => Self::InvalidArgument(msg.clone()),
+            Self::OffsetOutOfRange {
+                offset,
+                beginning,
+                end,
+            } => Self::OffsetOutOfRange {
+                offset: *offset,
+                beginning: *beginning,
+                end: *end,
+            },
+            Self::StaleSnapshot => Self::StaleSnapshot,
+        }
     }
 
     /// True for [`Error::Corrupt`].
@@ -165,6 +199,14 @@ impl fmt::Display for Error {
             ),
             Self::Busy => write!(f, "database is busy: another writer holds the write lock"),
             Self::InvalidArgument(msg) => write!(f, "invalid argument: {msg}"),
+            Self::OffsetOutOfRange {
+                offset,
+                beginning,
+                end,
+            } => write!(
+                f,
+                "offset {offset} is out of range: the partition holds offsets {beginning}..{end}"
+            ),
             Self::StaleSnapshot => write!(
                 f,
                 "snapshot expired: another process reused its pages; start a new read"

@@ -3,7 +3,9 @@
 //! Layering (dependencies point down only):
 //!
 //! ```text
-//! L5  db            public API
+//! L5  db            public API: Brooklet, producers, readers
+//! L4  catalog, log  topics and configs; partitions, segments, indexes, record batches
+//! L3  engine        named B-trees in atomic transactions, data extents, check
 //! L3  btree, alloc  copy-on-write B-tree, free pages and their safe reuse
 //! L2  pager         pages by id, page cache, commit slots, journal, recovery
 //! L1  page          pure codecs over page bytes
@@ -17,6 +19,8 @@ struct ReadmeDoctests;
 
 mod alloc;
 mod btree;
+mod catalog;
+mod db;
 pub mod engine;
 mod error;
 mod log;
@@ -24,9 +28,14 @@ mod os;
 mod page;
 mod pager;
 
+pub use catalog::{CleanupPolicy, TopicConfig, validate_topic_name};
+pub use db::{
+    Brooklet, ConsumedRecord, OffsetReset, Options, PartitionInfo, Producer, Reader,
+    RecordMetadata, StartAt, TopicDescription, TopicInfo,
+};
 pub use error::{CorruptionKind, Error, PageId, Result};
 pub use log::kafka;
-pub use log::{Header, Record, StoredRecord, TimestampType};
+pub use log::{FetchLimits, Fetched, Header, Record, StoredRecord, TimestampType};
 pub use page::{PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, PAGE_SIZE_MIN, TxnId};
 pub use pager::Durability;
 

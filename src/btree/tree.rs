@@ -203,10 +203,10 @@ impl TreeMut {
     /// Writes every dirty node, children before parents, each exactly once, and returns
     /// the new root. Afterwards the tree is clean; a later change copies again.
     pub fn flush<S: PageWrite + ?Sized>(&mut self, store: &mut S) -> Result<Option<NodePtr>> {
-        if let Some(root) = self.root {
-            if self.dirty.contains_key(&root.id) {
-                self.root = Some(self.flush_node(store, root.id)?);
-            }
+        if let Some(root) = self.root
+            && self.dirty.contains_key(&root.id)
+        {
+            self.root = Some(self.flush_node(store, root.id)?);
         }
         assert!(
             self.dirty.is_empty(),

@@ -10,7 +10,7 @@ use std::fmt;
 use std::ops::Bound;
 
 use super::Engine;
-use super::txn::decode_root;
+use super::txn::{EXTENTS_TREE, decode_extent_len, decode_root};
 use crate::btree::{self, PageUse};
 use crate::error::{Error, PageId, Result};
 use crate::page::BlobPtr;
@@ -139,6 +139,10 @@ fn check_snapshot(pager: &Pager, read: &ReadTxn) -> CheckReport {
     check_journal(pager, read, &mut marks);
     check_tree(read, slot.master_root, &mut marks);
     for (name, root) in master_entries(read, &mut marks) {
+        if name == EXTENTS_TREE {
+            mark_extents(read, &root, &mut marks);
+            continue;
+        }
         marks.report.tree_count += 1;
         match decode_root(&root) {
             Ok(ptr) => {
@@ -198,6 +202,33 @@ fn master_entries(read: &ReadTxn, marks: &mut Marks) -> Vec<(String, Vec<u8>)> {
         }
     }
     out
+}
+
+/// Walks the extents tree and marks every data extent.
+fn mark_extents(read: &ReadTxn, root: &[u8], marks: &mut Marks) {
+    let root = match decode_root(root) {
+        Ok(root) => root,
+        Err(e) => return marks.error(&e),
+    };
+    check_tree(read, Some(root), marks);
+    let all: (Bound<&[u8]>, Bound<&[u8]>) = (Bound::Unbounded, Bound::Unbounded);
+    for item in btree::range(read, Some(root), all) {
+        let parsed = item.and_then(|(key, value)| {
+            let first = key
+                .as_slice()
+                .try_into()
+                .map(|b: [u8; 4]| PageId(u32::from_be_bytes(b)))
+                .map_err(|_| Error::corrupt_file(crate::CorruptionKind::BadLength))?;
+            Ok((first, decode_extent_len(&value, first)?))
+        });
+        match parsed {
+            Ok((first, count)) => marks.mark(first, count, "data"),
+            Err(e) => {
+                marks.error(&e);
+                break;
+            }
+        }
+    }
 }
 
 fn check_free_list(pager: &Pager, read: &ReadTxn, marks: &mut Marks) {

@@ -120,6 +120,12 @@ impl Engine {
             .map(|_| ())
     }
 
+    /// The id of the newest commit, re-read from the file (so commits by other processes
+    /// are seen).
+    pub fn latest_txn(&self) -> Result<crate::TxnId> {
+        Ok(self.pager.latest()?.txn())
+    }
+
     /// The file's page size.
     #[must_use]
     pub fn page_size(&self) -> u32 {

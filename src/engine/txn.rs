@@ -4,9 +4,21 @@ use std::collections::BTreeMap;
 use std::ops::{Bound, RangeBounds};
 
 use crate::btree::{self, PageRead, TreeMut};
-use crate::error::{Error, Result};
+use crate::error::{Error, PageId, Result};
 use crate::page::{Cursor, NodePtr, TxnId};
 use crate::pager::{self, Durability};
+
+/// Decodes an extents-tree value: the extent's page count.
+pub(crate) fn decode_extent_len(value: &[u8], first: PageId) -> Result<u32> {
+    let bytes: [u8; 4] = value
+        .try_into()
+        .map_err(|_| Error::corrupt(first, crate::CorruptionKind::BadLength))?;
+    let count = u32::from_le_bytes(bytes);
+    if count == 0 {
+        return Err(Error::corrupt(first, crate::CorruptionKind::BadLength));
+    }
+    Ok(count)
+}
 
 /// Encodes a tree root for the master tree.
 pub(super) fn encode_root(ptr: NodePtr) -> Vec<u8> {
@@ -25,6 +37,10 @@ pub(super) fn decode_root(bytes: &[u8]) -> Result<NodePtr> {
     Ok(ptr)
 }
 
+/// The engine's own tree of data extents: first page (u32 big-endian) to page count (u32
+/// little-endian). Names starting with a control byte are reserved for the engine.
+pub(crate) const EXTENTS_TREE: &str = "\u{1}extents";
+
 fn validate_name(name: &str, page_size: usize) -> Result<()> {
     let max = btree::max_key_len(page_size);
     if name.is_empty() || name.len() > max {
@@ -33,7 +49,16 @@ fn validate_name(name: &str, page_size: usize) -> Result<()> {
             name.len()
         )));
     }
+    if name.starts_with(|c: char| c.is_ascii_control()) {
+        return Err(Error::invalid(format!(
+            "tree name {name:?} starts with a control character (reserved)"
+        )));
+    }
     Ok(())
+}
+
+fn is_reserved(name: &[u8]) -> bool {
+    name.first().is_some_and(u8::is_ascii_control)
 }
 
 fn bounds<'k, R: RangeBounds<&'k [u8]>>(range: &R) -> (Bound<&'k [u8]>, Bound<&'k [u8]>) {
@@ -81,6 +106,12 @@ impl ReadTransaction {
     #[must_use]
     pub fn txn_id(&self) -> TxnId {
         self.txn.state().txn()
+    }
+
+    /// The file's page size.
+    #[must_use]
+    pub fn page_size(&self) -> u32 {
+        self.txn.pager().page_size()
     }
 
     /// Turns a corruption error met while reading into [`Error::StaleSnapshot`] when a
@@ -143,13 +174,30 @@ impl ReadTransaction {
     /// Names of the non-empty trees, in byte order.
     pub fn tree_names(&self) -> Result<Vec<String>> {
         let iter = btree::range(&self.txn, self.txn.master_root(), ALL);
-        iter.map(|item| {
-            let (name, _) = item.map_err(|e| self.classify(e))?;
-            String::from_utf8(name).map_err(|_| {
+        iter.filter_map(|item| match item {
+            Ok((name, _)) if is_reserved(&name) => None,
+            Ok((name, _)) => Some(String::from_utf8(name).map_err(|_| {
                 Error::corrupt_file(crate::CorruptionKind::Invalid("tree name is not UTF-8"))
-            })
+            })),
+            Err(e) => Some(Err(self.classify(e))),
         })
         .collect()
+    }
+
+    /// Reads bytes of a data extent (see [`WriteTransaction::alloc_extent`]).
+    pub(crate) fn read_data(&self, first: PageId, offset: u64, buf: &mut [u8]) -> Result<()> {
+        self.txn
+            .read_data(first, offset, buf)
+            .map_err(|e| self.classify(e))
+    }
+
+    /// True if a writer may have reused pages of this snapshot since it was taken, so a
+    /// mismatch read now may be reuse rather than damage.
+    pub(crate) fn is_stale(&self) -> bool {
+        matches!(
+            self.classify(Error::corrupt_file(crate::CorruptionKind::Cycle)),
+            Error::StaleSnapshot
+        )
     }
 }
 
@@ -172,6 +220,12 @@ impl WriteTransaction {
         }
     }
 
+    /// The file's page size.
+    #[must_use]
+    pub fn page_size(&self) -> u32 {
+        u32::try_from(PageRead::page_size(&self.txn)).expect("page sizes fit u32")
+    }
+
     /// The id this transaction will commit under.
     #[must_use]
     pub fn txn_id(&self) -> TxnId {
@@ -183,7 +237,9 @@ impl WriteTransaction {
         if self.trees.contains_key(tree) {
             return Ok(());
         }
-        validate_name(tree, self.txn.page_size())?;
+        if tree != EXTENTS_TREE {
+            validate_name(tree, self.txn.page_size())?;
+        }
         let root = self
             .master
             .get(&self.txn, tree.as_bytes())?
@@ -268,6 +324,37 @@ impl WriteTransaction {
             self.txn.set_master_root(root);
         }
         self.txn.commit(durability)
+    }
+
+    /// Allocates a data extent of `page_count` contiguous pages and records it in the
+    /// engine's extents tree, so `check` accounts for its pages.
+    pub(crate) fn alloc_extent(&mut self, page_count: u32) -> Result<PageId> {
+        let first = self.txn.alloc_pages(page_count)?;
+        self.insert(
+            EXTENTS_TREE,
+            &first.0.to_be_bytes(),
+            &page_count.to_le_bytes(),
+        )?;
+        Ok(first)
+    }
+
+    /// Frees a data extent allocated by [`WriteTransaction::alloc_extent`].
+    pub(crate) fn free_extent(&mut self, first: PageId) -> Result<()> {
+        let value = self
+            .get(EXTENTS_TREE, &first.0.to_be_bytes())?
+            .ok_or_else(|| {
+                Error::corrupt(first, crate::CorruptionKind::Invalid("unknown extent"))
+            })?;
+        let count = decode_extent_len(&value, first)?;
+        self.remove(EXTENTS_TREE, &first.0.to_be_bytes())?;
+        self.txn.free_pages(first, count);
+        Ok(())
+    }
+
+    /// Writes into a data extent at byte `offset` from its first page; see
+    /// [`crate::pager::WriteTxn::write_data`] for what may be overwritten.
+    pub(crate) fn write_data(&mut self, first: PageId, offset: u64, data: &[u8]) -> Result<()> {
+        self.txn.write_data(first, offset, data)
     }
 
     /// Discards every change and releases the writer lock.

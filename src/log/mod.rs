@@ -13,11 +13,16 @@
 //!
 //! May call: `error` only (and the `crc32c` crate).
 
+pub(crate) mod append;
 mod batch;
+pub(crate) mod check;
+pub(crate) mod meta;
 mod partitioner;
+pub(crate) mod read;
 mod record;
 mod wire;
 
+pub use read::{FetchLimits, Fetched};
 pub use record::{Header, Record, StoredRecord, TimestampType};
 
 /// Kafka compatibility: the `RecordBatch` v2 codec brooklet stores records with, and Kafka's

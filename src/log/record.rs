@@ -52,3 +52,53 @@ pub enum TimestampType {
     /// Every record of a batch reads as the batch's append time.
     LogAppendTime,
 }
+
+impl Record {
+    /// A record with an optional key and a value.
+    #[must_use]
+    pub fn new(key: Option<Vec<u8>>, value: Vec<u8>) -> Self {
+        Self {
+            key,
+            value: Some(value),
+            ..Self::default()
+        }
+    }
+
+    /// A record with only a value (no key: the partition is chosen by the producer).
+    #[must_use]
+    pub fn value(value: impl Into<Vec<u8>>) -> Self {
+        Self::new(None, value.into())
+    }
+
+    /// A record with a key and a value.
+    #[must_use]
+    pub fn keyed(key: impl Into<Vec<u8>>, value: impl Into<Vec<u8>>) -> Self {
+        Self::new(Some(key.into()), value.into())
+    }
+
+    /// A tombstone: a key with a null value (deletes the key under compaction).
+    #[must_use]
+    pub fn tombstone(key: impl Into<Vec<u8>>) -> Self {
+        Self {
+            key: Some(key.into()),
+            ..Self::default()
+        }
+    }
+
+    /// Adds a header (duplicates allowed, order kept).
+    #[must_use]
+    pub fn with_header(mut self, key: impl Into<String>, value: Option<Vec<u8>>) -> Self {
+        self.headers.push(Header {
+            key: key.into(),
+            value,
+        });
+        self
+    }
+
+    /// Sets the create time.
+    #[must_use]
+    pub fn with_timestamp(mut self, timestamp_ms: i64) -> Self {
+        self.timestamp_ms = Some(timestamp_ms);
+        self
+    }
+}

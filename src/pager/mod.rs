@@ -33,6 +33,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+pub(crate) use recovery::now_ms;
 pub(crate) use txn::{ReadTxn, WriteTxn};
 
 use crate::alloc::FreeExtent;

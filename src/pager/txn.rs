@@ -112,7 +112,6 @@ impl ReadTxn {
     /// Reads `len` bytes at byte `offset` from the start of page `first` (data segments).
     /// The range must lie inside the snapshot's pages; the caller verifies the contents
     /// (record batches carry their own CRC).
-    #[expect(dead_code, reason = "the event log's fetch path uses it next")]
     pub fn read_data(&self, first: PageId, offset: u64, buf: &mut [u8]) -> Result<()> {
         self.pager
             .read_data_at(first, offset, buf, self.state.slot.page_count)
@@ -257,7 +256,7 @@ impl WriteTxn {
             );
         }
         let mut padded;
-        let bytes = if data.len() % page_size == 0 && !data.is_empty() {
+        let bytes = if data.len().is_multiple_of(page_size) && !data.is_empty() {
             data
         } else {
             padded = data.to_vec();
@@ -283,7 +282,6 @@ impl WriteTxn {
     /// transaction, or the unused tail of a committed data extent past its filled prefix
     /// (committed bytes are never changed, so a torn write leaves them intact). Each page
     /// touched is journaled with the CRC of its filled prefix, which later appends extend.
-    #[expect(dead_code, reason = "the event log's append path uses it next")]
     pub fn write_data(&mut self, first: PageId, offset: u64, data: &[u8]) -> Result<()> {
         if data.is_empty() {
             return Ok(());

@@ -180,7 +180,11 @@ fn random_images_tear_only_at_sector_boundaries() {
     let mut torn = false;
     for seed in 0..200 {
         let image = storage.crash_image_seeded(CrashMode::Random, seed);
-        assert!(image.len() % SECTOR_SIZE == 0, "length {}", image.len());
+        assert!(
+            image.len().is_multiple_of(SECTOR_SIZE),
+            "length {}",
+            image.len()
+        );
         for (index, sector) in image.chunks(SECTOR_SIZE).enumerate() {
             let start = index as u64 * SECTOR;
             let mut allowed = vec![if index < 4 { 0xee } else { 0 }];

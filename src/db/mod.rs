@@ -1,0 +1,435 @@
+//! L5, the public API: [`Brooklet`] opens a file and produces and fetches records;
+//! [`Reader`] follows partitions with `poll`.
+//!
+//! A `Brooklet` is cheap to clone and `Send + Sync`: clones share one page cache, one
+//! catalog cache and one commit queue, so concurrent durable producers in one process share
+//! `fdatasync`s (group commit).
+
+mod produce;
+mod reader;
+mod topics;
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub use produce::{Producer, RecordMetadata};
+pub use reader::{ConsumedRecord, OffsetReset, Reader, StartAt};
+
+use crate::catalog::{TopicConfig, TopicMeta};
+use crate::engine::{CheckReport, Engine, EngineOptions, ReadTransaction};
+use crate::error::{Error, Result};
+use crate::log::meta::{Segment, TREE_SEGMENTS, offset_key};
+use crate::log::read::{self, FetchLimits, Fetched};
+use crate::os::Storage;
+use crate::pager::Durability;
+use produce::CommitQueue;
+use topics::CatalogCache;
+
+/// Settings for [`Brooklet::open_with`].
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Page size for a new file (power of two, 512 to 65536). Default 4096.
+    pub page_size: u32,
+    /// Page cache budget in bytes. Default 32 MiB.
+    pub cache_bytes: usize,
+    /// How long a write waits for another writer before [`Error::Busy`]. Default 5 s.
+    pub busy_timeout: Duration,
+    /// Durability of `send` and friends unless a producer says otherwise.
+    /// Default [`Durability::Immediate`].
+    pub durability: Durability,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            page_size: crate::page::PAGE_SIZE_DEFAULT,
+            cache_bytes: 32 << 20,
+            busy_timeout: Duration::from_secs(5),
+            durability: Durability::Immediate,
+        }
+    }
+}
+
+impl Options {
+    /// Sets the page size for a new file.
+    #[must_use]
+    pub fn page_size(mut self, bytes: u32) -> Self {
+        self.page_size = bytes;
+        self
+    }
+
+    /// Sets the page cache budget.
+    #[must_use]
+    pub fn cache_bytes(mut self, bytes: usize) -> Self {
+        self.cache_bytes = bytes;
+        self
+    }
+
+    /// Sets the busy timeout.
+    #[must_use]
+    pub fn busy_timeout(mut self, timeout: Duration) -> Self {
+        self.busy_timeout = timeout;
+        self
+    }
+
+    /// Sets the default durability.
+    #[must_use]
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.durability = durability;
+        self
+    }
+
+    fn engine_options(&self) -> EngineOptions {
+        EngineOptions {
+            page_size: self.page_size,
+            cache_bytes: self.cache_bytes,
+            busy_timeout: self.busy_timeout,
+        }
+    }
+}
+
+/// A topic as listed by [`Brooklet::topics`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TopicInfo {
+    /// The topic's name.
+    pub name: String,
+    /// Number of partitions.
+    pub partitions: u32,
+    /// The topic's configuration.
+    pub config: TopicConfig,
+}
+
+/// One partition as described by [`Brooklet::describe_topic`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PartitionInfo {
+    /// The partition number.
+    pub partition: u32,
+    /// The first offset still in the log.
+    pub beginning_offset: u64,
+    /// The offset the next record gets.
+    pub end_offset: u64,
+    /// Bytes of stored batches.
+    pub bytes: u64,
+    /// Number of segments.
+    pub segments: u32,
+}
+
+/// A topic and its partitions, from [`Brooklet::describe_topic`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TopicDescription {
+    /// The topic's name.
+    pub name: String,
+    /// The topic's configuration.
+    pub config: TopicConfig,
+    /// Every partition, in order.
+    pub partitions: Vec<PartitionInfo>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    engine: Engine,
+    options: Options,
+    catalog: Mutex<CatalogCache>,
+    queue: CommitQueue,
+}
+
+/// An open brooklet file: topics, produce, fetch.
+///
+/// ```
+/// use brooklet::{Brooklet, FetchLimits, Record, TopicConfig};
+///
+/// # fn main() -> brooklet::Result<()> {
+/// # let dir = tempfile::tempdir()?;
+/// let db = Brooklet::open(dir.path().join("events.brooklet"))?;
+/// db.create_topic("orders", 3, TopicConfig::default())?;
+/// let sent = db.send("orders", Record::new(Some(b"customer-7".to_vec()), b"{\"total\":42}".to_vec()))?;
+/// let fetched = db.fetch("orders", sent.partition, 0, FetchLimits::default())?;
+/// assert_eq!(fetched.records[0].value.as_deref(), Some(&b"{\"total\":42}"[..]));
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone, Debug)]
+pub struct Brooklet {
+    inner: Arc<Inner>,
+}
+
+/// How many times a read retries on a fresh snapshot when another process reused pages
+/// under it.
+const STALE_RETRIES: usize = 16;
+
+impl Brooklet {
+    /// Opens the file at `path` with default options, creating it if needed.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        Self::open_with(path, Options::default())
+    }
+
+    /// Opens the file at `path`, creating it if needed.
+    pub fn open_with(path: impl AsRef<Path>, options: Options) -> Result<Self> {
+        let engine = Engine::open(path, &options.engine_options())?;
+        Ok(Self::from_engine(engine, options))
+    }
+
+    /// Opens an existing file; fails if `path` does not exist.
+    pub fn open_existing(path: impl AsRef<Path>, options: Options) -> Result<Self> {
+        let engine = Engine::open_existing(path, &options.engine_options())?;
+        Ok(Self::from_engine(engine, options))
+    }
+
+    /// Opens a file on any [`Storage`] backend.
+    pub fn open_storage(storage: Arc<dyn Storage>, options: Options) -> Result<Self> {
+        let engine = Engine::open_storage(storage, &options.engine_options())?;
+        Ok(Self::from_engine(engine, options))
+    }
+
+    fn from_engine(engine: Engine, options: Options) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                engine,
+                options,
+                catalog: Mutex::new(CatalogCache::default()),
+                queue: CommitQueue::default(),
+            }),
+        }
+    }
+
+    /// The storage engine under this handle.
+    #[must_use]
+    pub fn engine(&self) -> &Engine {
+        &self.inner.engine
+    }
+
+    /// The options this handle was opened with.
+    #[must_use]
+    pub fn options(&self) -> &Options {
+        &self.inner.options
+    }
+
+    /// Runs `f` on a fresh snapshot, retrying when another process reused its pages.
+    fn with_snapshot<T>(&self, mut f: impl FnMut(&ReadTransaction) -> Result<T>) -> Result<T> {
+        let mut attempt = 0;
+        loop {
+            let read = self.inner.engine.begin_read()?;
+            match f(&read) {
+                Err(Error::StaleSnapshot) if attempt < STALE_RETRIES => attempt += 1,
+                other => return other,
+            }
+        }
+    }
+
+    fn topic_in(&self, read: &ReadTransaction, name: &str) -> Result<Arc<TopicMeta>> {
+        self.inner
+            .catalog
+            .lock()
+            .expect("catalog lock")
+            .lookup_read(read, name)
+    }
+
+    fn check_partition(topic: &TopicMeta, partition: u32) -> Result<()> {
+        if partition < topic.partitions {
+            Ok(())
+        } else {
+            Err(Error::invalid(format!(
+                "topic {:?} has {} partitions; partition {partition} does not exist",
+                topic.name, topic.partitions
+            )))
+        }
+    }
+
+    /// Creates a topic with `partitions` partitions.
+    pub fn create_topic(&self, name: &str, partitions: u32, config: TopicConfig) -> Result<()> {
+        let mut txn = self.inner.engine.begin_write()?;
+        topics::create(&mut txn, name, partitions, config, now_ms().cast_unsigned())?;
+        txn.commit(Durability::Immediate)?;
+        Ok(())
+    }
+
+    /// Every topic, by name.
+    pub fn topics(&self) -> Result<Vec<TopicInfo>> {
+        self.with_snapshot(|read| {
+            Ok(topics::list(read)?
+                .into_iter()
+                .map(|t| TopicInfo {
+                    name: t.name,
+                    partitions: t.partitions,
+                    config: t.config,
+                })
+                .collect())
+        })
+    }
+
+    /// A topic's config and each partition's offsets and size.
+    pub fn describe_topic(&self, name: &str) -> Result<TopicDescription> {
+        self.with_snapshot(|read| {
+            let topic = self.topic_in(read, name)?;
+            let partitions = (0..topic.partitions)
+                .map(|p| {
+                    let state = read::partition_state(read, topic.id, p)?;
+                    Ok(PartitionInfo {
+                        partition: p,
+                        beginning_offset: state.log_start,
+                        end_offset: state.next_offset,
+                        bytes: state.bytes_total,
+                        segments: state.segment_count,
+                    })
+                })
+                .collect::<Result<_>>()?;
+            Ok(TopicDescription {
+                name: topic.name.clone(),
+                config: topic.config.clone(),
+                partitions,
+            })
+        })
+    }
+
+    /// Changes configs of a topic by their Kafka names; returns the new config.
+    pub fn alter_topic_config(&self, name: &str, pairs: &[(&str, &str)]) -> Result<TopicConfig> {
+        let mut txn = self.inner.engine.begin_write()?;
+        let meta = topics::alter(&mut txn, name, pairs)?;
+        txn.commit(Durability::Immediate)?;
+        Ok(meta.config)
+    }
+
+    /// Deletes a topic and frees all its pages.
+    pub fn delete_topic(&self, name: &str) -> Result<()> {
+        let mut txn = self.inner.engine.begin_write()?;
+        topics::delete(&mut txn, name)?;
+        txn.commit(Durability::Immediate)?;
+        Ok(())
+    }
+
+    /// Fetches records of one partition from `offset`.
+    ///
+    /// Returns [`Error::OffsetOutOfRange`] if `offset` is before the partition's first
+    /// offset; an offset at or past the end returns no records. No lock or snapshot is held
+    /// once this returns.
+    pub fn fetch(
+        &self,
+        topic: &str,
+        partition: u32,
+        offset: u64,
+        limits: FetchLimits,
+    ) -> Result<Fetched> {
+        self.with_snapshot(|read| {
+            let meta = self.topic_in(read, topic)?;
+            Self::check_partition(&meta, partition)?;
+            read::fetch(read, meta.id, partition, offset, limits)
+        })
+    }
+
+    /// The first offset still stored in a partition.
+    pub fn beginning_offset(&self, topic: &str, partition: u32) -> Result<u64> {
+        self.partition_state(topic, partition).map(|s| s.log_start)
+    }
+
+    /// The offset the next record of a partition will get.
+    pub fn end_offset(&self, topic: &str, partition: u32) -> Result<u64> {
+        self.partition_state(topic, partition)
+            .map(|s| s.next_offset)
+    }
+
+    fn partition_state(
+        &self,
+        topic: &str,
+        partition: u32,
+    ) -> Result<crate::log::meta::PartitionState> {
+        self.with_snapshot(|read| {
+            let meta = self.topic_in(read, topic)?;
+            Self::check_partition(&meta, partition)?;
+            read::partition_state(read, meta.id, partition)
+        })
+    }
+
+    /// The earliest offset whose timestamp is at or after `timestamp_ms`, or `None` if
+    /// every record of the partition is older.
+    pub fn offset_for_time(
+        &self,
+        topic: &str,
+        partition: u32,
+        timestamp_ms: i64,
+    ) -> Result<Option<u64>> {
+        self.with_snapshot(|read| {
+            let meta = self.topic_in(read, topic)?;
+            Self::check_partition(&meta, partition)?;
+            read::offset_for_time(read, meta.id, partition, timestamp_ms)
+        })
+    }
+
+    /// Waits until any of `positions` (topic, partition, offset) has records at or after
+    /// its offset, or until `timeout`. Returns whether records are available.
+    ///
+    /// A commit in this process wakes the wait at once; a commit in another process is
+    /// seen within about a millisecond (the commit slots are polled).
+    pub fn wait_for_records(
+        &self,
+        positions: &[(&str, u32, u64)],
+        timeout: Duration,
+    ) -> Result<bool> {
+        let deadline = Instant::now() + timeout;
+        let mut seen = None;
+        loop {
+            let txn = self.inner.engine.latest_txn()?;
+            if seen != Some(txn) {
+                seen = Some(txn);
+                for (topic, partition, offset) in positions {
+                    if self.end_offset(topic, *partition)? > *offset {
+                        return Ok(true);
+                    }
+                }
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Ok(false);
+            }
+            self.inner
+                .queue
+                .wait_commit(txn, (deadline - now).min(Duration::from_millis(1)));
+        }
+    }
+
+    /// Makes every earlier commit durable.
+    pub fn flush(&self) -> Result<()> {
+        self.inner.engine.flush()
+    }
+
+    /// Verifies the whole file: the storage engine's check, plus every record batch of
+    /// every partition (CRC, offsets strictly increasing, segment bounds).
+    pub fn check(&self) -> Result<CheckReport> {
+        let mut report = self.inner.engine.check()?;
+        let read = self.inner.engine.begin_read()?;
+        crate::log::check::check_partitions(&read, &mut report);
+        Ok(report)
+    }
+
+    /// Segments of one partition: `(base offset, first page, page count, bytes used)`.
+    #[doc(hidden)]
+    pub fn segments(&self, topic: &str, partition: u32) -> Result<Vec<(u64, u32, u32, u32)>> {
+        self.with_snapshot(|read| {
+            let meta = self.topic_in(read, topic)?;
+            let low = offset_key(meta.id, partition, 0);
+            let high = offset_key(meta.id, partition, u64::MAX);
+            let mut out = Vec::new();
+            for item in read.range(TREE_SEGMENTS, &low[..]..=&high[..])? {
+                let (k, v) = item?;
+                let seg = Segment::decode(&v, read.page_size())?;
+                out.push((
+                    crate::log::meta::key_suffix(&k)?,
+                    seg.first_page,
+                    seg.page_count,
+                    seg.bytes_used,
+                ));
+            }
+            Ok(out)
+        })
+    }
+}
+
+/// Every topic in a snapshot (for the log check).
+pub(crate) fn list_topics(read: &ReadTransaction) -> Result<Vec<TopicMeta>> {
+    topics::list(read)
+}
+
+/// Milliseconds since the Unix epoch.
+pub(crate) fn now_ms() -> i64 {
+    i64::try_from(crate::pager::now_ms()).unwrap_or(i64::MAX)
+}

@@ -1,0 +1,369 @@
+//! Producing: partition choice, and the commit queue that gives group commit.
+//!
+//! Every send becomes a request on the handle's [`CommitQueue`]. The first waiting thread
+//! becomes the leader: it takes every queued request, appends them all in one write
+//! transaction and commits once, at the strongest durability asked for, then wakes the
+//! others. Requests that queue while the leader syncs go into the next group. So N threads
+//! producing durably share fsyncs instead of paying one each.
+//!
+//! A request that fails validation (unknown topic, oversized record) fails alone: the group
+//! is rebuilt without it. An I/O error fails the whole group (the handle is then poisoned).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+use super::{Brooklet, now_ms};
+use crate::TxnId;
+use crate::engine::WriteTransaction;
+use crate::error::{Error, Result};
+use crate::log::Record;
+use crate::log::append::append;
+use crate::log::kafka::partition_for_key;
+use crate::pager::Durability;
+
+/// Where a produced record was stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct RecordMetadata {
+    /// The partition.
+    pub partition: u32,
+    /// The record's offset in the partition.
+    pub offset: u64,
+    /// The record's timestamp as stored (create time, or append time for `LogAppendTime`
+    /// topics).
+    pub timestamp_ms: i64,
+}
+
+/// One send waiting in the queue.
+#[derive(Debug)]
+struct Request {
+    topic: String,
+    partition: Option<u32>,
+    records: Vec<Record>,
+    durability: Durability,
+    /// Sticky partition for records without key and partition.
+    sticky: u32,
+    result: Mutex<Option<Result<Vec<RecordMetadata>>>>,
+}
+
+#[derive(Debug, Default)]
+struct QueueState {
+    pending: Vec<Arc<Request>>,
+    leader_active: bool,
+    /// The txn id of the last commit made through this queue.
+    committed: Option<TxnId>,
+}
+
+/// The per-handle commit queue; see the module docs.
+#[derive(Debug, Default)]
+pub(crate) struct CommitQueue {
+    state: Mutex<QueueState>,
+    changed: Condvar,
+}
+
+impl CommitQueue {
+    /// Sleeps until a commit through this queue moves past `txn`, or `timeout` passes.
+    pub fn wait_commit(&self, txn: TxnId, timeout: Duration) {
+        let state = self.state.lock().expect("queue lock");
+        if state.committed.is_some_and(|c| c > txn) {
+            return;
+        }
+        let _ = self
+            .changed
+            .wait_timeout(state, timeout)
+            .expect("queue lock");
+    }
+}
+
+fn strongest(a: Durability, b: Durability) -> Durability {
+    let rank = |d| match d {
+        Durability::None => 0,
+        Durability::Immediate => 1,
+        Durability::Paranoid => 2,
+    };
+    if rank(b) > rank(a) { b } else { a }
+}
+
+/// Picks the partition for one record: explicit, by key hash (Kafka's murmur2), or sticky.
+fn choose_partition(
+    explicit: Option<u32>,
+    key: Option<&[u8]>,
+    sticky: u32,
+    partitions: u32,
+) -> u32 {
+    let count = std::num::NonZeroU32::new(partitions).expect("topics have partitions");
+    match (explicit, key) {
+        (Some(p), _) => p,
+        (None, Some(key)) => partition_for_key(key, count),
+        (None, None) => sticky % partitions,
+    }
+}
+
+impl Brooklet {
+    /// Sends one record and returns where it was stored, once committed at the handle's
+    /// default durability.
+    pub fn send(&self, topic: &str, record: Record) -> Result<RecordMetadata> {
+        let mut out = self.submit(
+            topic,
+            None,
+            vec![record],
+            self.inner.options.durability,
+            Self::next_sticky(),
+        )?;
+        Ok(out.pop().expect("one record, one result"))
+    }
+
+    /// Sends one record to an explicit partition.
+    pub fn send_to(&self, topic: &str, partition: u32, record: Record) -> Result<RecordMetadata> {
+        let mut out = self.submit(
+            topic,
+            Some(partition),
+            vec![record],
+            self.inner.options.durability,
+            0,
+        )?;
+        Ok(out.pop().expect("one record, one result"))
+    }
+
+    /// Sends records in one atomic commit: all are stored, or none. Records without key
+    /// share one partition (sticky partitioning).
+    pub fn send_batch(&self, topic: &str, records: Vec<Record>) -> Result<Vec<RecordMetadata>> {
+        self.submit(
+            topic,
+            None,
+            records,
+            self.inner.options.durability,
+            Self::next_sticky(),
+        )
+    }
+
+    /// A producer with its own durability and sticky partition.
+    #[must_use]
+    pub fn producer(&self) -> Producer {
+        Producer {
+            db: self.clone(),
+            durability: self.inner.options.durability,
+            sticky: Self::next_sticky(),
+        }
+    }
+
+    fn next_sticky() -> u32 {
+        static STICKY: AtomicU32 = AtomicU32::new(0);
+        STICKY.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub(super) fn submit(
+        &self,
+        topic: &str,
+        partition: Option<u32>,
+        records: Vec<Record>,
+        durability: Durability,
+        sticky: u32,
+    ) -> Result<Vec<RecordMetadata>> {
+        if records.is_empty() {
+            return Ok(Vec::new());
+        }
+        let request = Arc::new(Request {
+            topic: topic.to_owned(),
+            partition,
+            records,
+            durability,
+            sticky,
+            result: Mutex::new(None),
+        });
+        let queue = &self.inner.queue;
+        let mut state = queue.state.lock().expect("queue lock");
+        state.pending.push(Arc::clone(&request));
+        loop {
+            if let Some(result) = request.result.lock().expect("result lock").take() {
+                return result;
+            }
+            if state.leader_active {
+                state = queue.changed.wait(state).expect("queue lock");
+                continue;
+            }
+            state.leader_active = true;
+            let group = std::mem::take(&mut state.pending);
+            drop(state);
+            let committed = self.commit_group(&group);
+            state = queue.state.lock().expect("queue lock");
+            state.leader_active = false;
+            if let Some(txn) = committed {
+                state.committed = Some(state.committed.map_or(txn, |c| c.max(txn)));
+            }
+            queue.changed.notify_all();
+        }
+    }
+
+    /// Commits a group of requests in one transaction and stores each request's result.
+    /// Returns the commit's txn id if it committed.
+    fn commit_group(&self, group: &[Arc<Request>]) -> Option<TxnId> {
+        let mut live: Vec<&Arc<Request>> = group.iter().collect();
+        loop {
+            if live.is_empty() {
+                return None;
+            }
+            match self.try_group(&live) {
+                Ok((txn, results)) => {
+                    for (req, result) in live.iter().zip(results) {
+                        *req.result.lock().expect("result lock") = Some(Ok(result));
+                    }
+                    return Some(txn);
+                }
+                Err(GroupError::Request(i, e)) => {
+                    *live[i].result.lock().expect("result lock") = Some(Err(e));
+                    live.remove(i);
+                }
+                Err(GroupError::All(e)) => {
+                    for req in live {
+                        *req.result.lock().expect("result lock") = Some(Err(e.duplicate()));
+                    }
+                    return None;
+                }
+            }
+        }
+    }
+
+    fn try_group(
+        &self,
+        live: &[&Arc<Request>],
+    ) -> Result<(TxnId, Vec<Vec<RecordMetadata>>), GroupError> {
+        let mut txn = self.inner.engine.begin_write().map_err(GroupError::All)?;
+        let now = now_ms();
+        let mut durability = Durability::None;
+        let mut results = Vec::with_capacity(live.len());
+        for (i, req) in live.iter().enumerate() {
+            durability = strongest(durability, req.durability);
+            let metas = self.apply(&mut txn, req, now).map_err(|e| match e {
+                Error::InvalidArgument(_) => GroupError::Request(i, e),
+                e => GroupError::All(e),
+            })?;
+            results.push(metas);
+        }
+        let committed = txn.commit(durability).map_err(GroupError::All)?;
+        Ok((committed, results))
+    }
+
+    /// Appends one request's records; returns their metadata in input order.
+    fn apply(
+        &self,
+        txn: &mut WriteTransaction,
+        req: &Request,
+        now: i64,
+    ) -> Result<Vec<RecordMetadata>> {
+        let topic = self
+            .inner
+            .catalog
+            .lock()
+            .expect("catalog lock")
+            .lookup_write(txn, &req.topic)?;
+        if let Some(p) = req.partition {
+            Self::check_partition(&topic, p)?;
+        }
+        // Group records by partition, keeping each record's input position.
+        let mut by_partition: HashMap<u32, Vec<usize>> = HashMap::new();
+        for (i, r) in req.records.iter().enumerate() {
+            let p = choose_partition(
+                req.partition,
+                r.key.as_deref(),
+                req.sticky,
+                topic.partitions,
+            );
+            by_partition.entry(p).or_default().push(i);
+        }
+        let mut out = vec![
+            RecordMetadata {
+                partition: 0,
+                offset: 0,
+                timestamp_ms: 0,
+            };
+            req.records.len()
+        ];
+        let mut partitions: Vec<u32> = by_partition.keys().copied().collect();
+        partitions.sort_unstable();
+        for p in partitions {
+            let indexes = &by_partition[&p];
+            let appended = if indexes.len() == req.records.len() {
+                append(txn, &topic, p, &req.records, now)?
+            } else {
+                let records: Vec<Record> =
+                    indexes.iter().map(|&i| req.records[i].clone()).collect();
+                append(txn, &topic, p, &records, now)?
+            };
+            for (n, &i) in indexes.iter().enumerate() {
+                let r = &req.records[i];
+                out[i] = RecordMetadata {
+                    partition: p,
+                    offset: appended.offset_base + n as u64,
+                    timestamp_ms: match topic.config.timestamp_type {
+                        crate::log::TimestampType::LogAppendTime => appended.timestamp_ms,
+                        crate::log::TimestampType::CreateTime => r.timestamp_ms.unwrap_or(now),
+                    },
+                };
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Why a group failed: one request (retry without it) or everything.
+enum GroupError {
+    Request(usize, Error),
+    All(Error),
+}
+
+/// A producer: a handle with its own durability and sticky partition.
+#[derive(Clone, Debug)]
+pub struct Producer {
+    db: Brooklet,
+    durability: Durability,
+    sticky: u32,
+}
+
+impl Producer {
+    /// Sets this producer's durability.
+    #[must_use]
+    pub fn with_durability(mut self, durability: Durability) -> Self {
+        self.durability = durability;
+        self
+    }
+
+    /// Sends one record.
+    pub fn send(&self, topic: &str, record: Record) -> Result<RecordMetadata> {
+        let mut out = self
+            .db
+            .submit(topic, None, vec![record], self.durability, self.sticky)?;
+        Ok(out.pop().expect("one record, one result"))
+    }
+
+    /// Sends one record to an explicit partition.
+    pub fn send_to(&self, topic: &str, partition: u32, record: Record) -> Result<RecordMetadata> {
+        let mut out = self
+            .db
+            .submit(topic, Some(partition), vec![record], self.durability, 0)?;
+        Ok(out.pop().expect("one record, one result"))
+    }
+
+    /// Sends records in one atomic commit.
+    pub fn send_batch(&self, topic: &str, records: Vec<Record>) -> Result<Vec<RecordMetadata>> {
+        self.db
+            .submit(topic, None, records, self.durability, self.sticky)
+    }
+
+    /// Sends records to one partition in one atomic commit.
+    pub fn send_batch_to(
+        &self,
+        topic: &str,
+        partition: u32,
+        records: Vec<Record>,
+    ) -> Result<Vec<RecordMetadata>> {
+        self.db
+            .submit(topic, Some(partition), records, self.durability, 0)
+    }
+
+    /// Makes every earlier commit durable.
+    pub fn flush(&self) -> Result<()> {
+        self.db.flush()
+    }
+}

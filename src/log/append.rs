@@ -1,0 +1,252 @@
+//! Appending records to a partition inside a write transaction.
+//!
+//! A partition is a chain of segments: data extents holding Kafka record batches back to
+//! back from position 0, like a Kafka `.log` file. A new batch goes into the unused tail of
+//! the active segment (bytes no committed state can reach), or into a new segment when it
+//! does not fit. New segments grow with the partition, from 64 KiB up to `segment.bytes`,
+//! so small topics stay small.
+//!
+//! Every batch that starts at least [`INDEX_INTERVAL`] bytes after the last offset-index
+//! entry (or at the start of a segment) gets an offset-index entry; a batch that raises the
+//! partition's largest timestamp under the same rule gets a time-index entry. Lookups then
+//! descend a B-tree and scan at most about one interval.
+
+use super::batch::{BATCH_HEADER_SIZE, MAX_BATCH_SIZE, encode_batch_into};
+use super::meta::{
+    IndexEntry, PartitionState, Segment, TREE_OFFSETS, TREE_PARTITIONS, TREE_SEGMENTS, TREE_TIMES,
+    encode_u64, offset_key, partition_key, time_key,
+};
+use super::{Record, TimestampType};
+use crate::catalog::TopicMeta;
+use crate::engine::WriteTransaction;
+use crate::error::{Error, PageId, Result};
+
+/// Bytes between sparse index entries (Kafka's `index.interval.bytes`).
+pub(crate) const INDEX_INTERVAL: u32 = 4096;
+/// The smallest new segment.
+const SEGMENT_BYTES_FIRST: u64 = 64 << 10;
+
+/// Where a run of appended records landed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Appended {
+    /// Offset of the first record.
+    pub offset_base: u64,
+    /// Number of records.
+    pub count: u64,
+    /// The timestamp of the first record as stored (the append time for `LogAppendTime`).
+    pub timestamp_ms: i64,
+}
+
+/// Reads a partition's state in a write transaction.
+pub(crate) fn load_state(
+    txn: &mut WriteTransaction,
+    topic: &TopicMeta,
+    partition: u32,
+) -> Result<PartitionState> {
+    let value = txn
+        .get(TREE_PARTITIONS, &partition_key(topic.id, partition))?
+        .ok_or_else(|| {
+            Error::corrupt_file(crate::CorruptionKind::Invalid("partition state missing"))
+        })?;
+    PartitionState::decode(&value)
+}
+
+/// Appends `records` to `partition` of `topic`, in batches of at most `max.message.bytes`.
+pub(crate) fn append(
+    txn: &mut WriteTransaction,
+    topic: &TopicMeta,
+    partition: u32,
+    records: &[Record],
+    now_ms: i64,
+) -> Result<Appended> {
+    assert!(!records.is_empty(), "append of no records");
+    let mut state = load_state(txn, topic, partition)?;
+    let offset_base = state.next_offset;
+    let max_batch = (topic.config.max_message_bytes as usize).min(MAX_BATCH_SIZE);
+    let mut batch = Vec::with_capacity(max_batch.min(1 << 20));
+    let mut timestamp_first = None;
+    for chunk in chunks(records, max_batch) {
+        batch.clear();
+        encode_batch_into(
+            &mut batch,
+            state.next_offset,
+            chunk,
+            topic.config.timestamp_type,
+            now_ms,
+        )?;
+        if batch.len() > max_batch {
+            return Err(Error::invalid(format!(
+                "record of {} bytes exceeds max.message.bytes ({max_batch}) of topic {}",
+                batch.len() - BATCH_HEADER_SIZE,
+                topic.name
+            )));
+        }
+        let header = super::batch::BatchHeader::parse(&batch)?;
+        timestamp_first.get_or_insert(match topic.config.timestamp_type {
+            TimestampType::CreateTime => header.timestamp_base_ms,
+            TimestampType::LogAppendTime => header.timestamp_max_ms,
+        });
+        write_batch(
+            txn,
+            topic,
+            partition,
+            &mut state,
+            &batch,
+            header.timestamp_max_ms,
+        )?;
+        state.next_offset += u64::from(header.record_count);
+    }
+    txn.insert(
+        TREE_PARTITIONS,
+        &partition_key(topic.id, partition),
+        &state.encode(),
+    )?;
+    Ok(Appended {
+        offset_base,
+        count: state.next_offset - offset_base,
+        timestamp_ms: timestamp_first.expect("at least one batch"),
+    })
+}
+
+/// Splits records into runs whose batches should stay under `max_batch` bytes. The
+/// estimate is generous; a single record over the limit is its own run and fails to encode.
+fn chunks(records: &[Record], max_batch: usize) -> Vec<&[Record]> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut size = BATCH_HEADER_SIZE;
+    for (i, r) in records.iter().enumerate() {
+        let estimate = 32
+            + r.key.as_ref().map_or(0, Vec::len)
+            + r.value.as_ref().map_or(0, Vec::len)
+            + r.headers
+                .iter()
+                .map(|h| 16 + h.key.len() + h.value.as_ref().map_or(0, Vec::len))
+                .sum::<usize>();
+        if i > start && size + estimate > max_batch {
+            out.push(&records[start..i]);
+            start = i;
+            size = BATCH_HEADER_SIZE;
+        }
+        size += estimate;
+    }
+    out.push(&records[start..]);
+    out
+}
+
+/// Writes one encoded batch at the end of the partition, opening a segment if needed, and
+/// updates the segment and the indexes.
+fn write_batch(
+    txn: &mut WriteTransaction,
+    topic: &TopicMeta,
+    partition: u32,
+    state: &mut PartitionState,
+    batch: &[u8],
+    batch_timestamp_max: i64,
+) -> Result<()> {
+    let page_size = txn.page_size();
+    let len = u32::try_from(batch.len()).expect("batches are at most 1 MiB");
+    let mut segment = active_segment(txn, topic, partition, state)?;
+    let fits = segment
+        .as_ref()
+        .is_some_and(|s| u64::from(s.bytes_used) + u64::from(len) <= s.capacity(page_size));
+    if !fits {
+        segment = Some(open_segment(txn, topic, state, len)?);
+        state.active_base = state.next_offset;
+        state.segment_count += 1;
+    }
+    let mut seg = segment.expect("a segment is open");
+    let position = seg.bytes_used;
+    txn.write_data(PageId(seg.first_page), u64::from(position), batch)?;
+    seg.bytes_used += len;
+    let count_minus_one = u64::from(super::batch::BatchHeader::parse(batch)?.offset_delta_last);
+    seg.offset_last = state.next_offset + count_minus_one;
+    seg.timestamp_max = seg.timestamp_max.max(batch_timestamp_max);
+    txn.insert(
+        TREE_SEGMENTS,
+        &offset_key(topic.id, partition, state.active_base),
+        &seg.encode(),
+    )?;
+    if position == 0 || position - state.indexed_pos >= INDEX_INTERVAL {
+        let entry = IndexEntry {
+            segment_base: state.active_base,
+            position,
+        };
+        txn.insert(
+            TREE_OFFSETS,
+            &offset_key(topic.id, partition, state.next_offset),
+            &entry.encode(),
+        )?;
+        state.indexed_pos = position;
+    }
+    if batch_timestamp_max > state.timestamp_max {
+        if position == 0 || position - state.timed_pos >= INDEX_INTERVAL {
+            txn.insert(
+                TREE_TIMES,
+                &time_key(topic.id, partition, batch_timestamp_max),
+                &encode_u64(state.next_offset),
+            )?;
+            state.timed_pos = position;
+        }
+        state.timestamp_max = batch_timestamp_max;
+    }
+    state.bytes_total += u64::from(len);
+    Ok(())
+}
+
+fn active_segment(
+    txn: &mut WriteTransaction,
+    topic: &TopicMeta,
+    partition: u32,
+    state: &PartitionState,
+) -> Result<Option<Segment>> {
+    if state.segment_count == 0 {
+        return Ok(None);
+    }
+    let key = offset_key(topic.id, partition, state.active_base);
+    let value = txn.get(TREE_SEGMENTS, &key)?.ok_or_else(|| {
+        Error::corrupt_file(crate::CorruptionKind::Invalid("active segment missing"))
+    })?;
+    Segment::decode(&value, txn.page_size()).map(Some)
+}
+
+/// Allocates a new segment able to hold at least `min_bytes`.
+fn open_segment(
+    txn: &mut WriteTransaction,
+    topic: &TopicMeta,
+    state: &PartitionState,
+    min_bytes: u32,
+) -> Result<Segment> {
+    let page_size = u64::from(txn.page_size());
+    let target = state
+        .bytes_total
+        .clamp(SEGMENT_BYTES_FIRST, u64::from(topic.config.segment_bytes))
+        .max(u64::from(min_bytes));
+    let page_count = u32::try_from(target.div_ceil(page_size)).expect("segments are at most 4 GiB");
+    let first = txn.alloc_extent(page_count)?;
+    Ok(Segment {
+        first_page: first.0,
+        page_count,
+        bytes_used: 0,
+        offset_last: state.next_offset,
+        timestamp_max: i64::MIN,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_respect_the_estimate() {
+        let records: Vec<Record> = (0..100)
+            .map(|_| Record {
+                value: Some(vec![0u8; 1000]),
+                ..Record::default()
+            })
+            .collect();
+        let runs = chunks(&records, 10_000);
+        assert!(runs.len() >= 10);
+        assert_eq!(runs.iter().map(|r| r.len()).sum::<usize>(), 100);
+        assert_eq!(chunks(&records[..1], 10).len(), 1);
+    }
+}

@@ -1,0 +1,286 @@
+//! The event log's records in the engine's named trees, and their codecs.
+//!
+//! Keys are big-endian so that byte order is numeric order; values are little-endian like
+//! the rest of brooklet's own structures.
+//!
+//! | tree              | key                                          | value               |
+//! |-------------------|----------------------------------------------|---------------------|
+//! | `log.topics`      | topic id u32                                 | [`TopicMeta`] (catalog) |
+//! | `log.partitions`  | topic id u32, partition u32                  | [`PartitionState`]  |
+//! | `log.segments`    | topic id u32, partition u32, base offset u64 | [`Segment`]         |
+//! | `log.offsets`     | topic id u32, partition u32, offset u64      | [`IndexEntry`]      |
+//! | `log.times`       | topic id u32, partition u32, timestamp u64*  | offset u64          |
+//! | `log.meta`        | `next-topic-id`                              | u32                 |
+//!
+//! *Timestamps are stored as `i64` with the sign bit flipped, so negative values order first.
+
+use crate::error::{CorruptionKind, Error, Result};
+use crate::page::{Cursor, put_u32, put_u64};
+
+pub(crate) const TREE_TOPICS: &str = "log.topics";
+pub(crate) const TREE_PARTITIONS: &str = "log.partitions";
+pub(crate) const TREE_SEGMENTS: &str = "log.segments";
+pub(crate) const TREE_OFFSETS: &str = "log.offsets";
+pub(crate) const TREE_TIMES: &str = "log.times";
+pub(crate) const TREE_META: &str = "log.meta";
+pub(crate) const KEY_NEXT_TOPIC_ID: &[u8] = b"next-topic-id";
+
+fn bad(why: &'static str) -> Error {
+    Error::corrupt_file(CorruptionKind::Invalid(why))
+}
+
+/// Key of a topic in `log.topics`.
+pub(crate) fn topic_key(topic_id: u32) -> [u8; 4] {
+    topic_id.to_be_bytes()
+}
+
+/// Key of a partition in `log.partitions`; also the prefix of its per-offset keys.
+pub(crate) fn partition_key(topic_id: u32, partition: u32) -> [u8; 8] {
+    let mut key = [0u8; 8];
+    key[..4].copy_from_slice(&topic_id.to_be_bytes());
+    key[4..].copy_from_slice(&partition.to_be_bytes());
+    key
+}
+
+/// Key of an offset-ordered entry (segment, index) of a partition.
+pub(crate) fn offset_key(topic_id: u32, partition: u32, offset: u64) -> [u8; 16] {
+    let mut key = [0u8; 16];
+    key[..8].copy_from_slice(&partition_key(topic_id, partition));
+    key[8..].copy_from_slice(&offset.to_be_bytes());
+    key
+}
+
+/// Key of a time-index entry.
+pub(crate) fn time_key(topic_id: u32, partition: u32, timestamp_ms: i64) -> [u8; 16] {
+    offset_key(
+        topic_id,
+        partition,
+        timestamp_ms.cast_unsigned() ^ (1 << 63),
+    )
+}
+
+/// The offset (or flipped timestamp) at the end of a 16-byte per-partition key.
+pub(crate) fn key_suffix(key: &[u8]) -> Result<u64> {
+    let bytes: [u8; 8] = key
+        .get(8..16)
+        .and_then(|s| s.try_into().ok())
+        .ok_or_else(|| bad("per-partition key is not 16 bytes"))?;
+    Ok(u64::from_be_bytes(bytes))
+}
+
+/// Decodes a time-index key's timestamp.
+#[cfg(test)]
+pub(crate) fn time_from_key(key: &[u8]) -> Result<i64> {
+    Ok((key_suffix(key)? ^ (1 << 63)).cast_signed())
+}
+
+/// The state of one partition.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct PartitionState {
+    /// The first offset still in the log.
+    pub log_start: u64,
+    /// The offset the next record gets (the log end offset).
+    pub next_offset: u64,
+    /// Base offset of the active (last) segment; meaningful when `segment_count > 0`.
+    pub active_base: u64,
+    /// Number of segments.
+    pub segment_count: u32,
+    /// Bytes of batches across all segments.
+    pub bytes_total: u64,
+    /// Position in the active segment of the last offset-index entry.
+    pub indexed_pos: u32,
+    /// Position in the active segment of the last time-index entry.
+    pub timed_pos: u32,
+    /// The largest timestamp in the partition so far (`i64::MIN` when empty).
+    pub timestamp_max: i64,
+}
+
+const PARTITION_STATE_SIZE: usize = 8 * 3 + 4 + 8 + 4 + 4 + 8;
+
+impl PartitionState {
+    pub fn new() -> Self {
+        Self {
+            timestamp_max: i64::MIN,
+            ..Self::default()
+        }
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(PARTITION_STATE_SIZE);
+        put_u64(&mut out, self.log_start);
+        put_u64(&mut out, self.next_offset);
+        put_u64(&mut out, self.active_base);
+        put_u32(&mut out, self.segment_count);
+        put_u64(&mut out, self.bytes_total);
+        put_u32(&mut out, self.indexed_pos);
+        put_u32(&mut out, self.timed_pos);
+        put_u64(&mut out, self.timestamp_max.cast_unsigned());
+        out
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Self> {
+        if bytes.len() != PARTITION_STATE_SIZE {
+            return Err(bad("partition state has the wrong size"));
+        }
+        let mut c = Cursor::new(bytes);
+        let state = Self {
+            log_start: c.u64()?,
+            next_offset: c.u64()?,
+            active_base: c.u64()?,
+            segment_count: c.u32()?,
+            bytes_total: c.u64()?,
+            indexed_pos: c.u32()?,
+            timed_pos: c.u32()?,
+            timestamp_max: c.u64()?.cast_signed(),
+        };
+        if state.log_start > state.next_offset {
+            return Err(bad("partition log start is past its end"));
+        }
+        Ok(state)
+    }
+}
+
+/// One segment: a data extent holding batches back to back from position 0.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Segment {
+    /// First page of the extent.
+    pub first_page: u32,
+    /// Pages in the extent.
+    pub page_count: u32,
+    /// Bytes of batches written from the start of the extent.
+    pub bytes_used: u32,
+    /// Offset of the last record in the segment.
+    pub offset_last: u64,
+    /// Largest record timestamp in the segment.
+    pub timestamp_max: i64,
+}
+
+const SEGMENT_SIZE: usize = 4 + 4 + 4 + 8 + 8;
+
+impl Segment {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(SEGMENT_SIZE);
+        put_u32(&mut out, self.first_page);
+        put_u32(&mut out, self.page_count);
+        put_u32(&mut out, self.bytes_used);
+        put_u64(&mut out, self.offset_last);
+        put_u64(&mut out, self.timestamp_max.cast_unsigned());
+        out
+    }
+
+    pub fn decode(bytes: &[u8], page_size: u32) -> Result<Self> {
+        if bytes.len() != SEGMENT_SIZE {
+            return Err(bad("segment entry has the wrong size"));
+        }
+        let mut c = Cursor::new(bytes);
+        let seg = Self {
+            first_page: c.u32()?,
+            page_count: c.u32()?,
+            bytes_used: c.u32()?,
+            offset_last: c.u64()?,
+            timestamp_max: c.u64()?.cast_signed(),
+        };
+        if seg.first_page < 2
+            || seg.page_count == 0
+            || u64::from(seg.bytes_used) > seg.capacity(page_size)
+        {
+            return Err(bad("segment entry out of bounds"));
+        }
+        Ok(seg)
+    }
+
+    /// Bytes the extent can hold.
+    pub fn capacity(&self, page_size: u32) -> u64 {
+        u64::from(self.page_count) * u64::from(page_size)
+    }
+}
+
+/// A sparse offset-index entry: the batch starting at the key's offset lies in the segment
+/// with base offset `segment_base`, at byte `position`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct IndexEntry {
+    pub segment_base: u64,
+    pub position: u32,
+}
+
+impl IndexEntry {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(12);
+        put_u64(&mut out, self.segment_base);
+        put_u32(&mut out, self.position);
+        out
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Self> {
+        if bytes.len() != 12 {
+            return Err(bad("offset index entry has the wrong size"));
+        }
+        let mut c = Cursor::new(bytes);
+        Ok(Self {
+            segment_base: c.u64()?,
+            position: c.u32()?,
+        })
+    }
+}
+
+/// Encodes a u64 value (time-index offsets, counters).
+pub(crate) fn encode_u64(v: u64) -> [u8; 8] {
+    v.to_le_bytes()
+}
+
+/// Decodes a u64 value.
+pub(crate) fn decode_u64(bytes: &[u8]) -> Result<u64> {
+    let b: [u8; 8] = bytes
+        .try_into()
+        .map_err(|_| bad("expected an 8-byte value"))?;
+    Ok(u64::from_le_bytes(b))
+}
+
+/// Decodes a u32 value.
+pub(crate) fn decode_u32(bytes: &[u8]) -> Result<u32> {
+    let b: [u8; 4] = bytes
+        .try_into()
+        .map_err(|_| bad("expected a 4-byte value"))?;
+    Ok(u32::from_le_bytes(b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codecs_round_trip_and_keys_sort_numerically() {
+        let state = PartitionState {
+            log_start: 3,
+            next_offset: 10,
+            active_base: 7,
+            segment_count: 2,
+            bytes_total: 999,
+            indexed_pos: 40,
+            timed_pos: 80,
+            timestamp_max: -5,
+        };
+        assert_eq!(
+            PartitionState::decode(&state.encode()).expect("state"),
+            state
+        );
+        let seg = Segment {
+            first_page: 9,
+            page_count: 4,
+            bytes_used: 100,
+            offset_last: 77,
+            timestamp_max: 1_700_000_000_000,
+        };
+        assert_eq!(Segment::decode(&seg.encode(), 512).expect("segment"), seg);
+        assert!(Segment::decode(&seg.encode(), 16).is_err());
+        let entry = IndexEntry {
+            segment_base: 5,
+            position: 300,
+        };
+        assert_eq!(IndexEntry::decode(&entry.encode()).expect("entry"), entry);
+        assert!(offset_key(1, 2, 255) < offset_key(1, 2, 256));
+        assert!(time_key(1, 0, -1) < time_key(1, 0, 0));
+        assert!(time_key(1, 0, i64::MIN) < time_key(1, 0, i64::MAX));
+        assert_eq!(time_from_key(&time_key(3, 4, -42)).expect("time"), -42);
+    }
+}

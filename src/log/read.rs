@@ -1,0 +1,377 @@
+//! Reading a partition from a snapshot: fetch from an offset, and find the offset for a
+//! timestamp. Both descend a sparse index and scan at most about one index interval of
+//! batch headers before returning records.
+//!
+//! Every batch read is verified (length bounds, CRC-32C, offsets where the segment says
+//! they are). A mismatch in a snapshot that a writer may have overtaken is reported as
+//! [`Error::StaleSnapshot`] so the caller can retry on a fresh snapshot; otherwise it is
+//! corruption.
+
+use super::StoredRecord;
+use super::batch::{BATCH_HEADER_SIZE, BatchHeader, decode_batch};
+use super::meta::{
+    IndexEntry, PartitionState, Segment, TREE_OFFSETS, TREE_PARTITIONS, TREE_SEGMENTS, TREE_TIMES,
+    decode_u64, key_suffix, offset_key, partition_key, time_key,
+};
+use crate::engine::ReadTransaction;
+use crate::error::{CorruptionKind, Error, PageId, Result};
+
+/// Limits for one fetch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FetchLimits {
+    /// Stop after this many records. Default 500 (Kafka's `max.poll.records`).
+    pub max_records: usize,
+    /// Stop once this many bytes of batches were read (at least one batch is always
+    /// returned). Default 1 MiB.
+    pub max_bytes: usize,
+}
+
+impl Default for FetchLimits {
+    fn default() -> Self {
+        Self {
+            max_records: 500,
+            max_bytes: 1 << 20,
+        }
+    }
+}
+
+/// Records fetched from one partition.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Fetched {
+    /// The records, in offset order.
+    pub records: Vec<StoredRecord>,
+    /// The offset to fetch from next.
+    pub next_offset: u64,
+    /// The partition's end offset (the offset the next produced record gets) in the
+    /// snapshot read.
+    pub end_offset: u64,
+    /// The partition's first offset in the snapshot read.
+    pub beginning_offset: u64,
+}
+
+/// The state of a partition in a snapshot.
+pub(crate) fn partition_state(
+    read: &ReadTransaction,
+    topic_id: u32,
+    partition: u32,
+) -> Result<PartitionState> {
+    let value = read
+        .get(TREE_PARTITIONS, &partition_key(topic_id, partition))?
+        .ok_or_else(|| Error::corrupt_file(CorruptionKind::Invalid("partition state missing")))?;
+    PartitionState::decode(&value)
+}
+
+/// The last entry of `tree` at or before `key` within the partition prefix.
+fn floor_entry(
+    read: &ReadTransaction,
+    tree: &str,
+    topic_id: u32,
+    partition: u32,
+    key: &[u8],
+) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
+    let low = offset_key(topic_id, partition, 0);
+    read.range_rev(tree, &low[..]..=key)?.next().transpose()
+}
+
+/// The segment holding `offset`.
+fn segment_for(
+    read: &ReadTransaction,
+    topic_id: u32,
+    partition: u32,
+    offset: u64,
+) -> Result<Option<(u64, Segment)>> {
+    let key = offset_key(topic_id, partition, offset);
+    match floor_entry(read, TREE_SEGMENTS, topic_id, partition, &key)? {
+        Some((k, v)) => Ok(Some((
+            key_suffix(&k)?,
+            Segment::decode(&v, read.page_size())?,
+        ))),
+        None => Ok(None),
+    }
+}
+
+/// The segment after the one with base offset `base`.
+fn segment_after(
+    read: &ReadTransaction,
+    topic_id: u32,
+    partition: u32,
+    base: u64,
+) -> Result<Option<(u64, Segment)>> {
+    let low = offset_key(topic_id, partition, base.saturating_add(1));
+    let high = offset_key(topic_id, partition, u64::MAX);
+    match read
+        .range(TREE_SEGMENTS, &low[..]..=&high[..])?
+        .next()
+        .transpose()?
+    {
+        Some((k, v)) => Ok(Some((
+            key_suffix(&k)?,
+            Segment::decode(&v, read.page_size())?,
+        ))),
+        None => Ok(None),
+    }
+}
+
+/// A mismatch in batch data: stale snapshot or corruption.
+fn damaged(read: &ReadTransaction, page: u32, why: &'static str) -> Error {
+    if read.is_stale() {
+        Error::StaleSnapshot
+    } else {
+        Error::corrupt(PageId(page), CorruptionKind::BadBatch(why))
+    }
+}
+
+/// A cursor over the batches of a partition from a starting point.
+struct BatchScan<'r> {
+    read: &'r ReadTransaction,
+    topic_id: u32,
+    partition: u32,
+    end_offset: u64,
+    seg_base: u64,
+    seg: Segment,
+    /// Bytes of the current segment read so far, and their position.
+    buf: Vec<u8>,
+    buf_pos: u32,
+    /// Position of the next batch within the segment.
+    pos: u32,
+    /// Offset the next batch must start at or after.
+    expected: u64,
+}
+
+impl<'r> BatchScan<'r> {
+    /// Starts at the batch holding `offset` (or the first after it).
+    fn start(
+        read: &'r ReadTransaction,
+        topic_id: u32,
+        partition: u32,
+        state: &PartitionState,
+        offset: u64,
+    ) -> Result<Option<Self>> {
+        let Some((seg_base, seg)) =
+            segment_for(read, topic_id, partition, offset.max(state.log_start))?
+        else {
+            return Ok(None);
+        };
+        let key = offset_key(topic_id, partition, offset);
+        let pos = match floor_entry(read, TREE_OFFSETS, topic_id, partition, &key)? {
+            Some((_, v)) => {
+                let entry = IndexEntry::decode(&v)?;
+                if entry.segment_base == seg_base && entry.position <= seg.bytes_used {
+                    entry.position
+                } else {
+                    0
+                }
+            }
+            None => 0,
+        };
+        Ok(Some(Self {
+            read,
+            topic_id,
+            partition,
+            end_offset: state.next_offset,
+            seg_base,
+            seg,
+            buf: Vec::new(),
+            buf_pos: pos,
+            pos,
+            expected: seg_base,
+        }))
+    }
+
+    /// The next whole batch (header, bytes, and the first page of its segment for error
+    /// reports), or `None` at the end of the partition.
+    fn next_batch(&mut self, read_ahead: usize) -> Result<Option<(BatchHeader, &[u8], u32)>> {
+        loop {
+            if self.pos >= self.seg.bytes_used {
+                match segment_after(self.read, self.topic_id, self.partition, self.seg_base)? {
+                    Some((base, seg)) => {
+                        self.seg_base = base;
+                        self.seg = seg;
+                        self.pos = 0;
+                        self.buf.clear();
+                        self.buf_pos = 0;
+                        continue;
+                    }
+                    None => return Ok(None),
+                }
+            }
+            let header = self.header_at_pos(read_ahead)?;
+            let size = u32::try_from(header.size())
+                .map_err(|_| damaged(self.read, self.seg.first_page, "batch too large"))?;
+            if self.pos + size > self.seg.bytes_used {
+                return Err(damaged(
+                    self.read,
+                    self.seg.first_page,
+                    "batch runs past the segment's end",
+                ));
+            }
+            // Offsets rise strictly, and a segment holds only committed batches.
+            if header.offset_base < self.expected || header.offset_last() >= self.end_offset {
+                return Err(damaged(
+                    self.read,
+                    self.seg.first_page,
+                    "batch offsets out of place",
+                ));
+            }
+            self.fill(size as usize)?;
+            let start = (self.pos - self.buf_pos) as usize;
+            self.expected = header.offset_last() + 1;
+            self.pos += size;
+            let bytes = &self.buf[start..start + size as usize];
+            return Ok(Some((header, bytes, self.seg.first_page)));
+        }
+    }
+
+    fn header_at_pos(&mut self, read_ahead: usize) -> Result<BatchHeader> {
+        let remaining = (self.seg.bytes_used - self.pos) as usize;
+        if remaining < BATCH_HEADER_SIZE {
+            return Err(damaged(
+                self.read,
+                self.seg.first_page,
+                "segment ends inside a batch header",
+            ));
+        }
+        self.fill(read_ahead.clamp(BATCH_HEADER_SIZE, remaining))?;
+        let start = (self.pos - self.buf_pos) as usize;
+        BatchHeader::parse(&self.buf[start..start + BATCH_HEADER_SIZE])
+            .map_err(|_| damaged(self.read, self.seg.first_page, "bad batch header"))
+    }
+
+    /// Ensures `buf` holds at least `len` bytes from `pos` (bounded by the segment).
+    fn fill(&mut self, len: usize) -> Result<()> {
+        let start = (self.pos - self.buf_pos) as usize;
+        if self.buf.len() >= start + len {
+            return Ok(());
+        }
+        let available = (self.seg.bytes_used - self.pos) as usize;
+        if len > available {
+            return Err(damaged(
+                self.read,
+                self.seg.first_page,
+                "batch runs past the segment's end",
+            ));
+        }
+        // Drop consumed bytes, then read the rest in one call.
+        self.buf.drain(..start);
+        self.buf_pos = self.pos;
+        let have = self.buf.len();
+        let read_len = len.max(have) - have;
+        let mut more = vec![0u8; read_len];
+        self.read.read_data(
+            PageId(self.seg.first_page),
+            u64::from(self.pos) + have as u64,
+            &mut more,
+        )?;
+        self.buf.extend_from_slice(&more);
+        Ok(())
+    }
+}
+
+/// Fetches records from `offset` within `limits`.
+pub(crate) fn fetch(
+    read: &ReadTransaction,
+    topic_id: u32,
+    partition: u32,
+    offset: u64,
+    limits: FetchLimits,
+) -> Result<Fetched> {
+    let state = partition_state(read, topic_id, partition)?;
+    let mut out = Fetched {
+        records: Vec::new(),
+        next_offset: offset,
+        end_offset: state.next_offset,
+        beginning_offset: state.log_start,
+    };
+    if offset < state.log_start {
+        return Err(Error::OffsetOutOfRange {
+            offset,
+            beginning: state.log_start,
+            end: state.next_offset,
+        });
+    }
+    if offset >= state.next_offset || limits.max_records == 0 {
+        return Ok(out);
+    }
+    let Some(mut scan) = BatchScan::start(read, topic_id, partition, &state, offset)? else {
+        return Ok(out);
+    };
+    let mut bytes_read = 0usize;
+    let read_ahead = limits.max_bytes.clamp(BATCH_HEADER_SIZE, 4 << 20);
+    while let Some((header, bytes, page)) = scan.next_batch(read_ahead)? {
+        if header.offset_last() < offset {
+            continue;
+        }
+        if header.is_control() {
+            out.next_offset = header.offset_last() + 1;
+            continue;
+        }
+        let decoded =
+            decode_batch(bytes).map_err(|_| damaged(read, page, "batch fails to decode"))?;
+        bytes_read += bytes.len();
+        for record in decoded.records {
+            if record.offset < offset {
+                continue;
+            }
+            if out.records.len() >= limits.max_records {
+                return Ok(out);
+            }
+            out.next_offset = record.offset + 1;
+            out.records.push(record);
+        }
+        out.next_offset = out.next_offset.max(header.offset_last() + 1);
+        if bytes_read >= limits.max_bytes || out.records.len() >= limits.max_records {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+/// The earliest offset whose record timestamp is at or after `timestamp_ms`, or `None` if
+/// every record is older.
+pub(crate) fn offset_for_time(
+    read: &ReadTransaction,
+    topic_id: u32,
+    partition: u32,
+    timestamp_ms: i64,
+) -> Result<Option<u64>> {
+    let state = partition_state(read, topic_id, partition)?;
+    if state.log_start >= state.next_offset || state.timestamp_max < timestamp_ms {
+        return Ok(None);
+    }
+    // The last time-index entry below the target: every record up to its batch is older.
+    let low = time_key(topic_id, partition, i64::MIN);
+    let high = time_key(topic_id, partition, timestamp_ms);
+    let start = match read
+        .range_rev(TREE_TIMES, &low[..]..&high[..])?
+        .next()
+        .transpose()?
+    {
+        Some((_, v)) => decode_u64(&v)?.max(state.log_start),
+        None => state.log_start,
+    };
+    let Some(mut scan) = BatchScan::start(read, topic_id, partition, &state, start)? else {
+        return Ok(None);
+    };
+    while let Some((header, bytes, page)) = scan.next_batch(64 << 10)? {
+        if header.offset_last() < start
+            || header.timestamp_max_ms < timestamp_ms
+            || header.is_control()
+        {
+            continue;
+        }
+        let decoded =
+            decode_batch(bytes).map_err(|_| damaged(read, page, "batch fails to decode"))?;
+        let log_append = header.timestamp_type() == super::TimestampType::LogAppendTime;
+        for record in decoded.records {
+            let ts = if log_append {
+                header.timestamp_max_ms
+            } else {
+                record.timestamp_ms
+            };
+            if record.offset >= state.log_start && ts >= timestamp_ms {
+                return Ok(Some(record.offset));
+            }
+        }
+    }
+    Ok(None)
+}

@@ -1,0 +1,325 @@
+//! The event log through the public API: topics, produce, fetch, seek by offset and time,
+//! readers, and integrity after many commits.
+
+use std::time::Duration;
+
+use brooklet::{
+    Brooklet, Durability, Error, FetchLimits, Header, OffsetReset, Options, Record, StartAt,
+    TopicConfig,
+};
+
+fn open(dir: &tempfile::TempDir) -> Brooklet {
+    Brooklet::open(dir.path().join("log.brooklet")).expect("open")
+}
+
+#[test]
+fn produce_and_fetch_round_trip_every_field() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = open(&dir);
+    db.create_topic("orders", 3, TopicConfig::default())
+        .expect("create");
+    let record = Record {
+        key: Some(b"customer-1".to_vec()),
+        value: None,
+        headers: vec![
+            Header {
+                key: "h".into(),
+                value: Some(b"1".to_vec()),
+            },
+            Header {
+                key: "h".into(),
+                value: None,
+            },
+            Header {
+                key: "a".into(),
+                value: Some(Vec::new()),
+            },
+        ],
+        timestamp_ms: Some(1_700_000_000_123),
+    };
+    let sent = db.send("orders", record.clone()).expect("send");
+    assert_eq!(sent.offset, 0);
+    assert_eq!(sent.timestamp_ms, 1_700_000_000_123);
+    // The key's partition matches Kafka's default partitioner.
+    let expected =
+        brooklet::kafka::partition_for_key(b"customer-1", 3.try_into().expect("nonzero"));
+    assert_eq!(sent.partition, expected);
+    let fetched = db
+        .fetch("orders", sent.partition, 0, FetchLimits::default())
+        .expect("fetch");
+    assert_eq!(fetched.records.len(), 1);
+    let got = &fetched.records[0];
+    assert_eq!((got.offset, got.timestamp_ms), (0, 1_700_000_000_123));
+    assert_eq!(got.key, record.key);
+    assert_eq!(got.value, None);
+    assert_eq!(got.headers, record.headers);
+    assert_eq!(fetched.next_offset, 1);
+    assert_eq!(fetched.end_offset, 1);
+}
+
+#[test]
+fn offsets_rise_by_one_and_fetch_starts_anywhere() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = Brooklet::open_with(
+        dir.path().join("o.brooklet"),
+        Options::default().page_size(512),
+    )
+    .expect("open");
+    let config = TopicConfig::from_pairs([("segment.bytes", "65536")]).expect("config");
+    db.create_topic("t", 1, config).expect("create");
+    let mut next = 0u64;
+    for round in 0..300u64 {
+        let records: Vec<Record> = (0..=(round % 7))
+            .map(|i| {
+                Record::value(format!(
+                    "r{round}-{i}-{}",
+                    "x".repeat((round % 50) as usize + 100)
+                ))
+            })
+            .collect();
+        let metas = db.send_batch("t", records).expect("send");
+        for m in metas {
+            assert_eq!(m.offset, next);
+            next += 1;
+        }
+    }
+    assert_eq!(db.end_offset("t", 0).expect("end"), next);
+    let description = db.describe_topic("t").expect("describe");
+    assert!(
+        description.partitions[0].segments > 1,
+        "several segments expected"
+    );
+    for start in [0, 1, 5, next / 2, next - 1, next] {
+        let fetched = db
+            .fetch(
+                "t",
+                0,
+                start,
+                FetchLimits {
+                    max_records: 10_000,
+                    max_bytes: 1 << 24,
+                },
+            )
+            .expect("fetch");
+        assert_eq!(fetched.records.len() as u64, next - start, "from {start}");
+        for (i, r) in fetched.records.iter().enumerate() {
+            assert_eq!(r.offset, start + i as u64);
+        }
+    }
+    let small = db
+        .fetch(
+            "t",
+            0,
+            3,
+            FetchLimits {
+                max_records: 2,
+                max_bytes: 1 << 20,
+            },
+        )
+        .expect("fetch");
+    assert_eq!(
+        small.records.iter().map(|r| r.offset).collect::<Vec<_>>(),
+        vec![3, 4]
+    );
+    assert_eq!(small.next_offset, 5);
+    let report = db.check().expect("check");
+    assert!(report.is_clean(), "{:?}", report.problems);
+}
+
+#[test]
+fn offset_for_time_finds_the_first_record_at_or_after() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = open(&dir);
+    db.create_topic("t", 1, TopicConfig::default())
+        .expect("create");
+    for i in 0..2000i64 {
+        db.send_batch(
+            "t",
+            vec![Record::value(vec![0u8; 50]).with_timestamp(1_000_000 + i * 10)],
+        )
+        .expect("send");
+    }
+    assert_eq!(db.offset_for_time("t", 0, 0).expect("t"), Some(0));
+    assert_eq!(db.offset_for_time("t", 0, 1_000_000).expect("t"), Some(0));
+    assert_eq!(db.offset_for_time("t", 0, 1_000_001).expect("t"), Some(1));
+    assert_eq!(
+        db.offset_for_time("t", 0, 1_000_000 + 1234 * 10)
+            .expect("t"),
+        Some(1234)
+    );
+    assert_eq!(
+        db.offset_for_time("t", 0, 1_000_000 + 1999 * 10)
+            .expect("t"),
+        Some(1999)
+    );
+    assert_eq!(
+        db.offset_for_time("t", 0, 1_000_000 + 1999 * 10 + 1)
+            .expect("t"),
+        None
+    );
+}
+
+#[test]
+fn topics_are_validated_listed_altered_and_deleted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = open(&dir);
+    assert!(matches!(
+        db.create_topic("bad name", 1, TopicConfig::default()),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        db.create_topic("t", 0, TopicConfig::default()),
+        Err(Error::InvalidArgument(_))
+    ));
+    db.create_topic("b", 2, TopicConfig::default())
+        .expect("create");
+    db.create_topic(&"a".repeat(249), 1, TopicConfig::default())
+        .expect("long name");
+    assert!(
+        db.create_topic("b", 1, TopicConfig::default()).is_err(),
+        "duplicate"
+    );
+    let names: Vec<String> = db
+        .topics()
+        .expect("list")
+        .into_iter()
+        .map(|t| t.name)
+        .collect();
+    assert_eq!(names, vec!["a".repeat(249), "b".to_owned()]);
+    let config = db
+        .alter_topic_config("b", &[("retention.ms", "1000")])
+        .expect("alter");
+    assert_eq!(config.retention_ms, Some(1000));
+    assert!(
+        db.alter_topic_config("b", &[("retention.ms", "x")])
+            .is_err()
+    );
+    for _ in 0..50 {
+        db.send("b", Record::value(vec![1u8; 5000])).expect("send");
+    }
+    assert!(matches!(
+        db.send("nope", Record::value("x")),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(
+        db.fetch("b", 2, 0, FetchLimits::default()).is_err(),
+        "no partition 2"
+    );
+    db.delete_topic("b").expect("delete");
+    assert!(db.describe_topic("b").is_err());
+    let report = db.check().expect("check");
+    assert!(report.is_clean(), "{:?}", report.problems);
+    assert!(report.free_pages() > 0, "deleted topic's pages are free");
+}
+
+#[test]
+fn record_limits_are_enforced_with_clear_errors() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = open(&dir);
+    db.create_topic(
+        "t",
+        1,
+        TopicConfig::from_pairs([("max.message.bytes", "1000")]).expect("cfg"),
+    )
+    .expect("create");
+    let err = db
+        .send("t", Record::value(vec![0u8; 2000]))
+        .expect_err("too big");
+    assert!(err.to_string().contains("max.message.bytes"), "{err}");
+    // The failed send left nothing behind, and the next one works.
+    assert_eq!(db.send("t", Record::value("ok")).expect("send").offset, 0);
+}
+
+#[test]
+fn reader_polls_waits_and_resets() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = open(&dir);
+    db.create_topic("t", 2, TopicConfig::default())
+        .expect("create");
+    let mut reader = db.reader().with_reset(OffsetReset::Earliest);
+    reader.assign_topic("t", StartAt::End).expect("assign");
+    assert!(
+        reader
+            .poll(Duration::from_millis(20))
+            .expect("poll")
+            .is_empty()
+    );
+    let producer = db.clone();
+    let handle = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(50));
+        producer
+            .send_to("t", 1, Record::value("late"))
+            .expect("send");
+    });
+    let got = reader.poll(Duration::from_secs(10)).expect("poll");
+    handle.join().expect("join");
+    assert_eq!(got.len(), 1);
+    assert_eq!((got[0].partition, got[0].record.offset), (1, 0));
+    assert_eq!(reader.position("t", 1), Some(1));
+    reader.seek("t", 1, StartAt::Beginning).expect("seek");
+    assert_eq!(reader.poll(Duration::ZERO).expect("poll").len(), 1);
+    // A position past the end is reset by the policy.
+    reader.seek("t", 0, StartAt::Offset(99)).expect("seek");
+    reader.poll(Duration::ZERO).expect("poll");
+    assert_eq!(reader.position("t", 0), Some(0));
+}
+
+#[test]
+fn concurrent_durable_producers_share_fsyncs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = open(&dir);
+    db.create_topic("t", 4, TopicConfig::default())
+        .expect("create");
+    let before = db.engine().sync_count();
+    let threads: Vec<_> = (0..8)
+        .map(|t| {
+            let db = db.clone();
+            std::thread::spawn(move || {
+                let producer = db.producer().with_durability(Durability::Immediate);
+                for i in 0..50 {
+                    producer
+                        .send("t", Record::keyed(format!("k{t}"), format!("{i}")))
+                        .expect("send");
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().expect("join");
+    }
+    let syncs = db.engine().sync_count() - before;
+    let total: u64 = db
+        .describe_topic("t")
+        .expect("d")
+        .partitions
+        .iter()
+        .map(|p| p.end_offset)
+        .sum();
+    assert_eq!(total, 400);
+    assert!(syncs <= 400, "at most one sync per durable send: {syncs}");
+    println!("8 threads x 50 durable sends: {syncs} fsyncs");
+    // Per key, offsets follow send order.
+    for p in 0..4 {
+        let fetched = db
+            .fetch(
+                "t",
+                p,
+                0,
+                FetchLimits {
+                    max_records: 1000,
+                    max_bytes: 1 << 20,
+                },
+            )
+            .expect("fetch");
+        let mut last: std::collections::HashMap<Vec<u8>, u32> = std::collections::HashMap::new();
+        for r in fetched.records {
+            let n: u32 = String::from_utf8(r.value.expect("value"))
+                .expect("utf8")
+                .parse()
+                .expect("num");
+            if let Some(prev) = last.insert(r.key.expect("key"), n) {
+                assert!(n > prev);
+            }
+        }
+    }
+}
