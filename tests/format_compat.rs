@@ -11,7 +11,7 @@ use brooklet::Durability;
 use brooklet::engine::{Engine, EngineOptions};
 use common::{Model, read_all};
 
-const GOLDEN_ENGINE_V1: &str = "engine-v1-512.brooklet";
+const GOLDEN_ENGINE_V2: &str = "engine-v2-512.brooklet";
 
 fn data_path(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -59,8 +59,8 @@ fn write_golden(path: &PathBuf) {
 }
 
 #[test]
-fn engine_v1_golden_file_reads() {
-    let golden = data_path(GOLDEN_ENGINE_V1);
+fn engine_v2_golden_file_reads() {
+    let golden = data_path(GOLDEN_ENGINE_V2);
     if std::env::var_os("BROOKLET_WRITE_GOLDEN").is_some() {
         write_golden(&golden);
     }

@@ -28,11 +28,17 @@
 //! | 48     | 16   | free-list blob pointer (page count 0 = empty list)     |
 //! | 64     | 16   | journal blob pointer (page count 0 = journal inline)   |
 //! | 80     | 4    | journal entry count                                    |
-//! | 84     | 12*n | inline journal entries, when the blob pointer is empty |
+//! | 84     | 16   | window chain pointer (page count 0 = no chain)         |
+//! | 100    | 4    | commits in the window chain                            |
+//! | 104    | 4    | journal entries in the window chain                    |
+//! | 108    | 12*n | inline journal entries, when the blob pointer is empty |
 //!
 //! A journal entry is `page id u32, length u32, CRC-32C u32`: the CRC of the first `length`
 //! bytes of the page as written (the whole page for nodes and blobs; the filled prefix for a
-//! data page whose tail later commits may append to).
+//! data page whose tail later commits may append to). The journal lists the pages this
+//! commit wrote; the window chain holds, one node per commit, the journals of the earlier
+//! commits since the last durable one. A chain node is a blob: previous node pointer (16
+//! bytes, page count 0 for none), entry count u32, entries.
 
 use super::{BlobPtr, Cursor, NodePtr, TxnId, put_u32, put_u64, validate_page_size};
 use crate::error::{CorruptionKind, Error, PageId, Result};
@@ -40,7 +46,7 @@ use crate::error::{CorruptionKind, Error, PageId, Result};
 /// The magic bytes that open every brooklet file.
 pub const MAGIC: [u8; 16] = *b"brooklet format\0";
 /// The format version this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Size of the static header at the start of both header pages.
 pub(crate) const STATIC_HEADER_SIZE: usize = 32;
@@ -51,7 +57,7 @@ const OFF_HEADER_CRC: usize = OFF_SLOT_INDEX + 4;
 const _: () = assert!(OFF_HEADER_CRC + 4 == STATIC_HEADER_SIZE);
 
 /// Fixed part of the slot before the inline journal.
-pub(crate) const SLOT_FIXED_SIZE: usize = 84;
+pub(crate) const SLOT_FIXED_SIZE: usize = 108;
 /// Size of one journal entry.
 pub(crate) const JOURNAL_ENTRY_SIZE: usize = 12;
 const FLAG_DURABLE: u32 = 1;
@@ -88,6 +94,39 @@ pub(crate) struct Slot {
     pub master_root: Option<NodePtr>,
     pub freelist: Option<BlobPtr>,
     pub journal: Journal,
+    /// The chain of journals of earlier commits since the last durable one.
+    pub window: Option<BlobPtr>,
+    /// Commits in the window chain.
+    pub window_commits: u32,
+    /// Journal entries in the window chain.
+    pub window_entries: u32,
+}
+
+/// Encodes a window chain node: the previous node and one commit's journal.
+pub(crate) fn encode_window_node(prev: Option<BlobPtr>, entries: &[JournalEntry]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(BlobPtr::SIZE + 4 + entries.len() * JOURNAL_ENTRY_SIZE);
+    prev.unwrap_or(EMPTY_BLOB).encode(&mut out);
+    put_u32(
+        &mut out,
+        u32::try_from(entries.len()).expect("journal fits u32"),
+    );
+    encode_journal(entries, &mut out);
+    out
+}
+
+/// Decodes a window chain node.
+pub(crate) fn decode_window_node(bytes: &[u8]) -> Result<(Option<BlobPtr>, Vec<JournalEntry>)> {
+    let mut c = Cursor::new(bytes);
+    let prev = BlobPtr::decode(&mut c)?;
+    let count = c.u32()?;
+    let rest = c.take(c.remaining())?;
+    if rest.len() != count as usize * JOURNAL_ENTRY_SIZE {
+        return Err(Error::corrupt_file(CorruptionKind::BadLength));
+    }
+    Ok((
+        (prev.page_count != 0).then_some(prev),
+        decode_journal(rest, count)?,
+    ))
 }
 
 /// Encodes a journal entry list.
@@ -184,12 +223,17 @@ impl Slot {
                     &mut body,
                     u32::try_from(entries.len()).expect("inline journal is small"),
                 );
-                encode_journal(entries, &mut body);
             }
             Journal::Blob { ptr, count } => {
                 ptr.encode(&mut body);
                 put_u32(&mut body, *count);
             }
+        }
+        self.window.unwrap_or(EMPTY_BLOB).encode(&mut body);
+        put_u32(&mut body, self.window_commits);
+        put_u32(&mut body, self.window_entries);
+        if let Journal::Inline(entries) = &self.journal {
+            encode_journal(entries, &mut body);
         }
         let start = STATIC_HEADER_SIZE;
         let body_start = start + 8;
@@ -237,6 +281,9 @@ impl Slot {
         let freelist = BlobPtr::decode(&mut c)?;
         let journal_blob = BlobPtr::decode(&mut c)?;
         let count = c.u32()?;
+        let window = BlobPtr::decode(&mut c)?;
+        let window_commits = c.u32()?;
+        let window_entries = c.u32()?;
         let journal = if journal_blob.page_count == 0 {
             let rest = c.take(c.remaining())?;
             Journal::Inline(decode_journal(rest, count)?)
@@ -255,6 +302,9 @@ impl Slot {
             master_root: (root.id.0 != 0).then_some(root),
             freelist: (freelist.page_count != 0).then_some(freelist),
             journal,
+            window: (window.page_count != 0).then_some(window),
+            window_commits,
+            window_entries,
         })
     }
 }
@@ -288,6 +338,37 @@ mod tests {
                 crc: 7,
             }),
             journal,
+            window: Some(BlobPtr {
+                first: PageId(30),
+                page_count: 1,
+                len: 44,
+                crc: 9,
+            }),
+            window_commits: 2,
+            window_entries: 3,
+        }
+    }
+
+    #[test]
+    fn window_nodes_round_trip() {
+        let entries = vec![JournalEntry {
+            page: PageId(4),
+            len: 512,
+            crc: 77,
+        }];
+        let prev = Some(BlobPtr {
+            first: PageId(9),
+            page_count: 1,
+            len: 20,
+            crc: 5,
+        });
+        for p in [None, prev] {
+            let bytes = encode_window_node(p, &entries);
+            assert_eq!(
+                decode_window_node(&bytes).expect("node"),
+                (p, entries.clone())
+            );
+            assert!(decode_window_node(&bytes[..bytes.len() - 1]).is_err());
         }
     }
 

@@ -33,7 +33,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-pub(crate) use recovery::now_ms;
+pub(crate) use recovery::{is_free, now_ms};
 pub(crate) use txn::{ReadTxn, WriteTxn};
 
 use crate::alloc::FreeExtent;
@@ -103,13 +103,13 @@ impl CommitState {
     }
 }
 
-/// What a writer needs beyond the slot: the decoded free list and journal window.
+/// What a writer needs beyond the slot: the decoded free list and own journal.
 #[derive(Debug)]
 struct WriterCache {
     txn: TxnId,
     slot_crc: u32,
     free: Vec<FreeExtent>,
-    window: Vec<JournalEntry>,
+    own: Vec<JournalEntry>,
 }
 
 /// A slot that recovery rejected: skipped by later refreshes until overwritten.

@@ -10,8 +10,8 @@ use crate::alloc::{FreeExtent, decode_free_list};
 use crate::error::{CorruptionKind, Error, PageId, Result};
 use crate::os::Storage;
 use crate::page::slot::{
-    self, Journal, JournalEntry, STATIC_HEADER_SIZE, Slot, decode_journal, read_static_header,
-    write_static_header,
+    self, Journal, JournalEntry, STATIC_HEADER_SIZE, Slot, decode_journal, decode_window_node,
+    read_static_header, write_static_header,
 };
 use crate::page::{BlobPtr, TxnId, validate_page_size};
 
@@ -48,6 +48,9 @@ impl Pager {
                     master_root: None,
                     freelist: None,
                     journal: Journal::Inline(Vec::new()),
+                    window: None,
+                    window_commits: 0,
+                    window_entries: 0,
                 },
             })),
             rejected: Mutex::new(Vec::new()),
@@ -93,6 +96,9 @@ impl Pager {
                 master_root: None,
                 freelist: None,
                 journal: Journal::Inline(Vec::new()),
+                window: None,
+                window_commits: 0,
+                window_entries: 0,
             }
             .write(&mut second);
             storage.set_len(0)?;
@@ -206,11 +212,40 @@ impl Pager {
                 actual_pages: file_pages,
             }));
         }
-        self.load_free_list(slot)?;
-        for entry in self.load_journal(slot)? {
-            self.check_journal_entry(entry, slot.page_count)?;
+        let free = self.load_free_list(slot)?;
+        for entry in self.commit_window(slot)? {
+            if !is_free(&free, entry.page) {
+                self.check_journal_entry(entry, slot.page_count)?;
+            }
         }
         Ok(())
+    }
+
+    /// Every journal entry a commit's validity rests on: its own journal and the window
+    /// chain of earlier commits since the last durable one.
+    pub(crate) fn commit_window(&self, slot: &Slot) -> Result<Vec<JournalEntry>> {
+        let mut entries = self.load_journal(slot)?;
+        for (_, node_entries) in self.window_nodes(slot)? {
+            entries.extend(node_entries);
+        }
+        Ok(entries)
+    }
+
+    /// The window chain of a commit: each node's pointer and entries, newest first. The
+    /// walk is bounded by the commit count the slot records.
+    pub(crate) fn window_nodes(&self, slot: &Slot) -> Result<Vec<(BlobPtr, Vec<JournalEntry>)>> {
+        let mut out = Vec::new();
+        let mut next = slot.window;
+        while let Some(ptr) = next {
+            if out.len() >= slot.window_commits as usize {
+                return Err(Error::corrupt(ptr.first, CorruptionKind::Cycle));
+            }
+            let bytes = self.read_blob_checked(ptr, slot.page_count)?;
+            let (prev, entries) = decode_window_node(&bytes)?;
+            out.push((ptr, entries));
+            next = prev;
+        }
+        Ok(out)
     }
 
     pub(crate) fn check_journal_entry(&self, entry: JournalEntry, page_count: u32) -> Result<()> {
@@ -288,8 +323,9 @@ impl Pager {
         }
     }
 
-    /// The writer's free list and journal window for `state`, from the cache when the
-    /// state is the one this process committed last.
+    /// The writer's view of `state`: its free list and its own journal (which the next
+    /// commit moves into the window chain), from the cache when the state is the one this
+    /// process committed last.
     pub(super) fn load_writer_cache(
         &self,
         state: &CommitState,
@@ -299,37 +335,39 @@ impl Pager {
             && c.txn == state.txn()
             && c.slot_crc == state.slot_crc
         {
-            return Ok((c.free.clone(), c.window.clone()));
+            return Ok((c.free.clone(), c.own.clone()));
         }
         let free = self.load_free_list(&state.slot)?;
-        let window = if state.is_durable() {
-            Vec::new()
-        } else {
-            self.load_journal(&state.slot)?
-        };
+        let own = self.load_journal(&state.slot)?;
         *cache = Some(WriterCache {
             txn: state.txn(),
             slot_crc: state.slot_crc,
             free: free.clone(),
-            window: window.clone(),
+            own: own.clone(),
         });
-        Ok((free, window))
+        Ok((free, own))
     }
 
-    /// Remembers the free list and window of the commit just made.
+    /// Remembers the free list and own journal of the commit just made.
     pub(super) fn store_writer_cache(
         &self,
         state: &CommitState,
         free: Vec<FreeExtent>,
-        window: Vec<JournalEntry>,
+        own: Vec<JournalEntry>,
     ) {
         *self.writer_cache.lock().expect("writer cache lock") = Some(WriterCache {
             txn: state.txn(),
             slot_crc: state.slot_crc,
             free,
-            window,
+            own,
         });
     }
+}
+
+/// True if `page` lies in one of the sorted free extents.
+pub(crate) fn is_free(free: &[FreeExtent], page: PageId) -> bool {
+    let i = free.partition_point(|e| e.first <= page.0);
+    i > 0 && u64::from(page.0) < u64::from(free[i - 1].first) + u64::from(free[i - 1].count)
 }
 
 /// The CRC field of the slot in a header page (valid only after `Slot::read` succeeded).

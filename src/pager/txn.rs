@@ -1,10 +1,10 @@
 //! Read and write transactions, and the commit protocol.
 //!
 //! Commit, step by step (FORMAT.md repeats this as the normative protocol):
-//! 1. Compute the journal window: the base commit's window (empty if the base is durable),
-//!    less the pages freed now, plus every page written by this transaction with the
-//!    CRC-32C of the whole page.
-//! 2. Store the window inline in the slot if it fits, else in a journal blob.
+//! 1. The window chain: if the base commit was durable, free its chain (and journal blob);
+//!    else move the base's own journal into a new chain node in front of its chain.
+//! 2. Store this commit's journal (every page it wrote, with the CRC of the written prefix)
+//!    inline in the slot if it fits, else in a journal blob.
 //! 3. If the free list changed, free the old free-list blob and write the new list into a
 //!    blob allocated from reusable pages (so the list never grows from its own storage).
 //! 4. Grow the file in extents if needed, then write all dirty pages.
@@ -21,8 +21,13 @@ use crate::alloc::{Allocator, FreeExtent};
 use crate::btree::{PageRead, PageWrite};
 use crate::error::{CorruptionKind, Error, PageId, Result};
 use crate::page::slot::{
-    Journal, JournalEntry, Slot, encode_journal, inline_journal_capacity, write_static_header,
+    Journal, JournalEntry, Slot, encode_journal, encode_window_node, inline_journal_capacity,
+    write_static_header,
 };
+
+/// Most commits a window chain may hold; the commit after is made durable, which bounds
+/// the chain that recovery walks.
+const MAX_WINDOW_COMMITS: u32 = 1024;
 use crate::page::{BlobPtr, NodePtr, TxnId, verify};
 
 impl Pager {
@@ -155,10 +160,9 @@ pub(crate) struct WriteTxn {
     /// Pages already written by this transaction, with the length of the meaningful prefix
     /// and its CRC.
     written: HashMap<PageId, (u32, u32)>,
-    /// The base commit's journal window.
-    base_window: Vec<JournalEntry>,
-    /// Pages of the base window freed by this transaction.
-    freed_from_window: HashSet<PageId>,
+    /// The base commit's own journal, moved into the window chain if the base was not
+    /// durable.
+    base_own: Vec<JournalEntry>,
     master_root: Option<NodePtr>,
 }
 
@@ -167,7 +171,7 @@ impl WriteTxn {
         pager: Arc<Pager>,
         base: Arc<CommitState>,
         free: Vec<FreeExtent>,
-        base_window: Vec<JournalEntry>,
+        base_own: Vec<JournalEntry>,
     ) -> Self {
         let last_durable = base.slot.last_durable;
         let bound = pager
@@ -183,8 +187,7 @@ impl WriteTxn {
             dirty: HashMap::new(),
             fresh: HashSet::new(),
             written: HashMap::new(),
-            base_window,
-            freed_from_window: HashSet::new(),
+            base_own,
         }
     }
 
@@ -218,8 +221,6 @@ impl WriteTxn {
             if fresh {
                 self.dirty.remove(&page);
                 self.written.remove(&page);
-            } else {
-                self.freed_from_window.insert(page);
             }
             match run_fresh {
                 Some(prev) if prev != fresh => {
@@ -331,10 +332,12 @@ impl WriteTxn {
         if unchanged && (durability == Durability::None || self.base.is_durable()) {
             return Ok(self.base.txn());
         }
-        let window = self.build_window();
-        let durable =
-            durability != Durability::None || window.len() > self.pager.options.max_window_pages;
-        let journal = self.place_journal(&window)?;
+        let own = self.own_entries();
+        let (window, window_commits, window_entries) = self.place_window()?;
+        let durable = durability != Durability::None
+            || window_commits >= MAX_WINDOW_COMMITS
+            || window_entries as usize + own.len() > self.pager.options.max_window_pages;
+        let journal = self.place_journal(&own)?;
         let freelist = self.place_free_list()?;
         self.write_dirty()?;
         if durability == Durability::Paranoid {
@@ -356,6 +359,11 @@ impl WriteTxn {
             master_root: self.master_root,
             freelist,
             journal,
+            // A durable commit keeps its chain too: until its sync returns, recovery may
+            // have to validate it. The next commit frees the chain.
+            window,
+            window_commits,
+            window_entries,
         };
         let state = self.write_slot(slot)?;
         if durable {
@@ -364,47 +372,72 @@ impl WriteTxn {
                 .sync_data()
                 .map_err(|e| self.pager.poison(e))?;
         }
-        let window = if durable { Vec::new() } else { window };
         self.pager
-            .store_writer_cache(&state, self.alloc.extents().to_vec(), window);
+            .store_writer_cache(&state, self.alloc.extents().to_vec(), own);
         *self.pager.state.lock().expect("state lock") = Arc::new(state);
         Ok(self.txn)
     }
 
-    /// The journal window of the new commit, sorted by page id.
-    fn build_window(&self) -> Vec<JournalEntry> {
-        let mut by_page: HashMap<PageId, (u32, u32)> = self
-            .base_window
+    /// The pages this transaction wrote, with the CRC of each written prefix, sorted.
+    fn own_entries(&self) -> Vec<JournalEntry> {
+        let page_size = self.pager.page_size;
+        let mut own: Vec<JournalEntry> = self
+            .dirty
             .iter()
-            .filter(|e| !self.freed_from_window.contains(&e.page))
-            .map(|e| (e.page, (e.len, e.crc)))
+            .map(|(id, page)| JournalEntry {
+                page: *id,
+                len: page_size,
+                crc: crc32c::crc32c(page),
+            })
+            .chain(self.written.iter().map(|(id, (len, crc))| JournalEntry {
+                page: *id,
+                len: *len,
+                crc: *crc,
+            }))
             .collect();
-        for (id, page) in &self.dirty {
-            by_page.insert(*id, (self.pager.page_size, crc32c::crc32c(page)));
-        }
-        by_page.extend(self.written.iter().map(|(id, entry)| (*id, *entry)));
-        let mut window: Vec<JournalEntry> = by_page
-            .into_iter()
-            .map(|(page, (len, crc))| JournalEntry { page, len, crc })
-            .collect();
-        window.sort_by_key(|e| e.page);
-        window
+        own.sort_by_key(|e| e.page);
+        own
     }
 
-    /// Puts the window inline or into a new journal blob, freeing the base's blob.
-    fn place_journal(&mut self, window: &[JournalEntry]) -> Result<Journal> {
-        if let Journal::Blob { ptr, .. } = self.base.slot.journal {
+    /// Builds the window chain this commit rests on (see the module docs, step 1). Returns
+    /// the chain head, its commit count and its entry count.
+    fn place_window(&mut self) -> Result<(Option<BlobPtr>, u32, u32)> {
+        let base = Arc::clone(&self.base);
+        if let Journal::Blob { ptr, .. } = base.slot.journal {
             self.free_pages(ptr.first, ptr.page_count);
         }
-        if window.len() <= inline_journal_capacity(self.pager.page_size) {
-            return Ok(Journal::Inline(window.to_vec()));
+        if base.is_durable() {
+            // The base no longer needs its window: a crash now falls back to the base.
+            for (node, _) in self.pager.window_nodes(&base.slot)? {
+                self.free_pages(node.first, node.page_count);
+            }
+            return Ok((None, 0, 0));
         }
-        let mut bytes = Vec::with_capacity(window.len() * crate::page::slot::JOURNAL_ENTRY_SIZE);
-        encode_journal(window, &mut bytes);
+        let (head, commits, entries) = (
+            base.slot.window,
+            base.slot.window_commits,
+            base.slot.window_entries,
+        );
+        if self.base_own.is_empty() {
+            return Ok((head, commits, entries));
+        }
+        let node = encode_window_node(head, &self.base_own);
+        let ptr = self.write_meta_blob(&node, None)?;
+        let added = u32::try_from(self.base_own.len()).expect("journal fits u32");
+        Ok((Some(ptr), commits + 1, entries + added))
+    }
+
+    /// Puts this commit's journal inline or into a journal blob.
+    fn place_journal(&mut self, own: &[JournalEntry]) -> Result<Journal> {
+        if own.len() <= inline_journal_capacity(self.pager.page_size) {
+            return Ok(Journal::Inline(own.to_vec()));
+        }
+        let mut bytes = Vec::with_capacity(own.len() * crate::page::slot::JOURNAL_ENTRY_SIZE);
+        encode_journal(own, &mut bytes);
         let ptr = self.write_meta_blob(&bytes, None)?;
         Ok(Journal::Blob {
             ptr,
-            count: u32::try_from(window.len()).expect("window fits u32"),
+            count: u32::try_from(own.len()).expect("journal fits u32"),
         })
     }
 
