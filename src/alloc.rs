@@ -11,6 +11,13 @@
 //!   every page freed after it; and
 //! - the oldest snapshot still read in this process.
 //!
+//! Window-local pages are the exception: pages allocated *and* freed after the last
+//! durable commit, which that commit therefore cannot reach. Their tag carries
+//! [`WINDOW_LOCAL`] (bit 63), and they are reusable once no snapshot of this process is older
+//! than the commit that freed them, without waiting for a durable commit. (Recovery checks
+//! only the newest journal entry of each page, so a reused page's older entry does not
+//! matter.) Without this, a long run of non-durable commits could reuse nothing.
+//!
 //! Readers in other processes are not tracked: they meet a reused page as a checksum
 //! mismatch against the parent pointer and retry from a fresh snapshot.
 //!
@@ -21,6 +28,40 @@
 
 use crate::error::{CorruptionKind, Error, PageId, Result};
 use crate::page::{Cursor, TxnId, put_u32, put_u64};
+
+/// Bit 63 of a free extent's tag: the pages are window-local (see the module docs).
+pub(crate) const WINDOW_LOCAL: u64 = 1 << 63;
+
+/// What may be reused now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ReuseBound {
+    /// Pages freed by commits up to this one are reusable: the smaller of the last durable
+    /// commit and the oldest snapshot read in this process.
+    pub durable: TxnId,
+    /// Window-local pages freed by commits up to this one are reusable: the oldest snapshot
+    /// read in this process, or the base commit.
+    pub reader: TxnId,
+}
+
+impl ReuseBound {
+    /// A bound under which every tag up to `txn` is reusable (tests, fresh files).
+    #[cfg(test)]
+    pub fn all(txn: TxnId) -> Self {
+        Self {
+            durable: txn,
+            reader: txn,
+        }
+    }
+
+    /// True if pages tagged `tag` may be written now.
+    pub fn allows(self, tag: TxnId) -> bool {
+        if tag.0 & WINDOW_LOCAL == 0 {
+            tag <= self.durable
+        } else {
+            TxnId(tag.0 & !WINDOW_LOCAL) <= self.reader
+        }
+    }
+}
 
 /// Size of one encoded free extent.
 pub(crate) const EXTENT_SIZE: usize = 16;
@@ -73,12 +114,12 @@ impl Allocator {
 
     /// Allocates `count` contiguous pages: first fit among extents reusable under `bound`,
     /// else from the end of the file.
-    pub fn alloc(&mut self, count: u32, bound: TxnId) -> Result<PageId> {
+    pub fn alloc(&mut self, count: u32, bound: ReuseBound) -> Result<PageId> {
         assert!(count > 0, "allocating zero pages");
         let hit = self
             .extents
             .iter()
-            .position(|e| e.freed <= bound && e.count >= count);
+            .position(|e| e.count >= count && bound.allows(e.freed));
         if let Some(i) = hit {
             let e = &mut self.extents[i];
             let first = e.first;
@@ -148,10 +189,10 @@ impl Allocator {
     }
 
     /// Relabels every extent reusable under `bound` with txn 0 and merges neighbours.
-    pub fn settle(&mut self, bound: TxnId) {
+    pub fn settle(&mut self, bound: ReuseBound) {
         let mut settled: Vec<FreeExtent> = Vec::with_capacity(self.extents.len());
         for mut e in self.extents.drain(..) {
-            if e.freed <= bound && e.freed != TxnId(0) {
+            if e.freed != TxnId(0) && bound.allows(e.freed) {
                 e.freed = TxnId(0);
                 self.changed = true;
             }
@@ -222,14 +263,20 @@ mod tests {
     #[test]
     fn alloc_prefers_reusable_extents() {
         let mut a = Allocator::new(Vec::new(), 2);
-        let p = a.alloc(3, TxnId(0)).expect("alloc");
+        let p = a.alloc(3, ReuseBound::all(TxnId(0))).expect("alloc");
         assert_eq!(p, PageId(2));
         assert_eq!(a.page_count(), 5);
         a.free(PageId(2), 3, TxnId(7));
         // Not reusable before txn 7 is safe: comes from the end.
-        assert_eq!(a.alloc(1, TxnId(6)).expect("alloc"), PageId(5));
+        assert_eq!(
+            a.alloc(1, ReuseBound::all(TxnId(6))).expect("alloc"),
+            PageId(5)
+        );
         // Reusable now.
-        assert_eq!(a.alloc(2, TxnId(7)).expect("alloc"), PageId(2));
+        assert_eq!(
+            a.alloc(2, ReuseBound::all(TxnId(7))).expect("alloc"),
+            PageId(2)
+        );
         assert_eq!(
             a.extents(),
             &[FreeExtent {
@@ -262,7 +309,7 @@ mod tests {
                 }
             ]
         );
-        a.settle(TxnId(3));
+        a.settle(ReuseBound::all(TxnId(3)));
         assert_eq!(
             a.extents()[0],
             FreeExtent {
@@ -271,7 +318,7 @@ mod tests {
                 freed: TxnId(0)
             }
         );
-        a.settle(TxnId(4));
+        a.settle(ReuseBound::all(TxnId(4)));
         assert_eq!(
             a.extents(),
             &[FreeExtent {
@@ -287,6 +334,27 @@ mod tests {
         );
         assert!(decode_free_list(&bytes, 9, PageId(0)).is_err());
         assert!(decode_free_list(&bytes[..15], 20, PageId(0)).is_err());
+    }
+
+    #[test]
+    fn window_local_pages_wait_only_for_readers() {
+        let mut a = Allocator::new(Vec::new(), 20);
+        a.free(PageId(4), 1, TxnId(9 | WINDOW_LOCAL));
+        a.free(PageId(6), 1, TxnId(9));
+        // Last durable commit 5: normal pages freed at 9 wait, window-local ones do not...
+        let bound = ReuseBound {
+            durable: TxnId(5),
+            reader: TxnId(9),
+        };
+        assert_eq!(a.alloc(1, bound).expect("alloc"), PageId(4));
+        assert_eq!(a.alloc(1, bound).expect("alloc"), PageId(20));
+        // ...unless a snapshot older than their freeing commit is still read.
+        a.free(PageId(4), 1, TxnId(9 | WINDOW_LOCAL));
+        let reader_behind = ReuseBound {
+            durable: TxnId(5),
+            reader: TxnId(8),
+        };
+        assert_eq!(a.alloc(1, reader_behind).expect("alloc"), PageId(21));
     }
 
     #[test]

@@ -15,7 +15,7 @@ use crate::btree::{self, PageUse};
 use crate::error::{Error, PageId, Result};
 use crate::page::BlobPtr;
 use crate::page::slot::Journal;
-use crate::pager::{Pager, ReadTxn, is_free};
+use crate::pager::{Pager, ReadTxn};
 
 /// One problem found by [`Engine::check`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -259,13 +259,9 @@ fn check_journal(pager: &Pager, read: &ReadTxn, marks: &mut Marks) {
         }
         Err(e) => return marks.error(&e),
     }
-    let free = pager.load_free_list(slot).unwrap_or_default();
-    match pager.commit_window(slot) {
+    match pager.entries_to_verify(slot) {
         Ok(entries) => {
             for entry in entries {
-                if is_free(&free, entry.page) {
-                    continue;
-                }
                 if let Err(e) = pager.check_journal_entry(entry, slot.page_count) {
                     marks.error(&e);
                 }

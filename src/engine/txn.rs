@@ -121,7 +121,9 @@ impl ReadTransaction {
             return err;
         }
         match self.txn.pager().latest() {
-            Ok(latest) if latest.slot.last_durable > self.txn.state().txn() => Error::StaleSnapshot,
+            // Any newer commit may have reused this snapshot's pages (window-local pages
+            // are reused before a durable commit), so a mismatch is worth a retry.
+            Ok(latest) if latest.txn() > self.txn.state().txn() => Error::StaleSnapshot,
             _ => err,
         }
     }

@@ -68,13 +68,18 @@ pub(crate) fn inline_journal_capacity(page_size: u32) -> usize {
 }
 
 /// One journal entry: a page written since the last durable commit, and the checksum of
-/// its first `len` bytes.
+/// its first `len` bytes. `allocated` is set when the commit also allocated the page (so
+/// the last durable commit cannot reach it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct JournalEntry {
     pub page: PageId,
     pub len: u32,
     pub crc: u32,
+    pub allocated: bool,
 }
+
+/// Bit 31 of an encoded journal entry's length: the commit allocated the page.
+const ENTRY_ALLOCATED: u32 = 1 << 31;
 
 /// The journal: inline entries or a blob of entries.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -132,8 +137,13 @@ pub(crate) fn decode_window_node(bytes: &[u8]) -> Result<(Option<BlobPtr>, Vec<J
 /// Encodes a journal entry list.
 pub(crate) fn encode_journal(entries: &[JournalEntry], out: &mut Vec<u8>) {
     for e in entries {
+        assert!(
+            e.len & ENTRY_ALLOCATED == 0,
+            "journal length {} too large",
+            e.len
+        );
         put_u32(out, e.page.0);
-        put_u32(out, e.len);
+        put_u32(out, e.len | if e.allocated { ENTRY_ALLOCATED } else { 0 });
         put_u32(out, e.crc);
     }
 }
@@ -148,10 +158,13 @@ pub(crate) fn decode_journal(bytes: &[u8], count: u32) -> Result<Vec<JournalEntr
     let mut c = Cursor::new(&bytes[..len]);
     let mut entries = Vec::with_capacity(count as usize);
     for _ in 0..count {
+        let page = PageId(c.u32()?);
+        let len = c.u32()?;
         entries.push(JournalEntry {
-            page: PageId(c.u32()?),
-            len: c.u32()?,
+            page,
+            len: len & !ENTRY_ALLOCATED,
             crc: c.u32()?,
+            allocated: len & ENTRY_ALLOCATED != 0,
         });
     }
     Ok(entries)
@@ -355,6 +368,7 @@ mod tests {
             page: PageId(4),
             len: 512,
             crc: 77,
+            allocated: true,
         }];
         let prev = Some(BlobPtr {
             first: PageId(9),
@@ -380,11 +394,13 @@ mod tests {
                     page: PageId(3),
                     len: 512,
                     crc: 1,
+                    allocated: true,
                 },
                 JournalEntry {
                     page: PageId(4),
                     len: 100,
                     crc: 2,
+                    allocated: false,
                 },
             ]),
             Journal::Blob {
@@ -427,6 +443,7 @@ mod tests {
                 page: PageId(u32::try_from(i).expect("small")),
                 len: 512,
                 crc: 0,
+                allocated: false,
             })
             .collect();
         let mut page = vec![0u8; 512];

@@ -28,12 +28,12 @@ mod cache;
 mod recovery;
 mod txn;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-pub(crate) use recovery::{is_free, now_ms};
+pub(crate) use recovery::now_ms;
 pub(crate) use txn::{ReadTxn, WriteTxn};
 
 use crate::alloc::FreeExtent;
@@ -110,6 +110,8 @@ struct WriterCache {
     slot_crc: u32,
     free: Vec<FreeExtent>,
     own: Vec<JournalEntry>,
+    /// Pages allocated since the last durable commit (empty if this commit is durable).
+    born: HashSet<PageId>,
 }
 
 /// A slot that recovery rejected: skipped by later refreshes until overwritten.
@@ -194,10 +196,10 @@ impl Pager {
         self.acquire_file_lock(deadline)?;
         let unlock = FileLockGuard { pager: self };
         let state = self.refresh_for_writer()?;
-        let (free, window) = self.load_writer_cache(&state)?;
+        let (free, own, born) = self.load_writer_cache(&state)?;
         std::mem::forget(unlock);
         std::mem::forget(guard);
-        Ok(WriteTxn::new(Arc::clone(self), state, free, window))
+        Ok(WriteTxn::new(Arc::clone(self), state, free, own, born))
     }
 
     fn acquire_gate(&self, deadline: Instant) -> Result<()> {

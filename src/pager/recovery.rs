@@ -1,6 +1,7 @@
 //! Opening a file: creation, choosing the commit slot, validating the last commit window
 //! (recovery), and refreshing the state when other processes commit.
 
+use std::collections::HashSet;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Instant;
@@ -212,17 +213,45 @@ impl Pager {
                 actual_pages: file_pages,
             }));
         }
-        let free = self.load_free_list(slot)?;
-        for entry in self.commit_window(slot)? {
-            if !is_free(&free, entry.page) {
-                self.check_journal_entry(entry, slot.page_count)?;
-            }
+        for entry in self.entries_to_verify(slot)? {
+            self.check_journal_entry(entry, slot.page_count)?;
         }
         Ok(())
     }
 
-    /// Every journal entry a commit's validity rests on: its own journal and the window
-    /// chain of earlier commits since the last durable one.
+    /// The journal entries a commit's validity rests on: the newest entry of each page
+    /// written in its window, except pages the commit holds as free (they carry no meaning
+    /// for it) and pages of its own metadata blobs (free list, journal, window chain),
+    /// which are verified through their pointers. A page reused within the window for a
+    /// metadata blob keeps an older, stale entry; skipping it is what makes that reuse safe.
+    pub(crate) fn entries_to_verify(&self, slot: &Slot) -> Result<Vec<JournalEntry>> {
+        let free = self.load_free_list(slot)?;
+        let mut meta: Vec<FreeExtent> = Vec::new();
+        let mut add = |ptr: BlobPtr| {
+            meta.push(FreeExtent {
+                first: ptr.first.0,
+                count: ptr.page_count,
+                freed: crate::page::TxnId(0),
+            });
+        };
+        if let Some(ptr) = slot.freelist {
+            add(ptr);
+        }
+        if let Journal::Blob { ptr, .. } = slot.journal {
+            add(ptr);
+        }
+        for (node, _) in self.window_nodes(slot)? {
+            add(node);
+        }
+        meta.sort_by_key(|e| e.first);
+        Ok(newest_entries(self.commit_window(slot)?)
+            .into_iter()
+            .filter(|e| !is_free(&free, e.page) && !is_free(&meta, e.page))
+            .collect())
+    }
+
+    /// Every journal entry of a commit's window, newest first: its own journal, then the
+    /// window chain of earlier commits since the last durable one.
     pub(crate) fn commit_window(&self, slot: &Slot) -> Result<Vec<JournalEntry>> {
         let mut entries = self.load_journal(slot)?;
         for (_, node_entries) in self.window_nodes(slot)? {
@@ -326,26 +355,33 @@ impl Pager {
     /// The writer's view of `state`: its free list and its own journal (which the next
     /// commit moves into the window chain), from the cache when the state is the one this
     /// process committed last.
-    pub(super) fn load_writer_cache(
-        &self,
-        state: &CommitState,
-    ) -> Result<(Vec<FreeExtent>, Vec<JournalEntry>)> {
+    pub(super) fn load_writer_cache(&self, state: &CommitState) -> Result<WriterView> {
         let mut cache = self.writer_cache.lock().expect("writer cache lock");
         if let Some(c) = cache.as_ref()
             && c.txn == state.txn()
             && c.slot_crc == state.slot_crc
         {
-            return Ok((c.free.clone(), c.own.clone()));
+            return Ok((c.free.clone(), c.own.clone(), c.born.clone()));
         }
         let free = self.load_free_list(&state.slot)?;
         let own = self.load_journal(&state.slot)?;
+        let born = if state.is_durable() {
+            HashSet::new()
+        } else {
+            self.commit_window(&state.slot)?
+                .into_iter()
+                .filter(|e| e.allocated)
+                .map(|e| e.page)
+                .collect()
+        };
         *cache = Some(WriterCache {
             txn: state.txn(),
             slot_crc: state.slot_crc,
             free: free.clone(),
             own: own.clone(),
+            born: born.clone(),
         });
-        Ok((free, own))
+        Ok((free, own, born))
     }
 
     /// Remembers the free list and own journal of the commit just made.
@@ -354,15 +390,30 @@ impl Pager {
         state: &CommitState,
         free: Vec<FreeExtent>,
         own: Vec<JournalEntry>,
+        born: HashSet<PageId>,
     ) {
         *self.writer_cache.lock().expect("writer cache lock") = Some(WriterCache {
             txn: state.txn(),
             slot_crc: state.slot_crc,
             free,
             own,
+            born,
         });
     }
 }
+
+/// The newest entry of each page, from entries ordered newest first. A page written by
+/// several commits of a window (reused, or appended to) is valid if its newest write is.
+pub(crate) fn newest_entries(entries: Vec<JournalEntry>) -> Vec<JournalEntry> {
+    let mut seen = HashSet::new();
+    entries
+        .into_iter()
+        .filter(|e| seen.insert(e.page))
+        .collect()
+}
+
+/// The writer's view of a commit: free list, own journal, pages born in its window.
+pub(super) type WriterView = (Vec<FreeExtent>, Vec<JournalEntry>, HashSet<PageId>);
 
 /// True if `page` lies in one of the sorted free extents.
 pub(crate) fn is_free(free: &[FreeExtent], page: PageId) -> bool {

@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use super::recovery::{now_ms, slot_crc};
 use super::{CommitState, Durability, Pager};
-use crate::alloc::{Allocator, FreeExtent};
+use crate::alloc::{Allocator, FreeExtent, ReuseBound, WINDOW_LOCAL};
 use crate::btree::{PageRead, PageWrite};
 use crate::error::{CorruptionKind, Error, PageId, Result};
 use crate::page::slot::{
@@ -151,8 +151,11 @@ pub(crate) struct WriteTxn {
     base: Arc<CommitState>,
     txn: TxnId,
     alloc: Allocator,
-    /// Reuse bound: pages freed by txns up to this one may be written.
-    bound: TxnId,
+    /// Which freed pages may be written.
+    bound: ReuseBound,
+    /// Pages allocated since the last durable commit (by earlier commits of the window):
+    /// the last durable commit cannot reach them, so once freed they are window-local.
+    window_born: HashSet<PageId>,
     /// Node pages to write at commit, by id.
     dirty: HashMap<PageId, Arc<[u8]>>,
     /// Pages allocated by this transaction.
@@ -172,12 +175,16 @@ impl WriteTxn {
         base: Arc<CommitState>,
         free: Vec<FreeExtent>,
         base_own: Vec<JournalEntry>,
+        window_born: HashSet<PageId>,
     ) -> Self {
         let last_durable = base.slot.last_durable;
-        let bound = pager
-            .oldest_reader()
-            .map_or(last_durable, |oldest| oldest.min(last_durable));
+        let oldest = pager.oldest_reader().unwrap_or(base.txn()).min(base.txn());
+        let bound = ReuseBound {
+            durable: oldest.min(last_durable),
+            reader: oldest,
+        };
         Self {
+            window_born,
             txn: TxnId(base.txn().0 + 1),
             alloc: Allocator::new(free, base.slot.page_count),
             master_root: base.slot.master_root,
@@ -214,31 +221,32 @@ impl WriteTxn {
     /// once; committed pages only once the reuse rule allows.
     pub fn free_pages(&mut self, first: PageId, count: u32) {
         let mut run_start = first.0;
-        let mut run_fresh = None;
+        let mut run_tag = None;
         for id in first.0..first.0 + count {
             let page = PageId(id);
-            let fresh = self.fresh.remove(&page);
-            if fresh {
+            let tag = if self.fresh.remove(&page) {
+                // Never reachable from a commit: reusable at once.
                 self.dirty.remove(&page);
                 self.written.remove(&page);
-            }
-            match run_fresh {
-                Some(prev) if prev != fresh => {
-                    self.free_run(run_start, id - run_start, prev);
+                TxnId(0)
+            } else if self.window_born.contains(&page) {
+                TxnId(self.txn.0 | WINDOW_LOCAL)
+            } else {
+                self.txn
+            };
+            match run_tag {
+                Some(prev) if prev != tag => {
+                    self.alloc.free(PageId(run_start), id - run_start, prev);
                     run_start = id;
                 }
                 _ => {}
             }
-            run_fresh = Some(fresh);
+            run_tag = Some(tag);
         }
-        if let Some(fresh) = run_fresh {
-            self.free_run(run_start, first.0 + count - run_start, fresh);
+        if let Some(tag) = run_tag {
+            self.alloc
+                .free(PageId(run_start), first.0 + count - run_start, tag);
         }
-    }
-
-    fn free_run(&mut self, first: u32, count: u32, fresh: bool) {
-        let tag = if fresh { TxnId(0) } else { self.txn };
-        self.alloc.free(PageId(first), count, tag);
     }
 
     /// Writes `data` into fresh pages starting at `first` (allocated by this transaction)
@@ -372,8 +380,15 @@ impl WriteTxn {
                 .sync_data()
                 .map_err(|e| self.pager.poison(e))?;
         }
+        let born = if durable {
+            HashSet::new()
+        } else {
+            let mut born = std::mem::take(&mut self.window_born);
+            born.extend(own.iter().filter(|e| e.allocated).map(|e| e.page));
+            born
+        };
         self.pager
-            .store_writer_cache(&state, self.alloc.extents().to_vec(), own);
+            .store_writer_cache(&state, self.alloc.extents().to_vec(), own, born);
         *self.pager.state.lock().expect("state lock") = Arc::new(state);
         Ok(self.txn)
     }
@@ -388,11 +403,13 @@ impl WriteTxn {
                 page: *id,
                 len: page_size,
                 crc: crc32c::crc32c(page),
+                allocated: true,
             })
             .chain(self.written.iter().map(|(id, (len, crc))| JournalEntry {
                 page: *id,
                 len: *len,
                 crc: *crc,
+                allocated: self.fresh.contains(id),
             }))
             .collect();
         own.sort_by_key(|e| e.page);

@@ -56,8 +56,13 @@ fn value(rng: &mut fastrand::Rng) -> Vec<u8> {
     vec![fill; len]
 }
 
-/// A seeded list of transactions.
+/// A seeded list of transactions, about 30% of them non-durable.
 pub fn workload(seed: u64, txns: usize) -> Vec<Txn> {
+    workload_with(seed, txns, 30)
+}
+
+/// A seeded list of transactions, `none_percent` of them non-durable.
+pub fn workload_with(seed: u64, txns: usize, none_percent: u8) -> Vec<Txn> {
     let mut rng = fastrand::Rng::with_seed(seed);
     (0..txns)
         .map(|_| {
@@ -75,10 +80,13 @@ pub fn workload(seed: u64, txns: usize) -> Vec<Txn> {
                     }
                 })
                 .collect();
-            let durability = match rng.u8(0..10) {
-                0..=2 => Durability::None,
-                3 => Durability::Paranoid,
-                _ => Durability::Immediate,
+            let roll = rng.u8(0..100);
+            let durability = if roll < none_percent {
+                Durability::None
+            } else if roll.is_multiple_of(5) {
+                Durability::Paranoid
+            } else {
+                Durability::Immediate
             };
             Txn { ops, durability }
         })
