@@ -112,14 +112,19 @@ impl Allocator {
         self.changed
     }
 
-    /// Allocates `count` contiguous pages: first fit among extents reusable under `bound`,
-    /// else from the end of the file.
+    /// Allocates `count` contiguous pages: best fit (the smallest reusable extent that
+    /// holds them, lowest address first), else from the end of the file. Best fit keeps
+    /// the large extents that retention frees whole for new segments, instead of letting
+    /// single-page B-tree copies split them.
     pub fn alloc(&mut self, count: u32, bound: ReuseBound) -> Result<PageId> {
         assert!(count > 0, "allocating zero pages");
         let hit = self
             .extents
             .iter()
-            .position(|e| e.count >= count && bound.allows(e.freed));
+            .enumerate()
+            .filter(|(_, e)| e.count >= count && bound.allows(e.freed))
+            .min_by_key(|(_, e)| e.count)
+            .map(|(i, _)| i);
         if let Some(i) = hit {
             let e = &mut self.extents[i];
             let first = e.first;

@@ -30,8 +30,8 @@ mod pager;
 
 pub use catalog::{CleanupPolicy, TopicConfig, validate_topic_name};
 pub use db::{
-    Brooklet, ConsumedRecord, OffsetReset, Options, PartitionInfo, Producer, Reader,
-    RecordMetadata, StartAt, TopicDescription, TopicInfo,
+    Brooklet, ConsumedRecord, Maintenance, MaintenanceReport, OffsetReset, Options, PartitionInfo,
+    Producer, Reader, RecordMetadata, StartAt, TopicDescription, TopicInfo,
 };
 pub use error::{CorruptionKind, Error, PageId, Result};
 pub use log::kafka;

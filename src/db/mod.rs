@@ -5,6 +5,7 @@
 //! catalog cache and one commit queue, so concurrent durable producers in one process share
 //! `fdatasync`s (group commit).
 
+mod maintain;
 mod produce;
 mod reader;
 mod topics;
@@ -13,6 +14,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+pub use maintain::{Maintenance, MaintenanceReport};
 pub use produce::{Producer, RecordMetadata};
 pub use reader::{ConsumedRecord, OffsetReset, Reader, StartAt};
 
@@ -38,6 +40,9 @@ pub struct Options {
     /// Durability of `send` and friends unless a producer says otherwise.
     /// Default [`Durability::Immediate`].
     pub durability: Durability,
+    /// Apply time-based retention when the file is opened (taking the write lock
+    /// briefly). Default true; inspection tools turn it off so that opening never writes.
+    pub maintain_on_open: bool,
 }
 
 impl Default for Options {
@@ -47,6 +52,7 @@ impl Default for Options {
             cache_bytes: 32 << 20,
             busy_timeout: Duration::from_secs(5),
             durability: Durability::Immediate,
+            maintain_on_open: true,
         }
     }
 }
@@ -77,6 +83,13 @@ impl Options {
     #[must_use]
     pub fn durability(mut self, durability: Durability) -> Self {
         self.durability = durability;
+        self
+    }
+
+    /// Sets whether opening applies time-based retention.
+    #[must_use]
+    pub fn maintain_on_open(mut self, yes: bool) -> Self {
+        self.maintain_on_open = yes;
         self
     }
 
@@ -167,30 +180,38 @@ impl Brooklet {
     /// Opens the file at `path`, creating it if needed.
     pub fn open_with(path: impl AsRef<Path>, options: Options) -> Result<Self> {
         let engine = Engine::open(path, &options.engine_options())?;
-        Ok(Self::from_engine(engine, options))
+        Self::from_engine(engine, options)
     }
 
     /// Opens an existing file; fails if `path` does not exist.
     pub fn open_existing(path: impl AsRef<Path>, options: Options) -> Result<Self> {
         let engine = Engine::open_existing(path, &options.engine_options())?;
-        Ok(Self::from_engine(engine, options))
+        Self::from_engine(engine, options)
     }
 
     /// Opens a file on any [`Storage`] backend.
     pub fn open_storage(storage: Arc<dyn Storage>, options: Options) -> Result<Self> {
         let engine = Engine::open_storage(storage, &options.engine_options())?;
-        Ok(Self::from_engine(engine, options))
+        Self::from_engine(engine, options)
     }
 
-    fn from_engine(engine: Engine, options: Options) -> Self {
-        Self {
+    fn from_engine(engine: Engine, options: Options) -> Result<Self> {
+        let db = Self {
             inner: Arc::new(Inner {
                 engine,
                 options,
                 catalog: Mutex::new(CatalogCache::default()),
                 queue: CommitQueue::default(),
             }),
+        };
+        if db.inner.options.maintain_on_open {
+            match db.maintain() {
+                // Another writer holds the lock: it applies retention as it writes.
+                Ok(_) | Err(Error::Busy) => {}
+                Err(e) => return Err(e),
+            }
         }
+        Ok(db)
     }
 
     /// The storage engine under this handle.

@@ -291,6 +291,7 @@ impl Brooklet {
                     indexes.iter().map(|&i| req.records[i].clone()).collect();
                 append(txn, &topic, p, &records, now)?
             };
+            crate::log::retention::apply(txn, &topic, p, now)?;
             for (n, &i) in indexes.iter().enumerate() {
                 let r = &req.records[i];
                 out[i] = RecordMetadata {

@@ -304,6 +304,20 @@ impl WriteTransaction {
         }
     }
 
+    /// The first `limit` entries of `tree` in `range`, including this transaction's changes.
+    pub(crate) fn first_entries<'k, R: RangeBounds<&'k [u8]>>(
+        &mut self,
+        tree: &str,
+        range: R,
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        self.load(tree)?;
+        self.trees[tree]
+            .range(&self.txn, bounds(&range))
+            .take(limit)
+            .collect()
+    }
+
     /// Commits every change atomically at `durability` and returns the commit's txn id.
     pub fn commit(mut self, durability: Durability) -> Result<TxnId> {
         let trees = std::mem::take(&mut self.trees);

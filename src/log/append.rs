@@ -153,6 +153,9 @@ fn write_batch(
         segment = Some(open_segment(txn, topic, state, len)?);
         state.active_base = state.next_offset;
         state.segment_count += 1;
+        // Index positions are within the active segment: start over in the new one.
+        state.indexed_pos = 0;
+        state.timed_pos = 0;
     }
     let mut seg = segment.expect("a segment is open");
     let position = seg.bytes_used;
@@ -166,7 +169,7 @@ fn write_batch(
         &offset_key(topic.id, partition, state.active_base),
         &seg.encode(),
     )?;
-    if position == 0 || position - state.indexed_pos >= INDEX_INTERVAL {
+    if position == 0 || position.saturating_sub(state.indexed_pos) >= INDEX_INTERVAL {
         let entry = IndexEntry {
             segment_base: state.active_base,
             position,
@@ -179,7 +182,7 @@ fn write_batch(
         state.indexed_pos = position;
     }
     if batch_timestamp_max > state.timestamp_max {
-        if position == 0 || position - state.timed_pos >= INDEX_INTERVAL {
+        if position == 0 || position.saturating_sub(state.timed_pos) >= INDEX_INTERVAL {
             txn.insert(
                 TREE_TIMES,
                 &time_key(topic.id, partition, batch_timestamp_max),

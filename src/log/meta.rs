@@ -11,6 +11,7 @@
 //! | `log.offsets`     | topic id u32, partition u32, offset u64      | [`IndexEntry`]      |
 //! | `log.times`       | topic id u32, partition u32, timestamp u64*  | offset u64          |
 //! | `log.meta`        | `next-topic-id`                              | u32                 |
+//! | `log.meta`        | `catalog-version`                            | u64 (bumped on every catalog change) |
 //!
 //! *Timestamps are stored as `i64` with the sign bit flipped, so negative values order first.
 

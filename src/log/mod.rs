@@ -1,7 +1,7 @@
-//! L3 partitions: the records users produce and consume, and the Kafka `RecordBatch` v2 bytes
-//! they are stored as. So far this layer holds its pure parts: the record types, the batch
-//! codec (`batch.rs`) and Kafka's default partitioner; segment chains, offset and time
-//! indexes, retention and compaction will build on them.
+//! L4 partitions: the records users produce and consume, the Kafka `RecordBatch` v2 bytes
+//! they are stored as (`batch.rs`), Kafka's default partitioner, segment chains with the
+//! sparse offset and time indexes (`append.rs`, `read.rs`), retention (`retention.rs`) and
+//! the log's part of the integrity check (`check.rs`).
 //!
 //! Invariants:
 //! 1. Every batch brooklet stores is a valid Kafka `RecordBatch` v2: any Kafka decoder reads it
@@ -11,7 +11,9 @@
 //! 3. Decoding is total: damaged or foreign bytes give `Error::Corrupt` with
 //!    `CorruptionKind::BadBatch`, never a panic or an allocation out of proportion to them.
 //!
-//! May call: `error` only (and the `crc32c` crate).
+//! May call: the engine's transactions (named trees and data extents), the catalog's topic
+//! metadata, and `error`. The codec parts (`batch`, `wire`, `partitioner`, `record`) call
+//! only `error` and `crc32c`, so they can be fuzzed alone.
 
 pub(crate) mod append;
 mod batch;
@@ -20,6 +22,7 @@ pub(crate) mod meta;
 mod partitioner;
 pub(crate) mod read;
 mod record;
+pub(crate) mod retention;
 mod wire;
 
 pub use read::{FetchLimits, Fetched};

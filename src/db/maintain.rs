@@ -1,0 +1,84 @@
+//! Housekeeping: retention applied on demand ([`Brooklet::maintain`]) and by an optional
+//! background thread ([`Brooklet::start_maintenance`]). Produce commits also apply one
+//! bounded retention step to each partition they touch, so most files need neither.
+
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use super::{Brooklet, now_ms, topics};
+use crate::error::Result;
+use crate::log::retention;
+use crate::pager::Durability;
+
+/// What [`Brooklet::maintain`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MaintenanceReport {
+    /// Segments deleted by retention.
+    pub segments_deleted: u64,
+    /// Bytes of record batches deleted by retention.
+    pub bytes_deleted: u64,
+}
+
+impl Brooklet {
+    /// Applies retention to every partition now: drops every segment past `retention.ms`
+    /// or `retention.bytes`. Each step is its own short commit, so producers interleave.
+    pub fn maintain(&self) -> Result<MaintenanceReport> {
+        let mut report = MaintenanceReport::default();
+        let topics = self.with_snapshot(topics::list)?;
+        for topic in topics {
+            if topic.config.retention_ms.is_none() && topic.config.retention_bytes.is_none() {
+                continue;
+            }
+            for partition in 0..topic.partitions {
+                loop {
+                    let mut txn = self.inner.engine.begin_write()?;
+                    let dropped = retention::apply(&mut txn, &topic, partition, now_ms())?;
+                    if dropped.segments == 0 {
+                        break;
+                    }
+                    txn.commit(Durability::Immediate)?;
+                    report.segments_deleted += dropped.segments;
+                    report.bytes_deleted += dropped.bytes;
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    /// Starts a thread that calls [`Brooklet::maintain`] every `interval`, so time-based
+    /// retention applies even when nothing is written. It stops when the returned handle
+    /// is dropped.
+    #[must_use]
+    pub fn start_maintenance(&self, interval: Duration) -> Maintenance {
+        let (stop, stopped) = mpsc::channel::<()>();
+        let db = self.clone();
+        let thread = std::thread::spawn(move || {
+            while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(interval) {
+                // Errors (busy, I/O) are retried at the next tick; a poisoned handle
+                // reports them to its other users.
+                let _ = db.maintain();
+            }
+        });
+        Maintenance {
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+}
+
+/// The background maintenance thread; stops and joins when dropped.
+#[derive(Debug)]
+pub struct Maintenance {
+    stop: Option<mpsc::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Drop for Maintenance {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}

@@ -1,0 +1,129 @@
+//! Retention: whole segments are dropped from the head of a partition once they are past
+//! `retention.ms` or `retention.bytes`, the way Kafka deletes whole segment files. Their
+//! extents are freed (and reused once safe), the log start moves to the next segment, and
+//! index entries below the new start are removed.
+//!
+//! Work is bounded: one call drops at most [`MAX_SEGMENTS_PER_STEP`] segments of one
+//! partition, so housekeeping interleaved with produce commits delays none of them by much.
+
+use super::meta::{
+    PartitionState, Segment, TREE_OFFSETS, TREE_PARTITIONS, TREE_SEGMENTS, TREE_TIMES, key_suffix,
+    offset_key, partition_key, time_key,
+};
+use crate::catalog::{CleanupPolicy, TopicMeta};
+use crate::engine::WriteTransaction;
+use crate::error::{PageId, Result};
+
+/// Most segments one retention step drops from one partition.
+pub(crate) const MAX_SEGMENTS_PER_STEP: usize = 8;
+
+/// What one retention step did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Dropped {
+    pub segments: u64,
+    pub bytes: u64,
+    /// The largest timestamp of the dropped segments.
+    pub timestamp_max: i64,
+}
+
+/// Drops expired segments from the head of one partition. Returns what was dropped.
+pub(crate) fn apply(
+    txn: &mut WriteTransaction,
+    topic: &TopicMeta,
+    partition: u32,
+    now_ms: i64,
+) -> Result<Dropped> {
+    let config = &topic.config;
+    if config.cleanup_policy == CleanupPolicy::Compact
+        || (config.retention_ms.is_none() && config.retention_bytes.is_none())
+    {
+        return Ok(Dropped::default());
+    }
+    let pkey = partition_key(topic.id, partition);
+    let Some(value) = txn.get(TREE_PARTITIONS, &pkey)? else {
+        return Ok(Dropped::default());
+    };
+    let mut state = PartitionState::decode(&value)?;
+    let mut dropped = Dropped {
+        timestamp_max: i64::MIN,
+        ..Dropped::default()
+    };
+    let page_size = txn.page_size();
+    let low = offset_key(topic.id, partition, 0);
+    let high = offset_key(topic.id, partition, u64::MAX);
+    let head: Vec<(u64, Segment)> = txn
+        .first_entries(
+            TREE_SEGMENTS,
+            &low[..]..=&high[..],
+            MAX_SEGMENTS_PER_STEP + 1,
+        )?
+        .into_iter()
+        .map(|(k, v)| Ok((key_suffix(&k)?, Segment::decode(&v, page_size)?)))
+        .collect::<Result<_>>()?;
+    for (i, (base, seg)) in head.iter().enumerate() {
+        if dropped.segments as usize >= MAX_SEGMENTS_PER_STEP {
+            break;
+        }
+        let is_active = *base == state.active_base && i + 1 == head.len();
+        let expired_by_time = config.retention_ms.is_some_and(|ms| {
+            let limit = now_ms.saturating_sub(i64::try_from(ms).unwrap_or(i64::MAX));
+            seg.bytes_used > 0 && seg.timestamp_max < limit
+        });
+        // Kafka's rule: drop while the partition stays at or above the limit without it.
+        let over_size = config.retention_bytes.is_some_and(|limit| {
+            !is_active && state.bytes_total.saturating_sub(u64::from(seg.bytes_used)) >= limit
+        });
+        if !(expired_by_time || over_size) {
+            break;
+        }
+        txn.free_extent(PageId(seg.first_page))?;
+        txn.remove(TREE_SEGMENTS, &offset_key(topic.id, partition, *base))?;
+        state.segment_count -= 1;
+        state.bytes_total -= u64::from(seg.bytes_used);
+        state.log_start = state
+            .log_start
+            .max(seg.offset_last + 1)
+            .min(state.next_offset);
+        dropped.segments += 1;
+        dropped.bytes += u64::from(seg.bytes_used);
+        dropped.timestamp_max = dropped.timestamp_max.max(seg.timestamp_max);
+        if is_active {
+            // The whole log expired: the next append opens a new segment.
+            state.log_start = state.next_offset;
+            state.indexed_pos = 0;
+            state.timed_pos = 0;
+        }
+    }
+    if dropped.segments == 0 {
+        return Ok(dropped);
+    }
+    drop_index_below(
+        txn,
+        topic,
+        partition,
+        state.log_start,
+        dropped.timestamp_max,
+    )?;
+    txn.insert(TREE_PARTITIONS, &pkey, &state.encode())?;
+    Ok(dropped)
+}
+
+/// Removes offset-index entries below `log_start`, and time-index entries of the dropped
+/// segments. A time entry is made only when the partition's largest timestamp rises, so
+/// entries for dropped batches are exactly those at or below the dropped segments' largest
+/// timestamp; later entries are above it.
+fn drop_index_below(
+    txn: &mut WriteTransaction,
+    topic: &TopicMeta,
+    partition: u32,
+    log_start: u64,
+    dropped_timestamp_max: i64,
+) -> Result<()> {
+    let low = offset_key(topic.id, partition, 0);
+    let below = offset_key(topic.id, partition, log_start);
+    txn.remove_range(TREE_OFFSETS, &low[..]..&below[..])?;
+    let tlow = time_key(topic.id, partition, i64::MIN);
+    let thigh = time_key(topic.id, partition, dropped_timestamp_max);
+    txn.remove_range(TREE_TIMES, &tlow[..]..=&thigh[..])?;
+    Ok(())
+}
