@@ -301,7 +301,6 @@ fn log_recovers_a_committed_prefix_after_power_cuts_b() {
 /// with "attempt to subtract with overflow"; release builds wrap and add an extra
 /// time-index entry.
 #[test]
-#[ignore = "bug: time-index interval underflows after a segment roll (panics in builds with overflow checks, e.g. cargo test without --release)"]
 fn time_index_interval_after_a_segment_roll() {
     let storage: Arc<dyn Storage> = Arc::new(MemStorage::new());
     let db = Brooklet::open_storage(storage, options()).expect("open");

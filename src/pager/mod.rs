@@ -131,6 +131,9 @@ pub(crate) struct Pager {
     cache: PageCache,
     state: Mutex<Arc<CommitState>>,
     rejected: Mutex<Vec<Rejected>>,
+    /// Per slot, a checksum of slot contents known to be invalid (see
+    /// `read_slot_settled`).
+    invalid_slots: Mutex<[Option<u32>; 2]>,
     writer_busy: Mutex<bool>,
     writer_released: Condvar,
     writer_cache: Mutex<Option<WriterCache>>,
@@ -171,9 +174,21 @@ impl Pager {
 
     /// The newest committed state: re-reads the slots so commits by other processes are
     /// seen. Returns the cached state when nothing changed.
+    ///
+    /// The view never goes back to an older commit because of a read racing a writer: an
+    /// older result is read again a few times before it is believed (it can be real only
+    /// after a writer process died mid-commit, losing its non-durable commits).
     pub fn latest(&self) -> Result<Arc<CommitState>> {
         self.check_poisoned()?;
-        let fresh = self.read_best_slot()?;
+        let mut fresh = self.read_best_slot()?;
+        for _ in 0..3 {
+            let seen = self.state.lock().expect("state lock").txn();
+            if fresh.txn() >= seen {
+                break;
+            }
+            std::thread::sleep(Duration::from_micros(200));
+            fresh = self.read_best_slot()?;
+        }
         let mut state = self.state.lock().expect("state lock");
         if *state.as_ref() != fresh {
             *state = Arc::new(fresh);

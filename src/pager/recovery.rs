@@ -55,6 +55,7 @@ impl Pager {
                 },
             })),
             rejected: Mutex::new(Vec::new()),
+            invalid_slots: Mutex::new([None; 2]),
             writer_busy: Mutex::new(false),
             writer_released: Condvar::new(),
             writer_cache: Mutex::new(None),
@@ -150,7 +151,7 @@ impl Pager {
             if read_static_header(&page, PageId(index)).is_err() {
                 continue;
             }
-            if let Ok(slot) = Slot::read(&page, PageId(index)) {
+            if let Some((page, slot)) = self.read_slot_settled(index, page)? {
                 let slot_crc = slot_crc(&page);
                 out.push(Candidate {
                     state: CommitState {
@@ -162,6 +163,34 @@ impl Pager {
             }
         }
         Ok(out)
+    }
+
+    /// Decodes the slot of header page `index`. A slot that fails its checksum may be
+    /// mid-write by a writer in another process (non-durable commits rewrite the same
+    /// slot), so it is read again for up to about a millisecond before it counts as
+    /// invalid. Slot contents already known to be invalid (a slot torn by a crash, until
+    /// the next commit rewrites it) are remembered and not waited for again.
+    fn read_slot_settled(&self, index: u32, mut page: Vec<u8>) -> Result<Option<(Vec<u8>, Slot)>> {
+        const RETRIES: u32 = 20;
+        let slot_index = index as usize;
+        for attempt in 0..=RETRIES {
+            if let Ok(slot) = Slot::read(&page, PageId(index)) {
+                return Ok(Some((page, slot)));
+            }
+            let raw = crc32c::crc32c(&page[STATIC_HEADER_SIZE..]);
+            let mut known = self.invalid_slots.lock().expect("invalid slots lock");
+            if known[slot_index] == Some(raw) {
+                return Ok(None);
+            }
+            if attempt == RETRIES {
+                known[slot_index] = Some(raw);
+                return Ok(None);
+            }
+            drop(known);
+            std::thread::sleep(std::time::Duration::from_micros(50));
+            page = self.read_page_raw(PageId(index))?;
+        }
+        Ok(None)
     }
 
     /// The best slot for a reader: the higher valid txn not rejected by recovery.
