@@ -132,6 +132,9 @@ pub enum Error {
         /// The partition's end offset (the next offset to be written).
         end: u64,
     },
+    /// A consumer-group member's commit was rejected because it no longer owns the
+    /// partition (it was expired, left, or the partition moved to another member).
+    Fenced(String),
     /// A page this snapshot reads was reused by a writer in another process after the
     /// snapshot was taken. Start a new read transaction and read again.
     StaleSnapshot,
@@ -173,6 +176,7 @@ impl Error {
                 beginning: *beginning,
                 end: *end,
             },
+            Self::Fenced(why) => Self::Fenced(why.clone()),
             Self::StaleSnapshot => Self::StaleSnapshot,
         }
     }
@@ -207,6 +211,7 @@ impl fmt::Display for Error {
                 f,
                 "offset {offset} is out of range: the partition holds offsets {beginning}..{end}"
             ),
+            Self::Fenced(why) => write!(f, "fenced: {why}"),
             Self::StaleSnapshot => write!(
                 f,
                 "snapshot expired: another process reused its pages; start a new read"

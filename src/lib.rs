@@ -23,6 +23,7 @@ mod catalog;
 mod db;
 pub mod engine;
 mod error;
+mod group;
 mod log;
 mod os;
 mod page;
@@ -30,10 +31,13 @@ mod pager;
 
 pub use catalog::{CleanupPolicy, TopicConfig, validate_topic_name};
 pub use db::{
-    Brooklet, ConsumedRecord, Maintenance, MaintenanceReport, OffsetReset, Options, PartitionInfo,
-    Producer, Reader, RecordMetadata, StartAt, TopicDescription, TopicInfo,
+    Brooklet, ConsumedRecord, Consumer, ConsumerOptions, GroupDescription, GroupPartition,
+    Maintenance, MaintenanceReport, MemberDescription, OffsetReset, OnHandlerError, Options,
+    PartitionInfo, Producer, Reader, RecordMetadata, ResetTo, RunError, StartAt, TopicDescription,
+    TopicInfo, TopicPartition,
 };
 pub use error::{CorruptionKind, Error, PageId, Result};
+pub use group::Assignor;
 pub use log::kafka;
 pub use log::{FetchLimits, Fetched, Header, Record, StoredRecord, TimestampType};
 pub use page::{PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, PAGE_SIZE_MIN, TxnId};

@@ -5,6 +5,9 @@
 //! catalog cache and one commit queue, so concurrent durable producers in one process share
 //! `fdatasync`s (group commit).
 
+mod consumer;
+mod group_admin;
+mod groups;
 mod maintain;
 mod produce;
 mod reader;
@@ -14,6 +17,8 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+pub use consumer::{Consumer, ConsumerOptions, OnHandlerError, RunError, TopicPartition};
+pub use group_admin::{GroupDescription, GroupPartition, MemberDescription, ResetTo};
 pub use maintain::{Maintenance, MaintenanceReport};
 pub use produce::{Producer, RecordMetadata};
 pub use reader::{ConsumedRecord, OffsetReset, Reader, StartAt};

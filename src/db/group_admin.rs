@@ -1,0 +1,258 @@
+//! Consumer-group inspection for tools: list, describe, delete, and reset offsets.
+
+use std::collections::BTreeSet;
+
+use super::{Brooklet, groups, now_ms};
+use crate::error::{Error, Result};
+use crate::group::{
+    Assignor, TREE_GROUPS, TREE_MEMBERS, TREE_OFFSETS, TREE_STATE, member_key, offset_key,
+    offset_key_parts,
+};
+use crate::pager::Durability;
+
+/// A member as shown by [`Brooklet::describe_group`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MemberDescription {
+    /// The member id, 16 hex digits.
+    pub id: String,
+    /// The member's process id.
+    pub pid: u32,
+    /// Subscribed topics.
+    pub topics: Vec<String>,
+    /// Last heartbeat, milliseconds since the epoch.
+    pub heartbeat_ms: u64,
+    /// False once the member is past its session timeout or max poll interval (it is
+    /// removed at the next rebalance).
+    pub live: bool,
+}
+
+/// One partition as shown by [`Brooklet::describe_group`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GroupPartition {
+    /// The topic.
+    pub topic: String,
+    /// The partition.
+    pub partition: u32,
+    /// The group's committed offset, if any.
+    pub committed: Option<u64>,
+    /// The partition's end offset.
+    pub end: u64,
+    /// Records between the committed offset (or the log start, if none) and the end.
+    pub lag: u64,
+    /// The owning member's id, if a member owns it.
+    pub owner: Option<String>,
+}
+
+/// A consumer group, from [`Brooklet::describe_group`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GroupDescription {
+    /// The group id.
+    pub group: String,
+    /// Rises with every change of partition ownership.
+    pub generation: u64,
+    /// How partitions are spread over members.
+    pub assignor: Assignor,
+    /// The members.
+    pub members: Vec<MemberDescription>,
+    /// Every partition the group subscribes to or has committed offsets for.
+    pub partitions: Vec<GroupPartition>,
+}
+
+/// Where [`Brooklet::reset_group_offsets`] moves committed offsets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResetTo {
+    /// Each partition's first offset.
+    Earliest,
+    /// Each partition's end.
+    Latest,
+    /// An explicit offset (clamped to each partition's range).
+    Offset(u64),
+    /// The first record at or after this time (ms since the epoch); the end if none.
+    Timestamp(i64),
+}
+
+fn no_group(name: &str) -> Error {
+    Error::invalid(format!("consumer group {name:?} does not exist"))
+}
+
+fn hex(id: u64) -> String {
+    format!("{id:016x}")
+}
+
+impl Brooklet {
+    /// Every consumer group, by name.
+    pub fn groups(&self) -> Result<Vec<String>> {
+        self.with_snapshot(|read| Ok(groups::list(read)?.into_iter().map(|(_, n)| n).collect()))
+    }
+
+    /// A group's members, assignment, and per partition the committed offset, end and lag.
+    pub fn describe_group(&self, name: &str) -> Result<GroupDescription> {
+        let now = now_ms().cast_unsigned();
+        self.with_snapshot(|read| {
+            let id = groups::find_read(read, name)?.ok_or_else(|| no_group(name))?;
+            let state = groups::state_read(read, id)?;
+            let members = groups::members_read(read, id)?;
+            let topics = super::topics::list(read)?;
+            let mut wanted: BTreeSet<(u32, u32)> = BTreeSet::new();
+            for m in members.values() {
+                for t in topics.iter().filter(|t| m.topics.contains(&t.name)) {
+                    wanted.extend((0..t.partitions).map(|p| (t.id, p)));
+                }
+            }
+            let low = offset_key(id, 0, 0);
+            let high = offset_key(id, u32::MAX, u32::MAX);
+            for item in read.range(TREE_OFFSETS, &low[..]..=&high[..])? {
+                wanted.insert(offset_key_parts(&item?.0)?);
+            }
+            let mut partitions = Vec::new();
+            for (topic_id, p) in wanted {
+                let Some(topic) = topics.iter().find(|t| t.id == topic_id) else {
+                    continue;
+                };
+                if p >= topic.partitions {
+                    continue;
+                }
+                let pstate = crate::log::read::partition_state(read, topic_id, p)?;
+                let committed = groups::committed_read(read, id, topic_id, p)?.map(|c| c.offset);
+                let from = committed.unwrap_or(pstate.log_start).max(pstate.log_start);
+                partitions.push(GroupPartition {
+                    topic: topic.name.clone(),
+                    partition: p,
+                    committed,
+                    end: pstate.next_offset,
+                    lag: pstate.next_offset.saturating_sub(from),
+                    owner: state.owner(topic_id, p).map(|o| hex(o.member)),
+                });
+            }
+            partitions.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
+            Ok(GroupDescription {
+                group: name.to_owned(),
+                generation: state.generation,
+                assignor: state.assignor,
+                members: members
+                    .iter()
+                    .map(|(mid, m)| MemberDescription {
+                        id: hex(*mid),
+                        pid: m.pid,
+                        topics: m.topics.clone(),
+                        heartbeat_ms: m.heartbeat_ms,
+                        live: !m.expired(now),
+                    })
+                    .collect(),
+                partitions,
+            })
+        })
+    }
+
+    /// Fails unless every member of the group has expired or left.
+    fn require_idle(txn: &mut crate::engine::WriteTransaction, id: u32, name: &str) -> Result<()> {
+        let now = now_ms().cast_unsigned();
+        let live = groups::members(txn, id)?
+            .values()
+            .filter(|m| !m.expired(now))
+            .count();
+        if live > 0 {
+            return Err(Error::invalid(format!(
+                "consumer group {name:?} has {live} live member(s); stop them first"
+            )));
+        }
+        Ok(())
+    }
+
+    fn group_id_write(txn: &mut crate::engine::WriteTransaction, name: &str) -> Result<u32> {
+        for (k, v) in txn.range(TREE_GROUPS, .., false)? {
+            if v == name.as_bytes() {
+                let bytes: [u8; 4] = k
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| Error::invalid("group key"))?;
+                return Ok(u32::from_be_bytes(bytes));
+            }
+        }
+        Err(no_group(name))
+    }
+
+    /// Deletes a group and its committed offsets. The group must have no live members.
+    pub fn delete_group(&self, name: &str) -> Result<()> {
+        let mut txn = self.inner.engine.begin_write()?;
+        let id = Self::group_id_write(&mut txn, name)?;
+        Self::require_idle(&mut txn, id, name)?;
+        let low = offset_key(id, 0, 0);
+        let high = offset_key(id, u32::MAX, u32::MAX);
+        txn.remove_range(TREE_OFFSETS, &low[..]..=&high[..])?;
+        let mlow = member_key(id, 0);
+        let mhigh = member_key(id, u64::MAX);
+        txn.remove_range(TREE_MEMBERS, &mlow[..]..=&mhigh[..])?;
+        txn.remove(TREE_STATE, &id.to_be_bytes())?;
+        txn.remove(TREE_GROUPS, &id.to_be_bytes())?;
+        txn.commit(Durability::Immediate)?;
+        Ok(())
+    }
+
+    /// Moves a group's committed offsets, for every partition of `topic` (or of every topic
+    /// the group has committed offsets for). The group must have no live members.
+    /// Returns the new offsets.
+    pub fn reset_group_offsets(
+        &self,
+        name: &str,
+        to: ResetTo,
+        topic: Option<&str>,
+    ) -> Result<Vec<(String, u32, u64)>> {
+        let mut txn = self.inner.engine.begin_write()?;
+        let id = Self::group_id_write(&mut txn, name)?;
+        Self::require_idle(&mut txn, id, name)?;
+        let mut targets: BTreeSet<(String, u32)> = BTreeSet::new();
+        if let Some(t) = topic {
+            let d = self.describe_topic(t)?;
+            targets.extend(d.partitions.iter().map(|p| (t.to_owned(), p.partition)));
+        } else {
+            let low = offset_key(id, 0, 0);
+            let high = offset_key(id, u32::MAX, u32::MAX);
+            let names: std::collections::BTreeMap<u32, String> = self.topics_by_id()?;
+            for (k, _) in txn.range(TREE_OFFSETS, &low[..]..=&high[..], false)? {
+                let (tid, p) = offset_key_parts(&k)?;
+                if let Some(n) = names.get(&tid) {
+                    targets.insert((n.clone(), p));
+                }
+            }
+        }
+        let mut out = Vec::new();
+        let mut resolved = Vec::new();
+        for (t, p) in targets {
+            let (begin, end) = (self.beginning_offset(&t, p)?, self.end_offset(&t, p)?);
+            let offset = match to {
+                ResetTo::Earliest => begin,
+                ResetTo::Latest => end,
+                ResetTo::Offset(o) => o.clamp(begin, end),
+                ResetTo::Timestamp(ts) => self.offset_for_time(&t, p, ts)?.unwrap_or(end),
+            };
+            let meta = self
+                .inner
+                .catalog
+                .lock()
+                .expect("catalog lock")
+                .lookup_write(&mut txn, &t)?;
+            resolved.push((meta, p, offset, String::new()));
+            out.push((t, p, offset));
+        }
+        groups::commit_offsets(
+            &mut txn,
+            id,
+            name,
+            None,
+            &resolved,
+            now_ms().cast_unsigned(),
+        )?;
+        txn.commit(Durability::Immediate)?;
+        Ok(out)
+    }
+
+    fn topics_by_id(&self) -> Result<std::collections::BTreeMap<u32, String>> {
+        self.with_snapshot(|read| {
+            Ok(super::topics::list(read)?
+                .into_iter()
+                .map(|t| (t.id, t.name))
+                .collect())
+        })
+    }
+}

@@ -1,0 +1,292 @@
+//! Group operations inside transactions: find or create a group, join, heartbeat, expire
+//! and rebalance, release revoked partitions, and fenced offset commits.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::topics;
+use crate::catalog::TopicMeta;
+use crate::engine::{ReadTransaction, WriteTransaction};
+use crate::error::{Error, Result};
+use crate::group::assign::{TopicParts, assign};
+use crate::group::{
+    Assignor, Committed, GroupState, KEY_NEXT_GROUP_ID, Member, Owner, TREE_GROUPS, TREE_MEMBERS,
+    TREE_OFFSETS, TREE_STATE, member_key, offset_key,
+};
+use crate::log::meta::{TREE_META, decode_u32};
+
+/// Checks a group id: the same characters and length as a topic name.
+pub(crate) fn validate_group_name(name: &str) -> Result<()> {
+    crate::catalog::validate_topic_name(name)
+        .map_err(|e| Error::invalid(e.to_string().replace("topic name", "group id")))
+}
+
+/// The id of group `name` in a snapshot, if it exists.
+pub(crate) fn find_read(read: &ReadTransaction, name: &str) -> Result<Option<u32>> {
+    for item in read.range(TREE_GROUPS, ..)? {
+        let (k, v) = item?;
+        if v == name.as_bytes() {
+            return Ok(Some(decode_id(&k)?));
+        }
+    }
+    Ok(None)
+}
+
+/// Every group: (id, name).
+pub(crate) fn list(read: &ReadTransaction) -> Result<Vec<(u32, String)>> {
+    let mut out = Vec::new();
+    for item in read.range(TREE_GROUPS, ..)? {
+        let (k, v) = item?;
+        let name = String::from_utf8(v).map_err(|_| Error::invalid("group name is not UTF-8"))?;
+        out.push((decode_id(&k)?, name));
+    }
+    out.sort_by(|a, b| a.1.cmp(&b.1));
+    Ok(out)
+}
+
+fn decode_id(key: &[u8]) -> Result<u32> {
+    let bytes: [u8; 4] = key
+        .try_into()
+        .map_err(|_| Error::invalid("group key is not 4 bytes"))?;
+    Ok(u32::from_be_bytes(bytes))
+}
+
+/// The id of group `name`, created if missing.
+pub(crate) fn find_or_create(
+    txn: &mut WriteTransaction,
+    name: &str,
+    assignor: Assignor,
+) -> Result<u32> {
+    validate_group_name(name)?;
+    for (k, v) in txn.range(TREE_GROUPS, .., false)? {
+        if v == name.as_bytes() {
+            return decode_id(&k);
+        }
+    }
+    let id = match txn.get(TREE_META, KEY_NEXT_GROUP_ID)? {
+        Some(v) => decode_u32(&v)?,
+        None => 1,
+    };
+    let next = id
+        .checked_add(1)
+        .ok_or_else(|| Error::invalid("group ids exhausted"))?;
+    txn.insert(TREE_META, KEY_NEXT_GROUP_ID, &next.to_le_bytes())?;
+    txn.insert(TREE_GROUPS, &id.to_be_bytes(), name.as_bytes())?;
+    let state = GroupState {
+        generation: 0,
+        assignor,
+        owners: Vec::new(),
+    };
+    txn.insert(TREE_STATE, &id.to_be_bytes(), &state.encode())?;
+    Ok(id)
+}
+
+/// The members of a group, by id.
+pub(crate) fn members(txn: &mut WriteTransaction, group_id: u32) -> Result<BTreeMap<u64, Member>> {
+    let low = member_key(group_id, 0);
+    let high = member_key(group_id, u64::MAX);
+    txn.range(TREE_MEMBERS, &low[..]..=&high[..], false)?
+        .into_iter()
+        .map(|(k, v)| {
+            let id = u64::from_be_bytes(
+                k[4..12]
+                    .try_into()
+                    .map_err(|_| Error::invalid("member key"))?,
+            );
+            Ok((id, Member::decode(&v)?))
+        })
+        .collect()
+}
+
+/// The members of a group in a snapshot.
+pub(crate) fn members_read(read: &ReadTransaction, group_id: u32) -> Result<BTreeMap<u64, Member>> {
+    let low = member_key(group_id, 0);
+    let high = member_key(group_id, u64::MAX);
+    let mut out = BTreeMap::new();
+    for item in read.range(TREE_MEMBERS, &low[..]..=&high[..])? {
+        let (k, v) = item?;
+        let id = u64::from_be_bytes(
+            k[4..12]
+                .try_into()
+                .map_err(|_| Error::invalid("member key"))?,
+        );
+        out.insert(id, Member::decode(&v)?);
+    }
+    Ok(out)
+}
+
+/// A group's state in a transaction.
+pub(crate) fn state(txn: &mut WriteTransaction, group_id: u32) -> Result<GroupState> {
+    match txn.get(TREE_STATE, &group_id.to_be_bytes())? {
+        Some(v) => GroupState::decode(&v),
+        None => Err(Error::invalid(format!("group {group_id} has no state"))),
+    }
+}
+
+/// A group's state in a snapshot.
+pub(crate) fn state_read(read: &ReadTransaction, group_id: u32) -> Result<GroupState> {
+    match read.get(TREE_STATE, &group_id.to_be_bytes())? {
+        Some(v) => GroupState::decode(&v),
+        None => Err(Error::invalid(format!("group {group_id} has no state"))),
+    }
+}
+
+/// Removes expired members, recomputes the assignment over the live ones and applies it
+/// cooperatively: a partition whose owner is gone moves at once; one whose owner lives is
+/// marked pending until released. Bumps the generation if ownership changed.
+pub(crate) fn rebalance(
+    txn: &mut WriteTransaction,
+    group_id: u32,
+    now_ms: u64,
+) -> Result<GroupState> {
+    let mut members = members(txn, group_id)?;
+    let expired: Vec<u64> = members
+        .iter()
+        .filter(|(_, m)| m.expired(now_ms))
+        .map(|(id, _)| *id)
+        .collect();
+    for id in &expired {
+        txn.remove(TREE_MEMBERS, &member_key(group_id, *id))?;
+        members.remove(id);
+    }
+    let mut state = state(txn, group_id)?;
+    let subscriptions: BTreeMap<u64, BTreeSet<String>> = members
+        .iter()
+        .map(|(id, m)| (*id, m.topics.iter().cloned().collect()))
+        .collect();
+    let mut names: BTreeSet<&str> = BTreeSet::new();
+    for m in members.values() {
+        names.extend(m.topics.iter().map(String::as_str));
+    }
+    let mut parts = Vec::new();
+    let mut catalog = topics::CatalogCache::default();
+    for name in names {
+        // A subscribed topic that does not exist (yet) is skipped.
+        if let Ok(t) = catalog.lookup_write(txn, name) {
+            parts.push(TopicParts {
+                id: t.id,
+                name: t.name.clone(),
+                partitions: t.partitions,
+            });
+        }
+    }
+    parts.sort_by_key(|t| t.id);
+    let current: BTreeMap<(u32, u32), u64> = state
+        .owners
+        .iter()
+        .filter(|o| members.contains_key(&o.member))
+        .map(|o| {
+            let effective = if o.pending != 0 && members.contains_key(&o.pending) {
+                o.pending
+            } else {
+                o.member
+            };
+            ((o.topic_id, o.partition), effective)
+        })
+        .collect();
+    let target = assign(state.assignor, &parts, &subscriptions, &current);
+    let mut owners = Vec::with_capacity(target.len());
+    for ((topic_id, partition), to) in &target {
+        let owner = match state.owner(*topic_id, *partition) {
+            Some(o) if members.contains_key(&o.member) && o.member != *to => Owner {
+                topic_id: *topic_id,
+                partition: *partition,
+                member: o.member,
+                pending: *to,
+            },
+            _ => Owner {
+                topic_id: *topic_id,
+                partition: *partition,
+                member: *to,
+                pending: 0,
+            },
+        };
+        owners.push(owner);
+    }
+    if owners != state.owners {
+        state.owners = owners;
+        state.generation += 1;
+        txn.insert(TREE_STATE, &group_id.to_be_bytes(), &state.encode())?;
+    }
+    Ok(state)
+}
+
+/// Hands `partitions` (owned by `member` with a pending new owner) to their new owners.
+pub(crate) fn release(
+    txn: &mut WriteTransaction,
+    group_id: u32,
+    member: u64,
+    partitions: &[(u32, u32)],
+) -> Result<()> {
+    let mut state = state(txn, group_id)?;
+    let mut changed = false;
+    for o in &mut state.owners {
+        if o.member == member && o.pending != 0 && partitions.contains(&(o.topic_id, o.partition)) {
+            o.member = o.pending;
+            o.pending = 0;
+            changed = true;
+        }
+    }
+    if changed {
+        state.generation += 1;
+        txn.insert(TREE_STATE, &group_id.to_be_bytes(), &state.encode())?;
+    }
+    Ok(())
+}
+
+/// Writes committed offsets after checking that `member` is live and owns every partition.
+pub(crate) fn commit_offsets(
+    txn: &mut WriteTransaction,
+    group_id: u32,
+    group: &str,
+    member: Option<u64>,
+    offsets: &[(std::sync::Arc<TopicMeta>, u32, u64, String)],
+    now_ms: u64,
+) -> Result<()> {
+    let state = state(txn, group_id)?;
+    if let Some(member) = member {
+        if txn
+            .get(TREE_MEMBERS, &member_key(group_id, member))?
+            .is_none()
+        {
+            return Err(Error::Fenced(format!(
+                "member {member:016x} is no longer in group {group:?} (expired or left); its commit is rejected"
+            )));
+        }
+        for (topic, partition, _, _) in offsets {
+            let owns = state
+                .owner(topic.id, *partition)
+                .is_some_and(|o| o.member == member);
+            if !owns {
+                return Err(Error::Fenced(format!(
+                    "member {member:016x} no longer owns {}/{partition} in group {group:?} (generation {}); its commit is rejected",
+                    topic.name, state.generation
+                )));
+            }
+        }
+    }
+    for (topic, partition, offset, metadata) in offsets {
+        let value = Committed {
+            offset: *offset,
+            time_ms: now_ms,
+            metadata: metadata.clone(),
+        };
+        txn.insert(
+            TREE_OFFSETS,
+            &offset_key(group_id, topic.id, *partition),
+            &value.encode(),
+        )?;
+    }
+    Ok(())
+}
+
+/// The committed offset of a partition in a snapshot.
+pub(crate) fn committed_read(
+    read: &ReadTransaction,
+    group_id: u32,
+    topic_id: u32,
+    partition: u32,
+) -> Result<Option<Committed>> {
+    read.get(TREE_OFFSETS, &offset_key(group_id, topic_id, partition))?
+        .map(|v| Committed::decode(&v))
+        .transpose()
+}

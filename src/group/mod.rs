@@ -1,0 +1,304 @@
+//! L4, consumer groups: committed offsets, members with liveness, partition ownership and
+//! assignment. The file itself is the group coordinator: every member reads and writes the
+//! group's records in ordinary transactions, and whoever changes the membership (a join, a
+//! leave, an expiry noticed at a heartbeat) recomputes the assignment in the same commit.
+//!
+//! | tree            | key                                        | value            |
+//! |-----------------|--------------------------------------------|------------------|
+//! | `group.groups`  | group id u32                               | name             |
+//! | `group.state`   | group id u32                               | [`GroupState`]   |
+//! | `group.members` | group id u32, member id u64                | [`Member`]       |
+//! | `group.offsets` | group id u32, topic id u32, partition u32  | [`Committed`]    |
+//!
+//! Ownership is cooperative: a partition that the assignment moves stays with its old
+//! owner, marked `pending`, until that owner releases it (after its `on_revoked` callback
+//! and a final commit) or stops being a member. So each partition has exactly one owner at
+//! a time, and only the owner's commits are accepted (fencing).
+//!
+//! Invariants:
+//! 1. Every owner and pending owner in a group's state is a member of the group.
+//! 2. `generation` rises with every change of ownership.
+//! 3. A committed offset is written only by the partition's owner.
+
+pub(crate) mod assign;
+
+use crate::error::{CorruptionKind, Error, Result};
+use crate::page::{Cursor, put_u16, put_u32, put_u64};
+
+pub(crate) const TREE_GROUPS: &str = "group.groups";
+pub(crate) const TREE_STATE: &str = "group.state";
+pub(crate) const TREE_MEMBERS: &str = "group.members";
+pub(crate) const TREE_OFFSETS: &str = "group.offsets";
+pub(crate) const KEY_NEXT_GROUP_ID: &[u8] = b"next-group-id";
+
+fn bad(why: &'static str) -> Error {
+    Error::corrupt_file(CorruptionKind::Invalid(why))
+}
+
+fn put_str(out: &mut Vec<u8>, s: &str) {
+    put_u16(
+        out,
+        u16::try_from(s.len()).expect("group strings are short"),
+    );
+    out.extend_from_slice(s.as_bytes());
+}
+
+fn get_str(c: &mut Cursor<'_>) -> Result<String> {
+    let len = c.u16()?;
+    String::from_utf8(c.take(usize::from(len))?.to_vec())
+        .map_err(|_| bad("group string is not UTF-8"))
+}
+
+/// Key of a member.
+pub(crate) fn member_key(group_id: u32, member_id: u64) -> [u8; 12] {
+    let mut key = [0u8; 12];
+    key[..4].copy_from_slice(&group_id.to_be_bytes());
+    key[4..].copy_from_slice(&member_id.to_be_bytes());
+    key
+}
+
+/// Key of a committed offset.
+pub(crate) fn offset_key(group_id: u32, topic_id: u32, partition: u32) -> [u8; 12] {
+    let mut key = [0u8; 12];
+    key[..4].copy_from_slice(&group_id.to_be_bytes());
+    key[4..8].copy_from_slice(&topic_id.to_be_bytes());
+    key[8..].copy_from_slice(&partition.to_be_bytes());
+    key
+}
+
+/// Decodes the topic id and partition of a committed-offset key.
+pub(crate) fn offset_key_parts(key: &[u8]) -> Result<(u32, u32)> {
+    let bytes: [u8; 12] = key
+        .try_into()
+        .map_err(|_| bad("group offset key is not 12 bytes"))?;
+    Ok((
+        u32::from_be_bytes(bytes[4..8].try_into().expect("4 bytes")),
+        u32::from_be_bytes(bytes[8..].try_into().expect("4 bytes")),
+    ))
+}
+
+/// How partitions are spread over members.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Assignor {
+    /// Per topic, contiguous ranges of partitions (Kafka's `range`).
+    #[default]
+    Range,
+    /// All partitions dealt out in turn (Kafka's `roundrobin`).
+    RoundRobin,
+    /// Balanced, moving as few partitions as possible (Kafka's cooperative sticky).
+    Sticky,
+}
+
+impl Assignor {
+    fn code(self) -> u8 {
+        match self {
+            Self::Range => 0,
+            Self::RoundRobin => 1,
+            Self::Sticky => 2,
+        }
+    }
+
+    fn from_code(code: u8) -> Result<Self> {
+        match code {
+            0 => Ok(Self::Range),
+            1 => Ok(Self::RoundRobin),
+            2 => Ok(Self::Sticky),
+            _ => Err(bad("unknown assignor")),
+        }
+    }
+}
+
+/// One member of a group.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Member {
+    /// When the member last showed it is alive (ms since the epoch).
+    pub heartbeat_ms: u64,
+    /// When the member last polled; a member stuck longer than `max_poll_ms` is dropped.
+    pub polled_ms: u64,
+    pub session_timeout_ms: u32,
+    pub max_poll_ms: u32,
+    /// The operating-system process id, for tools.
+    pub pid: u32,
+    /// Topic names the member subscribes to.
+    pub topics: Vec<String>,
+}
+
+impl Member {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out =
+            Vec::with_capacity(32 + self.topics.iter().map(|t| t.len() + 2).sum::<usize>());
+        put_u64(&mut out, self.heartbeat_ms);
+        put_u64(&mut out, self.polled_ms);
+        put_u32(&mut out, self.session_timeout_ms);
+        put_u32(&mut out, self.max_poll_ms);
+        put_u32(&mut out, self.pid);
+        put_u16(
+            &mut out,
+            u16::try_from(self.topics.len()).expect("few topics"),
+        );
+        for t in &self.topics {
+            put_str(&mut out, t);
+        }
+        out
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Self> {
+        let mut c = Cursor::new(bytes);
+        let mut m = Self {
+            heartbeat_ms: c.u64()?,
+            polled_ms: c.u64()?,
+            session_timeout_ms: c.u32()?,
+            max_poll_ms: c.u32()?,
+            pid: c.u32()?,
+            topics: Vec::new(),
+        };
+        for _ in 0..c.u16()? {
+            m.topics.push(get_str(&mut c)?);
+        }
+        Ok(m)
+    }
+
+    /// True if the member has shown no sign of life within its limits.
+    pub fn expired(&self, now_ms: u64) -> bool {
+        now_ms.saturating_sub(self.heartbeat_ms) > u64::from(self.session_timeout_ms)
+            || now_ms.saturating_sub(self.polled_ms) > u64::from(self.max_poll_ms)
+    }
+}
+
+/// Who owns one partition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Owner {
+    pub topic_id: u32,
+    pub partition: u32,
+    /// The member that owns the partition now.
+    pub member: u64,
+    /// The member the assignment moves it to, once the owner releases it (0: none).
+    pub pending: u64,
+}
+
+/// A group's assignment.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct GroupState {
+    pub generation: u64,
+    pub assignor: Assignor,
+    /// Owned partitions, sorted by (topic id, partition).
+    pub owners: Vec<Owner>,
+}
+
+impl GroupState {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(13 + self.owners.len() * 24);
+        put_u64(&mut out, self.generation);
+        out.push(self.assignor.code());
+        put_u32(
+            &mut out,
+            u32::try_from(self.owners.len()).expect("owners fit u32"),
+        );
+        for o in &self.owners {
+            put_u32(&mut out, o.topic_id);
+            put_u32(&mut out, o.partition);
+            put_u64(&mut out, o.member);
+            put_u64(&mut out, o.pending);
+        }
+        out
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Self> {
+        let mut c = Cursor::new(bytes);
+        let generation = c.u64()?;
+        let assignor = Assignor::from_code(c.u8()?)?;
+        let count = c.u32()? as usize;
+        if count > c.remaining() / 24 {
+            return Err(bad("group owner count exceeds its value"));
+        }
+        let mut owners = Vec::with_capacity(count);
+        for _ in 0..count {
+            owners.push(Owner {
+                topic_id: c.u32()?,
+                partition: c.u32()?,
+                member: c.u64()?,
+                pending: c.u64()?,
+            });
+        }
+        Ok(Self {
+            generation,
+            assignor,
+            owners,
+        })
+    }
+
+    /// The owner record of a partition.
+    pub fn owner(&self, topic_id: u32, partition: u32) -> Option<&Owner> {
+        self.owners
+            .binary_search_by_key(&(topic_id, partition), |o| (o.topic_id, o.partition))
+            .ok()
+            .map(|i| &self.owners[i])
+    }
+}
+
+/// A committed offset.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Committed {
+    pub offset: u64,
+    pub time_ms: u64,
+    pub metadata: String,
+}
+
+impl Committed {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(18 + self.metadata.len());
+        put_u64(&mut out, self.offset);
+        put_u64(&mut out, self.time_ms);
+        put_str(&mut out, &self.metadata);
+        out
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Self> {
+        let mut c = Cursor::new(bytes);
+        Ok(Self {
+            offset: c.u64()?,
+            time_ms: c.u64()?,
+            metadata: get_str(&mut c)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_round_trip() {
+        let m = Member {
+            heartbeat_ms: 5,
+            polled_ms: 6,
+            session_timeout_ms: 7,
+            max_poll_ms: 8,
+            pid: 9,
+            topics: vec!["a".into(), "bb".into()],
+        };
+        assert_eq!(Member::decode(&m.encode()).expect("member"), m);
+        assert!(m.expired(100));
+        assert!(!m.expired(12));
+        let s = GroupState {
+            generation: 3,
+            assignor: Assignor::Sticky,
+            owners: vec![Owner {
+                topic_id: 1,
+                partition: 2,
+                member: 3,
+                pending: 0,
+            }],
+        };
+        assert_eq!(GroupState::decode(&s.encode()).expect("state"), s);
+        assert!(GroupState::decode(&s.encode()[..20]).is_err());
+        let c = Committed {
+            offset: 42,
+            time_ms: 1,
+            metadata: "m".into(),
+        };
+        assert_eq!(Committed::decode(&c.encode()).expect("committed"), c);
+        assert_eq!(offset_key_parts(&offset_key(1, 2, 3)).expect("key"), (2, 3));
+    }
+}
