@@ -25,7 +25,13 @@ fn churn_keeps_the_file_size_flat() {
         // one round's worth of old segments.
         for batch in 0..20u32 {
             let records: Vec<Record> = (0..100u32)
-                .map(|i| Record::keyed(format!("{round}-{batch}-{i}").into_bytes(), value.clone()))
+                .map(|i| {
+                    // Fixed timestamps keep the run deterministic (the time index, and so
+                    // the page layout, depends on them).
+                    let ts = 1_700_000_000_000 + i64::from(round * 100 + batch);
+                    Record::keyed(format!("{round}-{batch}-{i}").into_bytes(), value.clone())
+                        .with_timestamp(ts)
+                })
                 .collect();
             db.send_batch("churn", records).expect("send");
         }
