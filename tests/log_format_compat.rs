@@ -1,5 +1,5 @@
 //! Event-log format compatibility: `tests/data/log-v2-4096.brooklet` was written by format
-//! version 1 and is checked in. It must keep opening with every record, offset, config and
+//! version 2 and is checked in. It must keep opening with every record, offset, config and
 //! index answer below, checking clean, and taking new records.
 //!
 //! The file holds two topics (the worked example in FORMAT.md follows it):
