@@ -201,11 +201,10 @@ pub fn progress(total: u64, threshold: u64, what: &str) -> ProgressBar {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::new(total);
-    let style = ProgressStyle::with_template(
-        "{msg} [{bar:40}] {human_pos}/{human_len} ({per_sec}, {eta} left)",
-    )
-    .expect("valid template")
-    .progress_chars("=> ");
+    let style =
+        ProgressStyle::with_template("{msg} [{bar:40}] {human_pos}/{human_len} ({eta} left)")
+            .expect("valid template")
+            .progress_chars("=> ");
     bar.set_style(style);
     bar.set_message(what.to_owned());
     bar
