@@ -1,0 +1,464 @@
+//! The command line: every command, flag and help text. The names and flags are a contract
+//! that scripts rely on (issue 6); add to them, never rename.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::common::{parse_page_size, parse_pair};
+use crate::time::parse_time;
+
+const TOP_EXAMPLES: &str = "\
+Examples:
+  brooklet demo                                  a guided tour in a new file
+  brooklet init events.brooklet
+  brooklet topic create events.brooklet orders --partitions 3
+  printf 'alice:1\\nbob:2\\n' | brooklet produce events.brooklet orders --key-separator : --acks
+  brooklet consume events.brooklet orders --from-beginning --format json
+  brooklet info events.brooklet
+
+Output: data goes to stdout, summaries and errors to stderr. An error is one line,
+`brooklet: error: ...`. Exit codes: 0 success; 1 the command failed (missing or damaged
+file, unknown topic, bad input data, I/O error); 2 the command line is wrong (unknown flag,
+bad value, bad topic config) or the command is not supported yet.
+
+Only `init` and `demo` create files; every other command needs an existing brooklet file
+and never changes a file that is not one.";
+
+/// brooklet: Kafka-style event streams in one file.
+#[derive(Debug, Parser)]
+#[command(name = "brooklet", version, after_help = TOP_EXAMPLES, max_term_width = 100)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a new, empty brooklet file.
+    #[command(after_help = "\
+Examples:
+  brooklet init events.brooklet
+  brooklet init small.brooklet --page-size 1024
+
+FILE must not exist, or be an empty file. If FILE is already a brooklet file, init says so
+and exits 1 without changing it; any other existing file is refused (exit 1).")]
+    Init {
+        /// The file to create.
+        file: PathBuf,
+        /// Page size in bytes: a power of two from 512 to 65536.
+        #[arg(long, default_value_t = brooklet::PAGE_SIZE_DEFAULT, value_parser = parse_page_size)]
+        page_size: u32,
+    },
+    /// Create, list, describe, alter and delete topics.
+    #[command(subcommand)]
+    Topic(TopicCommand),
+    /// Append records read from stdin, one per line.
+    Produce(ProduceArgs),
+    /// Print records of a topic.
+    Consume(ConsumeArgs),
+    /// Consumer groups (not supported yet).
+    #[command(subcommand)]
+    Group(GroupCommand),
+    /// Verify the whole file: exit 0 when clean, 1 with a list of problems.
+    #[command(after_help = "\
+Examples:
+  brooklet check events.brooklet
+  brooklet check events.brooklet --json
+
+Walks every page: checksums, B-trees, free pages, the last commit's journal, and every
+record batch of every partition. Problems are listed on stdout, one per line; the exit code
+is 1 when there is any. A file too damaged to open is a one-line error (exit 1).")]
+    Check {
+        /// The brooklet file.
+        file: PathBuf,
+        /// Print the report as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the format version, page size, pages by kind, free pages and topics.
+    #[command(after_help = "\
+Examples:
+  brooklet info events.brooklet
+  brooklet info events.brooklet --json
+
+Counting pages by kind walks the whole file (as `check` does), so info takes time on
+large files.")]
+    Info {
+        /// The brooklet file.
+        file: PathBuf,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Decode pages for format tooling (see FORMAT.md).
+    #[command(after_help = "\
+Examples:
+  brooklet dump events.brooklet              both header pages, trees and segments
+  brooklet dump events.brooklet --page 7     what page 7 is, and a hex dump of it
+
+Without --page: the static header and commit slot of pages 0 and 1 as FORMAT.md lays them
+out, every named tree with its entry count, and every partition's segments (first page,
+page count, bytes used). With --page N: the page's kind where it can be told (header page,
+B-tree leaf or branch whose checksum verifies, or a data page of a segment, with the record
+batches that start in it), then a hex dump; repeated lines are shown once, followed by `*`.
+Pages of blobs (overflow values, the free list, the journal) and free pages have no header
+of their own and are reported as `unknown`.")]
+    Dump {
+        /// The brooklet file.
+        file: PathBuf,
+        /// The page to decode and hex-dump.
+        #[arg(long)]
+        page: Option<u32>,
+        /// Print one JSON object (without the hex dump).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Reclaim free space (not supported yet).
+    Vacuum {
+        /// The brooklet file.
+        file: PathBuf,
+    },
+    /// Compact topics (not supported yet).
+    Compact {
+        /// The brooklet file.
+        file: PathBuf,
+        /// Only this topic.
+        topic: Option<String>,
+    },
+    /// Write a topic's records as JSON lines or as Kafka segment files.
+    Export(ExportArgs),
+    /// Append records from JSON lines (the format `export` and `consume --format json` write).
+    Import(ImportArgs),
+    /// Create a demo file, produce and consume a few thousand records, and show what happened.
+    #[command(after_help = "\
+Examples:
+  brooklet demo
+  brooklet demo /tmp/my-demo.brooklet
+
+Without FILE the demo uses brooklet-demo.brooklet in the system's temporary directory and
+replaces it on every run. A FILE you name must not exist yet (or be empty).")]
+    Demo {
+        /// Where to create the demo file.
+        file: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TopicCommand {
+    /// Create a topic.
+    #[command(after_help = "\
+Examples:
+  brooklet topic create events.brooklet orders --partitions 3
+  brooklet topic create events.brooklet audit --retention-ms 604800000 --retention-bytes 1073741824
+  brooklet topic create events.brooklet users --cleanup compact --config segment.bytes=1048576
+
+Configs use Kafka's names (retention.ms, retention.bytes, cleanup.policy, segment.bytes,
+min.compaction.lag.ms, delete.retention.ms, max.message.bytes, message.timestamp.type).
+The dedicated flags override the same key given with --config. Invalid configs are usage
+errors (exit 2) and are found before the file is opened.")]
+    Create {
+        /// The brooklet file.
+        file: PathBuf,
+        /// The topic name: 1 to 249 of [a-zA-Z0-9._-].
+        topic: String,
+        /// Number of partitions (1 to 10000).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+        partitions: u32,
+        /// retention.ms: delete segments older than this; -1 keeps them forever.
+        #[arg(long, allow_hyphen_values = true, value_name = "MS")]
+        retention_ms: Option<String>,
+        /// retention.bytes: per partition, delete the oldest segments beyond this; -1: no limit.
+        #[arg(long, allow_hyphen_values = true, value_name = "B")]
+        retention_bytes: Option<String>,
+        /// cleanup.policy: delete, compact or compact,delete.
+        #[arg(long, value_name = "POLICY")]
+        cleanup: Option<String>,
+        /// Any topic config as key=value (repeatable).
+        #[arg(long = "config", value_name = "K=V", value_parser = parse_pair)]
+        configs: Vec<(String, String)>,
+    },
+    /// List topic names, one per line.
+    #[command(after_help = "\
+Examples:
+  brooklet topic list events.brooklet
+  brooklet topic list events.brooklet --json      [{\"name\", \"partitions\", \"config\"}, ...]")]
+    List {
+        /// The brooklet file.
+        file: PathBuf,
+        /// Print a JSON array of topics with partition counts and configs.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a topic's config and each partition's offsets and size.
+    #[command(after_help = "\
+Examples:
+  brooklet topic describe events.brooklet orders
+  brooklet topic describe events.brooklet orders --json
+
+Offsets are `beginning..end`: the first offset still stored and the offset the next record
+gets.")]
+    Describe {
+        /// The brooklet file.
+        file: PathBuf,
+        /// The topic.
+        topic: String,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a topic and all its records.
+    #[command(after_help = "\
+Examples:
+  brooklet topic delete events.brooklet orders")]
+    Delete {
+        /// The brooklet file.
+        file: PathBuf,
+        /// The topic.
+        topic: String,
+    },
+    /// Change topic configs.
+    #[command(after_help = "\
+Examples:
+  brooklet topic alter events.brooklet orders --config retention.ms=86400000
+  brooklet topic alter events.brooklet orders --config retention.bytes=-1 --config cleanup.policy=compact
+
+Prints the topic's resulting config on stdout, one key=value per line.")]
+    Alter {
+        /// The brooklet file.
+        file: PathBuf,
+        /// The topic.
+        topic: String,
+        /// A topic config as key=value (repeatable, at least one).
+        #[arg(long = "config", value_name = "K=V", value_parser = parse_pair, required = true)]
+        configs: Vec<(String, String)>,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DurabilityArg {
+    /// One fdatasync per commit: durable when the commit returns.
+    Immediate,
+    /// Two fdatasyncs per commit (data, then the commit slot).
+    Paranoid,
+    /// No fdatasync: atomic, but the newest commits may be lost in a power cut.
+    None,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  echo hello | brooklet produce events.brooklet logs
+  printf 'alice:{\"total\":42}\\nbob:{\"total\":7}\\n' | brooklet produce events.brooklet orders --key-separator :
+  brooklet produce events.brooklet orders --acks < lines.txt > acks.txt
+  tail -f app.log | brooklet produce events.brooklet logs --header source=app --durability none
+
+Input: stdin as bytes, split at each newline; one trailing \\r per line is dropped (CRLF
+input), an empty line is a record with an empty value, and a last line without a newline is
+still a record. Bytes need not be UTF-8. With --key-separator, each line is split at the
+first SEP into key and value; a line without SEP is an error naming its line number (exit
+1), and the lines before it stay committed. Records without key are spread over partitions
+one commit at a time (sticky partitioning); keyed records go to murmur2(key) like Kafka.
+
+Commits: records are committed as input arrives; whatever lines are already waiting (up to
+10000 records or 4 MiB) go into one atomic commit. With --acks, each record's `PARTITION
+OFFSET` is printed on stdout in input order once its commit has returned; nothing else goes
+to stdout. A summary goes to stderr.")]
+pub struct ProduceArgs {
+    /// The brooklet file.
+    pub file: PathBuf,
+    /// The topic.
+    pub topic: String,
+    /// Split each line at the first SEP into key and value.
+    #[arg(long, value_name = "SEP")]
+    pub key_separator: Option<String>,
+    /// Send every record to this partition.
+    #[arg(long, value_name = "P")]
+    pub partition: Option<u32>,
+    /// A header added to every record, as key=value (repeatable; order kept).
+    #[arg(long = "header", value_name = "K=V", value_parser = parse_pair)]
+    pub headers: Vec<(String, String)>,
+    /// How durable each commit is.
+    #[arg(long, value_enum, default_value_t = DurabilityArg::Immediate)]
+    pub durability: DurabilityArg,
+    /// Print `PARTITION OFFSET` per record on stdout once committed.
+    #[arg(long)]
+    pub acks: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ConsumeFormat {
+    /// The value of each record, one per line (with --key-separator: key SEP value).
+    Text,
+    /// One JSON object per record and line.
+    Json,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  brooklet consume events.brooklet orders                        every record, then exit
+  brooklet consume events.brooklet orders --follow               new records as they come
+  brooklet consume events.brooklet orders --since 2026-11-26T10:00:00Z --format json
+  brooklet consume events.brooklet orders --partition 1 --offset 500 --max 10
+
+Start: --from-beginning, --offset N (clamped into each partition's range, with a note on
+stderr) or --since TIME (milliseconds since the epoch, or RFC 3339 such as
+2026-11-26T10:00:00Z or 2026-11-26T11:00:00+01:00, or a date 2026-11-26 meaning midnight UTC).
+Without any of them the start is the beginning, except with --follow, where it is the end
+(only new records, like Kafka's console consumer).
+
+End: without --follow, the command reads up to the end offset each partition had when it
+started, then exits 0. With --follow it waits for new records. --timeout-ms MS ends it
+(exit 0) after MS without a new record; --max N ends it (exit 0) after N records.
+Partitions are read in turn, so records of different partitions interleave.
+
+Text format: each record's value, then a newline (bytes as stored; a null value prints as
+`null`). With --key-separator SEP: key, SEP, value (a null key prints as `null`).
+JSON format: one object per line:
+  {\"topic\":\"orders\",\"partition\":0,\"offset\":5,\"timestamp\":1764151200000,
+   \"key\":\"alice\",\"value\":\"{...}\",\"headers\":[[\"source\",\"app\"]]}
+timestamp is in milliseconds since the epoch; key, value and header values are UTF-8
+strings, null for null, or {\"base64\":\"...\"} (standard alphabet, padded) for bytes that
+are not UTF-8. headers keeps order and duplicates.")]
+pub struct ConsumeArgs {
+    /// The brooklet file.
+    pub file: PathBuf,
+    /// The topic.
+    pub topic: String,
+    /// Consume as a member of this group (not supported yet).
+    #[arg(long, value_name = "G")]
+    pub group: Option<String>,
+    /// Start at the first offset still stored.
+    #[arg(long, group = "start")]
+    pub from_beginning: bool,
+    /// Start at this offset in each partition read.
+    #[arg(long, value_name = "N", group = "start")]
+    pub offset: Option<u64>,
+    /// Start at the first record at or after TIME.
+    #[arg(long, value_name = "TIME", group = "start", value_parser = parse_time)]
+    pub since: Option<i64>,
+    /// Read only this partition.
+    #[arg(long, value_name = "P")]
+    pub partition: Option<u32>,
+    /// Stop after N records.
+    #[arg(long, value_name = "N")]
+    pub max: Option<u64>,
+    /// Stop after MS milliseconds without a new record.
+    #[arg(long, value_name = "MS")]
+    pub timeout_ms: Option<u64>,
+    /// Keep waiting for new records.
+    #[arg(long)]
+    pub follow: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ConsumeFormat::Text)]
+    pub format: ConsumeFormat,
+    /// Text format: print `key SEP value`.
+    #[arg(long, value_name = "SEP")]
+    pub key_separator: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GroupCommand {
+    /// List groups (not supported yet).
+    List {
+        /// The brooklet file.
+        file: PathBuf,
+    },
+    /// Show a group's offsets, lag and members (not supported yet).
+    Describe {
+        /// The brooklet file.
+        file: PathBuf,
+        /// The group.
+        group: String,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Move a group's committed offsets (not supported yet).
+    Reset {
+        /// The brooklet file.
+        file: PathBuf,
+        /// The group.
+        group: String,
+        /// earliest, latest, an offset or a time.
+        #[arg(long)]
+        to: String,
+        /// Only this topic.
+        #[arg(long)]
+        topic: Option<String>,
+    },
+    /// Delete a group (not supported yet).
+    Delete {
+        /// The brooklet file.
+        file: PathBuf,
+        /// The group.
+        group: String,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    /// JSON lines, as `consume --format json` prints them.
+    Jsonl,
+    /// Kafka's log layout: PATH/TOPIC-PARTITION/<base offset>.log.
+    KafkaSegment,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  brooklet export events.brooklet orders --format jsonl > orders.jsonl
+  brooklet export events.brooklet orders --format jsonl --out orders.jsonl
+  brooklet export events.brooklet orders --format kafka-segment --out kafka-logs
+
+jsonl: every record of every partition (partition by partition, in offset order), in the
+JSON form of `consume --format json`, to stdout or to the file --out.
+kafka-segment: Kafka's own log layout under the directory --out (required): one
+TOPIC-PARTITION directory per partition holding one `<20-digit base offset>.log` file per
+segment, with the stored RecordBatch v2 bytes exactly as a Kafka segment file holds them
+(each batch's CRC is verified on the way). An empty partition gets an empty .log file named
+after its next offset. No index files are written.")]
+pub struct ExportArgs {
+    /// The brooklet file.
+    pub file: PathBuf,
+    /// The topic.
+    pub topic: String,
+    /// Output format.
+    #[arg(long, value_enum)]
+    pub format: ExportFormat,
+    /// Output file (jsonl; default stdout) or directory (kafka-segment; required).
+    #[arg(long, value_name = "PATH")]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ImportFormat {
+    /// JSON lines, as `export --format jsonl` and `consume --format json` write them.
+    Jsonl,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  brooklet import events.brooklet orders --format jsonl < orders.jsonl
+  brooklet import copy.brooklet orders --format jsonl --in orders.jsonl
+
+The topic must exist (create it with `topic create`). Each line is one JSON object; key,
+value, headers and timestamp are kept (timestamp may be omitted: the import time is used),
+and a \"partition\" field sends the record to that partition (leave it out to let the key
+choose). \"topic\" and \"offset\" are ignored: records get the topic's next offsets. Empty
+lines are skipped. A bad line is an error naming its line number (exit 1); the lines before
+it stay committed.")]
+pub struct ImportArgs {
+    /// The brooklet file.
+    pub file: PathBuf,
+    /// The topic.
+    pub topic: String,
+    /// Input format.
+    #[arg(long, value_enum)]
+    pub format: ImportFormat,
+    /// Read this file instead of stdin.
+    #[arg(long = "in", value_name = "PATH")]
+    pub input: Option<PathBuf>,
+}

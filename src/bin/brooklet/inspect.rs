@@ -1,0 +1,214 @@
+//! `brooklet check` and `brooklet info`.
+
+use std::path::Path;
+
+use brooklet::TopicDescription;
+use brooklet::engine::CheckReport;
+use serde_json::{Value, json};
+
+use crate::common::{Access, CliError, CliResult, Out, human_bytes, open, spinner};
+use crate::dump::read_headers;
+use crate::topic::config_json;
+
+fn run_check(db: &brooklet::Brooklet) -> CliResult<CheckReport> {
+    // The check is one library call without progress reports: a spinner says it is busy.
+    let spin = spinner("checking every page");
+    let report = db.check();
+    spin.finish_and_clear();
+    Ok(report?)
+}
+
+fn kinds_json(report: &CheckReport) -> Value {
+    Value::Object(
+        report
+            .pages_by_kind
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), json!(v)))
+            .collect(),
+    )
+}
+
+/// `brooklet check FILE`: exit 0 when clean, 1 with the problems listed on stdout.
+pub fn check(file: &Path, as_json: bool) -> CliResult {
+    let db = open(file, Access::Write)?;
+    let report = run_check(&db)?;
+    let mut out = Out::new();
+    if as_json {
+        let problems: Vec<Value> = report
+            .problems
+            .iter()
+            .map(|p| json!({"page": p.page.map(|id| id.0), "message": p.message}))
+            .collect();
+        let value = json!({
+            "clean": report.is_clean(),
+            "page_size": report.page_size,
+            "page_count": report.page_count,
+            "txn": report.txn,
+            "pages_by_kind": kinds_json(&report),
+            "tree_count": report.tree_count,
+            "entry_count": report.entry_count,
+            "problems": problems,
+        });
+        out.line(&value.to_string())?;
+    } else if report.is_clean() {
+        out.line(&format!(
+            "ok: {} pages, {} trees, {} entries, last commit {}",
+            report.page_count, report.tree_count, report.entry_count, report.txn
+        ))?;
+    } else {
+        for problem in &report.problems {
+            out.line(&format!("problem: {problem}"))?;
+        }
+    }
+    out.flush()?;
+    if report.is_clean() {
+        Ok(())
+    } else {
+        let count = report.problems.len();
+        let plural = if count == 1 { "" } else { "s" };
+        Err(CliError::failure(format!(
+            "{}: {count} problem{plural} found",
+            file.display()
+        )))
+    }
+}
+
+/// What `info` shows.
+struct Info {
+    format_version: Option<u32>,
+    file_bytes: u64,
+    report: CheckReport,
+    topics: Vec<TopicDescription>,
+}
+
+/// `brooklet info FILE`.
+pub fn info(file: &Path, as_json: bool) -> CliResult {
+    let db = open(file, Access::Write)?;
+    let headers = read_headers(file)?;
+    let file_bytes = std::fs::metadata(file)
+        .map_err(|e| crate::common::io_error(file, &e))?
+        .len();
+    let report = run_check(&db)?;
+    let mut topics = Vec::new();
+    for topic in db.topics()? {
+        topics.push(db.describe_topic(&topic.name)?);
+    }
+    let info = Info {
+        format_version: headers.iter().flatten().map(|h| h.version).max(),
+        file_bytes,
+        report,
+        topics,
+    };
+    let mut out = Out::new();
+    if as_json {
+        out.line(&info_json(file, &info).to_string())?;
+    } else {
+        info_text(&mut out, file, &info)?;
+    }
+    out.flush()
+}
+
+pub fn partitions_json(topic: &TopicDescription) -> Vec<Value> {
+    topic
+        .partitions
+        .iter()
+        .map(|p| {
+            json!({
+                "partition": p.partition,
+                "beginning_offset": p.beginning_offset,
+                "end_offset": p.end_offset,
+                "bytes": p.bytes,
+                "segments": p.segments,
+            })
+        })
+        .collect()
+}
+
+fn info_json(file: &Path, info: &Info) -> Value {
+    let topics: Vec<Value> = info
+        .topics
+        .iter()
+        .map(|t| {
+            json!({
+                "name": t.name,
+                "bytes": t.partitions.iter().map(|p| p.bytes).sum::<u64>(),
+                "config": config_json(&t.config),
+                "partitions": partitions_json(t),
+            })
+        })
+        .collect();
+    let report = &info.report;
+    json!({
+        "file": file.display().to_string(),
+        "format_version": info.format_version,
+        "page_size": report.page_size,
+        "file_bytes": info.file_bytes,
+        "page_count": report.page_count,
+        "txn": report.txn,
+        "pages_by_kind": kinds_json(report),
+        "free_pages": report.free_pages(),
+        "problems": report.problems.len(),
+        "topics": topics,
+    })
+}
+
+fn info_text(out: &mut Out, file: &Path, info: &Info) -> CliResult {
+    let report = &info.report;
+    let version = info
+        .format_version
+        .map_or_else(|| "unknown".to_owned(), |v| v.to_string());
+    let kinds: Vec<String> = report
+        .pages_by_kind
+        .iter()
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect();
+    out.line(&format!("file:            {}", file.display()))?;
+    out.line(&format!("format version:  {version}"))?;
+    out.line(&format!("page size:       {}", report.page_size))?;
+    out.line(&format!(
+        "file size:       {} ({} bytes)",
+        human_bytes(info.file_bytes),
+        info.file_bytes
+    ))?;
+    out.line(&format!(
+        "pages:           {} ({})",
+        report.page_count,
+        kinds.join(", ")
+    ))?;
+    out.line(&format!("free pages:      {}", report.free_pages()))?;
+    out.line(&format!("last commit:     {}", report.txn))?;
+    if !report.is_clean() {
+        out.line(&format!(
+            "problems:        {} (run `brooklet check {}`)",
+            report.problems.len(),
+            file.display()
+        ))?;
+    }
+    out.line(&format!("topics:          {}", info.topics.len()))?;
+    for t in &info.topics {
+        let bytes: u64 = t.partitions.iter().map(|p| p.bytes).sum();
+        let span: u64 = t
+            .partitions
+            .iter()
+            .map(|p| p.end_offset - p.beginning_offset)
+            .sum();
+        out.line(&format!(
+            "  {}: {} partitions, {span} offsets, {}",
+            t.name,
+            t.partitions.len(),
+            human_bytes(bytes)
+        ))?;
+        for p in &t.partitions {
+            out.line(&format!(
+                "    partition {}: offsets {}..{}, {} bytes, {} segment{}",
+                p.partition,
+                p.beginning_offset,
+                p.end_offset,
+                p.bytes,
+                p.segments,
+                if p.segments == 1 { "" } else { "s" }
+            ))?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,122 @@
+//! Raw segment bytes: a partition's segments are data extents holding Kafka `RecordBatch` v2
+//! bytes back to back from the extent's first byte (FORMAT.md), so a segment read from the
+//! file at `first_page * page_size` is exactly a Kafka `.log` file's content.
+//!
+//! The public API lists segments (`Brooklet::segments`, hidden) but does not read their
+//! bytes, so they are read from the file here and every batch is verified (CRC, offsets
+//! increasing, batches filling the segment exactly). A segment that does not verify was
+//! freed and reused by another process after it was listed, or is damaged.
+
+use std::fs::File;
+use std::os::unix::fs::FileExt as _;
+use std::path::Path;
+
+use brooklet::Brooklet;
+use brooklet::kafka::{BatchHeader, verify_batch};
+
+use crate::common::{CliError, CliResult, io_error};
+
+/// One segment as listed by the library.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SegmentRef {
+    pub base_offset: u64,
+    pub first_page: u32,
+    pub page_count: u32,
+    pub bytes_used: u32,
+}
+
+/// Segments of one partition.
+pub fn list(db: &Brooklet, topic: &str, partition: u32) -> CliResult<Vec<SegmentRef>> {
+    Ok(db
+        .segments(topic, partition)?
+        .into_iter()
+        .map(
+            |(base_offset, first_page, page_count, bytes_used)| SegmentRef {
+                base_offset,
+                first_page,
+                page_count,
+                bytes_used,
+            },
+        )
+        .collect())
+}
+
+/// Reads a segment's used bytes from the file.
+pub fn read(path: &Path, page_size: u32, segment: &SegmentRef) -> CliResult<Vec<u8>> {
+    let file = File::open(path).map_err(|e| io_error(path, &e))?;
+    let mut bytes = vec![0u8; segment.bytes_used as usize];
+    let start = u64::from(segment.first_page) * u64::from(page_size);
+    file.read_exact_at(&mut bytes, start)
+        .map_err(|e| io_error(path, &e))?;
+    Ok(bytes)
+}
+
+/// A batch found in a segment: its position and header.
+#[derive(Clone, Copy, Debug)]
+pub struct BatchAt {
+    pub position: usize,
+    pub header: BatchHeader,
+}
+
+/// Verifies every batch of a segment's bytes; returns them in order.
+pub fn walk(bytes: &[u8]) -> Result<Vec<BatchAt>, String> {
+    let mut batches = Vec::new();
+    let mut position = 0;
+    let mut offset_next = 0u64;
+    while position < bytes.len() {
+        let header = verify_batch(&bytes[position..])
+            .map_err(|e| format!("batch at byte {position}: {e}"))?;
+        if header.offset_base < offset_next {
+            return Err(format!(
+                "batch at byte {position}: offset {} goes backwards",
+                header.offset_base
+            ));
+        }
+        offset_next = header.offset_last() + 1;
+        batches.push(BatchAt { position, header });
+        position += header.size();
+    }
+    Ok(batches)
+}
+
+/// Reads and verifies a segment, listing it again if it changed under us.
+pub fn read_verified(
+    db: &Brooklet,
+    path: &Path,
+    topic: &str,
+    partition: u32,
+    segment: &SegmentRef,
+) -> CliResult<Vec<u8>> {
+    const ATTEMPTS: usize = 3;
+    let page_size = db.engine().page_size();
+    let mut current = *segment;
+    for _ in 0..ATTEMPTS {
+        let bytes = read(path, page_size, &current)?;
+        let Err(problem) = walk(&bytes) else {
+            return Ok(bytes);
+        };
+        // Listed again: if the segment is unchanged, the damage is real.
+        let again = list(db, topic, partition)?
+            .into_iter()
+            .find(|s| s.base_offset == segment.base_offset);
+        match again {
+            Some(s) if s == current => {
+                return Err(CliError::failure(format!(
+                    "{topic}-{partition} segment {}: {problem}",
+                    segment.base_offset
+                )));
+            }
+            Some(s) => current = s,
+            None => {
+                return Err(CliError::failure(format!(
+                    "{topic}-{partition} segment {} was deleted while it was read",
+                    segment.base_offset
+                )));
+            }
+        }
+    }
+    Err(CliError::failure(format!(
+        "{topic}-{partition} segment {} kept changing while it was read",
+        segment.base_offset
+    )))
+}

@@ -1,0 +1,182 @@
+//! `init` and the `topic` commands.
+
+use std::path::Path;
+
+use brooklet::{Brooklet, Options, TopicConfig};
+use serde_json::{Value, json};
+
+use crate::args::TopicCommand;
+use crate::common::{Access, CliError, CliResult, Out, has_magic, io_error, note, open};
+
+/// `brooklet init FILE`: creates a new file. Refuses an existing non-empty file; a file
+/// that already is brooklet's is reported (exit 1) and left alone.
+pub fn init(path: &Path, page_size: u32) -> CliResult {
+    let shown = path.display();
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.is_dir() => {
+            return Err(CliError::failure(format!("{shown} is a directory")));
+        }
+        Ok(meta) if meta.len() > 0 => {
+            if !has_magic(path)? {
+                return Err(CliError::failure(format!(
+                    "{shown} exists and is not a brooklet file; refusing to overwrite it"
+                )));
+            }
+            let db = open(path, Access::Read)?;
+            return Err(CliError::failure(format!(
+                "{shown} is already a brooklet file (page size {}); nothing changed",
+                db.engine().page_size()
+            )));
+        }
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io_error(path, &e)),
+    }
+    let db = Brooklet::open_with(path, Options::default().page_size(page_size))
+        .map_err(|e| CliError::failure(format!("{shown}: {}", crate::common::describe(&e))))?;
+    note(&format!(
+        "created {shown} (page size {})",
+        db.engine().page_size()
+    ));
+    Ok(())
+}
+
+pub fn run(command: TopicCommand) -> CliResult {
+    match command {
+        TopicCommand::Create {
+            file,
+            topic,
+            partitions,
+            retention_ms,
+            retention_bytes,
+            cleanup,
+            configs,
+        } => {
+            let mut pairs = configs;
+            let flags = [
+                ("retention.ms", retention_ms),
+                ("retention.bytes", retention_bytes),
+                ("cleanup.policy", cleanup),
+            ];
+            for (key, value) in flags {
+                if let Some(value) = value {
+                    pairs.push((key.to_owned(), value));
+                }
+            }
+            create(&file, &topic, partitions, &pairs)
+        }
+        TopicCommand::List { file, json } => list(&file, json),
+        TopicCommand::Describe { file, topic, json } => describe(&file, &topic, json),
+        TopicCommand::Delete { file, topic } => {
+            let db = open(&file, Access::Write)?;
+            db.delete_topic(&topic)?;
+            note(&format!("deleted topic {topic}"));
+            Ok(())
+        }
+        TopicCommand::Alter {
+            file,
+            topic,
+            configs,
+        } => alter(&file, &topic, &configs),
+    }
+}
+
+/// Validates configs before the file is opened, so a bad value is a usage error.
+fn build_config(pairs: &[(String, String)]) -> CliResult<TopicConfig> {
+    TopicConfig::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .map_err(|e| CliError::usage(crate::common::describe(&e)))
+}
+
+fn create(file: &Path, topic: &str, partitions: u32, pairs: &[(String, String)]) -> CliResult {
+    brooklet::validate_topic_name(topic)
+        .map_err(|e| CliError::usage(crate::common::describe(&e)))?;
+    let config = build_config(pairs)?;
+    let db = open(file, Access::Write)?;
+    db.create_topic(topic, partitions, config)?;
+    let plural = if partitions == 1 { "" } else { "s" };
+    note(&format!(
+        "created topic {topic} with {partitions} partition{plural}"
+    ));
+    Ok(())
+}
+
+fn alter(file: &Path, topic: &str, pairs: &[(String, String)]) -> CliResult {
+    build_config(pairs)?;
+    let db = open(file, Access::Write)?;
+    let borrowed: Vec<(&str, &str)> = pairs
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let config = db.alter_topic_config(topic, &borrowed)?;
+    let mut out = Out::new();
+    for (key, value) in config.to_pairs() {
+        out.line(&format!("{key}={value}"))?;
+    }
+    out.flush()?;
+    note(&format!("altered topic {topic}"));
+    Ok(())
+}
+
+/// A topic config as a JSON object of strings, under Kafka's names.
+pub fn config_json(config: &TopicConfig) -> Value {
+    Value::Object(
+        config
+            .to_pairs()
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), Value::String(v)))
+            .collect(),
+    )
+}
+
+fn list(file: &Path, as_json: bool) -> CliResult {
+    let db = open(file, Access::Read)?;
+    let topics = db.topics()?;
+    let mut out = Out::new();
+    if as_json {
+        let items: Vec<Value> = topics
+            .iter()
+            .map(|t| {
+                json!({
+                    "name": t.name,
+                    "partitions": t.partitions,
+                    "config": config_json(&t.config),
+                })
+            })
+            .collect();
+        out.line(&Value::Array(items).to_string())?;
+    } else {
+        for t in &topics {
+            out.line(&t.name)?;
+        }
+    }
+    out.flush()
+}
+
+fn describe(file: &Path, topic: &str, as_json: bool) -> CliResult {
+    let db = open(file, Access::Read)?;
+    let description = db.describe_topic(topic)?;
+    let mut out = Out::new();
+    if as_json {
+        let partitions = crate::inspect::partitions_json(&description);
+        let value = json!({
+            "name": description.name,
+            "config": config_json(&description.config),
+            "partitions": partitions,
+        });
+        out.line(&value.to_string())?;
+        return out.flush();
+    }
+    out.line(&format!(
+        "Topic: {}\tPartitions: {}",
+        description.name,
+        description.partitions.len()
+    ))?;
+    out.line(&format!("Config: {}", description.config))?;
+    for p in &description.partitions {
+        out.line(&format!(
+            "\tPartition: {}\tOffsets: {}..{}\tBytes: {}\tSegments: {}",
+            p.partition, p.beginning_offset, p.end_offset, p.bytes, p.segments
+        ))?;
+    }
+    out.flush()
+}

@@ -1,0 +1,239 @@
+//! `brooklet export` and `brooklet import`.
+
+use std::fs::File;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use brooklet::{Brooklet, Durability, Error, FetchLimits, PartitionInfo};
+
+use crate::args::{ExportArgs, ExportFormat, ImportArgs};
+use crate::common::{
+    Access, CliError, CliResult, io_error, note, open, progress, spinner, stdout_error,
+};
+use crate::json::{parse_record, record_line};
+use crate::produce::{Lines, Sink};
+use crate::segments;
+
+/// Exports of at least this many records get a progress bar (on a terminal).
+const PROGRESS_RECORDS_MIN: u64 = 100_000;
+
+pub fn export(args: &ExportArgs) -> CliResult {
+    if args.format == ExportFormat::KafkaSegment && args.out.is_none() {
+        return Err(CliError::usage(
+            "--format kafka-segment needs --out DIR (the directory to write segments into)",
+        ));
+    }
+    let db = open(&args.file, Access::Read)?;
+    let description = db.describe_topic(&args.topic)?;
+    match args.format {
+        ExportFormat::Jsonl => export_jsonl(&db, &args.topic, &description.partitions, args),
+        ExportFormat::KafkaSegment => {
+            let dir = args.out.as_deref().expect("checked above");
+            export_segments(&db, &args.file, &args.topic, &description.partitions, dir)
+        }
+    }
+}
+
+/// Where export writes: stdout or a file, with errors in words.
+struct Target {
+    writer: io::BufWriter<Box<dyn Write>>,
+    path: Option<PathBuf>,
+}
+
+impl Target {
+    fn error(&self, err: &io::Error) -> CliError {
+        match &self.path {
+            None => stdout_error(err),
+            Some(path) => io_error(path, err),
+        }
+    }
+
+    fn line(&mut self, text: &str) -> CliResult {
+        let result = self
+            .writer
+            .write_all(text.as_bytes())
+            .and_then(|()| self.writer.write_all(b"\n"));
+        result.map_err(|e| self.error(&e))
+    }
+
+    fn finish(mut self) -> CliResult {
+        let result = self.writer.flush();
+        result.map_err(|e| self.error(&e))
+    }
+}
+
+fn export_jsonl(
+    db: &Brooklet,
+    topic: &str,
+    partitions: &[PartitionInfo],
+    args: &ExportArgs,
+) -> CliResult {
+    let writer: Box<dyn Write> = match &args.out {
+        None => Box::new(io::stdout().lock()),
+        Some(path) => Box::new(File::create(path).map_err(|e| io_error(path, &e))?),
+    };
+    let mut target = Target {
+        writer: io::BufWriter::with_capacity(1 << 16, writer),
+        path: args.out.clone(),
+    };
+    let total: u64 = partitions
+        .iter()
+        .map(|p| p.end_offset - p.beginning_offset)
+        .sum();
+    let bar = progress(total, PROGRESS_RECORDS_MIN, "exporting");
+    let mut count: u64 = 0;
+    for p in partitions {
+        // Up to the end offset at the start, as `consume` without --follow.
+        let mut position = p.beginning_offset;
+        while position < p.end_offset {
+            let fetched = match db.fetch(topic, p.partition, position, FetchLimits::default()) {
+                Ok(fetched) => fetched,
+                Err(Error::OffsetOutOfRange { beginning, .. }) if beginning > position => {
+                    position = beginning;
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
+            for record in fetched.records.iter().filter(|r| r.offset < p.end_offset) {
+                target.line(&record_line(topic, p.partition, record))?;
+                count += 1;
+            }
+            bar.inc(fetched.records.len() as u64);
+            if fetched.next_offset <= position {
+                break;
+            }
+            position = fetched.next_offset;
+        }
+    }
+    target.finish()?;
+    bar.finish_and_clear();
+    let to = args
+        .out
+        .as_ref()
+        .map_or_else(|| "stdout".to_owned(), |p| p.display().to_string());
+    note(&format!("exported {count} records of {topic} to {to}"));
+    Ok(())
+}
+
+fn export_segments(
+    db: &Brooklet,
+    file: &Path,
+    topic: &str,
+    partitions: &[PartitionInfo],
+    dir: &Path,
+) -> CliResult {
+    let bar = progress(
+        partitions.iter().map(|p| p.bytes).sum(),
+        64 << 20,
+        "exporting",
+    );
+    let mut files: u64 = 0;
+    let mut bytes_total: u64 = 0;
+    for p in partitions {
+        let partition_dir = dir.join(format!("{topic}-{}", p.partition));
+        std::fs::create_dir_all(&partition_dir).map_err(|e| io_error(&partition_dir, &e))?;
+        let list = segments::list(db, topic, p.partition)?;
+        if list.is_empty() {
+            // Kafka keeps an empty active segment named after the next offset.
+            let path = partition_dir.join(format!("{:020}.log", p.end_offset));
+            File::create(&path).map_err(|e| io_error(&path, &e))?;
+            files += 1;
+        }
+        for seg in &list {
+            let bytes = segments::read_verified(db, file, topic, p.partition, seg)?;
+            let path = partition_dir.join(format!("{:020}.log", seg.base_offset));
+            std::fs::write(&path, &bytes).map_err(|e| io_error(&path, &e))?;
+            files += 1;
+            bytes_total += bytes.len() as u64;
+            bar.inc(bytes.len() as u64);
+        }
+    }
+    bar.finish_and_clear();
+    note(&format!(
+        "exported {} partitions of {topic} as {files} segment files ({bytes_total} bytes) under {}",
+        partitions.len(),
+        dir.display()
+    ));
+    Ok(())
+}
+
+pub fn import(args: &ImportArgs) -> CliResult {
+    let db = open(&args.file, Access::Write)?;
+    let partitions = db.describe_topic(&args.topic)?.partitions.len();
+    let input: Box<dyn io::Read + Send> = match &args.input {
+        None => Box::new(io::stdin()),
+        Some(path) => Box::new(File::open(path).map_err(|e| io_error(path, &e))?),
+    };
+    let mut lines = Lines::spawn(input);
+    let mut sink = Sink {
+        db: &db,
+        topic: &args.topic,
+        durability: Durability::Immediate,
+        acks: None,
+        records: 0,
+        commits: 0,
+    };
+    let spin = spinner("importing");
+    let mut line_next: u64 = 1;
+    let result = loop {
+        let batch = match lines.next_batch() {
+            Ok(batch) if batch.is_empty() => break Ok(()),
+            Ok(batch) => batch,
+            Err(e) => break Err(e),
+        };
+        let line_first = line_next;
+        line_next += batch.len() as u64;
+        let outcome = import_batch(&mut sink, &batch, line_first, partitions);
+        spin.set_message(format!("importing: {} records", sink.records));
+        if let Err(e) = outcome {
+            break Err(e);
+        }
+    };
+    spin.finish_and_clear();
+    let plural = if sink.commits == 1 { "" } else { "s" };
+    note(&format!(
+        "imported {} records into {} in {} commit{plural}",
+        sink.records, args.topic, sink.commits
+    ));
+    result
+}
+
+/// Parses a batch of lines and commits each run of records bound for the same partition
+/// (or for the partitioner); stops at the first bad line after committing the lines before.
+fn import_batch(
+    sink: &mut Sink<'_>,
+    batch: &[Vec<u8>],
+    line_first: u64,
+    partitions: usize,
+) -> CliResult {
+    let mut run: Vec<brooklet::Record> = Vec::new();
+    let mut run_lines: Vec<u64> = Vec::new();
+    let mut run_partition: Option<u32> = None;
+    for (line, bytes) in (line_first..).zip(batch) {
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let parsed = parse_record(bytes).and_then(|parsed| match parsed.partition {
+            Some(p) if p as usize >= partitions => Err(format!(
+                "partition {p} does not exist (the topic has {partitions}); remove the \
+                 \"partition\" field to let keys choose"
+            )),
+            _ => Ok(parsed),
+        });
+        let parsed = match parsed {
+            Ok(parsed) => parsed,
+            Err(problem) => {
+                sink.commit(run, run_partition, &run_lines)?;
+                return Err(CliError::failure(format!("line {line}: {problem}")));
+            }
+        };
+        if parsed.partition != run_partition && !run.is_empty() {
+            sink.commit(std::mem::take(&mut run), run_partition, &run_lines)?;
+            run_lines.clear();
+        }
+        run_partition = parsed.partition;
+        run.push(parsed.record);
+        run_lines.push(line);
+    }
+    sink.commit(run, run_partition, &run_lines)
+}

@@ -1,0 +1,772 @@
+//! The `brooklet` command-line tool, driven as a user drives it: every command's behaviour
+//! and output format. Bad input (unknown, foreign and corrupt files, bad values) is in
+//! `cli_errors.rs`.
+
+mod cli_support;
+
+use std::collections::BTreeMap;
+use std::num::NonZeroU32;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use cli_support::{file_with_topic, p, run};
+use serde_json::Value;
+
+#[test]
+fn init_creates_a_file_and_refuses_existing_ones() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("a.brooklet");
+    let created = run(&["init", p(&path), "--page-size", "1024"], None);
+    created.ok();
+    assert!(created.stderr.contains("page size 1024"), "{created:?}");
+    assert_eq!(created.stdout, b"");
+    let info = run(&["info", p(&path), "--json"], None).ok();
+    let info: Value = serde_json::from_str(&info).expect("json");
+    assert_eq!(info["page_size"], 1024);
+    let before = std::fs::read(&path).expect("read");
+    run(&["init", p(&path)], None).fails(1, "already a brooklet file");
+    assert_eq!(std::fs::read(&path).expect("read"), before);
+    // An empty file (from mktemp, say) may be initialised.
+    let empty = dir.path().join("empty.brooklet");
+    std::fs::write(&empty, b"").expect("write");
+    run(&["init", p(&empty)], None).ok();
+    run(&["check", p(&empty)], None).ok();
+}
+
+#[test]
+fn topics_are_created_listed_described_altered_and_deleted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = file_with_topic(dir.path(), "t.brooklet", "orders", 3);
+    let file = p(&path);
+    run(
+        &[
+            "topic",
+            "create",
+            file,
+            "audit",
+            "--retention-ms",
+            "60000",
+            "--retention-bytes",
+            "-1",
+            "--cleanup",
+            "compact,delete",
+            "--config",
+            "segment.bytes=1048576",
+        ],
+        None,
+    )
+    .ok();
+    assert_eq!(
+        run(&["topic", "list", file], None).stdout_lines(),
+        ["audit", "orders"]
+    );
+    let listed: Value =
+        serde_json::from_str(&run(&["topic", "list", file, "--json"], None).ok()).expect("json");
+    assert_eq!(listed[0]["name"], "audit");
+    assert_eq!(listed[0]["partitions"], 1);
+    assert_eq!(listed[0]["config"]["retention.ms"], "60000");
+    assert_eq!(listed[0]["config"]["cleanup.policy"], "compact,delete");
+    assert_eq!(listed[0]["config"]["segment.bytes"], "1048576");
+    assert_eq!(listed[1]["partitions"], 3);
+
+    let text = run(&["topic", "describe", file, "orders"], None).ok();
+    assert!(text.contains("Partitions: 3"), "{text}");
+    assert!(text.contains("Partition: 2\tOffsets: 0..0"), "{text}");
+    let described: Value =
+        serde_json::from_str(&run(&["topic", "describe", file, "orders", "--json"], None).ok())
+            .expect("json");
+    assert_eq!(described["name"], "orders");
+    assert_eq!(described["partitions"].as_array().map(Vec::len), Some(3));
+    assert_eq!(described["partitions"][1]["end_offset"], 0);
+
+    let altered = run(
+        &[
+            "topic",
+            "alter",
+            file,
+            "orders",
+            "--config",
+            "retention.ms=1000",
+            "--config",
+            "max.message.bytes=2000",
+        ],
+        None,
+    )
+    .ok();
+    assert!(
+        altered.lines().any(|l| l == "retention.ms=1000"),
+        "{altered}"
+    );
+    assert!(
+        altered.lines().any(|l| l == "max.message.bytes=2000"),
+        "{altered}"
+    );
+    run(&["topic", "create", file, "orders"], None).fails(1, "already exists");
+    run(&["topic", "delete", file, "orders"], None).ok();
+    run(&["topic", "delete", file, "orders"], None).fails(1, "does not exist");
+    assert_eq!(
+        run(&["topic", "list", file], None).stdout_lines(),
+        ["audit"]
+    );
+    run(&["check", file], None).ok();
+}
+
+/// The partition Kafka's default partitioner picks for a key.
+fn partition_of(key: &str, partitions: u32) -> u32 {
+    brooklet::kafka::partition_for_key(
+        key.as_bytes(),
+        NonZeroU32::new(partitions).expect("nonzero"),
+    )
+}
+
+#[test]
+fn produce_acks_give_partition_and_offset_per_line_in_input_order() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = file_with_topic(dir.path(), "t.brooklet", "orders", 3);
+    let file = p(&path);
+    let keys: Vec<String> = (0..50).map(|i| format!("customer-{}", i % 7)).collect();
+    let input = keys
+        .iter()
+        .map(|k| format!("{k}:value of {k}\n"))
+        .collect::<Vec<_>>()
+        .concat();
+    let produced = run(
+        &["produce", file, "orders", "--key-separator", ":", "--acks"],
+        Some(input.as_bytes()),
+    );
+    let acks = produced.ok();
+    let mut next: BTreeMap<u32, u64> = BTreeMap::new();
+    let expected: String = keys
+        .iter()
+        .map(|k| {
+            let partition = partition_of(k, 3);
+            let offset = next.entry(partition).or_default();
+            let line = format!("{partition} {offset}\n");
+            *offset += 1;
+            line
+        })
+        .collect();
+    assert_eq!(acks, expected, "acks are exactly `PARTITION OFFSET` lines");
+    assert!(
+        produced.stderr.contains("produced 50 records"),
+        "{produced:?}"
+    );
+
+    // An explicit partition; a last line without newline is a record too.
+    let explicit = run(
+        &["produce", file, "orders", "--partition", "2", "--acks"],
+        Some(b"x\ny"),
+    );
+    let base = next.get(&2).copied().unwrap_or(0);
+    assert_eq!(explicit.ok(), format!("2 {base}\n2 {}\n", base + 1));
+    // Without --acks nothing goes to stdout.
+    let quiet = run(&["produce", file, "orders"], Some(b"z\n"));
+    assert_eq!(quiet.ok(), "");
+    run(
+        &["produce", file, "orders", "--partition", "3"],
+        Some(b"z\n"),
+    )
+    .fails(1, "partition 3 does not exist");
+}
+
+#[test]
+fn produce_stops_at_a_line_without_separator_and_keeps_the_lines_before() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = file_with_topic(dir.path(), "t.brooklet", "t", 1);
+    let file = p(&path);
+    let produced = run(
+        &["produce", file, "t", "--key-separator", "::", "--acks"],
+        Some(b"a::1\nb::2::x\nno separator\nc::3\n"),
+    );
+    produced.fails(1, "line 3: no key separator \"::\" found");
+    assert_eq!(produced.stdout_text(), "0 0\n0 1\n");
+    let consumed = run(&["consume", file, "t", "--key-separator", "="], None).ok();
+    assert_eq!(consumed, "a=1\nb=2::x\n");
+}
+
+#[test]
+fn produce_takes_bytes_that_are_not_utf8_and_strips_crlf() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = file_with_topic(dir.path(), "t.brooklet", "t", 1);
+    let file = p(&path);
+    let input = b"\xff\xfe\x00raw\r\nplain\n\nk\x80:v\n";
+    run(&["produce", file, "t"], Some(input)).ok();
+    let text = run(&["consume", file, "t"], None);
+    assert_eq!(text.stdout, b"\xff\xfe\x00raw\nplain\n\nk\x80:v\n");
+    let json = run(&["consume", file, "t", "--format", "json"], None).ok();
+    let values: Vec<Value> = json
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect();
+    assert_eq!(
+        values[0]["value"],
+        serde_json::json!({"base64": "//4AcmF3"})
+    );
+    assert_eq!(values[1]["value"], "plain");
+    assert_eq!(values[2]["value"], "");
+    assert_eq!(
+        values[3]["value"],
+        serde_json::json!({"base64": "a4A6dg=="})
+    );
+}
+
+#[test]
+fn consume_json_has_the_documented_shape() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = file_with_topic(dir.path(), "t.brooklet", "orders", 2);
+    let file = p(&path);
+    run(
+        &[
+            "produce",
+            file,
+            "orders",
+            "--key-separator",
+            "\t",
+            "--header",
+            "h=1",
+            "--header",
+            "h=2",
+            "--header",
+            "empty=",
+        ],
+        Some(b"k1\t{\"total\":42}\n"),
+    )
+    .ok();
+    let started_ms = i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_millis(),
+    )
+    .expect("fits");
+    let out = run(&["consume", file, "orders", "--format", "json"], None).ok();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 1, "{out}");
+    let record: Value = serde_json::from_str(lines[0]).expect("json");
+    let object = record.as_object().expect("object");
+    let keys: Vec<&str> = object.keys().map(String::as_str).collect();
+    assert_eq!(
+        keys,
+        [
+            "topic",
+            "partition",
+            "offset",
+            "timestamp",
+            "key",
+            "value",
+            "headers"
+        ]
+    );
+    assert_eq!(record["topic"], "orders");
+    assert_eq!(record["partition"], partition_of("k1", 2));
+    assert_eq!(record["offset"], 0);
+    let timestamp = record["timestamp"].as_i64().expect("integer ms");
+    assert!((started_ms - 60_000..=started_ms).contains(&timestamp));
+    assert_eq!(record["key"], "k1");
+    assert_eq!(record["value"], "{\"total\":42}");
+    assert_eq!(
+        record["headers"],
+        serde_json::json!([["h", "1"], ["h", "2"], ["empty", ""]])
+    );
+}
+
+/// Imports records with given timestamps and keys into partition 0 of `t`.
+fn import_timed(file: &str, records: &[(i64, &str)]) {
+    let input = records
+        .iter()
+        .map(|(ts, value)| {
+            format!("{{\"partition\":0,\"timestamp\":{ts},\"key\":null,\"value\":\"{value}\"}}\n")
+        })
+        .collect::<Vec<_>>()
+        .concat();
+    run(
+        &["import", file, "t", "--format", "jsonl"],
+        Some(input.as_bytes()),
+    )
+    .ok();
+}
+
+#[test]
+fn consume_starts_and_stops_where_asked() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = file_with_topic(dir.path(), "t.brooklet", "t", 2);
+    let file = p(&path);
+    // 2026-11-26T10:00:00Z is 1795687200000.
+    let base = 1_795_687_200_000_i64;
+    import_timed(
+        file,
+        &[
+            (base - 1000, "a"),
+            (base, "b"),
+            (base + 60_000, "c"),
+            (base + 120_000, "d"),
+        ],
+    );
+    run(&["produce", file, "t", "--partition", "1"], Some(b"p1\n")).ok();
+    let all = run(&["consume", file, "t", "--partition", "0"], None).ok();
+    assert_eq!(all, "a\nb\nc\nd\n");
+    let since = run(
+        &[
+            "consume",
+            file,
+            "t",
+            "--partition",
+            "0",
+            "--since",
+            "2026-11-26T10:00:00Z",
+        ],
+        None,
+    );
+    assert_eq!(since.ok(), "b\nc\nd\n");
+    let since_offset = run(
+        &[
+            "consume",
+            file,
+            "t",
+            "--partition",
+            "0",
+            "--since",
+            "2026-11-26T11:01:00+01:00",
+        ],
+        None,
+    );
+    assert_eq!(since_offset.ok(), "c\nd\n");
+    let since_ms = (base + 1).to_string();
+    let since_ms = run(
+        &[
+            "consume",
+            file,
+            "t",
+            "--partition",
+            "0",
+            "--since",
+            &since_ms,
+        ],
+        None,
+    );
+    assert_eq!(since_ms.ok(), "c\nd\n");
+    let offset = run(
+        &["consume", file, "t", "--partition", "0", "--offset", "2"],
+        None,
+    );
+    assert_eq!(offset.ok(), "c\nd\n");
+    let clamped = run(
+        &["consume", file, "t", "--partition", "0", "--offset", "99"],
+        None,
+    );
+    assert_eq!(clamped.ok(), "");
+    assert!(clamped.stderr.contains("reading from 4"), "{clamped:?}");
+    let max = run(&["consume", file, "t", "--max", "3"], None);
+    assert_eq!(max.ok().lines().count(), 3);
+    let both = run(&["consume", file, "t", "--from-beginning"], None).ok();
+    let mut lines: Vec<&str> = both.lines().collect();
+    lines.sort_unstable();
+    assert_eq!(lines, ["a", "b", "c", "d", "p1"]);
+    run(&["consume", file, "t", "--partition", "2"], None).fails(1, "partition 2 does not exist");
+    run(&["consume", file, "t", "--since", "tomorrow"], None).fails(2, "RFC 3339");
+}
+
+#[test]
+fn consume_follow_prints_new_records_and_ends_on_max_or_idle_timeout() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = file_with_topic(dir.path(), "t.brooklet", "t", 1);
+    let file = p(&path);
+    run(&["produce", file, "t"], Some(b"old\n")).ok();
+    let child = Command::new(cli_support::bin())
+        .args([
+            "consume",
+            file,
+            "t",
+            "--follow",
+            "--max",
+            "2",
+            "--timeout-ms",
+            "20000",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    std::thread::sleep(Duration::from_millis(300));
+    run(&["produce", file, "t"], Some(b"new 1\n")).ok();
+    std::thread::sleep(Duration::from_millis(50));
+    run(&["produce", file, "t"], Some(b"new 2\nnew 3\n")).ok();
+    let output = child.wait_with_output().expect("wait");
+    assert_eq!(output.status.code(), Some(0));
+    // --follow starts at the end: only new records, and --max 2 of them.
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "new 1\nnew 2\n");
+
+    let started = Instant::now();
+    let idle = run(
+        &["consume", file, "t", "--follow", "--timeout-ms", "300"],
+        None,
+    );
+    assert_eq!(idle.ok(), "");
+    let elapsed = started.elapsed();
+    assert!(elapsed >= Duration::from_millis(300), "{elapsed:?}");
+    let from_start = run(
+        &[
+            "consume",
+            file,
+            "t",
+            "--follow",
+            "--from-beginning",
+            "--timeout-ms",
+            "200",
+        ],
+        None,
+    );
+    assert_eq!(from_start.ok(), "old\nnew 1\nnew 2\nnew 3\n");
+}
+
+#[test]
+fn consume_ends_quietly_when_its_reader_goes_away() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = file_with_topic(dir.path(), "t.brooklet", "t", 1);
+    let file = p(&path);
+    let input = (0..50_000)
+        .map(|i| format!("record {i}\n"))
+        .collect::<Vec<_>>()
+        .concat();
+    run(&["produce", file, "t"], Some(input.as_bytes())).ok();
+    let mut child = Command::new(cli_support::bin())
+        .args(["consume", file, "t"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut stdout = child.stdout.take().expect("stdout");
+    let mut first = [0u8; 9];
+    std::io::Read::read_exact(&mut stdout, &mut first).expect("read");
+    assert_eq!(&first, b"record 0\n");
+    drop(stdout);
+    let output = child.wait_with_output().expect("wait");
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    assert_eq!(String::from_utf8_lossy(&output.stderr), "");
+}
+
+#[test]
+fn export_kafka_segment_writes_kafkas_log_layout() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = file_with_topic(dir.path(), "t.brooklet", "orders", 3);
+    let file = p(&path);
+    // Several commits, so that partitions get several segments.
+    for round in 0..4 {
+        let input = (0..1500)
+            .map(|i| format!("key-{}|value {round}.{i} {}\n", i % 11, "x".repeat(i % 90)))
+            .collect::<Vec<_>>()
+            .concat();
+        run(
+            &["produce", file, "orders", "--key-separator", "|"],
+            Some(input.as_bytes()),
+        )
+        .ok();
+    }
+    let out = dir.path().join("kafka");
+    let exported = run(
+        &[
+            "export",
+            file,
+            "orders",
+            "--format",
+            "kafka-segment",
+            "--out",
+            p(&out),
+        ],
+        None,
+    );
+    exported.ok();
+    let consumed = run(&["consume", file, "orders", "--format", "json"], None).ok();
+    let mut expected: BTreeMap<u32, Vec<Value>> = BTreeMap::new();
+    for line in consumed.lines() {
+        let v: Value = serde_json::from_str(line).expect("json");
+        let partition = u32::try_from(v["partition"].as_u64().expect("u64")).expect("u32");
+        expected.entry(partition).or_default().push(v);
+    }
+    let mut dirs: Vec<String> = std::fs::read_dir(&out)
+        .expect("read dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    dirs.sort();
+    assert_eq!(dirs, ["orders-0", "orders-1", "orders-2"]);
+    for partition in 0..3u32 {
+        let mut files: Vec<String> = std::fs::read_dir(out.join(format!("orders-{partition}")))
+            .expect("read dir")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        files.sort();
+        assert!(!files.is_empty());
+        let mut offset_next = 0;
+        let mut records = Vec::new();
+        for name in &files {
+            let (stem, ext) = name.split_once('.').expect("name.ext");
+            assert_eq!(ext, "log");
+            assert_eq!(stem.len(), 20, "{name}");
+            assert_eq!(stem.parse::<u64>().expect("digits"), offset_next, "{name}");
+            let bytes = std::fs::read(out.join(format!("orders-{partition}")).join(name))
+                .expect("read segment");
+            let mut position = 0;
+            while position < bytes.len() {
+                let batch = brooklet::kafka::decode_batch(&bytes[position..]).expect("Kafka batch");
+                assert_eq!(batch.header.offset_base, offset_next);
+                offset_next = batch.header.offset_last() + 1;
+                position += batch.header.size();
+                records.extend(batch.records);
+            }
+        }
+        let want = &expected[&partition];
+        assert_eq!(records.len(), want.len());
+        for (got, want) in records.iter().zip(want) {
+            assert_eq!(got.offset, want["offset"].as_u64().expect("offset"));
+            let value = String::from_utf8(got.value.clone().expect("value")).expect("utf8");
+            assert_eq!(value, want["value"].as_str().expect("string"));
+        }
+    }
+    let first_segments = std::fs::read_dir(out.join("orders-0"))
+        .expect("dir")
+        .count();
+    assert!(
+        first_segments >= 2,
+        "6000 records in 4 commits span more than one segment"
+    );
+    run(
+        &["export", file, "orders", "--format", "kafka-segment"],
+        None,
+    )
+    .fails(2, "--out");
+}
+
+#[test]
+fn export_and_import_round_trip_every_field() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let source = file_with_topic(dir.path(), "a.brooklet", "t", 3);
+    let records = [
+        r#"{"partition":0,"timestamp":1000,"key":"k","value":"v","headers":[["h","1"],["h",null],["h","1"]]}"#,
+        r#"{"partition":1,"timestamp":2000,"key":null,"value":null,"headers":[]}"#,
+        r#"{"partition":1,"timestamp":3000,"key":{"base64":"/w=="},"value":{"base64":"AAEC/w=="},"headers":[["b",{"base64":"gA=="}]]}"#,
+        "",
+        r#"{"partition":2,"timestamp":4000,"key":"ünï","value":"multi\nline"}"#,
+    ];
+    let input = records.join("\n");
+    let imported = run(
+        &["import", p(&source), "t", "--format", "jsonl"],
+        Some(input.as_bytes()),
+    );
+    imported.ok();
+    assert!(
+        imported.stderr.contains("imported 4 records"),
+        "{imported:?}"
+    );
+    let exported = run(&["export", p(&source), "t", "--format", "jsonl"], None).ok();
+    assert_eq!(exported.lines().count(), 4);
+    let file_out = dir.path().join("t.jsonl");
+    run(
+        &[
+            "export",
+            p(&source),
+            "t",
+            "--format",
+            "jsonl",
+            "--out",
+            p(&file_out),
+        ],
+        None,
+    )
+    .ok();
+    assert_eq!(std::fs::read_to_string(&file_out).expect("read"), exported);
+
+    let copy = file_with_topic(dir.path(), "b.brooklet", "t", 3);
+    run(
+        &[
+            "import",
+            p(&copy),
+            "t",
+            "--format",
+            "jsonl",
+            "--in",
+            p(&file_out),
+        ],
+        None,
+    )
+    .ok();
+    let again = run(&["export", p(&copy), "t", "--format", "jsonl"], None).ok();
+    assert_eq!(again, exported, "export, import, export is the identity");
+    let second: Value = serde_json::from_str(exported.lines().nth(1).expect("line")).expect("json");
+    assert_eq!(second["key"], Value::Null);
+    assert_eq!(second["value"], Value::Null);
+    let third: Value = serde_json::from_str(exported.lines().nth(2).expect("line")).expect("json");
+    assert_eq!(third["key"], serde_json::json!({"base64": "/w=="}));
+    assert_eq!(
+        third["headers"],
+        serde_json::json!([["b", {"base64": "gA=="}]])
+    );
+}
+
+#[test]
+fn import_stops_at_a_bad_line_and_keeps_the_lines_before() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = file_with_topic(dir.path(), "t.brooklet", "t", 1);
+    let file = p(&path);
+    let input = "{\"value\":\"a\"}\n{\"value\":\"b\"}\n{not json\n{\"value\":\"c\"}\n";
+    run(
+        &["import", file, "t", "--format", "jsonl"],
+        Some(input.as_bytes()),
+    )
+    .fails(1, "line 3: not valid JSON");
+    assert_eq!(run(&["consume", file, "t"], None).ok(), "a\nb\n");
+    for (bad, needle) in [
+        ("[1]", "expected a JSON object"),
+        ("{\"key\":5}", "key must be"),
+        ("{\"timestamp\":-1}", "timestamp"),
+        ("{\"partition\":1}", "partition 1 does not exist"),
+        ("{\"value\":{\"base64\":\"!!\"}}", "invalid base64"),
+        ("{\"headers\":[[1,\"x\"]]}", "header"),
+    ] {
+        run(
+            &["import", file, "t", "--format", "jsonl"],
+            Some(bad.as_bytes()),
+        )
+        .fails(1, needle);
+    }
+    assert_eq!(run(&["consume", file, "t"], None).ok(), "a\nb\n");
+}
+
+#[test]
+fn check_info_and_dump_describe_the_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = file_with_topic(dir.path(), "t.brooklet", "orders", 2);
+    let file = p(&path);
+    run(&["produce", file, "orders"], Some(b"one\ntwo\nthree\n")).ok();
+    let check = run(&["check", file], None).ok();
+    assert!(check.starts_with("ok: "), "{check}");
+    let report: Value =
+        serde_json::from_str(&run(&["check", file, "--json"], None).ok()).expect("json");
+    assert_eq!(report["clean"], true);
+    assert_eq!(report["problems"], serde_json::json!([]));
+
+    let info: Value =
+        serde_json::from_str(&run(&["info", file, "--json"], None).ok()).expect("json");
+    assert_eq!(info["format_version"], 2);
+    assert_eq!(info["page_size"], 4096);
+    assert_eq!(info["pages_by_kind"]["header"], 2);
+    assert!(info["pages_by_kind"]["data"].as_u64().expect("data pages") > 0);
+    assert!(info["free_pages"].is_u64());
+    let topic = &info["topics"][0];
+    assert_eq!(topic["name"], "orders");
+    let ends: u64 = topic["partitions"]
+        .as_array()
+        .expect("partitions")
+        .iter()
+        .map(|p| p["end_offset"].as_u64().expect("end"))
+        .sum();
+    assert_eq!(ends, 3);
+    let text = run(&["info", file], None).ok();
+    for needle in [
+        "format version:  2",
+        "page size:       4096",
+        "free pages:",
+        "orders: 2 partitions",
+    ] {
+        assert!(text.contains(needle), "{needle}: {text}");
+    }
+
+    let dump = run(&["dump", file], None).ok();
+    for needle in [
+        "header page 0:",
+        "header page 1:",
+        "log.topics:",
+        "segments:",
+        "orders-",
+    ] {
+        assert!(dump.contains(needle), "{needle}: {dump}");
+    }
+    let dumped: Value =
+        serde_json::from_str(&run(&["dump", file, "--json"], None).ok()).expect("json");
+    assert_eq!(dumped["headers"][0]["slot"]["crc_ok"], true);
+    let first_data = dumped["segments"][0]["first_page"].as_u64().expect("page");
+    let page = run(&["dump", file, "--page", &first_data.to_string()], None).ok();
+    assert!(page.contains("kind: data"), "{page}");
+    assert!(
+        page.contains(&format!("{:08x}: ", first_data * 4096)),
+        "{page}"
+    );
+    let header = run(&["dump", file, "--page", "0", "--json"], None).ok();
+    let header: Value = serde_json::from_str(&header).expect("json");
+    assert_eq!(header["kind"]["kind"], "header");
+    run(&["dump", file, "--page", "100000"], None).fails(1, "past the end");
+}
+
+#[test]
+fn demo_runs_and_leaves_a_file_to_explore() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("demo.brooklet");
+    let demo = run(&["demo", p(&path)], None);
+    let out = demo.ok();
+    for needle in [
+        "created topics orders (3 partitions) and payments (2 partitions)",
+        "together: 4000 of 4000 records",
+        "check: clean",
+        "explore further:",
+        "topic list",
+    ] {
+        assert!(out.contains(needle), "{needle}: {out}");
+    }
+    run(&["check", p(&path)], None).ok();
+    assert_eq!(
+        run(&["topic", "list", p(&path)], None).stdout_lines(),
+        ["orders", "payments"]
+    );
+    assert_eq!(
+        run(&["consume", p(&path), "orders"], None)
+            .ok()
+            .lines()
+            .count(),
+        3000
+    );
+    run(&["demo", p(&path)], None).fails(1, "exists");
+}
+
+#[test]
+fn every_command_has_help_with_examples() {
+    let commands: &[&[&str]] = &[
+        &[],
+        &["init"],
+        &["topic", "create"],
+        &["topic", "list"],
+        &["topic", "describe"],
+        &["topic", "delete"],
+        &["topic", "alter"],
+        &["produce"],
+        &["consume"],
+        &["check"],
+        &["info"],
+        &["dump"],
+        &["export"],
+        &["import"],
+        &["demo"],
+    ];
+    for command in commands {
+        let mut args = command.to_vec();
+        args.push("--help");
+        let help = run(&args, None).ok();
+        assert!(help.contains("Examples:"), "{command:?}: {help}");
+    }
+}
+
+#[test]
+fn commands_that_need_groups_or_retention_say_so() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = file_with_topic(dir.path(), "t.brooklet", "t", 1);
+    let file = p(&path);
+    for args in [
+        vec!["group", "list", file],
+        vec!["group", "describe", file, "g", "--json"],
+        vec!["group", "reset", file, "g", "--to", "earliest"],
+        vec!["group", "delete", file, "g"],
+        vec!["consume", file, "t", "--group", "g"],
+        vec!["vacuum", file],
+        vec!["compact", file],
+    ] {
+        run(&args, None).fails(2, "not supported yet");
+    }
+}
