@@ -211,8 +211,10 @@ impl Brooklet {
         };
         if db.inner.options.maintain_on_open {
             match db.maintain() {
-                // Another writer holds the lock: it applies retention as it writes.
+                // Another writer holds the lock (it applies retention as it writes), or
+                // the file is open read-only: opening still succeeds.
                 Ok(_) | Err(Error::Busy) => {}
+                Err(Error::Io(e)) if e.kind() == std::io::ErrorKind::PermissionDenied => {}
                 Err(e) => return Err(e),
             }
         }

@@ -105,7 +105,10 @@ pub fn open(path: &Path, access: Access) -> CliResult<Brooklet> {
     let result = match access {
         Access::Read => FileStorage::open_read_only(path)
             .map_err(Error::Io)
-            .and_then(|s| Brooklet::open_storage(Arc::new(s), Options::default())),
+            .and_then(|s| {
+                // Reading never writes: no retention on open.
+                Brooklet::open_storage(Arc::new(s), Options::default().maintain_on_open(false))
+            }),
         Access::Write => Brooklet::open_existing(path, Options::default()),
     };
     result.map_err(|e| match e {
