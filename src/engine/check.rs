@@ -53,6 +53,9 @@ pub struct CheckReport {
     pub entry_count: u64,
     /// Everything found wrong. Empty for a clean file.
     pub problems: Vec<Problem>,
+    /// What recovery did when the file was opened by this handle (see
+    /// [`Engine::recovery_notes`]); not problems of the file as it is now.
+    pub notes: Vec<String>,
 }
 
 impl CheckReport {
@@ -131,6 +134,7 @@ fn check_snapshot(pager: &Pager, read: &ReadTxn) -> CheckReport {
             page_size: pager.page_size(),
             page_count: slot.page_count,
             txn: slot.txn.0,
+            notes: pager.recovery_notes(),
             ..CheckReport::default()
         },
     };

@@ -126,6 +126,14 @@ impl Engine {
         Ok(self.pager.latest()?.txn())
     }
 
+    /// What recovery did when this handle opened the file, one line per newer commit it
+    /// found incomplete or damaged and rolled back (expected for non-durable commits after
+    /// a crash; a rolled-back durable commit means damage). Empty for a clean open.
+    #[must_use]
+    pub fn recovery_notes(&self) -> Vec<String> {
+        self.pager.recovery_notes()
+    }
+
     /// The file's page size.
     #[must_use]
     pub fn page_size(&self) -> u32 {

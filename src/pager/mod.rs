@@ -131,6 +131,8 @@ pub(crate) struct Pager {
     cache: PageCache,
     state: Mutex<Arc<CommitState>>,
     rejected: Mutex<Vec<Rejected>>,
+    /// What recovery at open did, in words (empty when the newest commit verified).
+    recovery_notes: Mutex<Vec<String>>,
     /// Per slot, a checksum of slot contents known to be invalid (see
     /// `read_slot_settled`).
     invalid_slots: Mutex<[Option<u32>; 2]>,
@@ -142,6 +144,12 @@ pub(crate) struct Pager {
 }
 
 impl Pager {
+    /// What recovery did when this handle opened the file: one line per commit slot it
+    /// rejected. Empty when the newest commit verified.
+    pub fn recovery_notes(&self) -> Vec<String> {
+        self.recovery_notes.lock().expect("notes lock").clone()
+    }
+
     /// The page size of the file.
     pub fn page_size(&self) -> u32 {
         self.page_size

@@ -55,6 +55,7 @@ impl Pager {
                 },
             })),
             rejected: Mutex::new(Vec::new()),
+            recovery_notes: Mutex::new(Vec::new()),
             invalid_slots: Mutex::new([None; 2]),
             writer_busy: Mutex::new(false),
             writer_released: Condvar::new(),
@@ -124,9 +125,32 @@ impl Pager {
         let mut last_error = Error::corrupt_file(CorruptionKind::NoValidCommit);
         for c in candidates {
             match self.validate(&c.state) {
-                Ok(()) => return Ok(c.state),
+                Ok(()) => {
+                    let mut notes = self.recovery_notes.lock().expect("notes lock");
+                    if !notes.is_empty() {
+                        notes.push(format!(
+                            "opened commit {} (slot {})",
+                            c.state.txn().0,
+                            c.state.slot_index
+                        ));
+                    }
+                    return Ok(c.state);
+                }
                 Err(e @ Error::Io(_)) => return Err(e),
                 Err(e) => {
+                    let kind = if c.state.slot.durable {
+                        "durable"
+                    } else {
+                        "non-durable"
+                    };
+                    self.recovery_notes
+                        .lock()
+                        .expect("notes lock")
+                        .push(format!(
+                            "commit {} ({kind}, slot {}) failed to verify and was rolled back: {e}",
+                            c.state.txn().0,
+                            c.state.slot_index
+                        ));
                     self.rejected.lock().expect("rejected lock").push(Rejected {
                         slot_index: c.state.slot_index,
                         txn: c.state.txn(),

@@ -202,3 +202,26 @@ fn busy_when_another_handle_writes() {
     b.begin_write().expect("free again");
     let _ = PageId(0);
 }
+
+#[test]
+fn a_rolled_back_commit_is_reported() {
+    let storage = Arc::new(MemStorage::new());
+    let pager = Pager::open(storage.clone(), options()).expect("create");
+    let mut txn = pager.begin_write().expect("write");
+    let first = put_node(&mut txn, 1);
+    txn.set_master_root(Some(first));
+    txn.commit(Durability::Immediate).expect("commit");
+    let mut txn = pager.begin_write().expect("write");
+    let second = put_node(&mut txn, 2);
+    txn.set_master_root(Some(second));
+    txn.commit(Durability::Immediate).expect("commit");
+    assert!(reopen(&storage).recovery_notes().is_empty());
+    let mut bytes = storage.to_bytes();
+    bytes[second.id.0 as usize * 512 + 100] ^= 1;
+    let damaged: Arc<dyn Storage> = Arc::new(MemStorage::from_bytes(bytes));
+    let again = Pager::open(damaged, options()).expect("recover");
+    let notes = again.recovery_notes();
+    assert_eq!(notes.len(), 2, "{notes:?}");
+    assert!(notes[0].contains("commit 3 (durable"), "{notes:?}");
+    assert!(notes[1].contains("opened commit 2"), "{notes:?}");
+}
