@@ -6,6 +6,7 @@
 //! | group | brooklet | ceiling |
 //! |---|---|---|
 //! | `append/{brooklet,raw}/N` | `Producer::send_batch_to` of N records, `Immediate` (one commit per call) | the same Kafka batch bytes (`kafka::encode_batch`), `write` + `fdatasync` to an append-only file |
+//! | `append_nosync/{brooklet,raw}/N` | the same with `Durability::None` | the same bytes, `write` only (no sync: what brooklet costs besides the sync) |
 //! | `commit_latency/brooklet_1_thread` | one durable 1-record `send_to` per iteration | `raw_4k_overwrite`: one 4 KiB `pwrite` at offset 0 + `fdatasync`; `raw_4k_append`: 4 KiB appended + `fdatasync` |
 //! | `commit_latency/brooklet_8_threads` | 8 threads each sending durably (`iter_custom`); one iteration is 8 records, one per thread | `brooklet_1_thread` (group commit: ratio of records/s) |
 //! | `read/brooklet_fetch` | `Brooklet::fetch` from offset 0 to the end, 10 000 records or 4 MiB per call | `raw_read`: `read` of the same bytes in 4 MiB calls; `raw_read_decode` adds `kafka::decode_batch` (how much is decoding) |
@@ -128,12 +129,15 @@ fn open_with_topic(config: TopicConfig) -> (TempDir, Brooklet) {
     (dir, db)
 }
 
-fn append(c: &mut Criterion) {
-    let mut group = c.benchmark_group("append");
+/// `append` (durable: `Immediate` against `write` + `fdatasync`) or `append_nosync`
+/// (`Durability::None` against `write` alone: the CPU and write cost without the sync).
+fn append(c: &mut Criterion, name: &str, durability: Durability) {
+    let sync = durability != Durability::None;
+    let mut group = c.benchmark_group(name);
     for batch in [1usize, 10, 100, 1000] {
         group.throughput(Throughput::Elements(batch as u64));
         let (dir, db) = open_with_topic(TopicConfig::default());
-        let producer = db.producer().with_durability(Durability::Immediate);
+        let producer = db.producer().with_durability(durability);
         let mut next = 0u64;
         group.bench_with_input(BenchmarkId::new("brooklet", batch), &batch, |b, &batch| {
             b.iter_batched(
@@ -162,7 +166,9 @@ fn append(c: &mut Criterion) {
         group.bench_with_input(BenchmarkId::new("raw", batch), &batch, |b, _| {
             b.iter(|| {
                 file.write_all(&bytes).expect("write");
-                file.sync_data().expect("fdatasync");
+                if sync {
+                    file.sync_data().expect("fdatasync");
+                }
             });
         });
     }
@@ -456,7 +462,8 @@ fn main() {
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3))
         .configure_from_args();
-    append(&mut c);
+    append(&mut c, "append", Durability::Immediate);
+    append(&mut c, "append_nosync", Durability::None);
     commit_latency(&mut c);
     read(&mut c);
     seek(&mut c);

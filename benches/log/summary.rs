@@ -148,6 +148,14 @@ pub fn print(since: SystemTime, threads: usize) {
             target,
         );
     }
+    for batch in [1, 10, 100, 1000] {
+        t.throughput(
+            &format!("append, {batch}-record batches, Durability::None vs write"),
+            &format!("append_nosync/brooklet/{batch}"),
+            &format!("append_nosync/raw/{batch}"),
+            "",
+        );
+    }
     t.latency(
         "durable 1-record send vs 4 KiB pwrite+fdatasync (overwrite)",
         "commit_latency/brooklet_1_thread",
