@@ -6,6 +6,11 @@
 //! `BROOKLET_BENCH_FOOTPRINT_RECORDS` sets the record count (default 1 000 000) and
 //! `BROOKLET_BENCH_FOOTPRINT_BATCH` the records per `send_batch` (default 1000).
 //!
+//! A second part sends `BROOKLET_BENCH_FOOTPRINT_NOSYNC_SENDS` (default 10 000; 0 skips)
+//! 1-record sends at `Durability::None` to a new file, then flushes, and prints the time per
+//! send and the file size as they go: a non-durable commit should not cost more, nor grow
+//! the file more, the longer ago the last durable commit was.
+//!
 //! Peak memory is `VmHWM` from `/proc/self/status` (Linux); it is reset between phases by
 //! writing 5 to `/proc/self/clear_refs`, so each phase reports its own peak. Records are
 //! generated one batch at a time, so the bench's own data stays small next to the peak.
@@ -13,7 +18,7 @@
 use std::os::unix::fs::MetadataExt;
 use std::time::Instant;
 
-use brooklet::{Brooklet, FetchLimits, Record, TopicConfig};
+use brooklet::{Brooklet, Durability, FetchLimits, Record, TopicConfig};
 
 const KEY_LEN: usize = 16;
 const VALUE_LEN: usize = 100;
@@ -153,5 +158,48 @@ fn main() {
         if resettable { "" } else { " (not reset)" },
         mib(peak_read),
         float(count) / read_s
+    );
+    nosync_growth();
+}
+
+/// `Durability::None` sends of 1 record each, then one `flush()`: file size and time per
+/// send, per block of sends. A log that only appends should grow by about the batch bytes.
+fn nosync_growth() {
+    let sends = env_count("BROOKLET_BENCH_FOOTPRINT_NOSYNC_SENDS", 10_000);
+    if sends == 0 {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("nosync.brooklet");
+    let db = Brooklet::open(&path).expect("open");
+    db.create_topic(TOPIC, 1, TopicConfig::default())
+        .expect("create topic");
+    let producer = db.producer().with_durability(Durability::None);
+    println!("\n## {sends} sends of 1 record at Durability::None, then flush()\n");
+    println!("| sends | time per send | file size |\n|---|---|---|");
+    let block = (sends / 5).max(1);
+    let mut started = Instant::now();
+    for i in 0..sends {
+        producer.send_to(TOPIC, 0, record(i)).expect("send");
+        if (i + 1) % block == 0 {
+            let len = std::fs::metadata(&path).expect("file").len();
+            println!(
+                "| {}..{} | {:.1} us | {} |",
+                i + 1 - block,
+                i + 1,
+                started.elapsed().as_secs_f64() * 1e6 / float(block),
+                mib(Some(len))
+            );
+            started = Instant::now();
+        }
+    }
+    db.flush().expect("flush");
+    let part = db.describe_topic(TOPIC).expect("describe").partitions[0].clone();
+    let len = std::fs::metadata(&path).expect("file").len();
+    println!(
+        "| after flush | batch bytes {} | {} ({:.0}x the batch bytes) |",
+        mib(Some(part.bytes)),
+        mib(Some(len)),
+        float(len) / float(part.bytes)
     );
 }

@@ -41,6 +41,8 @@
 //! After the run, this bench prints these ratios as a markdown table, from the estimates
 //! files it finds; a bench filtered out of this run is marked as from an earlier run.
 
+#[path = "log/paired.rs"]
+mod paired;
 #[path = "log/summary.rs"]
 mod summary;
 
@@ -56,7 +58,7 @@ use std::time::{Duration, Instant, SystemTime};
 use brooklet::{
     Brooklet, Durability, FetchLimits, Options, Record, TimestampType, TopicConfig, kafka,
 };
-use criterion::{BatchSize, BenchmarkId, Criterion, SamplingMode, Throughput};
+use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
 use tempfile::TempDir;
 
 const KEY_LEN: usize = 16;
@@ -131,6 +133,7 @@ fn open_with_topic(config: TopicConfig) -> (TempDir, Brooklet) {
 
 /// `append` (durable: `Immediate` against `write` + `fdatasync`) or `append_nosync`
 /// (`Durability::None` against `write` alone: the CPU and write cost without the sync).
+/// Record generation is not timed; a `flush()` after each sample is not timed either.
 fn append(c: &mut Criterion, name: &str, durability: Durability) {
     let sync = durability != Durability::None;
     let mut group = c.benchmark_group(name);
@@ -140,16 +143,20 @@ fn append(c: &mut Criterion, name: &str, durability: Durability) {
         let producer = db.producer().with_durability(durability);
         let mut next = 0u64;
         group.bench_with_input(BenchmarkId::new("brooklet", batch), &batch, |b, &batch| {
-            b.iter_batched(
-                || {
+            b.iter_custom(|iters| {
+                let mut elapsed = Duration::ZERO;
+                for _ in 0..iters {
+                    let recs = records(next, batch);
                     next += batch as u64;
-                    records(next - batch as u64, batch)
-                },
-                |recs| {
+                    let start = Instant::now();
                     black_box(producer.send_batch_to(TOPIC, 0, recs).expect("send"));
-                },
-                BatchSize::SmallInput,
-            );
+                    elapsed += start.elapsed();
+                }
+                // Untimed, between samples: under `Durability::None` each commit costs more
+                // the more commits came since the last durable one; this bounds the run.
+                db.flush().expect("flush");
+                elapsed
+            });
         });
         let bytes = kafka::encode_batch(
             0,
@@ -469,6 +476,14 @@ fn main() {
     seek(&mut c);
     c.final_summary();
     if !test_mode() {
-        summary::print(started, THREADS);
+        // Paired runs only when the fsync-bound groups ran in this run (not filtered out).
+        let fsync_groups_ran = summary::ran("append/brooklet/1", started)
+            || summary::ran("commit_latency/brooklet_1_thread", started);
+        let paired = if fsync_groups_ran {
+            paired::run()
+        } else {
+            Vec::new()
+        };
+        summary::print(started, THREADS, &paired);
     }
 }

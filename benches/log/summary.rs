@@ -9,6 +9,8 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::time::SystemTime;
 
+use crate::paired::Row;
+
 /// One bench's median, as criterion stored it.
 struct Estimate {
     median_ns: f64,
@@ -131,8 +133,38 @@ impl Table {
     }
 }
 
-/// Prints the table for benches whose estimates exist; `since` is when this run started.
-pub fn print(since: SystemTime, threads: usize) {
+/// True if this run wrote the estimates of bench `id`.
+pub fn ran(id: &str, since: SystemTime) -> bool {
+    load(id, since).is_some_and(|e| e.fresh)
+}
+
+fn paired_table(out: &mut String, rows: &[Row]) {
+    out.push_str("\n## paired: brooklet and ceiling alternating, one operation each per round\n\n");
+    out.push_str("Medians of each side, and the median of the per-round ratios (throughput rows: ");
+    out.push_str("ceiling time / brooklet time; latency rows: brooklet time / ceiling time).\n\n");
+    out.push_str("| measurement | brooklet | ceiling | ratio | target |\n|---|---|---|---|---|\n");
+    for row in rows {
+        let (b, c, ratio) = if row.throughput {
+            let per = |ns: f64| f64::from(row.records) * 1e9 / ns;
+            (
+                format!("{} ({})", rate(per(row.brooklet_ns)), time(row.brooklet_ns)),
+                format!("{} ({})", rate(per(row.ceiling_ns)), time(row.ceiling_ns)),
+                1.0 / row.time_ratio,
+            )
+        } else {
+            (time(row.brooklet_ns), time(row.ceiling_ns), row.time_ratio)
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {b} | {c} | {ratio:.2} | {} |",
+            row.what, row.target
+        );
+    }
+}
+
+/// Prints the table for benches whose estimates exist, then the paired rows; `since` is
+/// when this run started.
+pub fn print(since: SystemTime, threads: usize, paired: &[Row]) {
     let mut out = String::new();
     out.push_str("\n## brooklet vs raw file (criterion medians)\n\n");
     out.push_str("Throughput rows: ratio = brooklet records/s / ceiling records/s. ");
@@ -193,5 +225,8 @@ pub fn print(since: SystemTime, threads: usize) {
         "",
     );
     t.latency("seek by time (offset_for_time)", "seek/by_time", None, "");
+    if !paired.is_empty() {
+        paired_table(&mut t.out, paired);
+    }
     println!("{}", t.out);
 }
