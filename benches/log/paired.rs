@@ -7,7 +7,11 @@
 //! being measured. Operations a few milliseconds apart see the same disk; the median of
 //! their ratios is what the targets are checked against.
 //!
-//! `BROOKLET_BENCH_PAIRED_ROUNDS` sets the rounds per comparison (default 200; 0 skips).
+//! The group-commit comparison pairs rounds the same way: one thread's durable sends against
+//! [`THREADS`] threads', per record.
+//!
+//! `BROOKLET_BENCH_PAIRED_ROUNDS` sets the rounds per comparison (default 200, a fifth of
+//! that for group commit; 0 skips).
 
 use std::fs::{File, OpenOptions};
 use std::hint::black_box;
@@ -15,9 +19,11 @@ use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::time::{Duration, Instant};
 
-use brooklet::{Durability, TimestampType, TopicConfig, kafka};
+use brooklet::{Brooklet, Durability, TimestampType, TopicConfig, kafka};
 
-use crate::{TOPIC, brooklet_now_ms, env_count, open_with_topic, record, records};
+use crate::{
+    THREADS, TOPIC, brooklet_now_ms, env_count, open_with_topic, parallel_sends, record, records,
+};
 
 /// One paired comparison.
 pub struct Row {
@@ -163,7 +169,48 @@ pub fn run() -> Vec<Row> {
         throughput: false,
         target: "",
     });
+    rows.push(group_commit(&db, (rounds / 5).max(10)));
     rows
+}
+
+/// Sends per thread in one round of the group-commit comparison.
+const GROUP_SENDS: u64 = 8;
+
+/// Durable 1-record sends: one thread sending `GROUP_SENDS` records in turn, against
+/// `THREADS` threads sending `GROUP_SENDS` each at once; compared per record.
+fn group_commit(db: &Brooklet, rounds: usize) -> Row {
+    let producer = db.producer().with_durability(Durability::Immediate);
+    let threads = THREADS as u64;
+    let mut next = 1u64 << 50;
+    let mut one_thread = || {
+        let start = Instant::now();
+        for _ in 0..GROUP_SENDS {
+            next += 1;
+            black_box(
+                producer
+                    .send_to(TOPIC, 0, record(next, None))
+                    .expect("send"),
+            );
+        }
+        start.elapsed() / u32::try_from(GROUP_SENDS).expect("sends fit u32")
+    };
+    let per_record = u32::try_from(GROUP_SENDS * threads).expect("records fit u32");
+    let (brooklet_ns, ceiling_ns, time_ratio) = pair(
+        rounds,
+        || parallel_sends(db, GROUP_SENDS) / per_record,
+        &mut one_thread,
+    );
+    Row {
+        what: format!(
+            "durable 1-record sends, {THREADS} threads vs 1 thread ({rounds} rounds of {GROUP_SENDS} sends per thread)"
+        ),
+        records: 1,
+        brooklet_ns,
+        ceiling_ns,
+        time_ratio,
+        throughput: true,
+        target: ">= 5",
+    }
 }
 
 fn append_file(path: &std::path::Path) -> File {
