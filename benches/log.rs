@@ -12,10 +12,11 @@
 //! | `read/brooklet_fetch` | `Brooklet::fetch` from offset 0 to the end, 10 000 records or 4 MiB per call | `raw_read`: `read` of the same bytes in 4 MiB calls; `raw_read_decode` adds `kafka::decode_batch` (how much is decoding) |
 //! | `seek/{by_offset,by_time}` | `fetch` of 1 record at a random offset; `offset_for_time` at a random timestamp | none (latency) |
 //!
-//! Run it all with `cargo bench --bench log` (a few minutes), or one group with
-//! `cargo bench --bench log -- seek`. Criterion's flags shorten or lengthen every group:
-//! `-- --warm-up-time 0.5 --measurement-time 1` (defaults here: 1 s and 3 s, 20 samples;
-//! `read` takes 10 flat samples, one pass over the partition each). Environment variables:
+//! Run it all with `cargo bench --bench log` (about 4 minutes on 2 cores), or one group
+//! with `cargo bench --bench log -- seek`. Criterion's flags shorten or lengthen every
+//! group: `-- --warm-up-time 0.5 --measurement-time 1` (defaults here: 1 s and 2 s, 20
+//! samples; `read` takes 10 flat samples, one pass over the partition each). Building the
+//! 10-million-record `seek` partition takes 8 to 20 s on a 2-core VM. Environment variables:
 //!
 //! - `BROOKLET_BENCH_READ_RECORDS`: records in the `read` partition (default 1 000 000).
 //! - `BROOKLET_BENCH_SEEK_RECORDS`: records in the `seek` partition (default 10 000 000;
@@ -23,7 +24,9 @@
 //! - `BROOKLET_BENCH_SEEK_BATCH_BYTES`: `max.message.bytes` of the `seek` topic, so the
 //!   size of its stored batches (default 16384, the Kafka producer's `batch.size`). A
 //!   1-record fetch reads and decodes the whole batch holding the record, so seek latency
-//!   grows with it.
+//!   grows with it (about 30 us at 16 KiB, about 1 ms at 1 MiB batches).
+//! - `BROOKLET_BENCH_PAIRED_ROUNDS`: rounds of the paired comparisons below (default 200;
+//!   0 skips them).
 //!
 //! # Ratios
 //!
@@ -40,6 +43,12 @@
 //!
 //! After the run, this bench prints these ratios as a markdown table, from the estimates
 //! files it finds; a bench filtered out of this run is marked as from an earlier run.
+//!
+//! `fdatasync` latency on shared disks and VMs drifts by 10x within minutes, more than the
+//! differences measured, so criterion's fsync-bound ratios (benches run a minute apart) are
+//! unreliable. When `append` or `commit_latency` ran, the bench then runs them paired
+//! (`log/paired.rs`: brooklet and ceiling alternate, one operation each per round) and
+//! prints the median of the per-round ratios: check the fsync-bound targets against that.
 
 #[path = "log/paired.rs"]
 mod paired;
@@ -467,7 +476,7 @@ fn main() {
     let mut c = Criterion::default()
         .sample_size(20)
         .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3))
+        .measurement_time(Duration::from_secs(2))
         .configure_from_args();
     append(&mut c, "append", Durability::Immediate);
     append(&mut c, "append_nosync", Durability::None);
