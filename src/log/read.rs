@@ -19,7 +19,9 @@ use crate::error::{CorruptionKind, Error, PageId, Result};
 /// Limits for one fetch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FetchLimits {
-    /// Stop after this many records. Default 500 (Kafka's `max.poll.records`).
+    /// Stop after the batch in which this many records were reached (whole batches are
+    /// returned, as Kafka's fetch does, so a following fetch never decodes the same batch
+    /// again). Default 500 (Kafka's `max.poll.records`).
     pub max_records: usize,
     /// Stop once this many bytes of batches were read (at least one batch is always
     /// returned). Default 1 MiB.
@@ -251,18 +253,15 @@ impl<'r> BatchScan<'r> {
                 "batch runs past the segment's end",
             ));
         }
-        // Drop consumed bytes, then read the rest in one call.
+        // Drop consumed bytes, then read the rest in one call straight into the buffer,
+        // whose capacity is reused from call to call.
         self.buf.drain(..start);
         self.buf_pos = self.pos;
         let have = self.buf.len();
-        let read_len = len.max(have) - have;
-        let mut more = vec![0u8; read_len];
-        self.read.read_data(
-            PageId(self.seg.first_page),
-            u64::from(self.pos) + have as u64,
-            &mut more,
-        )?;
-        self.buf.extend_from_slice(&more);
+        self.buf.resize(len.max(have), 0);
+        let first = PageId(self.seg.first_page);
+        let at = u64::from(self.pos) + have as u64;
+        self.read.read_data(first, at, &mut self.buf[have..])?;
         Ok(())
     }
 }
@@ -296,7 +295,9 @@ pub(crate) fn fetch(
         return Ok(out);
     };
     let mut bytes_read = 0usize;
-    let read_ahead = limits.max_bytes.clamp(BATCH_HEADER_SIZE, 4 << 20);
+    // Read ahead enough for several typical batches, not the whole byte budget: a fetch
+    // that stops at max_records would otherwise read far more than it decodes.
+    let read_ahead = limits.max_bytes.clamp(BATCH_HEADER_SIZE, 256 << 10);
     while let Some((header, bytes, page)) = scan.next_batch(read_ahead)? {
         if header.offset_last() < offset {
             continue;
@@ -311,9 +312,6 @@ pub(crate) fn fetch(
         for record in decoded.records {
             if record.offset < offset {
                 continue;
-            }
-            if out.records.len() >= limits.max_records {
-                return Ok(out);
             }
             out.next_offset = record.offset + 1;
             out.records.push(record);
