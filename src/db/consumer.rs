@@ -254,11 +254,20 @@ impl Consumer {
         }
         if !revoking.is_empty() {
             let tps: Vec<TopicPartition> = revoking.iter().map(|(_, tp)| tp.clone()).collect();
-            if let Some(f) = self.on_revoked.as_mut() {
-                f(&tps);
+            // A partition assigned and moved on again before this member synced was never
+            // its own: it is released, but neither reported nor committed.
+            let held: Vec<TopicPartition> = tps
+                .iter()
+                .filter(|tp| self.owned.contains(*tp))
+                .cloned()
+                .collect();
+            if !held.is_empty()
+                && let Some(f) = self.on_revoked.as_mut()
+            {
+                f(&held);
             }
             if self.options.auto_commit_interval.is_some() {
-                self.commit_positions(&tps)?;
+                self.commit_positions(&held)?;
             }
             let mut txn = self.db.inner.engine.begin_write()?;
             let ids: Vec<(u32, u32)> = revoking.iter().map(|(id, tp)| (*id, tp.1)).collect();
