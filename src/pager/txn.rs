@@ -421,7 +421,7 @@ impl WriteTxn {
     fn place_window(&mut self) -> Result<(Option<BlobPtr>, u32, u32)> {
         let base = Arc::clone(&self.base);
         if let Journal::Blob { ptr, .. } = base.slot.journal {
-            self.free_pages(ptr.first, ptr.page_count);
+            self.free_base_meta_blob(ptr);
         }
         if base.is_durable() {
             // The base no longer needs its window: a crash now falls back to the base.
@@ -442,6 +442,19 @@ impl WriteTxn {
         let ptr = self.write_meta_blob(&node, None)?;
         let added = u32::try_from(self.base_own.len()).expect("journal fits u32");
         Ok((Some(ptr), commits + 1, entries + added))
+    }
+
+    /// Frees a metadata blob (free list or journal) of the base commit. If the base was not
+    /// durable, the blob was allocated after the last durable commit, which cannot reach
+    /// it, so its pages are window-local (reusable without waiting for a durable commit).
+    /// Only writers and `check` (under the writer lock) read these blobs.
+    fn free_base_meta_blob(&mut self, ptr: BlobPtr) {
+        if !self.base.is_durable() {
+            for i in 0..ptr.page_count {
+                self.window_born.insert(PageId(ptr.first.0 + i));
+            }
+        }
+        self.free_pages(ptr.first, ptr.page_count);
     }
 
     /// Puts this commit's journal inline or into a journal blob.
@@ -467,7 +480,7 @@ impl WriteTxn {
             return Ok(self.base.slot.freelist);
         }
         if let Some(old) = self.base.slot.freelist {
-            self.free_pages(old.first, old.page_count);
+            self.free_base_meta_blob(old);
         }
         if self.alloc.extents().is_empty() {
             return Ok(None);
