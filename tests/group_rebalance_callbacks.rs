@@ -21,7 +21,6 @@ fn options() -> ConsumerOptions {
 /// and no `on_assigned` call. (`Consumer::sync` takes every partition the group state
 /// lists as `b`'s with a pending new owner as revoked, without checking `self.owned`.)
 #[test]
-#[ignore = "bug: on_revoked names a partition the member never owned (pending hand-over moved on before its first poll)"]
 fn on_revoked_names_only_partitions_the_member_was_given() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = Brooklet::open(dir.path().join("g.brooklet")).expect("open");

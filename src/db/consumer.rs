@@ -162,10 +162,15 @@ impl Brooklet {
 }
 
 impl Consumer {
-    /// Calls `f` with newly assigned partitions (after their positions are set).
+    /// Calls `f` with newly assigned partitions (after their positions are set). The
+    /// partitions assigned when the consumer joined are reported at once.
     #[must_use]
     pub fn on_assigned(mut self, f: impl FnMut(&[TopicPartition]) + Send + 'static) -> Self {
-        self.on_assigned = Some(Box::new(f));
+        let mut f: Callback = Box::new(f);
+        if !self.owned.is_empty() {
+            f(&self.owned.iter().cloned().collect::<Vec<_>>());
+        }
+        self.on_assigned = Some(f);
         self
     }
 
