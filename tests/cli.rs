@@ -727,6 +727,24 @@ fn demo_runs_and_leaves_a_file_to_explore() {
 }
 
 #[test]
+fn group_commands_on_a_file_without_groups() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = file_with_topic(dir.path(), "t.brooklet", "t", 1);
+    let file = p(&path);
+    assert_eq!(run(&["group", "list", file], None).ok(), "");
+    assert_eq!(run(&["group", "list", file, "--json"], None).ok(), "[]\n");
+    for args in [
+        vec!["group", "describe", file, "g"],
+        vec!["group", "describe", file, "g", "--json"],
+        vec!["group", "delete", file, "g"],
+        vec!["group", "reset", file, "g", "--to", "earliest"],
+    ] {
+        run(&args, None).fails(1, "consumer group \"g\" does not exist");
+    }
+    run(&["group", "reset", file, "g", "--to", "soon"], None).fails(2, "earliest, latest");
+}
+
+#[test]
 fn every_command_has_help_with_examples() {
     let commands: &[&[&str]] = &[
         &[],
@@ -738,6 +756,10 @@ fn every_command_has_help_with_examples() {
         &["topic", "alter"],
         &["produce"],
         &["consume"],
+        &["group", "list"],
+        &["group", "describe"],
+        &["group", "reset"],
+        &["group", "delete"],
         &["check"],
         &["info"],
         &["dump"],
@@ -759,10 +781,6 @@ fn commands_that_need_groups_or_retention_say_so() {
     let path = file_with_topic(dir.path(), "t.brooklet", "t", 1);
     let file = p(&path);
     for args in [
-        vec!["group", "list", file],
-        vec!["group", "describe", file, "g", "--json"],
-        vec!["group", "reset", file, "g", "--to", "earliest"],
-        vec!["group", "delete", file, "g"],
         vec!["consume", file, "t", "--group", "g"],
         vec!["vacuum", file],
         vec!["compact", file],
