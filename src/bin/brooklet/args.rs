@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::common::{parse_page_size, parse_pair};
+use crate::common::{parse_group, parse_page_size, parse_pair};
 use crate::time::{parse_reset_to, parse_time};
 
 const TOP_EXAMPLES: &str = "\
@@ -15,6 +15,7 @@ Examples:
   brooklet topic create events.brooklet orders --partitions 3
   printf 'alice:1\\nbob:2\\n' | brooklet produce events.brooklet orders --key-separator : --acks
   brooklet consume events.brooklet orders --from-beginning --format json
+  brooklet consume events.brooklet orders --group billing --follow   one member of a group
   brooklet group describe events.brooklet billing
   brooklet info events.brooklet
 
@@ -302,6 +303,8 @@ Examples:
   brooklet consume events.brooklet orders --follow               new records as they come
   brooklet consume events.brooklet orders --since 2026-11-26T10:00:00Z --format json
   brooklet consume events.brooklet orders --partition 1 --offset 500 --max 10
+  brooklet consume events.brooklet orders --group billing --from-beginning
+  brooklet consume events.brooklet orders --group billing --follow --format json
 
 Start: --from-beginning, --offset N (clamped into each partition's range, with a note on
 stderr) or --since TIME (milliseconds since the epoch, or RFC 3339 such as
@@ -321,14 +324,30 @@ JSON format: one object per line:
    \"key\":\"alice\",\"value\":\"{...}\",\"headers\":[[\"source\",\"app\"]]}
 timestamp is in milliseconds since the epoch; key, value and header values are UTF-8
 strings, null for null, or {\"base64\":\"...\"} (standard alphabet, padded) for bytes that
-are not UTF-8. headers keeps order and duplicates.")]
+are not UTF-8. headers keeps order and duplicates.
+
+With --group G the command is a member of consumer group G (created if new): it shares the
+topic's partitions with the group's other live members (other `consume --group G`
+processes, or programs using the library), reading only the partitions the group assigns
+it, and commits its offsets after printing (at-least-once: records are printed and stdout
+flushed before their offsets are committed, so a crash in between prints them again). It
+starts at the group's committed offset; where the group has none it starts at the end
+(only new records), or at the beginning with --from-beginning, which never overrides a
+committed offset (as in Kafka). --offset, --since and --partition do not apply to a group:
+move its offsets with `brooklet group reset`. Without --follow, a member reads up to the end
+offsets of the moment it started and exits once every partition it owns is there and either
+it owns all the topic's partitions or its assignment has not changed for 500 ms (the time
+other members take to hand partitions over); it then commits its positions, so the next run
+continues there. On exit (end, --max, --timeout-ms, or its reader closing stdout) it leaves
+the group, and its partitions move to the other members at once; a killed member (Ctrl-C)
+keeps them until --session-timeout-ms passes without its heartbeat.")]
 pub struct ConsumeArgs {
     /// The brooklet file.
     pub file: PathBuf,
     /// The topic.
     pub topic: String,
-    /// Consume as a member of this group (not supported yet).
-    #[arg(long, value_name = "G")]
+    /// Consume as a member of this consumer group, committing offsets.
+    #[arg(long, value_name = "G", value_parser = parse_group)]
     pub group: Option<String>,
     /// Start at the first offset still stored.
     #[arg(long, group = "start")]
@@ -357,6 +376,15 @@ pub struct ConsumeArgs {
     /// Text format: print `key SEP value`.
     #[arg(long, value_name = "SEP")]
     pub key_separator: Option<String>,
+    /// With --group: the group drops this member after MS without a heartbeat.
+    #[arg(
+        long,
+        value_name = "MS",
+        requires = "group",
+        default_value_t = 10_000,
+        value_parser = clap::value_parser!(u64).range(100..=3_600_000)
+    )]
+    pub session_timeout_ms: u64,
 }
 
 #[derive(Debug, Subcommand)]
