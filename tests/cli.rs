@@ -704,14 +704,44 @@ fn demo_runs_and_leaves_a_file_to_explore() {
     let out = demo.ok();
     for needle in [
         "created topics orders (3 partitions) and payments (2 partitions)",
+        "consumer group demo: two members",
         "together: 4000 of 4000 records",
+        "Group: demo",
+        "COMMITTED",
+        "both members left the group",
         "check: clean",
         "explore further:",
         "topic list",
+        "group describe",
+        "--group demo",
     ] {
         assert!(out.contains(needle), "{needle}: {out}");
     }
+    // Each member handled a share: the range assignor gives one two of the five partitions
+    // and the other three.
+    let shares: Vec<&str> = out
+        .lines()
+        .filter(|l| l.trim_start().starts_with("member-") && l.contains("handled"))
+        .collect();
+    assert_eq!(shares.len(), 2, "{out}");
+    for share in &shares {
+        let partitions = share.matches(" (").count();
+        assert!((2..=3).contains(&partitions), "{share}");
+    }
     run(&["check", p(&path)], None).ok();
+    // The group committed every record and left.
+    let group = describe_group(p(&path), "demo");
+    assert_eq!(group["members"], serde_json::json!([]));
+    let partitions = group["partitions"].as_array().expect("partitions");
+    assert_eq!(partitions.len(), 5);
+    for partition in partitions {
+        assert_eq!(partition["committed"], partition["end"], "{partition}");
+        assert_eq!(partition["lag"], 0, "{partition}");
+    }
+    assert_eq!(
+        run(&["consume", p(&path), "orders", "--group", "demo"], None).ok(),
+        ""
+    );
     assert_eq!(
         run(&["topic", "list", p(&path)], None).stdout_lines(),
         ["orders", "payments"]
