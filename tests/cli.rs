@@ -4,12 +4,12 @@
 
 mod cli_support;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::num::NonZeroU32;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use cli_support::{file_with_topic, p, run};
+use cli_support::{describe_group, file_with_topic, finish, p, run, spawn, wait_until};
 use serde_json::Value;
 
 #[test]
@@ -704,14 +704,44 @@ fn demo_runs_and_leaves_a_file_to_explore() {
     let out = demo.ok();
     for needle in [
         "created topics orders (3 partitions) and payments (2 partitions)",
+        "consumer group demo: two members",
         "together: 4000 of 4000 records",
+        "Group: demo",
+        "COMMITTED",
+        "both members left the group",
         "check: clean",
         "explore further:",
         "topic list",
+        "group describe",
+        "--group demo",
     ] {
         assert!(out.contains(needle), "{needle}: {out}");
     }
+    // Each member handled a share: the range assignor gives one two of the five partitions
+    // and the other three.
+    let shares: Vec<&str> = out
+        .lines()
+        .filter(|l| l.trim_start().starts_with("member-") && l.contains("handled"))
+        .collect();
+    assert_eq!(shares.len(), 2, "{out}");
+    for share in &shares {
+        let partitions = share.matches(" (").count();
+        assert!((2..=3).contains(&partitions), "{share}");
+    }
     run(&["check", p(&path)], None).ok();
+    // The group committed every record and left.
+    let group = describe_group(p(&path), "demo");
+    assert_eq!(group["members"], serde_json::json!([]));
+    let partitions = group["partitions"].as_array().expect("partitions");
+    assert_eq!(partitions.len(), 5);
+    for partition in partitions {
+        assert_eq!(partition["committed"], partition["end"], "{partition}");
+        assert_eq!(partition["lag"], 0, "{partition}");
+    }
+    assert_eq!(
+        run(&["consume", p(&path), "orders", "--group", "demo"], None).ok(),
+        ""
+    );
     assert_eq!(
         run(&["topic", "list", p(&path)], None).stdout_lines(),
         ["orders", "payments"]
@@ -738,6 +768,10 @@ fn every_command_has_help_with_examples() {
         &["topic", "alter"],
         &["produce"],
         &["consume"],
+        &["group", "list"],
+        &["group", "describe"],
+        &["group", "reset"],
+        &["group", "delete"],
         &["check"],
         &["info"],
         &["dump"],
@@ -754,19 +788,467 @@ fn every_command_has_help_with_examples() {
 }
 
 #[test]
-fn commands_that_need_groups_or_retention_say_so() {
+fn commands_that_need_retention_say_so() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = file_with_topic(dir.path(), "t.brooklet", "t", 1);
     let file = p(&path);
-    for args in [
-        vec!["group", "list", file],
-        vec!["group", "describe", file, "g", "--json"],
-        vec!["group", "reset", file, "g", "--to", "earliest"],
-        vec!["group", "delete", file, "g"],
-        vec!["consume", file, "t", "--group", "g"],
-        vec!["vacuum", file],
-        vec!["compact", file],
-    ] {
+    for args in [vec!["vacuum", file], vec!["compact", file]] {
         run(&args, None).fails(2, "not supported yet");
     }
+}
+
+/// Records of `consume --format json` output as (partition, offset, value).
+fn records_of(stdout: &str) -> Vec<(u64, u64, String)> {
+    stdout
+        .lines()
+        .map(|line| {
+            let v: Value = serde_json::from_str(line).expect("a JSON record");
+            (
+                v["partition"].as_u64().expect("partition"),
+                v["offset"].as_u64().expect("offset"),
+                v["value"].as_str().expect("value").to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// Sum of the committed offsets of a group (`null` counts 0).
+fn committed_total(group: &Value) -> u64 {
+    group["partitions"]
+        .as_array()
+        .expect("partitions")
+        .iter()
+        .map(|p| p["committed"].as_u64().unwrap_or(0))
+        .sum()
+}
+
+#[test]
+fn consume_group_starts_at_the_end_or_the_beginning_and_continues_from_commits() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = file_with_topic(dir.path(), "t.brooklet", "t", 2);
+    let file = p(&path);
+    let first = (0..10)
+        .map(|i| format!("k{i}:first {i}\n"))
+        .collect::<Vec<_>>()
+        .concat();
+    run(
+        &["produce", file, "t", "--key-separator", ":"],
+        Some(first.as_bytes()),
+    )
+    .ok();
+    let ends: Vec<u64> = (0..2)
+        .map(|partition| {
+            let d: Value =
+                serde_json::from_str(&run(&["topic", "describe", file, "t", "--json"], None).ok())
+                    .expect("json");
+            d["partitions"][partition]["end_offset"]
+                .as_u64()
+                .expect("end")
+        })
+        .collect();
+    assert!(ends.iter().all(|e| *e > 0), "keys spread: {ends:?}");
+
+    // A new group without --from-beginning starts at the end, says so, and commits the end.
+    let started = Instant::now();
+    let fresh = run(&["consume", file, "t", "--group", "fresh"], None);
+    assert_eq!(fresh.ok(), "");
+    assert!(fresh.stderr.contains("no committed offset"), "{fresh:?}");
+    // A lone member owns every partition, so it does not wait for hand-overs.
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let group = describe_group(file, "fresh");
+    assert_eq!(committed_total(&group), 10, "{group}");
+    run(&["produce", file, "t"], Some(b"second\n")).ok();
+    assert_eq!(
+        run(&["consume", file, "t", "--group", "fresh"], None).ok(),
+        "second\n"
+    );
+
+    // --max commits exactly what was printed, across partitions.
+    let four = run(
+        &[
+            "consume",
+            file,
+            "t",
+            "--group",
+            "g",
+            "--from-beginning",
+            "--max",
+            "4",
+            "--format",
+            "json",
+        ],
+        None,
+    );
+    let four = records_of(&four.ok());
+    assert_eq!(four.len(), 4);
+    let group = describe_group(file, "g");
+    assert_eq!(committed_total(&group), 4, "{group}");
+    for printed in &four {
+        let committed = group["partitions"][printed.0 as usize]["committed"]
+            .as_u64()
+            .expect("committed");
+        assert!(printed.1 < committed, "{printed:?} {group}");
+    }
+    // --from-beginning does not override committed offsets: the rest, and nothing again.
+    let rest = run(
+        &[
+            "consume",
+            file,
+            "t",
+            "--group",
+            "g",
+            "--from-beginning",
+            "--format",
+            "json",
+        ],
+        None,
+    );
+    let rest = records_of(&rest.ok());
+    assert_eq!(rest.len(), 7);
+    let all: BTreeSet<(u64, u64)> = four.iter().chain(&rest).map(|r| (r.0, r.1)).collect();
+    assert_eq!(all.len(), 11);
+    let group = describe_group(file, "g");
+    for partition in group["partitions"].as_array().expect("partitions") {
+        assert_eq!(partition["committed"], partition["end"], "{group}");
+        assert_eq!(partition["lag"], 0, "{group}");
+        assert_eq!(partition["owner"], Value::Null, "{group}");
+    }
+    assert_eq!(group["members"], serde_json::json!([]));
+    assert_eq!(
+        run(
+            &["consume", file, "t", "--group", "g", "--from-beginning"],
+            None
+        )
+        .ok(),
+        ""
+    );
+}
+
+/// Waits until group `group` has a live member for each pid, each owning `each`
+/// partitions; returns each partition's owner pid.
+fn wait_for_split(file: &str, group: &str, pids: &[u32], each: usize) -> BTreeMap<u64, u32> {
+    let mut owners: BTreeMap<u64, u32> = BTreeMap::new();
+    wait_until(
+        Duration::from_secs(20),
+        "the group to split its partitions",
+        || {
+            let Some(group) = cli_support::group_json(file, group) else {
+                return false;
+            };
+            let members = group["members"].as_array().expect("members");
+            let ids: BTreeMap<String, u32> = members
+                .iter()
+                .filter(|m| m["live"] == true)
+                .map(|m| {
+                    (
+                        m["id"].as_str().expect("id").to_owned(),
+                        u32::try_from(m["pid"].as_u64().expect("pid")).expect("pid"),
+                    )
+                })
+                .collect();
+            owners = group["partitions"]
+                .as_array()
+                .expect("partitions")
+                .iter()
+                .filter_map(|p| {
+                    let pid = ids.get(p["owner"].as_str()?)?;
+                    Some((p["partition"].as_u64().expect("partition"), *pid))
+                })
+                .collect();
+            pids.iter()
+                .all(|pid| owners.values().filter(|o| *o == pid).count() == each)
+        },
+    );
+    owners
+}
+
+/// Produces `count` records `PREFIX pP I` to each of `partitions` partitions of `t`.
+fn produce_to_each(file: &str, partitions: u32, count: u32, prefix: &str) {
+    for partition in 0..partitions {
+        let input = (0..count)
+            .map(|i| format!("{prefix} p{partition} {i}\n"))
+            .collect::<Vec<_>>()
+            .concat();
+        run(
+            &["produce", file, "t", "--partition", &partition.to_string()],
+            Some(input.as_bytes()),
+        )
+        .ok();
+    }
+}
+
+#[test]
+fn two_group_members_share_a_topic_and_hand_over_when_one_leaves() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = file_with_topic(dir.path(), "t.brooklet", "t", 4);
+    let file = p(&path);
+    // A long session timeout: partitions that move before it passes moved because the
+    // member that left closed its membership, not because it was timed out.
+    let member = |max: &'static str| {
+        spawn(&[
+            "consume",
+            file,
+            "t",
+            "--group",
+            "g",
+            "--from-beginning",
+            "--follow",
+            "--format",
+            "json",
+            "--max",
+            max,
+            "--timeout-ms",
+            "60000",
+            "--session-timeout-ms",
+            "60000",
+        ])
+    };
+    let a = member("20");
+    let b = member("60");
+    let (pid_a, pid_b) = (a.id(), b.id());
+    let owners = wait_for_split(file, "g", &[pid_a, pid_b], 2);
+    let produce_wave = |wave: u32| produce_to_each(file, 4, 10, &format!("w{wave}"));
+    produce_wave(1);
+    // A ends after its 20 records: the ten of each of its two partitions.
+    let a = finish(a);
+    let got_a = records_of(&a.ok());
+    assert_eq!(got_a.len(), 20);
+    for (partition, offset, value) in &got_a {
+        assert_eq!(owners[partition], pid_a, "{partition} went to A");
+        assert_eq!(value, &format!("w1 p{partition} {offset}"));
+    }
+    // A left: its partitions move to B at once, from A's committed offsets.
+    let left = Instant::now();
+    produce_wave(2);
+    let b = finish(b);
+    let elapsed = left.elapsed();
+    assert!(
+        elapsed < Duration::from_secs(20),
+        "hand-over took {elapsed:?}"
+    );
+    let got_b = records_of(&b.ok());
+    assert_eq!(got_b.len(), 60);
+    let mut seen: BTreeSet<(u64, u64)> = BTreeSet::new();
+    for (partition, offset, _) in got_a.iter().chain(&got_b) {
+        assert!(
+            seen.insert((*partition, *offset)),
+            "twice: {partition}/{offset}"
+        );
+    }
+    let every: BTreeSet<(u64, u64)> = (0..4).flat_map(|p| (0..20).map(move |o| (p, o))).collect();
+    assert_eq!(seen, every);
+    for (partition, offset, _) in &got_b {
+        if *offset < 10 {
+            assert_eq!(owners[partition], pid_b, "{partition}/{offset} went to B");
+        }
+    }
+    let group = describe_group(file, "g");
+    assert_eq!(group["members"], serde_json::json!([]));
+    for partition in group["partitions"].as_array().expect("partitions") {
+        assert_eq!(partition["committed"], 20, "{group}");
+        assert_eq!(partition["end"], 20, "{group}");
+        assert_eq!(partition["lag"], 0, "{group}");
+    }
+}
+
+#[test]
+fn group_members_without_follow_together_print_every_record_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = file_with_topic(dir.path(), "t.brooklet", "t", 4);
+    let file = p(&path);
+    let input = (0..4000)
+        .map(|i| format!("k{i}:v{i}\n"))
+        .collect::<Vec<_>>()
+        .concat();
+    run(
+        &["produce", file, "t", "--key-separator", ":"],
+        Some(input.as_bytes()),
+    )
+    .ok();
+    let member = || {
+        spawn(&[
+            "consume",
+            file,
+            "t",
+            "--group",
+            "g",
+            "--from-beginning",
+            "--format",
+            "json",
+        ])
+    };
+    let (a, b) = (member(), member());
+    let (a, b) = (finish(a), finish(b));
+    let (got_a, got_b) = (records_of(&a.ok()), records_of(&b.ok()));
+    let mut seen = BTreeSet::new();
+    for (_, _, value) in got_a.iter().chain(&got_b) {
+        assert!(seen.insert(value.clone()), "{value} printed twice");
+    }
+    assert_eq!(seen.len(), 4000);
+    let group = describe_group(file, "g");
+    for partition in group["partitions"].as_array().expect("partitions") {
+        assert_eq!(partition["committed"], partition["end"], "{group}");
+    }
+}
+
+/// Timestamps of the records `group_g_with_3_of_10` imports: one a second from here.
+const TIMED_BASE: i64 = 1_764_151_200_000; // 2025-11-26T10:00:00Z
+
+/// A file with topic `t` holding records r0..r9 (one a second from [`TIMED_BASE`]) and
+/// group `g` that committed the first three.
+fn group_g_with_3_of_10(dir: &std::path::Path) -> std::path::PathBuf {
+    let path = file_with_topic(dir, "t.brooklet", "t", 1);
+    let file = p(&path);
+    let timed: Vec<(i64, String)> = (0..10)
+        .map(|i| (TIMED_BASE + i * 1000, format!("r{i}")))
+        .collect();
+    let timed_refs: Vec<(i64, &str)> = timed.iter().map(|(t, v)| (*t, v.as_str())).collect();
+    import_timed(file, &timed_refs);
+    let three = run(
+        &[
+            "consume",
+            file,
+            "t",
+            "--group",
+            "g",
+            "--from-beginning",
+            "--max",
+            "3",
+        ],
+        None,
+    );
+    assert_eq!(three.ok(), "r0\nr1\nr2\n");
+    path
+}
+
+#[test]
+fn group_list_and_describe_show_offsets_lag_and_owners_and_delete_removes_a_group() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let empty = file_with_topic(dir.path(), "empty.brooklet", "t", 1);
+    assert_eq!(run(&["group", "list", p(&empty)], None).ok(), "");
+    assert_eq!(
+        run(&["group", "list", p(&empty), "--json"], None).ok(),
+        "[]\n"
+    );
+    let path = group_g_with_3_of_10(dir.path());
+    let file = p(&path);
+    assert_eq!(run(&["group", "list", file], None).ok(), "g\n");
+    let list: Value =
+        serde_json::from_str(&run(&["group", "list", file, "--json"], None).ok()).expect("json");
+    assert_eq!(
+        list,
+        serde_json::json!([{"group": "g", "members": 0, "live_members": 0, "topics": ["t"], "lag": 7}])
+    );
+    let text = run(&["group", "describe", file, "g"], None).ok();
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].starts_with("Group: g\t"), "{text}");
+    let header: Vec<&str> = lines[1].split_whitespace().collect();
+    assert_eq!(
+        header,
+        ["TOPIC", "PARTITION", "COMMITTED", "END", "LAG", "OWNER"]
+    );
+    let row: Vec<&str> = lines[2].split_whitespace().collect();
+    assert_eq!(row, ["t", "0", "3", "10", "7", "-"]);
+    let group = describe_group(file, "g");
+    assert_eq!(group["group"], "g");
+    assert_eq!(group["members"], serde_json::json!([]));
+    assert_eq!(
+        group["partitions"],
+        serde_json::json!([{"topic": "t", "partition": 0, "committed": 3, "end": 10, "lag": 7, "owner": null}])
+    );
+    assert!(group["partitions"][0]["lag"].is_u64());
+
+    run(&["consume", file, "t", "--group", "h"], None).ok();
+    let deleted = run(&["group", "delete", file, "g"], None);
+    assert_eq!(deleted.ok(), "");
+    assert!(deleted.stderr.contains("deleted group g"));
+    assert_eq!(run(&["group", "list", file], None).ok(), "h\n");
+    for args in [
+        vec!["group", "describe", file, "g"],
+        vec!["group", "describe", file, "g", "--json"],
+        vec!["group", "delete", file, "g"],
+        vec!["group", "reset", file, "g", "--to", "earliest"],
+    ] {
+        run(&args, None).fails(1, "consumer group \"g\" does not exist");
+    }
+    // A deleted group starts over.
+    assert_eq!(
+        run(
+            &[
+                "consume",
+                file,
+                "t",
+                "--group",
+                "g",
+                "--from-beginning",
+                "--max",
+                "1"
+            ],
+            None
+        )
+        .ok(),
+        "r0\n"
+    );
+    run(&["check", file], None).ok();
+}
+
+#[test]
+fn group_reset_moves_committed_offsets_and_prints_them() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = group_g_with_3_of_10(dir.path());
+    let file = p(&path);
+    // Resets print the new offsets; offsets are clamped; times pick the first record at or
+    // after them (the end if none).
+    let reset = |to: &str| run(&["group", "reset", file, "g", "--to", to], None);
+    for (to, expected) in [
+        ("earliest", "t 0 0\n"),
+        ("latest", "t 0 10\n"),
+        ("4", "t 0 4\n"),
+        ("999", "t 0 10\n"),
+        (&format!("@{}", TIMED_BASE + 2500), "t 0 3\n"),
+        ("2025-11-26T10:00:05Z", "t 0 5\n"),
+        ("2030-01-01", "t 0 10\n"),
+        ("1970-01-01", "t 0 0\n"),
+    ] {
+        let out = reset(to);
+        assert_eq!(out.ok(), expected, "--to {to}");
+        assert!(out.stderr.contains("reset group g: 1 partition"), "{out:?}");
+    }
+    reset("6").ok();
+    assert_eq!(
+        run(&["consume", file, "t", "--group", "g"], None).ok(),
+        "r6\nr7\nr8\nr9\n"
+    );
+    // --topic sets every partition of a topic the group has no offsets for yet.
+    run(&["topic", "create", file, "u", "--partitions", "2"], None).ok();
+    run(&["produce", file, "u", "--partition", "1"], Some(b"x\ny\n")).ok();
+    let out = run(
+        &[
+            "group", "reset", file, "g", "--to", "latest", "--topic", "u",
+        ],
+        None,
+    );
+    assert_eq!(out.ok(), "u 0 0\nu 1 2\n");
+    let topics: Vec<String> = describe_group(file, "g")["partitions"]
+        .as_array()
+        .expect("partitions")
+        .iter()
+        .map(|p| format!("{}-{}", p["topic"].as_str().expect("topic"), p["partition"]))
+        .collect();
+    assert_eq!(topics, ["t-0", "u-0", "u-1"]);
+    run(
+        &[
+            "group", "reset", file, "g", "--to", "0", "--topic", "absent",
+        ],
+        None,
+    )
+    .fails(1, "topic \"absent\" does not exist");
+
+    // A group whose only topic was deleted has nothing to reset without --topic.
+    run(&["topic", "create", file, "gone"], None).ok();
+    run(&["consume", file, "gone", "--group", "h"], None).ok();
+    run(&["topic", "delete", file, "gone"], None).ok();
+    run(&["group", "reset", file, "h", "--to", "earliest"], None)
+        .fails(1, "no committed offsets to reset");
+    run(&["check", file], None).ok();
 }

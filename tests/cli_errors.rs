@@ -4,7 +4,12 @@
 
 mod cli_support;
 
-use cli_support::{commands_on, file_with_topic, p, run, run_owned};
+use std::time::Duration;
+
+use cli_support::{
+    commands_on, describe_group, file_with_topic, finish, group_json, p, run, run_owned, spawn,
+    wait_until,
+};
 
 #[test]
 fn an_unknown_file_is_an_error_and_is_not_created() {
@@ -158,6 +163,7 @@ fn a_missing_topic_is_named_in_the_error() {
         ],
         vec!["produce", file, "absent"],
         vec!["consume", file, "absent"],
+        vec!["consume", file, "absent", "--group", "g"],
         vec!["export", file, "absent", "--format", "jsonl"],
         vec!["import", file, "absent", "--format", "jsonl"],
     ] {
@@ -221,6 +227,46 @@ fn bad_command_lines_are_one_line_usage_errors() {
             "always",
         ),
         (vec!["export", "f", "t"], "--format"),
+        (
+            vec!["consume", "f", "t", "--group", "g", "--partition", "1"],
+            "--partition cannot be used with --group",
+        ),
+        (
+            vec!["consume", "f", "t", "--group", "g", "--offset", "3"],
+            "--offset cannot be used with --group",
+        ),
+        (
+            vec!["consume", "f", "t", "--group", "g", "--since", "0"],
+            "--since cannot be used with --group",
+        ),
+        (
+            vec!["consume", "f", "t", "--group", "bad group"],
+            "group id",
+        ),
+        (
+            vec!["consume", "f", "t", "--session-timeout-ms", "5000"],
+            "--group",
+        ),
+        (
+            vec![
+                "consume",
+                "f",
+                "t",
+                "--group",
+                "g",
+                "--session-timeout-ms",
+                "5",
+            ],
+            "--session-timeout-ms",
+        ),
+        (vec!["group", "reset", "f", "g"], "--to"),
+        (
+            vec!["group", "reset", "f", "g", "--to", "soon"],
+            "earliest, latest",
+        ),
+        (vec!["group", "reset", "f", "g", "--to", "-3"], "'-3'"),
+        (vec!["group", "describe", "f"], "required arguments"),
+        (vec!["group", "rename", "f", "g"], "unrecognized subcommand"),
     ] {
         run(&args, None).fails(2, needle);
     }
@@ -248,4 +294,101 @@ fn a_record_too_large_is_refused_with_its_line_and_the_lines_before_are_kept() {
     out.fails(1, "line 2:");
     assert_eq!(out.stdout_text(), "0 0\n");
     assert_eq!(run(&["consume", file, "t"], None).ok(), "small\n");
+}
+
+#[test]
+fn a_group_with_a_live_member_cannot_be_reset_or_deleted_until_the_member_is_gone() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = file_with_topic(dir.path(), "t.brooklet", "t", 2);
+    let file = p(&path);
+    run(&["produce", file, "t"], Some(b"a\nb\n")).ok();
+    let mut member = spawn(&[
+        "consume",
+        file,
+        "t",
+        "--group",
+        "g",
+        "--follow",
+        "--timeout-ms",
+        "60000",
+        "--session-timeout-ms",
+        "1000",
+    ]);
+    let pid = u64::from(member.id());
+    wait_until(Duration::from_secs(20), "a live member", || {
+        group_json(file, "g").is_some_and(|group| {
+            group["members"]
+                .as_array()
+                .is_some_and(|m| m.len() == 1 && m[0]["live"] == true && m[0]["pid"] == pid)
+        })
+    });
+    let group = describe_group(file, "g");
+    let id = group["members"][0]["id"].as_str().expect("id").to_owned();
+    assert!(
+        group["partitions"]
+            .as_array()
+            .expect("partitions")
+            .iter()
+            .all(|p| p["owner"] == id.as_str()),
+        "{group}"
+    );
+    for args in [
+        vec!["group", "reset", file, "g", "--to", "earliest"],
+        vec![
+            "group", "reset", file, "g", "--to", "earliest", "--topic", "t",
+        ],
+        vec!["group", "delete", file, "g"],
+    ] {
+        run(&args, None).fails(1, "1 live member(s); stop them first");
+    }
+    // A killed member is not closed: it stays until its session timeout passes.
+    member.kill().expect("kill");
+    let killed = finish_killed(member);
+    assert!(killed.is_empty(), "{killed}");
+    wait_until(Duration::from_secs(20), "the member to expire", || {
+        describe_group(file, "g")["members"]
+            .as_array()
+            .is_some_and(|m| m.iter().all(|m| m["live"] == false))
+    });
+    let out = run(
+        &[
+            "group", "reset", file, "g", "--to", "earliest", "--topic", "t",
+        ],
+        None,
+    );
+    assert_eq!(out.ok(), "t 0 0\nt 1 0\n");
+    run(&["group", "delete", file, "g"], None).ok();
+    assert_eq!(run(&["group", "list", file], None).ok(), "");
+    run(&["check", file], None).ok();
+}
+
+/// Waits for a killed run; returns its stdout.
+fn finish_killed(child: std::process::Child) -> String {
+    let output = child.wait_with_output().expect("wait");
+    assert!(output.status.code().is_none(), "killed: {output:?}");
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn a_group_member_ends_with_an_error_line_when_its_topic_goes_away() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = file_with_topic(dir.path(), "t.brooklet", "t", 1);
+    let file = p(&path);
+    let member = spawn(&[
+        "consume",
+        file,
+        "t",
+        "--group",
+        "g",
+        "--follow",
+        "--timeout-ms",
+        "20000",
+    ]);
+    wait_until(Duration::from_secs(20), "a member", || {
+        group_json(file, "g")
+            .is_some_and(|group| group["members"].as_array().is_some_and(|m| m.len() == 1))
+    });
+    run(&["topic", "delete", file, "t"], None).ok();
+    let out = finish(member);
+    out.fails(1, "");
 }

@@ -113,6 +113,13 @@ pub fn commands_on(file: &str) -> Vec<Vec<String>> {
         &["produce", file, "t"],
         &["consume", file, "t"],
         &["consume", file, "t", "--follow", "--timeout-ms", "10"],
+        &["consume", file, "t", "--group", "g"],
+        &["group", "list", file],
+        &["group", "list", file, "--json"],
+        &["group", "describe", file, "g"],
+        &["group", "describe", file, "g", "--json"],
+        &["group", "reset", file, "g", "--to", "earliest"],
+        &["group", "delete", file, "g"],
         &["check", file],
         &["info", file],
         &["info", file, "--json"],
@@ -130,4 +137,50 @@ pub fn commands_on(file: &str) -> Vec<Vec<String>> {
 pub fn run_owned(args: &[String], stdin: Option<&[u8]>) -> Run {
     let borrowed: Vec<&str> = args.iter().map(String::as_str).collect();
     run(&borrowed, stdin)
+}
+
+/// Starts `brooklet args...` in the background with stdout and stderr piped.
+pub fn spawn(args: &[&str]) -> std::process::Child {
+    Command::new(bin())
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn brooklet")
+}
+
+/// Waits for a background run and returns what it did.
+pub fn finish(child: std::process::Child) -> Run {
+    let output = child.wait_with_output().expect("wait for brooklet");
+    Run {
+        code: output.status.code().expect("exited, not killed"),
+        stdout: output.stdout,
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// `group describe FILE GROUP --json`, parsed.
+pub fn describe_group(file: &str, group: &str) -> serde_json::Value {
+    let text = run(&["group", "describe", file, group, "--json"], None).ok();
+    serde_json::from_str(&text).expect("group describe prints JSON")
+}
+
+/// `group describe FILE GROUP --json`, parsed, or `None` while the group does not exist.
+pub fn group_json(file: &str, group: &str) -> Option<serde_json::Value> {
+    let out = run(&["group", "describe", file, group, "--json"], None);
+    if out.code == 1 && out.stderr.contains("does not exist") {
+        return None;
+    }
+    Some(serde_json::from_str(&out.ok()).expect("group describe prints JSON"))
+}
+
+/// Polls `done` every 50 ms until it holds; panics with `what` after `limit`.
+#[track_caller]
+pub fn wait_until(limit: std::time::Duration, what: &str, mut done: impl FnMut() -> bool) {
+    let started = std::time::Instant::now();
+    while !done() {
+        assert!(started.elapsed() < limit, "timed out waiting for {what}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 }

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::common::{parse_page_size, parse_pair};
-use crate::time::parse_time;
+use crate::common::{parse_group, parse_page_size, parse_pair};
+use crate::time::{parse_reset_to, parse_time};
 
 const TOP_EXAMPLES: &str = "\
 Examples:
@@ -15,6 +15,8 @@ Examples:
   brooklet topic create events.brooklet orders --partitions 3
   printf 'alice:1\\nbob:2\\n' | brooklet produce events.brooklet orders --key-separator : --acks
   brooklet consume events.brooklet orders --from-beginning --format json
+  brooklet consume events.brooklet orders --group billing --follow   one member of a group
+  brooklet group describe events.brooklet billing
   brooklet info events.brooklet
 
 Output: data goes to stdout, summaries and errors to stderr. An error is one line,
@@ -57,7 +59,7 @@ and exits 1 without changing it; any other existing file is refused (exit 1).")]
     Produce(ProduceArgs),
     /// Print records of a topic.
     Consume(ConsumeArgs),
-    /// Consumer groups (not supported yet).
+    /// List, describe, reset and delete consumer groups.
     #[command(subcommand)]
     Group(GroupCommand),
     /// Verify the whole file: exit 0 when clean, 1 with a list of problems.
@@ -301,6 +303,8 @@ Examples:
   brooklet consume events.brooklet orders --follow               new records as they come
   brooklet consume events.brooklet orders --since 2026-11-26T10:00:00Z --format json
   brooklet consume events.brooklet orders --partition 1 --offset 500 --max 10
+  brooklet consume events.brooklet orders --group billing --from-beginning
+  brooklet consume events.brooklet orders --group billing --follow --format json
 
 Start: --from-beginning, --offset N (clamped into each partition's range, with a note on
 stderr) or --since TIME (milliseconds since the epoch, or RFC 3339 such as
@@ -320,14 +324,30 @@ JSON format: one object per line:
    \"key\":\"alice\",\"value\":\"{...}\",\"headers\":[[\"source\",\"app\"]]}
 timestamp is in milliseconds since the epoch; key, value and header values are UTF-8
 strings, null for null, or {\"base64\":\"...\"} (standard alphabet, padded) for bytes that
-are not UTF-8. headers keeps order and duplicates.")]
+are not UTF-8. headers keeps order and duplicates.
+
+With --group G the command is a member of consumer group G (created if new): it shares the
+topic's partitions with the group's other live members (other `consume --group G`
+processes, or programs using the library), reading only the partitions the group assigns
+it, and commits its offsets after printing (at-least-once: records are printed and stdout
+flushed before their offsets are committed, so a crash in between prints them again). It
+starts at the group's committed offset; where the group has none it starts at the end
+(only new records), or at the beginning with --from-beginning, which never overrides a
+committed offset (as in Kafka). --offset, --since and --partition do not apply to a group:
+move its offsets with `brooklet group reset`. Without --follow, a member reads up to the end
+offsets of the moment it started and exits once every partition it owns is there and either
+it owns all the topic's partitions or its assignment has not changed for 500 ms (the time
+other members take to hand partitions over); it then commits its positions, so the next run
+continues there. On exit (end, --max, --timeout-ms, or its reader closing stdout) it leaves
+the group, and its partitions move to the other members at once; a killed member (Ctrl-C)
+keeps them until --session-timeout-ms passes without its heartbeat.")]
 pub struct ConsumeArgs {
     /// The brooklet file.
     pub file: PathBuf,
     /// The topic.
     pub topic: String,
-    /// Consume as a member of this group (not supported yet).
-    #[arg(long, value_name = "G")]
+    /// Consume as a member of this consumer group, committing offsets.
+    #[arg(long, value_name = "G", value_parser = parse_group)]
     pub group: Option<String>,
     /// Start at the first offset still stored.
     #[arg(long, group = "start")]
@@ -356,16 +376,54 @@ pub struct ConsumeArgs {
     /// Text format: print `key SEP value`.
     #[arg(long, value_name = "SEP")]
     pub key_separator: Option<String>,
+    /// With --group: the group drops this member after MS without a heartbeat.
+    #[arg(
+        long,
+        value_name = "MS",
+        requires = "group",
+        default_value_t = 10_000,
+        value_parser = clap::value_parser!(u64).range(100..=3_600_000)
+    )]
+    pub session_timeout_ms: u64,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum GroupCommand {
-    /// List groups (not supported yet).
+    /// List consumer groups, one name per line.
+    #[command(after_help = "\
+Examples:
+  brooklet group list events.brooklet
+  brooklet group list events.brooklet --json
+
+--json prints an array of objects: {\"group\", \"members\", \"live_members\", \"topics\",
+\"lag\"}, where members counts the members recorded, live_members those heartbeating in
+time, and lag is the group's total lag over its partitions (as in `group describe`).")]
     List {
         /// The brooklet file.
         file: PathBuf,
+        /// Print a JSON array of groups with member counts, topics and lag.
+        #[arg(long)]
+        json: bool,
     },
-    /// Show a group's offsets, lag and members (not supported yet).
+    /// Show a group's members and, per partition, committed offset, end, lag and owner.
+    #[command(after_help = "\
+Examples:
+  brooklet group describe events.brooklet billing
+  brooklet group describe events.brooklet billing --json
+
+Partitions are those of the topics the members subscribe to and those the group has
+committed offsets for. COMMITTED is the next offset the group will read (`-` if none), END
+the partition's end offset, LAG the records between the committed offset (or the first
+offset still stored, if none) and the end, OWNER the member that owns the partition (`-` if
+none). A member is live while it heartbeats within its session timeout.
+
+--json prints one object:
+  {\"group\": \"billing\", \"generation\": 4, \"assignor\": \"range\",
+   \"members\": [{\"id\": \"1f0c...\", \"pid\": 4242, \"topics\": [\"orders\"],
+                \"heartbeat_ms\": 1764151200000, \"live\": true}, ...],
+   \"partitions\": [{\"topic\": \"orders\", \"partition\": 0, \"committed\": 120,
+                   \"end\": 150, \"lag\": 30, \"owner\": \"1f0c...\"}, ...]}
+lag is an integer; committed and owner are null when there is none.")]
     Describe {
         /// The brooklet file.
         file: PathBuf,
@@ -375,20 +433,43 @@ pub enum GroupCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Move a group's committed offsets (not supported yet).
+    /// Move a group's committed offsets; prints the new ones.
+    #[command(after_help = "\
+Examples:
+  brooklet group reset events.brooklet billing --to earliest
+  brooklet group reset events.brooklet billing --to latest --topic orders
+  brooklet group reset events.brooklet billing --to 500 --topic orders
+  brooklet group reset events.brooklet billing --to 2026-11-26T10:00:00Z
+  brooklet group reset events.brooklet billing --to @1764151200000
+
+--to: earliest (each partition's first offset still stored), latest (its end), an offset
+(clamped into each partition's range), or a time: RFC 3339 such as 2026-11-26T10:00:00Z, a
+date such as 2026-11-26 (midnight UTC), or @MS for milliseconds since the epoch (a plain
+number is an offset). A time moves each partition to its first record at or after it (the
+end if none). With --topic, every partition of that topic is set (the group may have no
+offsets for it yet); without it, every partition the group has committed offsets for.
+
+Prints `TOPIC PARTITION OFFSET` per partition on stdout. The group must exist and have no
+live members (stop its consumers first, or wait for their session timeout).")]
     Reset {
         /// The brooklet file.
         file: PathBuf,
         /// The group.
         group: String,
-        /// earliest, latest, an offset or a time.
-        #[arg(long)]
-        to: String,
-        /// Only this topic.
-        #[arg(long)]
+        /// earliest, latest, an offset, or a time (RFC 3339, a date, or @MS).
+        #[arg(long, value_name = "WHERE", value_parser = parse_reset_to)]
+        to: brooklet::ResetTo,
+        /// Only this topic (and set all its partitions).
+        #[arg(long, value_name = "T")]
         topic: Option<String>,
     },
-    /// Delete a group (not supported yet).
+    /// Delete a group and its committed offsets.
+    #[command(after_help = "\
+Examples:
+  brooklet group delete events.brooklet billing
+
+The group must have no live members (stop its consumers first, or wait for their session
+timeout).")]
     Delete {
         /// The brooklet file.
         file: PathBuf,

@@ -232,6 +232,13 @@ pub fn parse_pair(text: &str) -> Result<(String, String), String> {
     }
 }
 
+/// Checks a consumer group id: the characters and length of a topic name.
+pub fn parse_group(text: &str) -> Result<String, String> {
+    brooklet::validate_topic_name(text)
+        .map(|()| text.to_owned())
+        .map_err(|e| describe(&e).replace("topic name", "group id"))
+}
+
 /// Parses a page size: a power of two from 512 to 65536.
 pub fn parse_page_size(text: &str) -> Result<u32, String> {
     let size: u32 = text

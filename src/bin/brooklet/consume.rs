@@ -1,10 +1,10 @@
 //! `brooklet consume`: prints records of a topic, up to the end offsets of the start, or
-//! following new records.
+//! following new records; with `--group`, as a member of a consumer group.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use brooklet::{ConsumedRecord, OffsetReset, PartitionInfo, StartAt};
+use brooklet::{ConsumedRecord, Consumer, ConsumerOptions, OffsetReset, PartitionInfo, StartAt};
 
 use crate::args::{ConsumeArgs, ConsumeFormat};
 use crate::common::{Access, CliError, CliResult, Out, note, open, progress};
@@ -16,10 +16,17 @@ const FOLLOW_POLL: Duration = Duration::from_secs(1);
 const BOUNDED_POLL: Duration = Duration::from_millis(100);
 /// Ranges at least this large get a progress bar (when stderr is a terminal).
 const PROGRESS_RECORDS_MIN: u64 = 100_000;
+/// A group member without --follow that is done with its partitions still waits this long
+/// for partitions other members are handing over (they release them within about 200 ms),
+/// unless it owns every partition of the topic.
+const SETTLE: Duration = Duration::from_millis(500);
+/// The longest heartbeat interval of a group member (a third of the session timeout if
+/// that is shorter).
+const HEARTBEAT_MAX: Duration = Duration::from_secs(1);
 
 pub fn run(args: &ConsumeArgs) -> CliResult {
-    if args.group.is_some() {
-        return Err(CliError::not_supported("--group needs consumer groups"));
+    if let Some(group) = &args.group {
+        return run_group(args, group);
     }
     let db = open(&args.file, Access::Read)?;
     let mut reader = db.reader().with_reset(OffsetReset::Earliest);
@@ -151,6 +158,221 @@ fn start_for(args: &ConsumeArgs, p: &PartitionInfo) -> StartAt {
         StartAt::End
     } else {
         StartAt::Beginning
+    }
+}
+
+/// `consume --group G`: a member of consumer group G subscribed to the topic.
+fn run_group(args: &ConsumeArgs, group: &str) -> CliResult {
+    if args.partition.is_some() {
+        return Err(CliError::usage(
+            "--partition cannot be used with --group: a group member reads the partitions \
+             the group assigns it",
+        ));
+    }
+    if args.offset.is_some() || args.since.is_some() {
+        return Err(CliError::usage(format!(
+            "--{} cannot be used with --group: a member starts at the group's committed \
+             offsets; move them with `brooklet group reset`",
+            if args.offset.is_some() {
+                "offset"
+            } else {
+                "since"
+            }
+        )));
+    }
+    let db = open(&args.file, Access::Write)?;
+    let description = db.describe_topic(&args.topic)?;
+    let partitions = description.partitions.len();
+    let nonempty: BTreeSet<u32> = description
+        .partitions
+        .iter()
+        .filter(|p| p.end_offset > p.beginning_offset)
+        .map(|p| p.partition)
+        .collect();
+    let stops: BTreeMap<u32, u64> = if args.follow {
+        BTreeMap::new()
+    } else {
+        description
+            .partitions
+            .iter()
+            .map(|p| (p.partition, p.end_offset))
+            .collect()
+    };
+    let session = Duration::from_millis(args.session_timeout_ms);
+    let options = ConsumerOptions {
+        auto_offset_reset: if args.from_beginning {
+            OffsetReset::Earliest
+        } else {
+            OffsetReset::Latest
+        },
+        auto_commit_interval: None,
+        session_timeout: session,
+        heartbeat_interval: (session / 3).min(HEARTBEAT_MAX),
+        ..ConsumerOptions::default()
+    };
+    let mut consumer = db.consumer(group, &[args.topic.as_str()], options)?;
+    let mut member = Member {
+        consumer: &mut consumer,
+        args,
+        group,
+        stops: &stops,
+        partitions,
+        printer: Printer {
+            out: Out::new(),
+            format: args.format,
+            separator: args.key_separator.as_deref().map(str::as_bytes),
+        },
+        known: BTreeSet::new(),
+        nonempty,
+    };
+    let result = member.consume();
+    // Leave the group in any case, so the partitions move to the other members at once.
+    let closed = consumer.close();
+    result?;
+    Ok(closed?)
+}
+
+/// A group member at work.
+struct Member<'a> {
+    consumer: &'a mut Consumer,
+    args: &'a ConsumeArgs,
+    group: &'a str,
+    /// Without --follow: each partition's end offset when the command started.
+    stops: &'a BTreeMap<u32, u64>,
+    /// The topic's partition count.
+    partitions: usize,
+    printer: Printer<'a>,
+    /// Partitions owned at some point, to note where the group had no committed offset.
+    known: BTreeSet<u32>,
+    /// Partitions that held records when the command started.
+    nonempty: BTreeSet<u32>,
+}
+
+impl Member<'_> {
+    /// Polls, prints, flushes and commits until done; then commits every owned position.
+    fn consume(&mut self) -> CliResult {
+        let args = self.args;
+        let idle_timeout = args.timeout_ms.map(Duration::from_millis);
+        let mut count: u64 = 0;
+        let mut last_record = Instant::now();
+        let mut owned = Vec::new();
+        let mut owned_since = Instant::now();
+        self.note_new_partitions()?;
+        loop {
+            if args.max.is_some_and(|m| count >= m) {
+                break;
+            }
+            if !args.follow {
+                let now_owned = self.consumer.assignment();
+                if now_owned != owned {
+                    owned = now_owned;
+                    owned_since = Instant::now();
+                }
+                if self.reached_stops()?
+                    && (owned.len() == self.partitions || owned_since.elapsed() >= SETTLE)
+                {
+                    break;
+                }
+            }
+            let idle = last_record.elapsed();
+            let wait = match idle_timeout {
+                Some(t) if idle >= t => break,
+                Some(t) => t.saturating_sub(idle),
+                None => FOLLOW_POLL,
+            };
+            let wait = if args.follow {
+                wait
+            } else {
+                wait.min(BOUNDED_POLL)
+            };
+            let records = self.consumer.poll(wait)?;
+            self.note_new_partitions()?;
+            // Print what is due; note the first record of each partition not printed
+            // (past its stop, or past --max), so the commit does not pass it.
+            let mut unprinted: BTreeMap<u32, u64> = BTreeMap::new();
+            let mut round: u64 = 0;
+            for record in &records {
+                let past_stop = self
+                    .stops
+                    .get(&record.partition)
+                    .is_some_and(|stop| record.record.offset >= *stop);
+                if past_stop || args.max.is_some_and(|m| count >= m) {
+                    unprinted
+                        .entry(record.partition)
+                        .or_insert(record.record.offset);
+                    continue;
+                }
+                self.printer.print(record)?;
+                count += 1;
+                round += 1;
+            }
+            // At-least-once: the records are out before their offsets are committed.
+            self.printer.out.flush()?;
+            for (partition, offset) in unprinted {
+                self.consumer.seek(&args.topic, partition, offset)?;
+            }
+            if !records.is_empty() {
+                self.consumer.commit()?;
+            }
+            if round > 0 {
+                last_record = Instant::now();
+            }
+        }
+        // Also commits start positions taken from the reset policy, so the next run of the
+        // group continues from here.
+        Ok(self.consumer.commit()?)
+    }
+
+    /// Without --follow: pauses owned partitions whose position reached their stop, and
+    /// tells whether all did.
+    fn reached_stops(&mut self) -> CliResult<bool> {
+        let topic = self.args.topic.as_str();
+        let mut finished = Vec::new();
+        let mut reading = Vec::new();
+        for (_, partition) in self.consumer.assignment() {
+            let position = self.consumer.position(topic, partition);
+            let stop = self.stops.get(&partition).copied().unwrap_or(0);
+            if position.is_some_and(|p| p >= stop) {
+                finished.push((topic, partition));
+            } else {
+                reading.push((topic, partition));
+            }
+        }
+        // Both calls mean "every partition" when given none.
+        if !finished.is_empty() {
+            self.consumer.pause(&finished)?;
+        }
+        if !reading.is_empty() {
+            self.consumer.resume(&reading);
+        }
+        Ok(reading.is_empty())
+    }
+
+    /// Without --follow or --from-beginning, says on stderr where a newly owned partition
+    /// with records had no committed offset and so started at the end.
+    fn note_new_partitions(&mut self) -> CliResult {
+        if self.args.follow || self.args.from_beginning {
+            return Ok(());
+        }
+        let topic = self.args.topic.as_str();
+        let mut at_end = Vec::new();
+        for (_, partition) in self.consumer.assignment() {
+            if self.known.insert(partition)
+                && self.nonempty.contains(&partition)
+                && self.consumer.committed(topic, partition)?.is_none()
+            {
+                at_end.push(partition.to_string());
+            }
+        }
+        if !at_end.is_empty() {
+            note(&format!(
+                "note: group {} has no committed offset for {topic} partition {}; started at \
+                 the end (--from-beginning starts such partitions at the first offset)",
+                self.group,
+                at_end.join(", ")
+            ));
+        }
+        Ok(())
     }
 }
 

@@ -1,15 +1,20 @@
 //! `brooklet demo`: the README's main job. Creates a file with two topics, produces a few
-//! thousand records, consumes them with two readers that split the partitions between
-//! them (standing in for a two-member consumer group until groups land), checks the file,
-//! and prints the commands to explore it further.
+//! thousand records, consumes them with a two-member consumer group (two threads), checks
+//! the file, and prints the commands to explore it further.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::convert::Infallible;
 use std::path::PathBuf;
-use std::time::Instant;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
-use brooklet::{Brooklet, Record, StartAt, TopicConfig};
+use brooklet::{
+    Brooklet, Consumer, ConsumerOptions, OffsetReset, OnHandlerError, Record, TopicConfig,
+    TopicPartition,
+};
 
 use crate::common::{CliError, CliResult, Out, has_magic, io_error};
+use crate::group::description_lines;
 use crate::json::record_line;
 
 const ORDERS: &str = "orders";
@@ -18,6 +23,11 @@ const ORDER_COUNT: u64 = 3000;
 const PAYMENT_COUNT: u64 = 1000;
 const BATCH_RECORDS: u64 = 100;
 const CUSTOMERS: u64 = 50;
+const GROUP: &str = "demo";
+/// Longer than the 200 ms after which a member's poll brings its assignment up to date.
+const SETTLE: Duration = Duration::from_millis(300);
+/// `run` returns after this long without a record; the member then checks the group's lag.
+const IDLE: Duration = Duration::from_millis(300);
 
 pub fn run(file: Option<PathBuf>) -> CliResult {
     let path = prepare(file)?;
@@ -130,84 +140,157 @@ fn produce(db: &Brooklet, topic: &str, count: u64, make: impl Fn(u64) -> Record)
     Ok(commits)
 }
 
-/// Two readers on two threads, each reading its share of the partitions to the end.
+/// A two-member consumer group on two threads: both members join, split the five
+/// partitions, handle their share with `run` (which commits after each batch) until the
+/// group has no lag, and leave. Checks that every record was handled (at-least-once: counts
+/// distinct offsets) and shows the group as `group describe` does.
 fn consume(db: &Brooklet, out: &mut Out) -> CliResult {
-    out.line(
-        "consumer groups are not built yet: two readers split the five partitions round \
-         robin, as the two members of a group will",
-    )?;
-    let all = [
-        (ORDERS, 0),
-        (ORDERS, 1),
-        (ORDERS, 2),
-        (PAYMENTS, 0),
-        (PAYMENTS, 1),
-    ];
-    let shares: Vec<Vec<(&str, u32)>> = (0..2)
-        .map(|member| all.iter().copied().skip(member).step_by(2).collect())
-        .collect();
+    out.line(&format!(
+        "consumer group {GROUP}: two members on two threads subscribe to {ORDERS} and \
+         {PAYMENTS} and split their five partitions:"
+    ))?;
+    let options = ConsumerOptions {
+        auto_offset_reset: OffsetReset::Earliest,
+        auto_commit_interval: None,
+        ..ConsumerOptions::default()
+    };
+    let members = (0..2)
+        .map(|_| db.consumer(GROUP, &[ORDERS, PAYMENTS], options.clone()))
+        .collect::<brooklet::Result<Vec<Consumer>>>()?;
+    let seen: Mutex<BTreeSet<(String, u32, u64)>> = Mutex::new(BTreeSet::new());
     let started = Instant::now();
-    let results: Vec<CliResult<u64>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = shares
-            .iter()
-            .map(|share| scope.spawn(move || read_share(db, share)))
+    let results: Vec<CliResult<Share>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = members
+            .into_iter()
+            .map(|consumer| {
+                let seen = &seen;
+                scope.spawn(move || handle_share(db, consumer, seen))
+            })
             .collect();
         handles
             .into_iter()
-            .map(|h| h.join().expect("reader thread does not panic"))
+            .map(|h| h.join().expect("member thread does not panic"))
             .collect()
     });
-    let mut total = 0;
-    for (member, (share, result)) in shares.iter().zip(results).enumerate() {
-        let count = result?;
-        total += count;
-        let names: Vec<String> = share.iter().map(|(t, p)| format!("{t}-{p}")).collect();
+    let elapsed = started.elapsed();
+    let shares = results.into_iter().collect::<CliResult<Vec<Share>>>()?;
+    let mut deliveries = 0;
+    for (member, share) in shares.iter().enumerate() {
+        deliveries += share.handled;
+        let parts: Vec<String> = share
+            .per_partition
+            .iter()
+            .map(|((t, p), n)| format!("{t}-{p} ({n})"))
+            .collect();
         out.line(&format!(
-            "  member-{}: read {count} records from {}",
+            "  member-{}: handled {} records from {}",
             member + 1,
-            names.join(", ")
+            share.handled,
+            if parts.is_empty() {
+                "no partition".to_owned()
+            } else {
+                parts.join(", ")
+            }
         ))?;
     }
+    let distinct = seen.lock().expect("no thread panicked").len() as u64;
+    let expected = ORDER_COUNT + PAYMENT_COUNT;
     out.line(&format!(
-        "  together: {total} of {} records, each exactly once, in {} ms",
-        ORDER_COUNT + PAYMENT_COUNT,
-        started.elapsed().as_millis()
+        "  together: {distinct} of {expected} records, in {deliveries} deliveries ({} handled \
+         twice), committed after each batch, in {} ms",
+        deliveries - distinct,
+        elapsed.as_millis()
     ))?;
-    if total != ORDER_COUNT + PAYMENT_COUNT {
+    if distinct != expected {
         return Err(CliError::failure(format!(
-            "the readers saw {total} records, expected {}",
-            ORDER_COUNT + PAYMENT_COUNT
+            "the group handled {distinct} distinct records, expected {expected}"
         )));
     }
+    out.line(&format!(
+        "  the group, as `brooklet group describe FILE {GROUP}` shows it while both members \
+         are still in:"
+    ))?;
+    let description = db.describe_group(GROUP)?;
+    for line in description_lines(&description) {
+        out.line(&format!("    {line}"))?;
+    }
+    let labels: Vec<String> = shares
+        .iter()
+        .enumerate()
+        .filter_map(|(i, share)| {
+            let owner = description
+                .partitions
+                .iter()
+                .find(|p| share.owned.contains(&(p.topic.clone(), p.partition)))?
+                .owner
+                .clone()?;
+            Some(format!("member-{} is {owner}", i + 1))
+        })
+        .collect();
+    if !labels.is_empty() {
+        out.line(&format!("    ({})", labels.join(", ")))?;
+    }
+    for share in shares {
+        share.consumer.close()?;
+    }
+    out.line(
+        "  both members left the group (close); its committed offsets stay in the file, and \
+         a new member continues from them",
+    )?;
     Ok(())
 }
 
-/// Reads a share of partitions to their end offsets; checks that every offset arrives
-/// exactly once, in order. Returns the record count.
-fn read_share(db: &Brooklet, share: &[(&str, u32)]) -> CliResult<u64> {
-    let mut reader = db.reader();
-    let mut expected: BTreeMap<(String, u32), (u64, u64)> = BTreeMap::new();
-    for &(topic, partition) in share {
-        reader.assign(topic, partition, StartAt::Beginning)?;
-        let end = db.end_offset(topic, partition)?;
-        expected.insert((topic.to_owned(), partition), (0, end));
-    }
-    let mut count = 0;
-    while expected.values().any(|(next, end)| next < end) {
-        for consumed in reader.poll(std::time::Duration::from_millis(100))? {
-            let key = (consumed.topic.clone(), consumed.partition);
-            let (next, _) = expected.get_mut(&key).expect("only assigned partitions");
-            if consumed.record.offset != *next {
-                return Err(CliError::failure(format!(
-                    "{}-{}: expected offset {next}, read {}",
-                    key.0, key.1, consumed.record.offset
-                )));
-            }
-            *next += 1;
-            count += 1;
+/// What one member did.
+struct Share {
+    consumer: Consumer,
+    handled: u64,
+    per_partition: BTreeMap<(String, u32), u64>,
+    owned: Vec<TopicPartition>,
+}
+
+/// One member's work: waits for the group to settle, then handles records with `run` until
+/// the group has no lag. Returns the member still in the group, so it can be shown.
+fn handle_share(
+    db: &Brooklet,
+    mut consumer: Consumer,
+    seen: &Mutex<BTreeSet<(String, u32, u64)>>,
+) -> CliResult<Share> {
+    // A member brings its view of the assignment up to date at its first poll after
+    // SETTLE; by then both have joined, so neither reads partitions the other will own.
+    std::thread::sleep(SETTLE);
+    let mut handled = 0;
+    let mut per_partition: BTreeMap<(String, u32), u64> = BTreeMap::new();
+    loop {
+        handled += consumer
+            .run(Some(IDLE), OnHandlerError::Stop, |r| {
+                *per_partition
+                    .entry((r.topic.clone(), r.partition))
+                    .or_default() += 1;
+                seen.lock().expect("no thread panicked").insert((
+                    r.topic.clone(),
+                    r.partition,
+                    r.record.offset,
+                ));
+                Ok::<(), Infallible>(())
+            })
+            .map_err(|e| CliError::failure(e.to_string()))?;
+        let lag: u64 = db
+            .describe_group(GROUP)?
+            .partitions
+            .iter()
+            .map(|p| p.lag)
+            .sum();
+        if lag == 0 {
+            break;
         }
     }
-    Ok(count)
+    let owned = consumer.assignment();
+    Ok(Share {
+        consumer,
+        handled,
+        per_partition,
+        owned,
+    })
 }
 
 /// Prints the commands to explore the demo file.
@@ -228,6 +311,10 @@ fn explore(out: &mut Out, file: &str) -> CliResult {
             "echo 'customer-7:{{\"total\":42}}' | {prefix} produce {file} {ORDERS} --key-separator : --acks"
         ),
         format!("{prefix} consume {file} {ORDERS} --follow --timeout-ms 10000"),
+        format!("{prefix} group describe {file} {GROUP}"),
+        format!("{prefix} group reset {file} {GROUP} --to earliest --topic {ORDERS}"),
+        format!("{prefix} consume {file} {ORDERS} --group {GROUP} --max 5"),
+        format!("{prefix} consume {file} {ORDERS} --group {GROUP} --follow   # in two terminals"),
         format!("{prefix} info {file}"),
         format!("{prefix} check {file}"),
         format!("{prefix} export {file} {ORDERS} --format kafka-segment --out /tmp/brooklet-kafka"),

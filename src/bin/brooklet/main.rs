@@ -11,6 +11,7 @@ mod common;
 mod consume;
 mod demo;
 mod dump;
+mod group;
 mod inspect;
 mod json;
 mod produce;
@@ -25,7 +26,7 @@ use std::process::ExitCode;
 use clap::Parser as _;
 use clap::error::ErrorKind;
 
-use args::{Cli, Command, GroupCommand};
+use args::{Cli, Command};
 use common::{CliError, CliResult, EXIT_USAGE};
 
 fn main() -> ExitCode {
@@ -50,15 +51,7 @@ fn run(command: Command) -> CliResult {
         Command::Topic(command) => topic::run(command),
         Command::Produce(args) => produce::run(&args),
         Command::Consume(args) => consume::run(&args),
-        Command::Group(command) => {
-            let _ = match command {
-                GroupCommand::List { file }
-                | GroupCommand::Describe { file, .. }
-                | GroupCommand::Reset { file, .. }
-                | GroupCommand::Delete { file, .. } => file,
-            };
-            Err(CliError::not_supported("needs consumer groups"))
-        }
+        Command::Group(command) => group::run(command),
         Command::Check { file, json } => inspect::check(&file, json),
         Command::Info { file, json } => inspect::info(&file, json),
         Command::Dump { file, page, json } => dump::run(&file, page, json),
