@@ -93,6 +93,8 @@ pub struct Consumer {
     paused: BTreeSet<TopicPartition>,
     last_commit: Instant,
     last_sync: Option<Instant>,
+    /// The group generation at the last sync; a change means partitions moved.
+    seen_generation: u64,
     next_start: usize,
     on_assigned: Option<Callback>,
     on_revoked: Option<Callback>,
@@ -148,6 +150,7 @@ impl Brooklet {
             paused: BTreeSet::new(),
             last_commit: Instant::now(),
             last_sync: None,
+            seen_generation: 0,
             next_start: 0,
             on_assigned: None,
             on_revoked: None,
@@ -241,6 +244,7 @@ impl Consumer {
         let state = groups::state_read(&read, self.group_id)?;
         let names = Self::topic_names(&read)?;
         drop(read);
+        self.seen_generation = state.generation;
         let mut mine = BTreeSet::new();
         let mut revoking = Vec::new();
         for o in &state.owners {
@@ -336,13 +340,15 @@ impl Consumer {
         self.ensure_open()?;
         let deadline = Instant::now() + timeout;
         loop {
+            // Sync (a write: heartbeat and rebalance) at most every 200 ms, or at once when
+            // the group's generation moved (a cheap read), so hand-overs are picked up fast.
             let due = self.last_sync.is_none_or(|t| {
                 t.elapsed()
                     >= self
                         .options
                         .heartbeat_interval
                         .min(Duration::from_millis(200))
-            });
+            }) || self.generation_moved()?;
             if due {
                 self.sync()?;
             }
@@ -411,6 +417,11 @@ impl Consumer {
         }
         self.next_start = self.next_start.wrapping_add(1);
         Ok(out)
+    }
+
+    fn generation_moved(&self) -> Result<bool> {
+        let read = self.db.inner.engine.begin_read()?;
+        Ok(groups::state_read(&read, self.group_id)?.generation != self.seen_generation)
     }
 
     fn maybe_auto_commit(&mut self) -> Result<()> {
