@@ -11,6 +11,7 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use super::reader::fetch_round;
 use super::{Brooklet, groups, now_ms};
 use crate::catalog::TopicMeta;
 use crate::error::{Error, Result};
@@ -380,41 +381,15 @@ impl Consumer {
             .filter(|tp| !self.paused.contains(*tp))
             .cloned()
             .collect();
-        let mut out = Vec::new();
-        let mut budget = self.options.limits;
-        for i in 0..keys.len() {
-            if budget.max_records == 0 {
-                break;
-            }
-            let tp = &keys[(self.next_start + i) % keys.len()];
-            let offset = self.positions[tp];
-            let fetched = match self.db.fetch(&tp.0, tp.1, offset, budget) {
-                Ok(f) => f,
-                Err(Error::OffsetOutOfRange { beginning, end, .. }) => {
-                    let reset = match self.options.auto_offset_reset {
-                        OffsetReset::Earliest => beginning,
-                        OffsetReset::Latest => end,
-                        OffsetReset::Error => {
-                            return Err(Error::OffsetOutOfRange {
-                                offset,
-                                beginning,
-                                end,
-                            });
-                        }
-                    };
-                    self.positions.insert(tp.clone(), reset);
-                    continue;
-                }
-                Err(e) => return Err(e),
-            };
-            self.positions.insert(tp.clone(), fetched.next_offset);
-            budget.max_records -= fetched.records.len().min(budget.max_records);
-            out.extend(fetched.records.into_iter().map(|record| ConsumedRecord {
-                topic: tp.0.clone(),
-                partition: tp.1,
-                record,
-            }));
-        }
+        let (limits, reset) = (self.options.limits, self.options.auto_offset_reset);
+        let out = fetch_round(
+            &self.db,
+            &mut self.positions,
+            &keys,
+            self.next_start,
+            limits,
+            reset,
+        )?;
         self.next_start = self.next_start.wrapping_add(1);
         Ok(out)
     }

@@ -187,53 +187,72 @@ impl Reader {
     /// One round over the assigned partitions without waiting.
     fn poll_now(&mut self) -> Result<Vec<ConsumedRecord>> {
         let keys: Vec<(String, u32)> = self.positions.keys().cloned().collect();
-        let mut out = Vec::new();
-        let mut budget = self.limits;
-        let count = keys.len();
-        for i in 0..count {
-            let (topic, partition) = &keys[(self.next_start + i) % count];
-            if budget.max_records == 0 {
-                break;
-            }
-            let offset = self.positions[&(topic.clone(), *partition)];
-            let fetched = match self.db.fetch(topic, *partition, offset, budget) {
-                Ok(f) => f,
-                Err(Error::OffsetOutOfRange { beginning, end, .. }) => {
-                    let reset_to = match self.reset {
-                        OffsetReset::Earliest => beginning,
-                        OffsetReset::Latest => end,
-                        OffsetReset::Error => {
-                            return Err(Error::OffsetOutOfRange {
-                                offset,
-                                beginning,
-                                end,
-                            });
-                        }
-                    };
-                    self.positions.insert((topic.clone(), *partition), reset_to);
-                    continue;
-                }
-                Err(e) => return Err(e),
-            };
-            let offset_now = if offset > fetched.end_offset && self.reset != OffsetReset::Error {
-                // Past the end (the log was reset under us): apply the policy.
-                match self.reset {
-                    OffsetReset::Earliest => fetched.beginning_offset,
-                    _ => fetched.end_offset,
-                }
-            } else {
-                fetched.next_offset
-            };
-            self.positions
-                .insert((topic.clone(), *partition), offset_now);
-            budget.max_records -= fetched.records.len().min(budget.max_records);
-            out.extend(fetched.records.into_iter().map(|record| ConsumedRecord {
-                topic: topic.clone(),
-                partition: *partition,
-                record,
-            }));
-        }
+        let out = fetch_round(
+            &self.db,
+            &mut self.positions,
+            &keys,
+            self.next_start,
+            self.limits,
+            self.reset,
+        )?;
         self.next_start = self.next_start.wrapping_add(1);
         Ok(out)
     }
+}
+
+/// One fetch round over `keys`, reading each from its position in `positions` and moving
+/// it on, with `limits` shared by all partitions. The round starts at key `start` (callers
+/// rotate it, so busy partitions do not starve the others). A position outside the log is
+/// handled by `reset`. Shared by [`Reader`] and the group consumer.
+pub(super) fn fetch_round(
+    db: &Brooklet,
+    positions: &mut BTreeMap<(String, u32), u64>,
+    keys: &[(String, u32)],
+    start: usize,
+    limits: FetchLimits,
+    reset: OffsetReset,
+) -> Result<Vec<ConsumedRecord>> {
+    let mut out = Vec::new();
+    let mut budget = limits;
+    for i in 0..keys.len() {
+        if budget.max_records == 0 {
+            break;
+        }
+        let key = &keys[(start + i) % keys.len()];
+        let (topic, partition) = (key.0.as_str(), key.1);
+        let offset = positions[key];
+        let fetched = match db.fetch(topic, partition, offset, budget) {
+            Ok(f) => f,
+            Err(Error::OffsetOutOfRange { beginning, end, .. }) => {
+                let reset_to = match reset {
+                    OffsetReset::Earliest => beginning,
+                    OffsetReset::Latest => end,
+                    OffsetReset::Error => {
+                        return Err(Error::OffsetOutOfRange {
+                            offset,
+                            beginning,
+                            end,
+                        });
+                    }
+                };
+                positions.insert(key.clone(), reset_to);
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        let offset_now = match reset {
+            // Past the end (the log was reset under us): apply the policy.
+            OffsetReset::Earliest if offset > fetched.end_offset => fetched.beginning_offset,
+            OffsetReset::Latest if offset > fetched.end_offset => fetched.end_offset,
+            _ => fetched.next_offset,
+        };
+        positions.insert(key.clone(), offset_now);
+        budget.max_records -= fetched.records.len().min(budget.max_records);
+        out.extend(fetched.records.into_iter().map(|record| ConsumedRecord {
+            topic: topic.to_owned(),
+            partition,
+            record,
+        }));
+    }
+    Ok(out)
 }
