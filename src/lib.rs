@@ -47,7 +47,7 @@ pub use pager::Durability;
 /// crash tests.
 pub mod storage {
     pub use crate::os::{
-        CrashMode, FaultConfig, FaultKind, FaultStorage, FileStorage, MemStorage, SECTOR_SIZE,
-        Storage,
+        CrashMode, FaultConfig, FaultKind, FaultStorage, FileStorage, LivenessGuard, MemStorage,
+        SECTOR_SIZE, Storage,
     };
 }

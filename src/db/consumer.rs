@@ -100,6 +100,8 @@ pub struct Consumer {
     on_assigned: Option<Callback>,
     on_revoked: Option<Callback>,
     heartbeat: Option<(mpsc::Sender<()>, JoinHandle<()>)>,
+    /// The member's liveness lock, where the storage has them (see `Storage::lock_liveness`).
+    liveness: Option<crate::os::LivenessGuard>,
     closed: bool,
 }
 
@@ -156,6 +158,7 @@ impl Brooklet {
             on_assigned: None,
             on_revoked: None,
             heartbeat: None,
+            liveness: None,
             closed: false,
         };
         consumer.join()?;
@@ -197,8 +200,12 @@ impl Consumer {
         }
     }
 
-    /// Adds this member to the group and rebalances.
+    /// Adds this member to the group and rebalances. The liveness lock is taken first, so
+    /// no other member ever sees this member's record without it.
     fn join(&mut self) -> Result<()> {
+        if self.liveness.is_none() {
+            self.liveness = self.db.inner.engine.lock_liveness(self.member_id)?;
+        }
         let mut txn = self.db.inner.engine.begin_write()?;
         self.group_id = groups::find_or_create(&mut txn, &self.group, self.options.assignor)?;
         let now = now_ms().cast_unsigned();
@@ -207,7 +214,7 @@ impl Consumer {
             &member_key(self.group_id, self.member_id),
             &self.member_record(now).encode(),
         )?;
-        groups::rebalance(&mut txn, self.group_id, now)?;
+        groups::rebalance(&mut txn, &self.db.inner.engine, self.group_id, now)?;
         txn.commit(Durability::None)?;
         Ok(())
     }
@@ -609,7 +616,13 @@ impl Consumer {
         };
         let mut txn = self.db.inner.engine.begin_write()?;
         txn.remove(TREE_MEMBERS, &member_key(self.group_id, self.member_id))?;
-        groups::rebalance(&mut txn, self.group_id, now_ms().cast_unsigned())?;
+        drop(self.liveness.take());
+        groups::rebalance(
+            &mut txn,
+            &self.db.inner.engine,
+            self.group_id,
+            now_ms().cast_unsigned(),
+        )?;
         txn.commit(Durability::Immediate)?;
         commit.or_else(|e| match e {
             Error::Fenced(_) => Ok(()),
@@ -640,7 +653,7 @@ fn heartbeat(db: &Brooklet, group_id: u32, member_id: u64, poll: bool) -> Result
         member.polled_ms = now;
     }
     txn.insert(TREE_MEMBERS, &key, &member.encode())?;
-    groups::rebalance(&mut txn, group_id, now)?;
+    groups::rebalance(&mut txn, &db.inner.engine, group_id, now)?;
     txn.commit(Durability::None)?;
     Ok(true)
 }

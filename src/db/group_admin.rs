@@ -125,6 +125,12 @@ impl Brooklet {
                 });
             }
             partitions.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
+            let mut gone = std::collections::BTreeSet::new();
+            for (mid, m) in &members {
+                if groups::is_gone(&self.inner.engine, *mid, m, now)? {
+                    gone.insert(*mid);
+                }
+            }
             Ok(GroupDescription {
                 group: name.to_owned(),
                 generation: state.generation,
@@ -136,7 +142,7 @@ impl Brooklet {
                         pid: m.pid,
                         topics: m.topics.clone(),
                         heartbeat_ms: m.heartbeat_ms,
-                        live: !m.expired(now),
+                        live: !gone.contains(mid),
                     })
                     .collect(),
                 partitions,
@@ -145,12 +151,19 @@ impl Brooklet {
     }
 
     /// Fails unless every member of the group has expired or left.
-    fn require_idle(txn: &mut crate::engine::WriteTransaction, id: u32, name: &str) -> Result<()> {
+    fn require_idle(
+        &self,
+        txn: &mut crate::engine::WriteTransaction,
+        id: u32,
+        name: &str,
+    ) -> Result<()> {
         let now = now_ms().cast_unsigned();
-        let live = groups::members(txn, id)?
-            .values()
-            .filter(|m| !m.expired(now))
-            .count();
+        let mut live = 0;
+        for (mid, m) in groups::members(txn, id)? {
+            if !groups::is_gone(&self.inner.engine, mid, &m, now)? {
+                live += 1;
+            }
+        }
         if live > 0 {
             return Err(Error::invalid(format!(
                 "consumer group {name:?} has {live} live member(s); stop them first"
@@ -176,7 +189,7 @@ impl Brooklet {
     pub fn delete_group(&self, name: &str) -> Result<()> {
         let mut txn = self.inner.engine.begin_write()?;
         let id = Self::group_id_write(&mut txn, name)?;
-        Self::require_idle(&mut txn, id, name)?;
+        self.require_idle(&mut txn, id, name)?;
         let low = offset_key(id, 0, 0);
         let high = offset_key(id, u32::MAX, u32::MAX);
         txn.remove_range(TREE_OFFSETS, &low[..]..=&high[..])?;
@@ -200,7 +213,7 @@ impl Brooklet {
     ) -> Result<Vec<(String, u32, u64)>> {
         let mut txn = self.inner.engine.begin_write()?;
         let id = Self::group_id_write(&mut txn, name)?;
-        Self::require_idle(&mut txn, id, name)?;
+        self.require_idle(&mut txn, id, name)?;
         let mut targets: BTreeSet<(String, u32)> = BTreeSet::new();
         if let Some(t) = topic {
             let d = self.describe_topic(t)?;

@@ -135,15 +135,17 @@ pub(crate) fn state_read(read: &ReadTransaction, group_id: u32) -> Result<GroupS
 /// marked pending until released. Bumps the generation if ownership changed.
 pub(crate) fn rebalance(
     txn: &mut WriteTransaction,
+    engine: &crate::engine::Engine,
     group_id: u32,
     now_ms: u64,
 ) -> Result<GroupState> {
     let mut members = members(txn, group_id)?;
-    let expired: Vec<u64> = members
-        .iter()
-        .filter(|(_, m)| m.expired(now_ms))
-        .map(|(id, _)| *id)
-        .collect();
+    let mut expired = Vec::new();
+    for (id, m) in &members {
+        if is_gone(engine, *id, m, now_ms)? {
+            expired.push(*id);
+        }
+    }
     for id in &expired {
         txn.remove(TREE_MEMBERS, &member_key(group_id, *id))?;
         members.remove(id);
@@ -208,6 +210,18 @@ pub(crate) fn rebalance(
         txn.insert(TREE_STATE, &group_id.to_be_bytes(), &state.encode())?;
     }
     Ok(state)
+}
+
+/// True if a member is gone: its heartbeats or polls lapsed, or its process died (its
+/// liveness lock is free, where the storage has such locks: then a killed process loses
+/// its partitions at once instead of after the session timeout).
+pub(crate) fn is_gone(
+    engine: &crate::engine::Engine,
+    id: u64,
+    m: &Member,
+    now_ms: u64,
+) -> Result<bool> {
+    Ok(m.expired(now_ms) || engine.liveness_held(id)? == Some(false))
 }
 
 /// Hands `partitions` (owned by `member` with a pending new owner) to their new owners.

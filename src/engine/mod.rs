@@ -134,6 +134,16 @@ impl Engine {
         self.pager.recovery_notes()
     }
 
+    /// Takes the liveness lock on `slot` (see [`Storage::lock_liveness`]).
+    pub fn lock_liveness(&self, slot: u64) -> Result<Option<crate::os::LivenessGuard>> {
+        Ok(self.pager.storage().lock_liveness(slot)?)
+    }
+
+    /// Whether a live handle holds the liveness lock on `slot` (`None`: unknown).
+    pub fn liveness_held(&self, slot: u64) -> Result<Option<bool>> {
+        Ok(self.pager.storage().liveness_held(slot)?)
+    }
+
     /// The file's page size.
     #[must_use]
     pub fn page_size(&self) -> u32 {

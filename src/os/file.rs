@@ -174,6 +174,26 @@ impl Storage for FileStorage {
         self.syncs.load(Ordering::Relaxed)
     }
 
+    #[cfg(target_os = "linux")]
+    fn lock_liveness(&self, slot: u64) -> io::Result<Option<super::LivenessGuard>> {
+        if self.read_only {
+            return Ok(None);
+        }
+        let file = OpenOptions::new().read(true).write(true).open(&self.path)?;
+        let lock = liveness_flock(nix::libc::F_WRLCK, slot);
+        nix::fcntl::fcntl(&file, nix::fcntl::FcntlArg::F_OFD_SETLK(&lock))
+            .map_err(io::Error::from)?;
+        Ok(Some(super::LivenessGuard { _file: file }))
+    }
+
+    #[cfg(target_os = "linux")]
+    fn liveness_held(&self, slot: u64) -> io::Result<Option<bool>> {
+        let mut lock = liveness_flock(nix::libc::F_WRLCK, slot);
+        nix::fcntl::fcntl(&self.file, nix::fcntl::FcntlArg::F_OFD_GETLK(&mut lock))
+            .map_err(io::Error::from)?;
+        Ok(Some(i32::from(lock.l_type) != nix::libc::F_UNLCK))
+    }
+
     fn try_lock_writer(&self) -> io::Result<bool> {
         self.check_writable()?;
         let mut locked = self
@@ -204,6 +224,24 @@ impl Storage for FileStorage {
             *locked = false;
         }
         Ok(())
+    }
+}
+
+/// First byte of the liveness-lock range: far past any page a file can have (2^32 pages of
+/// at most 64 KiB end at 2^48), so the locks never touch data.
+#[cfg(target_os = "linux")]
+const LIVENESS_BASE: i64 = 1 << 62;
+
+/// An open-file-description lock request on the liveness byte of `slot`.
+#[cfg(target_os = "linux")]
+fn liveness_flock(kind: i32, slot: u64) -> nix::libc::flock {
+    let offset = LIVENESS_BASE + i64::try_from(slot & ((1 << 61) - 1)).expect("masked below 2^61");
+    nix::libc::flock {
+        l_type: i16::try_from(kind).expect("lock kinds fit i16"),
+        l_whence: i16::try_from(nix::libc::SEEK_SET).expect("SEEK_SET fits i16"),
+        l_start: offset,
+        l_len: 1,
+        l_pid: 0,
     }
 }
 

@@ -65,4 +65,26 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
 
     /// Releases the writer lock taken by [`Storage::try_lock_writer`].
     fn unlock_writer(&self) -> io::Result<()>;
+
+    /// Takes an exclusive *liveness lock* on `slot`: a lock on one byte of a range the file
+    /// never uses, held until the returned guard drops or the process dies (the operating
+    /// system releases it then, so other processes see a killed process at once).
+    /// `Ok(None)` when the backend has no such locks (memory, fault injection, non-Linux).
+    fn lock_liveness(&self, slot: u64) -> io::Result<Option<LivenessGuard>> {
+        let _ = slot;
+        Ok(None)
+    }
+
+    /// Whether any handle, in any process, holds the liveness lock on `slot`. `Ok(None)`
+    /// when the backend cannot tell.
+    fn liveness_held(&self, slot: u64) -> io::Result<Option<bool>> {
+        let _ = slot;
+        Ok(None)
+    }
+}
+
+/// Holds a liveness lock (see [`Storage::lock_liveness`]) while it lives.
+#[derive(Debug)]
+pub struct LivenessGuard {
+    _file: std::fs::File,
 }
