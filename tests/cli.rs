@@ -1252,3 +1252,41 @@ fn group_reset_moves_committed_offsets_and_prints_them() {
         .fails(1, "no committed offsets to reset");
     run(&["check", file], None).ok();
 }
+
+/// Damage to the newest commit's pages rolls it back on open; `check` says so on stderr.
+#[test]
+fn check_reports_a_rolled_back_commit() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("rb.brooklet");
+    run(&["init", p(&path), "--page-size", "512"], None).ok();
+    run(&["topic", "create", p(&path), "t"], None).ok();
+    run(&["produce", p(&path), "t"], Some(b"a\nb\n")).ok();
+    // Find the slot with the newer txn (format 2: slot at byte 32 of pages 0 and 1) and
+    // damage the first page its inline journal lists.
+    let mut bytes = std::fs::read(&path).expect("read");
+    let u32_at =
+        |b: &[u8], at: usize| u32::from_le_bytes(b[at..at + 4].try_into().expect("4 bytes"));
+    let txn_at =
+        |b: &[u8], at: usize| u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"));
+    let newest = (0..2usize)
+        .max_by_key(|i| txn_at(&bytes, i * 512 + 40))
+        .expect("slot");
+    let slot = newest * 512 + 32;
+    assert!(
+        u32_at(&bytes, slot + 80) > 0,
+        "the newest commit has an inline journal"
+    );
+    let page = u32_at(&bytes, slot + 108) as usize;
+    bytes[page * 512 + 10] ^= 0xff;
+    std::fs::write(&path, &bytes).expect("write");
+    let checked = run(&["check", p(&path)], None);
+    assert!(checked.stderr.contains("rolled back"), "{checked:?}");
+    checked.ok();
+    let json = run(&["check", p(&path), "--json"], None).ok();
+    let value: Value = serde_json::from_str(&json).expect("json");
+    assert_eq!(
+        value["recovery_notes"].as_array().map(Vec::len),
+        Some(2),
+        "{value}"
+    );
+}

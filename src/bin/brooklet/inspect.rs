@@ -32,6 +32,11 @@ fn kinds_json(report: &CheckReport) -> Value {
 pub fn check(file: &Path, as_json: bool) -> CliResult {
     let db = open(file, Access::Write)?;
     let report = run_check(&db)?;
+    // What recovery did on open (a rolled-back commit) goes to stderr: stdout keeps
+    // its contract (clean line, or the problems).
+    for note in &report.notes {
+        eprintln!("brooklet: note: recovery: {note}");
+    }
     let mut out = Out::new();
     if as_json {
         let problems: Vec<Value> = report
@@ -48,6 +53,7 @@ pub fn check(file: &Path, as_json: bool) -> CliResult {
             "tree_count": report.tree_count,
             "entry_count": report.entry_count,
             "problems": problems,
+            "recovery_notes": report.notes,
         });
         out.line(&value.to_string())?;
     } else if report.is_clean() {
