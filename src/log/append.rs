@@ -86,14 +86,7 @@ pub(crate) fn append(
             TimestampType::CreateTime => header.timestamp_base_ms,
             TimestampType::LogAppendTime => header.timestamp_max_ms,
         });
-        write_batch(
-            txn,
-            topic,
-            partition,
-            &mut state,
-            &batch,
-            header.timestamp_max_ms,
-        )?;
+        write_batch(txn, topic, partition, &mut state, &batch, &header)?;
         state.next_offset += u64::from(header.record_count);
     }
     txn.insert(
@@ -141,8 +134,9 @@ fn write_batch(
     partition: u32,
     state: &mut PartitionState,
     batch: &[u8],
-    batch_timestamp_max: i64,
+    header: &super::batch::BatchHeader,
 ) -> Result<()> {
+    let batch_timestamp_max = header.timestamp_max_ms;
     let page_size = txn.page_size();
     let len = u32::try_from(batch.len()).expect("batches are at most 1 MiB");
     let mut segment = active_segment(txn, topic, partition, state)?;
@@ -161,7 +155,7 @@ fn write_batch(
     let position = seg.bytes_used;
     txn.write_data(PageId(seg.first_page), u64::from(position), batch)?;
     seg.bytes_used += len;
-    let count_minus_one = u64::from(super::batch::BatchHeader::parse(batch)?.offset_delta_last);
+    let count_minus_one = u64::from(header.offset_delta_last);
     seg.offset_last = state.next_offset + count_minus_one;
     seg.timestamp_max = seg.timestamp_max.max(batch_timestamp_max);
     txn.insert(

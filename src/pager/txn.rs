@@ -314,16 +314,23 @@ impl WriteTxn {
         for id in first_page..=last_page {
             let page_start = u64::from(id) * page_size;
             let filled = (end - page_start).min(page_size);
-            let mut prefix = vec![0u8; usize::try_from(filled).expect("page fits memory")];
-            // The page's prefix: bytes before `start` come from the page as it is now
-            // (committed or written earlier in this transaction); the rest from `data`.
-            self.pager
-                .storage
-                .read_at(page_start, &mut prefix)
-                .map_err(|e| self.pager.poison(e))?;
             let len = u32::try_from(filled).expect("page size fits u32");
-            self.written
-                .insert(PageId(id), (len, crc32c::crc32c(&prefix)));
+            // Only the first page can hold bytes from before `start` (committed, or written
+            // earlier in this transaction): CRC the prefix of that page read back from the
+            // file, and every other page straight from `data`, without reading it again.
+            let crc = if page_start < start {
+                let mut prefix = vec![0u8; usize::try_from(filled).expect("page fits memory")];
+                self.pager
+                    .storage
+                    .read_at(page_start, &mut prefix)
+                    .map_err(|e| self.pager.poison(e))?;
+                crc32c::crc32c(&prefix)
+            } else {
+                let from = usize::try_from(page_start - start).expect("inside data");
+                let to = usize::try_from(page_start + filled - start).expect("inside data");
+                crc32c::crc32c(&data[from..to])
+            };
+            self.written.insert(PageId(id), (len, crc));
         }
         Ok(())
     }
