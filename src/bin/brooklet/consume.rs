@@ -4,7 +4,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use brooklet::{ConsumedRecord, Consumer, ConsumerOptions, OffsetReset, PartitionInfo, StartAt};
+use brooklet::{
+    Brooklet, ConsumedRecord, Consumer, ConsumerOptions, OffsetReset, PartitionInfo, StartAt,
+};
 
 use crate::args::{ConsumeArgs, ConsumeFormat};
 use crate::common::{Access, CliError, CliResult, Out, note, open, progress};
@@ -212,6 +214,7 @@ fn run_group(args: &ConsumeArgs, group: &str) -> CliResult {
     };
     let mut consumer = db.consumer(group, &[args.topic.as_str()], options)?;
     let mut member = Member {
+        db: &db,
         consumer: &mut consumer,
         args,
         group,
@@ -234,6 +237,7 @@ fn run_group(args: &ConsumeArgs, group: &str) -> CliResult {
 
 /// A group member at work.
 struct Member<'a> {
+    db: &'a Brooklet,
     consumer: &'a mut Consumer,
     args: &'a ConsumeArgs,
     group: &'a str,
@@ -280,12 +284,18 @@ impl Member<'_> {
                 Some(t) => t.saturating_sub(idle),
                 None => FOLLOW_POLL,
             };
-            let wait = if args.follow {
-                wait
+            // Short polls, so a deleted topic is noticed within a second.
+            let wait = wait.min(if args.follow {
+                FOLLOW_POLL
             } else {
-                wait.min(BOUNDED_POLL)
-            };
+                BOUNDED_POLL
+            });
             let records = self.consumer.poll(wait)?;
+            if records.is_empty() {
+                // The group drops a deleted topic's partitions quietly; the command ends
+                // with an error naming the topic instead of idling on.
+                self.db.describe_topic(&args.topic)?;
+            }
             self.note_new_partitions()?;
             // Print what is due; note the first record of each partition not printed
             // (past its stop, or past --max), so the commit does not pass it.
