@@ -52,6 +52,13 @@ pub enum CleanupPolicy {
     CompactDelete,
 }
 
+impl std::fmt::Display for CleanupPolicy {
+    /// Kafka's spelling: `delete`, `compact` or `compact,delete`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl CleanupPolicy {
     fn as_str(self) -> &'static str {
         match self {

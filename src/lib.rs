@@ -31,10 +31,10 @@ mod pager;
 
 pub use catalog::{CleanupPolicy, TopicConfig, validate_topic_name};
 pub use db::{
-    Brooklet, ConsumedRecord, Consumer, ConsumerOptions, GroupDescription, GroupPartition,
-    Maintenance, MaintenanceReport, MemberDescription, OffsetReset, OnHandlerError, Options,
-    PartitionInfo, Producer, Reader, RecordMetadata, ResetTo, RunError, StartAt, TopicDescription,
-    TopicInfo, TopicPartition,
+    Brooklet, CompactionReport, ConsumedRecord, Consumer, ConsumerOptions, GroupDescription,
+    GroupPartition, Maintenance, MaintenanceReport, MemberDescription, OffsetReset, OnHandlerError,
+    Options, PartitionInfo, Producer, Reader, RecordMetadata, ResetTo, RunError, StartAt,
+    TopicDescription, TopicInfo, TopicPartition,
 };
 pub use error::{CorruptionKind, Error, PageId, Result};
 pub use group::Assignor;

@@ -1,12 +1,12 @@
-//! Housekeeping: retention applied on demand ([`Brooklet::maintain`]) and by an optional
-//! background thread ([`Brooklet::start_maintenance`]). Produce commits also apply one
-//! bounded retention step to each partition they touch, so most files need neither.
+//! Housekeeping: retention and compaction applied on demand ([`Brooklet::maintain`]) and by
+//! an optional background thread ([`Brooklet::start_maintenance`]). Produce commits also
+//! apply one bounded retention step to each partition they touch.
 
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use super::{Brooklet, now_ms, topics};
+use super::{Brooklet, CompactionReport, now_ms, topics};
 use crate::error::Result;
 use crate::log::retention;
 use crate::pager::Durability;
@@ -18,12 +18,23 @@ pub struct MaintenanceReport {
     pub segments_deleted: u64,
     /// Bytes of record batches deleted by retention.
     pub bytes_deleted: u64,
+    /// What compaction did in topics with `cleanup.policy` `compact` or `compact,delete`.
+    pub compaction: CompactionReport,
 }
 
 impl Brooklet {
     /// Applies retention to every partition now: drops every segment past `retention.ms`
-    /// or `retention.bytes`. Each step is its own short commit, so producers interleave.
+    /// or `retention.bytes`; then compacts compacted topics (see [`Brooklet::compact`]),
+    /// skipping partitions this handle already found clean and that have not changed
+    /// since. Each step is its own short commit, so producers interleave.
     pub fn maintain(&self) -> Result<MaintenanceReport> {
+        let mut report = self.apply_retention()?;
+        report.compaction = self.compact_all(true)?;
+        Ok(report)
+    }
+
+    /// Drops every segment past the retention limits, a bounded step per commit.
+    pub(super) fn apply_retention(&self) -> Result<MaintenanceReport> {
         let mut report = MaintenanceReport::default();
         let topics = self.with_snapshot(topics::list)?;
         for topic in topics {

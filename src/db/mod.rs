@@ -5,6 +5,7 @@
 //! catalog cache and one commit queue, so concurrent durable producers in one process share
 //! `fdatasync`s (group commit).
 
+mod compact;
 mod consumer;
 mod group_admin;
 mod groups;
@@ -17,6 +18,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+pub use compact::CompactionReport;
 pub use consumer::{Consumer, ConsumerOptions, OnHandlerError, RunError, TopicPartition};
 pub use group_admin::{GroupDescription, GroupPartition, MemberDescription, ResetTo};
 pub use maintain::{Maintenance, MaintenanceReport};
@@ -150,6 +152,7 @@ struct Inner {
     options: Options,
     catalog: Mutex<CatalogCache>,
     queue: CommitQueue,
+    compaction: Mutex<compact::CleanCache>,
 }
 
 /// An open brooklet file: topics, produce, fetch.
@@ -207,10 +210,11 @@ impl Brooklet {
                 options,
                 catalog: Mutex::new(CatalogCache::default()),
                 queue: CommitQueue::default(),
+                compaction: Mutex::default(),
             }),
         };
         if db.inner.options.maintain_on_open {
-            match db.maintain() {
+            match db.apply_retention() {
                 // Another writer holds the lock (it applies retention as it writes), or
                 // the file is open read-only: opening still succeeds.
                 Ok(_) | Err(Error::Busy) => {}

@@ -373,6 +373,11 @@ impl WriteTransaction {
         self.txn.write_data(first, offset, data)
     }
 
+    /// Reads committed bytes of a data extent.
+    pub(crate) fn read_data(&self, first: PageId, offset: u64, buf: &mut [u8]) -> Result<()> {
+        self.txn.read_data(first, offset, buf)
+    }
+
     /// Discards every change and releases the writer lock.
     pub fn abort(self) {}
 }

@@ -60,6 +60,15 @@ pub(crate) fn append(
     now_ms: i64,
 ) -> Result<Appended> {
     assert!(!records.is_empty(), "append of no records");
+    if super::compact::compacts(topic)
+        && let Some(index) = records.iter().position(|r| r.key.is_none())
+    {
+        // Kafka's broker refuses these too: compaction keeps the latest record per key.
+        return Err(Error::invalid(format!(
+            "topic {} is compacted (cleanup.policy={}), so every record needs a key;              record {index} of the batch has none",
+            topic.name, topic.config.cleanup_policy
+        )));
+    }
     let mut state = load_state(txn, topic, partition)?;
     let offset_base = state.next_offset;
     let max_batch = (topic.config.max_message_bytes as usize).min(MAX_BATCH_SIZE);

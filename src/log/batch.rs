@@ -64,7 +64,8 @@ const OFF_LEADER_EPOCH: usize = OFF_BATCH_LENGTH + 4;
 const OFF_MAGIC: usize = OFF_LEADER_EPOCH + 4;
 const OFF_CRC: usize = OFF_MAGIC + 1;
 const OFF_ATTRIBUTES: usize = OFF_CRC + 4;
-const OFF_RECORD_COUNT: usize = OFF_ATTRIBUTES + 2 + 4 + 8 + 8 + 8 + 2 + 4;
+const OFF_TIMESTAMP_MAX: usize = OFF_ATTRIBUTES + 2 + 4 + 8;
+const OFF_RECORD_COUNT: usize = OFF_TIMESTAMP_MAX + 8 + 8 + 2 + 4;
 
 /// Size of the fixed batch header, Kafka's `RECORD_BATCH_OVERHEAD`.
 pub const BATCH_HEADER_SIZE: usize = OFF_RECORD_COUNT + 4;
@@ -359,6 +360,160 @@ fn read_nullable(reader: &mut Reader<'_>, why: &'static str) -> Result<Option<Ve
             Ok(Some(reader.take(length, why)?.to_vec()))
         }
     }
+}
+
+/// One record of a batch as compaction sees it, borrowed from the batch bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct RecordView<'a> {
+    /// The record's offset.
+    pub offset: u64,
+    /// The record's timestamp as a decoder reports it.
+    pub timestamp_ms: i64,
+    /// The key; `None` is Kafka's null.
+    pub key: Option<&'a [u8]>,
+    /// True if the value is null (a tombstone).
+    pub is_tombstone: bool,
+}
+
+/// Visits every record of the verified (CRC-checked), uncompressed batch at the start of
+/// `bytes` with its raw bytes, length prefix included. Returns the batch header. Control
+/// batches are not visited.
+pub(crate) fn for_each_record<'a>(
+    bytes: &'a [u8],
+    mut visit: impl FnMut(RecordView<'a>, &'a [u8]),
+) -> Result<BatchHeader> {
+    let header = verify_batch(bytes)?;
+    if header.is_control() {
+        return Ok(header);
+    }
+    if header.compression() != 0 {
+        return Err(bad_batch("compressed batches are not supported"));
+    }
+    let body = &bytes[BATCH_HEADER_SIZE..header.size()];
+    let mut batch = Reader::new(body);
+    let mut offset_delta_min = 0_u32;
+    for _ in 0..header.record_count {
+        let start = body.len() - batch.remaining();
+        let length =
+            usize::try_from(batch.varint()?).map_err(|_| bad_batch("negative record length"))?;
+        let mut reader = Reader::new(batch.take(length, "record runs past the batch")?);
+        let raw = &body[start..body.len() - batch.remaining()];
+        reader.take(1, "record is truncated")?;
+        let timestamp_delta = reader.varlong()?;
+        let offset_delta = u32::try_from(reader.varint()?)
+            .ok()
+            .filter(|delta| (offset_delta_min..=header.offset_delta_last).contains(delta))
+            .ok_or_else(|| bad_batch("offset delta out of order or past the last offset delta"))?;
+        offset_delta_min = offset_delta + 1;
+        let timestamp_ms = match header.timestamp_type() {
+            TimestampType::LogAppendTime => header.timestamp_max_ms,
+            TimestampType::CreateTime => header
+                .timestamp_base_ms
+                .checked_add(timestamp_delta)
+                .ok_or_else(|| bad_batch("record timestamp overflows"))?,
+        };
+        let key = match reader.varint()? {
+            -1 => None,
+            length => {
+                let length = usize::try_from(length).map_err(|_| bad_batch("negative length"))?;
+                Some(reader.take(length, "record key runs past the record")?)
+            }
+        };
+        let is_tombstone = reader.varint()? == -1;
+        let view = RecordView {
+            offset: header.offset_base + u64::from(offset_delta),
+            timestamp_ms,
+            key,
+            is_tombstone,
+        };
+        visit(view, raw);
+    }
+    if batch.remaining() != 0 {
+        return Err(bad_batch("bytes left after the last record"));
+    }
+    Ok(header)
+}
+
+/// What [`filter_batch`] kept of a batch.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Filtered {
+    /// Records kept.
+    pub kept: u32,
+    /// Records removed.
+    pub removed: u32,
+    /// Bytes appended to the output (0 when every record was removed).
+    pub bytes: usize,
+    /// The kept batch's `maxTimestamp` (meaningful when `bytes > 0`).
+    pub timestamp_max_ms: i64,
+}
+
+/// Appends to `out` the batch at the start of `bytes` with only the records `keep` accepts,
+/// as Kafka's log cleaner writes it: the same `baseOffset`, `lastOffsetDelta`,
+/// `baseTimestamp` and attributes, each kept record's bytes unchanged (so its offset and
+/// timestamp deltas still hold), and a new length, record count, `maxTimestamp` (create time:
+/// the largest kept timestamp) and CRC. A batch left with no records is dropped; a control
+/// batch is kept whole.
+pub(crate) fn filter_batch(
+    bytes: &[u8],
+    out: &mut Vec<u8>,
+    mut keep: impl FnMut(&RecordView<'_>) -> bool,
+) -> Result<Filtered> {
+    let start = out.len();
+    out.extend_from_slice(bytes.get(..BATCH_HEADER_SIZE).unwrap_or_default());
+    let mut filtered = Filtered::default();
+    let mut timestamp_max = i64::MIN;
+    let header = for_each_record(bytes, |view, raw| {
+        if keep(&view) {
+            out.extend_from_slice(raw);
+            filtered.kept += 1;
+            timestamp_max = timestamp_max.max(view.timestamp_ms);
+        } else {
+            filtered.removed += 1;
+        }
+    });
+    let header = match header {
+        Ok(h) => h,
+        Err(e) => {
+            out.truncate(start);
+            return Err(e);
+        }
+    };
+    if header.is_control() {
+        out.truncate(start);
+        out.extend_from_slice(&bytes[..header.size()]);
+        filtered.kept = header.record_count;
+        filtered.bytes = header.size();
+        filtered.timestamp_max_ms = header.timestamp_max_ms;
+        return Ok(filtered);
+    }
+    if filtered.kept == 0 {
+        out.truncate(start);
+        return Ok(filtered);
+    }
+    if filtered.removed == 0 {
+        out.truncate(start);
+        out.extend_from_slice(&bytes[..header.size()]);
+        filtered.bytes = header.size();
+        filtered.timestamp_max_ms = header.timestamp_max_ms;
+        return Ok(filtered);
+    }
+    let timestamp_max_ms = match header.timestamp_type() {
+        TimestampType::LogAppendTime => header.timestamp_max_ms,
+        TimestampType::CreateTime => timestamp_max,
+    };
+    let batch = &mut out[start..];
+    let batch_length =
+        i32::try_from(batch.len() - LOG_OVERHEAD).expect("a filtered batch is no larger");
+    batch[OFF_BATCH_LENGTH..OFF_LEADER_EPOCH].copy_from_slice(&batch_length.to_be_bytes());
+    batch[OFF_TIMESTAMP_MAX..OFF_TIMESTAMP_MAX + 8]
+        .copy_from_slice(&timestamp_max_ms.to_be_bytes());
+    let count = i32::try_from(filtered.kept).expect("a filtered batch has no more records");
+    batch[OFF_RECORD_COUNT..BATCH_HEADER_SIZE].copy_from_slice(&count.to_be_bytes());
+    let crc = crc32c::crc32c(&batch[OFF_ATTRIBUTES..]);
+    batch[OFF_CRC..OFF_ATTRIBUTES].copy_from_slice(&crc.to_be_bytes());
+    filtered.bytes = batch.len();
+    filtered.timestamp_max_ms = timestamp_max_ms;
+    Ok(filtered)
 }
 
 /// Encodes `records` as one batch whose first record gets offset `offset_base`. Records

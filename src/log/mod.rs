@@ -18,6 +18,7 @@
 pub(crate) mod append;
 mod batch;
 pub(crate) mod check;
+pub(crate) mod compact;
 pub(crate) mod meta;
 mod partitioner;
 pub(crate) mod read;

@@ -149,9 +149,14 @@ impl<'r> BatchScan<'r> {
         state: &PartitionState,
         offset: u64,
     ) -> Result<Option<Self>> {
-        let Some((seg_base, seg)) =
-            segment_for(read, topic_id, partition, offset.max(state.log_start))?
-        else {
+        let from = offset.max(state.log_start);
+        // Compaction may have emptied and removed the segments at the log start: then the
+        // first segment after `from` holds the next record.
+        let found = match segment_for(read, topic_id, partition, from)? {
+            Some(found) => Some(found),
+            None => segment_after(read, topic_id, partition, from)?,
+        };
+        let Some((seg_base, seg)) = found else {
             return Ok(None);
         };
         let key = offset_key(topic_id, partition, offset);

@@ -285,6 +285,12 @@ impl WriteTxn {
         Ok(())
     }
 
+    /// Reads committed bytes of a data extent, as [`ReadTxn::read_data`] does.
+    pub fn read_data(&self, first: PageId, offset: u64, buf: &mut [u8]) -> Result<()> {
+        self.pager
+            .read_data_at(first, offset, buf, self.alloc.page_count())
+    }
+
     /// Writes `data` at byte `offset` from the start of page `first`, for data segments.
     ///
     /// The target bytes must be unused in the committed state: pages allocated by this

@@ -1,0 +1,426 @@
+//! Compaction (Kafka's log cleaner): in a topic with `cleanup.policy` `compact` or
+//! `compact,delete`, only the latest record of each key is kept, and tombstones (null
+//! values) go once they are older than `delete.retention.ms`.
+//!
+//! A pass over a partition has two halves:
+//! 1. [`plan`] reads a snapshot, without the writer lock. The *cleanable* segments are every
+//!    segment before the active (last) one, up to the first whose newest record is younger
+//!    than `min.compaction.lag.ms`. It maps each key to its latest offset among them, then
+//!    groups them into *runs*: consecutive segments whose kept bytes fit one segment of
+//!    `segment.bytes` and whose input is at most [`RUN_INPUT_FACTOR`] segments' worth.
+//! 2. [`apply_run`], once per run in offset order, each in its own write transaction:
+//!    checks that the run's segments are unchanged, copies their kept records into one new
+//!    extent, frees the old extents and rewrites the run's offset-index entries. Readers see
+//!    the old segments or the new one, never a mix; a crash loses nothing.
+//!
+//! Kept records keep their offsets, timestamps, keys, values and headers byte for byte;
+//! batches keep their base offset and last offset delta, as Kafka's cleaner writes them
+//! (see [`filter_batch`]). The active segment is never touched, and neither are the
+//! records of keys superseded only in it. Records without a key are kept.
+//!
+//! Runs are applied in offset order and a pass stops at the first run that changed under
+//! it, so a tombstone is never removed while an older value of its key survives in an
+//! earlier segment.
+
+use std::collections::HashMap;
+use std::ops::Range;
+
+use super::append::INDEX_INTERVAL;
+use super::batch::{BATCH_HEADER_SIZE, BatchHeader, RecordView, filter_batch, for_each_record};
+use super::meta::{
+    IndexEntry, PartitionState, Segment, TREE_OFFSETS, TREE_PARTITIONS, TREE_SEGMENTS, key_suffix,
+    offset_key, partition_key,
+};
+use crate::catalog::{CleanupPolicy, TopicMeta};
+use crate::engine::{ReadTransaction, WriteTransaction};
+use crate::error::{Error, PageId, Result};
+
+/// A run reads at most this many times `segment.bytes` of input.
+pub(crate) const RUN_INPUT_FACTOR: u64 = 4;
+/// Bytes read from a segment at a time.
+const READ_CHUNK: usize = 256 << 10;
+
+/// Reads bytes of a data extent: `(first page, byte offset, buffer)`.
+type ReadData<'a> = &'a dyn Fn(PageId, u64, &mut [u8]) -> Result<()>;
+
+/// The segments of a compaction pass and what to do with them.
+#[derive(Debug)]
+pub(crate) struct Plan {
+    /// The cleanable segments, in offset order.
+    segments: Vec<(u64, Segment)>,
+    /// Each key's latest offset among them.
+    latest: HashMap<Vec<u8>, u64>,
+    /// Tombstones older than this (and not superseded) are removed.
+    horizon_ms: i64,
+    /// Runs of `segments` to rewrite, in offset order.
+    pub runs: Vec<Range<usize>>,
+    /// When a pass could next remove more, if nothing is appended: the first tombstone
+    /// expiry or the first segment leaving the compaction lag. `i64::MAX` if never.
+    pub due_ms: i64,
+    /// The cleanable segments' identity, to tell whether they changed since.
+    pub fingerprint: Vec<(u64, u32, u32)>,
+}
+
+/// What one applied run did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct RunDone {
+    /// Segments replaced.
+    pub segments: u64,
+    /// Records removed.
+    pub records_removed: u64,
+    /// Bytes of batches before and after.
+    pub bytes_before: u64,
+    pub bytes_after: u64,
+}
+
+/// True if `topic` is compacted.
+pub(crate) fn compacts(topic: &TopicMeta) -> bool {
+    matches!(
+        topic.config.cleanup_policy,
+        CleanupPolicy::Compact | CleanupPolicy::CompactDelete
+    )
+}
+
+/// A partition's cleanable segments as last found clean, and the time until which nothing
+/// more can be removed from them (see [`Plan::fingerprint`] and [`Plan::due_ms`]).
+pub(crate) type KnownClean = (Vec<(u64, u32, u32)>, i64);
+
+/// Reads the cleanable segments of one partition and plans a pass over them. `None` if
+/// the topic is not compacted, the partition has nothing but its active segment, or its
+/// cleanable segments are still those of `known_clean` and its time has not come.
+pub(crate) fn plan(
+    read: &ReadTransaction,
+    topic: &TopicMeta,
+    partition: u32,
+    now_ms: i64,
+    known_clean: Option<&KnownClean>,
+) -> Result<Option<Plan>> {
+    if !compacts(topic) {
+        return Ok(None);
+    }
+    let state = super::read::partition_state(read, topic.id, partition)?;
+    if state.segment_count < 2 {
+        return Ok(None);
+    }
+    let config = &topic.config;
+    let lag = i64::try_from(config.min_compaction_lag_ms).unwrap_or(i64::MAX);
+    let lag_limit = now_ms.saturating_sub(lag);
+    let mut due_ms = i64::MAX;
+    let low = offset_key(topic.id, partition, 0);
+    let below_active = offset_key(topic.id, partition, state.active_base);
+    let mut segments = Vec::new();
+    for item in read.range(TREE_SEGMENTS, &low[..]..&below_active[..])? {
+        let (key, value) = item?;
+        let seg = Segment::decode(&value, read.page_size())?;
+        if lag > 0 && seg.timestamp_max > lag_limit {
+            due_ms = seg.timestamp_max.saturating_add(lag);
+            break;
+        }
+        segments.push((key_suffix(&key)?, seg));
+    }
+    let fingerprint: Vec<(u64, u32, u32)> = segments
+        .iter()
+        .map(|(base, seg)| (*base, seg.first_page, seg.bytes_used))
+        .collect();
+    if known_clean.is_some_and(|(print, due)| *print == fingerprint && now_ms < *due) {
+        return Ok(None);
+    }
+    let reader = |first: PageId, at: u64, buf: &mut [u8]| read.read_data(first, at, buf);
+    let mut latest: HashMap<Vec<u8>, u64> = HashMap::new();
+    for (_, seg) in &segments {
+        for_each_batch(&reader, seg, |bytes| {
+            for_each_record(bytes, |view, _| {
+                if let Some(key) = view.key {
+                    if let Some(offset) = latest.get_mut(key) {
+                        *offset = view.offset;
+                    } else {
+                        latest.insert(key.to_vec(), view.offset);
+                    }
+                }
+            })
+            .map(drop)
+        })?;
+    }
+    let delete_retention = i64::try_from(config.delete_retention_ms).unwrap_or(i64::MAX);
+    let horizon_ms = now_ms.saturating_sub(delete_retention);
+    // Per segment: records removable, and bytes left after filtering.
+    let mut sizes = Vec::with_capacity(segments.len());
+    for (_, seg) in &segments {
+        let mut removable = 0u64;
+        let mut kept_bytes = 0u64;
+        for_each_batch(&reader, seg, |bytes| {
+            let mut batch_kept = 0u64;
+            let header = for_each_record(bytes, |view, raw| {
+                if keeps(&latest, horizon_ms, &view) {
+                    batch_kept += raw.len() as u64;
+                    if view.is_tombstone {
+                        let expiry = view.timestamp_ms.saturating_add(delete_retention);
+                        due_ms = due_ms.min(expiry);
+                    }
+                } else {
+                    removable += 1;
+                }
+            })?;
+            if header.is_control() {
+                kept_bytes += header.size() as u64;
+            } else if batch_kept > 0 {
+                kept_bytes += BATCH_HEADER_SIZE as u64 + batch_kept;
+            }
+            Ok(())
+        })?;
+        sizes.push((removable, kept_bytes));
+    }
+    let runs = runs(&segments, &sizes, u64::from(config.segment_bytes));
+    Ok(Some(Plan {
+        segments,
+        latest,
+        horizon_ms,
+        runs,
+        due_ms,
+        fingerprint,
+    }))
+}
+
+/// Groups segments into runs worth rewriting: consecutive segments whose kept bytes fit one
+/// segment and whose input is bounded, kept if they remove records or merge segments.
+fn runs(
+    segments: &[(u64, Segment)],
+    sizes: &[(u64, u64)],
+    segment_bytes: u64,
+) -> Vec<Range<usize>> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    while start < segments.len() {
+        let mut end = start;
+        let (mut input, mut kept, mut removable) = (0u64, 0u64, 0u64);
+        while end < segments.len() {
+            let seg_input = u64::from(segments[end].1.bytes_used);
+            let (seg_removable, seg_kept) = sizes[end];
+            if end > start
+                && (kept + seg_kept > segment_bytes
+                    || input + seg_input > segment_bytes * RUN_INPUT_FACTOR)
+            {
+                break;
+            }
+            input += seg_input;
+            kept += seg_kept;
+            removable += seg_removable;
+            end += 1;
+        }
+        if removable > 0 || end - start > 1 {
+            out.push(start..end);
+        }
+        start = end;
+    }
+    out
+}
+
+/// Whether compaction keeps a record, given each key's latest offset and the tombstone
+/// horizon.
+fn keeps(latest: &HashMap<Vec<u8>, u64>, horizon_ms: i64, view: &RecordView<'_>) -> bool {
+    let Some(key) = view.key else {
+        return true;
+    };
+    if latest.get(key).is_some_and(|&last| last > view.offset) {
+        return false;
+    }
+    !(view.is_tombstone && view.timestamp_ms < horizon_ms)
+}
+
+/// Rewrites run `run` of `plan` in `txn`. Returns `None`, changing nothing, if the run's
+/// segments changed since the plan was made (the rest of the plan must then be dropped).
+pub(crate) fn apply_run(
+    txn: &mut WriteTransaction,
+    topic: &TopicMeta,
+    partition: u32,
+    plan: &Plan,
+    run: usize,
+) -> Result<Option<RunDone>> {
+    let segments = &plan.segments[plan.runs[run].clone()];
+    let pkey = partition_key(topic.id, partition);
+    let Some(state_bytes) = txn.get(TREE_PARTITIONS, &pkey)? else {
+        return Ok(None);
+    };
+    let mut state = PartitionState::decode(&state_bytes)?;
+    for (base, seg) in segments {
+        let current = txn.get(TREE_SEGMENTS, &offset_key(topic.id, partition, *base))?;
+        if *base >= state.active_base || current.as_deref() != Some(&seg.encode()[..]) {
+            return Ok(None);
+        }
+    }
+    let (first_base, _) = segments[0];
+    let mut out: Vec<u8> = Vec::new();
+    let mut index: Vec<(u64, u32)> = Vec::new();
+    let mut indexed_pos: Option<usize> = None;
+    let mut done = RunDone::default();
+    let mut offset_last = None;
+    let mut timestamp_max = i64::MIN;
+    let reader = |first: PageId, at: u64, buf: &mut [u8]| txn.read_data(first, at, buf);
+    for (_, seg) in segments {
+        done.segments += 1;
+        done.bytes_before += u64::from(seg.bytes_used);
+        timestamp_max = timestamp_max.max(seg.timestamp_max);
+        for_each_batch(&reader, seg, |bytes| {
+            let position = out.len();
+            let filtered = filter_batch(bytes, &mut out, |view| {
+                keeps(&plan.latest, plan.horizon_ms, view)
+            })?;
+            done.records_removed += u64::from(filtered.removed);
+            if filtered.bytes > 0 {
+                let header = BatchHeader::parse(&out[position..])?;
+                if indexed_pos.is_none_or(|p| position - p >= INDEX_INTERVAL as usize) {
+                    let at = u32::try_from(position)
+                        .map_err(|_| Error::invalid("compacted segment passes 4 GiB"))?;
+                    index.push((header.offset_base, at));
+                    indexed_pos = Some(position);
+                }
+                offset_last = Some(header.offset_last());
+            }
+            Ok(())
+        })?;
+    }
+    for (base, seg) in segments {
+        txn.free_extent(PageId(seg.first_page))?;
+        txn.remove(TREE_SEGMENTS, &offset_key(topic.id, partition, *base))?;
+    }
+    let (_, last) = segments[segments.len() - 1];
+    let low = offset_key(topic.id, partition, first_base);
+    let high = offset_key(topic.id, partition, last.offset_last);
+    txn.remove_range(TREE_OFFSETS, &low[..]..=&high[..])?;
+    state.segment_count -= u32::try_from(segments.len()).expect("runs are short");
+    state.bytes_total -= done.bytes_before;
+    if let Some(offset_last) = offset_last {
+        let page_size = u64::from(txn.page_size());
+        let bytes_used = u32::try_from(out.len())
+            .map_err(|_| Error::invalid("compacted segment passes 4 GiB"))?;
+        let page_count = u32::try_from((out.len() as u64).div_ceil(page_size))
+            .map_err(|_| Error::invalid("compacted segment passes 4 GiB"))?;
+        let first = txn.alloc_extent(page_count)?;
+        txn.write_data(first, 0, &out)?;
+        let seg = Segment {
+            first_page: first.0,
+            page_count,
+            bytes_used,
+            offset_last,
+            timestamp_max,
+        };
+        txn.insert(
+            TREE_SEGMENTS,
+            &offset_key(topic.id, partition, first_base),
+            &seg.encode(),
+        )?;
+        for (offset, position) in index {
+            let entry = IndexEntry {
+                segment_base: first_base,
+                position,
+            };
+            txn.insert(
+                TREE_OFFSETS,
+                &offset_key(topic.id, partition, offset),
+                &entry.encode(),
+            )?;
+        }
+        state.segment_count += 1;
+        state.bytes_total += u64::from(bytes_used);
+        done.bytes_after = u64::from(bytes_used);
+    }
+    txn.insert(TREE_PARTITIONS, &pkey, &state.encode())?;
+    Ok(Some(done))
+}
+
+/// Calls `visit` with each whole batch of `seg`, reading the segment a chunk at a time.
+fn for_each_batch(
+    read: ReadData<'_>,
+    seg: &Segment,
+    mut visit: impl FnMut(&[u8]) -> Result<()>,
+) -> Result<()> {
+    let page = PageId(seg.first_page);
+    let damaged = |why| Error::corrupt(page, crate::CorruptionKind::BadBatch(why));
+    let end = seg.bytes_used as usize;
+    let mut buf: Vec<u8> = Vec::new();
+    let mut buf_pos = 0usize;
+    let mut pos = 0usize;
+    while pos < end {
+        if end - pos < BATCH_HEADER_SIZE {
+            return Err(damaged("segment ends inside a batch header"));
+        }
+        fill(
+            read,
+            page,
+            &mut buf,
+            &mut buf_pos,
+            pos,
+            BATCH_HEADER_SIZE,
+            end,
+        )?;
+        let header =
+            BatchHeader::parse(&buf[pos - buf_pos..]).map_err(|_| damaged("bad batch header"))?;
+        let size = header.size();
+        if size > end - pos {
+            return Err(damaged("batch runs past the segment's end"));
+        }
+        fill(read, page, &mut buf, &mut buf_pos, pos, size, end)?;
+        visit(&buf[pos - buf_pos..pos - buf_pos + size]).map_err(|e| match e {
+            Error::Corrupt { page: None, kind } => Error::Corrupt {
+                page: Some(page),
+                kind,
+            },
+            other => other,
+        })?;
+        pos += size;
+    }
+    Ok(())
+}
+
+/// Makes `buf` (which starts at segment byte `buf_pos`) hold `len` bytes from `pos`,
+/// reading ahead up to [`READ_CHUNK`] bytes but never past `end`.
+fn fill(
+    read: ReadData<'_>,
+    page: PageId,
+    buf: &mut Vec<u8>,
+    buf_pos: &mut usize,
+    pos: usize,
+    len: usize,
+    end: usize,
+) -> Result<()> {
+    if *buf_pos <= pos && buf.len() >= pos - *buf_pos + len {
+        return Ok(());
+    }
+    let want = len.max(READ_CHUNK).min(end - pos);
+    buf.clear();
+    buf.resize(want, 0);
+    *buf_pos = pos;
+    read(page, pos as u64, buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seg(bytes_used: u32) -> (u64, Segment) {
+        (
+            0,
+            Segment {
+                first_page: 2,
+                page_count: 1000,
+                bytes_used,
+                offset_last: 0,
+                timestamp_max: 0,
+            },
+        )
+    }
+
+    #[test]
+    fn runs_merge_until_a_segment_is_full_and_skip_clean_singles() {
+        let segments = vec![seg(100), seg(100), seg(100), seg(100), seg(100)];
+        // Kept bytes 60 each with a 150-byte target: pairs.
+        let sizes = vec![(1, 60), (0, 60), (0, 60), (0, 60), (0, 60)];
+        assert_eq!(runs(&segments, &sizes, 150), vec![0..2, 2..4]);
+        // Nothing removable and nothing to merge: no run.
+        let sizes = vec![(0, 100); 5];
+        assert!(runs(&segments, &sizes, 100).is_empty());
+        // Input is bounded even when everything goes.
+        let sizes = vec![(5, 0); 5];
+        assert_eq!(runs(&segments, &sizes, 100), vec![0..4, 4..5]);
+    }
+}
