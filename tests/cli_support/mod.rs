@@ -125,6 +125,8 @@ pub fn commands_on(file: &str) -> Vec<Vec<String>> {
         &["info", file, "--json"],
         &["dump", file],
         &["dump", file, "--page", "2"],
+        &["compact", file],
+        &["compact", file, "t"],
         &["export", file, "t", "--format", "jsonl"],
         &["import", file, "t", "--format", "jsonl"],
     ];

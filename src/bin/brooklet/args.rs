@@ -121,12 +121,28 @@ of their own and are reported as `unknown`.")]
         /// The brooklet file.
         file: PathBuf,
     },
-    /// Compact topics (not supported yet).
+    /// Compact topics: keep each key's latest record, drop expired tombstones.
+    #[command(after_help = "\
+Examples:
+  brooklet compact events.brooklet            every topic with cleanup.policy=compact
+  brooklet compact events.brooklet users      one topic
+  brooklet compact events.brooklet --json     a JSON report on stdout
+
+Compaction applies to topics whose cleanup.policy is compact or compact,delete. Before the
+active (last) segment of each partition, it keeps the latest record of every key and drops
+tombstones (null values) older than delete.retention.ms; segments younger than
+min.compaction.lag.ms wait. Kept records keep their offsets, so offsets have gaps after.
+Each step is a short commit: producers and consumers keep working meanwhile, and an
+interrupted run loses nothing. Library users get the same from maintain() and
+start_maintenance().")]
     Compact {
         /// The brooklet file.
         file: PathBuf,
-        /// Only this topic.
+        /// Only this topic (its cleanup.policy must include compact).
         topic: Option<String>,
+        /// Print a JSON report on stdout.
+        #[arg(long)]
+        json: bool,
     },
     /// Write a topic's records as JSON lines or as Kafka segment files.
     Export(ExportArgs),

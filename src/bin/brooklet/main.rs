@@ -8,6 +8,7 @@
 
 mod args;
 mod common;
+mod compact;
 mod consume;
 mod demo;
 mod dump;
@@ -55,9 +56,8 @@ fn run(command: Command) -> CliResult {
         Command::Check { file, json } => inspect::check(&file, json),
         Command::Info { file, json } => inspect::info(&file, json),
         Command::Dump { file, page, json } => dump::run(&file, page, json),
-        Command::Vacuum { .. } | Command::Compact { .. } => {
-            Err(CliError::not_supported("needs retention and compaction"))
-        }
+        Command::Vacuum { .. } => Err(CliError::not_supported("vacuum")),
+        Command::Compact { file, topic, json } => compact::run(&file, topic.as_deref(), json),
         Command::Export(args) => transfer::export(&args),
         Command::Import(args) => transfer::import(&args),
         Command::Demo { file } => demo::run(file),

@@ -1,0 +1,107 @@
+//! `brooklet compact FILE [TOPIC]`: compacts topics whose `cleanup.policy` includes
+//! `compact`, keeping each key's latest record.
+
+use std::path::Path;
+
+use brooklet::{CleanupPolicy, CompactionReport};
+use serde_json::json;
+
+use crate::common::{Access, CliError, CliResult, Out, note, open, progress};
+
+/// Shows a progress bar from this many partitions on.
+const PROGRESS_PARTITIONS: u64 = 2;
+
+/// `brooklet compact FILE [TOPIC] [--json]`.
+pub fn run(file: &Path, topic: Option<&str>, as_json: bool) -> CliResult {
+    let db = open(file, Access::Write)?;
+    let topics: Vec<(String, u32)> = match topic {
+        Some(name) => {
+            let description = db.describe_topic(name)?;
+            if description.config.cleanup_policy == CleanupPolicy::Delete {
+                return Err(CliError::failure(format!(
+                    "topic {name} has cleanup.policy=delete; compaction applies to topics \
+                     with cleanup.policy=compact or compact,delete (change it with \
+                     `brooklet topic alter {} {name} --config cleanup.policy=compact`)",
+                    file.display()
+                )));
+            }
+            vec![(
+                name.to_owned(),
+                u32::try_from(description.partitions.len()).unwrap_or(0),
+            )]
+        }
+        None => db
+            .topics()?
+            .into_iter()
+            .filter(|t| t.config.cleanup_policy != CleanupPolicy::Delete)
+            .map(|t| (t.name, t.partitions))
+            .collect(),
+    };
+    let total: u64 = topics.iter().map(|(_, p)| u64::from(*p)).sum();
+    let bar = progress(total, PROGRESS_PARTITIONS, "compacting");
+    let mut rows = Vec::new();
+    let mut sum = CompactionReport::default();
+    for (name, partitions) in &topics {
+        let mut report = CompactionReport::default();
+        for partition in 0..*partitions {
+            let done = db.compact_partition(name, partition)?;
+            report.partitions += done.partitions;
+            report.segments_rewritten += done.segments_rewritten;
+            report.records_removed += done.records_removed;
+            report.bytes_before += done.bytes_before;
+            report.bytes_after += done.bytes_after;
+            bar.inc(1);
+        }
+        sum.partitions += report.partitions;
+        sum.segments_rewritten += report.segments_rewritten;
+        sum.records_removed += report.records_removed;
+        sum.bytes_before += report.bytes_before;
+        sum.bytes_after += report.bytes_after;
+        rows.push((name.clone(), report));
+    }
+    bar.finish_and_clear();
+    if as_json {
+        let topics: Vec<_> = rows
+            .iter()
+            .map(|(name, r)| {
+                json!({
+                    "topic": name,
+                    "partitions": r.partitions,
+                    "segments_rewritten": r.segments_rewritten,
+                    "records_removed": r.records_removed,
+                    "bytes_before": r.bytes_before,
+                    "bytes_after": r.bytes_after,
+                })
+            })
+            .collect();
+        let mut out = Out::new();
+        out.line(
+            &json!({
+                "topics": topics,
+                "records_removed": sum.records_removed,
+                "segments_rewritten": sum.segments_rewritten,
+                "bytes_before": sum.bytes_before,
+                "bytes_after": sum.bytes_after,
+            })
+            .to_string(),
+        )?;
+        out.flush()?;
+    }
+    if topics.is_empty() {
+        note("no topic has cleanup.policy=compact; nothing to compact");
+    } else {
+        note(&format!(
+            "compacted {} partition{} of {} topic{}: removed {} records; {} segments \
+             rewritten, {} -> {} bytes",
+            sum.partitions,
+            if sum.partitions == 1 { "" } else { "s" },
+            topics.len(),
+            if topics.len() == 1 { "" } else { "s" },
+            sum.records_removed,
+            sum.segments_rewritten,
+            sum.bytes_before,
+            sum.bytes_after
+        ));
+    }
+    Ok(())
+}
