@@ -5,6 +5,7 @@
 mod cli_support;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
 use std::num::NonZeroU32;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -646,7 +647,7 @@ fn check_info_and_dump_describe_the_file() {
 
     let info: Value =
         serde_json::from_str(&run(&["info", file, "--json"], None).ok()).expect("json");
-    assert_eq!(info["format_version"], 2);
+    assert_eq!(info["format_version"], 3);
     assert_eq!(info["page_size"], 4096);
     assert_eq!(info["pages_by_kind"]["header"], 2);
     assert!(info["pages_by_kind"]["data"].as_u64().expect("data pages") > 0);
@@ -662,7 +663,7 @@ fn check_info_and_dump_describe_the_file() {
     assert_eq!(ends, 3);
     let text = run(&["info", file], None).ok();
     for needle in [
-        "format version:  2",
+        "format version:  3",
         "page size:       4096",
         "free pages:",
         "orders: 2 partitions",
@@ -818,9 +819,10 @@ fn compact_keeps_the_latest_record_per_key_and_reports_what_it_removed() {
     // 4000 lines over 10 keys, in 10 runs of the command: several 64 KiB segments.
     let value = "v".repeat(60);
     for chunk in 0..10 {
-        let input: String = (chunk * 400..(chunk + 1) * 400)
-            .map(|i| format!("item-{}:{i}-{value}\n", i % 10))
-            .collect();
+        let mut input = String::new();
+        for i in chunk * 400..(chunk + 1) * 400 {
+            writeln!(input, "item-{}:{i}-{value}", i % 10).expect("write to String");
+        }
         run(
             &["produce", file, "prices", "--key-separator", ":"],
             Some(input.as_bytes()),

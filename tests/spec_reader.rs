@@ -7,7 +7,8 @@
 //!
 //! Files read: the golden `tests/data/log-v2-4096.brooklet`, and fresh files at page sizes
 //! 512 and 4096 with keys, null keys and values, headers, explicit and append timestamps,
-//! several segments per partition, a topic trimmed by retention, a deleted topic, and a
+//! several segments per partition, a topic trimmed by retention, a compacted topic (offset
+//! gaps within and between batches), a deleted topic, and a
 //! last commit that is not durable (so the slot carries a window chain, and at 512-byte
 //! pages a journal blob).
 //!
@@ -518,6 +519,13 @@ fn write_file(path: &Path, page_size: u32) -> Brooklet {
         .expect("switched");
     db.create_topic("empty", 2, config(&[("cleanup.policy", "compact")]))
         .expect("empty");
+    let compacted = [
+        segments,
+        ("cleanup.policy", "compact"),
+        ("delete.retention.ms", "0"),
+    ];
+    db.create_topic("latest", 1, config(&compacted))
+        .expect("latest");
     let durable = db.producer();
     let relaxed = db.producer().with_durability(Durability::None);
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
@@ -546,8 +554,29 @@ fn write_file(path: &Path, page_size: u32) -> Brooklet {
                 .expect("alter");
         }
     }
+    // 13 keys, every 7th record a tombstone: compaction leaves gaps everywhere.
+    for round in 0..60u64 {
+        let records = (0..40u64)
+            .map(|j| {
+                let n = round * 40 + j;
+                let fill = u8::try_from(n % 251).expect("below 251");
+                let len = 50 + usize::try_from(n % 50).expect("small");
+                Record {
+                    key: Some(format!("k{}", n % 13).into_bytes()),
+                    value: (n % 7 != 0).then(|| vec![fill; len]),
+                    headers: Vec::new(),
+                    timestamp_ms: Some(1_600_000_000_000 + i64::try_from(n).expect("small")),
+                }
+            })
+            .collect();
+        durable
+            .send_batch_to("latest", 0, records)
+            .expect("send keyed");
+    }
     db.delete_topic("gone").expect("delete");
-    db.maintain().expect("maintain");
+    // Retention, and compaction of `latest`.
+    let report = db.maintain().expect("maintain");
+    assert!(report.compaction.records_removed > 1000, "{report:?}");
     // The last commits are not durable: the slot carries the window chain; the last one
     // writes many pages (a journal blob at 512-byte pages).
     send(&relaxed, "events", 1, 3);
@@ -587,6 +616,10 @@ fn fresh_file(page_size: u32) {
     assert!(
         db.beginning_offset("trimmed", 0).expect("start") > 0,
         "retention"
+    );
+    assert!(
+        (fetch_all(&db, "latest", 0).len() as u64) < db.end_offset("latest", 0).expect("end") / 2,
+        "compaction"
     );
     // A fresh handle (recovery from the file) reads the same.
     drop(db);

@@ -617,8 +617,30 @@ fn kafka_python_decodes_compacted_batches() {
     let files = raw_segments(&db_path, dir.path(), &listed, 4096);
     let dumped = decode_with_kafka_python(&files, dir.path());
     let sent = &sent[&("compacted".to_owned(), 0)];
+    let (offsets, gapped) = check_compacted_dumps(&files, &dumped, sent);
+    assert_eq!(
+        offsets, expected_offsets,
+        "kafka-python and brooklet read the same records"
+    );
+    assert!(gapped > 0, "some batches lost records to compaction");
+    eprintln!(
+        "stored_batches_kafka: kafka-python decoded {} records left by compaction of {}, \
+         {gapped} batches with gaps",
+        offsets.len(),
+        sent.len()
+    );
+}
+
+/// Checks compacted segments as kafka-python read them: whole, valid batches whose records
+/// are what was sent at their offsets. Returns the offsets read and how many batches have
+/// gaps.
+fn check_compacted_dumps(
+    files: &[SegmentFile],
+    dumped: &[DumpSegment],
+    sent: &Sent,
+) -> (Vec<u64>, usize) {
     let (mut offsets, mut gapped) = (Vec::new(), 0);
-    for (segment, dump) in files.iter().zip(&dumped) {
+    for (segment, dump) in files.iter().zip(dumped) {
         let used = i64::from(segment.bytes_used);
         assert_eq!(
             (dump.end["valid_bytes"], dump.end["total_bytes"]),
@@ -659,15 +681,5 @@ fn kafka_python_decodes_compacted_batches() {
             }
         }
     }
-    assert_eq!(
-        offsets, expected_offsets,
-        "kafka-python and brooklet read the same records"
-    );
-    assert!(gapped > 0, "some batches lost records to compaction");
-    eprintln!(
-        "stored_batches_kafka: kafka-python decoded {} records left by compaction of {}, \
-         {gapped} batches with gaps",
-        offsets.len(),
-        sent.len()
-    );
+    (offsets, gapped)
 }

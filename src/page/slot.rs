@@ -45,8 +45,12 @@ use crate::error::{CorruptionKind, Error, PageId, Result};
 
 /// The magic bytes that open every brooklet file.
 pub const MAGIC: [u8; 16] = *b"brooklet format\0";
-/// The format version this build writes and reads.
-pub const FORMAT_VERSION: u32 = 2;
+/// The format version this build writes.
+pub const FORMAT_VERSION: u32 = 3;
+/// The oldest format version this build reads. A version-2 file is a valid version-3 file
+/// (version 3 only allows what compaction leaves: offset gaps); each header page's version
+/// is raised when its slot is next written.
+pub const FORMAT_VERSION_MIN: u32 = 2;
 
 /// Size of the static header at the start of both header pages.
 pub(crate) const STATIC_HEADER_SIZE: usize = 32;
@@ -201,7 +205,7 @@ pub(crate) fn read_static_header(bytes: &[u8], page: PageId) -> Result<u32> {
             },
         ));
     }
-    if version != FORMAT_VERSION {
+    if !(FORMAT_VERSION_MIN..=FORMAT_VERSION).contains(&version) {
         return Err(Error::corrupt(
             page,
             CorruptionKind::UnsupportedVersion(version),
