@@ -357,6 +357,10 @@ fn read(c: &mut Criterion) {
         let f = fixture();
         b.iter(|| read_all(&f.db, f.count));
     });
+    group.bench_function("brooklet_fetch_batches", |b| {
+        let f = fixture();
+        b.iter(|| read_all_borrowed(&f.db, f.count));
+    });
     group.bench_function("raw_read", |b| {
         let f = fixture();
         let mut buf = vec![0u8; RAW_READ_SIZE];
@@ -392,6 +396,26 @@ fn read_all(db: &Brooklet, count: u64) -> u64 {
         records += fetched.records.len() as u64;
         offset = fetched.next_offset;
         black_box(fetched);
+    }
+    assert_eq!(records, count, "fetched every record");
+    records
+}
+
+/// Reads a partition from offset 0 to its end with `fetch_batches`, touching every key and
+/// value through the borrowed records; returns the number of records.
+fn read_all_borrowed(db: &Brooklet, count: u64) -> u64 {
+    let mut offset = 0;
+    let mut records = 0u64;
+    while offset < count {
+        let fetched = db
+            .fetch_batches(TOPIC, 0, offset, FETCH_LIMITS)
+            .expect("fetch_batches");
+        for record in fetched.records() {
+            let record = record.expect("record");
+            black_box((record.key, record.value));
+            records += 1;
+        }
+        offset = fetched.next_offset;
     }
     assert_eq!(records, count, "fetched every record");
     records

@@ -39,7 +39,10 @@ pub use db::{
 pub use error::{CorruptionKind, Error, PageId, Result};
 pub use group::Assignor;
 pub use log::kafka;
-pub use log::{FetchLimits, Fetched, Header, Record, StoredRecord, TimestampType};
+pub use log::{
+    FetchLimits, Fetched, FetchedBatches, Header, Record, RecordRef, Records, StoredRecord,
+    TimestampType,
+};
 pub use page::{PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, PAGE_SIZE_MIN, TxnId};
 pub use pager::Durability;
 

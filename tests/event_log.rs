@@ -326,3 +326,84 @@ fn concurrent_durable_producers_share_fsyncs() {
         }
     }
 }
+
+/// `fetch_batches` lends out the same records `fetch` returns, from any start offset and
+/// under any limits, and its bytes are the stored Kafka batches.
+#[test]
+fn fetch_batches_lends_the_records_fetch_returns() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = Brooklet::open_with(
+        dir.path().join("log.brooklet"),
+        Options::default().page_size(512),
+    )
+    .expect("open");
+    let config = TopicConfig::from_pairs([("segment.bytes", "65536")]).expect("config");
+    db.create_topic("t", 1, config).expect("create");
+    let mut rng = fastrand::Rng::with_seed(42);
+    for round in 0..200u32 {
+        let records: Vec<Record> = (0..rng.u32(1..30))
+            .map(|i| Record {
+                key: (i % 4 != 0).then(|| format!("k{i}").into_bytes()),
+                value: (i % 5 != 0)
+                    .then(|| vec![u8::try_from(round % 256).expect("byte"); rng.usize(0..200)]),
+                headers: (0..rng.usize(0..3))
+                    .map(|h| Header {
+                        key: format!("h{h}"),
+                        value: (h % 2 == 0).then(|| b"v".to_vec()),
+                    })
+                    .collect(),
+                timestamp_ms: rng.bool().then(|| 1_700_000_000_000 + i64::from(round)),
+            })
+            .collect();
+        db.producer()
+            .with_durability(Durability::None)
+            .send_batch_to("t", 0, records)
+            .expect("send");
+    }
+    let end = db.end_offset("t", 0).expect("end");
+    let everything = db
+        .fetch(
+            "t",
+            0,
+            0,
+            FetchLimits {
+                max_records: usize::MAX,
+                max_bytes: usize::MAX,
+            },
+        )
+        .expect("fetch all");
+    assert_eq!(everything.records.len() as u64, end);
+    for _ in 0..50 {
+        let start = rng.u64(0..end);
+        let limits = FetchLimits {
+            max_records: rng.usize(1..400),
+            max_bytes: rng.usize(1..20_000),
+        };
+        let owned = db.fetch("t", 0, start, limits).expect("fetch");
+        let borrowed = db
+            .fetch_batches("t", 0, start, limits)
+            .expect("fetch_batches");
+        let lent: Vec<_> = borrowed
+            .records()
+            .map(|r| r.expect("record").to_owned_record())
+            .collect();
+        assert!(
+            lent == owned.records,
+            "from {start} with {limits:?}: {} records lent, {} fetched",
+            lent.len(),
+            owned.records.len()
+        );
+        assert_eq!(borrowed.next_offset, owned.next_offset);
+        assert_eq!(borrowed.end_offset, end);
+        // The bytes are whole Kafka batches.
+        let mut bytes = borrowed.bytes();
+        while !bytes.is_empty() {
+            let batch = brooklet::kafka::decode_batch(bytes).expect("a Kafka batch");
+            bytes = &bytes[batch.header.size()..];
+        }
+    }
+    let past = db
+        .fetch_batches("t", 0, end, FetchLimits::default())
+        .expect("at the end");
+    assert!(past.is_empty() && past.records().next().is_none());
+}

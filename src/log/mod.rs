@@ -24,10 +24,12 @@ mod partitioner;
 pub(crate) mod read;
 mod record;
 pub(crate) mod retention;
+pub(crate) mod view;
 mod wire;
 
 pub use read::{FetchLimits, Fetched};
 pub use record::{Header, Record, StoredRecord, TimestampType};
+pub use view::{FetchedBatches, RecordRef, Records};
 
 /// Kafka compatibility: the `RecordBatch` v2 codec brooklet stores records with, and Kafka's
 /// default partitioner. Useful to hand stored batches to Kafka tools, or to check that a key

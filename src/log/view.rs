@@ -1,0 +1,301 @@
+//! Zero-copy reading: [`FetchedBatches`] holds whole stored batches (Kafka `RecordBatch` v2
+//! bytes, CRC-checked when fetched) and lends out [`RecordRef`]s that borrow keys, values
+//! and headers from them, so reading a partition costs no allocation per record.
+//!
+//! Record parsing is as strict as [`super::batch::decode_batch`]: every length and varint
+//! is bounds-checked and offset deltas must rise; a malformed record is an
+//! [`crate::Error::Corrupt`] item, never a panic.
+
+use super::batch::{BATCH_HEADER_SIZE, BatchHeader};
+use super::record::{Header, StoredRecord, TimestampType};
+use super::wire::{Reader, bad_batch};
+use crate::error::Result;
+
+/// Whole batches fetched from one partition by [`crate::Brooklet::fetch_batches`]: the
+/// stored Kafka `RecordBatch` v2 bytes, back to back, each CRC-checked. The first batch may
+/// start before the offset asked for; [`FetchedBatches::records`] skips those records.
+/// Holds no lock and no snapshot.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FetchedBatches {
+    pub(crate) bytes: Vec<u8>,
+    pub(crate) from: u64,
+    /// The offset to fetch from next.
+    pub next_offset: u64,
+    /// The partition's end offset in the snapshot read.
+    pub end_offset: u64,
+    /// The partition's first offset in the snapshot read.
+    pub beginning_offset: u64,
+}
+
+impl FetchedBatches {
+    /// The batches as stored: Kafka `RecordBatch` v2 bytes, ready for any Kafka decoder.
+    #[must_use]
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// True if no batch was fetched.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
+    /// The records at or after the offset asked for, borrowed from the batches.
+    #[must_use]
+    pub fn records(&self) -> Records<'_> {
+        Records {
+            rest: &self.bytes,
+            batch: None,
+            from: self.from,
+        }
+    }
+}
+
+/// A record borrowed from fetched batches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecordRef<'a> {
+    /// The record's offset.
+    pub offset: u64,
+    /// The record's timestamp (create or log-append time, by the batch's type).
+    pub timestamp_ms: i64,
+    /// The key; `None` is Kafka's null.
+    pub key: Option<&'a [u8]>,
+    /// The value; `None` is Kafka's null.
+    pub value: Option<&'a [u8]>,
+    headers: &'a [u8],
+    header_count: usize,
+}
+
+impl<'a> RecordRef<'a> {
+    /// The headers, in order: `(key, value)` with `None` for a null value.
+    pub fn headers(&self) -> impl Iterator<Item = (&'a str, Option<&'a [u8]>)> + 'a {
+        let mut reader = Reader::new(self.headers);
+        // The record's parse already checked every header, so these reads succeed.
+        (0..self.header_count).map_while(move |_| read_header(&mut reader).ok())
+    }
+
+    /// Number of headers.
+    #[must_use]
+    pub fn header_count(&self) -> usize {
+        self.header_count
+    }
+
+    /// An owned copy.
+    #[must_use]
+    pub fn to_owned_record(&self) -> StoredRecord {
+        StoredRecord {
+            offset: self.offset,
+            timestamp_ms: self.timestamp_ms,
+            key: self.key.map(<[u8]>::to_vec),
+            value: self.value.map(<[u8]>::to_vec),
+            headers: self
+                .headers()
+                .map(|(key, value)| Header {
+                    key: key.to_owned(),
+                    value: value.map(<[u8]>::to_vec),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// The batch being read: its header, its unread records, and the last offset delta seen.
+#[derive(Debug)]
+struct Current<'a> {
+    header: BatchHeader,
+    records: Reader<'a>,
+    left: u32,
+    delta_min: u32,
+}
+
+/// The records of [`FetchedBatches`], in offset order. An item is an error only if a
+/// record is malformed despite its batch's valid CRC; the iteration ends after it.
+#[derive(Debug)]
+pub struct Records<'a> {
+    rest: &'a [u8],
+    batch: Option<Current<'a>>,
+    from: u64,
+}
+
+impl<'a> Iterator for Records<'a> {
+    type Item = Result<RecordRef<'a>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            match self.step() {
+                Ok(Some(record)) if record.offset < self.from => {}
+                Ok(Some(record)) => return Some(Ok(record)),
+                Ok(None) => return None,
+                Err(e) => {
+                    self.rest = &[];
+                    self.batch = None;
+                    return Some(Err(e));
+                }
+            }
+        }
+    }
+}
+
+impl<'a> Records<'a> {
+    /// The next record of any offset, or `None` at the end.
+    fn step(&mut self) -> Result<Option<RecordRef<'a>>> {
+        loop {
+            if let Some(batch) = &mut self.batch {
+                if batch.left > 0 {
+                    batch.left -= 1;
+                    return read_record(batch).map(Some);
+                }
+                if batch.records.remaining() != 0 {
+                    return Err(bad_batch("bytes left after the last record"));
+                }
+                self.batch = None;
+            }
+            if self.rest.is_empty() {
+                return Ok(None);
+            }
+            let header = BatchHeader::parse(self.rest)?;
+            let size = header.size();
+            let Some(bytes) = self.rest.get(..size) else {
+                return Err(bad_batch("batch length runs past the end of the bytes"));
+            };
+            self.rest = &self.rest[size..];
+            if header.is_control() {
+                continue;
+            }
+            if header.compression() != 0 {
+                return Err(bad_batch("compressed batches are not supported"));
+            }
+            self.batch = Some(Current {
+                records: Reader::new(&bytes[BATCH_HEADER_SIZE..]),
+                left: header.record_count,
+                header,
+                delta_min: 0,
+            });
+        }
+    }
+}
+
+fn read_record<'a>(batch: &mut Current<'a>) -> Result<RecordRef<'a>> {
+    let header = &batch.header;
+    let length = usize::try_from(batch.records.varint()?)
+        .map_err(|_| bad_batch("negative record length"))?;
+    let mut reader = Reader::new(batch.records.take(length, "record runs past the batch")?);
+    reader.take(1, "record is truncated")?;
+    let timestamp_delta = reader.varlong()?;
+    let offset_delta = u32::try_from(reader.varint()?)
+        .ok()
+        .filter(|delta| (batch.delta_min..=header.offset_delta_last).contains(delta))
+        .ok_or_else(|| bad_batch("offset delta out of order or past the last offset delta"))?;
+    batch.delta_min = offset_delta + 1;
+    let timestamp_ms = match header.timestamp_type() {
+        TimestampType::LogAppendTime => header.timestamp_max_ms,
+        TimestampType::CreateTime => header
+            .timestamp_base_ms
+            .checked_add(timestamp_delta)
+            .ok_or_else(|| bad_batch("record timestamp overflows"))?,
+    };
+    let key = nullable(&mut reader, "record key runs past the record")?;
+    let value = nullable(&mut reader, "record value runs past the record")?;
+    let header_count = usize::try_from(reader.varint()?)
+        .ok()
+        .filter(|&count| count <= reader.remaining() / 2)
+        .ok_or_else(|| bad_batch("header count does not fit the record"))?;
+    let headers = reader.take(reader.remaining(), "headers")?;
+    let mut check = Reader::new(headers);
+    for _ in 0..header_count {
+        read_header(&mut check)?;
+    }
+    if check.remaining() != 0 {
+        return Err(bad_batch("record length does not match its fields"));
+    }
+    Ok(RecordRef {
+        offset: header.offset_base + u64::from(offset_delta),
+        timestamp_ms,
+        key,
+        value,
+        headers,
+        header_count,
+    })
+}
+
+fn read_header<'a>(reader: &mut Reader<'a>) -> Result<(&'a str, Option<&'a [u8]>)> {
+    let key_length = usize::try_from(reader.varint()?).map_err(|_| bad_batch("null header key"))?;
+    let key = reader.take(key_length, "header key runs past the record")?;
+    let key = std::str::from_utf8(key).map_err(|_| bad_batch("header key is not UTF-8"))?;
+    let value = nullable(reader, "header value runs past the record")?;
+    Ok((key, value))
+}
+
+fn nullable<'a>(reader: &mut Reader<'a>, why: &'static str) -> Result<Option<&'a [u8]>> {
+    match reader.varint()? {
+        -1 => Ok(None),
+        length => {
+            let length = usize::try_from(length).map_err(|_| bad_batch("negative length"))?;
+            Ok(Some(reader.take(length, why)?))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log::batch::{decode_batch, encode_batch};
+    use crate::log::record::Record;
+
+    fn records() -> Vec<Record> {
+        (0..20u8)
+            .map(|i| Record {
+                key: (i % 3 != 0).then(|| vec![i; usize::from(i)]),
+                value: (i % 4 != 0).then(|| vec![i; 3]),
+                headers: (0..i % 3)
+                    .map(|h| Header {
+                        key: format!("h{h}"),
+                        value: (h == 1).then(|| vec![h]),
+                    })
+                    .collect(),
+                timestamp_ms: Some(1_000 + i64::from(i)),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn borrowed_records_equal_decoded_ones_and_skip_below_from() {
+        let mut bytes = encode_batch(10, &records(), TimestampType::CreateTime, 5).expect("a");
+        bytes.extend(encode_batch(30, &records(), TimestampType::LogAppendTime, 7).expect("b"));
+        let mut want = decode_batch(&bytes).expect("a").records;
+        let first_len = BatchHeader::parse(&bytes).expect("header").size();
+        want.extend(decode_batch(&bytes[first_len..]).expect("b").records);
+        let fetched = FetchedBatches {
+            bytes: bytes.clone(),
+            from: 15,
+            ..FetchedBatches::default()
+        };
+        let got: Vec<StoredRecord> = fetched
+            .records()
+            .map(|r| r.expect("record").to_owned_record())
+            .collect();
+        let want: Vec<StoredRecord> = want.into_iter().filter(|r| r.offset >= 15).collect();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn damaged_bytes_give_one_error_and_end() {
+        let bytes = encode_batch(0, &records(), TimestampType::CreateTime, 5).expect("batch");
+        for cut in [1, BATCH_HEADER_SIZE, bytes.len() - 1] {
+            let fetched = FetchedBatches {
+                bytes: bytes[..cut].to_vec(),
+                ..FetchedBatches::default()
+            };
+            let items: Vec<_> = fetched.records().collect();
+            assert!(items.last().is_some_and(Result::is_err), "cut at {cut}");
+        }
+        let mut flipped = bytes.clone();
+        // A record length made huge: parse error, not a panic.
+        flipped[BATCH_HEADER_SIZE] = 0x7f;
+        let fetched = FetchedBatches {
+            bytes: flipped,
+            ..FetchedBatches::default()
+        };
+        assert!(fetched.records().any(|r| r.is_err()));
+    }
+}
