@@ -221,3 +221,52 @@ fn group_records_decode_as_format_md_says() {
     }
     drop((read, first, second));
 }
+
+/// `check` verifies group records: a state that gives a partition to a member not in the
+/// group, and a member record that does not decode, are reported.
+#[test]
+fn check_reports_damaged_group_records() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = Brooklet::open(dir.path().join("g.brooklet")).expect("open");
+    db.create_topic("orders", 2, TopicConfig::default())
+        .expect("topic");
+    let options = ConsumerOptions {
+        heartbeat_interval: Duration::from_secs(60),
+        ..ConsumerOptions::default()
+    };
+    let consumer = db.consumer("workers", &["orders"], options).expect("joins");
+    assert!(db.check().expect("check").is_clean());
+    drop(consumer);
+    let read = db.engine().begin_read().expect("read");
+    let (group_key, _) = entries(&read, "group.groups").remove(0);
+    drop(read);
+    // generation 9, range assignor, one owner: topic 1 partition 0 to member 77.
+    let mut state = Vec::new();
+    state.extend_from_slice(&9u64.to_le_bytes());
+    state.push(0);
+    state.extend_from_slice(&1u32.to_le_bytes());
+    state.extend_from_slice(&1u32.to_le_bytes());
+    state.extend_from_slice(&0u32.to_le_bytes());
+    state.extend_from_slice(&77u64.to_le_bytes());
+    state.extend_from_slice(&0u64.to_le_bytes());
+    let mut member_key = group_key.clone();
+    member_key.extend_from_slice(&5u64.to_be_bytes());
+    let mut txn = db.engine().begin_write().expect("write");
+    txn.insert("group.state", &group_key, &state)
+        .expect("state");
+    txn.insert("group.members", &member_key, b"short")
+        .expect("member");
+    txn.commit(brooklet::Durability::Immediate).expect("commit");
+    let report = db.check().expect("check");
+    let messages: Vec<&str> = report.problems.iter().map(|p| p.message.as_str()).collect();
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("owned by a member not in the group")),
+        "{messages:?}"
+    );
+    assert!(
+        messages.iter().any(|m| m.contains("workers: member 5")),
+        "{messages:?}"
+    );
+}

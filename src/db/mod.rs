@@ -466,12 +466,14 @@ impl Brooklet {
         self.inner.engine.flush()
     }
 
-    /// Verifies the whole file: the storage engine's check, plus every record batch of
-    /// every partition (CRC, offsets strictly increasing, segment bounds).
+    /// Verifies the whole file: the storage engine's check, every record batch of every
+    /// partition (CRC, offsets strictly increasing, segment bounds), and every consumer
+    /// group record (decodes, belongs to a group, partitions owned only by members).
     pub fn check(&self) -> Result<CheckReport> {
         let mut report = self.inner.engine.check()?;
         let read = self.inner.engine.begin_read()?;
         crate::log::check::check_partitions(&read, &mut report);
+        crate::group::check::check_groups(&read, &mut report);
         Ok(report)
     }
 

@@ -21,6 +21,7 @@
 //! 3. A committed offset is written only by the partition's owner.
 
 pub(crate) mod assign;
+pub(crate) mod check;
 
 use crate::error::{CorruptionKind, Error, Result};
 use crate::page::{Cursor, put_u16, put_u32, put_u64};
