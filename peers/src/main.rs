@@ -24,6 +24,7 @@ mod subjects;
 mod workloads;
 
 use std::fmt::Write as _;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -56,39 +57,51 @@ fn main() {
     let started = Instant::now();
     let fsync = fsync_latency(root.path());
     eprintln!(
-        "brooklet-peers: in {} ({fs}); 4 KiB pwrite+fdatasync p50 {}, p99 {}",
+        "brooklet-peers: in {} ({fs}); 4 KiB write + fdatasync: {}",
         root.path().display(),
-        report::figure(report::Unit::Latency, fsync.0),
-        report::figure(report::Unit::Latency, fsync.1),
+        fsync.text()
     );
+    // Workload by workload, each on every subject in turn: a slow spell of the disk then
+    // falls on several subjects rather than on all of one subject's workloads.
+    let mut outcomes: Vec<workloads::Outcome> = config
+        .kinds
+        .iter()
+        .map(|_| workloads::Outcome::default())
+        .collect();
+    let mut raw_threads = report::Figures::new();
+    for workload in workloads::WORKLOADS {
+        for (kind, outcome) in config.kinds.iter().zip(&mut outcomes) {
+            workloads::run(*kind, &config.sizes, root.path(), workload, outcome);
+        }
+        if workload.0 == "threads" {
+            let start = Instant::now();
+            raw_threads = workloads::raw_threads(&config.sizes, &root.path().join("raw-threads"));
+            eprintln!(
+                "  raw       threads: {:.1} s",
+                start.elapsed().as_secs_f64()
+            );
+        }
+    }
+    let fsync_end = fsync_latency(root.path());
     let mut columns = Vec::new();
-    let mut raw: Option<Column> = None;
-    for kind in &config.kinds {
-        let outcome = workloads::run(*kind, &config.sizes, root.path());
-        raw.get_or_insert_with(|| Column {
-            name: "raw ceiling".to_owned(),
-            figures: outcome.ceiling,
-        });
+    for (kind, outcome) in config.kinds.iter().zip(outcomes) {
+        if columns.is_empty() {
+            let mut figures = outcome.ceiling;
+            figures.extend(raw_threads.clone());
+            columns.push(Column {
+                name: "raw ceiling".to_owned(),
+                figures,
+            });
+        }
         columns.push(Column {
             name: kind.name().to_owned(),
             figures: outcome.subject,
         });
     }
-    let mut raw = raw.expect("at least one subject ran");
-    let start = Instant::now();
-    raw.figures.extend(workloads::raw_threads(
-        &config.sizes,
-        &root.path().join("raw-threads"),
-    ));
-    eprintln!(
-        "  raw       threads: {:.1} s",
-        start.elapsed().as_secs_f64()
-    );
-    columns.insert(0, raw);
     let elapsed = started.elapsed();
     print!(
         "{}",
-        render(&config, &columns, &fs, fsync, elapsed, &parent)
+        render(&config, &columns, &fs, [fsync, fsync_end], elapsed, &parent)
     );
 }
 
@@ -97,7 +110,7 @@ fn render(
     config: &Config,
     columns: &[Column],
     fs: &str,
-    fsync: (f64, f64),
+    fsync: [FsyncProbe; 2],
     elapsed: Duration,
     parent: &Path,
 ) -> String {
@@ -107,7 +120,7 @@ fn render(
     let _ = write!(
         out,
         "Run: `{}`{}, {:.0} s. Machine: {}, {} cores; directory on {fs} ({}). \
-         One 4 KiB pwrite + fdatasync: p50 {}, p99 {}.\n\n",
+         One 4 KiB write + fdatasync, 200 samples each: {} before the run; {} after it.\n\n",
         command_line(config),
         if config.quick {
             " (a smoke run: sizes far below the targets' workloads)"
@@ -118,8 +131,8 @@ fn render(
         cpu_model(),
         std::thread::available_parallelism().map_or(0, std::num::NonZero::get),
         parent.display(),
-        report::figure(report::Unit::Latency, fsync.0),
-        report::figure(report::Unit::Latency, fsync.1),
+        fsync[0].text(),
+        fsync[1].text(),
     );
     out.push_str(
         "Each cell: the figure, then (ratio to the row's reference). The raw ceiling column \
@@ -201,20 +214,60 @@ fn command_line(config: &Config) -> String {
     line
 }
 
-/// p50 and p99 of one 4 KiB pwrite + fdatasync, in seconds, over 200 samples.
-fn fsync_latency(dir: &Path) -> (f64, f64) {
+/// The disk's durable-write latency, in seconds, over 200 samples each.
+#[derive(Clone, Copy, Debug)]
+struct FsyncProbe {
+    /// p50 and p99 of a 4 KiB `pwrite` at offset 0 (an overwrite) + `fdatasync`.
+    overwrite: (f64, f64),
+    /// p50 and p99 of a 4 KiB append (the file grows) + `fdatasync`.
+    append: (f64, f64),
+}
+
+impl FsyncProbe {
+    fn text(self) -> String {
+        let t = |s| report::figure(report::Unit::Latency, s);
+        format!(
+            "overwrite p50 {} p99 {}, append p50 {} p99 {}",
+            t(self.overwrite.0),
+            t(self.overwrite.1),
+            t(self.append.0),
+            t(self.append.1)
+        )
+    }
+}
+
+fn fsync_latency(dir: &Path) -> FsyncProbe {
+    const SAMPLES: usize = 200;
+    let p50_p99 = |mut samples: Vec<f64>| {
+        samples.sort_by(f64::total_cmp);
+        (samples[SAMPLES / 2 - 1], samples[SAMPLES * 99 / 100 - 1])
+    };
+    let time = |f: &mut dyn FnMut()| {
+        let start = Instant::now();
+        f();
+        start.elapsed().as_secs_f64()
+    };
     let path = dir.join("fsync-probe");
     let mut probe = subjects::Fsync4k::open(&path);
-    let mut samples: Vec<f64> = (0..200)
+    let overwrite = (0..SAMPLES).map(|_| time(&mut || probe.commit())).collect();
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .expect("probe file");
+    let page = [0x5a_u8; 4096];
+    let append = (0..SAMPLES)
         .map(|_| {
-            let start = Instant::now();
-            probe.commit();
-            start.elapsed().as_secs_f64()
+            time(&mut || {
+                file.write_all(&page).expect("append");
+                file.sync_data().expect("fdatasync");
+            })
         })
         .collect();
     std::fs::remove_file(&path).expect("remove the probe file");
-    samples.sort_by(f64::total_cmp);
-    (samples[99], samples[197])
+    FsyncProbe {
+        overwrite: p50_p99(overwrite),
+        append: p50_p99(append),
+    }
 }
 
 /// The file system type of `dir`, by name where known.

@@ -18,8 +18,8 @@ use crate::subjects::{self, Fsync4k, Raw, Setup, Subject};
 /// Segment size of the churn workload's log-structured subjects: whole segments drop.
 const CHURN_SEGMENT_BYTES: u64 = 1 << 20;
 
-/// What one subject's run measured, and the raw ceiling's own figures from its side of the
-/// pairs (the raw column of the table).
+/// What the workloads measured on one subject, and the raw ceiling's figures from its side
+/// of the pairs (the raw column of the table).
 #[derive(Debug, Default)]
 pub struct Outcome {
     pub subject: Figures,
@@ -75,30 +75,34 @@ fn rates(count: u64, subject: Duration, ceiling: Duration) -> (Measure, Measure)
 }
 
 /// One workload: runs on a subject of a kind in a directory, adds its figures.
-type Workload = fn(Kind, &Sizes, &Path, &mut Outcome);
+pub type Workload = fn(Kind, &Sizes, &Path, &mut Outcome);
 
-/// Runs every workload on `kind` in directories under `root` (removed afterwards).
-pub fn run(kind: Kind, sizes: &Sizes, root: &Path) -> Outcome {
-    let mut out = Outcome::default();
-    let steps: [(&str, Workload); 5] = [
-        ("bulk append and sequential read", bulk_and_read),
-        ("durable commits", commits),
-        ("group offsets", offsets),
-        ("retention churn", churn),
-        ("threads", threads),
-    ];
-    for (name, step) in steps {
-        let dir = root.join(kind.name()).join(name.replace(' ', "-"));
-        let start = Instant::now();
-        step(kind, sizes, &dir, &mut out);
-        std::fs::remove_dir_all(&dir).expect("remove workload directory");
-        eprintln!(
-            "  {:<9} {name}: {:.1} s",
-            kind.name(),
-            start.elapsed().as_secs_f64()
-        );
-    }
-    out
+/// The workloads, in the order they run and are reported.
+pub const WORKLOADS: [(&str, Workload); 5] = [
+    ("bulk append and sequential read", bulk_and_read),
+    ("durable commits", commits),
+    ("group offsets", offsets),
+    ("retention churn", churn),
+    ("threads", threads),
+];
+
+/// Runs one workload on `kind` in a directory under `root` (removed afterwards).
+pub fn run(
+    kind: Kind,
+    sizes: &Sizes,
+    root: &Path,
+    (name, workload): (&str, Workload),
+    out: &mut Outcome,
+) {
+    let dir = root.join(kind.name()).join(name.replace(' ', "-"));
+    let start = Instant::now();
+    workload(kind, sizes, &dir, out);
+    std::fs::remove_dir_all(&dir).expect("remove workload directory");
+    eprintln!(
+        "  {:<9} {name}: {:.1} s",
+        kind.name(),
+        start.elapsed().as_secs_f64()
+    );
 }
 
 /// Bytes on disk of a subject's files (allocated blocks).
