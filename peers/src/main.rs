@@ -24,7 +24,6 @@ mod subjects;
 mod workloads;
 
 use std::fmt::Write as _;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -248,21 +247,10 @@ fn fsync_latency(dir: &Path) -> FsyncProbe {
         start.elapsed().as_secs_f64()
     };
     let path = dir.join("fsync-probe");
-    let mut probe = subjects::Fsync4k::open(&path);
+    let mut probe = subjects::Fsync4k::overwrite(&path);
     let overwrite = (0..SAMPLES).map(|_| time(&mut || probe.commit())).collect();
-    let mut file = std::fs::OpenOptions::new()
-        .append(true)
-        .open(&path)
-        .expect("probe file");
-    let page = [0x5a_u8; 4096];
-    let append = (0..SAMPLES)
-        .map(|_| {
-            time(&mut || {
-                file.write_all(&page).expect("append");
-                file.sync_data().expect("fdatasync");
-            })
-        })
-        .collect();
+    let mut probe = subjects::Fsync4k::append(&path);
+    let append = (0..SAMPLES).map(|_| time(&mut || probe.commit())).collect();
     std::fs::remove_file(&path).expect("remove the probe file");
     FsyncProbe {
         overwrite: p50_p99(overwrite),

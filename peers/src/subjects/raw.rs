@@ -211,27 +211,46 @@ impl Sender for RawSender {
 }
 
 /// The latency ceiling of a durable commit: one 4 KiB `pwrite` at offset 0, then
-/// `fdatasync`.
+/// `fdatasync` ([`Fsync4k::overwrite`]); or one 4 KiB append, then `fdatasync`
+/// ([`Fsync4k::append`]), which on ext4 also commits the journal for the file's new size.
 #[derive(Debug)]
 pub struct Fsync4k {
     file: File,
     page: Vec<u8>,
+    append: bool,
 }
 
 impl Fsync4k {
     #[must_use]
-    pub fn open(path: &Path) -> Self {
+    pub fn overwrite(path: &Path) -> Self {
         let file = File::create(path).expect("4 KiB ceiling file");
         let page = vec![0x5a; 4096];
         file.write_all_at(&page, 0).expect("write");
         file.sync_all().expect("sync");
-        Self { file, page }
+        Self {
+            file,
+            page,
+            append: false,
+        }
     }
 
-    /// One 4 KiB overwrite and `fdatasync`.
+    #[must_use]
+    pub fn append(path: &Path) -> Self {
+        Self {
+            file: append_file(path),
+            page: vec![0x5a; 4096],
+            append: true,
+        }
+    }
+
+    /// One 4 KiB write and `fdatasync`.
     pub fn commit(&mut self) {
         self.page[0] = self.page[0].wrapping_add(1);
-        self.file.write_all_at(&self.page, 0).expect("pwrite");
+        if self.append {
+            self.file.write_all(&self.page).expect("append");
+        } else {
+            self.file.write_all_at(&self.page, 0).expect("pwrite");
+        }
         self.file.sync_data().expect("fdatasync");
     }
 }
