@@ -1,0 +1,141 @@
+//! brooklet: one topic of one partition in one file, appended with
+//! `Producer::send_batch_to`, read with `Brooklet::fetch`, group offsets committed by a
+//! member of a real consumer group (`Consumer::commit_offsets`). Retention is the topic's
+//! `retention.bytes` with a small `segment.bytes`, applied by the produce commits.
+
+use std::path::{Path, PathBuf};
+
+use brooklet::{
+    Brooklet, Consumer, ConsumerOptions, Durability, FetchLimits, OffsetReset, Options, Producer,
+    Record, TopicConfig,
+};
+
+use super::{ReadCount, Sender, Setup};
+
+pub const GUARANTEES: &str = "durable commits are `Durability::Immediate` (one fdatasync per \
+commit, shared by concurrent producers: group commit); the non-durable offset commits are \
+`Durability::None` (atomic, not synced). Group offsets are consumer-group commits.";
+
+const TOPIC: &str = "log";
+const GROUP: &str = "bench";
+const FETCH_LIMITS: FetchLimits = FetchLimits {
+    max_records: 10_000,
+    max_bytes: 4 << 20,
+};
+
+pub struct Subject {
+    db: Brooklet,
+    dir: PathBuf,
+    durable: Producer,
+    buffered: Producer,
+    staged: Vec<Record>,
+    /// The group member and the durability its commits use.
+    consumer: Option<(Consumer, Durability)>,
+}
+
+impl Subject {
+    pub fn open(dir: &Path, setup: Setup) -> Self {
+        let path = dir.join("log.brooklet");
+        let db = Brooklet::open_with(&path, Options::default()).expect("open brooklet");
+        let mut config = TopicConfig::default();
+        if let Some(bytes) = setup.segment_bytes {
+            config.segment_bytes = u32::try_from(bytes).expect("segment size fits u32");
+        }
+        if let Some(records) = setup.retain_records {
+            config.retention_bytes = Some(records * super::stored_bytes_per_record(1000));
+        }
+        db.create_topic(TOPIC, 1, config).expect("create topic");
+        Self {
+            durable: db.producer().with_durability(Durability::Immediate),
+            buffered: db.producer().with_durability(Durability::None),
+            db,
+            dir: dir.to_owned(),
+            staged: Vec::new(),
+            consumer: None,
+        }
+    }
+
+    fn consumer(&mut self, durability: Durability) -> &mut Consumer {
+        if self
+            .consumer
+            .as_ref()
+            .is_some_and(|(_, d)| *d != durability)
+        {
+            let (old, _) = self.consumer.take().expect("checked above");
+            old.close().expect("leave the group");
+        }
+        let db = &self.db;
+        let (consumer, _) = self.consumer.get_or_insert_with(|| {
+            let options = ConsumerOptions {
+                auto_offset_reset: OffsetReset::Earliest,
+                auto_commit_interval: None,
+                commit_durability: durability,
+                ..ConsumerOptions::default()
+            };
+            let consumer = db.consumer(GROUP, &[TOPIC], options).expect("join group");
+            (consumer, durability)
+        });
+        consumer
+    }
+}
+
+impl super::Subject for Subject {
+    fn stage(&mut self, records: Vec<Record>) {
+        self.staged = records;
+    }
+
+    fn append(&mut self, sync: bool) {
+        let producer = if sync { &self.durable } else { &self.buffered };
+        let records = std::mem::take(&mut self.staged);
+        producer
+            .send_batch_to(TOPIC, 0, records)
+            .expect("brooklet append");
+    }
+
+    fn read_all(&mut self) -> ReadCount {
+        let mut count = ReadCount::default();
+        let mut offset = self.db.beginning_offset(TOPIC, 0).expect("log start");
+        loop {
+            let fetched = self
+                .db
+                .fetch(TOPIC, 0, offset, FETCH_LIMITS)
+                .expect("brooklet fetch");
+            for record in &fetched.records {
+                let key = record.key.as_deref().unwrap_or_default();
+                let value = record.value.as_deref().unwrap_or_default();
+                count.add(key, value);
+            }
+            if fetched.next_offset >= fetched.end_offset {
+                return count;
+            }
+            offset = fetched.next_offset;
+        }
+    }
+
+    fn commit_offset(&mut self, offset: u64, sync: bool) {
+        let durability = if sync {
+            Durability::Immediate
+        } else {
+            Durability::None
+        };
+        self.consumer(durability)
+            .commit_offsets(&[(TOPIC, 0, offset)])
+            .expect("brooklet offset commit");
+    }
+
+    fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn sender(&self) -> Box<dyn Sender> {
+        Box::new(BrookletSender(self.durable.clone()))
+    }
+}
+
+struct BrookletSender(Producer);
+
+impl Sender for BrookletSender {
+    fn send(&mut self, record: Record) {
+        self.0.send_to(TOPIC, 0, record).expect("brooklet send");
+    }
+}
