@@ -1,6 +1,6 @@
 //! brooklet: one topic of one partition in one file, appended with
-//! `Producer::send_batch_to`, read with `Brooklet::fetch`, group offsets committed by a
-//! member of a real consumer group (`Consumer::commit_offsets`). Retention is the topic's
+//! `Producer::send_batch_to`, read with `Brooklet::fetch_batches` (records borrowed from the
+//! stored batches), group offsets committed by a member of a real consumer group (`Consumer::commit_offsets`). Retention is the topic's
 //! `retention.bytes` with a small `segment.bytes`, applied by the produce commits.
 
 use std::path::{Path, PathBuf};
@@ -96,14 +96,17 @@ impl super::Subject for Subject {
         let mut count = ReadCount::default();
         let mut offset = self.db.beginning_offset(TOPIC, 0).expect("log start");
         loop {
+            // Whole stored batches, CRC-checked; records borrowed from them.
             let fetched = self
                 .db
-                .fetch(TOPIC, 0, offset, FETCH_LIMITS)
-                .expect("brooklet fetch");
-            for record in &fetched.records {
-                let key = record.key.as_deref().unwrap_or_default();
-                let value = record.value.as_deref().unwrap_or_default();
-                count.add(key, value);
+                .fetch_batches(TOPIC, 0, offset, FETCH_LIMITS)
+                .expect("brooklet fetch_batches");
+            for record in fetched.records() {
+                let record = record.expect("brooklet record");
+                count.add(
+                    record.key.unwrap_or_default(),
+                    record.value.unwrap_or_default(),
+                );
             }
             if fetched.next_offset >= fetched.end_offset {
                 return count;
