@@ -77,7 +77,9 @@ impl Pager {
         if len >= needed {
             return Ok(());
         }
-        let step = (len / 16).clamp(64 << 10, 64 << 20);
+        // A durable commit rarely changes the file size, and a large file is at most about
+        // 1.6% preallocated past its pages.
+        let step = (len / 64).clamp(64 << 10, 16 << 20);
         let target = (needed + step).next_multiple_of(u64::from(self.page_size));
         self.storage.set_len(target).map_err(|e| self.poison(e))
     }
