@@ -25,6 +25,11 @@
 //! they are tagged with txn 0 and reusable at once. At commit, extents already reusable
 //! under the bound are relabelled 0 and merged ([`Allocator::settle`]): no later snapshot
 //! or fallback commit can reach them, so the label carries no more information.
+//!
+//! Vacuum adds two things. A *ceiling* ([`Allocator::set_ceiling`]) makes allocations
+//! prefer reusable pages wholly below it, so pages copied off the end of the file land low;
+//! and [`Allocator::take_reusable_tail`] lowers the page count past a reusable free extent
+//! that ends the file, so a commit can give those pages back to the operating system.
 
 use crate::error::{CorruptionKind, Error, PageId, Result};
 use crate::page::{Cursor, TxnId, put_u32, put_u64};
@@ -86,6 +91,8 @@ pub(crate) struct Allocator {
     extents: Vec<FreeExtent>,
     page_count: u32,
     changed: bool,
+    /// Vacuum's target: allocations prefer pages wholly below it (see [`Allocator::alloc`]).
+    ceiling: Option<u32>,
 }
 
 impl Allocator {
@@ -94,7 +101,13 @@ impl Allocator {
             extents,
             page_count,
             changed: false,
+            ceiling: None,
         }
+    }
+
+    /// Sets or clears the ceiling that [`Allocator::alloc`] prefers to stay below.
+    pub fn set_ceiling(&mut self, ceiling: Option<PageId>) {
+        self.ceiling = ceiling.map(|c| c.0);
     }
 
     /// The logical number of pages in the file.
@@ -116,31 +129,111 @@ impl Allocator {
     /// holds them, lowest address first), else from the end of the file. Best fit keeps
     /// the large extents that retention frees whole for new segments, instead of letting
     /// single-page B-tree copies split them.
+    ///
+    /// Under a ceiling (vacuum), best fit among the reusable extents that hold the pages
+    /// wholly below the ceiling; failing that, the lowest reusable extent that holds them
+    /// (so pages that cannot go below the ceiling still go as low as they can), and only
+    /// then the end of the file.
     pub fn alloc(&mut self, count: u32, bound: ReuseBound) -> Result<PageId> {
         assert!(count > 0, "allocating zero pages");
-        let hit = self
-            .extents
-            .iter()
-            .enumerate()
-            .filter(|(_, e)| e.count >= count && bound.allows(e.freed))
-            .min_by_key(|(_, e)| e.count)
-            .map(|(i, _)| i);
+        let hit = match self.ceiling {
+            None => self.best_fit(count, bound, u64::from(u32::MAX) + 1),
+            Some(ceiling) => self
+                .best_fit(count, bound, u64::from(ceiling))
+                .or_else(|| self.first_fit(count, bound)),
+        };
         if let Some(i) = hit {
-            let e = &mut self.extents[i];
-            let first = e.first;
-            e.first += count;
-            e.count -= count;
-            if e.count == 0 {
-                self.extents.remove(i);
-            }
-            self.changed = true;
-            return Ok(PageId(first));
+            return Ok(self.take_from(i, count));
         }
         let first = self.page_count;
         self.page_count = first
             .checked_add(count)
             .ok_or_else(|| Error::invalid("file would exceed 2^32 pages"))?;
         Ok(PageId(first))
+    }
+
+    /// Allocates `count` contiguous reusable pages, never from the end of the file: best
+    /// fit among the extents that hold them ending at or below `best_limit`, else the
+    /// lowest extent that holds them ending at or below `any_limit`, else nothing. Vacuum
+    /// moves a data extent only where this finds room.
+    pub fn alloc_below(
+        &mut self,
+        count: u32,
+        bound: ReuseBound,
+        best_limit: PageId,
+        any_limit: PageId,
+    ) -> Option<PageId> {
+        assert!(count > 0, "allocating zero pages");
+        let i = self
+            .best_fit(count, bound, u64::from(best_limit.0))
+            .or_else(|| {
+                self.first_fit(count, bound)
+                    .filter(|&i| self.extents[i].first + count <= any_limit.0)
+            })?;
+        Some(self.take_from(i, count))
+    }
+
+    /// The smallest reusable extent whose first `count` pages end at or below `limit`
+    /// (the first such extent among equals, so the lowest address).
+    fn best_fit(&self, count: u32, bound: ReuseBound, limit: u64) -> Option<usize> {
+        self.extents
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| {
+                e.count >= count
+                    && bound.allows(e.freed)
+                    && u64::from(e.first) + u64::from(count) <= limit
+            })
+            .min_by_key(|(_, e)| e.count)
+            .map(|(i, _)| i)
+    }
+
+    /// The lowest reusable extent that holds `count` pages.
+    fn first_fit(&self, count: u32, bound: ReuseBound) -> Option<usize> {
+        self.extents
+            .iter()
+            .position(|e| e.count >= count && bound.allows(e.freed))
+    }
+
+    /// Takes `count` pages from the start of extent `i`.
+    fn take_from(&mut self, i: usize, count: u32) -> PageId {
+        let e = &mut self.extents[i];
+        assert!(
+            e.count >= count,
+            "extent {e:?} is smaller than {count} pages"
+        );
+        let first = e.first;
+        e.first += count;
+        e.count -= count;
+        if e.count == 0 {
+            self.extents.remove(i);
+        }
+        self.changed = true;
+        PageId(first)
+    }
+
+    /// Free pages in total, reusable or not.
+    pub fn free_page_count(&self) -> u64 {
+        self.extents.iter().map(|e| u64::from(e.count)).sum()
+    }
+
+    /// Removes the free extents that end the file and are reusable under `bound`, lowering
+    /// the page count to the first of them. Returns how many pages the file lost. The
+    /// commit that does this must be durable before the file is truncated, and the base
+    /// it builds on must be durable too (so no journal entry of its window names a page
+    /// past the new end).
+    pub fn take_reusable_tail(&mut self, bound: ReuseBound) -> u32 {
+        let before = self.page_count;
+        while let Some(last) = self.extents.last().copied() {
+            if last.end() != u64::from(self.page_count) || !bound.allows(last.freed) {
+                break;
+            }
+            self.extents.pop();
+            self.page_count = last.first;
+            self.changed = true;
+        }
+        assert!(self.page_count >= 2, "the header pages are never free");
+        before - self.page_count
     }
 
     /// Returns `count` pages starting at `first` to the free list, tagged `freed`.
@@ -360,6 +453,56 @@ mod tests {
             reader: TxnId(8),
         };
         assert_eq!(a.alloc(1, reader_behind).expect("alloc"), PageId(21));
+    }
+
+    #[test]
+    fn a_ceiling_prefers_low_pages_and_falls_back_to_the_lowest() {
+        let mut a = Allocator::new(Vec::new(), 100);
+        a.free(PageId(10), 1, TxnId(0));
+        a.free(PageId(20), 4, TxnId(0));
+        a.free(PageId(60), 2, TxnId(0));
+        a.free(PageId(80), 1, TxnId(0));
+        let bound = ReuseBound::all(TxnId(5));
+        a.set_ceiling(Some(PageId(50)));
+        // Best fit below the ceiling: the single page at 10, not the one at 80.
+        assert_eq!(a.alloc(1, bound).expect("alloc"), PageId(10));
+        assert_eq!(a.alloc(1, bound).expect("alloc"), PageId(20));
+        // No free extent holds 4 pages, below the ceiling or above: the end of the file.
+        assert_eq!(a.alloc(4, bound).expect("alloc"), PageId(100));
+        // Two pages: 21..24 holds three, below the ceiling.
+        assert_eq!(a.alloc(2, bound).expect("alloc"), PageId(21));
+        assert_eq!(a.alloc(2, bound).expect("alloc"), PageId(60));
+        a.set_ceiling(None);
+        assert_eq!(a.alloc(1, bound).expect("alloc"), PageId(23));
+        assert_eq!(a.alloc_below(1, bound, PageId(80), PageId(80)), None);
+        assert_eq!(
+            a.alloc_below(1, bound, PageId(81), PageId(0)),
+            Some(PageId(80))
+        );
+        a.free(PageId(70), 3, TxnId(0));
+        a.free(PageId(90), 5, TxnId(0));
+        // Nothing below 50; the lowest extent that holds 3 pages and ends by 95.
+        assert_eq!(
+            a.alloc_below(3, bound, PageId(50), PageId(95)),
+            Some(PageId(70))
+        );
+        assert_eq!(a.alloc_below(3, bound, PageId(50), PageId(92)), None);
+    }
+
+    #[test]
+    fn the_reusable_tail_leaves_the_file() {
+        let mut a = Allocator::new(Vec::new(), 40);
+        a.free(PageId(5), 2, TxnId(3));
+        a.free(PageId(30), 5, TxnId(4));
+        a.free(PageId(35), 5, TxnId(9));
+        // Freed by txn 9, which is not reusable yet: nothing goes.
+        assert_eq!(a.take_reusable_tail(ReuseBound::all(TxnId(8))), 0);
+        assert_eq!(a.page_count(), 40);
+        assert_eq!(a.take_reusable_tail(ReuseBound::all(TxnId(9))), 10);
+        assert_eq!(a.page_count(), 30);
+        assert_eq!(a.extents().len(), 1);
+        assert_eq!(a.take_reusable_tail(ReuseBound::all(TxnId(9))), 0);
+        assert_eq!(a.free_page_count(), 2);
     }
 
     #[test]
