@@ -23,6 +23,10 @@
 //!    file.
 //! 6. After any write or sync error the pager is poisoned; a failed sync is never retried.
 //! 7. A snapshot is one slot's state; readers never see a mix of two commits.
+//! 8. The file is cut shorter (vacuum) only under the writer lock, right after a durable
+//!    commit whose page count ends where the cut is; every page cut off is free and
+//!    reusable in that commit. A reader meeting the end of the file reports the page as
+//!    out of range, which a reader with an older snapshot treats like a reused page.
 
 mod cache;
 mod recovery;
@@ -37,7 +41,7 @@ pub(crate) use recovery::now_ms;
 pub(crate) use txn::{ReadTxn, WriteTxn};
 
 use crate::alloc::FreeExtent;
-use crate::error::{Error, PageId, Result};
+use crate::error::{CorruptionKind, Error, PageId, Result};
 use crate::os::Storage;
 use crate::page::TxnId;
 use crate::page::slot::{JournalEntry, Slot};
@@ -304,6 +308,29 @@ impl Pager {
         let mut buf = vec![0u8; self.page_size as usize];
         self.storage.read_at(self.offset_of(id), &mut buf)?;
         Ok(buf)
+    }
+
+    /// Reads one whole page for a reader: a page past the end of the file is reported as
+    /// out of range (see [`Pager::read_checked`]).
+    fn read_page_checked(&self, id: PageId) -> Result<Vec<u8>> {
+        let mut buf = vec![0u8; self.page_size as usize];
+        self.read_checked(id, self.offset_of(id), &mut buf)?;
+        Ok(buf)
+    }
+
+    /// Reads `buf.len()` bytes at byte `offset`, on behalf of page `page`. A read past the
+    /// end of the file becomes `PageOutOfRange` corruption rather than an I/O error: a
+    /// snapshot older than a vacuum that cut the file meets it exactly where it would meet
+    /// a reused page, and readers turn both into `StaleSnapshot` when a newer commit
+    /// exists. With no newer commit the file really is shorter than its commit says.
+    fn read_checked(&self, page: PageId, offset: u64, buf: &mut [u8]) -> Result<()> {
+        self.storage.read_at(offset, buf).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                Error::corrupt(page, CorruptionKind::PageOutOfRange(page.0))
+            } else {
+                Error::Io(e)
+            }
+        })
     }
 
     fn offset_of(&self, id: PageId) -> u64 {
