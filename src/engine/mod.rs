@@ -27,6 +27,7 @@
 //! ```
 
 mod check;
+mod relocate;
 mod txn;
 
 use std::path::Path;
@@ -142,6 +143,12 @@ impl Engine {
     /// Whether a live handle holds the liveness lock on `slot` (`None`: unknown).
     pub fn liveness_held(&self, slot: u64) -> Result<Option<bool>> {
         Ok(self.pager.storage().liveness_held(slot)?)
+    }
+
+    /// The file's length in bytes, as the operating system reports it: at least the
+    /// committed page count times the page size, often more (space is preallocated).
+    pub(crate) fn file_len(&self) -> Result<u64> {
+        Ok(self.pager.storage().len()?)
     }
 
     /// The file's page size.

@@ -65,7 +65,7 @@ fn bounds<'k, R: RangeBounds<&'k [u8]>>(range: &R) -> (Bound<&'k [u8]>, Bound<&'
     (range.start_bound().cloned(), range.end_bound().cloned())
 }
 
-const ALL: (Bound<&[u8]>, Bound<&[u8]>) = (Bound::Unbounded, Bound::Unbounded);
+pub(super) const ALL: (Bound<&[u8]>, Bound<&[u8]>) = (Bound::Unbounded, Bound::Unbounded);
 
 /// An iterator over `(key, value)` pairs of one tree, in key order or reversed.
 pub struct Entries<'a> {
@@ -207,9 +207,9 @@ impl ReadTransaction {
 /// [`WriteTransaction::commit`]; dropping the transaction discards them.
 #[derive(Debug)]
 pub struct WriteTransaction {
-    txn: pager::WriteTxn,
-    master: TreeMut,
-    trees: BTreeMap<String, TreeMut>,
+    pub(super) txn: pager::WriteTxn,
+    pub(super) master: TreeMut,
+    pub(super) trees: BTreeMap<String, TreeMut>,
 }
 
 impl WriteTransaction {
@@ -241,6 +241,14 @@ impl WriteTransaction {
         }
         if tree != EXTENTS_TREE {
             validate_name(tree, self.txn.page_size())?;
+        }
+        self.load_unchecked(tree)
+    }
+
+    /// Loads `tree` without checking its name (names read from the master tree).
+    pub(super) fn load_unchecked(&mut self, tree: &str) -> Result<()> {
+        if self.trees.contains_key(tree) {
+            return Ok(());
         }
         let root = self
             .master
