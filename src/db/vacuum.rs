@@ -1,0 +1,310 @@
+//! Vacuum: returning free space to the operating system (contract item 12).
+//!
+//! A file only gets shorter from its end, so vacuum first packs the pages in use below a
+//! *target* page, then cuts the file there:
+//!
+//! 1. **Trim.** Closed segments give back the unused tail of their extents (bytes past
+//!    the last batch, left when a batch did not fit and a new segment began).
+//! 2. **Move.** The target is the pages in use plus a little slack. Segments with pages at
+//!    or above it are copied, highest first, to the best fitting free extent below it, or,
+//!    when none holds them, to the lowest free extent below their current place (so they
+//!    still move down, and a later step may take them further). Then every B-tree node
+//!    and blob above both the target and the highest segment is copied down,
+//!    copy-on-write. Every step is an ordinary durable write transaction that copies at
+//!    most about [`STEP_BYTES`] (a larger segment moves alone), so producers in other
+//!    threads and processes interleave.
+//! 3. **Cut.** A durable commit drops the free extents that end the file (once reusable:
+//!    freed by a durable commit no snapshot of this process still reads) and lowers the
+//!    page count in its slot; only after its `fdatasync` returns, still under the writer
+//!    lock, is the file truncated to the new page count.
+//!
+//! A crash at any point leaves a file that opens to some commit of this sequence, each of
+//! which holds exactly the same records: moves copy before they free, and the cut comes
+//! after the commit that no longer needs the pages. A crash between that commit and the
+//! truncation leaves a longer file, which is valid (the next vacuum cuts it).
+
+use super::Brooklet;
+use crate::engine::WriteTransaction;
+use crate::error::{PageId, Result};
+use crate::log::relocate::{self, SegmentSlot};
+use crate::pager::Durability;
+
+/// Bytes one vacuum step copies at most (a segment larger than this moves alone).
+const STEP_BYTES: u64 = 4 << 20;
+
+/// Closed segments trimmed per commit at most.
+const TRIMS_PER_STEP: usize = 256;
+
+/// Pages of slack above the pages in use that vacuum leaves (plus one in 1024): room for
+/// the copy-on-write copies of the B-tree paths above moved pages and for the free-list
+/// blob, so the last steps need not shuffle the same few pages back and forth. A file
+/// whose free pages are within twice the slack is left as it is.
+const SLACK_PAGES: u64 = 16;
+
+/// Shrink commits tried at most: one normally; another if the first had to make its base
+/// durable, or freed the tail only in its own commit (the old free-list blob).
+const SHRINK_ATTEMPTS: usize = 3;
+
+/// What [`Brooklet::vacuum`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct VacuumReport {
+    /// The file's length before, in bytes (preallocated space included).
+    pub bytes_before: u64,
+    /// The file's length after, in bytes.
+    pub bytes_after: u64,
+    /// Pages copied to lower pages (segment pages, B-tree nodes and blobs).
+    pub pages_moved: u64,
+    /// Pages given back to the operating system: `(bytes_before - bytes_after) / page size`.
+    pub pages_returned: u64,
+    /// Unused pages at the end of closed segments that were freed.
+    pub pages_trimmed: u64,
+    /// Write transactions committed.
+    pub commits: u64,
+}
+
+/// How far a running vacuum has come, for progress bars.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct VacuumProgress {
+    /// Pages copied so far.
+    pub pages_moved: u64,
+    /// Pages in use above the target when moving began (an estimate of the work: copies of
+    /// B-tree paths add to it).
+    pub pages_to_move: u64,
+}
+
+/// The slack vacuum leaves above `used` pages.
+fn slack_pages(used: u64) -> u64 {
+    SLACK_PAGES + used / 1024
+}
+
+impl Brooklet {
+    /// Returns free space to the operating system: moves pages in use from the end of the
+    /// file into free space lower down, then truncates the file. Records, offsets and
+    /// committed group offsets are unchanged.
+    ///
+    /// Vacuum works in short durable commits, so producers and readers go on meanwhile,
+    /// and it is crash-safe: a crash at any point leaves a file that opens with the same
+    /// records. Pages still read by a snapshot of this process are not given back (a later
+    /// vacuum will).
+    ///
+    /// ```
+    /// use brooklet::{Brooklet, Record, TopicConfig};
+    ///
+    /// # fn main() -> brooklet::Result<()> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let db = Brooklet::open(dir.path().join("events.brooklet"))?;
+    /// db.create_topic("scratch", 1, TopicConfig::default())?;
+    /// db.create_topic("orders", 1, TopicConfig::default())?;
+    /// for i in 0..2000 {
+    ///     db.send("scratch", Record::new(None, vec![b'x'; 500]))?;
+    ///     db.send("orders", Record::new(None, format!("order {i}").into_bytes()))?;
+    /// }
+    /// db.delete_topic("scratch")?;
+    ///
+    /// let report = db.vacuum()?;
+    /// assert!(report.bytes_after < report.bytes_before);
+    /// assert_eq!(db.end_offset("orders", 0)?, 2000);
+    /// assert!(db.check()?.is_clean());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn vacuum(&self) -> Result<VacuumReport> {
+        self.vacuum_with_progress(|_| {})
+    }
+
+    /// [`Brooklet::vacuum`], calling `progress` after every step.
+    pub fn vacuum_with_progress(
+        &self,
+        mut progress: impl FnMut(VacuumProgress),
+    ) -> Result<VacuumReport> {
+        let engine = &self.inner.engine;
+        let page_size = u64::from(engine.page_size());
+        let mut report = VacuumReport {
+            bytes_before: engine.file_len()?,
+            ..VacuumReport::default()
+        };
+        // Frees of non-durable commits become reusable only after a durable one.
+        engine.flush()?;
+        self.trim_segments(&mut report)?;
+        self.move_pages(&mut report, &mut progress)?;
+        self.shrink(&mut report)?;
+        report.bytes_after = engine.file_len()?;
+        report.pages_returned = report.bytes_before.saturating_sub(report.bytes_after) / page_size;
+        Ok(report)
+    }
+
+    /// Step 1: frees the unused tails of closed segments.
+    fn trim_segments(&self, report: &mut VacuumReport) -> Result<()> {
+        loop {
+            let mut txn = self.inner.engine.begin_write()?;
+            let page_size = txn.page_size();
+            let slots = relocate::all_segments(&mut txn)?;
+            let mut trimmed = 0;
+            let mut pages = 0;
+            for slot in slots
+                .iter()
+                .filter(|s| s.pages_needed(page_size) < s.segment.page_count)
+                .take(TRIMS_PER_STEP)
+            {
+                pages += u64::from(relocate::trim(&mut txn, slot)?);
+                trimmed += 1;
+            }
+            if trimmed == 0 {
+                return Ok(());
+            }
+            txn.commit(Durability::Immediate)?;
+            report.commits += 1;
+            report.pages_trimmed += pages;
+            if trimmed < TRIMS_PER_STEP {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Step 2: moves pages in use from above the target to free pages lower down, in
+    /// bounded commits: segments first, then B-tree pages.
+    fn move_pages(
+        &self,
+        report: &mut VacuumReport,
+        progress: &mut impl FnMut(VacuumProgress),
+    ) -> Result<()> {
+        let mut txn = self.inner.engine.begin_write()?;
+        let Some(target) = initial_target(&txn) else {
+            return Ok(());
+        };
+        let mut state = VacuumProgress {
+            pages_moved: 0,
+            pages_to_move: txn.used_pages_from(PageId(target)),
+        };
+        // Segments: each move puts a segment strictly lower, so this ends.
+        loop {
+            txn.set_alloc_ceiling(Some(PageId(target)));
+            let moved = move_segments(&mut txn, target)?;
+            if moved == 0 {
+                break;
+            }
+            txn.commit(Durability::Immediate)?;
+            Self::stepped(report, &mut state, moved, progress);
+            txn = self.inner.engine.begin_write()?;
+        }
+        // B-tree pages: the file cannot end before its highest segment, so only pages
+        // above both that and the target move. Stops when a step no longer lowers the
+        // number of pages above (copies of B-tree paths may land above when room runs out).
+        let mut last_above = u64::MAX;
+        loop {
+            let ceiling = target.max(data_end(&mut txn)?);
+            let above = txn.used_pages_from(PageId(ceiling));
+            if above == 0 || above >= last_above {
+                return Ok(());
+            }
+            last_above = above;
+            txn.set_alloc_ceiling(Some(PageId(ceiling)));
+            let budget = step_pages(txn.page_size());
+            let mut left = budget;
+            txn.relocate_trees(PageId(ceiling), &mut left)?;
+            if left == budget {
+                return Ok(());
+            }
+            txn.commit(Durability::Immediate)?;
+            Self::stepped(report, &mut state, budget - left, progress);
+            txn = self.inner.engine.begin_write()?;
+        }
+    }
+
+    /// Accounts for one committed move step.
+    fn stepped(
+        report: &mut VacuumReport,
+        state: &mut VacuumProgress,
+        moved: u64,
+        progress: &mut impl FnMut(VacuumProgress),
+    ) {
+        report.commits += 1;
+        report.pages_moved += moved;
+        state.pages_moved += moved;
+        state.pages_to_move = state.pages_to_move.max(state.pages_moved);
+        progress(*state);
+    }
+
+    /// Step 3: a durable commit that drops the reusable free tail and cuts the file. Left
+    /// out when there is nothing to cut.
+    fn shrink(&self, report: &mut VacuumReport) -> Result<()> {
+        for _ in 0..SHRINK_ATTEMPTS {
+            let mut txn = self.inner.engine.begin_write()?;
+            let space = txn.space();
+            let tail_free =
+                space.page_count > 2 && txn.used_pages_from(PageId(space.page_count - 1)) == 0;
+            let cut_len = u64::from(space.page_count) * u64::from(txn.page_size());
+            if !tail_free && self.inner.engine.file_len()? <= cut_len {
+                return Ok(());
+            }
+            if !txn.base_is_durable() {
+                // The tail may be dropped only on a durable base; make it one.
+                txn.commit(Durability::Immediate)?;
+                report.commits += 1;
+                continue;
+            }
+            // The new free-list blob goes to the lowest free pages that hold it.
+            txn.set_alloc_ceiling(Some(PageId(2)));
+            txn.request_shrink();
+            txn.commit(Durability::Immediate)?;
+            report.commits += 1;
+            let after = self.inner.engine.begin_write()?.space();
+            if after.page_count >= space.page_count {
+                // Nothing more came free (a snapshot of this process still reads it).
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Pages one step copies at most.
+fn step_pages(page_size: u32) -> u64 {
+    (STEP_BYTES / u64::from(page_size)).max(1)
+}
+
+/// One step of moving segments: those with pages at or above `target`, highest first,
+/// each to free pages below the target or else the lowest below it that hold it. Returns
+/// the pages copied (0 when none could move).
+fn move_segments(txn: &mut WriteTransaction, target: u32) -> Result<u64> {
+    let budget = step_pages(txn.page_size());
+    let mut high: Vec<SegmentSlot> = relocate::all_segments(txn)?
+        .into_iter()
+        .filter(|s| s.end_page() > u64::from(target))
+        .collect();
+    high.sort_by_key(|s| std::cmp::Reverse(s.segment.first_page));
+    let mut moved = 0;
+    for slot in &high {
+        if moved >= budget {
+            break;
+        }
+        if let Some(pages) = relocate::move_segment(txn, slot, PageId(target))? {
+            moved += u64::from(pages);
+        }
+    }
+    Ok(moved)
+}
+
+/// One past the last page of the highest segment (2 when there is none).
+fn data_end(txn: &mut WriteTransaction) -> Result<u32> {
+    let end = relocate::all_segments(txn)?
+        .iter()
+        .map(SegmentSlot::end_page)
+        .max()
+        .unwrap_or(2);
+    Ok(u32::try_from(end).expect("segments end inside the file"))
+}
+
+/// The page the file should end at: the pages in use plus slack. `None` when the free
+/// pages are within twice the slack, so moving would gain little.
+fn initial_target(txn: &WriteTransaction) -> Option<u32> {
+    let space = txn.space();
+    let used = space.used_pages();
+    let slack = slack_pages(used);
+    if space.free_pages <= 2 * slack {
+        return None;
+    }
+    u32::try_from(used + slack).ok()
+}
