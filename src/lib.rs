@@ -34,7 +34,7 @@ pub use db::{
     Brooklet, ConsumedRecord, Consumer, ConsumerOptions, GroupDescription, GroupPartition,
     Maintenance, MaintenanceReport, MemberDescription, OffsetReset, OnHandlerError, Options,
     PartitionInfo, Producer, Reader, RecordMetadata, ResetTo, RunError, StartAt, TopicDescription,
-    TopicInfo, TopicPartition, VacuumProgress, VacuumReport,
+    TopicInfo, TopicPartition, VacuumOptions, VacuumProgress, VacuumReport,
 };
 pub use error::{CorruptionKind, Error, PageId, Result};
 pub use group::Assignor;

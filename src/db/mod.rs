@@ -23,7 +23,7 @@ pub use group_admin::{GroupDescription, GroupPartition, MemberDescription, Reset
 pub use maintain::{Maintenance, MaintenanceReport};
 pub use produce::{Producer, RecordMetadata};
 pub use reader::{ConsumedRecord, OffsetReset, Reader, StartAt};
-pub use vacuum::{VacuumProgress, VacuumReport};
+pub use vacuum::{VacuumOptions, VacuumProgress, VacuumReport};
 
 use crate::catalog::{TopicConfig, TopicMeta};
 use crate::engine::{CheckReport, Engine, EngineOptions, ReadTransaction};

@@ -11,7 +11,7 @@
 //!    still move down, and a later step may take them further). Then every B-tree node
 //!    and blob above both the target and the highest segment is copied down,
 //!    copy-on-write. Every step is an ordinary durable write transaction that copies at
-//!    most about [`STEP_BYTES`] (a larger segment moves alone), so producers in other
+//!    most [`VacuumOptions::step_bytes`] (a larger segment moves alone), so producers in other
 //!    threads and processes interleave.
 //! 3. **Cut.** A durable commit drops the free extents that end the file (once reusable:
 //!    freed by a durable commit no snapshot of this process still reads) and lowers the
@@ -29,8 +29,32 @@ use crate::error::{PageId, Result};
 use crate::log::relocate::{self, SegmentSlot};
 use crate::pager::Durability;
 
-/// Bytes one vacuum step copies at most (a segment larger than this moves alone).
-const STEP_BYTES: u64 = 4 << 20;
+/// Settings for [`Brooklet::vacuum_with`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct VacuumOptions {
+    /// Bytes one commit copies at most (a segment larger than this moves alone in one
+    /// commit). Smaller steps hold the writer lock for less time each, at the cost of more
+    /// commits (one `fdatasync` each). Default 4 MiB.
+    pub step_bytes: u64,
+}
+
+impl Default for VacuumOptions {
+    fn default() -> Self {
+        Self {
+            step_bytes: 4 << 20,
+        }
+    }
+}
+
+impl VacuumOptions {
+    /// Sets the bytes one commit copies at most.
+    #[must_use]
+    pub fn step_bytes(mut self, bytes: u64) -> Self {
+        self.step_bytes = bytes;
+        self
+    }
+}
 
 /// Closed segments trimmed per commit at most.
 const TRIMS_PER_STEP: usize = 256;
@@ -111,14 +135,17 @@ impl Brooklet {
     /// # }
     /// ```
     pub fn vacuum(&self) -> Result<VacuumReport> {
-        self.vacuum_with_progress(|_| {})
+        self.vacuum_with(VacuumOptions::default(), |_| {})
     }
 
-    /// [`Brooklet::vacuum`], calling `progress` after every step.
-    pub fn vacuum_with_progress(
+    /// [`Brooklet::vacuum`] with `options`, calling `progress` after every step that moved
+    /// pages.
+    pub fn vacuum_with(
         &self,
+        options: VacuumOptions,
         mut progress: impl FnMut(VacuumProgress),
     ) -> Result<VacuumReport> {
+        let step_pages = (options.step_bytes / u64::from(self.inner.engine.page_size())).max(1);
         let engine = &self.inner.engine;
         let page_size = u64::from(engine.page_size());
         let mut report = VacuumReport {
@@ -128,7 +155,7 @@ impl Brooklet {
         // Frees of non-durable commits become reusable only after a durable one.
         engine.flush()?;
         self.trim_segments(&mut report)?;
-        self.move_pages(&mut report, &mut progress)?;
+        self.move_pages(step_pages, &mut report, &mut progress)?;
         self.shrink(&mut report)?;
         report.bytes_after = engine.file_len()?;
         report.pages_returned = report.bytes_before.saturating_sub(report.bytes_after) / page_size;
@@ -167,6 +194,7 @@ impl Brooklet {
     /// bounded commits: segments first, then B-tree pages.
     fn move_pages(
         &self,
+        step_pages: u64,
         report: &mut VacuumReport,
         progress: &mut impl FnMut(VacuumProgress),
     ) -> Result<()> {
@@ -181,7 +209,7 @@ impl Brooklet {
         // Segments: each move puts a segment strictly lower, so this ends.
         loop {
             txn.set_alloc_ceiling(Some(PageId(target)));
-            let moved = move_segments(&mut txn, target)?;
+            let moved = move_segments(&mut txn, target, step_pages)?;
             if moved == 0 {
                 break;
             }
@@ -201,7 +229,7 @@ impl Brooklet {
             }
             last_above = above;
             txn.set_alloc_ceiling(Some(PageId(ceiling)));
-            let budget = step_pages(txn.page_size());
+            let budget = step_pages;
             let mut left = budget;
             txn.relocate_trees(PageId(ceiling), &mut left)?;
             if left == budget {
@@ -260,16 +288,10 @@ impl Brooklet {
     }
 }
 
-/// Pages one step copies at most.
-fn step_pages(page_size: u32) -> u64 {
-    (STEP_BYTES / u64::from(page_size)).max(1)
-}
-
 /// One step of moving segments: those with pages at or above `target`, highest first,
 /// each to free pages below the target or else the lowest below it that hold it. Returns
 /// the pages copied (0 when none could move).
-fn move_segments(txn: &mut WriteTransaction, target: u32) -> Result<u64> {
-    let budget = step_pages(txn.page_size());
+fn move_segments(txn: &mut WriteTransaction, target: u32, budget: u64) -> Result<u64> {
     let mut high: Vec<SegmentSlot> = relocate::all_segments(txn)?
         .into_iter()
         .filter(|s| s.end_page() > u64::from(target))

@@ -119,14 +119,19 @@ pub fn fill(db: &Brooklet, seed: u64, scale: u64) {
     .expect("create");
     let mut n = 0u64;
     for round in 0..4 * scale {
-        for topic in ["keep", "doomed", "rolling", "doomed"] {
+        for (topic, partitions) in [("keep", 2), ("doomed", 3), ("rolling", 1), ("doomed", 3)] {
             let records: Vec<Record> = (0..40)
                 .map(|_| {
                     n += 1;
                     record(&mut rng, n, 400)
                 })
                 .collect();
-            db.send_batch(topic, records).expect("send");
+            // An explicit partition: sticky partitioning depends on what else the process
+            // sent, and the layout must depend on the seed only.
+            let partition = rng.u32(0..partitions);
+            db.producer()
+                .send_batch_to(topic, partition, records)
+                .expect("send");
         }
         if round == 2 * scale {
             db.create_topic("groups", 1, TopicConfig::default())
@@ -137,7 +142,9 @@ pub fn fill(db: &Brooklet, seed: u64, scale: u64) {
                     record(&mut rng, n, 60)
                 })
                 .collect();
-            db.send_batch("groups", records).expect("send");
+            db.producer()
+                .send_batch_to("groups", 0, records)
+                .expect("send");
         }
     }
     db.alter_topic_config("keep", &[("max.message.bytes", "500000")])
