@@ -117,10 +117,12 @@ impl WriteTransaction {
             page_count >= 1 && len <= u64::from(page_count) * page_size,
             "moving {len} bytes of {first} into {page_count} pages"
         );
-        assert!(
-            len <= u64::from(old_count) * page_size,
-            "{first} holds {old_count} pages, not {len} bytes"
-        );
+        if len > u64::from(old_count) * page_size {
+            return Err(Error::corrupt(
+                first,
+                CorruptionKind::Invalid("data extent shorter than the bytes it holds"),
+            ));
+        }
         let Some(dest) = self.txn.alloc_pages_below(page_count, target, first) else {
             return Ok(None);
         };
@@ -147,10 +149,12 @@ impl WriteTransaction {
     /// Frees the pages of the data extent at `first` past its first `page_count` pages.
     pub(crate) fn shrink_extent(&mut self, first: PageId, page_count: u32) -> Result<()> {
         let old_count = self.extent_len(first)?;
-        assert!(
-            page_count >= 1 && page_count < old_count,
-            "shrinking {first} from {old_count} to {page_count} pages"
-        );
+        if page_count == 0 || page_count >= old_count {
+            return Err(Error::corrupt(
+                first,
+                CorruptionKind::Invalid("data extent is not longer than its owner says"),
+            ));
+        }
         self.insert(
             EXTENTS_TREE,
             &first.0.to_be_bytes(),

@@ -127,6 +127,8 @@ pub fn commands_on(file: &str) -> Vec<Vec<String>> {
         &["dump", file, "--page", "2"],
         &["export", file, "t", "--format", "jsonl"],
         &["import", file, "t", "--format", "jsonl"],
+        &["vacuum", file],
+        &["vacuum", file, "--json"],
     ];
     lines
         .iter()

@@ -19,6 +19,7 @@ mod segments;
 mod time;
 mod topic;
 mod transfer;
+mod vacuum;
 
 use std::io::Write as _;
 use std::process::ExitCode;
@@ -55,9 +56,8 @@ fn run(command: Command) -> CliResult {
         Command::Check { file, json } => inspect::check(&file, json),
         Command::Info { file, json } => inspect::info(&file, json),
         Command::Dump { file, page, json } => dump::run(&file, page, json),
-        Command::Vacuum { .. } | Command::Compact { .. } => {
-            Err(CliError::not_supported("needs retention and compaction"))
-        }
+        Command::Vacuum { file, json } => vacuum::run(&file, json),
+        Command::Compact { .. } => Err(CliError::not_supported("compaction")),
         Command::Export(args) => transfer::export(&args),
         Command::Import(args) => transfer::import(&args),
         Command::Demo { file } => demo::run(file),

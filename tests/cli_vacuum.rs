@@ -1,0 +1,127 @@
+//! `brooklet vacuum`: the file shrinks, the records stay, the summary and the JSON report
+//! tell what happened, and a damaged segment stops it with one line instead of copying
+//! damage around. (Unknown and foreign files are covered with every other command in
+//! `cli_errors.rs`.)
+
+mod cli_support;
+
+use std::path::{Path, PathBuf};
+
+use cli_support::{p, run};
+use serde_json::Value;
+
+/// A file where topic `doomed` was produced first and deleted, so that `keep`, produced
+/// after it, sits above free space.
+fn file_with_a_hole(dir: &Path) -> PathBuf {
+    let path = dir.join("v.brooklet");
+    run(&["init", p(&path), "--page-size", "1024"], None).ok();
+    let small = ["--config", "segment.bytes=65536"];
+    for topic in ["doomed", "keep"] {
+        let mut args = vec!["topic", "create", p(&path), topic, "--partitions", "2"];
+        args.extend(small);
+        run(&args, None).ok();
+    }
+    let lines = |topic: &str, count: usize| {
+        (0..count)
+            .map(|i| format!("k{}:{topic} record {i} {}\n", i % 7, "x".repeat(i % 90)))
+            .collect::<String>()
+    };
+    for topic in ["doomed", "keep"] {
+        let input = lines(topic, 3000);
+        run(
+            &["produce", p(&path), topic, "--key-separator", ":"],
+            Some(input.as_bytes()),
+        )
+        .ok();
+    }
+    run(&["topic", "delete", p(&path), "doomed"], None).ok();
+    path
+}
+
+fn consume_all(path: &Path) -> String {
+    run(
+        &[
+            "consume",
+            p(path),
+            "keep",
+            "--from-beginning",
+            "--format",
+            "json",
+        ],
+        None,
+    )
+    .ok()
+}
+
+fn file_len(path: &Path) -> u64 {
+    std::fs::metadata(path).expect("metadata").len()
+}
+
+#[test]
+fn vacuum_shrinks_the_file_and_keeps_the_records() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = file_with_a_hole(dir.path());
+    let records = consume_all(&path);
+    assert_eq!(records.lines().count(), 3000);
+    let before = file_len(&path);
+
+    let out = run(&["vacuum", p(&path), "--json"], None);
+    let report: Value = serde_json::from_str(&out.ok()).expect("one JSON object");
+    let after = file_len(&path);
+    assert_eq!(report["bytes_before"], before);
+    assert_eq!(report["bytes_after"], after);
+    // Two topics of equal size, one deleted: about half the file goes.
+    assert!(after < before * 2 / 3, "{before} -> {after}");
+    assert!(
+        report["pages_moved"].as_u64().expect("moved") > 0,
+        "{report}"
+    );
+    assert_eq!(
+        report["pages_returned"].as_u64().expect("returned"),
+        (before - after) / 1024
+    );
+    // One summary line on stderr, sizes before and after.
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{:?}", out.stderr);
+    assert!(
+        lines[0].starts_with(&format!("vacuumed {}: ", p(&path))) && lines[0].contains(" -> "),
+        "{}",
+        lines[0]
+    );
+
+    assert_eq!(consume_all(&path), records);
+    assert!(run(&["check", p(&path)], None).ok().starts_with("ok: "));
+    // A second vacuum finds nothing more to give back; the file goes on working.
+    let again = run(&["vacuum", p(&path)], None);
+    assert_eq!(again.ok(), "", "the summary goes to stderr only");
+    assert!(again.stderr.contains("(0 pages returned"), "{again:?}");
+    assert_eq!(file_len(&path), after);
+    run(&["produce", p(&path), "keep"], Some(b"one more\n")).ok();
+    assert_eq!(consume_all(&path).lines().count(), 3001);
+}
+
+#[test]
+fn a_damaged_segment_stops_vacuum_with_one_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = file_with_a_hole(dir.path());
+    let dump = run(&["dump", p(&path), "--json"], None).ok();
+    let dump: Value = serde_json::from_str(&dump).expect("json");
+    let segments = dump["segments"].as_array().expect("segments");
+    // The highest segment moves first.
+    let first = segments
+        .iter()
+        .map(|s| s["first_page"].as_u64().expect("page"))
+        .max()
+        .expect("a segment");
+    let mut bytes = std::fs::read(&path).expect("read");
+    let at = usize::try_from(first * 1024 + 100).expect("fits");
+    bytes[at] ^= 0xff;
+    std::fs::write(&path, &bytes).expect("write");
+    let problems = run(&["check", p(&path)], None).stdout_text();
+    assert!(problems.contains("CRC-32C mismatch"), "{problems}");
+
+    run(&["vacuum", p(&path)], None).fails(1, "bad record batch");
+    // Nothing was made worse: the same problem, and the file still opens and is written.
+    assert_eq!(run(&["check", p(&path)], None).stdout_text(), problems);
+    run(&["produce", p(&path), "keep"], Some(b"still writable\n")).ok();
+}
