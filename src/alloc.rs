@@ -85,6 +85,14 @@ impl FreeExtent {
     }
 }
 
+/// Free pages an allocation may take: part of the extent at `index`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Run {
+    index: usize,
+    first: u32,
+    count: u32,
+}
+
 /// The free list of one transaction, plus the file's logical page count.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Allocator {
@@ -93,6 +101,8 @@ pub(crate) struct Allocator {
     changed: bool,
     /// Vacuum's target: allocations prefer pages wholly below it (see [`Allocator::alloc`]).
     ceiling: Option<u32>,
+    /// Vacuum clearing a window for a segment: pages `.0 .. .1` are not handed out.
+    avoid: Option<(u32, u32)>,
 }
 
 impl Allocator {
@@ -102,7 +112,13 @@ impl Allocator {
             page_count,
             changed: false,
             ceiling: None,
+            avoid: None,
         }
+    }
+
+    /// Keeps the `count` pages from `first` out of every allocation (`None`: no window).
+    pub fn set_avoid(&mut self, window: Option<(PageId, u32)>) {
+        self.avoid = window.map(|(first, count)| (first.0, first.0.saturating_add(count)));
     }
 
     /// Sets or clears the ceiling that [`Allocator::alloc`] prefers to stay below.
@@ -142,8 +158,8 @@ impl Allocator {
                 .best_fit(count, bound, u64::from(ceiling))
                 .or_else(|| self.first_fit(count, bound)),
         };
-        if let Some(i) = hit {
-            return Ok(self.take_from(i, count));
+        if let Some(run) = hit {
+            return Ok(self.take(run, count));
         }
         let first = self.page_count;
         self.page_count = first
@@ -164,52 +180,76 @@ impl Allocator {
         any_limit: PageId,
     ) -> Option<PageId> {
         assert!(count > 0, "allocating zero pages");
-        let i = self
+        let run = self
             .best_fit(count, bound, u64::from(best_limit.0))
             .or_else(|| {
                 self.first_fit(count, bound)
-                    .filter(|&i| self.extents[i].first + count <= any_limit.0)
+                    .filter(|run| u64::from(run.first) + u64::from(count) <= u64::from(any_limit.0))
             })?;
-        Some(self.take_from(i, count))
+        Some(self.take(run, count))
     }
 
-    /// The smallest reusable extent whose first `count` pages end at or below `limit`
-    /// (the first such extent among equals, so the lowest address).
-    fn best_fit(&self, count: u32, bound: ReuseBound, limit: u64) -> Option<usize> {
+    /// The runs of free pages allocations may use, lowest first: every reusable extent,
+    /// less the avoided window (which may cut one extent in two).
+    fn runs(&self, bound: ReuseBound) -> impl Iterator<Item = Run> + '_ {
         self.extents
             .iter()
             .enumerate()
-            .filter(|(_, e)| {
-                e.count >= count
-                    && bound.allows(e.freed)
-                    && u64::from(e.first) + u64::from(count) <= limit
+            .filter(move |(_, e)| bound.allows(e.freed))
+            .flat_map(move |(index, e)| {
+                let end = e.first + e.count;
+                let pieces = match self.avoid {
+                    None => [(e.first, end), (end, end)],
+                    Some((start, stop)) => [(e.first, end.min(start)), (e.first.max(stop), end)],
+                };
+                pieces
+                    .into_iter()
+                    .filter(|(first, end)| first < end)
+                    .map(move |(first, end)| Run {
+                        index,
+                        first,
+                        count: end - first,
+                    })
             })
-            .min_by_key(|(_, e)| e.count)
-            .map(|(i, _)| i)
     }
 
-    /// The lowest reusable extent that holds `count` pages.
-    fn first_fit(&self, count: u32, bound: ReuseBound) -> Option<usize> {
-        self.extents
-            .iter()
-            .position(|e| e.count >= count && bound.allows(e.freed))
+    /// The smallest usable run that holds `count` pages ending at or below `limit` (the
+    /// lowest among equals).
+    fn best_fit(&self, count: u32, bound: ReuseBound, limit: u64) -> Option<Run> {
+        self.runs(bound)
+            .filter(|run| run.count >= count && u64::from(run.first) + u64::from(count) <= limit)
+            .min_by_key(|run| run.count)
     }
 
-    /// Takes `count` pages from the start of extent `i`.
-    fn take_from(&mut self, i: usize, count: u32) -> PageId {
-        let e = &mut self.extents[i];
+    /// The lowest usable run that holds `count` pages.
+    fn first_fit(&self, count: u32, bound: ReuseBound) -> Option<Run> {
+        self.runs(bound).find(|run| run.count >= count)
+    }
+
+    /// Takes `count` pages from the start of `run`, splitting its extent if the run
+    /// starts inside it.
+    fn take(&mut self, run: Run, count: u32) -> PageId {
+        let e = self.extents[run.index];
         assert!(
-            e.count >= count,
-            "extent {e:?} is smaller than {count} pages"
+            run.count >= count && run.first >= e.first && run.first + count <= e.first + e.count,
+            "run {run:?} does not hold {count} pages of {e:?}"
         );
-        let first = e.first;
-        e.first += count;
-        e.count -= count;
-        if e.count == 0 {
-            self.extents.remove(i);
+        let before = run.first - e.first;
+        let after = e.first + e.count - (run.first + count);
+        let mut pieces = Vec::with_capacity(2);
+        if before > 0 {
+            pieces.push(FreeExtent { count: before, ..e });
         }
+        if after > 0 {
+            pieces.push(FreeExtent {
+                first: run.first + count,
+                count: after,
+                ..e
+            });
+        }
+        self.extents.splice(run.index..=run.index, pieces);
         self.changed = true;
-        PageId(first)
+        PageId(run.first)
     }
 
     /// Free pages in total, reusable or not.
@@ -487,6 +527,30 @@ mod tests {
             Some(PageId(70))
         );
         assert_eq!(a.alloc_below(3, bound, PageId(50), PageId(92)), None);
+    }
+
+    #[test]
+    fn an_avoided_window_is_not_handed_out() {
+        let mut a = Allocator::new(Vec::new(), 100);
+        a.free(PageId(10), 5, TxnId(0));
+        a.free(PageId(20), 1, TxnId(0));
+        a.free(PageId(30), 10, TxnId(0));
+        let bound = ReuseBound::all(TxnId(5));
+        a.set_avoid(Some((PageId(12), 20)));
+        // 10..12 lies before the window: two pages fit there; 32..40 after it.
+        assert_eq!(a.alloc(2, bound).expect("alloc"), PageId(10));
+        assert_eq!(a.alloc(8, bound).expect("alloc"), PageId(32));
+        assert_eq!(a.alloc(1, bound).expect("alloc"), PageId(100));
+        assert_eq!(a.alloc_below(1, bound, PageId(50), PageId(50)), None);
+        assert_eq!(
+            a.extents()
+                .iter()
+                .map(|e| (e.first, e.count))
+                .collect::<Vec<_>>(),
+            [(12, 3), (20, 1), (30, 2)]
+        );
+        a.set_avoid(None);
+        assert_eq!(a.alloc(1, bound).expect("alloc"), PageId(20));
     }
 
     #[test]

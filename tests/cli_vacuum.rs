@@ -5,6 +5,7 @@
 
 mod cli_support;
 
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use cli_support::{p, run};
@@ -22,9 +23,12 @@ fn file_with_a_hole(dir: &Path) -> PathBuf {
         run(&args, None).ok();
     }
     let lines = |topic: &str, count: usize| {
-        (0..count)
-            .map(|i| format!("k{}:{topic} record {i} {}\n", i % 7, "x".repeat(i % 90)))
-            .collect::<String>()
+        let mut text = String::new();
+        for i in 0..count {
+            let padding = "x".repeat(i % 90);
+            writeln!(text, "k{}:{topic} record {i} {padding}", i % 7).expect("a String takes it");
+        }
+        text
     };
     for topic in ["doomed", "keep"] {
         let input = lines(topic, 3000);

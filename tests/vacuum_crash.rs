@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use brooklet::storage::{CrashMode, FaultConfig, FaultKind, FaultStorage, MemStorage, Storage};
 use brooklet::{Brooklet, Durability, Error, Options, Record, VacuumOptions};
-use vacuum_support::{Content, content, fill};
+use vacuum_support::{Content, content, fill, fill_uneven};
 
 fn options(page_size: u32) -> Options {
     Options::default()
@@ -24,8 +24,9 @@ fn options(page_size: u32) -> Options {
         .maintain_on_open(false)
 }
 
-/// One vacuum to sweep: the file's page size, the seed and scale of its contents, and
-/// whether its newest commit is left non-durable.
+/// One vacuum to sweep: the file's page size, the seed and scale of its contents (scale 0:
+/// segments of uneven sizes, which need windows of free extents joined), and whether its
+/// newest commit is left non-durable.
 #[derive(Clone, Copy, Debug)]
 struct Case {
     page_size: u32,
@@ -41,7 +42,11 @@ fn fixture(case: Case) -> (Vec<u8>, Vec<Content>) {
     let mem = Arc::new(MemStorage::new());
     let storage: Arc<dyn Storage> = mem.clone();
     let db = Brooklet::open_storage(storage, options(case.page_size)).expect("open");
-    fill(&db, case.seed, case.scale);
+    if case.scale == 0 {
+        fill_uneven(&db, case.seed);
+    } else {
+        fill(&db, case.seed, case.scale);
+    }
     let mut allowed = Vec::new();
     if case.pending {
         allowed.push(content(&db).expect("content"));
@@ -171,28 +176,45 @@ fn power_cut_at_every_step_of_a_vacuum() {
             pending: i % 2 == 1,
         });
     }
+    for (i, page_size) in [512, 1024, 1024, 2048].into_iter().enumerate() {
+        covered += power_cut_sweep(Case {
+            page_size,
+            seed: 200 + i as u64,
+            scale: 0,
+            pending: i % 2 == 1,
+        });
+    }
     println!("vacuum crash images verified: {covered}");
-    assert!(covered >= 3000, "only {covered} crash images");
+    assert!(covered >= 3500, "only {covered} crash images");
 }
 
 #[test]
 fn an_io_error_at_every_step_of_a_vacuum_poisons_and_reopen_recovers() {
-    let seed = 21;
-    let (image, allowed) = fixture(Case {
-        page_size: 512,
-        seed,
-        scale: 2,
-        pending: true,
-    });
-    let (probe, result) = vacuum_on(FaultConfig::seeded(seed), &image);
+    let mut points = 0;
+    for (seed, scale) in [(21, 2), (22, 0)] {
+        points += io_error_sweep(Case {
+            page_size: 512,
+            seed,
+            scale,
+            pending: true,
+        });
+    }
+    println!("vacuum I/O error points: {points}");
+    assert!(points >= 100, "only {points} error points");
+}
+
+/// An I/O error at every operation of one vacuum; returns the points checked.
+fn io_error_sweep(case: Case) -> u64 {
+    let (image, allowed) = fixture(case);
+    let (probe, result) = vacuum_on(FaultConfig::seeded(case.seed), &image);
     result.expect("the fault-free vacuum runs");
     let total = probe.op_count();
     let mut points = 0;
     for fail_at in 0..total {
         for kind in [FaultKind::Eio, FaultKind::Enospc] {
-            let label = format!("fail at op {fail_at}/{total} ({kind:?})");
+            let label = format!("{case:?} fail at op {fail_at}/{total} ({kind:?})");
             let device = Arc::new(FaultStorage::new(
-                FaultConfig::seeded(seed).with_fail_at(fail_at, kind),
+                FaultConfig::seeded(case.seed).with_fail_at(fail_at, kind),
                 image.clone(),
             ));
             let storage: Arc<dyn Storage> = device.clone();
@@ -228,6 +250,5 @@ fn an_io_error_at_every_step_of_a_vacuum_poisons_and_reopen_recovers() {
             points += 1;
         }
     }
-    println!("vacuum I/O error points: {points}");
-    assert!(points >= 40, "only {points} error points");
+    points
 }

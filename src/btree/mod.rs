@@ -57,6 +57,7 @@ pub(crate) use read::get;
     )
 )]
 pub(crate) use read::{first, last};
+pub(crate) use relocate::Evict;
 pub(crate) use store::{PageRead, PageWrite};
 pub(crate) use tree::TreeMut;
 

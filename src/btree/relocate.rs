@@ -1,7 +1,8 @@
-//! Moving a tree off the end of the file (vacuum): every node and every blob with a page at
-//! or above a *ceiling* is copied, copy-on-write, to pages the store allocates now, and so
-//! is the path above it (a parent must point at the new copy). Where the copies land is the
-//! allocator's business: under vacuum it hands out pages below the ceiling.
+//! Moving a tree's pages (vacuum): every node and every blob with a page in an [`Evict`]
+//! range (at or above a ceiling, or inside a window that must be cleared) is copied,
+//! copy-on-write, to pages the store allocates now, and so is the path above it (a parent
+//! must point at the new copy). Where the copies land is the allocator's business: under
+//! vacuum it hands out pages below the ceiling and outside the window.
 //!
 //! The walk visits every node of the tree (nothing tells which subtrees hold high pages),
 //! but copies only what it must. A budget bounds the pages copied per call, so that one
@@ -14,26 +15,48 @@ use crate::btree::{MAX_DEPTH, PageWrite};
 use crate::error::{CorruptionKind, Error, PageId, Result};
 use crate::page::{BlobPtr, NodePtr};
 
-/// True if any page of the blob lies at or above `ceiling`.
-fn blob_is_high(blob: BlobPtr, ceiling: PageId) -> bool {
-    u64::from(blob.first.0) + u64::from(blob.page_count) > u64::from(ceiling.0)
+/// Which pages must move.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Evict {
+    /// Pages at or above this one.
+    Above(PageId),
+    /// Pages `first .. first + count`.
+    Within { first: u32, count: u32 },
+}
+
+impl Evict {
+    /// True if any of the `count` pages from `first` must move.
+    pub fn hits(self, first: PageId, count: u32) -> bool {
+        let start = u64::from(first.0);
+        let end = start + u64::from(count);
+        match self {
+            Self::Above(ceiling) => end > u64::from(ceiling.0),
+            Self::Within { first, count } => {
+                start < u64::from(first) + u64::from(count) && end > u64::from(first)
+            }
+        }
+    }
+
+    fn hits_blob(self, blob: BlobPtr) -> bool {
+        self.hits(blob.first, blob.page_count)
+    }
 }
 
 impl TreeMut {
-    /// Copies every node and blob of the tree that has a page at or above `ceiling` (and
-    /// the nodes above them) to newly allocated pages. `budget` is the number of pages it
-    /// may still copy; it is decreased by what was copied, and once it reaches zero no new
-    /// subtree is started (the parents of copies already made are still copied).
+    /// Copies every node and blob of the tree that has a page `evict` names (and the nodes
+    /// above them) to newly allocated pages. `budget` is the number of pages it may still
+    /// copy; it is decreased by what was copied, and once it reaches zero no new subtree
+    /// is started (the parents of copies already made are still copied).
     pub fn relocate<S: PageWrite + ?Sized>(
         &mut self,
         store: &mut S,
-        ceiling: PageId,
+        evict: Evict,
         budget: &mut u64,
     ) -> Result<()> {
         let Some(root) = self.root else {
             return Ok(());
         };
-        if let Some(id) = self.relocate_node(store, root, None, ceiling, budget, 0)? {
+        if let Some(id) = self.relocate_node(store, root, None, evict, budget, 0)? {
             self.root = Some(dirty_ptr(id));
         }
         Ok(())
@@ -46,7 +69,7 @@ impl TreeMut {
         store: &mut S,
         ptr: NodePtr,
         level: Option<u8>,
-        ceiling: PageId,
+        evict: Evict,
         budget: &mut u64,
         depth: usize,
     ) -> Result<Option<PageId>> {
@@ -54,7 +77,7 @@ impl TreeMut {
             return Err(Error::corrupt(ptr.id, CorruptionKind::Cycle));
         }
         if self.dirty.contains_key(&ptr.id) {
-            self.relocate_dirty(store, ptr.id, ceiling, budget, depth)?;
+            self.relocate_dirty(store, ptr.id, evict, budget, depth)?;
             return Ok(None);
         }
         if *budget == 0 {
@@ -68,24 +91,23 @@ impl TreeMut {
                 let child = page.child(i);
                 let next = depth + 1;
                 if let Some(id) =
-                    self.relocate_node(store, child, Some(child_level), ceiling, budget, next)?
+                    self.relocate_node(store, child, Some(child_level), evict, budget, next)?
                 {
                     moved.push((i, id));
                 }
             }
         }
-        let high_blob = page.is_leaf()
-            && (0..page.len()).any(
-                |i| matches!(page.value(i), ValueRef::Blob(blob) if blob_is_high(blob, ceiling)),
-            );
-        if ptr.id < ceiling && moved.is_empty() && !high_blob {
+        let blob_hit = page.is_leaf()
+            && (0..page.len())
+                .any(|i| matches!(page.value(i), ValueRef::Blob(blob) if evict.hits_blob(blob)));
+        if !evict.hits(ptr.id, 1) && moved.is_empty() && !blob_hit {
             return Ok(None);
         }
         let id = self.make_dirty(store, ptr, level)?;
         *budget = budget.saturating_sub(1);
         if page.is_leaf() {
             let entries = self.leaf_mut(id);
-            relocate_blobs(store, entries, ceiling, budget)?;
+            relocate_blobs(store, entries, evict, budget)?;
         } else {
             let branch = self.branch_mut(id);
             for (i, child) in moved {
@@ -100,18 +122,18 @@ impl TreeMut {
         &mut self,
         store: &mut S,
         id: PageId,
-        ceiling: PageId,
+        evict: Evict,
         budget: &mut u64,
         depth: usize,
     ) -> Result<()> {
         let (level, children) = match self.dirty.get_mut(&id) {
-            Some(Node::Leaf(entries)) => return relocate_blobs(store, entries, ceiling, budget),
+            Some(Node::Leaf(entries)) => return relocate_blobs(store, entries, evict, budget),
             Some(Node::Branch(branch)) => (branch.level, branch.children.clone()),
             None => unreachable!("relocate_dirty is given dirty nodes"),
         };
         for (i, child) in children.into_iter().enumerate() {
             if let Some(new) =
-                self.relocate_node(store, child, Some(level - 1), ceiling, budget, depth + 1)?
+                self.relocate_node(store, child, Some(level - 1), evict, budget, depth + 1)?
             {
                 self.branch_mut(id).children[i] = dirty_ptr(new);
             }
@@ -120,18 +142,18 @@ impl TreeMut {
     }
 }
 
-/// Copies the high blobs of a dirty leaf's entries to new blobs.
+/// Copies the blobs `evict` names of a dirty leaf's entries to new blobs.
 fn relocate_blobs<S: PageWrite + ?Sized>(
     store: &mut S,
     entries: &mut [Entry],
-    ceiling: PageId,
+    evict: Evict,
     budget: &mut u64,
 ) -> Result<()> {
     for entry in entries {
         let Value::Blob(old) = entry.value else {
             continue;
         };
-        if !blob_is_high(old, ceiling) {
+        if !evict.hits_blob(old) {
             continue;
         }
         let bytes = load_value(&*store, ValueRef::Blob(old))?;

@@ -23,8 +23,11 @@
 //! after the commit that no longer needs the pages. A crash between that commit and the
 //! truncation leaves a longer file, which is valid (the next vacuum cuts it).
 
+use std::collections::HashSet;
+
 use super::Brooklet;
-use crate::engine::WriteTransaction;
+use crate::btree::Evict;
+use crate::engine::{PageClass, WriteTransaction};
 use crate::error::{PageId, Result};
 use crate::log::relocate::{self, SegmentSlot};
 use crate::pager::Durability;
@@ -206,10 +209,12 @@ impl Brooklet {
             pages_moved: 0,
             pages_to_move: txn.used_pages_from(PageId(target)),
         };
-        // Segments: each move puts a segment strictly lower, so this ends.
+        // Segments: each move puts a segment strictly lower, and a window is cleared at
+        // most once per segment, so this ends.
+        let mut cleared: HashSet<Vec<u8>> = HashSet::new();
         loop {
             txn.set_alloc_ceiling(Some(PageId(target)));
-            let moved = move_segments(&mut txn, target, step_pages)?;
+            let moved = move_segments(&mut txn, target, step_pages, &mut cleared)?;
             if moved == 0 {
                 break;
             }
@@ -231,7 +236,7 @@ impl Brooklet {
             txn.set_alloc_ceiling(Some(PageId(ceiling)));
             let budget = step_pages;
             let mut left = budget;
-            txn.relocate_trees(PageId(ceiling), &mut left)?;
+            txn.relocate_trees(Evict::Above(PageId(ceiling)), &mut left)?;
             if left == budget {
                 return Ok(());
             }
@@ -288,25 +293,129 @@ impl Brooklet {
     }
 }
 
-/// One step of moving segments: those with pages at or above `target`, highest first,
-/// each to free pages below the target or else the lowest below it that hold it. Returns
-/// the pages copied (0 when none could move).
-fn move_segments(txn: &mut WriteTransaction, target: u32, budget: u64) -> Result<u64> {
+/// One step of moving segments: those with pages at or above `target`, largest first,
+/// each to free pages below the target or else the lowest below it that hold it.
+///
+/// If a dry run finds one that fits nowhere below the target (and no window was cleared
+/// for it yet), the step first clears a window for it: B-tree pages sitting between free
+/// extents are copied out and the window is kept out of this step's allocations, so that
+/// the next step finds the extents joined and moves the segment there. Returns the pages
+/// copied (0 when nothing moved).
+fn move_segments(
+    txn: &mut WriteTransaction,
+    target: u32,
+    budget: u64,
+    cleared: &mut HashSet<Vec<u8>>,
+) -> Result<u64> {
+    // Free extents freed by different commits are separate in the list until a commit
+    // merges them; merge what is reusable now, so a segment sees the runs whole.
+    txn.settle_free_list();
+    let page_size = txn.page_size();
     let mut high: Vec<SegmentSlot> = relocate::all_segments(txn)?
         .into_iter()
         .filter(|s| s.end_page() > u64::from(target))
         .collect();
-    high.sort_by_key(|s| std::cmp::Reverse(s.segment.first_page));
-    let mut moved = 0;
+    // Largest first (first fit decreasing): small segments placed first would split the
+    // free extents that only the large ones fit in. Then highest first.
+    high.sort_by_key(|s| std::cmp::Reverse((s.pages_needed(page_size), s.segment.first_page)));
+    let (mut moved, waiting) = clear_window_for_stuck(txn, &high, target, cleared)?;
     for slot in &high {
         if moved >= budget {
             break;
+        }
+        if waiting.is_some_and(|w| std::ptr::eq(w, slot)) {
+            continue;
         }
         if let Some(pages) = relocate::move_segment(txn, slot, PageId(target))? {
             moved += u64::from(pages);
         }
     }
     Ok(moved)
+}
+
+/// Clears a window for the first of `high` that a dry run cannot place below the target,
+/// unless one was cleared for it already. The window keeps clear of the places the dry
+/// run found for the segments before it (they go there in this step). Returns the pages
+/// copied out of the window, and the segment that waits for it.
+fn clear_window_for_stuck<'h>(
+    txn: &mut WriteTransaction,
+    high: &'h [SegmentSlot],
+    target: u32,
+    cleared: &mut HashSet<Vec<u8>>,
+) -> Result<(u64, Option<&'h SegmentSlot>)> {
+    let page_size = txn.page_size();
+    let requests: Vec<(u32, PageId)> = high
+        .iter()
+        .map(|s| (s.pages_needed(page_size), PageId(target)))
+        .collect();
+    let places = txn.would_move(&requests, PageId(target));
+    let Some(stuck) = places
+        .iter()
+        .zip(high)
+        .position(|(place, s)| place.is_none() && !cleared.contains(&s.key))
+    else {
+        return Ok((0, None));
+    };
+    let slot = &high[stuck];
+    cleared.insert(slot.key.clone());
+    let mut classes = txn.page_classes()?;
+    for (place, &(count, _)) in places[..stuck].iter().zip(&requests) {
+        if let Some(first) = place {
+            let first = first.0 as usize;
+            classes[first..first + count as usize].fill(PageClass::Fixed);
+        }
+    }
+    let pages = requests[stuck].0;
+    let Some(first) = find_window(&classes, pages, slot.segment.first_page, target) else {
+        return Ok((0, None));
+    };
+    let copied = txn.clear_window(PageId(first), pages)?;
+    Ok((copied, Some(slot)))
+}
+
+/// The best window of `count` pages ending at or below `limit` to clear for a segment: no
+/// fixed page in it, some movable ones but at most half; those ending at or below `target`
+/// first, then the fewest movable pages, then the lowest. Returns its first page.
+fn find_window(classes: &[PageClass], count: u32, limit: u32, target: u32) -> Option<u32> {
+    let count = count as usize;
+    let limit = (limit as usize).min(classes.len());
+    if count == 0 || limit < 2 + count {
+        return None;
+    }
+    // Fixed and movable pages in the window `start .. start + count`.
+    let mut counts = [0usize; 2];
+    let slot = |class: PageClass| match class {
+        PageClass::Fixed => Some(0),
+        PageClass::Movable => Some(1),
+        PageClass::Free => None,
+    };
+    for &class in &classes[2..2 + count] {
+        if let Some(i) = slot(class) {
+            counts[i] += 1;
+        }
+    }
+    let mut best: Option<(bool, usize, usize)> = None;
+    let mut start = 2;
+    loop {
+        let [fixed, movable] = counts;
+        if fixed == 0 && movable > 0 && movable * 2 <= count {
+            let key = (start + count > target as usize, movable, start);
+            if best.is_none_or(|b| key < b) {
+                best = Some(key);
+            }
+        }
+        if start + count >= limit {
+            break;
+        }
+        if let Some(i) = slot(classes[start]) {
+            counts[i] -= 1;
+        }
+        if let Some(i) = slot(classes[start + count]) {
+            counts[i] += 1;
+        }
+        start += 1;
+    }
+    best.map(|(_, _, start)| u32::try_from(start).expect("page ids fit u32"))
 }
 
 /// One past the last page of the highest segment (2 when there is none).

@@ -35,6 +35,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use check::{CheckReport, Problem};
+pub(crate) use relocate::PageClass;
 pub use txn::{Entries, ReadTransaction, WriteTransaction};
 
 use crate::error::Result;

@@ -2,7 +2,9 @@
 //! transactions, and giving the free end back.
 //!
 //! - B-tree nodes and blobs of every tree (the master tree and the engine's extents tree
-//!   included) are copied, copy-on-write, below a ceiling ([`WriteTransaction::relocate_trees`]).
+//!   included) are copied, copy-on-write, from above a ceiling or out of a window
+//!   ([`WriteTransaction::relocate_trees`]); [`WriteTransaction::page_classes`] tells which
+//!   pages could move that way.
 //! - A data extent is copied byte for byte to a lower extent and its entry in the extents
 //!   tree replaced ([`WriteTransaction::move_extent`]); whoever refers to the extent (the
 //!   event log's segment entries) updates its own reference in the same transaction.
@@ -14,12 +16,25 @@
 //! anew, and under a ceiling their pages come from below it too.
 
 use super::txn::{ALL, EXTENTS_TREE, WriteTransaction, decode_extent_len};
+use crate::btree::Evict;
 use crate::error::{CorruptionKind, Error, PageId, Result};
 
 /// Bytes copied per read and write when a data extent moves (a multiple of every page
 /// size).
 const COPY_CHUNK: usize = 1 << 20;
 const _: () = assert!(COPY_CHUNK.is_multiple_of(crate::page::PAGE_SIZE_MAX as usize));
+
+/// What a page holds, as far as moving it goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum PageClass {
+    /// A free page.
+    Free,
+    /// A B-tree node or a page of a value's blob: relocation can copy it elsewhere.
+    Movable,
+    /// A header page, a page of a data extent, or of the base commit's free-list,
+    /// journal or window-chain blobs.
+    Fixed,
+}
 
 /// Space as a write transaction sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,6 +75,77 @@ impl WriteTransaction {
         self.txn.set_alloc_ceiling(ceiling);
     }
 
+    /// Where [`WriteTransaction::move_extent`] with `target` would move each of `extents`
+    /// (page count, first page), taken in order: a dry run.
+    pub(crate) fn would_move(
+        &self,
+        extents: &[(u32, PageId)],
+        target: PageId,
+    ) -> Vec<Option<PageId>> {
+        self.txn.would_fit(extents, target)
+    }
+
+    /// Keeps the `count` pages from `first` out of this transaction's allocations.
+    pub(crate) fn set_alloc_avoid(&mut self, window: Option<(PageId, u32)>) {
+        self.txn.set_alloc_avoid(window);
+    }
+
+    /// Merges free extents that are already reusable, so that allocations see them whole.
+    pub(crate) fn settle_free_list(&mut self) {
+        self.txn.settle_free_list();
+    }
+
+    /// What every page of the file holds (indexed by page id): free, a B-tree node or
+    /// value blob page (movable), or anything else (fixed).
+    pub(crate) fn page_classes(&mut self) -> Result<Vec<PageClass>> {
+        let page_count = self.txn.page_count();
+        let mut classes = vec![PageClass::Movable; page_count as usize];
+        let mut mark = |first: u32, count: u32, class: PageClass| -> Result<()> {
+            let end = u64::from(first) + u64::from(count);
+            if end > u64::from(page_count) {
+                return Err(Error::corrupt(
+                    PageId(first),
+                    CorruptionKind::PageOutOfRange(first),
+                ));
+            }
+            classes[first as usize..end as usize].fill(class);
+            Ok(())
+        };
+        mark(0, 2, PageClass::Fixed)?;
+        for (first, count) in self.txn.free_extents() {
+            mark(first, count, PageClass::Free)?;
+        }
+        for blob in self.txn.base_meta_blobs()? {
+            mark(blob.first.0, blob.page_count, PageClass::Fixed)?;
+        }
+        for (key, value) in self.range(EXTENTS_TREE, .., false)? {
+            let first = key
+                .as_slice()
+                .try_into()
+                .map(|b: [u8; 4]| u32::from_be_bytes(b))
+                .map_err(|_| Error::corrupt_file(CorruptionKind::BadLength))?;
+            let count = decode_extent_len(&value, PageId(first))?;
+            mark(first, count, PageClass::Fixed)?;
+        }
+        Ok(classes)
+    }
+
+    /// Copies every B-tree node and blob page in the `count` pages from `first` elsewhere,
+    /// keeping that window out of this transaction's allocations, so that once the commit
+    /// is durable the window is free. Returns the pages copied.
+    pub(crate) fn clear_window(&mut self, first: PageId, count: u32) -> Result<u64> {
+        self.set_alloc_avoid(Some((first, count)));
+        let mut budget = u64::MAX;
+        self.relocate_trees(
+            Evict::Within {
+                first: first.0,
+                count,
+            },
+            &mut budget,
+        )?;
+        Ok(u64::MAX - budget)
+    }
+
     /// True if the commit this transaction builds on is durable.
     pub(crate) fn base_is_durable(&self) -> bool {
         self.txn.base_is_durable()
@@ -71,9 +157,9 @@ impl WriteTransaction {
         self.txn.request_shrink();
     }
 
-    /// Copies the nodes and blobs of every tree that have pages at or above `ceiling` to
-    /// newly allocated pages; at most about `budget` pages (decreased by what was copied).
-    pub(crate) fn relocate_trees(&mut self, ceiling: PageId, budget: &mut u64) -> Result<()> {
+    /// Copies the nodes and blobs of every tree that have pages `evict` names to newly
+    /// allocated pages; at most about `budget` pages (decreased by what was copied).
+    pub(crate) fn relocate_trees(&mut self, evict: Evict, budget: &mut u64) -> Result<()> {
         let names: Vec<Vec<u8>> = self
             .master
             .range(&self.txn, ALL)
@@ -85,9 +171,9 @@ impl WriteTransaction {
             })?;
             self.load_unchecked(&name)?;
             let tree = self.trees.get_mut(&name).expect("tree was loaded");
-            tree.relocate(&mut self.txn, ceiling, budget)?;
+            tree.relocate(&mut self.txn, evict, budget)?;
         }
-        self.master.relocate(&mut self.txn, ceiling, budget)
+        self.master.relocate(&mut self.txn, evict, budget)
     }
 
     /// The page count of the data extent starting at `first`.

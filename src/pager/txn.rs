@@ -218,6 +218,51 @@ impl WriteTxn {
         self.alloc.set_ceiling(ceiling);
     }
 
+    /// Vacuum: keeps the `count` pages from `first` out of every allocation until the
+    /// transaction ends (`None`: no window).
+    pub fn set_alloc_avoid(&mut self, window: Option<(PageId, u32)>) {
+        self.alloc.set_avoid(window);
+    }
+
+    /// Relabels the free extents already reusable and merges neighbours, as a commit
+    /// does, so that an allocation sees runs freed by different commits as one.
+    pub fn settle_free_list(&mut self) {
+        self.alloc.settle(self.bound);
+    }
+
+    /// Where [`WriteTxn::alloc_pages_below`] with `best_limit` would place each of
+    /// `requests` (page count, and the page the pages must end by), taken in order: a dry
+    /// run on a copy of the free list.
+    pub fn would_fit(&self, requests: &[(u32, PageId)], best_limit: PageId) -> Vec<Option<PageId>> {
+        let mut alloc = self.alloc.clone();
+        requests
+            .iter()
+            .map(|&(count, any_limit)| alloc.alloc_below(count, self.bound, best_limit, any_limit))
+            .collect()
+    }
+
+    /// Free extents as this transaction would commit them: first page and page count.
+    pub fn free_extents(&self) -> Vec<(u32, u32)> {
+        self.alloc
+            .extents()
+            .iter()
+            .map(|e| (e.first, e.count))
+            .collect()
+    }
+
+    /// The base commit's own metadata blobs: free list, journal and window chain nodes.
+    pub fn base_meta_blobs(&self) -> Result<Vec<BlobPtr>> {
+        let slot = &self.base.slot;
+        let mut blobs: Vec<BlobPtr> = slot.freelist.into_iter().collect();
+        if let Journal::Blob { ptr, .. } = slot.journal {
+            blobs.push(ptr);
+        }
+        for (node, _) in self.pager.window_nodes(slot)? {
+            blobs.push(node);
+        }
+        Ok(blobs)
+    }
+
     /// Allocates `count` contiguous reusable pages, never from the end of the file: see
     /// [`Allocator::alloc_below`].
     pub fn alloc_pages_below(

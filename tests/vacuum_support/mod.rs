@@ -178,3 +178,35 @@ pub fn used_pages(db: &Brooklet) -> u64 {
     assert!(report.is_clean(), "{:?}", report.problems);
     u64::from(report.page_count) - report.free_pages()
 }
+
+/// A file whose segments differ in size, so that free space fits them only once B-tree
+/// pages between free extents are moved aside: topics `doomed` and `keep`, two
+/// partitions each, produced in a few large batches (a batch larger than a segment gets a
+/// segment of its own size), `doomed` first and then deleted.
+pub fn fill_uneven(db: &Brooklet, seed: u64) {
+    fastrand::seed(seed);
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let small = [("segment.bytes", "65536")];
+    let mut n = 0u64;
+    for topic in ["doomed", "keep"] {
+        db.create_topic(topic, 2, config(&small)).expect("create");
+    }
+    for (topic, extra) in [("doomed", 8), ("keep", 0)] {
+        for (partition, counts) in [(0, [90, 1050]), (1, [120, 1400])] {
+            for count in counts {
+                let records: Vec<Record> = (0..count)
+                    .map(|_| {
+                        n += 1;
+                        let value = vec![b'v'; 60 + extra + rng.usize(0..20)];
+                        Record::keyed(format!("k{}", n % 7).into_bytes(), value)
+                            .with_timestamp(1_700_000_000_000)
+                    })
+                    .collect();
+                db.producer()
+                    .send_batch_to(topic, partition, records)
+                    .expect("send");
+            }
+        }
+    }
+    db.delete_topic("doomed").expect("delete");
+}
