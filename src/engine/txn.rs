@@ -193,6 +193,17 @@ impl ReadTransaction {
             .map_err(|e| self.classify(e))
     }
 
+    /// A snapshot of the newest commit, when it is not the one this snapshot reads; `None`
+    /// while this snapshot is still the newest (no writer can have reused its pages then:
+    /// writers reuse only pages free in the newest commit).
+    pub(crate) fn newer(&self) -> Result<Option<ReadTransaction>> {
+        let pager = self.txn.pager();
+        if *pager.latest()? == *self.txn.state() {
+            return Ok(None);
+        }
+        Ok(Some(Self::new(pager.begin_read()?)))
+    }
+
     /// True if a writer may have reused pages of this snapshot since it was taken, so a
     /// mismatch read now may be reuse rather than damage.
     pub(crate) fn is_stale(&self) -> bool {
