@@ -8,7 +8,7 @@ mod cli_support;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use cli_support::{p, run};
+use cli_support::{finish, p, run, spawn};
 use serde_json::Value;
 
 /// A file where topic `doomed` was produced first and deleted, so that `keep`, produced
@@ -128,4 +128,72 @@ fn a_damaged_segment_stops_vacuum_with_one_line() {
     // Nothing was made worse: the same problem, and the file still opens and is written.
     assert_eq!(run(&["check", p(&path)], None).stdout_text(), problems);
     run(&["produce", p(&path), "keep"], Some(b"still writable\n")).ok();
+}
+
+/// `brooklet vacuum` in another process while this one produces and reads: every read
+/// sees the records the file holds, every acknowledged record survives, the file is clean.
+#[test]
+fn vacuum_in_another_process_while_this_one_produces_and_reads() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = file_with_a_hole(dir.path());
+    let records = consume_all(&path);
+    let options = brooklet::Options::default().maintain_on_open(false);
+    let db = brooklet::Brooklet::open_with(&path, options).expect("open");
+    let limits = brooklet::FetchLimits {
+        max_records: 100_000,
+        max_bytes: 1 << 24,
+    };
+    let read_keep = |db: &brooklet::Brooklet| -> Vec<Vec<u8>> {
+        (0..2)
+            .flat_map(|p| {
+                db.fetch("keep", p, 0, limits)
+                    .expect("fetch during vacuum")
+                    .records
+            })
+            .filter_map(|r| r.value)
+            .collect()
+    };
+    let held = read_keep(&db);
+    assert_eq!(held.len(), records.lines().count());
+    db.create_topic("live", 2, brooklet::TopicConfig::default())
+        .expect("create");
+    let mut acked = Vec::new();
+    for round in 0..3u32 {
+        // Something to move: a topic above the space of a deleted one.
+        for topic in [format!("gone{round}"), format!("moved{round}")] {
+            db.create_topic(&topic, 1, brooklet::TopicConfig::default())
+                .expect("create");
+            let batch = (0..500u32)
+                .map(|i| brooklet::Record::value(i.to_le_bytes().repeat(30)))
+                .collect();
+            db.send_batch(&topic, batch).expect("send");
+        }
+        db.delete_topic(&format!("gone{round}")).expect("delete");
+        let child = spawn(&["vacuum", p(&path)]);
+        let mut sent = 0u32;
+        let mut child = Some(child);
+        while let Some(running) = child.take() {
+            let value = format!("round {round} record {sent}").into_bytes();
+            let meta = db
+                .send_to("live", sent % 2, brooklet::Record::value(value.clone()))
+                .expect("send during vacuum");
+            acked.push((meta.partition, meta.offset, value));
+            sent += 1;
+            assert_eq!(read_keep(&db), held, "round {round}: a read during vacuum");
+            let mut running = running;
+            if running.try_wait().expect("child").is_none() {
+                child = Some(running);
+            } else {
+                finish(running).ok();
+            }
+        }
+    }
+    for (partition, offset, value) in acked {
+        let fetched = db
+            .fetch("live", partition, offset, brooklet::FetchLimits::default())
+            .expect("fetch");
+        assert_eq!(fetched.records[0].value.as_deref(), Some(&value[..]));
+    }
+    assert_eq!(consume_all(&path), records);
+    assert!(run(&["check", p(&path)], None).ok().starts_with("ok: "));
 }

@@ -9,7 +9,7 @@ mod vacuum_support;
 use std::path::Path;
 
 use brooklet::{Brooklet, FetchLimits, Options, Record};
-use vacuum_support::{content, fill, used_pages};
+use vacuum_support::{content, content_of, fill, used_pages};
 
 fn file_len(path: &Path) -> u64 {
     std::fs::metadata(path).expect("metadata").len()
@@ -237,4 +237,80 @@ fn vacuum_joins_free_extents_for_a_segment_that_fits_nowhere() {
         let tight = 2 * (16 + used / 1024);
         assert!(pages <= used + tight, "{pages} pages for {used} in use");
     }
+}
+
+/// Vacuum in small steps on one handle while another handle (as another process would:
+/// its readers are not known to the first) produces and reads: every acknowledged record
+/// is there afterwards, in order; every read returns exactly the records the file held;
+/// the file is clean.
+#[test]
+fn vacuum_interleaves_with_producers_and_readers_of_another_handle() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("c.brooklet");
+    let db = Brooklet::open_with(&path, options(512)).expect("open");
+    fill(&db, 6, 3);
+    let stable = content(&db).expect("content");
+    db.create_topic("live", 2, brooklet::TopicConfig::default())
+        .expect("create");
+    let other = Brooklet::open_with(&path, options(512)).expect("open");
+    let stop = Arc::new(AtomicBool::new(false));
+
+    let producer = {
+        let other = other.clone();
+        std::thread::spawn(move || {
+            let mut acked = Vec::new();
+            for i in 0..400u32 {
+                let value = format!("live {i}").into_bytes();
+                let sent = other
+                    .send_to("live", i % 2, Record::value(value.clone()))
+                    .expect("send");
+                acked.push((sent.partition, sent.offset, value));
+            }
+            acked
+        })
+    };
+    let reader = {
+        let (other, stop) = (other.clone(), Arc::clone(&stop));
+        std::thread::spawn(move || {
+            let mut reads = 0;
+            let names: Vec<String> = stable.topics.keys().cloned().collect();
+            while !stop.load(Ordering::Relaxed) || reads == 0 {
+                let found = content_of(&other, &names).expect("read during vacuum");
+                assert!(found == stable, "a read during vacuum differs");
+                reads += 1;
+            }
+            reads
+        })
+    };
+    let small_steps = brooklet::VacuumOptions::default().step_bytes(8 << 10);
+    for round in 0..3 {
+        let report = db.vacuum_with(small_steps, |_| {}).expect("vacuum");
+        println!("round {round}: {report:?}");
+        // Work for the next round: a topic above free space.
+        for topic in [format!("scratch{round}"), format!("moved{round}")] {
+            db.create_topic(&topic, 1, brooklet::TopicConfig::default())
+                .expect("create");
+            let records = (0..300u32)
+                .map(|i| Record::value(i.to_le_bytes().repeat(50)))
+                .collect();
+            db.send_batch(&topic, records).expect("send");
+        }
+        db.delete_topic(&format!("scratch{round}")).expect("delete");
+    }
+    db.vacuum_with(small_steps, |_| {}).expect("vacuum");
+    let acked = producer.join().expect("producer");
+    stop.store(true, Ordering::Relaxed);
+    let reads = reader.join().expect("reader");
+    println!("{reads} full reads during vacuum");
+    for (partition, offset, value) in acked {
+        let fetched = db
+            .fetch("live", partition, offset, FetchLimits::default())
+            .expect("fetch");
+        assert_eq!(fetched.records[0].offset, offset);
+        assert_eq!(fetched.records[0].value.as_deref(), Some(&value[..]));
+    }
+    assert!(db.check().expect("check").is_clean());
 }

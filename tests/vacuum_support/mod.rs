@@ -37,9 +37,15 @@ impl Content {
 
 /// Reads everything in `db`.
 pub fn content(db: &Brooklet) -> brooklet::Result<Content> {
+    let names: Vec<String> = db.topics()?.into_iter().map(|t| t.name).collect();
+    content_of(db, &names)
+}
+
+/// Reads the topics `names` (which must exist) and every group's committed offsets.
+pub fn content_of(db: &Brooklet, names: &[String]) -> brooklet::Result<Content> {
     let mut topics = BTreeMap::new();
-    for info in db.topics()? {
-        let described = db.describe_topic(&info.name)?;
+    for name in names {
+        let described = db.describe_topic(name)?;
         let mut parts = Vec::new();
         for p in &described.partitions {
             let mut records = Vec::new();
@@ -49,7 +55,7 @@ pub fn content(db: &Brooklet) -> brooklet::Result<Content> {
                     max_records: 10_000,
                     max_bytes: 1 << 22,
                 };
-                let fetched = db.fetch(&info.name, p.partition, next, limits)?;
+                let fetched = db.fetch(name, p.partition, next, limits)?;
                 assert!(!fetched.records.is_empty(), "fetch from {next} got nothing");
                 next = fetched.next_offset;
                 records.extend(fetched.records);
@@ -60,7 +66,7 @@ pub fn content(db: &Brooklet) -> brooklet::Result<Content> {
                 records,
             });
         }
-        topics.insert(info.name.clone(), (info.config, parts));
+        topics.insert(name.clone(), (described.config, parts));
     }
     let mut groups = BTreeMap::new();
     for group in db.groups()? {
