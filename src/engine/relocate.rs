@@ -212,6 +212,8 @@ impl WriteTransaction {
         let Some(dest) = self.txn.alloc_pages_below(page_count, target, first) else {
             return Ok(None);
         };
+        // Readers rely on it: a segment never comes back to pages it left (log::read).
+        assert!(dest < first, "extent {first} would move up to {dest}");
         self.insert(
             EXTENTS_TREE,
             &dest.0.to_be_bytes(),
