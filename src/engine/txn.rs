@@ -198,6 +198,13 @@ impl ReadTransaction {
     /// writers reuse only pages free in the newest commit).
     pub(crate) fn newer(&self) -> Result<Option<ReadTransaction>> {
         let pager = self.txn.pager();
+        // The common case, checked cheaply: no commit since the snapshot.
+        if pager
+            .newest_txn_verified()?
+            .is_some_and(|newest| newest <= self.txn.state().txn())
+        {
+            return Ok(None);
+        }
         if *pager.latest()? == *self.txn.state() {
             return Ok(None);
         }

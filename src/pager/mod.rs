@@ -44,7 +44,7 @@ use crate::alloc::FreeExtent;
 use crate::error::{CorruptionKind, Error, PageId, Result};
 use crate::os::Storage;
 use crate::page::TxnId;
-use crate::page::slot::{JournalEntry, Slot};
+use crate::page::slot::{JournalEntry, SLOT_FIXED_SIZE, STATIC_HEADER_SIZE, Slot};
 use cache::PageCache;
 
 /// How hard a commit works to survive a power cut.
@@ -206,6 +206,48 @@ impl Pager {
             *state = Arc::new(fresh);
         }
         Ok(Arc::clone(&state))
+    }
+
+    /// The newest commit's txn id, read cheaply: the larger txn of the two slots, each
+    /// read without its page and verified by its CRC. `None` when a slot does not verify
+    /// (being written, torn, or past the end of a damaged file): ask [`Pager::latest`].
+    /// When it is not above a snapshot's txn, no commit after the snapshot has been
+    /// written, and since writers reuse only pages free in the commit they build on, the
+    /// snapshot's pages are intact.
+    pub fn newest_txn_verified(&self) -> Result<Option<TxnId>> {
+        /// Slot bytes read at once: the whole slot in the smallest pages, and at any page
+        /// size a slot whose inline journal is short.
+        const PREFIX: usize = crate::page::PAGE_SIZE_MIN as usize - STATIC_HEADER_SIZE;
+        let mut newest = TxnId(0);
+        for index in 0..2u64 {
+            let at = index * u64::from(self.page_size) + STATIC_HEADER_SIZE as u64;
+            let mut prefix = [0u8; PREFIX];
+            match self.storage.read_at(at, &mut prefix) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+                Err(e) => return Err(e.into()),
+            }
+            let crc = u32::from_le_bytes(prefix[..4].try_into().expect("4 bytes"));
+            let body_len = u32::from_le_bytes(prefix[4..8].try_into().expect("4 bytes")) as usize;
+            let room = self.page_size as usize - STATIC_HEADER_SIZE - 8;
+            if body_len < SLOT_FIXED_SIZE - 8 || body_len > room {
+                return Ok(None);
+            }
+            // The fixed fields, then the inline journal: the CRC covers both.
+            let digest = if 8 + body_len <= PREFIX {
+                crc32c::crc32c(&prefix[8..8 + body_len])
+            } else {
+                let mut rest = vec![0u8; 8 + body_len - PREFIX];
+                self.storage.read_at(at + PREFIX as u64, &mut rest)?;
+                crc32c::crc32c_append(crc32c::crc32c(&prefix[8..]), &rest)
+            };
+            if digest != crc {
+                return Ok(None);
+            }
+            let txn = u64::from_le_bytes(prefix[8..16].try_into().expect("8 bytes"));
+            newest = newest.max(TxnId(txn));
+        }
+        Ok(Some(newest))
     }
 
     /// Starts a read transaction on the newest committed state.

@@ -18,7 +18,7 @@ fn options() -> PagerOptions {
 /// Writes a leaf-kind page holding `fill` and returns its pointer.
 fn put_node(txn: &mut super::WriteTxn, fill: u8) -> NodePtr {
     let id = txn.alloc_page().expect("alloc");
-    let mut page = vec![fill; 512];
+    let mut page = vec![fill; txn.page_size()];
     PageHeader {
         kind: PageKind::Leaf as u8,
         level: 0,
@@ -224,4 +224,33 @@ fn a_rolled_back_commit_is_reported() {
     assert_eq!(notes.len(), 2, "{notes:?}");
     assert!(notes[0].contains("commit 3 (durable"), "{notes:?}");
     assert!(notes[1].contains("opened commit 2"), "{notes:?}");
+}
+
+#[test]
+fn the_cheap_txn_probe_agrees_with_the_slots_and_refuses_a_damaged_one() {
+    for page_size in [512u32, 4096] {
+        let storage = Arc::new(MemStorage::new());
+        let options = PagerOptions {
+            page_size,
+            ..PagerOptions::default()
+        };
+        let pager = Pager::open(storage.clone(), options).expect("create");
+        for durability in [Durability::Immediate, Durability::None, Durability::None] {
+            let mut txn = pager.begin_write().expect("write");
+            // Enough pages that the journal runs past the probe's first read at 4 KiB.
+            for fill in 0..40 {
+                put_node(&mut txn, fill);
+            }
+            let committed = txn.commit(durability).expect("commit");
+            assert_eq!(pager.newest_txn_verified().expect("probe"), Some(committed));
+            assert_eq!(pager.latest().expect("latest").txn(), committed);
+        }
+        // A flipped byte in the newest slot's body: the probe cannot vouch for it.
+        let index = pager.latest().expect("latest").slot_index;
+        let at = u64::from(index) * u64::from(page_size) + 32 + 30;
+        let mut byte = [0u8; 1];
+        storage.read_at(at, &mut byte).expect("read");
+        storage.write_at(at, &[byte[0] ^ 1]).expect("write");
+        assert_eq!(pager.newest_txn_verified().expect("probe"), None);
+    }
 }
