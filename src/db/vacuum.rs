@@ -68,6 +68,9 @@ const TRIMS_PER_STEP: usize = 256;
 /// whose free pages are within twice the slack is left as it is.
 const SLACK_PAGES: u64 = 16;
 
+/// Vacuum copies at most this many times the file's pages (see `move_pages`).
+const COPY_LIMIT_FACTOR: u64 = 4;
+
 /// Shrink commits tried at most: one normally; another if the first had to make its base
 /// durable, or freed the tail only in its own commit (the old free-list blob).
 const SHRINK_ATTEMPTS: usize = 3;
@@ -209,10 +212,13 @@ impl Brooklet {
             pages_moved: 0,
             pages_to_move: txn.used_pages_from(PageId(target)),
         };
+        // Producers that keep writing (segments keep arriving above the target) must not
+        // keep vacuum going: it copies at most a few times the file.
+        let copy_limit = COPY_LIMIT_FACTOR * u64::from(txn.space().page_count);
         // Segments: each move puts a segment strictly lower, and a window is cleared at
-        // most once per segment, so this ends.
+        // most once per segment, so this ends (without new segments, or at the limit).
         let mut cleared: HashSet<Vec<u8>> = HashSet::new();
-        loop {
+        while state.pages_moved < copy_limit {
             txn.set_alloc_ceiling(Some(PageId(target)));
             let moved = move_segments(&mut txn, target, step_pages, &mut cleared)?;
             if moved == 0 {
@@ -226,7 +232,7 @@ impl Brooklet {
         // above both that and the target move. Stops when a step no longer lowers the
         // number of pages above (copies of B-tree paths may land above when room runs out).
         let mut last_above = u64::MAX;
-        loop {
+        while state.pages_moved < copy_limit {
             let ceiling = target.max(data_end(&mut txn)?);
             let above = txn.used_pages_from(PageId(ceiling));
             if above == 0 || above >= last_above {
@@ -244,6 +250,7 @@ impl Brooklet {
             Self::stepped(report, &mut state, budget - left, progress);
             txn = self.inner.engine.begin_write()?;
         }
+        Ok(())
     }
 
     /// Accounts for one committed move step.
