@@ -141,6 +141,11 @@ impl Allocator {
         self.changed
     }
 
+    /// Makes the commit write the free list anew (to move its blob).
+    pub fn mark_changed(&mut self) {
+        self.changed = true;
+    }
+
     /// Allocates `count` contiguous pages: best fit (the smallest reusable extent that
     /// holds them, lowest address first), else from the end of the file. Best fit keeps
     /// the large extents that retention frees whole for new segments, instead of letting

@@ -71,8 +71,9 @@ const SLACK_PAGES: u64 = 16;
 /// Vacuum copies at most this many times the file's pages (see `move_pages`).
 const COPY_LIMIT_FACTOR: u64 = 4;
 
-/// Shrink commits tried at most: one normally; another if the first had to make its base
-/// durable, or freed the tail only in its own commit (the old free-list blob).
+/// Shrink commits tried at most: one normally; more if the first had to make its base
+/// durable, or the end of the file held the last commit's free-list or journal blob
+/// (freed by one shrink commit, dropped by the next).
 const SHRINK_ATTEMPTS: usize = 3;
 
 /// What [`Brooklet::vacuum`] did.
@@ -267,16 +268,22 @@ impl Brooklet {
         progress(*state);
     }
 
-    /// Step 3: a durable commit that drops the reusable free tail and cuts the file. Left
-    /// out when there is nothing to cut.
+    /// Step 3: durable shrink commits that drop the reusable free tail and cut the file.
+    /// The end of the file may hold the free-list or journal blob of the last commit:
+    /// a shrink commit writes them lower and frees them, and the next one drops them.
+    /// Left out when there is nothing to cut.
     fn shrink(&self, report: &mut VacuumReport) -> Result<()> {
         for _ in 0..SHRINK_ATTEMPTS {
             let mut txn = self.inner.engine.begin_write()?;
             let space = txn.space();
-            let tail_free =
-                space.page_count > 2 && txn.used_pages_from(PageId(space.page_count - 1)) == 0;
+            let classes = txn.page_classes()?;
+            let tail = classes
+                .iter()
+                .rev()
+                .take_while(|c| matches!(c, PageClass::Free | PageClass::Meta))
+                .count();
             let cut_len = u64::from(space.page_count) * u64::from(txn.page_size());
-            if !tail_free && self.inner.engine.file_len()? <= cut_len {
+            if tail == 0 && self.inner.engine.file_len()? <= cut_len {
                 return Ok(());
             }
             if !txn.base_is_durable() {
@@ -290,11 +297,6 @@ impl Brooklet {
             txn.request_shrink();
             txn.commit(Durability::Immediate)?;
             report.commits += 1;
-            let after = self.inner.engine.begin_write()?.space();
-            if after.page_count >= space.page_count {
-                // Nothing more came free (a snapshot of this process still reads it).
-                return Ok(());
-            }
         }
         Ok(())
     }
@@ -392,7 +394,7 @@ fn find_window(classes: &[PageClass], count: u32, limit: u32, target: u32) -> Op
     // Fixed and movable pages in the window `start .. start + count`.
     let mut counts = [0usize; 2];
     let slot = |class: PageClass| match class {
-        PageClass::Fixed => Some(0),
+        PageClass::Fixed | PageClass::Meta => Some(0),
         PageClass::Movable => Some(1),
         PageClass::Free => None,
     };

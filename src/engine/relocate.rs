@@ -31,8 +31,10 @@ pub(crate) enum PageClass {
     Free,
     /// A B-tree node or a page of a value's blob: relocation can copy it elsewhere.
     Movable,
-    /// A header page, a page of a data extent, or of the base commit's free-list,
-    /// journal or window-chain blobs.
+    /// A page of the base commit's free-list, journal or window-chain blobs: the next
+    /// commits write them anew and free these pages.
+    Meta,
+    /// A header page or a page of a data extent.
     Fixed,
 }
 
@@ -96,7 +98,8 @@ impl WriteTransaction {
     }
 
     /// What every page of the file holds (indexed by page id): free, a B-tree node or
-    /// value blob page (movable), or anything else (fixed).
+    /// value blob page (movable), the base commit's metadata blobs, or anything else
+    /// (fixed).
     pub(crate) fn page_classes(&mut self) -> Result<Vec<PageClass>> {
         let page_count = self.txn.page_count();
         let mut classes = vec![PageClass::Movable; page_count as usize];
@@ -116,7 +119,7 @@ impl WriteTransaction {
             mark(first, count, PageClass::Free)?;
         }
         for blob in self.txn.base_meta_blobs()? {
-            mark(blob.first.0, blob.page_count, PageClass::Fixed)?;
+            mark(blob.first.0, blob.page_count, PageClass::Meta)?;
         }
         for (key, value) in self.range(EXTENTS_TREE, .., false)? {
             let first = key

@@ -308,11 +308,13 @@ impl WriteTxn {
     }
 
     /// Vacuum: makes this commit durable; if the base is durable, drops the free extents
-    /// that end the file and are reusable (lowering the page count); and once the commit
-    /// is durable, cuts the file to its page count (which also drops space preallocated
-    /// past it). A crash before the cut leaves a longer file, which is valid.
+    /// that end the file and are reusable (lowering the page count); writes the free list
+    /// anew (so its blob moves to the lowest free pages, out of the end of the file); and
+    /// once the commit is durable, cuts the file to its page count (which also drops space
+    /// preallocated past it). A crash before the cut leaves a longer file, which is valid.
     pub fn request_shrink(&mut self) {
         self.shrink = true;
+        self.alloc.mark_changed();
     }
 
     /// Reads bytes of a data extent at byte `offset` from the start of page `first`,
