@@ -6,17 +6,19 @@
 //! 1. **Trim.** Closed segments give back the unused tail of their extents (bytes past
 //!    the last batch, left when a batch did not fit and a new segment began).
 //! 2. **Move.** The target is the pages in use plus a little slack. Segments with pages at
-//!    or above it are copied, highest first, to the best fitting free extent below it, or,
+//!    or above it are copied, largest first, to the best fitting free extent below it, or,
 //!    when none holds them, to the lowest free extent below their current place (so they
-//!    still move down, and a later step may take them further). Then every B-tree node
-//!    and blob above both the target and the highest segment is copied down,
-//!    copy-on-write. Every step is an ordinary durable write transaction that copies at
-//!    most [`VacuumOptions::step_bytes`] (a larger segment moves alone), so producers in other
+//!    still move down, and a later step may take them further). A segment that fits in no
+//!    free extent below the target gets a *window* cleared for it: the B-tree pages
+//!    between free extents are copied out of the way. Then every B-tree node and blob
+//!    above both the target and the highest segment is copied down, copy-on-write. Every
+//!    step is an ordinary durable write transaction that copies at most
+//!    [`VacuumOptions::step_bytes`] (a larger segment moves alone), so producers in other
 //!    threads and processes interleave.
-//! 3. **Cut.** A durable commit drops the free extents that end the file (once reusable:
-//!    freed by a durable commit no snapshot of this process still reads) and lowers the
-//!    page count in its slot; only after its `fdatasync` returns, still under the writer
-//!    lock, is the file truncated to the new page count.
+//! 3. **Cut.** A durable shrink commit drops the free extents that end the file (once
+//!    reusable: freed by a durable commit no snapshot of this process still reads) and
+//!    lowers the page count in its slot; only after its `fdatasync` returns, still under
+//!    the writer lock, is the file truncated to the new page count.
 //!
 //! A crash at any point leaves a file that opens to some commit of this sequence, each of
 //! which holds exactly the same records: moves copy before they free, and the cut comes
