@@ -25,6 +25,11 @@
 //! they are tagged with txn 0 and reusable at once. At commit, extents already reusable
 //! under the bound are relabelled 0 and merged ([`Allocator::settle`]): no later snapshot
 //! or fallback commit can reach them, so the label carries no more information.
+//!
+//! Vacuum adds two things. A *ceiling* ([`Allocator::set_ceiling`]) makes allocations
+//! prefer reusable pages wholly below it, so pages copied off the end of the file land low;
+//! and [`Allocator::take_reusable_tail`] lowers the page count past a reusable free extent
+//! that ends the file, so a commit can give those pages back to the operating system.
 
 use crate::error::{CorruptionKind, Error, PageId, Result};
 use crate::page::{Cursor, TxnId, put_u32, put_u64};
@@ -80,12 +85,24 @@ impl FreeExtent {
     }
 }
 
+/// Free pages an allocation may take: part of the extent at `index`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Run {
+    index: usize,
+    first: u32,
+    count: u32,
+}
+
 /// The free list of one transaction, plus the file's logical page count.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Allocator {
     extents: Vec<FreeExtent>,
     page_count: u32,
     changed: bool,
+    /// Vacuum's target: allocations prefer pages wholly below it (see [`Allocator::alloc`]).
+    ceiling: Option<u32>,
+    /// Vacuum clearing a window for a segment: pages `.0 .. .1` are not handed out.
+    avoid: Option<(u32, u32)>,
 }
 
 impl Allocator {
@@ -94,7 +111,19 @@ impl Allocator {
             extents,
             page_count,
             changed: false,
+            ceiling: None,
+            avoid: None,
         }
+    }
+
+    /// Keeps the `count` pages from `first` out of every allocation (`None`: no window).
+    pub fn set_avoid(&mut self, window: Option<(PageId, u32)>) {
+        self.avoid = window.map(|(first, count)| (first.0, first.0.saturating_add(count)));
+    }
+
+    /// Sets or clears the ceiling that [`Allocator::alloc`] prefers to stay below.
+    pub fn set_ceiling(&mut self, ceiling: Option<PageId>) {
+        self.ceiling = ceiling.map(|c| c.0);
     }
 
     /// The logical number of pages in the file.
@@ -112,35 +141,144 @@ impl Allocator {
         self.changed
     }
 
+    /// Makes the commit write the free list anew (to move its blob).
+    pub fn mark_changed(&mut self) {
+        self.changed = true;
+    }
+
     /// Allocates `count` contiguous pages: best fit (the smallest reusable extent that
     /// holds them, lowest address first), else from the end of the file. Best fit keeps
     /// the large extents that retention frees whole for new segments, instead of letting
     /// single-page B-tree copies split them.
+    ///
+    /// Under a ceiling (vacuum), best fit among the reusable extents that hold the pages
+    /// wholly below the ceiling; failing that, the lowest reusable extent that holds them
+    /// (so pages that cannot go below the ceiling still go as low as they can), and only
+    /// then the end of the file.
     pub fn alloc(&mut self, count: u32, bound: ReuseBound) -> Result<PageId> {
         assert!(count > 0, "allocating zero pages");
-        let hit = self
-            .extents
-            .iter()
-            .enumerate()
-            .filter(|(_, e)| e.count >= count && bound.allows(e.freed))
-            .min_by_key(|(_, e)| e.count)
-            .map(|(i, _)| i);
-        if let Some(i) = hit {
-            let e = &mut self.extents[i];
-            let first = e.first;
-            e.first += count;
-            e.count -= count;
-            if e.count == 0 {
-                self.extents.remove(i);
-            }
-            self.changed = true;
-            return Ok(PageId(first));
+        let hit = match self.ceiling {
+            None => self.best_fit(count, bound, u64::from(u32::MAX) + 1),
+            Some(ceiling) => self
+                .best_fit(count, bound, u64::from(ceiling))
+                .or_else(|| self.first_fit(count, bound)),
+        };
+        if let Some(run) = hit {
+            return Ok(self.take(run, count));
         }
         let first = self.page_count;
         self.page_count = first
             .checked_add(count)
             .ok_or_else(|| Error::invalid("file would exceed 2^32 pages"))?;
         Ok(PageId(first))
+    }
+
+    /// Allocates `count` contiguous reusable pages, never from the end of the file: best
+    /// fit among the extents that hold them ending at or below `best_limit`, else the
+    /// lowest extent that holds them ending at or below `any_limit`, else nothing. Vacuum
+    /// moves a data extent only where this finds room.
+    pub fn alloc_below(
+        &mut self,
+        count: u32,
+        bound: ReuseBound,
+        best_limit: PageId,
+        any_limit: PageId,
+    ) -> Option<PageId> {
+        assert!(count > 0, "allocating zero pages");
+        let run = self
+            .best_fit(count, bound, u64::from(best_limit.0))
+            .or_else(|| {
+                self.first_fit(count, bound)
+                    .filter(|run| u64::from(run.first) + u64::from(count) <= u64::from(any_limit.0))
+            })?;
+        Some(self.take(run, count))
+    }
+
+    /// The runs of free pages allocations may use, lowest first: every reusable extent,
+    /// less the avoided window (which may cut one extent in two).
+    fn runs(&self, bound: ReuseBound) -> impl Iterator<Item = Run> + '_ {
+        self.extents
+            .iter()
+            .enumerate()
+            .filter(move |(_, e)| bound.allows(e.freed))
+            .flat_map(move |(index, e)| {
+                let end = e.first + e.count;
+                let pieces = match self.avoid {
+                    None => [(e.first, end), (end, end)],
+                    Some((start, stop)) => [(e.first, end.min(start)), (e.first.max(stop), end)],
+                };
+                pieces
+                    .into_iter()
+                    .filter(|(first, end)| first < end)
+                    .map(move |(first, end)| Run {
+                        index,
+                        first,
+                        count: end - first,
+                    })
+            })
+    }
+
+    /// The smallest usable run that holds `count` pages ending at or below `limit` (the
+    /// lowest among equals).
+    fn best_fit(&self, count: u32, bound: ReuseBound, limit: u64) -> Option<Run> {
+        self.runs(bound)
+            .filter(|run| run.count >= count && u64::from(run.first) + u64::from(count) <= limit)
+            .min_by_key(|run| run.count)
+    }
+
+    /// The lowest usable run that holds `count` pages.
+    fn first_fit(&self, count: u32, bound: ReuseBound) -> Option<Run> {
+        self.runs(bound).find(|run| run.count >= count)
+    }
+
+    /// Takes `count` pages from the start of `run`, splitting its extent if the run
+    /// starts inside it.
+    fn take(&mut self, run: Run, count: u32) -> PageId {
+        let e = self.extents[run.index];
+        assert!(
+            run.count >= count && run.first >= e.first && run.first + count <= e.first + e.count,
+            "run {run:?} does not hold {count} pages of {e:?}"
+        );
+        let before = run.first - e.first;
+        let after = e.first + e.count - (run.first + count);
+        let mut pieces = Vec::with_capacity(2);
+        if before > 0 {
+            pieces.push(FreeExtent { count: before, ..e });
+        }
+        if after > 0 {
+            pieces.push(FreeExtent {
+                first: run.first + count,
+                count: after,
+                ..e
+            });
+        }
+        self.extents.splice(run.index..=run.index, pieces);
+        self.changed = true;
+        PageId(run.first)
+    }
+
+    /// Free pages in total, reusable or not.
+    pub fn free_page_count(&self) -> u64 {
+        self.extents.iter().map(|e| u64::from(e.count)).sum()
+    }
+
+    /// Removes the free extents that end the file and are reusable under `bound`, lowering
+    /// the page count to the first of them. Returns how many pages the file lost. The
+    /// commit that does this must be durable before the file is truncated, and the base
+    /// it builds on must be durable too (so no journal entry of its window names a page
+    /// past the new end).
+    pub fn take_reusable_tail(&mut self, bound: ReuseBound) -> u32 {
+        let before = self.page_count;
+        while let Some(last) = self.extents.last().copied() {
+            if last.end() != u64::from(self.page_count) || !bound.allows(last.freed) {
+                break;
+            }
+            self.extents.pop();
+            self.page_count = last.first;
+            self.changed = true;
+        }
+        assert!(self.page_count >= 2, "the header pages are never free");
+        before - self.page_count
     }
 
     /// Returns `count` pages starting at `first` to the free list, tagged `freed`.
@@ -360,6 +498,80 @@ mod tests {
             reader: TxnId(8),
         };
         assert_eq!(a.alloc(1, reader_behind).expect("alloc"), PageId(21));
+    }
+
+    #[test]
+    fn a_ceiling_prefers_low_pages_and_falls_back_to_the_lowest() {
+        let mut a = Allocator::new(Vec::new(), 100);
+        a.free(PageId(10), 1, TxnId(0));
+        a.free(PageId(20), 4, TxnId(0));
+        a.free(PageId(60), 2, TxnId(0));
+        a.free(PageId(80), 1, TxnId(0));
+        let bound = ReuseBound::all(TxnId(5));
+        a.set_ceiling(Some(PageId(50)));
+        // Best fit below the ceiling: the single page at 10, not the one at 80.
+        assert_eq!(a.alloc(1, bound).expect("alloc"), PageId(10));
+        assert_eq!(a.alloc(1, bound).expect("alloc"), PageId(20));
+        // No free extent holds 4 pages, below the ceiling or above: the end of the file.
+        assert_eq!(a.alloc(4, bound).expect("alloc"), PageId(100));
+        // Two pages: 21..24 holds three, below the ceiling.
+        assert_eq!(a.alloc(2, bound).expect("alloc"), PageId(21));
+        assert_eq!(a.alloc(2, bound).expect("alloc"), PageId(60));
+        a.set_ceiling(None);
+        assert_eq!(a.alloc(1, bound).expect("alloc"), PageId(23));
+        assert_eq!(a.alloc_below(1, bound, PageId(80), PageId(80)), None);
+        assert_eq!(
+            a.alloc_below(1, bound, PageId(81), PageId(0)),
+            Some(PageId(80))
+        );
+        a.free(PageId(70), 3, TxnId(0));
+        a.free(PageId(90), 5, TxnId(0));
+        // Nothing below 50; the lowest extent that holds 3 pages and ends by 95.
+        assert_eq!(
+            a.alloc_below(3, bound, PageId(50), PageId(95)),
+            Some(PageId(70))
+        );
+        assert_eq!(a.alloc_below(3, bound, PageId(50), PageId(92)), None);
+    }
+
+    #[test]
+    fn an_avoided_window_is_not_handed_out() {
+        let mut a = Allocator::new(Vec::new(), 100);
+        a.free(PageId(10), 5, TxnId(0));
+        a.free(PageId(20), 1, TxnId(0));
+        a.free(PageId(30), 10, TxnId(0));
+        let bound = ReuseBound::all(TxnId(5));
+        a.set_avoid(Some((PageId(12), 20)));
+        // 10..12 lies before the window: two pages fit there; 32..40 after it.
+        assert_eq!(a.alloc(2, bound).expect("alloc"), PageId(10));
+        assert_eq!(a.alloc(8, bound).expect("alloc"), PageId(32));
+        assert_eq!(a.alloc(1, bound).expect("alloc"), PageId(100));
+        assert_eq!(a.alloc_below(1, bound, PageId(50), PageId(50)), None);
+        assert_eq!(
+            a.extents()
+                .iter()
+                .map(|e| (e.first, e.count))
+                .collect::<Vec<_>>(),
+            [(12, 3), (20, 1), (30, 2)]
+        );
+        a.set_avoid(None);
+        assert_eq!(a.alloc(1, bound).expect("alloc"), PageId(20));
+    }
+
+    #[test]
+    fn the_reusable_tail_leaves_the_file() {
+        let mut a = Allocator::new(Vec::new(), 40);
+        a.free(PageId(5), 2, TxnId(3));
+        a.free(PageId(30), 5, TxnId(4));
+        a.free(PageId(35), 5, TxnId(9));
+        // Freed by txn 9, which is not reusable yet: nothing goes.
+        assert_eq!(a.take_reusable_tail(ReuseBound::all(TxnId(8))), 0);
+        assert_eq!(a.page_count(), 40);
+        assert_eq!(a.take_reusable_tail(ReuseBound::all(TxnId(9))), 10);
+        assert_eq!(a.page_count(), 30);
+        assert_eq!(a.extents().len(), 1);
+        assert_eq!(a.take_reusable_tail(ReuseBound::all(TxnId(9))), 0);
+        assert_eq!(a.free_page_count(), 2);
     }
 
     #[test]

@@ -34,7 +34,7 @@ pub use db::{
     Brooklet, CompactionReport, ConsumedRecord, Consumer, ConsumerOptions, GroupDescription,
     GroupPartition, Maintenance, MaintenanceReport, MemberDescription, OffsetReset, OnHandlerError,
     Options, PartitionInfo, Producer, Reader, RecordMetadata, ResetTo, RunError, StartAt,
-    TopicDescription, TopicInfo, TopicPartition,
+    TopicDescription, TopicInfo, TopicPartition, VacuumOptions, VacuumProgress, VacuumReport,
 };
 pub use error::{CorruptionKind, Error, PageId, Result};
 pub use group::Assignor;

@@ -778,6 +778,7 @@ fn every_command_has_help_with_examples() {
         &["dump"],
         &["export"],
         &["import"],
+        &["vacuum"],
         &["demo"],
     ];
     for command in commands {
@@ -786,13 +787,6 @@ fn every_command_has_help_with_examples() {
         let help = run(&args, None).ok();
         assert!(help.contains("Examples:"), "{command:?}: {help}");
     }
-}
-
-#[test]
-fn vacuum_says_it_is_not_supported_yet() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = file_with_topic(dir.path(), "t.brooklet", "t", 1);
-    run(&["vacuum", p(&path)], None).fails(2, "not supported yet");
 }
 
 #[test]

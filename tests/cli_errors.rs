@@ -105,6 +105,8 @@ fn a_corrupt_file_gives_one_line_errors_or_a_problem_list_never_a_panic() {
             vec!["topic", "describe", file, "t"],
             vec!["export", file, "t", "--format", "jsonl"],
             vec!["dump", file],
+            // Last: it writes to the file.
+            vec!["vacuum", file],
         ] {
             let out = run(&args, None);
             if out.code != 0 {

@@ -5,6 +5,7 @@
 //! several independent trees; each is named by its root pointer (`None` for an empty tree)
 //! and read with [`get`], [`range`], [`first`] and [`last`], changed inside one write
 //! transaction through a [`TreeMut`], and walked by the integrity check with [`check_tree`].
+//! Vacuum moves a tree's high pages down with [`TreeMut::relocate`].
 //! The node page layout is documented byte by byte in `node.rs`.
 //!
 //! Invariants:
@@ -35,6 +36,7 @@ mod check;
 mod iter;
 mod node;
 mod read;
+mod relocate;
 pub(crate) mod store;
 mod tree;
 mod update;
@@ -55,6 +57,7 @@ pub(crate) use read::get;
     )
 )]
 pub(crate) use read::{first, last};
+pub(crate) use relocate::Evict;
 pub(crate) use store::{PageRead, PageWrite};
 pub(crate) use tree::TreeMut;
 

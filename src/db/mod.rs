@@ -13,6 +13,7 @@ mod maintain;
 mod produce;
 mod reader;
 mod topics;
+mod vacuum;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -24,6 +25,7 @@ pub use group_admin::{GroupDescription, GroupPartition, MemberDescription, Reset
 pub use maintain::{Maintenance, MaintenanceReport};
 pub use produce::{Producer, RecordMetadata};
 pub use reader::{ConsumedRecord, OffsetReset, Reader, StartAt};
+pub use vacuum::{VacuumOptions, VacuumProgress, VacuumReport};
 
 use crate::catalog::{TopicConfig, TopicMeta};
 use crate::engine::{CheckReport, Engine, EngineOptions, ReadTransaction};

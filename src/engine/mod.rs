@@ -27,6 +27,7 @@
 //! ```
 
 mod check;
+mod relocate;
 mod txn;
 
 use std::path::Path;
@@ -34,6 +35,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use check::{CheckReport, Problem};
+pub(crate) use relocate::PageClass;
 pub use txn::{Entries, ReadTransaction, WriteTransaction};
 
 use crate::error::Result;
@@ -142,6 +144,12 @@ impl Engine {
     /// Whether a live handle holds the liveness lock on `slot` (`None`: unknown).
     pub fn liveness_held(&self, slot: u64) -> Result<Option<bool>> {
         Ok(self.pager.storage().liveness_held(slot)?)
+    }
+
+    /// The file's length in bytes, as the operating system reports it: at least the
+    /// committed page count times the page size, often more (space is preallocated).
+    pub(crate) fn file_len(&self) -> Result<u64> {
+        Ok(self.pager.storage().len()?)
     }
 
     /// The file's page size.

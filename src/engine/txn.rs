@@ -65,7 +65,7 @@ fn bounds<'k, R: RangeBounds<&'k [u8]>>(range: &R) -> (Bound<&'k [u8]>, Bound<&'
     (range.start_bound().cloned(), range.end_bound().cloned())
 }
 
-const ALL: (Bound<&[u8]>, Bound<&[u8]>) = (Bound::Unbounded, Bound::Unbounded);
+pub(super) const ALL: (Bound<&[u8]>, Bound<&[u8]>) = (Bound::Unbounded, Bound::Unbounded);
 
 /// An iterator over `(key, value)` pairs of one tree, in key order or reversed.
 pub struct Entries<'a> {
@@ -193,6 +193,24 @@ impl ReadTransaction {
             .map_err(|e| self.classify(e))
     }
 
+    /// A snapshot of the newest commit, when it is not the one this snapshot reads; `None`
+    /// while this snapshot is still the newest (no writer can have reused its pages then:
+    /// writers reuse only pages free in the newest commit).
+    pub(crate) fn newer(&self) -> Result<Option<ReadTransaction>> {
+        let pager = self.txn.pager();
+        // The common case, checked cheaply: no commit since the snapshot.
+        if pager
+            .newest_txn_verified()?
+            .is_some_and(|newest| newest <= self.txn.state().txn())
+        {
+            return Ok(None);
+        }
+        if *pager.latest()? == *self.txn.state() {
+            return Ok(None);
+        }
+        Ok(Some(Self::new(pager.begin_read()?)))
+    }
+
     /// True if a writer may have reused pages of this snapshot since it was taken, so a
     /// mismatch read now may be reuse rather than damage.
     pub(crate) fn is_stale(&self) -> bool {
@@ -207,9 +225,9 @@ impl ReadTransaction {
 /// [`WriteTransaction::commit`]; dropping the transaction discards them.
 #[derive(Debug)]
 pub struct WriteTransaction {
-    txn: pager::WriteTxn,
-    master: TreeMut,
-    trees: BTreeMap<String, TreeMut>,
+    pub(super) txn: pager::WriteTxn,
+    pub(super) master: TreeMut,
+    pub(super) trees: BTreeMap<String, TreeMut>,
 }
 
 impl WriteTransaction {
@@ -241,6 +259,14 @@ impl WriteTransaction {
         }
         if tree != EXTENTS_TREE {
             validate_name(tree, self.txn.page_size())?;
+        }
+        self.load_unchecked(tree)
+    }
+
+    /// Loads `tree` without checking its name (names read from the master tree).
+    pub(super) fn load_unchecked(&mut self, tree: &str) -> Result<()> {
+        if self.trees.contains_key(tree) {
+            return Ok(());
         }
         let root = self
             .master

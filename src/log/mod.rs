@@ -1,7 +1,8 @@
 //! L4 partitions: the records users produce and consume, the Kafka `RecordBatch` v2 bytes
 //! they are stored as (`batch.rs`), Kafka's default partitioner, segment chains with the
-//! sparse offset and time indexes (`append.rs`, `read.rs`), retention (`retention.rs`) and
-//! the log's part of the integrity check (`check.rs`).
+//! sparse offset and time indexes (`append.rs`, `read.rs`), retention (`retention.rs`),
+//! moving segments for vacuum (`relocate.rs`) and the log's part of the integrity check
+//! (`check.rs`).
 //!
 //! Invariants:
 //! 1. Every batch brooklet stores is a valid Kafka `RecordBatch` v2: any Kafka decoder reads it
@@ -23,6 +24,7 @@ pub(crate) mod meta;
 mod partitioner;
 pub(crate) mod read;
 mod record;
+pub(crate) mod relocate;
 pub(crate) mod retention;
 pub(crate) mod view;
 mod wire;

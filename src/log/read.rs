@@ -6,6 +6,14 @@
 //! they are). A mismatch in a snapshot that a writer may have overtaken is reported as
 //! [`Error::StaleSnapshot`] so the caller can retry on a fresh snapshot; otherwise it is
 //! corruption.
+//!
+//! A batch's own checks cannot tell a reused page that holds *another valid batch* (a
+//! later segment of the same partition that vacuum moved there, or another partition's):
+//! so once the batches are read, if a newer commit exists, the segments read from are
+//! looked up in it. A segment that is still at the same first page was never freed in
+//! between (segments move only downwards and are deleted only for good, and committed
+//! bytes below `bytes_used` are never rewritten), so what was read is what the snapshot
+//! held; otherwise the read is stale.
 
 use super::StoredRecord;
 use super::batch::{BATCH_HEADER_SIZE, BatchHeader, decode_batch, verify_batch};
@@ -139,6 +147,8 @@ struct BatchScan<'r> {
     pos: u32,
     /// Offset the next batch must start at or after.
     expected: u64,
+    /// Every segment read from: base offset and first page.
+    touched: Vec<(u64, u32)>,
 }
 
 impl<'r> BatchScan<'r> {
@@ -183,7 +193,27 @@ impl<'r> BatchScan<'r> {
             buf_pos: pos,
             pos,
             expected: seg_base,
+            touched: vec![(seg_base, seg.first_page)],
         }))
+    }
+
+    /// Confirms that the bytes read are the snapshot's (see the module docs): if a newer
+    /// commit exists, every segment read from must still start at the same page in it.
+    fn confirm(&self) -> Result<()> {
+        let Some(newer) = self.read.newer()? else {
+            return Ok(());
+        };
+        for &(base, first_page) in &self.touched {
+            let key = offset_key(self.topic_id, self.partition, base);
+            let now = match newer.get(TREE_SEGMENTS, &key)? {
+                Some(value) => Some(Segment::decode(&value, newer.page_size())?.first_page),
+                None => None,
+            };
+            if now != Some(first_page) {
+                return Err(Error::StaleSnapshot);
+            }
+        }
+        Ok(())
     }
 
     /// The next whole batch (header, bytes, and the first page of its segment for error
@@ -195,6 +225,7 @@ impl<'r> BatchScan<'r> {
                     Some((base, seg)) => {
                         self.seg_base = base;
                         self.seg = seg;
+                        self.touched.push((base, seg.first_page));
                         self.pos = 0;
                         self.buf.clear();
                         self.buf_pos = 0;
@@ -327,6 +358,7 @@ pub(crate) fn fetch(
             break;
         }
     }
+    scan.confirm()?;
     Ok(out)
 }
 
@@ -383,6 +415,7 @@ pub(crate) fn fetch_batches(
             break;
         }
     }
+    scan.confirm()?;
     Ok(out)
 }
 
@@ -429,9 +462,11 @@ pub(crate) fn offset_for_time(
                 record.timestamp_ms
             };
             if record.offset >= state.log_start && ts >= timestamp_ms {
+                scan.confirm()?;
                 return Ok(Some(record.offset));
             }
         }
     }
+    scan.confirm()?;
     Ok(None)
 }

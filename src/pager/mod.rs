@@ -23,6 +23,10 @@
 //!    file.
 //! 6. After any write or sync error the pager is poisoned; a failed sync is never retried.
 //! 7. A snapshot is one slot's state; readers never see a mix of two commits.
+//! 8. The file is cut shorter (vacuum) only under the writer lock, right after a durable
+//!    commit whose page count ends where the cut is; every page cut off is free and
+//!    reusable in that commit. A reader meeting the end of the file reports the page as
+//!    out of range, which a reader with an older snapshot treats like a reused page.
 
 mod cache;
 mod recovery;
@@ -37,10 +41,10 @@ pub(crate) use recovery::now_ms;
 pub(crate) use txn::{ReadTxn, WriteTxn};
 
 use crate::alloc::FreeExtent;
-use crate::error::{Error, PageId, Result};
+use crate::error::{CorruptionKind, Error, PageId, Result};
 use crate::os::Storage;
 use crate::page::TxnId;
-use crate::page::slot::{JournalEntry, Slot};
+use crate::page::slot::{JournalEntry, SLOT_FIXED_SIZE, STATIC_HEADER_SIZE, Slot};
 use cache::PageCache;
 
 /// How hard a commit works to survive a power cut.
@@ -204,6 +208,48 @@ impl Pager {
         Ok(Arc::clone(&state))
     }
 
+    /// The newest commit's txn id, read cheaply: the larger txn of the two slots, each
+    /// read without its page and verified by its CRC. `None` when a slot does not verify
+    /// (being written, torn, or past the end of a damaged file): ask [`Pager::latest`].
+    /// When it is not above a snapshot's txn, no commit after the snapshot has been
+    /// written, and since writers reuse only pages free in the commit they build on, the
+    /// snapshot's pages are intact.
+    pub fn newest_txn_verified(&self) -> Result<Option<TxnId>> {
+        /// Slot bytes read at once: the whole slot in the smallest pages, and at any page
+        /// size a slot whose inline journal is short.
+        const PREFIX: usize = crate::page::PAGE_SIZE_MIN as usize - STATIC_HEADER_SIZE;
+        let mut newest = TxnId(0);
+        for index in 0..2u64 {
+            let at = index * u64::from(self.page_size) + STATIC_HEADER_SIZE as u64;
+            let mut prefix = [0u8; PREFIX];
+            match self.storage.read_at(at, &mut prefix) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+                Err(e) => return Err(e.into()),
+            }
+            let crc = u32::from_le_bytes(prefix[..4].try_into().expect("4 bytes"));
+            let body_len = u32::from_le_bytes(prefix[4..8].try_into().expect("4 bytes")) as usize;
+            let room = self.page_size as usize - STATIC_HEADER_SIZE - 8;
+            if body_len < SLOT_FIXED_SIZE - 8 || body_len > room {
+                return Ok(None);
+            }
+            // The fixed fields, then the inline journal: the CRC covers both.
+            let digest = if 8 + body_len <= PREFIX {
+                crc32c::crc32c(&prefix[8..8 + body_len])
+            } else {
+                let mut rest = vec![0u8; 8 + body_len - PREFIX];
+                self.storage.read_at(at + PREFIX as u64, &mut rest)?;
+                crc32c::crc32c_append(crc32c::crc32c(&prefix[8..]), &rest)
+            };
+            if digest != crc {
+                return Ok(None);
+            }
+            let txn = u64::from_le_bytes(prefix[8..16].try_into().expect("8 bytes"));
+            newest = newest.max(TxnId(txn));
+        }
+        Ok(Some(newest))
+    }
+
     /// Starts a read transaction on the newest committed state.
     pub fn begin_read(self: &Arc<Self>) -> Result<ReadTxn> {
         let state = self.latest()?;
@@ -304,6 +350,29 @@ impl Pager {
         let mut buf = vec![0u8; self.page_size as usize];
         self.storage.read_at(self.offset_of(id), &mut buf)?;
         Ok(buf)
+    }
+
+    /// Reads one whole page for a reader: a page past the end of the file is reported as
+    /// out of range (see [`Pager::read_checked`]).
+    fn read_page_checked(&self, id: PageId) -> Result<Vec<u8>> {
+        let mut buf = vec![0u8; self.page_size as usize];
+        self.read_checked(id, self.offset_of(id), &mut buf)?;
+        Ok(buf)
+    }
+
+    /// Reads `buf.len()` bytes at byte `offset`, on behalf of page `page`. A read past the
+    /// end of the file becomes `PageOutOfRange` corruption rather than an I/O error: a
+    /// snapshot older than a vacuum that cut the file meets it exactly where it would meet
+    /// a reused page, and readers turn both into `StaleSnapshot` when a newer commit
+    /// exists. With no newer commit the file really is shorter than its commit says.
+    fn read_checked(&self, page: PageId, offset: u64, buf: &mut [u8]) -> Result<()> {
+        self.storage.read_at(offset, buf).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                Error::corrupt(page, CorruptionKind::PageOutOfRange(page.0))
+            } else {
+                Error::Io(e)
+            }
+        })
     }
 
     fn offset_of(&self, id: PageId) -> u64 {

@@ -119,14 +119,52 @@ impl Pager {
 
     /// Chooses the commit to open: the valid slot with the higher txn whose commit window
     /// verifies, else the other valid slot.
+    ///
+    /// If neither verifies, the slots are read again: a writer in another process may have
+    /// committed meanwhile and, under vacuum, cut the file below the page count of the
+    /// slots read first. Only when the slots stay the same is the file corrupt.
     fn recover(&self) -> Result<CommitState> {
+        const ATTEMPTS: usize = 4;
         let mut candidates = self.read_candidates()?;
-        candidates.sort_by_key(|c| std::cmp::Reverse(c.state.txn()));
+        for attempt in 1..=ATTEMPTS {
+            let mut notes = Vec::new();
+            let mut rejected = Vec::new();
+            let chosen = self.choose(&candidates, &mut notes, &mut rejected)?;
+            if chosen.is_err() && attempt < ATTEMPTS {
+                let again = self.read_candidates()?;
+                if !same_slots(&again, &candidates) {
+                    candidates = again;
+                    continue;
+                }
+            }
+            self.recovery_notes
+                .lock()
+                .expect("notes lock")
+                .extend(notes);
+            self.rejected
+                .lock()
+                .expect("rejected lock")
+                .extend(rejected);
+            return chosen;
+        }
+        unreachable!("the last attempt returns")
+    }
+
+    /// Validates `candidates`, newest first, and returns the first valid one (`Ok(Err)`
+    /// if none is; `Err` for an I/O error). Rolled-back commits are noted in `notes` and
+    /// `rejected`.
+    fn choose(
+        &self,
+        candidates: &[Candidate],
+        notes: &mut Vec<String>,
+        rejected: &mut Vec<Rejected>,
+    ) -> Result<Result<CommitState>> {
+        let mut sorted: Vec<&Candidate> = candidates.iter().collect();
+        sorted.sort_by_key(|c| std::cmp::Reverse(c.state.txn()));
         let mut last_error = Error::corrupt_file(CorruptionKind::NoValidCommit);
-        for c in candidates {
+        for c in sorted {
             match self.validate(&c.state) {
                 Ok(()) => {
-                    let mut notes = self.recovery_notes.lock().expect("notes lock");
                     if !notes.is_empty() {
                         notes.push(format!(
                             "opened commit {} (slot {})",
@@ -134,7 +172,7 @@ impl Pager {
                             c.state.slot_index
                         ));
                     }
-                    return Ok(c.state);
+                    return Ok(Ok(c.state.clone()));
                 }
                 Err(e @ Error::Io(_)) => return Err(e),
                 Err(e) => {
@@ -143,15 +181,12 @@ impl Pager {
                     } else {
                         "non-durable"
                     };
-                    self.recovery_notes
-                        .lock()
-                        .expect("notes lock")
-                        .push(format!(
-                            "commit {} ({kind}, slot {}) failed to verify and was rolled back: {e}",
-                            c.state.txn().0,
-                            c.state.slot_index
-                        ));
-                    self.rejected.lock().expect("rejected lock").push(Rejected {
+                    notes.push(format!(
+                        "commit {} ({kind}, slot {}) failed to verify and was rolled back: {e}",
+                        c.state.txn().0,
+                        c.state.slot_index
+                    ));
+                    rejected.push(Rejected {
                         slot_index: c.state.slot_index,
                         txn: c.state.txn(),
                         slot_crc: c.state.slot_crc,
@@ -160,7 +195,7 @@ impl Pager {
                 }
             }
         }
-        Err(last_error)
+        Ok(Err(last_error))
     }
 
     /// Reads both header pages and returns the slots whose checksums verify.
@@ -337,7 +372,7 @@ impl Pager {
                 CorruptionKind::PageOutOfRange(entry.page.0),
             ));
         }
-        let page = self.read_page_raw(entry.page)?;
+        let page = self.read_page_checked(entry.page)?;
         let prefix = page
             .get(..entry.len as usize)
             .filter(|p| !p.is_empty())
@@ -366,7 +401,7 @@ impl Pager {
             ));
         }
         let mut buf = vec![0u8; ptr.len as usize];
-        self.storage.read_at(self.offset_of(ptr.first), &mut buf)?;
+        self.read_checked(ptr.first, self.offset_of(ptr.first), &mut buf)?;
         let actual = crc32c::crc32c(&buf);
         if actual != ptr.crc {
             return Err(Error::corrupt(
@@ -453,6 +488,12 @@ impl Pager {
             born,
         });
     }
+}
+
+/// True if two reads of the header pages found the same commits.
+fn same_slots(a: &[Candidate], b: &[Candidate]) -> bool {
+    let key = |c: &Candidate| (c.state.slot_index, c.state.txn(), c.state.slot_crc);
+    a.len() == b.len() && a.iter().map(key).eq(b.iter().map(key))
 }
 
 /// The newest entry of each page, from entries ordered newest first. A page written by

@@ -18,7 +18,7 @@ fn options() -> PagerOptions {
 /// Writes a leaf-kind page holding `fill` and returns its pointer.
 fn put_node(txn: &mut super::WriteTxn, fill: u8) -> NodePtr {
     let id = txn.alloc_page().expect("alloc");
-    let mut page = vec![fill; 512];
+    let mut page = vec![fill; txn.page_size()];
     PageHeader {
         kind: PageKind::Leaf as u8,
         level: 0,
@@ -224,4 +224,121 @@ fn a_rolled_back_commit_is_reported() {
     assert_eq!(notes.len(), 2, "{notes:?}");
     assert!(notes[0].contains("commit 3 (durable"), "{notes:?}");
     assert!(notes[1].contains("opened commit 2"), "{notes:?}");
+}
+
+#[test]
+fn the_cheap_txn_probe_agrees_with_the_slots_and_refuses_a_damaged_one() {
+    for page_size in [512u32, 4096] {
+        let storage = Arc::new(MemStorage::new());
+        let options = PagerOptions {
+            page_size,
+            ..PagerOptions::default()
+        };
+        let pager = Pager::open(storage.clone(), options).expect("create");
+        for durability in [Durability::Immediate, Durability::None, Durability::None] {
+            let mut txn = pager.begin_write().expect("write");
+            // Enough pages that the journal runs past the probe's first read at 4 KiB.
+            for fill in 0..40 {
+                put_node(&mut txn, fill);
+            }
+            let committed = txn.commit(durability).expect("commit");
+            assert_eq!(pager.newest_txn_verified().expect("probe"), Some(committed));
+            assert_eq!(pager.latest().expect("latest").txn(), committed);
+        }
+        // A flipped byte in the newest slot's body: the probe cannot vouch for it.
+        let index = pager.latest().expect("latest").slot_index;
+        let at = u64::from(index) * u64::from(page_size) + 32 + 30;
+        let mut byte = [0u8; 1];
+        storage.read_at(at, &mut byte).expect("read");
+        storage.write_at(at, &[byte[0] ^ 1]).expect("write");
+        assert_eq!(pager.newest_txn_verified().expect("probe"), None);
+    }
+}
+
+/// Storage whose contents are replaced by `after` at the first `len` call once two
+/// reads happened: as if, while this process opens the file (its slots already read,
+/// not yet validated), another process committed a shrink and cut the file.
+#[derive(Debug)]
+struct CutWhileOpening {
+    bytes: std::sync::Mutex<(Vec<u8>, Option<Vec<u8>>, u32)>,
+}
+
+impl Storage for CutWhileOpening {
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> std::io::Result<()> {
+        let mut state = self.bytes.lock().expect("lock");
+        state.2 += 1;
+        MemStorage::from_bytes(state.0.clone()).read_at(offset, buf)
+    }
+    fn write_at(&self, _: u64, _: &[u8]) -> std::io::Result<()> {
+        unreachable!("opening writes nothing")
+    }
+    fn len(&self) -> std::io::Result<u64> {
+        let mut state = self.bytes.lock().expect("lock");
+        if state.2 >= 2
+            && let Some(after) = state.1.take()
+        {
+            state.0 = after;
+        }
+        Ok(state.0.len() as u64)
+    }
+    fn set_len(&self, _: u64) -> std::io::Result<()> {
+        unreachable!("opening writes nothing")
+    }
+    fn sync_data(&self) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn sync_count(&self) -> u64 {
+        0
+    }
+    fn try_lock_writer(&self) -> std::io::Result<bool> {
+        Ok(true)
+    }
+    fn unlock_writer(&self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn opening_while_another_process_cuts_the_file_reads_the_slots_again() {
+    let storage = Arc::new(MemStorage::new());
+    let pager = Pager::open(storage.clone(), options()).expect("create");
+    let mut txn = pager.begin_write().expect("write");
+    let nodes: Vec<NodePtr> = (0..50).map(|fill| put_node(&mut txn, fill)).collect();
+    txn.set_master_root(Some(nodes[0]));
+    txn.commit(Durability::Immediate).expect("commit");
+    let mut txn = pager.begin_write().expect("write");
+    for node in &nodes[1..] {
+        txn.free_page(node.id);
+    }
+    txn.commit(Durability::Immediate).expect("commit");
+    // The first shrink moves the free-list blob off the end; the second cuts below the
+    // page count of both slots the first leaves.
+    let mut txn = pager.begin_write().expect("write");
+    txn.request_shrink();
+    txn.commit(Durability::Immediate).expect("shrink");
+    let before = storage.to_bytes();
+    let pages_before = pager.latest().expect("state").slot.page_count;
+    let mut txn = pager.begin_write().expect("write");
+    txn.request_shrink();
+    let cut = txn.commit(Durability::Immediate).expect("shrink");
+    let after = storage.to_bytes();
+    assert!(
+        after.len() < 512 * pages_before as usize / 2,
+        "the shrink cut the file"
+    );
+
+    let racing = CutWhileOpening {
+        bytes: std::sync::Mutex::new((before, Some(after), 0)),
+    };
+    let opened = Pager::open(Arc::new(racing), options()).expect("open");
+    assert_eq!(
+        opened.state.lock().expect("state").txn(),
+        cut,
+        "opened the cut commit"
+    );
+    assert!(
+        opened.recovery_notes().is_empty(),
+        "{:?}",
+        opened.recovery_notes()
+    );
 }

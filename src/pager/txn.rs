@@ -42,7 +42,7 @@ impl Pager {
         if let Some(page) = self.cache.get(ptr.id, ptr.crc) {
             return Ok(page);
         }
-        let page = self.read_page_raw(ptr.id)?;
+        let page = self.read_page_checked(ptr.id)?;
         verify(&page, ptr)?;
         let page: Arc<[u8]> = Arc::from(page);
         self.cache.insert(ptr.id, ptr.crc, Arc::clone(&page));
@@ -66,8 +66,7 @@ impl Pager {
                 CorruptionKind::PageOutOfRange(first.0),
             ));
         }
-        self.storage.read_at(start, buf)?;
-        Ok(())
+        self.read_checked(first, start, buf)
     }
 
     /// Grows the file in extents so that it holds at least `pages` pages.
@@ -82,6 +81,17 @@ impl Pager {
         let step = (len / 64).clamp(64 << 10, 16 << 20);
         let target = (needed + step).next_multiple_of(u64::from(self.page_size));
         self.storage.set_len(target).map_err(|e| self.poison(e))
+    }
+
+    /// Cuts the file to exactly `pages` pages if it is longer (vacuum). Called only under
+    /// the writer lock and after the commit that recorded `pages` is durable, so no commit
+    /// a crash may fall back to needs the bytes cut off, and no writer is filling them.
+    fn truncate_to(&self, pages: u32) -> Result<()> {
+        let len = u64::from(pages) * u64::from(self.page_size);
+        if self.storage.len().map_err(|e| self.poison(e))? > len {
+            self.storage.set_len(len).map_err(|e| self.poison(e))?;
+        }
+        Ok(())
     }
 }
 
@@ -169,6 +179,9 @@ pub(crate) struct WriteTxn {
     /// durable.
     base_own: Vec<JournalEntry>,
     master_root: Option<NodePtr>,
+    /// Vacuum: make the commit durable, drop the reusable free tail of the file, and cut
+    /// the file to its new length once the commit is durable.
+    shrink: bool,
 }
 
 impl WriteTxn {
@@ -197,7 +210,120 @@ impl WriteTxn {
             fresh: HashSet::new(),
             written: HashMap::new(),
             base_own,
+            shrink: false,
         }
+    }
+
+    /// Vacuum: makes allocations prefer pages wholly below `ceiling` (see
+    /// [`Allocator::alloc`]); `None` restores the normal policy.
+    pub fn set_alloc_ceiling(&mut self, ceiling: Option<PageId>) {
+        self.alloc.set_ceiling(ceiling);
+    }
+
+    /// Vacuum: keeps the `count` pages from `first` out of every allocation until the
+    /// transaction ends (`None`: no window).
+    pub fn set_alloc_avoid(&mut self, window: Option<(PageId, u32)>) {
+        self.alloc.set_avoid(window);
+    }
+
+    /// Relabels the free extents already reusable and merges neighbours, as a commit
+    /// does, so that an allocation sees runs freed by different commits as one.
+    pub fn settle_free_list(&mut self) {
+        self.alloc.settle(self.bound);
+    }
+
+    /// Where [`WriteTxn::alloc_pages_below`] with `best_limit` would place each of
+    /// `requests` (page count, and the page the pages must end by), taken in order: a dry
+    /// run on a copy of the free list.
+    pub fn would_fit(&self, requests: &[(u32, PageId)], best_limit: PageId) -> Vec<Option<PageId>> {
+        let mut alloc = self.alloc.clone();
+        requests
+            .iter()
+            .map(|&(count, any_limit)| alloc.alloc_below(count, self.bound, best_limit, any_limit))
+            .collect()
+    }
+
+    /// Free extents as this transaction would commit them: first page and page count.
+    pub fn free_extents(&self) -> Vec<(u32, u32)> {
+        self.alloc
+            .extents()
+            .iter()
+            .map(|e| (e.first, e.count))
+            .collect()
+    }
+
+    /// The base commit's own metadata blobs: free list, journal and window chain nodes.
+    pub fn base_meta_blobs(&self) -> Result<Vec<BlobPtr>> {
+        let slot = &self.base.slot;
+        let mut blobs: Vec<BlobPtr> = slot.freelist.into_iter().collect();
+        if let Journal::Blob { ptr, .. } = slot.journal {
+            blobs.push(ptr);
+        }
+        for (node, _) in self.pager.window_nodes(slot)? {
+            blobs.push(node);
+        }
+        Ok(blobs)
+    }
+
+    /// Allocates `count` contiguous reusable pages, never from the end of the file: see
+    /// [`Allocator::alloc_below`].
+    pub fn alloc_pages_below(
+        &mut self,
+        count: u32,
+        best_limit: PageId,
+        any_limit: PageId,
+    ) -> Option<PageId> {
+        let first = self
+            .alloc
+            .alloc_below(count, self.bound, best_limit, any_limit)?;
+        for i in 0..count {
+            self.fresh.insert(PageId(first.0 + i));
+        }
+        Some(first)
+    }
+
+    /// The logical page count as this transaction would commit it.
+    pub fn page_count(&self) -> u32 {
+        self.alloc.page_count()
+    }
+
+    /// Free pages as this transaction would commit them, reusable now or not.
+    pub fn free_page_count(&self) -> u64 {
+        self.alloc.free_page_count()
+    }
+
+    /// Free pages at or above `page`.
+    pub fn free_pages_from(&self, page: PageId) -> u64 {
+        self.alloc
+            .extents()
+            .iter()
+            .map(|e| {
+                let end = e.first + e.count;
+                u64::from(end.saturating_sub(e.first.max(page.0)))
+            })
+            .sum()
+    }
+
+    /// True if the commit this transaction builds on is durable.
+    pub fn base_is_durable(&self) -> bool {
+        self.base.is_durable()
+    }
+
+    /// Vacuum: makes this commit durable; if the base is durable, drops the free extents
+    /// that end the file and are reusable (lowering the page count); writes the free list
+    /// anew (so its blob moves to the lowest free pages, out of the end of the file); and
+    /// once the commit is durable, cuts the file to its page count (which also drops space
+    /// preallocated past it). A crash before the cut leaves a longer file, which is valid.
+    pub fn request_shrink(&mut self) {
+        self.shrink = true;
+        self.alloc.mark_changed();
+    }
+
+    /// Reads bytes of a data extent at byte `offset` from the start of page `first`,
+    /// bounded by this transaction's page count. The caller verifies the contents.
+    pub fn read_data(&self, first: PageId, offset: u64, buf: &mut [u8]) -> Result<()> {
+        self.pager
+            .read_data_at(first, offset, buf, self.alloc.page_count())
     }
 
     /// The master tree root as this transaction will commit it.
@@ -287,12 +413,6 @@ impl WriteTxn {
         Ok(())
     }
 
-    /// Reads committed bytes of a data extent, as [`ReadTxn::read_data`] does.
-    pub fn read_data(&self, first: PageId, offset: u64, buf: &mut [u8]) -> Result<()> {
-        self.pager
-            .read_data_at(first, offset, buf, self.alloc.page_count())
-    }
-
     /// Writes `data` at byte `offset` from the start of page `first`, for data segments.
     ///
     /// The target bytes must be unused in the committed state: pages allocated by this
@@ -347,17 +467,25 @@ impl WriteTxn {
     /// nothing to commit.
     pub fn commit(mut self, durability: Durability) -> Result<TxnId> {
         self.pager.check_poisoned()?;
+        if self.shrink && self.base.is_durable() {
+            // Only with a durable base: its window is empty, so no journal entry this
+            // commit carries can name a page past the new end.
+            self.alloc.take_reusable_tail(self.bound);
+        }
         let unchanged = self.dirty.is_empty()
             && self.written.is_empty()
             && !self.alloc.changed()
             && self.master_root == self.base.slot.master_root
             && self.alloc.page_count() == self.base.slot.page_count;
-        if unchanged && (durability == Durability::None || self.base.is_durable()) {
+        // A shrink always commits: the cut that follows must rest on a sync made by this
+        // handle, never on a slot another process wrote but may not have synced.
+        if unchanged && !self.shrink && (durability == Durability::None || self.base.is_durable()) {
             return Ok(self.base.txn());
         }
         let own = self.own_entries();
         let (window, window_commits, window_entries) = self.place_window()?;
         let durable = durability != Durability::None
+            || self.shrink
             || window_commits >= MAX_WINDOW_COMMITS
             || window_entries as usize + own.len() > self.pager.options.max_window_pages;
         let journal = self.place_journal(&own)?;
@@ -394,6 +522,10 @@ impl WriteTxn {
                 .storage
                 .sync_data()
                 .map_err(|e| self.pager.poison(e))?;
+        }
+        if self.shrink {
+            // Still under the writer lock: no writer can be extending the file meanwhile.
+            self.pager.truncate_to(self.alloc.page_count())?;
         }
         let born = if durable {
             HashSet::new()

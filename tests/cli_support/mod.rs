@@ -129,6 +129,8 @@ pub fn commands_on(file: &str) -> Vec<Vec<String>> {
         &["compact", file, "t"],
         &["export", file, "t", "--format", "jsonl"],
         &["import", file, "t", "--format", "jsonl"],
+        &["vacuum", file],
+        &["vacuum", file, "--json"],
     ];
     lines
         .iter()

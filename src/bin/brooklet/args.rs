@@ -22,7 +22,7 @@ Examples:
 Output: data goes to stdout, summaries and errors to stderr. An error is one line,
 `brooklet: error: ...`. Exit codes: 0 success; 1 the command failed (missing or damaged
 file, unknown topic, bad input data, I/O error); 2 the command line is wrong (unknown flag,
-bad value, bad topic config) or the command is not supported yet.
+bad value, bad topic config).
 
 Only `init` and `demo` create files; every other command needs an existing brooklet file
 and never changes a file that is not one.";
@@ -116,10 +116,25 @@ of their own and are reported as `unknown`.")]
         #[arg(long)]
         json: bool,
     },
-    /// Reclaim free space (not supported yet).
+    /// Return free space to the operating system: move pages down, truncate the file.
+    #[command(after_help = "\
+Examples:
+  brooklet vacuum events.brooklet
+  brooklet vacuum events.brooklet --json
+
+Moves pages in use from the end of the file into free space lower down (segments whole,
+then B-tree pages), then truncates the file. Records, offsets and group offsets are
+unchanged. Works in short commits, so producers and consumers in other processes go on
+meanwhile; a crash at any point leaves a file that opens with the same records.
+Readers in other processes that meet a moved page retry on the newer state by themselves.
+Prints one summary line on stderr (file size before -> after); --json prints the report
+on stdout.")]
     Vacuum {
         /// The brooklet file.
         file: PathBuf,
+        /// Print the report as one JSON object on stdout.
+        #[arg(long)]
+        json: bool,
     },
     /// Compact topics: keep each key's latest record, drop expired tombstones.
     #[command(after_help = "\

@@ -50,10 +50,6 @@ impl CliError {
             code: 0,
         }
     }
-
-    pub fn not_supported(what: &str) -> Self {
-        Self::usage(format!("not supported yet: {what}"))
-    }
 }
 
 impl fmt::Display for CliError {

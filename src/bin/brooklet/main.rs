@@ -20,6 +20,7 @@ mod segments;
 mod time;
 mod topic;
 mod transfer;
+mod vacuum;
 
 use std::io::Write as _;
 use std::process::ExitCode;
@@ -28,7 +29,7 @@ use clap::Parser as _;
 use clap::error::ErrorKind;
 
 use args::{Cli, Command};
-use common::{CliError, CliResult, EXIT_USAGE};
+use common::{CliResult, EXIT_USAGE};
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -56,7 +57,7 @@ fn run(command: Command) -> CliResult {
         Command::Check { file, json } => inspect::check(&file, json),
         Command::Info { file, json } => inspect::info(&file, json),
         Command::Dump { file, page, json } => dump::run(&file, page, json),
-        Command::Vacuum { .. } => Err(CliError::not_supported("vacuum")),
+        Command::Vacuum { file, json } => vacuum::run(&file, json),
         Command::Compact { file, topic, json } => compact::run(&file, topic.as_deref(), json),
         Command::Export(args) => transfer::export(&args),
         Command::Import(args) => transfer::import(&args),

@@ -10,7 +10,7 @@ use std::ops::Bound;
 use mock::MemStore;
 
 use crate::btree::{
-    MAX_VALUE_LEN, TreeMut, first, get, last, max_inline_value_len, max_key_len, range,
+    Evict, MAX_VALUE_LEN, TreeMut, first, get, last, max_inline_value_len, max_key_len, range,
 };
 use crate::error::Error;
 use crate::page::NodePtr;
@@ -376,4 +376,105 @@ fn double_ended_scan_meets_in_the_middle() {
         reversed,
         (0..400).rev().map(|n| key(n, 6)).collect::<Vec<_>>()
     );
+}
+
+/// Every page the tree `root` reaches (nodes and blob pages).
+fn reachable(store: &MemStore, root: Option<NodePtr>) -> std::collections::BTreeSet<u32> {
+    let mut pages = std::collections::BTreeSet::new();
+    let mut problems = Vec::new();
+    crate::btree::check_tree(
+        store,
+        root,
+        &mut |first, count, _| pages.extend(first.0..first.0 + count),
+        &mut problems,
+    );
+    assert!(problems.is_empty(), "{problems:?}");
+    pages
+}
+
+#[test]
+fn relocate_copies_every_high_page_and_keeps_the_entries() {
+    let mut store = MemStore::new(512);
+    let mut tree = TreeMut::new(None);
+    for n in 0..300 {
+        // Every seventh value goes to a blob.
+        let len = if n % 7 == 0 { 700 } else { 20 };
+        tree.insert(&mut store, &key(n, 8), &value(n, len))
+            .expect("insert");
+    }
+    let mut root = commit(&mut tree, &mut store);
+    let expected = scan(&store, root);
+    let before = reachable(&store, root);
+    // A ceiling above every page moves nothing.
+    let mut budget = u64::MAX;
+    let mut tree = TreeMut::new(root);
+    tree.relocate(
+        &mut store,
+        Evict::Above(crate::PageId(u32::MAX)),
+        &mut budget,
+    )
+    .expect("relocate");
+    assert!(!tree.is_dirty());
+    assert_eq!(budget, u64::MAX);
+    // The upper half of the pages: a few pages per round under a small budget, then the
+    // rest. Pages freed by a round are reusable only after its commit, so a copy never
+    // lands on a page it replaces, and every high page reachable before a round with room
+    // for all of them is gone after it.
+    let middle = *before.iter().nth(before.len() / 2).expect("pages");
+    for round in 0..4 {
+        let high: Vec<u32> = reachable(&store, root)
+            .into_iter()
+            .filter(|&p| p >= middle)
+            .collect();
+        let mut tree = TreeMut::new(root);
+        let mut budget = if round < 3 { 5 } else { u64::MAX };
+        tree.relocate(&mut store, Evict::Above(crate::PageId(middle)), &mut budget)
+            .expect("relocate");
+        root = commit(&mut tree, &mut store);
+        assert_eq!(scan(&store, root), expected, "round {round}");
+        let after = reachable(&store, root);
+        let copied = high.iter().filter(|p| !after.contains(p)).count();
+        assert!(copied >= 1, "round {round} copied nothing");
+        if round == 3 {
+            assert_eq!(copied, high.len(), "high pages left: {high:?} {after:?}");
+        } else {
+            assert!(copied < high.len(), "a budget of 5 copied {copied} pages");
+        }
+    }
+}
+
+#[test]
+fn relocate_clears_a_window() {
+    let mut store = MemStore::new(512);
+    let mut tree = TreeMut::new(None);
+    for n in 0..200 {
+        let len = if n % 5 == 0 { 900 } else { 30 };
+        tree.insert(&mut store, &key(n, 8), &value(n, len))
+            .expect("insert");
+    }
+    let root = commit(&mut tree, &mut store);
+    let expected = scan(&store, root);
+    let pages = reachable(&store, root);
+    let low = *pages.iter().nth(10).expect("pages");
+    let high = *pages.iter().nth(30).expect("pages");
+    let evict = Evict::Within {
+        first: low,
+        count: high - low,
+    };
+    assert!(evict.hits(crate::PageId(low), 1));
+    assert!(!evict.hits(crate::PageId(high), 1));
+    assert!(evict.hits(crate::PageId(low - 1), 2));
+    let mut tree = TreeMut::new(root);
+    let mut budget = u64::MAX;
+    tree.relocate(&mut store, evict, &mut budget)
+        .expect("relocate");
+    let root = commit(&mut tree, &mut store);
+    assert_eq!(scan(&store, root), expected);
+    let after = reachable(&store, root);
+    let left: Vec<u32> = after
+        .iter()
+        .copied()
+        .filter(|&p| p >= low && p < high && pages.contains(&p))
+        .collect();
+    assert!(left.is_empty(), "pages {left:?} were not moved out");
 }
