@@ -407,3 +407,69 @@ fn fetch_batches_lends_the_records_fetch_returns() {
         .expect("at the end");
     assert!(past.is_empty() && past.records().next().is_none());
 }
+
+/// Concurrent sends share commits (one batch per partition per commit); a bad send among
+/// them fails alone, and every good send lands once, in its thread's order.
+#[test]
+fn concurrent_sends_with_bad_ones_among_them_fail_alone() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = open(&dir);
+    let config = TopicConfig::from_pairs([("max.message.bytes", "2000")]).expect("config");
+    db.create_topic("t", 2, config).expect("create");
+    let threads: Vec<_> = (0..8u32)
+        .map(|t| {
+            let db = db.clone();
+            std::thread::spawn(move || {
+                let producer = db.producer().with_durability(Durability::Immediate);
+                let mut good = Vec::new();
+                for i in 0..40u32 {
+                    let result = match (t + i) % 10 {
+                        0 => producer.send("t", Record::keyed("big", vec![0u8; 5000])),
+                        1 => producer.send("missing", Record::keyed("k", "v")),
+                        _ => producer.send_to(
+                            "t",
+                            t % 2,
+                            Record::keyed(format!("t{t}"), format!("{i}")),
+                        ),
+                    };
+                    match (t + i) % 10 {
+                        0 | 1 => assert!(
+                            matches!(result, Err(Error::InvalidArgument(_))),
+                            "{result:?}"
+                        ),
+                        _ => good.push((i, result.expect("a good send lands"))),
+                    }
+                }
+                good
+            })
+        })
+        .collect();
+    let mut landed = 0;
+    for (t, handle) in threads.into_iter().enumerate() {
+        let good = handle.join().expect("join");
+        landed += good.len();
+        // Offsets rise in the thread's send order, and each record is where it was told.
+        assert!(good.windows(2).all(|w| w[0].1.offset < w[1].1.offset));
+        for (i, meta) in good {
+            let fetched = db
+                .fetch("t", meta.partition, meta.offset, FetchLimits::default())
+                .expect("fetch");
+            let record = fetched
+                .records
+                .iter()
+                .find(|r| r.offset == meta.offset)
+                .expect("the record is at its offset");
+            assert_eq!(record.value.as_deref(), Some(i.to_string().as_bytes()));
+            assert_eq!(record.key.as_deref(), Some(format!("t{t}").as_bytes()));
+        }
+    }
+    let total: u64 = db
+        .describe_topic("t")
+        .expect("describe")
+        .partitions
+        .iter()
+        .map(|p| p.end_offset)
+        .sum();
+    assert_eq!(total, landed as u64, "only the good sends landed");
+    assert!(db.check().expect("check").is_clean());
+}

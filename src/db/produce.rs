@@ -8,16 +8,18 @@
 //! several requests, a new leader first waits briefly (a fraction of a commit) for as many
 //! to queue, since their threads are just returning from the last commit.
 //!
-//! A request that fails validation (unknown topic, oversized record) fails alone: the group
-//! is rebuilt without it. An I/O error fails the whole group (the handle is then poisoned).
+//! The records of all requests for one partition go into one batch (one append, one
+//! retention step). A request that fails validation (unknown topic, oversized record) fails
+//! alone: the group is then applied request by request and rebuilt without it. An I/O error fails the whole group (the handle is then poisoned).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use super::{Brooklet, now_ms};
 use crate::TxnId;
+use crate::catalog::TopicMeta;
 use crate::engine::WriteTransaction;
 use crate::error::{Error, Result};
 use crate::log::Record;
@@ -242,6 +244,24 @@ impl Brooklet {
     /// Returns the commit's txn id if it committed.
     fn commit_group(&self, group: &[Arc<Request>]) -> Option<TxnId> {
         let mut live: Vec<&Arc<Request>> = group.iter().collect();
+        if live.len() > 1 {
+            match self.try_group_merged(&live) {
+                Ok(Some((txn, results))) => {
+                    for (req, result) in live.iter().zip(results) {
+                        *req.result.lock().expect("result lock") = Some(Ok(result));
+                    }
+                    return Some(txn);
+                }
+                // A request is invalid: find it below, one request at a time.
+                Ok(None) => {}
+                Err(e) => {
+                    for req in live {
+                        *req.result.lock().expect("result lock") = Some(Err(e.duplicate()));
+                    }
+                    return None;
+                }
+            }
+        }
         loop {
             if live.is_empty() {
                 return None;
@@ -265,6 +285,88 @@ impl Brooklet {
                 }
             }
         }
+    }
+
+    /// Commits a group with the records of all its requests for one partition appended
+    /// together, in queue order: one batch (and one retention step) per partition instead
+    /// of one per request. `Ok(None)`, with nothing committed, if any request is invalid.
+    fn try_group_merged(
+        &self,
+        live: &[&Arc<Request>],
+    ) -> Result<Option<(TxnId, Vec<Vec<RecordMetadata>>)>> {
+        let mut txn = self.inner.engine.begin_write()?;
+        let now = now_ms();
+        let mut durability = Durability::None;
+        let mut runs: BTreeMap<(String, u32), PartitionRun> = BTreeMap::new();
+        for (i, req) in live.iter().enumerate() {
+            durability = strongest(durability, req.durability);
+            let topic = match self
+                .inner
+                .catalog
+                .lock()
+                .expect("catalog lock")
+                .lookup_write(&mut txn, &req.topic)
+            {
+                Ok(topic) => topic,
+                Err(Error::InvalidArgument(_)) => return Ok(None),
+                Err(e) => return Err(e),
+            };
+            if req
+                .partition
+                .is_some_and(|p| Self::check_partition(&topic, p).is_err())
+            {
+                return Ok(None);
+            }
+            for (j, r) in req.records.iter().enumerate() {
+                let p = choose_partition(
+                    req.partition,
+                    r.key.as_deref(),
+                    req.sticky,
+                    topic.partitions,
+                );
+                runs.entry((req.topic.clone(), p))
+                    .or_insert_with(|| (Arc::clone(&topic), Vec::new()))
+                    .1
+                    .push((i, j));
+            }
+        }
+        let mut results: Vec<Vec<RecordMetadata>> = live
+            .iter()
+            .map(|r| {
+                vec![
+                    RecordMetadata {
+                        partition: 0,
+                        offset: 0,
+                        timestamp_ms: 0,
+                    };
+                    r.records.len()
+                ]
+            })
+            .collect();
+        for ((_, p), (topic, members)) in &runs {
+            let records: Vec<Record> = members
+                .iter()
+                .map(|&(i, j)| live[i].records[j].clone())
+                .collect();
+            let appended = match append(&mut txn, topic, *p, &records, now) {
+                Ok(appended) => appended,
+                Err(Error::InvalidArgument(_)) => return Ok(None),
+                Err(e) => return Err(e),
+            };
+            crate::log::retention::apply(&mut txn, topic, *p, now)?;
+            for (n, (&(i, j), record)) in members.iter().zip(&records).enumerate() {
+                results[i][j] = RecordMetadata {
+                    partition: *p,
+                    offset: appended.offset_base + n as u64,
+                    timestamp_ms: match topic.config.timestamp_type {
+                        crate::log::TimestampType::LogAppendTime => appended.timestamp_ms,
+                        crate::log::TimestampType::CreateTime => record.timestamp_ms.unwrap_or(now),
+                    },
+                };
+            }
+        }
+        let committed = txn.commit(durability)?;
+        Ok(Some((committed, results)))
     }
 
     fn try_group(
@@ -349,6 +451,9 @@ impl Brooklet {
         Ok(out)
     }
 }
+
+/// A partition's share of a group: its topic, and (request, record) indexes in queue order.
+type PartitionRun = (Arc<TopicMeta>, Vec<(usize, usize)>);
 
 /// Why a group failed: one request (retry without it) or everything.
 enum GroupError {
