@@ -779,6 +779,7 @@ fn every_command_has_help_with_examples() {
         &["export"],
         &["import"],
         &["vacuum"],
+        &["compact"],
         &["demo"],
     ];
     for command in commands {
