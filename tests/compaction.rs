@@ -485,7 +485,7 @@ fn power_cuts_during_compaction_retention_and_vacuum_lose_nothing() {
         housekeeping(&db).expect("housekeeping runs");
     }
     let total_ops = probe.op_count();
-    let shrunk = probe.durable_image().len();
+    let shrunk = probe.volatile_image().len();
     assert!(
         shrunk < base.len() / 2,
         "vacuum gave back what compaction freed: {} -> {shrunk} bytes",

@@ -177,11 +177,17 @@ def read_slot(data, page_index, page_size):
         "chain_nodes": u32(slot, 100),
         "chain_entries": u32(slot, 104),
     }
-    # body_len is 100 plus 12 per inline journal entry.
+    # body_len is 100, plus 12 per inline journal entry, plus the inline free list's length
+    # (a free-list pointer with page count 0 and a length above 0).
     inline = s["journal_count"] if s["journal"][1] == 0 else 0
-    if 8 + body_len != SLOT_FIXED + 12 * inline:
+    inline_free = s["free"][2] if s["free"][1] == 0 else 0
+    if 8 + body_len != SLOT_FIXED + 12 * inline + inline_free:
         return None
     s["inline_journal"] = slot[SLOT_FIXED : SLOT_FIXED + 12 * inline]
+    start = SLOT_FIXED + 12 * inline
+    s["inline_free"] = slot[start : start + inline_free]
+    if inline_free and crc32c(s["inline_free"]) != s["free"][3]:
+        return None
     return s
 
 
@@ -204,8 +210,9 @@ def validate(f, slot):
     f.page_count = slot["page_count"]
     own = set()  # pages of the commit's own free-list, journal and chain blobs
     free = set()
-    if slot["free"][1] != 0:
-        fl = f.blob(slot["free"], "free list")
+    if slot["free"][1] != 0 or slot["inline_free"]:
+        inline_list = slot["free"][1] == 0
+        fl = slot["inline_free"] if inline_list else f.blob(slot["free"], "free list")
         check(len(fl) % 16 == 0, "free list length not a multiple of 16")
         end = 0
         for o in range(0, len(fl), 16):
@@ -214,7 +221,8 @@ def validate(f, slot):
             end = first + count
             check(end <= slot["page_count"], "free extent past page_count")
             free.update(range(first, end))
-        own.update(blob_pages(slot["free"]))
+        if not inline_list:
+            own.update(blob_pages(slot["free"]))
     if slot["journal"][1] == 0:
         journal = journal_entries(slot["inline_journal"], slot["journal_count"], "journal")
     else:

@@ -168,7 +168,7 @@ fn power_cut_sweep(case: Case) -> u64 {
 #[test]
 fn power_cut_at_every_step_of_a_vacuum() {
     let mut covered = 0;
-    for i in 0..15u64 {
+    for i in 0..18u64 {
         covered += power_cut_sweep(Case {
             page_size: [512, 1024, 4096][(i % 3) as usize],
             seed: 100 + i,

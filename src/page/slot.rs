@@ -71,6 +71,12 @@ pub(crate) fn inline_journal_capacity(page_size: u32) -> usize {
     (page_size as usize - STATIC_HEADER_SIZE - SLOT_FIXED_SIZE) / JOURNAL_ENTRY_SIZE
 }
 
+/// Bytes of free list a slot can hold after `journal_inline` inline journal entries.
+pub(crate) fn inline_free_list_capacity(page_size: u32, journal_inline: usize) -> usize {
+    (page_size as usize - STATIC_HEADER_SIZE - SLOT_FIXED_SIZE)
+        .saturating_sub(journal_inline * JOURNAL_ENTRY_SIZE)
+}
+
 /// One journal entry: a page written since the last durable commit, and the checksum of
 /// its first `len` bytes. `allocated` is set when the commit also allocated the page (so
 /// the last durable commit cannot reach it).
@@ -101,7 +107,10 @@ pub(crate) struct Slot {
     pub durable: bool,
     pub time_ms: u64,
     pub master_root: Option<NodePtr>,
+    /// The free list in a blob, when it does not fit the slot.
     pub freelist: Option<BlobPtr>,
+    /// The encoded free list when it is kept in the slot (empty otherwise).
+    pub freelist_inline: Vec<u8>,
     pub journal: Journal,
     /// The chain of journals of earlier commits since the last durable one.
     pub window: Option<BlobPtr>,
@@ -232,7 +241,22 @@ impl Slot {
                 crc: 0,
             })
             .encode(&mut body);
-        self.freelist.unwrap_or(EMPTY_BLOB).encode(&mut body);
+        match self.freelist {
+            Some(ptr) => ptr.encode(&mut body),
+            // An inline free list: no pages, its length and CRC; its bytes follow the
+            // inline journal entries.
+            None => BlobPtr {
+                first: PageId(0),
+                page_count: 0,
+                len: u32::try_from(self.freelist_inline.len()).expect("inline list is small"),
+                crc: if self.freelist_inline.is_empty() {
+                    0
+                } else {
+                    crc32c::crc32c(&self.freelist_inline)
+                },
+            }
+            .encode(&mut body),
+        }
         match &self.journal {
             Journal::Inline(entries) => {
                 EMPTY_BLOB.encode(&mut body);
@@ -251,6 +275,9 @@ impl Slot {
         put_u32(&mut body, self.window_entries);
         if let Journal::Inline(entries) = &self.journal {
             encode_journal(entries, &mut body);
+        }
+        if self.freelist.is_none() {
+            body.extend_from_slice(&self.freelist_inline);
         }
         let start = STATIC_HEADER_SIZE;
         let body_start = start + 8;
@@ -302,13 +329,25 @@ impl Slot {
         let window_commits = c.u32()?;
         let window_entries = c.u32()?;
         let journal = if journal_blob.page_count == 0 {
-            let rest = c.take(c.remaining())?;
-            Journal::Inline(decode_journal(rest, count)?)
+            let len = usize::try_from(count)
+                .ok()
+                .and_then(|n| n.checked_mul(JOURNAL_ENTRY_SIZE))
+                .ok_or_else(|| Error::corrupt_file(CorruptionKind::BadLength))?;
+            Journal::Inline(decode_journal(c.take(len)?, count)?)
         } else {
             Journal::Blob {
                 ptr: journal_blob,
                 count,
             }
+        };
+        let freelist_inline = if freelist.page_count == 0 && freelist.len > 0 {
+            let bytes = c.take(freelist.len as usize)?;
+            if crc32c::crc32c(bytes) != freelist.crc {
+                return Err(Error::corrupt_file(CorruptionKind::BadLength));
+            }
+            bytes.to_vec()
+        } else {
+            Vec::new()
         };
         Ok(Self {
             txn,
@@ -318,6 +357,7 @@ impl Slot {
             time_ms,
             master_root: (root.id.0 != 0).then_some(root),
             freelist: (freelist.page_count != 0).then_some(freelist),
+            freelist_inline,
             journal,
             window: (window.page_count != 0).then_some(window),
             window_commits,
@@ -354,6 +394,7 @@ mod tests {
                 len: 32,
                 crc: 7,
             }),
+            freelist_inline: Vec::new(),
             journal,
             window: Some(BlobPtr {
                 first: PageId(30),

@@ -48,6 +48,7 @@ impl Pager {
                     time_ms: 0,
                     master_root: None,
                     freelist: None,
+                    freelist_inline: Vec::new(),
                     journal: Journal::Inline(Vec::new()),
                     window: None,
                     window_commits: 0,
@@ -98,6 +99,7 @@ impl Pager {
                 time_ms: now_ms(),
                 master_root: None,
                 freelist: None,
+                freelist_inline: Vec::new(),
                 journal: Journal::Inline(Vec::new()),
                 window: None,
                 window_commits: 0,
@@ -418,7 +420,8 @@ impl Pager {
     /// The free list of a commit.
     pub(crate) fn load_free_list(&self, slot: &Slot) -> Result<Vec<FreeExtent>> {
         match slot.freelist {
-            None => Ok(Vec::new()),
+            None if slot.freelist_inline.is_empty() => Ok(Vec::new()),
+            None => decode_free_list(&slot.freelist_inline, slot.page_count, PageId(0)),
             Some(ptr) => {
                 let bytes = self.read_blob_checked(ptr, slot.page_count)?;
                 decode_free_list(&bytes, slot.page_count, ptr.first)

@@ -21,8 +21,8 @@ use crate::alloc::{Allocator, FreeExtent, ReuseBound, WINDOW_LOCAL};
 use crate::btree::{PageRead, PageWrite};
 use crate::error::{CorruptionKind, Error, PageId, Result};
 use crate::page::slot::{
-    Journal, JournalEntry, Slot, encode_journal, encode_window_node, inline_journal_capacity,
-    write_static_header,
+    Journal, JournalEntry, Slot, encode_journal, encode_window_node, inline_free_list_capacity,
+    inline_journal_capacity, write_static_header,
 };
 
 /// Most commits a window chain may hold; the commit after is made durable, which bounds
@@ -489,7 +489,11 @@ impl WriteTxn {
             || window_commits >= MAX_WINDOW_COMMITS
             || window_entries as usize + own.len() > self.pager.options.max_window_pages;
         let journal = self.place_journal(&own)?;
-        let freelist = self.place_free_list()?;
+        let journal_inline = match &journal {
+            Journal::Inline(entries) => entries.len(),
+            Journal::Blob { .. } => 0,
+        };
+        let (freelist, freelist_inline) = self.place_free_list(journal_inline)?;
         self.write_dirty()?;
         if durability == Durability::Paranoid {
             self.pager
@@ -509,6 +513,7 @@ impl WriteTxn {
             time_ms: now_ms(),
             master_root: self.master_root,
             freelist,
+            freelist_inline,
             journal,
             // A durable commit keeps its chain too: until its sync returns, recovery may
             // have to validate it. The next commit frees the chain.
@@ -618,19 +623,29 @@ impl WriteTxn {
         })
     }
 
-    /// Rewrites the free list if it changed; returns the pointer to commit.
-    fn place_free_list(&mut self) -> Result<Option<BlobPtr>> {
+    /// Rewrites the free list if it changed: into the slot when it fits after
+    /// `journal_inline` inline journal entries (no page to write), else into a blob.
+    /// Returns the blob pointer or the inline bytes to commit.
+    fn place_free_list(&mut self, journal_inline: usize) -> Result<(Option<BlobPtr>, Vec<u8>)> {
         if self.alloc.changed() {
             self.alloc.settle(self.bound);
         }
         if !self.alloc.changed() {
-            return Ok(self.base.slot.freelist);
+            return Ok((
+                self.base.slot.freelist,
+                self.base.slot.freelist_inline.clone(),
+            ));
         }
         if let Some(old) = self.base.slot.freelist {
             self.free_base_meta_blob(old);
         }
         if self.alloc.extents().is_empty() {
-            return Ok(None);
+            return Ok((None, Vec::new()));
+        }
+        if self.alloc.encoded_len()
+            <= inline_free_list_capacity(self.pager.page_size, journal_inline)
+        {
+            return Ok((None, self.alloc.encode()));
         }
         // Allocating the blob can only shrink or remove an extent, never add one, so the
         // list encoded afterwards still fits the pages sized now.
@@ -643,7 +658,10 @@ impl WriteTxn {
             bytes.len() <= pages as usize * page_size,
             "free list outgrew its blob"
         );
-        Ok(Some(self.write_meta_blob(&bytes, Some((first, pages)))?))
+        Ok((
+            Some(self.write_meta_blob(&bytes, Some((first, pages)))?),
+            Vec::new(),
+        ))
     }
 
     /// Writes a blob that the slot verifies itself (journal, free list): not journaled.
