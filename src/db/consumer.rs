@@ -248,10 +248,13 @@ impl Consumer {
             self.positions.clear();
             self.join()?;
         }
-        let read = self.db.inner.engine.begin_read()?;
-        let state = groups::state_read(&read, self.group_id)?;
-        let names = Self::topic_names(&read)?;
-        drop(read);
+        // Retried on a fresh snapshot if a writer in another process reuses its pages.
+        let (state, names) = self.db.with_snapshot(|read| {
+            Ok((
+                groups::state_read(read, self.group_id)?,
+                Self::topic_names(read)?,
+            ))
+        })?;
         self.seen_generation = state.generation;
         let mut mine = BTreeSet::new();
         let mut revoking = Vec::new();
@@ -402,8 +405,10 @@ impl Consumer {
     }
 
     fn generation_moved(&self) -> Result<bool> {
-        let read = self.db.inner.engine.begin_read()?;
-        Ok(groups::state_read(&read, self.group_id)?.generation != self.seen_generation)
+        let state = self
+            .db
+            .with_snapshot(|read| groups::state_read(read, self.group_id))?;
+        Ok(state.generation != self.seen_generation)
     }
 
     fn maybe_auto_commit(&mut self) -> Result<()> {
