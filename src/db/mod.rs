@@ -484,10 +484,7 @@ impl Brooklet {
             crate::log::check::check_partitions(&read, &mut report);
             crate::group::check::check_groups(&read, &mut report);
             attempt += 1;
-            if report.is_clean()
-                || attempt >= 4
-                || self.inner.engine.latest_txn()? == before
-            {
+            if report.is_clean() || attempt >= 4 || self.inner.engine.latest_txn()? == before {
                 return Ok(report);
             }
         }
