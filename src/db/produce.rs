@@ -8,11 +8,11 @@
 //! several requests, a new leader first waits briefly (a fraction of a commit) for as many
 //! to queue, since their threads are just returning from the last commit.
 //!
-//! The records of all requests for one partition go into one batch (one append, one
+//! The records of all requests for one partition go into one append (one batch, one
 //! retention step). A request that fails validation (unknown topic, oversized record) fails
-//! alone: the group is then applied request by request and rebuilt without it. An I/O error fails the whole group (the handle is then poisoned).
+//! alone: the group is then applied request by request to name it, and retried without it. An I/O error fails the whole group (the handle is then poisoned).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -244,24 +244,6 @@ impl Brooklet {
     /// Returns the commit's txn id if it committed.
     fn commit_group(&self, group: &[Arc<Request>]) -> Option<TxnId> {
         let mut live: Vec<&Arc<Request>> = group.iter().collect();
-        if live.len() > 1 {
-            match self.try_group_merged(&live) {
-                Ok(Some((txn, results))) => {
-                    for (req, result) in live.iter().zip(results) {
-                        *req.result.lock().expect("result lock") = Some(Ok(result));
-                    }
-                    return Some(txn);
-                }
-                // A request is invalid: find it below, one request at a time.
-                Ok(None) => {}
-                Err(e) => {
-                    for req in live {
-                        *req.result.lock().expect("result lock") = Some(Err(e.duplicate()));
-                    }
-                    return None;
-                }
-            }
-        }
         loop {
             if live.is_empty() {
                 return None;
@@ -287,35 +269,61 @@ impl Brooklet {
         }
     }
 
-    /// Commits a group with the records of all its requests for one partition appended
-    /// together, in queue order: one batch (and one retention step) per partition instead
-    /// of one per request. `Ok(None)`, with nothing committed, if any request is invalid.
-    fn try_group_merged(
+    /// Appends a group's requests in one transaction and commits it. The records of all
+    /// requests for one partition go into one append, in queue order: one batch and one
+    /// retention step per partition instead of one per request. If some request is
+    /// invalid, the requests are applied one at a time to name it, so it fails alone.
+    fn try_group(
         &self,
         live: &[&Arc<Request>],
-    ) -> Result<Option<(TxnId, Vec<Vec<RecordMetadata>>)>> {
-        let mut txn = self.inner.engine.begin_write()?;
+    ) -> Result<(TxnId, Vec<Vec<RecordMetadata>>), GroupError> {
         let now = now_ms();
-        let mut durability = Durability::None;
+        let durability = live
+            .iter()
+            .fold(Durability::None, |d, req| strongest(d, req.durability));
+        let mut txn = self.inner.engine.begin_write().map_err(GroupError::All)?;
+        let results = match self.append_requests(&mut txn, live, now) {
+            Ok(results) => results,
+            Err(Error::InvalidArgument(_)) => {
+                drop(txn);
+                txn = self.inner.engine.begin_write().map_err(GroupError::All)?;
+                let mut results = Vec::with_capacity(live.len());
+                for (i, req) in live.iter().enumerate() {
+                    let mut one = self
+                        .append_requests(&mut txn, std::slice::from_ref(req), now)
+                        .map_err(|e| match e {
+                            Error::InvalidArgument(_) => GroupError::Request(i, e),
+                            e => GroupError::All(e),
+                        })?;
+                    results.push(one.remove(0));
+                }
+                results
+            }
+            Err(e) => return Err(GroupError::All(e)),
+        };
+        let committed = txn.commit(durability).map_err(GroupError::All)?;
+        Ok((committed, results))
+    }
+
+    /// Appends the records of `reqs`, each partition's records of all requests together in
+    /// queue order, and applies a retention step to each partition written. Returns each
+    /// request's record metadata in input order.
+    fn append_requests(
+        &self,
+        txn: &mut WriteTransaction,
+        reqs: &[&Arc<Request>],
+        now: i64,
+    ) -> Result<Vec<Vec<RecordMetadata>>> {
         let mut runs: BTreeMap<(String, u32), PartitionRun> = BTreeMap::new();
-        for (i, req) in live.iter().enumerate() {
-            durability = strongest(durability, req.durability);
-            let topic = match self
+        for (i, req) in reqs.iter().enumerate() {
+            let topic = self
                 .inner
                 .catalog
                 .lock()
                 .expect("catalog lock")
-                .lookup_write(&mut txn, &req.topic)
-            {
-                Ok(topic) => topic,
-                Err(Error::InvalidArgument(_)) => return Ok(None),
-                Err(e) => return Err(e),
-            };
-            if req
-                .partition
-                .is_some_and(|p| Self::check_partition(&topic, p).is_err())
-            {
-                return Ok(None);
+                .lookup_write(txn, &req.topic)?;
+            if let Some(p) = req.partition {
+                Self::check_partition(&topic, p)?;
             }
             for (j, r) in req.records.iter().enumerate() {
                 let p = choose_partition(
@@ -330,7 +338,7 @@ impl Brooklet {
                     .push((i, j));
             }
         }
-        let mut results: Vec<Vec<RecordMetadata>> = live
+        let mut results: Vec<Vec<RecordMetadata>> = reqs
             .iter()
             .map(|r| {
                 vec![
@@ -344,111 +352,32 @@ impl Brooklet {
             })
             .collect();
         for ((_, p), (topic, members)) in &runs {
-            let records: Vec<Record> = members
-                .iter()
-                .map(|&(i, j)| live[i].records[j].clone())
-                .collect();
-            let appended = match append(&mut txn, topic, *p, &records, now) {
-                Ok(appended) => appended,
-                Err(Error::InvalidArgument(_)) => return Ok(None),
-                Err(e) => return Err(e),
+            let appended = if let [only] = reqs
+                && members.len() == only.records.len()
+            {
+                append(txn, topic, *p, &only.records, now)?
+            } else {
+                let records: Vec<Record> = members
+                    .iter()
+                    .map(|&(i, j)| reqs[i].records[j].clone())
+                    .collect();
+                append(txn, topic, *p, &records, now)?
             };
-            crate::log::retention::apply(&mut txn, topic, *p, now)?;
-            for (n, (&(i, j), record)) in members.iter().zip(&records).enumerate() {
+            crate::log::retention::apply(txn, topic, *p, now)?;
+            for (n, &(i, j)) in members.iter().enumerate() {
                 results[i][j] = RecordMetadata {
                     partition: *p,
                     offset: appended.offset_base + n as u64,
                     timestamp_ms: match topic.config.timestamp_type {
                         crate::log::TimestampType::LogAppendTime => appended.timestamp_ms,
-                        crate::log::TimestampType::CreateTime => record.timestamp_ms.unwrap_or(now),
+                        crate::log::TimestampType::CreateTime => {
+                            reqs[i].records[j].timestamp_ms.unwrap_or(now)
+                        }
                     },
                 };
             }
         }
-        let committed = txn.commit(durability)?;
-        Ok(Some((committed, results)))
-    }
-
-    fn try_group(
-        &self,
-        live: &[&Arc<Request>],
-    ) -> Result<(TxnId, Vec<Vec<RecordMetadata>>), GroupError> {
-        let mut txn = self.inner.engine.begin_write().map_err(GroupError::All)?;
-        let now = now_ms();
-        let mut durability = Durability::None;
-        let mut results = Vec::with_capacity(live.len());
-        for (i, req) in live.iter().enumerate() {
-            durability = strongest(durability, req.durability);
-            let metas = self.apply(&mut txn, req, now).map_err(|e| match e {
-                Error::InvalidArgument(_) => GroupError::Request(i, e),
-                e => GroupError::All(e),
-            })?;
-            results.push(metas);
-        }
-        let committed = txn.commit(durability).map_err(GroupError::All)?;
-        Ok((committed, results))
-    }
-
-    /// Appends one request's records; returns their metadata in input order.
-    fn apply(
-        &self,
-        txn: &mut WriteTransaction,
-        req: &Request,
-        now: i64,
-    ) -> Result<Vec<RecordMetadata>> {
-        let topic = self
-            .inner
-            .catalog
-            .lock()
-            .expect("catalog lock")
-            .lookup_write(txn, &req.topic)?;
-        if let Some(p) = req.partition {
-            Self::check_partition(&topic, p)?;
-        }
-        // Group records by partition, keeping each record's input position.
-        let mut by_partition: HashMap<u32, Vec<usize>> = HashMap::new();
-        for (i, r) in req.records.iter().enumerate() {
-            let p = choose_partition(
-                req.partition,
-                r.key.as_deref(),
-                req.sticky,
-                topic.partitions,
-            );
-            by_partition.entry(p).or_default().push(i);
-        }
-        let mut out = vec![
-            RecordMetadata {
-                partition: 0,
-                offset: 0,
-                timestamp_ms: 0,
-            };
-            req.records.len()
-        ];
-        let mut partitions: Vec<u32> = by_partition.keys().copied().collect();
-        partitions.sort_unstable();
-        for p in partitions {
-            let indexes = &by_partition[&p];
-            let appended = if indexes.len() == req.records.len() {
-                append(txn, &topic, p, &req.records, now)?
-            } else {
-                let records: Vec<Record> =
-                    indexes.iter().map(|&i| req.records[i].clone()).collect();
-                append(txn, &topic, p, &records, now)?
-            };
-            crate::log::retention::apply(txn, &topic, p, now)?;
-            for (n, &i) in indexes.iter().enumerate() {
-                let r = &req.records[i];
-                out[i] = RecordMetadata {
-                    partition: p,
-                    offset: appended.offset_base + n as u64,
-                    timestamp_ms: match topic.config.timestamp_type {
-                        crate::log::TimestampType::LogAppendTime => appended.timestamp_ms,
-                        crate::log::TimestampType::CreateTime => r.timestamp_ms.unwrap_or(now),
-                    },
-                };
-            }
-        }
-        Ok(out)
+        Ok(results)
     }
 }
 
