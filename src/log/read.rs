@@ -303,6 +303,55 @@ impl<'r> BatchScan<'r> {
     }
 }
 
+/// Walks the data batches that hold offsets from `offset`, within `limits`: `take` gets
+/// each batch (header, bytes, first page of its segment) and returns how many of its
+/// records at or after `offset` it kept. Returns the partition state and the offset to
+/// fetch from next. A position before the log start is `OffsetOutOfRange`.
+fn scan_batches(
+    read: &ReadTransaction,
+    topic_id: u32,
+    partition: u32,
+    offset: u64,
+    limits: FetchLimits,
+    mut take: impl FnMut(&BatchHeader, &[u8], u32) -> Result<usize>,
+) -> Result<(PartitionState, u64)> {
+    let state = partition_state(read, topic_id, partition)?;
+    if offset < state.log_start {
+        return Err(Error::OffsetOutOfRange {
+            offset,
+            beginning: state.log_start,
+            end: state.next_offset,
+        });
+    }
+    let mut next_offset = offset;
+    if offset >= state.next_offset || limits.max_records == 0 {
+        return Ok((state, next_offset));
+    }
+    let Some(mut scan) = BatchScan::start(read, topic_id, partition, &state, offset)? else {
+        return Ok((state, next_offset));
+    };
+    let (mut bytes_read, mut records) = (0usize, 0usize);
+    // Read ahead enough for several typical batches, not the whole byte budget: a fetch
+    // that stops at max_records would otherwise read far more than it uses.
+    let read_ahead = limits.max_bytes.clamp(BATCH_HEADER_SIZE, 256 << 10);
+    while let Some((header, bytes, page)) = scan.next_batch(read_ahead)? {
+        if header.offset_last() < offset {
+            continue;
+        }
+        next_offset = header.offset_last() + 1;
+        if header.is_control() {
+            continue;
+        }
+        records = records.saturating_add(take(&header, bytes, page)?);
+        bytes_read += bytes.len();
+        if bytes_read >= limits.max_bytes || records >= limits.max_records {
+            break;
+        }
+    }
+    scan.confirm()?;
+    Ok((state, next_offset))
+}
+
 /// Fetches records from `offset` within `limits`.
 pub(crate) fn fetch(
     read: &ReadTransaction,
@@ -311,55 +360,27 @@ pub(crate) fn fetch(
     offset: u64,
     limits: FetchLimits,
 ) -> Result<Fetched> {
-    let state = partition_state(read, topic_id, partition)?;
-    let mut out = Fetched {
-        records: Vec::new(),
-        next_offset: offset,
+    let mut records = Vec::new();
+    let (state, next_offset) = scan_batches(
+        read,
+        topic_id,
+        partition,
+        offset,
+        limits,
+        |_, bytes, page| {
+            let decoded =
+                decode_batch(bytes).map_err(|_| damaged(read, page, "batch fails to decode"))?;
+            let before = records.len();
+            records.extend(decoded.records.into_iter().filter(|r| r.offset >= offset));
+            Ok(records.len() - before)
+        },
+    )?;
+    Ok(Fetched {
+        records,
+        next_offset,
         end_offset: state.next_offset,
         beginning_offset: state.log_start,
-    };
-    if offset < state.log_start {
-        return Err(Error::OffsetOutOfRange {
-            offset,
-            beginning: state.log_start,
-            end: state.next_offset,
-        });
-    }
-    if offset >= state.next_offset || limits.max_records == 0 {
-        return Ok(out);
-    }
-    let Some(mut scan) = BatchScan::start(read, topic_id, partition, &state, offset)? else {
-        return Ok(out);
-    };
-    let mut bytes_read = 0usize;
-    // Read ahead enough for several typical batches, not the whole byte budget: a fetch
-    // that stops at max_records would otherwise read far more than it decodes.
-    let read_ahead = limits.max_bytes.clamp(BATCH_HEADER_SIZE, 256 << 10);
-    while let Some((header, bytes, page)) = scan.next_batch(read_ahead)? {
-        if header.offset_last() < offset {
-            continue;
-        }
-        if header.is_control() {
-            out.next_offset = header.offset_last() + 1;
-            continue;
-        }
-        let decoded =
-            decode_batch(bytes).map_err(|_| damaged(read, page, "batch fails to decode"))?;
-        bytes_read += bytes.len();
-        for record in decoded.records {
-            if record.offset < offset {
-                continue;
-            }
-            out.next_offset = record.offset + 1;
-            out.records.push(record);
-        }
-        out.next_offset = out.next_offset.max(header.offset_last() + 1);
-        if bytes_read >= limits.max_bytes || out.records.len() >= limits.max_records {
-            break;
-        }
-    }
-    scan.confirm()?;
-    Ok(out)
+    })
 }
 
 /// Fetches whole batches from `offset` within `limits`, as stored and CRC-checked, without
@@ -371,52 +392,32 @@ pub(crate) fn fetch_batches(
     offset: u64,
     limits: FetchLimits,
 ) -> Result<FetchedBatches> {
-    let state = partition_state(read, topic_id, partition)?;
-    let mut out = FetchedBatches {
-        bytes: Vec::new(),
+    let mut out = Vec::new();
+    let (state, next_offset) = scan_batches(
+        read,
+        topic_id,
+        partition,
+        offset,
+        limits,
+        |header, bytes, page| {
+            verify_batch(bytes).map_err(|_| damaged(read, page, "batch CRC mismatch"))?;
+            out.extend_from_slice(bytes);
+            // Records at or after `offset`, as `fetch` counts them (exact where offsets
+            // have no gaps; an estimate in compacted batches).
+            let skipped = offset.saturating_sub(header.offset_base);
+            let counted = u64::from(header.record_count)
+                .saturating_sub(skipped)
+                .max(1);
+            Ok(usize::try_from(counted).unwrap_or(usize::MAX))
+        },
+    )?;
+    Ok(FetchedBatches {
+        bytes: out,
         from: offset,
-        next_offset: offset,
+        next_offset,
         end_offset: state.next_offset,
         beginning_offset: state.log_start,
-    };
-    if offset < state.log_start {
-        return Err(Error::OffsetOutOfRange {
-            offset,
-            beginning: state.log_start,
-            end: state.next_offset,
-        });
-    }
-    if offset >= state.next_offset || limits.max_records == 0 {
-        return Ok(out);
-    }
-    let Some(mut scan) = BatchScan::start(read, topic_id, partition, &state, offset)? else {
-        return Ok(out);
-    };
-    let mut records = 0usize;
-    let read_ahead = limits.max_bytes.clamp(BATCH_HEADER_SIZE, 256 << 10);
-    while let Some((header, bytes, page)) = scan.next_batch(read_ahead)? {
-        if header.offset_last() < offset {
-            continue;
-        }
-        out.next_offset = header.offset_last() + 1;
-        if header.is_control() {
-            continue;
-        }
-        verify_batch(bytes).map_err(|_| damaged(read, page, "batch CRC mismatch"))?;
-        out.bytes.extend_from_slice(bytes);
-        // Records at or after `offset`, as `fetch` counts them (exact where offsets have
-        // no gaps; an estimate in compacted batches).
-        let skipped = offset.saturating_sub(header.offset_base);
-        let counted = u64::from(header.record_count)
-            .saturating_sub(skipped)
-            .max(1);
-        records = records.saturating_add(usize::try_from(counted).unwrap_or(usize::MAX));
-        if out.bytes.len() >= limits.max_bytes || records >= limits.max_records {
-            break;
-        }
-    }
-    scan.confirm()?;
-    Ok(out)
+    })
 }
 
 /// The earliest offset whose record timestamp is at or after `timestamp_ms`, or `None` if
