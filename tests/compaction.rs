@@ -471,11 +471,19 @@ fn housekeeping(db: &Brooklet) -> brooklet::Result<()> {
     Ok(())
 }
 
-#[test]
-fn power_cuts_during_compaction_retention_and_vacuum_lose_nothing() {
-    let base = housekeeping_base();
-    // The fault-free run, recording the state after each commit.
-    let probe = Arc::new(FaultStorage::new(FaultConfig::seeded(1), base.clone()));
+/// The fault-free housekeeping run on `base`.
+struct Recorded {
+    /// Storage operations it made.
+    total_ops: u64,
+    /// For each commit (its sync), the operation count at which the sync was issued.
+    syncs: Vec<(u64, Vec<u8>)>,
+    /// The records before the run, then after each commit.
+    states: Vec<State>,
+}
+
+/// Runs housekeeping on `base` without faults, recording the state after each commit.
+fn record_housekeeping(base: &[u8]) -> Recorded {
+    let probe = Arc::new(FaultStorage::new(FaultConfig::seeded(1), base.to_vec()));
     let recorder = Arc::new(Recorder {
         inner: probe.clone(),
         syncs: Mutex::new(Vec::new()),
@@ -484,7 +492,6 @@ fn power_cuts_during_compaction_retention_and_vacuum_lose_nothing() {
         let db = Brooklet::open_storage(recorder.clone(), options()).expect("open");
         housekeeping(&db).expect("housekeeping runs");
     }
-    let total_ops = probe.op_count();
     let shrunk = probe.volatile_image().len();
     assert!(
         shrunk < base.len() / 2,
@@ -492,10 +499,26 @@ fn power_cuts_during_compaction_retention_and_vacuum_lose_nothing() {
         base.len()
     );
     let syncs = recorder.syncs.lock().expect("lock").clone();
-    let mut states = vec![read_state(&open_image(base.clone()).expect("open base")).expect("read")];
+    let mut states =
+        vec![read_state(&open_image(base.to_vec()).expect("open base")).expect("read")];
     for (_, image) in &syncs {
         states.push(read_state(&open_image(image.clone()).expect("open")).expect("read"));
     }
+    Recorded {
+        total_ops: probe.op_count(),
+        syncs,
+        states,
+    }
+}
+
+#[test]
+fn power_cuts_during_compaction_retention_and_vacuum_lose_nothing() {
+    let base = housekeeping_base();
+    let Recorded {
+        total_ops,
+        syncs,
+        states,
+    } = record_housekeeping(&base);
     let before: usize = states[0].values().flatten().map(Vec::len).sum();
     let after: usize = states
         .last()
@@ -564,21 +587,11 @@ fn power_cuts_during_compaction_retention_and_vacuum_lose_nothing() {
 #[test]
 fn io_errors_during_compaction_poison_the_handle_and_reopening_recovers() {
     let base = housekeeping_base();
-    let probe = Arc::new(FaultStorage::new(FaultConfig::seeded(1), base.clone()));
-    let recorder = Arc::new(Recorder {
-        inner: probe.clone(),
-        syncs: Mutex::new(Vec::new()),
-    });
-    {
-        let db = Brooklet::open_storage(recorder.clone(), options()).expect("open");
-        housekeeping(&db).expect("housekeeping runs");
-    }
-    let total_ops = probe.op_count();
-    let syncs = recorder.syncs.lock().expect("lock").clone();
-    let mut states = vec![read_state(&open_image(base.clone()).expect("open base")).expect("read")];
-    for (_, image) in &syncs {
-        states.push(read_state(&open_image(image.clone()).expect("open")).expect("read"));
-    }
+    let Recorded {
+        total_ops,
+        syncs,
+        states,
+    } = record_housekeeping(&base);
     let mut failed_runs = 0;
     for fail_at in 0..total_ops {
         for kind in [FaultKind::Eio, FaultKind::Enospc] {
