@@ -10,12 +10,13 @@
 //! kafka-python is installed with pip when missing. If that fails the tests fail when the
 //! `CI` variable is set, and elsewhere are skipped with a loud message.
 
+mod kafka_python;
+use kafka_python::kafka_python;
+
 use std::fmt::Write as _;
-use std::io::Write as _;
 use std::num::NonZeroU32;
 use std::path::Path;
 use std::process::Command;
-use std::sync::OnceLock;
 
 use brooklet::kafka::{
     BatchHeader, DecodedBatch, MAX_BATCH_SIZE, decode_batch, encode_batch, murmur2,
@@ -27,48 +28,6 @@ const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/kafka_python_co
 const NOW_MS: i64 = 1_700_000_000_000;
 /// Must match `PARTITION_COUNTS` in the Python script.
 const PARTITION_COUNTS: [u32; 7] = [1, 2, 3, 7, 12, 1000, 2_147_483_647];
-
-fn kafka_python_importable() -> bool {
-    Command::new("python3")
-        .args(["-c", "import kafka.record.default_records"])
-        .output()
-        .is_ok_and(|output| output.status.success())
-}
-
-/// True once kafka-python can be imported, installing it if needed; false (after a loud
-/// message) if it cannot be had outside CI.
-fn kafka_python() -> bool {
-    static READY: OnceLock<bool> = OnceLock::new();
-    *READY.get_or_init(|| {
-        if kafka_python_importable() {
-            return true;
-        }
-        eprintln!("kafka_compat: kafka-python is missing; installing it with pip");
-        let pip = Command::new("python3")
-            .args(["-m", "pip", "install", "--quiet", "kafka-python"])
-            .output();
-        if kafka_python_importable() {
-            return true;
-        }
-        let why = match pip {
-            Ok(output) => format!(
-                "pip install kafka-python failed ({}): {}",
-                output.status,
-                String::from_utf8_lossy(&output.stderr)
-            ),
-            Err(err) => format!("python3 could not be run: {err}"),
-        };
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "kafka_compat needs kafka-python under CI: {why}"
-        );
-        // Written to stderr directly: the test harness captures eprintln! of passing tests.
-        let bar = "!".repeat(72);
-        let message = format!("\n{bar}\nSKIPPING the kafka_compat tests: {why}\n{bar}\n");
-        let _ = std::io::stderr().lock().write_all(message.as_bytes());
-        false
-    })
-}
 
 fn python(args: &[&Path]) {
     let output = Command::new("python3")
@@ -346,7 +305,7 @@ fn expected_batch(
 
 #[test]
 fn kafka_python_decodes_brooklet_batches() {
-    if !kafka_python() {
+    if !kafka_python("kafka_compat") {
         return;
     }
     let mut bytes = Vec::new();
@@ -547,7 +506,7 @@ fn check_foreign(decoded: &DecodedBatch, case: &ForeignBatch) {
 
 #[test]
 fn brooklet_decodes_kafka_python_batches() {
-    if !kafka_python() {
+    if !kafka_python("kafka_compat") {
         return;
     }
     let cases = foreign_cases();
@@ -578,7 +537,7 @@ fn brooklet_decodes_kafka_python_batches() {
 
 #[test]
 fn murmur2_partitions_match_kafka_python() {
-    if !kafka_python() {
+    if !kafka_python("kafka_compat") {
         return;
     }
     let mut rng = rng();

@@ -10,9 +10,11 @@
 //! kafka-python is installed with pip when missing. If that fails the test fails when the
 //! `CI` variable is set, and elsewhere is skipped with a loud message.
 
+mod kafka_python;
+use kafka_python::kafka_python;
+
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
-use std::io::Write as _;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -27,45 +29,6 @@ const SCRIPT: &str = concat!(
 const CREATE: &str = "create-time";
 /// A `LogAppendTime` topic.
 const APPEND: &str = "log-append-time";
-
-fn kafka_python_importable() -> bool {
-    Command::new("python3")
-        .args(["-c", "import kafka.record.memory_records"])
-        .output()
-        .is_ok_and(|output| output.status.success())
-}
-
-/// True once kafka-python can be imported, installing it if needed; false (after a loud
-/// message) if it cannot be had outside CI.
-fn kafka_python() -> bool {
-    if kafka_python_importable() {
-        return true;
-    }
-    eprintln!("stored_batches_kafka: kafka-python is missing; installing it with pip");
-    let pip = Command::new("python3")
-        .args(["-m", "pip", "install", "--quiet", "kafka-python"])
-        .output();
-    if kafka_python_importable() {
-        return true;
-    }
-    let why = match pip {
-        Ok(output) => format!(
-            "pip install kafka-python failed ({}): {}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr)
-        ),
-        Err(err) => format!("python3 could not be run: {err}"),
-    };
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "stored_batches_kafka needs kafka-python under CI: {why}"
-    );
-    // Written to stderr directly: the test harness captures eprintln! of passing tests.
-    let bar = "!".repeat(72);
-    let message = format!("\n{bar}\nSKIPPING the stored_batches_kafka test: {why}\n{bar}\n");
-    let _ = std::io::stderr().lock().write_all(message.as_bytes());
-    false
-}
 
 fn show(bytes: Option<&[u8]>) -> String {
     bytes.map_or_else(
@@ -550,7 +513,7 @@ fn run(page_size: u32) {
 
 #[test]
 fn kafka_python_decodes_every_stored_batch() {
-    if !kafka_python() {
+    if !kafka_python("stored_batches_kafka") {
         return;
     }
     for page_size in [512, 4096] {
@@ -562,7 +525,7 @@ fn kafka_python_decodes_every_stored_batch() {
 /// records at their original offsets (gaps where records went) and every field as sent.
 #[test]
 fn kafka_python_decodes_compacted_batches() {
-    if !kafka_python() {
+    if !kafka_python("stored_batches_kafka") {
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");
