@@ -31,6 +31,8 @@ pub struct Lines {
     receiver: Receiver<Chunk>,
     pending: VecDeque<Vec<u8>>,
     error: Option<io::Error>,
+    /// The number (from 1) of the next line a batch returns.
+    line_next: u64,
 }
 
 impl Lines {
@@ -43,13 +45,24 @@ impl Lines {
             receiver,
             pending: VecDeque::new(),
             error: None,
+            line_next: 1,
         }
     }
 
     /// Blocks until a line is there, then returns every line already read, up to the batch
-    /// limits. Returns an empty batch at the end of input. A read error is returned after
-    /// the lines read before it.
-    pub fn next_batch(&mut self) -> CliResult<Vec<Vec<u8>>> {
+    /// limits, with the number of the first. Returns `None` at the end of input. A read
+    /// error is returned after the lines read before it.
+    pub fn next_batch(&mut self) -> CliResult<Option<(u64, Vec<Vec<u8>>)>> {
+        let batch = self.next_lines()?;
+        if batch.is_empty() {
+            return Ok(None);
+        }
+        let first = self.line_next;
+        self.line_next += batch.len() as u64;
+        Ok(Some((first, batch)))
+    }
+
+    fn next_lines(&mut self) -> CliResult<Vec<Vec<u8>>> {
         if self.pending.is_empty() && self.error.is_none() {
             match self.receiver.recv() {
                 Ok(chunk) => self.take(chunk),
@@ -254,15 +267,12 @@ pub fn run(args: &ProduceArgs) -> CliResult {
         commits: 0,
     };
     let mut lines = Lines::spawn(Box::new(io::stdin()));
-    let mut line_next: u64 = 1;
     let result = loop {
-        let batch = match lines.next_batch() {
-            Ok(batch) if batch.is_empty() => break Ok(()),
-            Ok(batch) => batch,
+        let (line_first, batch) = match lines.next_batch() {
+            Ok(Some(batch)) => batch,
+            Ok(None) => break Ok(()),
             Err(e) => break Err(e),
         };
-        let line_first = line_next;
-        line_next += batch.len() as u64;
         let mut records = Vec::with_capacity(batch.len());
         let mut numbers = Vec::with_capacity(batch.len());
         let mut bad = None;

@@ -174,15 +174,12 @@ pub fn import(args: &ImportArgs) -> CliResult {
         commits: 0,
     };
     let spin = spinner("importing");
-    let mut line_next: u64 = 1;
     let result = loop {
-        let batch = match lines.next_batch() {
-            Ok(batch) if batch.is_empty() => break Ok(()),
-            Ok(batch) => batch,
+        let (line_first, batch) = match lines.next_batch() {
+            Ok(Some(batch)) => batch,
+            Ok(None) => break Ok(()),
             Err(e) => break Err(e),
         };
-        let line_first = line_next;
-        line_next += batch.len() as u64;
         let outcome = import_batch(&mut sink, &batch, line_first, partitions);
         spin.set_message(format!("importing: {} records", sink.records));
         if let Err(e) = outcome {
