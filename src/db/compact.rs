@@ -32,8 +32,9 @@ pub struct CompactionReport {
     pub bytes_after: u64,
 }
 
-impl CompactionReport {
-    fn add(&mut self, other: &Self) {
+impl std::ops::AddAssign for CompactionReport {
+    /// Sums two reports (of different partitions or passes).
+    fn add_assign(&mut self, other: Self) {
         self.partitions += other.partitions;
         self.segments_rewritten += other.segments_rewritten;
         self.records_removed += other.records_removed;
@@ -88,7 +89,7 @@ impl Brooklet {
         let meta = self.compacted_topic(topic)?;
         let mut report = CompactionReport::default();
         for partition in 0..meta.partitions {
-            report.add(&self.compact_one(&meta, partition, false)?);
+            report += self.compact_one(&meta, partition, false)?;
         }
         Ok(report)
     }
@@ -108,7 +109,7 @@ impl Brooklet {
         for topic in topics.into_iter().filter(compact::compacts) {
             let topic = Arc::new(topic);
             for partition in 0..topic.partitions {
-                report.add(&self.compact_one(&topic, partition, use_cache)?);
+                report += self.compact_one(&topic, partition, use_cache)?;
             }
         }
         Ok(report)

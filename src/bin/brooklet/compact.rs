@@ -44,19 +44,10 @@ pub fn run(file: &Path, topic: Option<&str>, as_json: bool) -> CliResult {
     for (name, partitions) in &topics {
         let mut report = CompactionReport::default();
         for partition in 0..*partitions {
-            let done = db.compact_partition(name, partition)?;
-            report.partitions += done.partitions;
-            report.segments_rewritten += done.segments_rewritten;
-            report.records_removed += done.records_removed;
-            report.bytes_before += done.bytes_before;
-            report.bytes_after += done.bytes_after;
+            report += db.compact_partition(name, partition)?;
             bar.inc(1);
         }
-        sum.partitions += report.partitions;
-        sum.segments_rewritten += report.segments_rewritten;
-        sum.records_removed += report.records_removed;
-        sum.bytes_before += report.bytes_before;
-        sum.bytes_after += report.bytes_after;
+        sum += report;
         rows.push((name.clone(), report));
     }
     bar.finish_and_clear();
