@@ -55,7 +55,8 @@
 //!
 //! [`CorruptionKind::BadBatch`]: crate::CorruptionKind::BadBatch
 
-use super::record::{Header, Record, StoredRecord, TimestampType};
+use super::record::{Record, StoredRecord, TimestampType};
+use super::view::{RecordRef, visit_records};
 use super::wire::{Reader, bad_batch, put_varint, put_varlong, varint_size, varlong_size};
 use crate::error::{Error, Result};
 
@@ -276,103 +277,12 @@ pub fn decode_batch(bytes: &[u8]) -> Result<DecodedBatch> {
     if header.compression() != 0 {
         return Err(bad_batch("compressed batches are not supported"));
     }
-    let mut reader = Reader::new(&bytes[BATCH_HEADER_SIZE..header.size()]);
     // parse() bounded the count by the bytes present, so this allocation is too.
     let mut records = Vec::with_capacity(header.record_count as usize);
-    let mut offset_delta_next = 0_u32;
-    for _ in 0..header.record_count {
-        let (record, offset_delta) = read_record(&mut reader, &header, offset_delta_next)?;
-        records.push(record);
-        offset_delta_next = offset_delta + 1; // offset_delta <= i32::MAX: no overflow
-    }
-    if reader.remaining() != 0 {
-        return Err(bad_batch("bytes left after the last record"));
-    }
+    visit_records(header, bytes, |record, _| {
+        records.push(record.to_owned_record());
+    })?;
     Ok(DecodedBatch { header, records })
-}
-
-/// Reads one record; its offset delta must be at least `offset_delta_min` (so deltas
-/// strictly increase) and at most the batch's last offset delta. Returns the delta too.
-fn read_record(
-    batch: &mut Reader<'_>,
-    header: &BatchHeader,
-    offset_delta_min: u32,
-) -> Result<(StoredRecord, u32)> {
-    let length =
-        usize::try_from(batch.varint()?).map_err(|_| bad_batch("negative record length"))?;
-    let mut reader = Reader::new(batch.take(length, "record runs past the batch")?);
-    reader.take(1, "record is truncated")?; // attributes: unused by Kafka
-    let timestamp_delta = reader.varlong()?;
-    let offset_delta = u32::try_from(reader.varint()?)
-        .ok()
-        .filter(|delta| (offset_delta_min..=header.offset_delta_last).contains(delta))
-        .ok_or_else(|| bad_batch("offset delta out of order or past the last offset delta"))?;
-    let timestamp_ms = match header.timestamp_type() {
-        TimestampType::LogAppendTime => header.timestamp_max_ms,
-        TimestampType::CreateTime => header
-            .timestamp_base_ms
-            .checked_add(timestamp_delta)
-            .ok_or_else(|| bad_batch("record timestamp overflows"))?,
-    };
-    let key = read_nullable(&mut reader, "record key runs past the record")?;
-    let value = read_nullable(&mut reader, "record value runs past the record")?;
-    let headers = read_headers(&mut reader)?;
-    if reader.remaining() != 0 {
-        return Err(bad_batch("record length does not match its fields"));
-    }
-    let record = StoredRecord {
-        offset: header.offset_base + u64::from(offset_delta),
-        timestamp_ms,
-        key,
-        value,
-        headers,
-    };
-    Ok((record, offset_delta))
-}
-
-fn read_headers(reader: &mut Reader<'_>) -> Result<Vec<Header>> {
-    // Each header takes at least two bytes (key length and value length).
-    let count = usize::try_from(reader.varint()?)
-        .ok()
-        .filter(|&count| count <= reader.remaining() / 2)
-        .ok_or_else(|| bad_batch("header count does not fit the record"))?;
-    let mut headers = Vec::with_capacity(count);
-    for _ in 0..count {
-        let key_length =
-            usize::try_from(reader.varint()?).map_err(|_| bad_batch("null header key"))?;
-        let key = reader.take(key_length, "header key runs past the record")?;
-        let key = std::str::from_utf8(key).map_err(|_| bad_batch("header key is not UTF-8"))?;
-        let value = read_nullable(reader, "header value runs past the record")?;
-        headers.push(Header {
-            key: key.to_owned(),
-            value,
-        });
-    }
-    Ok(headers)
-}
-
-/// Reads Kafka's nullable bytes: a varint length (-1 for null) and that many bytes.
-fn read_nullable(reader: &mut Reader<'_>, why: &'static str) -> Result<Option<Vec<u8>>> {
-    match reader.varint()? {
-        -1 => Ok(None),
-        length => {
-            let length = usize::try_from(length).map_err(|_| bad_batch("negative length"))?;
-            Ok(Some(reader.take(length, why)?.to_vec()))
-        }
-    }
-}
-
-/// One record of a batch as compaction sees it, borrowed from the batch bytes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct RecordView<'a> {
-    /// The record's offset.
-    pub offset: u64,
-    /// The record's timestamp as a decoder reports it.
-    pub timestamp_ms: i64,
-    /// The key; `None` is Kafka's null.
-    pub key: Option<&'a [u8]>,
-    /// True if the value is null (a tombstone).
-    pub is_tombstone: bool,
 }
 
 /// Visits every record of the verified (CRC-checked), uncompressed batch at the start of
@@ -380,7 +290,7 @@ pub(crate) struct RecordView<'a> {
 /// batches are not visited.
 pub(crate) fn for_each_record<'a>(
     bytes: &'a [u8],
-    mut visit: impl FnMut(RecordView<'a>, &'a [u8]),
+    visit: impl FnMut(RecordRef<'a>, &'a [u8]),
 ) -> Result<BatchHeader> {
     let header = verify_batch(bytes)?;
     if header.is_control() {
@@ -389,48 +299,7 @@ pub(crate) fn for_each_record<'a>(
     if header.compression() != 0 {
         return Err(bad_batch("compressed batches are not supported"));
     }
-    let body = &bytes[BATCH_HEADER_SIZE..header.size()];
-    let mut batch = Reader::new(body);
-    let mut offset_delta_min = 0_u32;
-    for _ in 0..header.record_count {
-        let start = body.len() - batch.remaining();
-        let length =
-            usize::try_from(batch.varint()?).map_err(|_| bad_batch("negative record length"))?;
-        let mut reader = Reader::new(batch.take(length, "record runs past the batch")?);
-        let raw = &body[start..body.len() - batch.remaining()];
-        reader.take(1, "record is truncated")?;
-        let timestamp_delta = reader.varlong()?;
-        let offset_delta = u32::try_from(reader.varint()?)
-            .ok()
-            .filter(|delta| (offset_delta_min..=header.offset_delta_last).contains(delta))
-            .ok_or_else(|| bad_batch("offset delta out of order or past the last offset delta"))?;
-        offset_delta_min = offset_delta + 1;
-        let timestamp_ms = match header.timestamp_type() {
-            TimestampType::LogAppendTime => header.timestamp_max_ms,
-            TimestampType::CreateTime => header
-                .timestamp_base_ms
-                .checked_add(timestamp_delta)
-                .ok_or_else(|| bad_batch("record timestamp overflows"))?,
-        };
-        let key = match reader.varint()? {
-            -1 => None,
-            length => {
-                let length = usize::try_from(length).map_err(|_| bad_batch("negative length"))?;
-                Some(reader.take(length, "record key runs past the record")?)
-            }
-        };
-        let is_tombstone = reader.varint()? == -1;
-        let view = RecordView {
-            offset: header.offset_base + u64::from(offset_delta),
-            timestamp_ms,
-            key,
-            is_tombstone,
-        };
-        visit(view, raw);
-    }
-    if batch.remaining() != 0 {
-        return Err(bad_batch("bytes left after the last record"));
-    }
+    visit_records(header, bytes, visit)?;
     Ok(header)
 }
 
@@ -456,7 +325,7 @@ pub(crate) struct Filtered {
 pub(crate) fn filter_batch(
     bytes: &[u8],
     out: &mut Vec<u8>,
-    mut keep: impl FnMut(&RecordView<'_>) -> bool,
+    mut keep: impl FnMut(&RecordRef<'_>) -> bool,
 ) -> Result<Filtered> {
     let start = out.len();
     out.extend_from_slice(bytes.get(..BATCH_HEADER_SIZE).unwrap_or_default());

@@ -26,11 +26,12 @@ use std::collections::HashMap;
 use std::ops::Range;
 
 use super::append::INDEX_INTERVAL;
-use super::batch::{BATCH_HEADER_SIZE, BatchHeader, RecordView, filter_batch, for_each_record};
+use super::batch::{BATCH_HEADER_SIZE, BatchHeader, filter_batch, for_each_record};
 use super::meta::{
     IndexEntry, PartitionState, Segment, TREE_OFFSETS, TREE_PARTITIONS, TREE_SEGMENTS, key_suffix,
     offset_key, partition_key,
 };
+use super::view::RecordRef;
 use crate::catalog::{CleanupPolicy, TopicMeta};
 use crate::engine::{ReadTransaction, WriteTransaction};
 use crate::error::{Error, PageId, Result};
@@ -153,7 +154,7 @@ pub(crate) fn plan(
             let header = for_each_record(bytes, |view, raw| {
                 if keeps(&latest, horizon_ms, &view) {
                     batch_kept += raw.len() as u64;
-                    if view.is_tombstone {
+                    if view.value.is_none() {
                         let expiry = view.timestamp_ms.saturating_add(delete_retention);
                         due_ms = due_ms.min(expiry);
                     }
@@ -217,14 +218,14 @@ fn runs(
 
 /// Whether compaction keeps a record, given each key's latest offset and the tombstone
 /// horizon.
-fn keeps(latest: &HashMap<Vec<u8>, u64>, horizon_ms: i64, view: &RecordView<'_>) -> bool {
+fn keeps(latest: &HashMap<Vec<u8>, u64>, horizon_ms: i64, view: &RecordRef<'_>) -> bool {
     let Some(key) = view.key else {
         return true;
     };
     if latest.get(key).is_some_and(|&last| last > view.offset) {
         return false;
     }
-    !(view.is_tombstone && view.timestamp_ms < horizon_ms)
+    !(view.value.is_none() && view.timestamp_ms < horizon_ms)
 }
 
 /// Rewrites run `run` of `plan` in `txn`. Returns `None`, changing nothing, if the run's

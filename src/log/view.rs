@@ -143,7 +143,7 @@ impl<'a> Records<'a> {
             if let Some(batch) = &mut self.batch {
                 if batch.left > 0 {
                     batch.left -= 1;
-                    return read_record(batch).map(Some);
+                    return read_record(batch).map(|(record, _)| Some(record));
                 }
                 if batch.records.remaining() != 0 {
                     return Err(bad_batch("bytes left after the last record"));
@@ -165,21 +165,53 @@ impl<'a> Records<'a> {
             if header.compression() != 0 {
                 return Err(bad_batch("compressed batches are not supported"));
             }
-            self.batch = Some(Current {
-                records: Reader::new(&bytes[BATCH_HEADER_SIZE..]),
-                left: header.record_count,
-                header,
-                delta_min: 0,
-            });
+            self.batch = Some(Current::new(header, bytes));
         }
     }
 }
 
-fn read_record<'a>(batch: &mut Current<'a>) -> Result<RecordRef<'a>> {
+impl<'a> Current<'a> {
+    /// The records of a data batch whose header is `header` and whose bytes (header
+    /// included) are `bytes`.
+    fn new(header: BatchHeader, bytes: &'a [u8]) -> Self {
+        Self {
+            records: Reader::new(&bytes[BATCH_HEADER_SIZE..header.size()]),
+            left: header.record_count,
+            header,
+            delta_min: 0,
+        }
+    }
+}
+
+/// Visits every record of the batch at the start of `bytes` (whose parsed header is
+/// `header`, uncompressed, not a control batch) with its raw bytes, length prefix
+/// included, and checks that nothing follows the last record.
+pub(crate) fn visit_records<'a>(
+    header: BatchHeader,
+    bytes: &'a [u8],
+    mut visit: impl FnMut(RecordRef<'a>, &'a [u8]),
+) -> Result<()> {
+    let mut batch = Current::new(header, bytes);
+    while batch.left > 0 {
+        batch.left -= 1;
+        let (record, raw) = read_record(&mut batch)?;
+        visit(record, raw);
+    }
+    if batch.records.remaining() != 0 {
+        return Err(bad_batch("bytes left after the last record"));
+    }
+    Ok(())
+}
+
+/// Parses the next record of `batch`; returns it and its raw bytes (length prefix
+/// included).
+fn read_record<'a>(batch: &mut Current<'a>) -> Result<(RecordRef<'a>, &'a [u8])> {
     let header = &batch.header;
+    let before = batch.records.clone();
     let length = usize::try_from(batch.records.varint()?)
         .map_err(|_| bad_batch("negative record length"))?;
     let mut reader = Reader::new(batch.records.take(length, "record runs past the batch")?);
+    let raw = before.taken_until(&batch.records);
     reader.take(1, "record is truncated")?;
     let timestamp_delta = reader.varlong()?;
     let offset_delta = u32::try_from(reader.varint()?)
@@ -208,14 +240,15 @@ fn read_record<'a>(batch: &mut Current<'a>) -> Result<RecordRef<'a>> {
     if check.remaining() != 0 {
         return Err(bad_batch("record length does not match its fields"));
     }
-    Ok(RecordRef {
+    let record = RecordRef {
         offset: header.offset_base + u64::from(offset_delta),
         timestamp_ms,
         key,
         value,
         headers,
         header_count,
-    })
+    };
+    Ok((record, raw))
 }
 
 fn read_header<'a>(reader: &mut Reader<'a>) -> Result<(&'a str, Option<&'a [u8]>)> {

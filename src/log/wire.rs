@@ -20,7 +20,7 @@ pub(crate) fn bad_batch(why: &'static str) -> Error {
 }
 
 /// Reads Kafka wire fields from untrusted bytes.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct Reader<'a> {
     bytes: &'a [u8],
     pos: usize,
@@ -34,6 +34,12 @@ impl<'a> Reader<'a> {
     /// Bytes left to read.
     pub(crate) fn remaining(&self) -> usize {
         self.bytes.len() - self.pos
+    }
+
+    /// The bytes read between this position and `later`'s (a clone of this reader moved
+    /// on).
+    pub(crate) fn taken_until(&self, later: &Self) -> &'a [u8] {
+        &self.bytes[self.pos..later.pos]
     }
 
     /// Takes the next `len` bytes; `why` names the field for the error.
