@@ -4,8 +4,8 @@
 #![expect(clippy::unwrap_used, reason = "tests fail loudly on unexpected errors")]
 
 use super::*;
-use crate::log::record::Header;
 use crate::error::CorruptionKind;
+use crate::log::record::Header;
 use crate::log::wire::put_varint;
 use proptest::prelude::*;
 
