@@ -647,7 +647,7 @@ fn check_info_and_dump_describe_the_file() {
 
     let info: Value =
         serde_json::from_str(&run(&["info", file, "--json"], None).ok()).expect("json");
-    assert_eq!(info["format_version"], 3);
+    assert_eq!(info["format_version"], 4);
     assert_eq!(info["page_size"], 4096);
     assert_eq!(info["pages_by_kind"]["header"], 2);
     assert!(info["pages_by_kind"]["data"].as_u64().expect("data pages") > 0);
@@ -663,7 +663,7 @@ fn check_info_and_dump_describe_the_file() {
     assert_eq!(ends, 3);
     let text = run(&["info", file], None).ok();
     for needle in [
-        "format version:  3",
+        "format version:  4",
         "page size:       4096",
         "free pages:",
         "orders: 2 partitions",

@@ -25,7 +25,7 @@ import struct
 import sys
 
 MAGIC = b"brooklet format\x00"
-FORMAT_VERSIONS = (2, 3)  # versions this reader reads
+FORMAT_VERSIONS = (2, 3, 4)  # versions this reader reads
 PAGE_SIZES = [1 << n for n in range(9, 17)]
 HEADER_LEN = 32
 SLOT_FIXED = 108
@@ -178,17 +178,52 @@ def read_slot(data, page_index, page_size):
         "chain_entries": u32(slot, 104),
     }
     # body_len is 100, plus 12 per inline journal entry, plus the inline free list's length
-    # (a free-list pointer with page count 0 and a length above 0).
+    # (a free-list pointer with page count 0 and a length above 0), plus the pending
+    # entries (the rest of the body).
     inline = s["journal_count"] if s["journal"][1] == 0 else 0
     inline_free = s["free"][2] if s["free"][1] == 0 else 0
-    if 8 + body_len != SLOT_FIXED + 12 * inline + inline_free:
+    if 8 + body_len < SLOT_FIXED + 12 * inline + inline_free:
         return None
     s["inline_journal"] = slot[SLOT_FIXED : SLOT_FIXED + 12 * inline]
     start = SLOT_FIXED + 12 * inline
     s["inline_free"] = slot[start : start + inline_free]
     if inline_free and crc32c(s["inline_free"]) != s["free"][3]:
         return None
+    try:
+        s["pending"] = pending_entries(slot[start + inline_free : 8 + body_len])
+    except Corrupt:
+        return None
     return s
+
+
+def pending_entries(b):
+    """The pending entries of a slot (FORMAT.md, *Pending entries*): tree name -> {key:
+    value}."""
+    out = {}
+    if not b:
+        return out
+    check(len(b) >= 2, "pending entries: no count")
+    count, pos, last = u16(b, 0), 2, None
+    check(count >= 1, "pending entries: count 0")
+    for _ in range(count):
+        check(pos + 1 <= len(b), "pending entry truncated")
+        n = b[pos]
+        check(n >= 1 and pos + 1 + n + 2 <= len(b), "pending entry name")
+        name = bytes(b[pos + 1 : pos + 1 + n])
+        pos += 1 + n
+        k = u16(b, pos)
+        check(pos + 2 + k + 2 <= len(b), "pending entry key")
+        key = bytes(b[pos + 2 : pos + 2 + k])
+        pos += 2 + k
+        v = u16(b, pos)
+        check(pos + 2 + v <= len(b), "pending entry value")
+        value = bytes(b[pos + 2 : pos + 2 + v])
+        pos += 2 + v
+        check(last is None or last < (name, key), "pending entries out of order")
+        last = (name, key)
+        out.setdefault(name, {})[key] = value
+    check(pos == len(b), "bytes after the pending entries")
+    return out
 
 
 def journal_entries(b, count, what):
@@ -362,6 +397,14 @@ def tree_items(f, root):
     keys = [k for k, _ in items]
     check(all(a < b for a, b in zip(keys, keys[1:])), "tree keys not strictly increasing")
     return items
+
+
+def merged_items(f, trees, name):
+    """Every (key, value) of the named tree with the slot's pending entries applied: a
+    pending entry replaces the tree's value for its key, or adds the key."""
+    items = dict(tree_items(f, trees.get(name, (0, 0))))
+    items.update(f.slot["pending"].get(name, {}))
+    return sorted(items.items())
 
 
 def named_trees(f):
@@ -549,11 +592,10 @@ def hex_or_null(b):
 
 def dump(f, out):
     trees = named_trees(f)
-    empty = (0, 0)
-    topics = tree_items(f, trees.get(b"log.topics", empty))
-    partitions = dict(tree_items(f, trees.get(b"log.partitions", empty)))
-    segments = tree_items(f, trees.get(b"log.segments", empty))
-    extents = dict(tree_items(f, trees.get(b"\x01extents", empty)))
+    topics = merged_items(f, trees, b"log.topics")
+    partitions = dict(merged_items(f, trees, b"log.partitions"))
+    segments = merged_items(f, trees, b"log.segments")
+    extents = dict(merged_items(f, trees, b"\x01extents"))
 
     def emit(obj):
         line = json.dumps(obj, separators=(",", ":"), ensure_ascii=False) + "\n"
@@ -571,6 +613,7 @@ def dump(f, out):
             "journal_blob": slot["journal"][1] != 0,
             "chain_nodes": slot["chain_nodes"],
             "chain_entries": slot["chain_entries"],
+            "pending_entries": sum(len(t) for t in slot["pending"].values()),
         }
     )
 

@@ -27,6 +27,7 @@
 //! ```
 
 mod check;
+mod pending;
 mod relocate;
 mod txn;
 
@@ -106,12 +107,12 @@ impl Engine {
 
     /// Starts the write transaction, waiting up to the busy timeout for the writer lock.
     pub fn begin_write(&self) -> Result<WriteTransaction> {
-        Ok(WriteTransaction::new(self.pager.begin_write()?))
+        WriteTransaction::new(self.pager.begin_write()?)
     }
 
     /// Starts a read transaction on the newest committed state. It holds no lock.
     pub fn begin_read(&self) -> Result<ReadTransaction> {
-        Ok(ReadTransaction::new(self.pager.begin_read()?))
+        ReadTransaction::new(self.pager.begin_read()?)
     }
 
     /// Makes every earlier commit durable (one `fdatasync` if the last commit was not).

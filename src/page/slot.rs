@@ -32,6 +32,11 @@
 //! | 100    | 4    | commits in the window chain                            |
 //! | 104    | 4    | journal entries in the window chain                    |
 //! | 108    | 12*n | inline journal entries, when the blob pointer is empty |
+//! | ...    | len  | the free list, when kept inline (its pointer's length) |
+//! | ...    | rest | pending entries (version 4): the rest of the body      |
+//!
+//! Pending entries are tree entries the commit keeps in the slot instead of writing them
+//! into their trees (see `engine::pending`); the pager stores their bytes as they are.
 //!
 //! A journal entry is `page id u32, length u32, CRC-32C u32`: the CRC of the first `length`
 //! bytes of the page as written (the whole page for nodes and blobs; the filled prefix for a
@@ -46,10 +51,11 @@ use crate::error::{CorruptionKind, Error, PageId, Result};
 /// The magic bytes that open every brooklet file.
 pub const MAGIC: [u8; 16] = *b"brooklet format\0";
 /// The format version this build writes.
-pub const FORMAT_VERSION: u32 = 3;
+pub const FORMAT_VERSION: u32 = 4;
 /// The oldest format version this build reads. A version-2 file is a valid version-3 file
-/// (version 3 only allows what compaction leaves: offset gaps); each header page's version
-/// is raised when its slot is next written.
+/// (version 3 only allows what compaction leaves: offset gaps), and a version-3 file a
+/// valid version-4 file (version 4 adds pending entries after the slot's other fields);
+/// each header page's version is raised when its slot is next written.
 pub const FORMAT_VERSION_MIN: u32 = 2;
 
 /// Size of the static header at the start of both header pages.
@@ -66,15 +72,10 @@ pub(crate) const SLOT_FIXED_SIZE: usize = 108;
 pub(crate) const JOURNAL_ENTRY_SIZE: usize = 12;
 const FLAG_DURABLE: u32 = 1;
 
-/// How many journal entries fit inline in a slot for this page size.
-pub(crate) fn inline_journal_capacity(page_size: u32) -> usize {
-    (page_size as usize - STATIC_HEADER_SIZE - SLOT_FIXED_SIZE) / JOURNAL_ENTRY_SIZE
-}
-
-/// Bytes of free list a slot can hold after `journal_inline` inline journal entries.
-pub(crate) fn inline_free_list_capacity(page_size: u32, journal_inline: usize) -> usize {
-    (page_size as usize - STATIC_HEADER_SIZE - SLOT_FIXED_SIZE)
-        .saturating_sub(journal_inline * JOURNAL_ENTRY_SIZE)
+/// Bytes a slot can hold after its fixed part: inline journal entries, an inline free
+/// list and pending entries share them.
+pub(crate) fn slot_inline_capacity(page_size: u32) -> usize {
+    page_size as usize - STATIC_HEADER_SIZE - SLOT_FIXED_SIZE
 }
 
 /// One journal entry: a page written since the last durable commit, and the checksum of
@@ -114,6 +115,8 @@ pub(crate) struct Slot {
     pub journal: Journal,
     /// The chain of journals of earlier commits since the last durable one.
     pub window: Option<BlobPtr>,
+    /// Pending tree entries, encoded by the engine (empty: none).
+    pub pending: Vec<u8>,
     /// Commits in the window chain.
     pub window_commits: u32,
     /// Journal entries in the window chain.
@@ -279,6 +282,7 @@ impl Slot {
         if self.freelist.is_none() {
             body.extend_from_slice(&self.freelist_inline);
         }
+        body.extend_from_slice(&self.pending);
         let start = STATIC_HEADER_SIZE;
         let body_start = start + 8;
         assert!(
@@ -349,6 +353,7 @@ impl Slot {
         } else {
             Vec::new()
         };
+        let pending = c.take(c.remaining())?.to_vec();
         Ok(Self {
             txn,
             last_durable,
@@ -362,6 +367,7 @@ impl Slot {
             window: (window.page_count != 0).then_some(window),
             window_commits,
             window_entries,
+            pending,
         })
     }
 }
@@ -404,6 +410,7 @@ mod tests {
             }),
             window_commits: 2,
             window_entries: 3,
+            pending: vec![1, 2, 3],
         }
     }
 
@@ -482,7 +489,7 @@ mod tests {
 
     #[test]
     fn inline_capacity_fills_the_page() {
-        let cap = inline_journal_capacity(512);
+        let cap = slot_inline_capacity(512) / JOURNAL_ENTRY_SIZE;
         let entries = (0..cap)
             .map(|i| JournalEntry {
                 page: PageId(u32::try_from(i).expect("small")),
@@ -492,7 +499,9 @@ mod tests {
             })
             .collect();
         let mut page = vec![0u8; 512];
-        sample(Journal::Inline(entries)).write(&mut page);
+        let mut slot = sample(Journal::Inline(entries));
+        slot.pending.clear();
+        slot.write(&mut page);
         assert!(Slot::read(&page, PageId(1)).is_ok());
     }
 

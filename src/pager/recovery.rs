@@ -53,6 +53,7 @@ impl Pager {
                     window: None,
                     window_commits: 0,
                     window_entries: 0,
+                    pending: Vec::new(),
                 },
             })),
             rejected: Mutex::new(Vec::new()),
@@ -104,6 +105,7 @@ impl Pager {
                 window: None,
                 window_commits: 0,
                 window_entries: 0,
+                pending: Vec::new(),
             }
             .write(&mut second);
             storage.set_len(0)?;

@@ -21,8 +21,8 @@ use crate::alloc::{Allocator, FreeExtent, ReuseBound, WINDOW_LOCAL};
 use crate::btree::{PageRead, PageWrite};
 use crate::error::{CorruptionKind, Error, PageId, Result};
 use crate::page::slot::{
-    Journal, JournalEntry, Slot, encode_journal, encode_window_node, inline_free_list_capacity,
-    inline_journal_capacity, write_static_header,
+    JOURNAL_ENTRY_SIZE, Journal, JournalEntry, Slot, encode_journal, encode_window_node,
+    slot_inline_capacity, write_static_header,
 };
 
 /// Most commits a window chain may hold; the commit after is made durable, which bounds
@@ -179,6 +179,8 @@ pub(crate) struct WriteTxn {
     /// durable.
     base_own: Vec<JournalEntry>,
     master_root: Option<NodePtr>,
+    /// Pending tree entries to keep in the slot (the engine's encoding).
+    pending: Vec<u8>,
     /// Vacuum: make the commit durable, drop the reusable free tail of the file, and cut
     /// the file to its new length once the commit is durable.
     shrink: bool,
@@ -203,6 +205,7 @@ impl WriteTxn {
             txn: TxnId(base.txn().0 + 1),
             alloc: Allocator::new(free, base.slot.page_count),
             master_root: base.slot.master_root,
+            pending: base.slot.pending.clone(),
             pager,
             base,
             bound,
@@ -334,6 +337,29 @@ impl WriteTxn {
     /// Sets the master tree root to commit.
     pub fn set_master_root(&mut self, root: Option<NodePtr>) {
         self.master_root = root;
+    }
+
+    /// The pending entries this transaction builds on (the base commit's).
+    pub fn base_pending(&self) -> &[u8] {
+        &self.base.slot.pending
+    }
+
+    /// Most bytes of pending entries a commit may keep in its slot: half the slot's inline
+    /// room, so that the journal of a commit that writes no tree pages always fits beside
+    /// them.
+    pub fn pending_capacity(&self) -> usize {
+        slot_inline_capacity(self.pager.page_size) / 2
+    }
+
+    /// Sets the pending entries to commit in the slot; at most
+    /// [`WriteTxn::pending_capacity`] bytes.
+    pub fn set_pending(&mut self, pending: Vec<u8>) {
+        assert!(
+            pending.len() <= self.pending_capacity(),
+            "pending entries of {} bytes exceed the slot's room",
+            pending.len()
+        );
+        self.pending = pending;
     }
 
     /// Allocates `count` contiguous pages.
@@ -476,6 +502,7 @@ impl WriteTxn {
             && self.written.is_empty()
             && !self.alloc.changed()
             && self.master_root == self.base.slot.master_root
+            && self.pending == self.base.slot.pending
             && self.alloc.page_count() == self.base.slot.page_count;
         // A shrink always commits: the cut that follows must rest on a sync made by this
         // handle, never on a slot another process wrote but may not have synced.
@@ -520,6 +547,7 @@ impl WriteTxn {
             window,
             window_commits,
             window_entries,
+            pending: std::mem::take(&mut self.pending),
         };
         let state = self.write_slot(slot)?;
         if durable {
@@ -611,10 +639,11 @@ impl WriteTxn {
 
     /// Puts this commit's journal inline or into a journal blob.
     fn place_journal(&mut self, own: &[JournalEntry]) -> Result<Journal> {
-        if own.len() <= inline_journal_capacity(self.pager.page_size) {
+        let room = slot_inline_capacity(self.pager.page_size) - self.pending.len();
+        if own.len() * JOURNAL_ENTRY_SIZE <= room {
             return Ok(Journal::Inline(own.to_vec()));
         }
-        let mut bytes = Vec::with_capacity(own.len() * crate::page::slot::JOURNAL_ENTRY_SIZE);
+        let mut bytes = Vec::with_capacity(own.len() * JOURNAL_ENTRY_SIZE);
         encode_journal(own, &mut bytes);
         let ptr = self.write_meta_blob(&bytes, None)?;
         Ok(Journal::Blob {
@@ -623,14 +652,17 @@ impl WriteTxn {
         })
     }
 
-    /// Rewrites the free list if it changed: into the slot when it fits after
-    /// `journal_inline` inline journal entries (no page to write), else into a blob.
+    /// Rewrites the free list if it changed (or if its inline copy no longer fits beside
+    /// the pending entries): into the slot when it fits after `journal_inline` inline
+    /// journal entries and the pending entries (no page to write), else into a blob.
     /// Returns the blob pointer or the inline bytes to commit.
     fn place_free_list(&mut self, journal_inline: usize) -> Result<(Option<BlobPtr>, Vec<u8>)> {
         if self.alloc.changed() {
             self.alloc.settle(self.bound);
         }
-        if !self.alloc.changed() {
+        let room = slot_inline_capacity(self.pager.page_size)
+            .saturating_sub(self.pending.len() + journal_inline * JOURNAL_ENTRY_SIZE);
+        if !self.alloc.changed() && self.base.slot.freelist_inline.len() <= room {
             return Ok((
                 self.base.slot.freelist,
                 self.base.slot.freelist_inline.clone(),
@@ -642,9 +674,7 @@ impl WriteTxn {
         if self.alloc.extents().is_empty() {
             return Ok((None, Vec::new()));
         }
-        if self.alloc.encoded_len()
-            <= inline_free_list_capacity(self.pager.page_size, journal_inline)
-        {
+        if self.alloc.encoded_len() <= room {
             return Ok((None, self.alloc.encode()));
         }
         // Allocating the blob can only shrink or remove an extent, never add one, so the

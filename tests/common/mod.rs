@@ -31,6 +31,8 @@ pub fn small_options() -> EngineOptions {
 #[derive(Clone, Debug)]
 pub enum Op {
     Insert(&'static str, Vec<u8>, Vec<u8>),
+    /// `WriteTransaction::insert_pending`: kept in the commit slot when it can be.
+    InsertPending(&'static str, Vec<u8>, Vec<u8>),
     Remove(&'static str, Vec<u8>),
     RemoveRange(&'static str, Vec<u8>, Vec<u8>),
 }
@@ -66,9 +68,16 @@ pub fn workload_with(seed: u64, txns: usize, none_percent: u8) -> Vec<Txn> {
     let mut rng = fastrand::Rng::with_seed(seed);
     (0..txns)
         .map(|_| {
+            // Some transactions make only pending inserts of small values, which a commit
+            // keeps in its slot when they fit.
+            let pending_only = rng.u8(0..100) < 25;
             let ops = (0..rng.usize(1..12))
                 .map(|_| {
                     let tree = TREES[rng.usize(0..TREES.len())];
+                    if pending_only {
+                        let len = rng.usize(0..24);
+                        return Op::InsertPending(tree, key(&mut rng), vec![rng.u8(..); len]);
+                    }
                     match rng.u8(0..20) {
                         0 => {
                             let a = key(&mut rng);
@@ -76,6 +85,7 @@ pub fn workload_with(seed: u64, txns: usize, none_percent: u8) -> Vec<Txn> {
                             Op::RemoveRange(tree, a.clone().min(b.clone()), a.max(b))
                         }
                         1..=4 => Op::Remove(tree, key(&mut rng)),
+                        5..=7 => Op::InsertPending(tree, key(&mut rng), value(&mut rng)),
                         _ => Op::Insert(tree, key(&mut rng), value(&mut rng)),
                     }
                 })
@@ -97,7 +107,7 @@ pub fn workload_with(seed: u64, txns: usize, none_percent: u8) -> Vec<Txn> {
 pub fn apply_model(model: &mut Model, txn: &Txn) {
     for op in &txn.ops {
         match op {
-            Op::Insert(t, k, v) => {
+            Op::Insert(t, k, v) | Op::InsertPending(t, k, v) => {
                 model
                     .entry((*t).to_owned())
                     .or_default()
@@ -124,6 +134,7 @@ pub fn apply_engine(engine: &Engine, txn: &Txn) -> brooklet::Result<()> {
     for op in &txn.ops {
         match op {
             Op::Insert(t, k, v) => w.insert(t, k, v)?,
+            Op::InsertPending(t, k, v) => w.insert_pending(t, k, v)?,
             Op::Remove(t, k) => {
                 w.remove(t, k)?;
             }

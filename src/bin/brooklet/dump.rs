@@ -104,6 +104,20 @@ fn decode_slot(slot: &[u8]) -> Value {
     let crc_ok = crc32c::crc32c(&slot[8..8 + body_len]) == u32_at(slot, 0);
     let journal_blob = u32_at(slot, 64 + 4) != 0;
     let journal_count = u32_at(slot, 80);
+    // After the inline journal and the inline free list, the rest of the body holds the
+    // pending entries (FORMAT.md, *Pending entries*).
+    let inline_journal = if journal_blob {
+        0
+    } else {
+        journal_count as usize * 12
+    };
+    let inline_free = if u32_at(slot, 48 + 4) == 0 {
+        u32_at(slot, 48 + 8) as usize
+    } else {
+        0
+    };
+    let pending_bytes =
+        (8 + body_len).saturating_sub(SLOT_FIXED_SIZE + inline_journal + inline_free);
     json!({
         "crc_ok": crc_ok,
         "body_len": body_len,
@@ -121,6 +135,7 @@ fn decode_slot(slot: &[u8]) -> Value {
         "window_chain": blob_ptr(slot, 84),
         "window_commits": u32_at(slot, 100),
         "window_entries": u32_at(slot, 104),
+        "pending_bytes": pending_bytes,
     })
 }
 
