@@ -473,3 +473,49 @@ fn concurrent_sends_with_bad_ones_among_them_fail_alone() {
     assert_eq!(total, landed as u64, "only the good sends landed");
     assert!(db.check().expect("check").is_clean());
 }
+
+/// A durable one-record send that opens no segment and adds no index entry writes the
+/// record's batch and the commit slot (the partition's state stays pending in the slot),
+/// then syncs once: three storage operations, counted on the fault-injecting backend.
+#[test]
+fn a_small_durable_send_writes_its_batch_and_the_slot_then_syncs_once() {
+    use std::sync::Arc;
+
+    use brooklet::storage::{FaultConfig, FaultStorage, Storage};
+
+    let fault = Arc::new(FaultStorage::new(FaultConfig::seeded(3), Vec::new()));
+    let storage: Arc<dyn Storage> = fault.clone();
+    let db = Brooklet::open_storage(storage, Options::default()).expect("open");
+    db.create_topic("t", 1, TopicConfig::default())
+        .expect("create");
+    let producer = db.producer().with_durability(Durability::Immediate);
+    let mut ops_per_send = Vec::new();
+    for i in 0..200u32 {
+        let before = (fault.op_count(), fault.sync_count());
+        producer
+            .send_to("t", 0, Record::keyed(format!("key-{i:08}"), vec![7u8; 100]))
+            .expect("send");
+        assert_eq!(fault.sync_count() - before.1, 1, "send {i}: one sync");
+        ops_per_send.push(fault.op_count() - before.0);
+    }
+    let small = ops_per_send.iter().filter(|&&ops| ops == 3).count();
+    // About one send in 30 (a new 4 KiB index interval, a new segment) writes tree pages.
+    assert!(
+        small >= 180,
+        "sends of 3 operations: {small} of 200 ({ops_per_send:?})"
+    );
+    let total: u64 = ops_per_send.iter().sum();
+    println!("storage operations for 200 durable 1-record sends: {total} ({small} sends at 3)");
+    let reopened = Brooklet::open_storage(
+        Arc::new(brooklet::storage::MemStorage::from_bytes(
+            fault.durable_image(),
+        )),
+        Options::default(),
+    )
+    .expect("reopen");
+    let fetched = reopened
+        .fetch("t", 0, 0, FetchLimits::default())
+        .expect("fetch");
+    assert_eq!(fetched.end_offset, 200);
+    assert!(reopened.check().expect("check").is_clean());
+}

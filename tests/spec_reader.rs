@@ -618,6 +618,17 @@ fn fresh_file(page_size: u32) {
         (fetch_all(&db, "latest", 0).len() as u64) < db.end_offset("latest", 0).expect("end") / 2,
         "compaction"
     );
+    // Small durable appends keep their partition's state pending in the commit slot.
+    for n in 0..2 {
+        db.producer()
+            .send_to("events", 1, Record::keyed(format!("p{n}"), "pending"))
+            .expect("small send");
+    }
+    let (commit, _) = compare(&db, &path);
+    assert!(
+        commit["pending_entries"].int() >= 2,
+        "pending entries: {commit:?}"
+    );
     // A fresh handle (recovery from the file) reads the same.
     drop(db);
     let db =

@@ -98,7 +98,8 @@ pub(crate) fn append(
         write_batch(txn, topic, partition, &mut state, &batch, &header)?;
         state.next_offset += u64::from(header.record_count);
     }
-    txn.insert(
+    put_meta(
+        txn,
         TREE_PARTITIONS,
         &partition_key(topic.id, partition),
         &state.encode(),
@@ -108,6 +109,18 @@ pub(crate) fn append(
         count: state.next_offset - offset_base,
         timestamp_ms: timestamp_first.expect("at least one batch"),
     })
+}
+
+/// Writes a partition's state or active segment entry: as a pending entry while the
+/// transaction has changed no tree, so that a commit that only appends into the active
+/// segments' unused tails writes no tree page (see `engine::pending`); else into its tree,
+/// whose pages the commit writes anyway.
+fn put_meta(txn: &mut WriteTransaction, tree: &str, key: &[u8], value: &[u8]) -> Result<()> {
+    if txn.changes_trees() {
+        txn.insert(tree, key, value)
+    } else {
+        txn.insert_pending(tree, key, value)
+    }
 }
 
 /// Splits records into runs whose batches should stay under `max_batch` bytes. The
@@ -167,12 +180,23 @@ fn write_batch(
     let count_minus_one = u64::from(header.offset_delta_last);
     seg.offset_last = state.next_offset + count_minus_one;
     seg.timestamp_max = seg.timestamp_max.max(batch_timestamp_max);
-    txn.insert(
-        TREE_SEGMENTS,
-        &offset_key(topic.id, partition, state.active_base),
-        &seg.encode(),
-    )?;
-    if position == 0 || position.saturating_sub(state.indexed_pos) >= INDEX_INTERVAL {
+    let indexed = position == 0 || position.saturating_sub(state.indexed_pos) >= INDEX_INTERVAL;
+    if indexed {
+        // The commit writes index pages: the segment entry goes into its tree too.
+        txn.insert(
+            TREE_SEGMENTS,
+            &offset_key(topic.id, partition, state.active_base),
+            &seg.encode(),
+        )?;
+    } else {
+        put_meta(
+            txn,
+            TREE_SEGMENTS,
+            &offset_key(topic.id, partition, state.active_base),
+            &seg.encode(),
+        )?;
+    }
+    if indexed {
         let entry = IndexEntry {
             segment_base: state.active_base,
             position,
