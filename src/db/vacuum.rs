@@ -337,6 +337,19 @@ fn move_segments(
         if waiting.is_some_and(|w| std::ptr::eq(w, slot)) {
             continue;
         }
+        // The window kept out of this step may hold the place the dry run found for a
+        // segment: then it would land above the target, where the next steps cannot move
+        // it down again. In such a step, move only segments that land below the target;
+        // the others wait for the next step's plan.
+        if waiting.is_some()
+            && txn.would_move(
+                &[(slot.pages_needed(page_size), PageId(target))],
+                PageId(target),
+            )[0]
+            .is_none()
+        {
+            continue;
+        }
         if let Some(pages) = relocate::move_segment(txn, slot, PageId(target))? {
             moved += u64::from(pages);
         }
