@@ -211,8 +211,20 @@ impl Pager {
                 Err(Error::Io(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => continue,
                 Err(e) => return Err(e),
             };
-            if read_static_header(&page, PageId(index)).is_err() {
-                continue;
+            match read_static_header(&page, PageId(index)) {
+                Ok(_) => {}
+                // A header that verifies but names a newer version was written by a newer
+                // brooklet: its slot may hold state this build cannot read (pending
+                // entries in version 4, say). Falling back to the other slot would lose
+                // that commit, and a write would overwrite it: refuse the file instead.
+                Err(
+                    e @ Error::Corrupt {
+                        kind: CorruptionKind::UnsupportedVersion(_),
+                        ..
+                    },
+                ) => return Err(e),
+                // Torn or damaged: the other slot decides.
+                Err(_) => continue,
             }
             if let Some((page, slot)) = self.read_slot_settled(index, page)? {
                 let slot_crc = slot_crc(&page);

@@ -339,3 +339,36 @@ fn opening_while_another_process_cuts_the_file_reads_the_slots_again() {
         opened.recovery_notes()
     );
 }
+
+/// A header page whose static header verifies but names a newer format version was
+/// written by a newer build: the file is refused, never read through the other slot (that
+/// would lose the newer commit, and a write would overwrite it).
+#[test]
+fn a_header_of_a_newer_version_refuses_the_file() {
+    use crate::error::{CorruptionKind, Error};
+    use crate::page::slot::FORMAT_VERSION;
+
+    let storage = Arc::new(MemStorage::new());
+    let pager = Pager::open(storage.clone(), options()).expect("create");
+    for fill in [1, 2] {
+        let mut txn = pager.begin_write().expect("write");
+        let ptr = put_node(&mut txn, fill);
+        txn.set_master_root(Some(ptr));
+        txn.commit(Durability::Immediate).expect("commit");
+    }
+    for page in [0usize, 1] {
+        let mut bytes = storage.to_bytes();
+        let header = &mut bytes[page * 512..page * 512 + 32];
+        header[16..20].copy_from_slice(&(FORMAT_VERSION + 1).to_le_bytes());
+        let crc = crc32c::crc32c(&header[..28]);
+        header[28..32].copy_from_slice(&crc.to_le_bytes());
+        let copy: Arc<dyn Storage> = Arc::new(MemStorage::from_bytes(bytes));
+        match Pager::open(copy, options()) {
+            Err(Error::Corrupt {
+                kind: CorruptionKind::UnsupportedVersion(v),
+                ..
+            }) => assert_eq!(v, FORMAT_VERSION + 1),
+            other => panic!("page {page}: {other:?}"),
+        }
+    }
+}
