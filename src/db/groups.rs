@@ -284,7 +284,8 @@ pub(crate) fn commit_offsets(
             time_ms: now_ms,
             metadata: metadata.clone(),
         };
-        txn.insert(
+        // Pending: a commit of a few offsets writes only the commit slot.
+        txn.insert_pending(
             TREE_OFFSETS,
             &offset_key(group_id, topic.id, *partition),
             &value.encode(),

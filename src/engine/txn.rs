@@ -317,8 +317,9 @@ impl WriteTransaction {
     /// page fewer per tree touched. Readers see a pending entry exactly as an inserted one;
     /// a later insert or removal in the tree writes the tree's pending entries into it.
     ///
-    /// Meant for a few small values rewritten by many small commits (a log's end offset, a
-    /// consumer's position).
+    /// If the transaction has already changed a tree, this is a plain insert (the commit
+    /// writes tree pages anyway). Meant for a few small values rewritten by many small
+    /// commits (a log's end offset, a consumer's position).
     ///
     /// ```
     /// use brooklet::engine::{Engine, EngineOptions};
@@ -347,6 +348,10 @@ impl WriteTransaction {
                 "key of {} bytes exceeds the maximum of {max}",
                 key.len()
             )));
+        }
+        if self.changes_trees() {
+            // The commit writes tree pages anyway, and would write this entry with them.
+            return self.insert(tree, key, value);
         }
         self.pending.insert(tree, key, value);
         Ok(())

@@ -98,8 +98,7 @@ pub(crate) fn append(
         write_batch(txn, topic, partition, &mut state, &batch, &header)?;
         state.next_offset += u64::from(header.record_count);
     }
-    put_meta(
-        txn,
+    txn.insert_pending(
         TREE_PARTITIONS,
         &partition_key(topic.id, partition),
         &state.encode(),
@@ -109,18 +108,6 @@ pub(crate) fn append(
         count: state.next_offset - offset_base,
         timestamp_ms: timestamp_first.expect("at least one batch"),
     })
-}
-
-/// Writes a partition's state or active segment entry: as a pending entry while the
-/// transaction has changed no tree, so that a commit that only appends into the active
-/// segments' unused tails writes no tree page (see `engine::pending`); else into its tree,
-/// whose pages the commit writes anyway.
-fn put_meta(txn: &mut WriteTransaction, tree: &str, key: &[u8], value: &[u8]) -> Result<()> {
-    if txn.changes_trees() {
-        txn.insert(tree, key, value)
-    } else {
-        txn.insert_pending(tree, key, value)
-    }
 }
 
 /// Splits records into runs whose batches should stay under `max_batch` bytes. The
@@ -189,8 +176,9 @@ fn write_batch(
             &seg.encode(),
         )?;
     } else {
-        put_meta(
-            txn,
+        // Pending while the commit writes no tree page: a commit that only appends into
+        // the active segments' unused tails then writes no tree page at all.
+        txn.insert_pending(
             TREE_SEGMENTS,
             &offset_key(topic.id, partition, state.active_base),
             &seg.encode(),

@@ -520,7 +520,7 @@ impl WriteTxn {
             Journal::Inline(entries) => entries.len(),
             Journal::Blob { .. } => 0,
         };
-        let (freelist, freelist_inline) = self.place_free_list(journal_inline)?;
+        let (freelist, freelist_inline) = self.place_free_list(journal_inline, durable)?;
         self.write_dirty()?;
         if durability == Durability::Paranoid {
             self.pager
@@ -656,13 +656,27 @@ impl WriteTxn {
     /// the pending entries): into the slot when it fits after `journal_inline` inline
     /// journal entries and the pending entries (no page to write), else into a blob.
     /// Returns the blob pointer or the inline bytes to commit.
-    fn place_free_list(&mut self, journal_inline: usize) -> Result<(Option<BlobPtr>, Vec<u8>)> {
+    ///
+    /// A commit that is not `durable` never keeps the free-list blob of a durable base: a
+    /// later commit of the window frees the blob of its (non-durable) base as window-local,
+    /// reusable at once, which is right only for a blob allocated inside the window. A blob
+    /// the last durable commit reaches must wait for the next durable commit.
+    fn place_free_list(
+        &mut self,
+        journal_inline: usize,
+        durable: bool,
+    ) -> Result<(Option<BlobPtr>, Vec<u8>)> {
         if self.alloc.changed() {
             self.alloc.settle(self.bound);
         }
         let room = slot_inline_capacity(self.pager.page_size)
             .saturating_sub(self.pending.len() + journal_inline * JOURNAL_ENTRY_SIZE);
-        if !self.alloc.changed() && self.base.slot.freelist_inline.len() <= room {
+        let keeps_durable_blob =
+            !durable && self.base.is_durable() && self.base.slot.freelist.is_some();
+        if !self.alloc.changed()
+            && !keeps_durable_blob
+            && self.base.slot.freelist_inline.len() <= room
+        {
             return Ok((
                 self.base.slot.freelist,
                 self.base.slot.freelist_inline.clone(),
