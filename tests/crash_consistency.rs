@@ -156,7 +156,7 @@ fn power_cut_at_every_write_and_sync_point() {
 #[test]
 fn power_cut_during_long_non_durable_windows() {
     let mut covered = 0;
-    for seed in 100..103 {
+    for seed in 100..106 {
         covered += sweep(seed, 80, 85);
     }
     println!("crash points covered (non-durable windows): {covered}");
