@@ -123,6 +123,9 @@ fn segment_after(
     }
 }
 
+/// Most bytes a scan reads ahead of the batch it needs, when batches are small.
+const READ_AHEAD_MAX: usize = 64 << 10;
+
 /// A mismatch in batch data: stale snapshot or corruption.
 fn damaged(read: &ReadTransaction, page: u32, why: &'static str) -> Error {
     if read.is_stale() {
@@ -140,11 +143,19 @@ struct BatchScan<'r> {
     end_offset: u64,
     seg_base: u64,
     seg: Segment,
-    /// Bytes of the current segment read so far, and their position.
+    /// The batches kept for the caller (the first `kept` bytes; see [`BatchScan::keep_last`]),
+    /// then a window of the current segment's bytes starting at position `window_pos`. A
+    /// fetch that returns batches reads them straight into this buffer and hands it out,
+    /// so their bytes are copied once, from the file.
     buf: Vec<u8>,
-    buf_pos: u32,
+    kept: usize,
+    window_pos: u32,
+    /// Bytes to read at least when the window runs out (bounded by the segment).
+    read_ahead: usize,
     /// Position of the next batch within the segment.
     pos: u32,
+    /// Position of the batch last returned by [`BatchScan::next_batch`].
+    last_pos: u32,
     /// Offset the next batch must start at or after.
     expected: u64,
     /// Every segment read from: base offset and first page.
@@ -152,13 +163,15 @@ struct BatchScan<'r> {
 }
 
 impl<'r> BatchScan<'r> {
-    /// Starts at the batch holding `offset` (or the first after it).
+    /// Starts at the batch holding `offset` (or the first after it), reading at least
+    /// `read_ahead` bytes at a time.
     fn start(
         read: &'r ReadTransaction,
         topic_id: u32,
         partition: u32,
         state: &PartitionState,
         offset: u64,
+        read_ahead: usize,
     ) -> Result<Option<Self>> {
         let from = offset.max(state.log_start);
         // Compaction may have emptied and removed the segments at the log start: then the
@@ -190,8 +203,11 @@ impl<'r> BatchScan<'r> {
             seg_base,
             seg,
             buf: Vec::new(),
-            buf_pos: pos,
+            kept: 0,
+            window_pos: pos,
+            read_ahead: read_ahead.max(BATCH_HEADER_SIZE),
             pos,
+            last_pos: pos,
             expected: seg_base,
             touched: vec![(seg_base, seg.first_page)],
         }))
@@ -218,7 +234,7 @@ impl<'r> BatchScan<'r> {
 
     /// The next whole batch (header, bytes, and the first page of its segment for error
     /// reports), or `None` at the end of the partition.
-    fn next_batch(&mut self, read_ahead: usize) -> Result<Option<(BatchHeader, &[u8], u32)>> {
+    fn next_batch(&mut self) -> Result<Option<(BatchHeader, &[u8], u32)>> {
         loop {
             if self.pos >= self.seg.bytes_used {
                 match segment_after(self.read, self.topic_id, self.partition, self.seg_base)? {
@@ -227,14 +243,14 @@ impl<'r> BatchScan<'r> {
                         self.seg = seg;
                         self.touched.push((base, seg.first_page));
                         self.pos = 0;
-                        self.buf.clear();
-                        self.buf_pos = 0;
+                        self.buf.truncate(self.kept);
+                        self.window_pos = 0;
                         continue;
                     }
                     None => return Ok(None),
                 }
             }
-            let header = self.header_at_pos(read_ahead)?;
+            let header = self.header_at_pos()?;
             let size = u32::try_from(header.size())
                 .map_err(|_| damaged(self.read, self.seg.first_page, "batch too large"))?;
             if self.pos + size > self.seg.bytes_used {
@@ -253,15 +269,45 @@ impl<'r> BatchScan<'r> {
                 ));
             }
             self.fill(size as usize)?;
-            let start = (self.pos - self.buf_pos) as usize;
+            let start = self.index(self.pos);
             self.expected = header.offset_last() + 1;
+            self.last_pos = self.pos;
             self.pos += size;
             let bytes = &self.buf[start..start + size as usize];
             return Ok(Some((header, bytes, self.seg.first_page)));
         }
     }
 
-    fn header_at_pos(&mut self, read_ahead: usize) -> Result<BatchHeader> {
+    /// Keeps the batch last returned by [`BatchScan::next_batch`] (before the next call) at
+    /// the end of the kept bytes. Batches not kept are dropped as the window moves on.
+    fn keep_last(&mut self) {
+        assert!(
+            self.window_pos <= self.last_pos && self.last_pos < self.pos,
+            "the last batch ({}..{}) is in the window from {}",
+            self.last_pos,
+            self.pos,
+            self.window_pos
+        );
+        let start = self.index(self.last_pos);
+        let end = self.index(self.pos);
+        // Only batches skipped since the last one kept lie in between: rare, and short.
+        self.buf.drain(self.kept..start);
+        self.kept += end - start;
+        self.window_pos = self.pos;
+    }
+
+    /// The batches kept, back to back.
+    fn into_kept(mut self) -> Vec<u8> {
+        self.buf.truncate(self.kept);
+        self.buf
+    }
+
+    /// Index in `buf` of position `pos` of the current segment (within the window).
+    fn index(&self, pos: u32) -> usize {
+        self.kept + (pos - self.window_pos) as usize
+    }
+
+    fn header_at_pos(&mut self) -> Result<BatchHeader> {
         let remaining = (self.seg.bytes_used - self.pos) as usize;
         if remaining < BATCH_HEADER_SIZE {
             return Err(damaged(
@@ -270,15 +316,18 @@ impl<'r> BatchScan<'r> {
                 "segment ends inside a batch header",
             ));
         }
-        self.fill(read_ahead.clamp(BATCH_HEADER_SIZE, remaining))?;
-        let start = (self.pos - self.buf_pos) as usize;
+        self.fill(BATCH_HEADER_SIZE)?;
+        let start = self.index(self.pos);
         BatchHeader::parse(&self.buf[start..start + BATCH_HEADER_SIZE])
             .map_err(|_| damaged(self.read, self.seg.first_page, "bad batch header"))
     }
 
-    /// Ensures `buf` holds at least `len` bytes from `pos` (bounded by the segment).
+    /// Ensures `buf` holds at least `len` bytes from `pos` (bounded by the segment). When
+    /// it has to read, it reads on to the next batch's header too, or `read_ahead` bytes if
+    /// that is more: one read per large batch, and no bytes read past the next header that
+    /// a fetch may not use.
     fn fill(&mut self, len: usize) -> Result<()> {
-        let start = (self.pos - self.buf_pos) as usize;
+        let start = self.index(self.pos);
         if self.buf.len() >= start + len {
             return Ok(());
         }
@@ -290,31 +339,37 @@ impl<'r> BatchScan<'r> {
                 "batch runs past the segment's end",
             ));
         }
-        // Drop consumed bytes, then read the rest in one call straight into the buffer,
-        // whose capacity is reused from call to call.
-        self.buf.drain(..start);
-        self.buf_pos = self.pos;
-        let have = self.buf.len();
-        self.buf.resize(len.max(have), 0);
+        // Drop the consumed bytes not kept, then read the rest in one call straight into
+        // the buffer, whose capacity is reused from call to call.
+        self.buf.drain(self.kept..start);
+        self.window_pos = self.pos;
+        let have = self.buf.len() - self.kept;
+        let want = (len + BATCH_HEADER_SIZE)
+            .max(self.read_ahead)
+            .min(available);
+        self.buf.resize(self.kept + want, 0);
         let first = PageId(self.seg.first_page);
         let at = u64::from(self.pos) + have as u64;
-        self.read.read_data(first, at, &mut self.buf[have..])?;
+        self.read
+            .read_data(first, at, &mut self.buf[self.kept + have..])?;
         Ok(())
     }
 }
 
 /// Walks the data batches that hold offsets from `offset`, within `limits`: `take` gets
 /// each batch (header, bytes, first page of its segment) and returns how many of its
-/// records at or after `offset` it kept. Returns the partition state and the offset to
-/// fetch from next. A position before the log start is `OffsetOutOfRange`.
+/// records at or after `offset` it kept. Returns the partition state, the offset to fetch
+/// from next, and, when `keep_bytes`, the bytes of the batches taken, back to back. A
+/// position before the log start is `OffsetOutOfRange`.
 fn scan_batches(
     read: &ReadTransaction,
     topic_id: u32,
     partition: u32,
     offset: u64,
     limits: FetchLimits,
+    keep_bytes: bool,
     mut take: impl FnMut(&BatchHeader, &[u8], u32) -> Result<usize>,
-) -> Result<(PartitionState, u64)> {
+) -> Result<(PartitionState, u64, Vec<u8>)> {
     let state = partition_state(read, topic_id, partition)?;
     if offset < state.log_start {
         return Err(Error::OffsetOutOfRange {
@@ -325,16 +380,17 @@ fn scan_batches(
     }
     let mut next_offset = offset;
     if offset >= state.next_offset || limits.max_records == 0 {
-        return Ok((state, next_offset));
+        return Ok((state, next_offset, Vec::new()));
     }
-    let Some(mut scan) = BatchScan::start(read, topic_id, partition, &state, offset)? else {
-        return Ok((state, next_offset));
+    // Read ahead enough for several small batches, not the whole byte budget: a fetch
+    // that stops at max_records would otherwise read far more than it uses.
+    let read_ahead = limits.max_bytes.min(READ_AHEAD_MAX);
+    let Some(mut scan) = BatchScan::start(read, topic_id, partition, &state, offset, read_ahead)?
+    else {
+        return Ok((state, next_offset, Vec::new()));
     };
     let (mut bytes_read, mut records) = (0usize, 0usize);
-    // Read ahead enough for several typical batches, not the whole byte budget: a fetch
-    // that stops at max_records would otherwise read far more than it uses.
-    let read_ahead = limits.max_bytes.clamp(BATCH_HEADER_SIZE, 256 << 10);
-    while let Some((header, bytes, page)) = scan.next_batch(read_ahead)? {
+    while let Some((header, bytes, page)) = scan.next_batch()? {
         if header.offset_last() < offset {
             continue;
         }
@@ -344,12 +400,15 @@ fn scan_batches(
         }
         records = records.saturating_add(take(&header, bytes, page)?);
         bytes_read += bytes.len();
+        if keep_bytes {
+            scan.keep_last();
+        }
         if bytes_read >= limits.max_bytes || records >= limits.max_records {
             break;
         }
     }
     scan.confirm()?;
-    Ok((state, next_offset))
+    Ok((state, next_offset, scan.into_kept()))
 }
 
 /// Fetches records from `offset` within `limits`.
@@ -361,12 +420,13 @@ pub(crate) fn fetch(
     limits: FetchLimits,
 ) -> Result<Fetched> {
     let mut records = Vec::new();
-    let (state, next_offset) = scan_batches(
+    let (state, next_offset, _) = scan_batches(
         read,
         topic_id,
         partition,
         offset,
         limits,
+        false,
         |_, bytes, page| {
             let decoded =
                 decode_batch(bytes).map_err(|_| damaged(read, page, "batch fails to decode"))?;
@@ -384,7 +444,8 @@ pub(crate) fn fetch(
 }
 
 /// Fetches whole batches from `offset` within `limits`, as stored and CRC-checked, without
-/// decoding their records (see [`FetchedBatches`]).
+/// decoding their records (see [`FetchedBatches`]). The batches are read from the file
+/// straight into the bytes returned and verified there.
 pub(crate) fn fetch_batches(
     read: &ReadTransaction,
     topic_id: u32,
@@ -392,16 +453,15 @@ pub(crate) fn fetch_batches(
     offset: u64,
     limits: FetchLimits,
 ) -> Result<FetchedBatches> {
-    let mut out = Vec::new();
-    let (state, next_offset) = scan_batches(
+    let (state, next_offset, bytes) = scan_batches(
         read,
         topic_id,
         partition,
         offset,
         limits,
+        true,
         |header, bytes, page| {
             verify_batch(bytes).map_err(|_| damaged(read, page, "batch CRC mismatch"))?;
-            out.extend_from_slice(bytes);
             // Records at or after `offset`, as `fetch` counts them (exact where offsets
             // have no gaps; an estimate in compacted batches).
             let skipped = offset.saturating_sub(header.offset_base);
@@ -412,7 +472,7 @@ pub(crate) fn fetch_batches(
         },
     )?;
     Ok(FetchedBatches {
-        bytes: out,
+        bytes,
         from: offset,
         next_offset,
         end_offset: state.next_offset,
@@ -443,10 +503,12 @@ pub(crate) fn offset_for_time(
         Some((_, v)) => decode_u64(&v)?.max(state.log_start),
         None => state.log_start,
     };
-    let Some(mut scan) = BatchScan::start(read, topic_id, partition, &state, start)? else {
+    let Some(mut scan) =
+        BatchScan::start(read, topic_id, partition, &state, start, READ_AHEAD_MAX)?
+    else {
         return Ok(None);
     };
-    while let Some((header, bytes, page)) = scan.next_batch(64 << 10)? {
+    while let Some((header, bytes, page)) = scan.next_batch()? {
         if header.offset_last() < start
             || header.timestamp_max_ms < timestamp_ms
             || header.is_control()

@@ -14,7 +14,10 @@ pub(crate) const VARINT_SIZE_MAX: usize = 5;
 /// Largest encoded size of a 64-bit varlong.
 pub(crate) const VARLONG_SIZE_MAX: usize = 10;
 
-/// The corruption error for a malformed batch.
+/// The corruption error for a malformed batch. Cold: parsers call it only on bad bytes,
+/// and keeping it out of line keeps their hot paths small.
+#[cold]
+#[inline(never)]
 pub(crate) fn bad_batch(why: &'static str) -> Error {
     Error::corrupt_file(CorruptionKind::BadBatch(why))
 }
@@ -27,22 +30,26 @@ pub(crate) struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
+    #[inline]
     pub(crate) fn new(bytes: &'a [u8]) -> Self {
         Self { bytes, pos: 0 }
     }
 
     /// Bytes left to read.
+    #[inline]
     pub(crate) fn remaining(&self) -> usize {
         self.bytes.len() - self.pos
     }
 
     /// The bytes read between this position and `later`'s (a clone of this reader moved
     /// on).
+    #[inline]
     pub(crate) fn taken_until(&self, later: &Self) -> &'a [u8] {
         &self.bytes[self.pos..later.pos]
     }
 
     /// Takes the next `len` bytes; `why` names the field for the error.
+    #[inline]
     pub(crate) fn take(&mut self, len: usize, why: &'static str) -> Result<&'a [u8]> {
         if len > self.remaining() {
             return Err(bad_batch(why));
@@ -78,8 +85,31 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads an unsigned LEB128 integer of at most `size_max` bytes whose value fits in
-    /// `bits` bits.
+    /// `bits` bits (at least 14).
+    #[inline]
     fn uleb(&mut self, size_max: usize, bits: u32) -> Result<u64> {
+        // Record lengths, key and value lengths and deltas mostly take one or two bytes:
+        // decode those here, where no bound can be exceeded (14 bits fit every type), and
+        // leave longer ones to the general loop.
+        let rest = self.bytes.get(self.pos..).unwrap_or_default();
+        if let Some(&byte) = rest.first()
+            && byte & 0x80 == 0
+        {
+            self.pos += 1;
+            return Ok(u64::from(byte));
+        }
+        if let [low, high, ..] = *rest
+            && high & 0x80 == 0
+        {
+            self.pos += 2;
+            return Ok(u64::from(low & 0x7f) | u64::from(high) << 7);
+        }
+        self.uleb_long(size_max, bits)
+    }
+
+    /// [`Reader::uleb`] for any length, with every check.
+    #[inline(never)]
+    fn uleb_long(&mut self, size_max: usize, bits: u32) -> Result<u64> {
         let mut value = 0_u64;
         for index in 0..size_max {
             let Some(&byte) = self.bytes.get(self.pos) else {
@@ -101,6 +131,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads a zigzag varint (Kafka's `varint`, 32 bits).
+    #[inline]
     pub(crate) fn varint(&mut self) -> Result<i32> {
         let raw = self.uleb(VARINT_SIZE_MAX, 32)?;
         let raw = u32::try_from(raw).expect("uleb checked the value fits 32 bits");
@@ -109,6 +140,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads a zigzag varlong (Kafka's `varlong`, 64 bits).
+    #[inline]
     pub(crate) fn varlong(&mut self) -> Result<i64> {
         let raw = self.uleb(VARLONG_SIZE_MAX, 64)?;
         let value = (raw >> 1) ^ (raw & 1).wrapping_neg();
@@ -206,6 +238,30 @@ mod tests {
         );
         // Non-minimal zero is accepted, as Kafka accepts it.
         assert_eq!(Reader::new(&[0x80, 0x00]).varint().unwrap(), 0);
+    }
+
+    #[test]
+    fn short_varint_path_agrees_with_the_general_one() {
+        // Every one- and two-byte prefix, followed by a byte that would continue a longer
+        // varint or not: same value (or error) and same position either way.
+        for low in 0..=255u8 {
+            for high in 0..=255u8 {
+                for bytes in [
+                    &[low, high, 0x01][..],
+                    &[low, high, 0x81],
+                    &[low, high],
+                    &[low],
+                ] {
+                    for (size_max, bits) in [(VARINT_SIZE_MAX, 32), (VARLONG_SIZE_MAX, 64)] {
+                        let (mut fast, mut general) = (Reader::new(bytes), Reader::new(bytes));
+                        let got = fast.uleb(size_max, bits).map_err(|e| e.to_string());
+                        let want = general.uleb_long(size_max, bits).map_err(|e| e.to_string());
+                        assert_eq!(got, want, "{bytes:x?}");
+                        assert_eq!(fast.pos, general.pos, "{bytes:x?}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -367,10 +367,16 @@ fn rejects_damaged_records() {
         &[0x7e, 0, 0, 0, 0, 0, 0, 0],
         "record runs past the batch",
     );
-    // A record whose length claims two bytes more than its fields use.
+    // A record whose length claims two bytes more than its fields use, without headers
+    // and after one good header.
     check(
         1,
         &[0x10, 0, 0, 0, 1, 1, 0, 0, 0],
+        "record length does not match its fields",
+    );
+    check(
+        1,
+        &[0x16, 0, 0, 0, 1, 1, 0x02, 0x02, b'k', 0x01, 0, 0],
         "record length does not match its fields",
     );
     // Key length 3 with one byte left.
