@@ -65,7 +65,7 @@ fn run(storage: &Arc<FaultStorage>, work: &Workload) -> Outcome {
     };
     outcome.states.push(lengths(&outcome.model));
     let dyn_storage: Arc<dyn Storage> = storage.clone();
-    let Ok(mut db) = Brooklet::open_storage(Arc::clone(&dyn_storage), options()) else {
+    let Ok(mut db) = Brooklet::open_storage(Arc::clone(&dyn_storage), options(work.seed)) else {
         assert!(storage.is_crashed(), "seed {}: open failed", work.seed);
         return outcome;
     };
@@ -74,7 +74,7 @@ fn run(storage: &Arc<FaultStorage>, work: &Workload) -> Outcome {
         let result = match op {
             Op::Reopen => {
                 drop(db);
-                match Brooklet::open_storage(Arc::clone(&dyn_storage), options()) {
+                match Brooklet::open_storage(Arc::clone(&dyn_storage), options(work.seed)) {
                     Ok(reopened) => {
                         db = reopened;
                         Ok(())
@@ -184,7 +184,7 @@ fn log_matches_the_model_without_faults() {
             work.ops.len(),
             "seed {seed}: every step runs"
         );
-        let db = Brooklet::open_storage(storage, options()).expect("reopen");
+        let db = Brooklet::open_storage(storage, options(seed)).expect("reopen");
         let label = format!("seed {seed} at the end");
         read_all_with_reader(&db, &work, &outcome.model, &label).expect("read all");
         let report = db.check().expect("check");
@@ -303,7 +303,7 @@ fn log_recovers_a_committed_prefix_after_power_cuts_b() {
 #[test]
 fn time_index_interval_after_a_segment_roll() {
     let storage: Arc<dyn Storage> = Arc::new(MemStorage::new());
-    let db = Brooklet::open_storage(storage, options()).expect("open");
+    let db = Brooklet::open_storage(storage, options(0)).expect("open");
     let config = TopicConfig::from_pairs([("segment.bytes", "65536")]).expect("config");
     db.create_topic("t", 1, config).expect("create");
     // Rising timestamps, 5 KB apart: each batch gets a time-index entry, the last one near

@@ -190,14 +190,33 @@ def read_slot(data, page_index, page_size):
     if inline_free and crc32c(s["inline_free"]) != s["free"][3]:
         return None
     try:
-        s["pending"] = pending_entries(slot[start + inline_free : 8 + body_len])
+        s["pending_data"], s["pending"] = pending_area(slot[start + inline_free : 8 + body_len])
     except Corrupt:
         return None
     return s
 
 
+def pending_area(b):
+    """The pending area of a slot (FORMAT.md, *Pending data and entries*): the pending data
+    runs [(file offset, bytes)] and the pending entries."""
+    if not b:
+        return [], {}
+    check(len(b) >= 4, "pending area: no data length")
+    data_len = u32(b, 0)
+    check(4 + data_len <= len(b), "pending data runs past the slot")
+    runs, pos, end = [], 4, 4 + data_len
+    while pos < end:
+        check(pos + 12 <= end, "pending data run truncated")
+        at, n = u64(b, pos), u32(b, pos + 8)
+        check(n > 0 and pos + 12 + n <= end, "pending data run length")
+        check(not runs or runs[-1][0] + len(runs[-1][1]) <= at, "pending data out of order")
+        runs.append((at, bytes(b[pos + 12 : pos + 12 + n])))
+        pos += 12 + n
+    return runs, pending_entries(b[end:])
+
+
 def pending_entries(b):
-    """The pending entries of a slot (FORMAT.md, *Pending entries*): tree name -> {key:
+    """The pending entries of a slot (FORMAT.md, *Pending data and entries*): tree name -> {key:
     value}."""
     out = {}
     if not b:
@@ -243,6 +262,8 @@ def validate(f, slot):
     check(slot["page_count"] >= 2, "page_count below 2")
     check(slot["page_count"] * ps <= len(f.data), "page_count pages do not fit in the file")
     f.page_count = slot["page_count"]
+    for at, run in slot["pending_data"]:
+        check(at >= 2 * ps and at + len(run) <= slot["page_count"] * ps, "pending data range")
     own = set()  # pages of the commit's own free-list, journal and chain blobs
     free = set()
     if slot["free"][1] != 0 or slot["inline_free"]:
@@ -397,6 +418,18 @@ def tree_items(f, root):
     keys = [k for k, _ in items]
     check(all(a < b for a, b in zip(keys, keys[1:])), "tree keys not strictly increasing")
     return items
+
+
+def data_bytes(f, start, length):
+    """`length` bytes of data pages from file offset `start`, with the slot's pending data
+    laid over the file's bytes."""
+    out = bytearray(f.data[start : start + length])
+    check(len(out) == length, "data runs past the end of the file")
+    for at, run in f.slot["pending_data"]:
+        lo, hi = max(at, start), min(at + len(run), start + length)
+        if lo < hi:
+            out[lo - start : hi - start] = run[lo - at : hi - at]
+    return bytes(out)
 
 
 def merged_items(f, trees, name):
@@ -614,6 +647,7 @@ def dump(f, out):
             "chain_nodes": slot["chain_nodes"],
             "chain_entries": slot["chain_entries"],
             "pending_entries": sum(len(t) for t in slot["pending"].values()),
+            "pending_data": sum(len(run) for _, run in slot["pending_data"]),
         }
     )
 
@@ -649,7 +683,7 @@ def dump(f, out):
                 # A segment is a data extent of the extents tree.
                 extent = extents.get(struct.pack(">I", seg["first_page"]))
                 check(extent == struct.pack("<I", seg["page_count"]), "segment not an extent")
-                batches = list(read_batches(f.data[start : start + seg["bytes_used"]]))
+                batches = list(read_batches(data_bytes(f, start, seg["bytes_used"])))
                 check(batches, "empty segment")
                 # The key is the first batch's base offset, or below it where compaction
                 # removed the segment's first batches.

@@ -598,7 +598,7 @@ fn fresh_file(page_size: u32) {
         !commit["durable"].bool(),
         "last commit not durable: {commit:?}"
     );
-    assert!(commit["chain_nodes"].int() >= 2, "window chain: {commit:?}");
+    assert!(commit["chain_nodes"].int() >= 1, "window chain: {commit:?}");
     if page_size == 512 {
         assert!(
             commit["journal_blob"].bool(),
@@ -629,6 +629,10 @@ fn fresh_file(page_size: u32) {
         commit["pending_entries"].int() >= 2,
         "pending entries: {commit:?}"
     );
+    if page_size == 4096 {
+        // At 512-byte pages the slot has no room for a batch beside the entries.
+        assert!(commit["pending_data"].int() > 0, "pending data: {commit:?}");
+    }
     // A fresh handle (recovery from the file) reads the same.
     drop(db);
     let db =

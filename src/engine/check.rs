@@ -156,6 +156,23 @@ fn check_snapshot(pager: &Pager, read: &ReadTxn) -> CheckReport {
             Err(e) => marks.problem(None, format!("tree {name:?}: bad root pointer: {e}")),
         }
     }
+    // Pending data goes into data extents only.
+    let page_size = u64::from(pager.page_size());
+    for run in &slot.pending_data {
+        for id in run.at / page_size..=(run.end() - 1) / page_size {
+            let owner = usize::try_from(id)
+                .ok()
+                .and_then(|i| marks.owner.get(i))
+                .copied();
+            if owner != Some(Some("data")) {
+                let page = PageId(u32::try_from(id).unwrap_or(u32::MAX));
+                marks.problem(
+                    Some(page),
+                    "pending data in the slot for a page outside every data extent".to_owned(),
+                );
+            }
+        }
+    }
     let leaked: Vec<usize> = marks
         .owner
         .iter()

@@ -9,7 +9,7 @@
 //! pending entries before the tree. A pending entry replaces the tree's value for its key
 //! (or adds the key); there are no pending deletions.
 //!
-//! Rules (FORMAT.md, "Pending entries", is normative):
+//! Rules (FORMAT.md, "Pending data and entries", is normative):
 //! 1. The pending entries of a commit are all those in effect: each commit's set replaces
 //!    the one before, so recovery needs nothing but the chosen slot.
 //! 2. A write transaction keeps them pending only if it changes no tree through a normal

@@ -33,10 +33,14 @@
 //! | 104    | 4    | journal entries in the window chain                    |
 //! | 108    | 12*n | inline journal entries, when the blob pointer is empty |
 //! | ...    | len  | the free list, when kept inline (its pointer's length) |
-//! | ...    | rest | pending entries (version 4): the rest of the body      |
+//! | ...    | rest | pending area (version 4): the rest of the body; may be empty |
 //!
-//! Pending entries are tree entries the commit keeps in the slot instead of writing them
-//! into their trees (see `engine::pending`); the pager stores their bytes as they are.
+//! The pending area, when not empty: `u32` length of the pending data, the pending data
+//! (runs of `u64` file offset, `u32` length, the bytes; sorted by offset, not overlapping,
+//! none empty), then the pending entries, up to the end of the body. Pending data are data
+//! bytes the commit holds in its slot instead of the file (see `pager::txn`); pending
+//! entries are tree entries it holds instead of its trees (see `engine::pending`), which
+//! the pager stores as they are.
 //!
 //! A journal entry is `page id u32, length u32, CRC-32C u32`: the CRC of the first `length`
 //! bytes of the page as written (the whole page for nodes and blobs; the filled prefix for a
@@ -54,7 +58,8 @@ pub const MAGIC: [u8; 16] = *b"brooklet format\0";
 pub const FORMAT_VERSION: u32 = 4;
 /// The oldest format version this build reads. A version-2 file is a valid version-3 file
 /// (version 3 only allows what compaction leaves: offset gaps), and a version-3 file a
-/// valid version-4 file (version 4 adds pending entries after the slot's other fields);
+/// valid version-4 file (version 4 adds pending data and entries after the slot's other
+/// fields);
 /// each header page's version is raised when its slot is next written.
 pub const FORMAT_VERSION_MIN: u32 = 2;
 
@@ -117,6 +122,9 @@ pub(crate) struct Slot {
     pub window: Option<BlobPtr>,
     /// Pending tree entries, encoded by the engine (empty: none).
     pub pending: Vec<u8>,
+    /// Pending data: runs of data bytes this commit holds instead of the file, sorted by
+    /// offset and not overlapping. Readers of data pages lay them over the file's bytes.
+    pub pending_data: Vec<DataRun>,
     /// Commits in the window chain.
     pub window_commits: u32,
     /// Journal entries in the window chain.
@@ -282,7 +290,22 @@ impl Slot {
         if self.freelist.is_none() {
             body.extend_from_slice(&self.freelist_inline);
         }
-        body.extend_from_slice(&self.pending);
+        if !self.pending.is_empty() || !self.pending_data.is_empty() {
+            let data_len: usize = self.pending_data.iter().map(DataRun::encoded_len).sum();
+            put_u32(
+                &mut body,
+                u32::try_from(data_len).expect("pending data fits a slot"),
+            );
+            for run in &self.pending_data {
+                put_u64(&mut body, run.at);
+                put_u32(
+                    &mut body,
+                    u32::try_from(run.bytes.len()).expect("pending data fits a slot"),
+                );
+                body.extend_from_slice(&run.bytes);
+            }
+            body.extend_from_slice(&self.pending);
+        }
         let start = STATIC_HEADER_SIZE;
         let body_start = start + 8;
         assert!(
@@ -353,7 +376,13 @@ impl Slot {
         } else {
             Vec::new()
         };
-        let pending = c.take(c.remaining())?.to_vec();
+        let (pending_data, pending) = if c.remaining() == 0 {
+            (Vec::new(), Vec::new())
+        } else {
+            let data_len = c.u32()? as usize;
+            let data = decode_data_runs(c.take(data_len)?)?;
+            (data, c.take(c.remaining())?.to_vec())
+        };
         Ok(Self {
             txn,
             last_durable,
@@ -368,7 +397,63 @@ impl Slot {
             window_commits,
             window_entries,
             pending,
+            pending_data,
         })
+    }
+}
+
+/// A run of data bytes at file offset `at` that a commit holds in its slot.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct DataRun {
+    pub at: u64,
+    pub bytes: Vec<u8>,
+}
+
+impl DataRun {
+    /// Its size in the slot.
+    pub fn encoded_len(&self) -> usize {
+        12 + self.bytes.len()
+    }
+
+    /// One past its last byte.
+    pub fn end(&self) -> u64 {
+        self.at + self.bytes.len() as u64
+    }
+}
+
+/// Decodes pending data runs, checking order, overlap and emptiness.
+fn decode_data_runs(bytes: &[u8]) -> Result<Vec<DataRun>> {
+    let mut c = Cursor::new(bytes);
+    let mut runs: Vec<DataRun> = Vec::new();
+    while c.remaining() > 0 {
+        let at = c.u64()?;
+        let len = c.u32()? as usize;
+        let run = DataRun {
+            at,
+            bytes: c.take(len)?.to_vec(),
+        };
+        let ordered = runs.last().is_none_or(|prev| prev.end() <= at);
+        if len == 0 || !ordered || at.checked_add(len as u64).is_none() {
+            return Err(Error::corrupt_file(CorruptionKind::BadLength));
+        }
+        runs.push(run);
+    }
+    Ok(runs)
+}
+
+/// Lays the parts of `runs` that fall in `at .. at + buf.len()` over `buf`.
+pub(crate) fn overlay(runs: &[DataRun], at: u64, buf: &mut [u8]) {
+    let end = at + buf.len() as u64;
+    for run in runs {
+        if run.end() <= at || run.at >= end {
+            continue;
+        }
+        let from = run.at.max(at);
+        let to = run.end().min(end);
+        let src = usize::try_from(from - run.at).expect("inside the run");
+        let dst = usize::try_from(from - at).expect("inside the buffer");
+        let len = usize::try_from(to - from).expect("inside both");
+        buf[dst..dst + len].copy_from_slice(&run.bytes[src..src + len]);
     }
 }
 
@@ -411,6 +496,16 @@ mod tests {
             window_commits: 2,
             window_entries: 3,
             pending: vec![1, 2, 3],
+            pending_data: vec![
+                DataRun {
+                    at: 4096,
+                    bytes: vec![9; 5],
+                },
+                DataRun {
+                    at: 5000,
+                    bytes: vec![8; 3],
+                },
+            ],
         }
     }
 
@@ -501,6 +596,7 @@ mod tests {
         let mut page = vec![0u8; 512];
         let mut slot = sample(Journal::Inline(entries));
         slot.pending.clear();
+        slot.pending_data.clear();
         slot.write(&mut page);
         assert!(Slot::read(&page, PageId(1)).is_ok());
     }

@@ -54,6 +54,7 @@ impl Pager {
                     window_commits: 0,
                     window_entries: 0,
                     pending: Vec::new(),
+                    pending_data: Vec::new(),
                 },
             })),
             rejected: Mutex::new(Vec::new()),
@@ -106,6 +107,7 @@ impl Pager {
                 window_commits: 0,
                 window_entries: 0,
                 pending: Vec::new(),
+                pending_data: Vec::new(),
             }
             .write(&mut second);
             storage.set_len(0)?;
@@ -319,6 +321,19 @@ impl Pager {
         }
         for entry in self.entries_to_verify(slot)? {
             self.check_journal_entry(entry, slot.page_count)?;
+        }
+        // Pending data lies in data pages of the commit: past the header pages, inside
+        // its page count.
+        let page_size = u64::from(self.page_size);
+        let end = u64::from(slot.page_count) * page_size;
+        if slot
+            .pending_data
+            .iter()
+            .any(|run| run.at < 2 * page_size || run.end() > end)
+        {
+            return Err(Error::corrupt_file(CorruptionKind::Invalid(
+                "pending data outside the file's data pages",
+            )));
         }
         Ok(())
     }

@@ -21,8 +21,8 @@ use crate::alloc::{Allocator, FreeExtent, ReuseBound, WINDOW_LOCAL};
 use crate::btree::{PageRead, PageWrite};
 use crate::error::{CorruptionKind, Error, PageId, Result};
 use crate::page::slot::{
-    JOURNAL_ENTRY_SIZE, Journal, JournalEntry, Slot, encode_journal, encode_window_node,
-    slot_inline_capacity, write_static_header,
+    DataRun, JOURNAL_ENTRY_SIZE, Journal, JournalEntry, Slot, encode_journal, encode_window_node,
+    overlay, slot_inline_capacity, write_static_header,
 };
 
 /// Most commits a window chain may hold; the commit after is made durable, which bounds
@@ -131,7 +131,11 @@ impl ReadTxn {
     /// (record batches carry their own CRC).
     pub fn read_data(&self, first: PageId, offset: u64, buf: &mut [u8]) -> Result<()> {
         self.pager
-            .read_data_at(first, offset, buf, self.state.slot.page_count)
+            .read_data_at(first, offset, buf, self.state.slot.page_count)?;
+        // Bytes the commit holds in its slot rather than the file.
+        let at = self.pager.offset_of(first) + offset;
+        overlay(&self.state.slot.pending_data, at, buf);
+        Ok(())
     }
 }
 
@@ -181,6 +185,12 @@ pub(crate) struct WriteTxn {
     master_root: Option<NodePtr>,
     /// Pending tree entries to keep in the slot (the engine's encoding).
     pending: Vec<u8>,
+    /// Data writes held back while the transaction neither allocates nor frees pages:
+    /// the commit may keep them, with the base commit's pending data, in its slot. `None`
+    /// once they were written to the file (then data writes go straight to the file).
+    held: Option<Vec<DataRun>>,
+    /// The pending data the commit keeps in its slot (set by `commit`).
+    kept: Vec<DataRun>,
     /// Vacuum: make the commit durable, drop the reusable free tail of the file, and cut
     /// the file to its new length once the commit is durable.
     shrink: bool,
@@ -206,6 +216,8 @@ impl WriteTxn {
             alloc: Allocator::new(free, base.slot.page_count),
             master_root: base.slot.master_root,
             pending: base.slot.pending.clone(),
+            held: Some(Vec::new()),
+            kept: Vec::new(),
             pager,
             base,
             bound,
@@ -276,6 +288,7 @@ impl WriteTxn {
         best_limit: PageId,
         any_limit: PageId,
     ) -> Option<PageId> {
+        self.release_held_or_poison();
         let first = self
             .alloc
             .alloc_below(count, self.bound, best_limit, any_limit)?;
@@ -318,6 +331,7 @@ impl WriteTxn {
     /// once the commit is durable, cuts the file to its page count (which also drops space
     /// preallocated past it). A crash before the cut leaves a longer file, which is valid.
     pub fn request_shrink(&mut self) {
+        self.release_held_or_poison();
         self.shrink = true;
         self.alloc.mark_changed();
     }
@@ -326,10 +340,45 @@ impl WriteTxn {
     /// bounded by this transaction's page count. The caller verifies the contents.
     pub fn read_data(&self, first: PageId, offset: u64, buf: &mut [u8]) -> Result<()> {
         self.pager
-            .read_data_at(first, offset, buf, self.alloc.page_count())
+            .read_data_at(first, offset, buf, self.alloc.page_count())?;
+        self.overlay_held(self.pager.offset_of(first) + offset, buf);
+        Ok(())
     }
 
-    /// The master tree root as this transaction will commit it.
+    /// Lays the data still held back (the base commit's pending data, then this
+    /// transaction's writes) over `buf`, read from the file at byte `at`.
+    fn overlay_held(&self, at: u64, buf: &mut [u8]) {
+        if let Some(held) = &self.held {
+            overlay(&self.base.slot.pending_data, at, buf);
+            overlay(held, at, buf);
+        }
+    }
+
+    /// Writes the data held back to the file (the base commit's pending data, then this
+    /// transaction's writes), journaled like any data write; from then on data writes go
+    /// straight to the file. Called before the transaction first allocates or frees
+    /// pages: the held bytes lie in data extents of the base commit, which are still
+    /// allocated then, so no page freed and reused later in the transaction is written.
+    fn release_held(&mut self) -> Result<()> {
+        let Some(held) = self.held.take() else {
+            return Ok(());
+        };
+        let base = Arc::clone(&self.base);
+        let mut runs: Vec<&DataRun> = base.slot.pending_data.iter().chain(&held).collect();
+        // In file order, so a page's prefix read back for its CRC holds the runs before.
+        runs.sort_by_key(|r| r.at);
+        for run in runs {
+            self.write_through(run.at, &run.bytes)?;
+        }
+        Ok(())
+    }
+
+    /// [`WriteTxn::release_held`] where the caller cannot return an error: an I/O error
+    /// poisons the handle, so the commit fails.
+    fn release_held_or_poison(&mut self) {
+        // The error itself is kept by the poisoned pager's next check.
+        let _ = self.release_held();
+    }
     pub fn master_root(&self) -> Option<NodePtr> {
         self.master_root
     }
@@ -364,6 +413,7 @@ impl WriteTxn {
 
     /// Allocates `count` contiguous pages.
     pub fn alloc_pages(&mut self, count: u32) -> Result<PageId> {
+        self.release_held()?;
         let first = self.alloc.alloc(count, self.bound)?;
         for i in 0..count {
             self.fresh.insert(PageId(first.0 + i));
@@ -374,6 +424,7 @@ impl WriteTxn {
     /// Frees `count` pages from `first`. Pages allocated by this transaction are reusable at
     /// once; committed pages only once the reuse rule allows.
     pub fn free_pages(&mut self, first: PageId, count: u32) {
+        self.release_held_or_poison();
         let mut run_start = first.0;
         let mut run_tag = None;
         for id in first.0..first.0 + count {
@@ -459,6 +510,27 @@ impl WriteTxn {
             "data write to page {last_page} past page count {}",
             self.alloc.page_count()
         );
+        if let Some(held) = &mut self.held {
+            // Held back: the commit may keep it in its slot (see `commit`).
+            match held.last_mut() {
+                Some(run) if run.end() == start => run.bytes.extend_from_slice(data),
+                _ => held.push(DataRun {
+                    at: start,
+                    bytes: data.to_vec(),
+                }),
+            }
+            return Ok(());
+        }
+        self.write_through(start, data)
+    }
+
+    /// Writes `data` at byte `start` of the file and journals every page it touches with
+    /// the CRC of its filled prefix.
+    fn write_through(&mut self, start: u64, data: &[u8]) -> Result<()> {
+        let page_size = u64::from(self.pager.page_size);
+        let end = start + data.len() as u64;
+        let last_page = u32::try_from((end - 1) / page_size)
+            .map_err(|_| Error::invalid("data write past the largest page id"))?;
         self.pager.ensure_capacity(last_page + 1)?;
         self.pager
             .storage
@@ -489,10 +561,60 @@ impl WriteTxn {
         Ok(())
     }
 
+    /// Bytes of the slot's pending area as this commit writes it.
+    fn pending_area_len(&self) -> usize {
+        if self.pending.is_empty() && self.kept.is_empty() {
+            return 0;
+        }
+        4 + self.kept.iter().map(DataRun::encoded_len).sum::<usize>() + self.pending.len()
+    }
+
+    /// The data this commit keeps in its slot instead of the file, if it can: only while
+    /// it holds its data writes back (it allocated and freed nothing), and only if the
+    /// base commit's pending data and its own fit the slot's room beside the pending
+    /// entries and the free list. Merged runs, sorted by offset.
+    fn keepable_data(&self) -> Option<Vec<DataRun>> {
+        let held = self.held.as_ref()?;
+        if self.shrink {
+            return None;
+        }
+        let mut runs: Vec<DataRun> = self.base.slot.pending_data.clone();
+        for run in held {
+            runs.push(run.clone());
+        }
+        runs.sort_by_key(|r| r.at);
+        let mut merged: Vec<DataRun> = Vec::with_capacity(runs.len());
+        for run in runs {
+            match merged.last_mut() {
+                // Held writes go to unused bytes past each run, never into one.
+                Some(prev) if prev.end() == run.at => prev.bytes.extend_from_slice(&run.bytes),
+                Some(prev) if prev.end() > run.at => return None,
+                _ => merged.push(run),
+            }
+        }
+        let size: usize = 4 + merged.iter().map(DataRun::encoded_len).sum::<usize>();
+        let capacity = slot_inline_capacity(self.pager.page_size);
+        // A sixteenth of the room is left for the free list to change in this commit (if
+        // it outgrows what is left, it goes to a blob).
+        let room = capacity.saturating_sub(
+            self.pending.len() + self.base.slot.freelist_inline.len() + capacity / 16,
+        );
+        (size <= room).then_some(merged)
+    }
+
     /// Commits at `durability`. Returns the new commit's txn id, or the base's if there was
     /// nothing to commit.
     pub fn commit(mut self, durability: Durability) -> Result<TxnId> {
         self.pager.check_poisoned()?;
+        // Data writes kept in the slot, or written to the file now, before any page of
+        // the commit's own metadata is allocated.
+        self.kept = if let Some(runs) = self.keepable_data() {
+            self.held = None;
+            runs
+        } else {
+            self.release_held()?;
+            Vec::new()
+        };
         if self.shrink && self.base.is_durable() {
             // Only with a durable base: its window is empty, so no journal entry this
             // commit carries can name a page past the new end.
@@ -503,6 +625,7 @@ impl WriteTxn {
             && !self.alloc.changed()
             && self.master_root == self.base.slot.master_root
             && self.pending == self.base.slot.pending
+            && self.kept == self.base.slot.pending_data
             && self.alloc.page_count() == self.base.slot.page_count;
         // A shrink always commits: the cut that follows must rest on a sync made by this
         // handle, never on a slot another process wrote but may not have synced.
@@ -548,6 +671,7 @@ impl WriteTxn {
             window_commits,
             window_entries,
             pending: std::mem::take(&mut self.pending),
+            pending_data: std::mem::take(&mut self.kept),
         };
         let state = self.write_slot(slot)?;
         if durable {
@@ -639,7 +763,7 @@ impl WriteTxn {
 
     /// Puts this commit's journal inline or into a journal blob.
     fn place_journal(&mut self, own: &[JournalEntry]) -> Result<Journal> {
-        let room = slot_inline_capacity(self.pager.page_size) - self.pending.len();
+        let room = slot_inline_capacity(self.pager.page_size) - self.pending_area_len();
         if own.len() * JOURNAL_ENTRY_SIZE <= room {
             return Ok(Journal::Inline(own.to_vec()));
         }
@@ -670,7 +794,7 @@ impl WriteTxn {
             self.alloc.settle(self.bound);
         }
         let room = slot_inline_capacity(self.pager.page_size)
-            .saturating_sub(self.pending.len() + journal_inline * JOURNAL_ENTRY_SIZE);
+            .saturating_sub(self.pending_area_len() + journal_inline * JOURNAL_ENTRY_SIZE);
         let keeps_durable_blob =
             !durable && self.base.is_durable() && self.base.slot.freelist.is_some();
         if !self.alloc.changed()

@@ -33,7 +33,7 @@ pub(crate) fn verify_image(
     label: &str,
 ) -> Recovery {
     let storage: Arc<dyn Storage> = Arc::new(MemStorage::from_bytes(image));
-    let db = Brooklet::open_storage(storage, options())
+    let db = Brooklet::open_storage(storage, options(work.seed))
         .unwrap_or_else(|e| panic!("{label}: open after the power cut failed: {e}"));
     let recovered =
         read_recovered(&db, work, label).unwrap_or_else(|e| panic!("{label}: read failed: {e}"));

@@ -219,9 +219,14 @@ fn invalid_op(rng: &mut fastrand::Rng, spec: &TopicSpec, topic: usize) -> Op {
     }
 }
 
-/// 512-byte pages and a small cache, so that splits, eviction and page reuse happen.
-pub(crate) fn options() -> Options {
-    Options::default().page_size(512).cache_bytes(64 * 512)
+/// A small cache, so that eviction and page reuse happen, and for a new file of an even
+/// seed 512-byte pages (B-tree splits happen), of an odd seed 4096-byte pages (a small
+/// commit's batch fits its commit slot as pending data). Reopening keeps the file's size.
+pub(crate) fn options(seed: u64) -> Options {
+    let page_size = if seed.is_multiple_of(2) { 512 } else { 4096 };
+    Options::default()
+        .page_size(page_size)
+        .cache_bytes(64 * page_size as usize)
 }
 
 /// Runs one send the way `via` and `batch` say.

@@ -105,7 +105,7 @@ fn decode_slot(slot: &[u8]) -> Value {
     let journal_blob = u32_at(slot, 64 + 4) != 0;
     let journal_count = u32_at(slot, 80);
     // After the inline journal and the inline free list, the rest of the body holds the
-    // pending entries (FORMAT.md, *Pending entries*).
+    // pending data and entries (FORMAT.md, *Pending data and entries*).
     let inline_journal = if journal_blob {
         0
     } else {
@@ -118,6 +118,12 @@ fn decode_slot(slot: &[u8]) -> Value {
     };
     let pending_bytes =
         (8 + body_len).saturating_sub(SLOT_FIXED_SIZE + inline_journal + inline_free);
+    // The pending area opens with the length of its pending data.
+    let pending_data_bytes = if pending_bytes >= 4 {
+        u32_at(slot, 8 + body_len - pending_bytes)
+    } else {
+        0
+    };
     json!({
         "crc_ok": crc_ok,
         "body_len": body_len,
@@ -136,6 +142,7 @@ fn decode_slot(slot: &[u8]) -> Value {
         "window_commits": u32_at(slot, 100),
         "window_entries": u32_at(slot, 104),
         "pending_bytes": pending_bytes,
+        "pending_data_bytes": pending_data_bytes,
     })
 }
 
