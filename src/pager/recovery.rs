@@ -290,8 +290,12 @@ impl Pager {
     /// Under the writer lock: the state to build on. A slot rejected at recovery that now
     /// verifies (rewritten by another process with equal bytes) is accepted again.
     pub(super) fn refresh_for_writer(&self) -> Result<Arc<CommitState>> {
-        let candidates = self.read_candidates()?;
         let rejected = self.rejected.lock().expect("rejected lock").clone();
+        if rejected.is_empty() {
+            // The common case: nothing to accept again, so the slots are read once.
+            return self.latest();
+        }
+        let candidates = self.read_candidates()?;
         for c in &candidates {
             let key = Rejected {
                 slot_index: c.state.slot_index,
