@@ -446,6 +446,23 @@ fn consume_ends_quietly_when_its_reader_goes_away() {
     assert_eq!(String::from_utf8_lossy(&output.stderr), "");
 }
 
+/// Two small sends to partition 0 of `orders`, each its own commit.
+fn produce_two_small_records(file: &str) {
+    for n in 0..2 {
+        let line = format!("small|last {n}\n");
+        let args = [
+            "produce",
+            file,
+            "orders",
+            "--partition",
+            "0",
+            "--key-separator",
+            "|",
+        ];
+        run(&args, Some(line.as_bytes())).ok();
+    }
+}
+
 #[test]
 fn export_kafka_segment_writes_kafkas_log_layout() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -463,6 +480,9 @@ fn export_kafka_segment_writes_kafkas_log_layout() {
         )
         .ok();
     }
+    // The last small send's batch stays in the commit slot (pending data), and the export
+    // must read it from there.
+    produce_two_small_records(file);
     let out = dir.path().join("kafka");
     let exported = run(
         &[

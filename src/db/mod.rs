@@ -513,6 +513,33 @@ impl Brooklet {
     }
 }
 
+impl Brooklet {
+    /// The bytes of the segment of `partition` whose base offset is `base_offset` (its
+    /// batches back to back, as a Kafka `.log` file holds them), as the newest commit holds
+    /// them: the file's bytes with the commit slot's pending data laid over them (FORMAT.md,
+    /// *Pending data and entries*). `None` if the partition has no such segment now. For
+    /// tools; the batches are not verified here.
+    #[doc(hidden)]
+    pub fn segment_bytes(
+        &self,
+        topic: &str,
+        partition: u32,
+        base_offset: u64,
+    ) -> Result<Option<Vec<u8>>> {
+        self.with_snapshot(|read| {
+            let meta = self.topic_in(read, topic)?;
+            let key = offset_key(meta.id, partition, base_offset);
+            let Some(value) = read.get(TREE_SEGMENTS, &key)? else {
+                return Ok(None);
+            };
+            let seg = Segment::decode(&value, read.page_size())?;
+            let mut bytes = vec![0u8; seg.bytes_used as usize];
+            read.read_data(crate::PageId(seg.first_page), 0, &mut bytes)?;
+            Ok(Some(bytes))
+        })
+    }
+}
+
 /// Every topic in a snapshot (for the log check).
 pub(crate) fn list_topics(read: &ReadTransaction) -> Result<Vec<TopicMeta>> {
     topics::list(read)

@@ -300,7 +300,7 @@ fn dump_page(
                 "page {id} is past the end of the file (page size {page_size})"
             ))
         })?;
-    let kind = classify(file, db, &bytes, id, page_size, headers)?;
+    let kind = classify(db, &bytes, id, page_size, headers)?;
     if as_json {
         let value = json!({"page": id, "page_size": page_size, "kind": kind});
         return out.line(&value.to_string());
@@ -312,7 +312,6 @@ fn dump_page(
 
 /// What a page is, as far as can be told.
 fn classify(
-    file: &Path,
     db: Option<&Brooklet>,
     bytes: &[u8],
     id: u32,
@@ -328,7 +327,7 @@ fn classify(
     if let Some(db) = db {
         for (topic, partition, seg) in all_segments(db)? {
             if (seg.first_page..seg.first_page + seg.page_count).contains(&id) {
-                return Ok(data_page(file, &topic, partition, &seg, id, page_size));
+                return Ok(data_page(db, &topic, partition, &seg, id, page_size));
             }
         }
     }
@@ -356,7 +355,7 @@ fn classify(
 
 /// Describes a data page of a segment and the batches that start in it.
 fn data_page(
-    file: &Path,
+    db: &Brooklet,
     topic: &str,
     partition: u32,
     seg: &SegmentRef,
@@ -365,7 +364,7 @@ fn data_page(
 ) -> Value {
     let page_start = (u64::from(id - seg.first_page) * u64::from(page_size)) as usize;
     let page_end = page_start + page_size as usize;
-    let batches = match segments::read(file, page_size, seg) {
+    let batches = match segments::read(db, topic, partition, seg) {
         Ok(bytes) => match segments::walk(&bytes) {
             Ok(found) => Value::Array(
                 found

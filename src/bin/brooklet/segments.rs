@@ -1,20 +1,17 @@
 //! Raw segment bytes: a partition's segments are data extents holding Kafka `RecordBatch` v2
-//! bytes back to back from the extent's first byte (FORMAT.md), so a segment read from the
-//! file at `first_page * page_size` is exactly a Kafka `.log` file's content.
+//! bytes back to back from the extent's first byte (FORMAT.md), so a segment's bytes are
+//! exactly a Kafka `.log` file's content.
 //!
-//! The public API lists segments (`Brooklet::segments`, hidden) but does not read their
-//! bytes, so they are read from the file here and every batch is verified (CRC, offsets
-//! increasing, batches filling the segment exactly). A segment that does not verify was
-//! freed and reused by another process after it was listed, or is damaged.
-
-use std::fs::File;
-use std::os::unix::fs::FileExt as _;
-use std::path::Path;
+//! The library lists segments and reads their bytes (`Brooklet::segments` and
+//! `Brooklet::segment_bytes`, hidden; the newest batches may live in the commit slot as
+//! pending data, which `segment_bytes` lays over the file), and every batch is verified
+//! here (CRC, offsets increasing, batches filling the segment exactly). A segment that does
+//! not verify was freed and reused by another process after it was listed, or is damaged.
 
 use brooklet::Brooklet;
 use brooklet::kafka::{BatchHeader, verify_batch};
 
-use crate::common::{CliError, CliResult, io_error};
+use crate::common::{CliError, CliResult};
 
 /// One segment as listed by the library.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,14 +38,21 @@ pub fn list(db: &Brooklet, topic: &str, partition: u32) -> CliResult<Vec<Segment
         .collect())
 }
 
-/// Reads a segment's used bytes from the file.
-pub fn read(path: &Path, page_size: u32, segment: &SegmentRef) -> CliResult<Vec<u8>> {
-    let file = File::open(path).map_err(|e| io_error(path, &e))?;
-    let mut bytes = vec![0u8; segment.bytes_used as usize];
-    let start = u64::from(segment.first_page) * u64::from(page_size);
-    file.read_exact_at(&mut bytes, start)
-        .map_err(|e| io_error(path, &e))?;
-    Ok(bytes)
+/// Reads a segment's used bytes as the newest commit holds them (the file's bytes with the
+/// commit slot's pending data laid over them).
+pub fn read(
+    db: &Brooklet,
+    topic: &str,
+    partition: u32,
+    segment: &SegmentRef,
+) -> CliResult<Vec<u8>> {
+    db.segment_bytes(topic, partition, segment.base_offset)?
+        .ok_or_else(|| {
+            CliError::failure(format!(
+                "{topic}-{partition} segment {} was deleted while it was read",
+                segment.base_offset
+            ))
+        })
 }
 
 /// A batch found in a segment: its position and header.
@@ -82,16 +86,14 @@ pub fn walk(bytes: &[u8]) -> Result<Vec<BatchAt>, String> {
 /// Reads and verifies a segment, listing it again if it changed under us.
 pub fn read_verified(
     db: &Brooklet,
-    path: &Path,
     topic: &str,
     partition: u32,
     segment: &SegmentRef,
 ) -> CliResult<Vec<u8>> {
     const ATTEMPTS: usize = 3;
-    let page_size = db.engine().page_size();
     let mut current = *segment;
     for _ in 0..ATTEMPTS {
-        let bytes = read(path, page_size, &current)?;
+        let bytes = read(db, topic, partition, &current)?;
         let Err(problem) = walk(&bytes) else {
             return Ok(bytes);
         };

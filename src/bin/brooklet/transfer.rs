@@ -29,7 +29,7 @@ pub fn export(args: &ExportArgs) -> CliResult {
         ExportFormat::Jsonl => export_jsonl(&db, &args.topic, &description.partitions, args),
         ExportFormat::KafkaSegment => {
             let dir = args.out.as_deref().expect("checked above");
-            export_segments(&db, &args.file, &args.topic, &description.partitions, dir)
+            export_segments(&db, &args.topic, &description.partitions, dir)
         }
     }
 }
@@ -117,7 +117,6 @@ fn export_jsonl(
 
 fn export_segments(
     db: &Brooklet,
-    file: &Path,
     topic: &str,
     partitions: &[PartitionInfo],
     dir: &Path,
@@ -140,7 +139,7 @@ fn export_segments(
             files += 1;
         }
         for seg in &list {
-            let bytes = segments::read_verified(db, file, topic, p.partition, seg)?;
+            let bytes = segments::read_verified(db, topic, p.partition, seg)?;
             let path = partition_dir.join(format!("{:020}.log", seg.base_offset));
             std::fs::write(&path, &bytes).map_err(|e| io_error(&path, &e))?;
             files += 1;
