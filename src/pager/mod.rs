@@ -27,6 +27,10 @@
 //!    commit whose page count ends where the cut is; every page cut off is free and
 //!    reusable in that commit. A reader meeting the end of the file reports the page as
 //!    out of range, which a reader with an older snapshot treats like a reused page.
+//! 9. A slot's pending data (data bytes a commit keeps in its slot instead of the file)
+//!    lies in data extents of that commit, and every read of data pages lays it over the
+//!    file. A write transaction writes the pending data of its base into the file before
+//!    it first allocates or frees a page, so it never lands in a page freed and reused.
 
 mod cache;
 mod recovery;
