@@ -199,6 +199,19 @@ fn expected_orders() -> Vec<StoredRecord> {
         .collect()
 }
 
+/// The sends of `orders` into partition 0, some of them not durable, so a golden file has
+/// a history of both kinds of commit.
+fn send_orders(db: &Brooklet) {
+    let durable = db.producer();
+    let relaxed = db.producer().with_durability(Durability::None);
+    for (index, records) in order_sends().into_iter().enumerate() {
+        let producer = if index % 4 == 1 { &relaxed } else { &durable };
+        producer
+            .send_batch_to(ORDERS, 0, records)
+            .expect("send orders");
+    }
+}
+
 #[expect(
     dead_code,
     reason = "how the version-2 golden file was written, kept as its record"
@@ -208,15 +221,7 @@ fn write_golden(path: &Path) {
     let db = Brooklet::open(path).expect("create golden file");
     db.create_topic(ORDERS, 2, orders_config()).expect("orders");
     db.create_topic(AUDIT, 1, audit_config()).expect("audit");
-    let durable = db.producer();
-    let relaxed = db.producer().with_durability(Durability::None);
-    for (index, records) in order_sends().into_iter().enumerate() {
-        // Some commits non-durable, so the file has a history of both kinds.
-        let producer = if index % 4 == 1 { &relaxed } else { &durable };
-        producer
-            .send_batch_to(ORDERS, 0, records)
-            .expect("send orders");
-    }
+    send_orders(&db);
     for records in audit_sends() {
         if records.len() == 1 {
             let record = records.into_iter().next().expect("one record");
@@ -228,11 +233,15 @@ fn write_golden(path: &Path) {
         std::thread::sleep(Duration::from_millis(2));
     }
     db.flush().expect("flush");
+    close_trimmed(db, path);
+}
+
+/// Closes a golden file just written and cuts it to its committed pages: bytes past them
+/// carry no meaning (FORMAT.md), and dropping them keeps the file small.
+fn close_trimmed(db: Brooklet, path: &Path) {
     let page_count = db.check().expect("check").page_count;
     let page_size = db.engine().page_size();
     drop(db);
-    // Bytes past the committed pages carry no meaning (FORMAT.md); drop them to keep the
-    // file small.
     let file = std::fs::OpenOptions::new()
         .write(true)
         .open(path)
@@ -496,27 +505,13 @@ fn write_golden_current(path: &Path) {
     let _ = std::fs::remove_file(path);
     let db = Brooklet::open(path).expect("create golden file");
     db.create_topic(ORDERS, 2, orders_config()).expect("orders");
+    send_orders(&db);
+    db.flush().expect("flush");
     let durable = db.producer();
-    let relaxed = db.producer().with_durability(Durability::None);
-    for (index, records) in order_sends().into_iter().enumerate() {
-        let producer = if index % 4 == 1 { &relaxed } else { &durable };
-        producer
-            .send_batch_to(ORDERS, 0, records)
-            .expect("send orders");
-    }
-    durable.flush().expect("flush");
     for i in 0..2 {
         durable.send_to(ORDERS, 1, order(i)).expect("send small");
     }
-    let page_count = db.check().expect("check").page_count;
-    let page_size = db.engine().page_size();
-    drop(db);
-    let file = std::fs::OpenOptions::new()
-        .write(true)
-        .open(path)
-        .expect("reopen golden file");
-    file.set_len(u64::from(page_count) * u64::from(page_size))
-        .expect("trim golden file");
+    close_trimmed(db, path);
 }
 
 #[test]
