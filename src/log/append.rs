@@ -168,21 +168,18 @@ fn write_batch(
     seg.offset_last = state.next_offset + count_minus_one;
     seg.timestamp_max = seg.timestamp_max.max(batch_timestamp_max);
     let indexed = position == 0 || position.saturating_sub(state.indexed_pos) >= INDEX_INTERVAL;
-    if indexed {
-        // The commit writes index pages: the segment entry goes into its tree too.
-        txn.insert(
-            TREE_SEGMENTS,
-            &offset_key(topic.id, partition, state.active_base),
-            &seg.encode(),
-        )?;
+    let raises_time = batch_timestamp_max > state.timestamp_max;
+    let timed = raises_time
+        && (position == 0 || position.saturating_sub(state.timed_pos) >= INDEX_INTERVAL);
+    let key = offset_key(topic.id, partition, state.active_base);
+    if indexed || timed {
+        // The commit writes index pages: the segment entry goes into its tree first, as
+        // it always did, so copy-on-write allocates pages in the same order.
+        txn.insert(TREE_SEGMENTS, &key, &seg.encode())?;
     } else {
         // Pending while the commit writes no tree page: a commit that only appends into
         // the active segments' unused tails then writes no tree page at all.
-        txn.insert_pending(
-            TREE_SEGMENTS,
-            &offset_key(topic.id, partition, state.active_base),
-            &seg.encode(),
-        )?;
+        txn.insert_pending(TREE_SEGMENTS, &key, &seg.encode())?;
     }
     if indexed {
         let entry = IndexEntry {
@@ -196,15 +193,15 @@ fn write_batch(
         )?;
         state.indexed_pos = position;
     }
-    if batch_timestamp_max > state.timestamp_max {
-        if position == 0 || position.saturating_sub(state.timed_pos) >= INDEX_INTERVAL {
-            txn.insert(
-                TREE_TIMES,
-                &time_key(topic.id, partition, batch_timestamp_max),
-                &encode_u64(state.next_offset),
-            )?;
-            state.timed_pos = position;
-        }
+    if timed {
+        txn.insert(
+            TREE_TIMES,
+            &time_key(topic.id, partition, batch_timestamp_max),
+            &encode_u64(state.next_offset),
+        )?;
+        state.timed_pos = position;
+    }
+    if raises_time {
         state.timestamp_max = batch_timestamp_max;
     }
     state.bytes_total += u64::from(len);
