@@ -179,21 +179,19 @@ impl<I: Iterator<Item = Result<KeyValue>>> Merge<I> {
             self.pending.pop_front()
         }
     }
-
-    fn peek_pending(&self) -> Option<&KeyValue> {
-        if self.reverse {
-            self.pending.back()
-        } else {
-            self.pending.front()
-        }
-    }
 }
 
 impl<I: Iterator<Item = Result<KeyValue>>> Iterator for Merge<I> {
     type Item = Result<KeyValue>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        let Some(pending_key) = self.peek_pending().map(|(k, _)| k.clone()) else {
+        // The next pending entry, borrowed apart from `tree` (no key copied).
+        let pending = if self.reverse {
+            self.pending.back()
+        } else {
+            self.pending.front()
+        };
+        let Some((pending_key, _)) = pending else {
             return self.tree.next();
         };
         let order = match self.tree.peek() {

@@ -379,6 +379,8 @@ impl WriteTxn {
         // The error itself is kept by the poisoned pager's next check.
         let _ = self.release_held();
     }
+
+    /// The master tree root as this transaction will commit it.
     pub fn master_root(&self) -> Option<NodePtr> {
         self.master_root
     }
@@ -860,9 +862,7 @@ impl WriteTxn {
     /// Writes every dirty node page, coalescing runs of adjacent pages into one write.
     fn write_dirty(&mut self) -> Result<()> {
         if self.dirty.is_empty() {
-            // Not even a look at the file's length: on Linux 6.13 and later, a `stat`
-            // makes the next write update the file's timestamps finely, which dirties the
-            // inode and costs the following fdatasync about half as much again.
+            // Most small commits: nothing to write, so no need to check the file's length.
             return Ok(());
         }
         self.pager.ensure_capacity(self.alloc.page_count())?;
