@@ -532,17 +532,6 @@ fn power_cuts_during_compaction_retention_and_vacuum_lose_nothing() {
         "the run compacts and drops: {} commits, {before} -> {after} records",
         syncs.len()
     );
-    let modes = [
-        ("drop-all", CrashMode::DropAll),
-        ("keep-all", CrashMode::KeepAll),
-        ("random", CrashMode::Random),
-        (
-            "random-0.9",
-            CrashMode::RandomWith {
-                keep_probability: 0.9,
-            },
-        ),
-    ];
     let mut images = 0;
     let mut reached = vec![0u32; states.len()];
     for crash_at in 0..=total_ops {
@@ -553,7 +542,7 @@ fn power_cuts_during_compaction_retention_and_vacuum_lose_nothing() {
         }
         // Commits whose sync was issued before the cut returned: they must survive.
         let durable = syncs.iter().filter(|(op, _)| *op < crash_at).count();
-        for (name, mode) in modes {
+        for (name, mode) in CrashMode::SWEEP {
             let label = format!("crash at op {crash_at} of {total_ops} ({name})");
             let db = open_image(storage.crash_image(mode))
                 .unwrap_or_else(|e| panic!("{label}: open failed: {e}"));

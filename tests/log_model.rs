@@ -243,18 +243,7 @@ fn crash_sweep(seeds: std::ops::Range<u64>, points: u64) -> Coverage {
             let outcome = run(&storage, &work);
             cov.steps += outcome.steps;
             cov.runs += 1;
-            let modes = [
-                ("drop-all", CrashMode::DropAll),
-                ("keep-all", CrashMode::KeepAll),
-                ("random", CrashMode::Random),
-                (
-                    "random-0.9",
-                    CrashMode::RandomWith {
-                        keep_probability: 0.9,
-                    },
-                ),
-            ];
-            for (name, mode) in modes {
+            for (name, mode) in CrashMode::SWEEP {
                 let label = format!("seed {seed} crash at op {crash_at} of {total_ops} ({name})");
                 match verify_image(storage.crash_image(mode), &work, &outcome, &label) {
                     Recovery::Newest => cov.newest += 1,

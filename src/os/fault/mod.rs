@@ -132,6 +132,23 @@ pub enum CrashMode {
     },
 }
 
+impl CrashMode {
+    /// The modes a power-cut sweep checks at every crash point, with a name for each: lose
+    /// every unsynced write, keep them all, keep each sector piece with probability one
+    /// half, and with probability 0.9 (the last keeps most of a commit but not all of it).
+    pub const SWEEP: [(&'static str, CrashMode); 4] = [
+        ("drop-all", CrashMode::DropAll),
+        ("keep-all", CrashMode::KeepAll),
+        ("random", CrashMode::Random),
+        (
+            "random-0.9",
+            CrashMode::RandomWith {
+                keep_probability: 0.9,
+            },
+        ),
+    ];
+}
+
 /// One unsynced operation, kept for crash images. Offsets are already checked to fit memory.
 enum Pending {
     Write { offset: usize, data: Vec<u8> },
