@@ -138,6 +138,18 @@ pub enum Error {
     /// A page this snapshot reads was reused by a writer in another process after the
     /// snapshot was taken. Start a new read transaction and read again.
     StaleSnapshot,
+    /// The handle was opened read-only (see [`crate::Options::read_only`]): it never
+    /// writes, so every change is refused.
+    ReadOnly,
+    /// A commit's slot was written but the `fdatasync` after it (or the slot write itself)
+    /// failed: the commit may or may not be in the file, and after a power cut it may be
+    /// lost. The handle is poisoned, as after any I/O error, and the failed sync is never
+    /// retried (the operating system may have dropped the dirty pages it could not write).
+    ///
+    /// Like a Kafka producer's timed-out request, the outcome is resolved by reading: open
+    /// the file anew and look at the end offsets (or the records, or the group's committed
+    /// offsets) to see whether the commit is there, and send again only what is missing.
+    CommitOutcomeUnknown(std::io::Error),
 }
 
 impl Error {
@@ -178,6 +190,10 @@ impl Error {
             },
             Self::Fenced(why) => Self::Fenced(why.clone()),
             Self::StaleSnapshot => Self::StaleSnapshot,
+            Self::ReadOnly => Self::ReadOnly,
+            Self::CommitOutcomeUnknown(e) => {
+                Self::CommitOutcomeUnknown(std::io::Error::new(e.kind(), e.to_string()))
+            }
         }
     }
 
@@ -216,6 +232,12 @@ impl fmt::Display for Error {
                 f,
                 "snapshot expired: another process reused its pages; start a new read"
             ),
+            Self::ReadOnly => write!(f, "the file is open read-only: nothing can be written"),
+            Self::CommitOutcomeUnknown(e) => write!(
+                f,
+                "commit outcome unknown: syncing it failed ({e}); it may or may not be in the \
+                 file. Reopen the file and read the end offsets before sending again"
+            ),
         }
     }
 }
@@ -223,7 +245,7 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Self::Io(e) => Some(e),
+            Self::Io(e) | Self::CommitOutcomeUnknown(e) => Some(e),
             _ => None,
         }
     }

@@ -44,7 +44,7 @@ pub use log::{
     TimestampType,
 };
 pub use page::{PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, PAGE_SIZE_MIN, TxnId};
-pub use pager::Durability;
+pub use pager::{Durability, RecoveryReport, RolledBackCommit};
 
 /// Storage backends: the real file, memory, and the fault-injecting backend used by the
 /// crash tests.

@@ -1367,14 +1367,52 @@ fn check_reports_a_rolled_back_commit() {
     let page = u32_at(&bytes, slot + 108) as usize;
     bytes[page * 512 + 10] ^= 0xff;
     std::fs::write(&path, &bytes).expect("write");
+    let before = std::fs::read(&path).expect("read");
+    // Healthy after a rollback: its own exit code, a `rolled back:` line on stdout naming
+    // the commit, and a warning on stderr.
     let checked = run(&["check", p(&path)], None);
-    assert!(checked.stderr.contains("rolled back"), "{checked:?}");
-    checked.ok();
-    let json = run(&["check", p(&path), "--json"], None).ok();
-    let value: Value = serde_json::from_str(&json).expect("json");
+    assert_eq!(checked.code, 3, "{checked:?}");
+    let stdout = checked.stdout_text();
+    assert!(stdout.starts_with("ok: "), "{checked:?}");
+    assert!(
+        stdout.contains("rolled back: opening rolled back commit 3 (durable, written at "),
+        "{checked:?}"
+    );
+    assert!(
+        checked
+            .stderr
+            .contains("healthy after rolling back commit 3 (durable)"),
+        "{checked:?}"
+    );
+    let json = run(&["check", p(&path), "--json"], None);
+    assert_eq!(json.code, 3, "{json:?}");
+    let value: Value = serde_json::from_str(&json.stdout_text()).expect("json");
+    assert_eq!(value["status"], "rolled_back", "{value}");
+    assert_eq!(value["clean"], true, "{value}");
+    assert_eq!(value["rolled_back"][0]["txn"], 3, "{value}");
+    assert_eq!(value["rolled_back"][0]["durable"], true, "{value}");
+    assert_eq!(value["rolled_back"][0]["verified"], true, "{value}");
     assert_eq!(
         value["recovery_notes"].as_array().map(Vec::len),
         Some(2),
         "{value}"
     );
+    // Inspection changed nothing: the next writer still sees the rollback, says so, and
+    // then the file is healthy again.
+    assert_eq!(std::fs::read(&path).expect("read"), before);
+    let info = run(&["info", p(&path)], None).ok();
+    assert!(
+        info.contains("rolled back:     opening rolled back commit 3"),
+        "{info}"
+    );
+    let produced = run(&["produce", p(&path), "t"], Some(b"c\n"));
+    produced.ok();
+    assert!(
+        produced.stderr.contains("brooklet: warning: ")
+            && produced
+                .stderr
+                .contains("opening rolled back commit 3 (durable"),
+        "{produced:?}"
+    );
+    assert_eq!(run(&["check", p(&path)], None).code, 0);
 }

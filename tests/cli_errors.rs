@@ -90,6 +90,16 @@ fn a_corrupt_file_gives_one_line_errors_or_a_problem_list_never_a_panic() {
         let check = run(&["check", file], None);
         if check.code == 0 {
             assert!(check.stdout_text().starts_with("ok: "));
+        } else if check.code == 3 {
+            // Healthy after a rollback (the damage hit the newest commit): said on stdout
+            // and stderr, never silently.
+            let listed = check.stdout_text();
+            assert!(listed.starts_with("ok: "), "{check:?}");
+            assert!(listed.contains("\nrolled back: "), "{check:?}");
+            assert!(
+                check.stderr.contains("healthy after rolling back"),
+                "{check:?}"
+            );
         } else {
             check.fails(1, "");
             check_failures += 1;

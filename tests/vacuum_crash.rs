@@ -131,7 +131,7 @@ fn power_cut_sweep(case: Case) -> u64 {
         let config = FaultConfig::seeded(seed ^ crash_at).with_crash_at(crash_at);
         let (device, result) = vacuum_on(config, &image);
         assert!(
-            matches!(result, Err(Error::Io(_))),
+            matches!(result, Err(Error::Io(_) | Error::CommitOutcomeUnknown(_))),
             "seed {seed} crash at {crash_at}: {result:?}"
         );
         let modes = [
@@ -220,7 +220,9 @@ fn io_error_sweep(case: Case) -> u64 {
             let storage: Arc<dyn Storage> = device.clone();
             let db = Brooklet::open_storage(storage, options(512)).expect("open");
             match db.vacuum_with(small_steps(), |_| {}) {
-                Err(Error::Io(e)) => assert_eq!(e.raw_os_error(), Some(kind.raw_os_error())),
+                Err(Error::Io(e) | Error::CommitOutcomeUnknown(e)) => {
+                    assert_eq!(e.raw_os_error(), Some(kind.raw_os_error()));
+                }
                 other => panic!("{label}: expected the I/O error, got {other:?}"),
             }
             assert!(db.engine().is_poisoned(), "{label}: not poisoned");

@@ -52,6 +52,12 @@ pub struct Options {
     /// Apply time-based retention when the file is opened (taking the write lock
     /// briefly). Default true; inspection tools turn it off so that opening never writes.
     pub maintain_on_open: bool,
+    /// Open read-only: the file is opened without write
+    /// permission (so a read-only file, directory or mount works) and must exist; no lock
+    /// is taken; nothing runs on open (no retention, no maintenance); recovery's choice of
+    /// commit is not written back; and every change fails with [`Error::ReadOnly`].
+    /// Default false.
+    pub read_only: bool,
 }
 
 impl Default for Options {
@@ -62,6 +68,7 @@ impl Default for Options {
             busy_timeout: Duration::from_secs(5),
             durability: Durability::Immediate,
             maintain_on_open: true,
+            read_only: false,
         }
     }
 }
@@ -102,11 +109,19 @@ impl Options {
         self
     }
 
+    /// Sets whether the file is opened read-only (see [`Options::read_only`]).
+    #[must_use]
+    pub fn read_only(mut self, yes: bool) -> Self {
+        self.read_only = yes;
+        self
+    }
+
     fn engine_options(&self) -> EngineOptions {
         EngineOptions {
             page_size: self.page_size,
             cache_bytes: self.cache_bytes,
             busy_timeout: self.busy_timeout,
+            read_only: self.read_only,
         }
     }
 }
@@ -187,7 +202,29 @@ impl Brooklet {
         Self::open_with(path, Options::default())
     }
 
-    /// Opens the file at `path`, creating it if needed.
+    /// Opens an existing file read-only (see [`Options::read_only`]): for inspection,
+    /// which must never change the file, even by running retention.
+    ///
+    /// ```
+    /// use brooklet::{Brooklet, Error, Record, TopicConfig};
+    ///
+    /// # fn main() -> brooklet::Result<()> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("events.brooklet");
+    /// # let db = Brooklet::open(&path)?;
+    /// # db.create_topic("orders", 1, TopicConfig::default())?;
+    /// # db.send("orders", Record::new(None, b"one".to_vec()))?;
+    /// let inspect = Brooklet::open_read_only(&path)?;
+    /// assert_eq!(inspect.end_offset("orders", 0)?, 1);
+    /// assert!(matches!(inspect.send("orders", Record::new(None, b"two".to_vec())), Err(Error::ReadOnly)));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn open_read_only(path: impl AsRef<Path>) -> Result<Self> {
+        Self::open_with(path, Options::default().read_only(true))
+    }
+
+    /// Opens the file at `path`, creating it if needed (unless [`Options::read_only`]).
     pub fn open_with(path: impl AsRef<Path>, options: Options) -> Result<Self> {
         let engine = Engine::open(path, &options.engine_options())?;
         Self::from_engine(engine, options)
@@ -215,7 +252,10 @@ impl Brooklet {
                 compaction: Mutex::default(),
             }),
         };
-        if db.inner.options.maintain_on_open {
+        if !db.inner.options.read_only && !db.recovery_report().is_clean() {
+            db.note_rollback()?;
+        }
+        if db.inner.options.maintain_on_open && !db.inner.options.read_only {
             match db.apply_retention() {
                 // Another writer holds the lock (it applies retention as it writes), or
                 // the file is open read-only: opening still succeeds.
@@ -225,6 +265,47 @@ impl Brooklet {
             }
         }
         Ok(db)
+    }
+
+    /// Recovery rolled commits back when this handle opened the file: raise the file's
+    /// epoch at once, in the commit that overwrites the damaged slot (after it, no later
+    /// opener can tell that anything was lost), so that every batch appended from now on
+    /// carries it as `partitionLeaderEpoch` and a reader that saw the lost records can tell
+    /// the new ones at their offsets apart. Another writer holding the lock has already
+    /// overwritten the slot; nothing is left to do then.
+    fn note_rollback(&self) -> Result<()> {
+        let mut txn = match self.inner.engine.begin_write() {
+            Ok(txn) => txn,
+            Err(Error::Busy) => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        crate::log::meta::bump_leader_epoch(&mut txn)?;
+        txn.commit(Durability::Immediate)?;
+        Ok(())
+    }
+
+    /// What recovery did when this handle opened the file: the commit it opened and every
+    /// newer commit it rolled back, whose records are gone (their offsets go to new
+    /// records). Check it after opening a file that may have been through a power cut or
+    /// damage; `brooklet check` and every other command print it.
+    ///
+    /// ```
+    /// use brooklet::Brooklet;
+    ///
+    /// # fn main() -> brooklet::Result<()> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let db = Brooklet::open(dir.path().join("events.brooklet"))?;
+    /// let report = db.recovery_report();
+    /// for commit in &report.rolled_back {
+    ///     eprintln!("warning: {commit}");
+    /// }
+    /// assert!(report.is_clean());
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn recovery_report(&self) -> crate::RecoveryReport {
+        self.inner.engine.recovery_report()
     }
 
     /// The storage engine under this handle.
@@ -472,22 +553,15 @@ impl Brooklet {
     /// partition (CRC, offsets strictly increasing, segment bounds), and every consumer
     /// group record (decodes, belongs to a group, partitions owned only by members).
     ///
-    /// A writer in another process may reuse pages while the check reads them; a check
-    /// that found problems while the file moved on is run again (a few times) so that
-    /// only problems of one committed state are reported.
+    /// Every part reads one snapshot, pinned so that writers in this and other processes
+    /// go on but reuse none of its pages until the check ends: the report is about one
+    /// committed state, whatever other processes do (see [`Engine::check`] for platforms
+    /// without snapshot pins). The check takes no lock and writes nothing.
     pub fn check(&self) -> Result<CheckReport> {
-        let mut attempt = 0;
-        loop {
-            let before = self.inner.engine.latest_txn()?;
-            let mut report = self.inner.engine.check()?;
-            let read = self.inner.engine.begin_read()?;
-            crate::log::check::check_partitions(&read, &mut report);
-            crate::group::check::check_groups(&read, &mut report);
-            attempt += 1;
-            if report.is_clean() || attempt >= 4 || self.inner.engine.latest_txn()? == before {
-                return Ok(report);
-            }
-        }
+        self.inner.engine.check_with(|read, report| {
+            crate::log::check::check_partitions(read, report);
+            crate::group::check::check_groups(read, report);
+        })
     }
 
     /// Segments of one partition: `(base offset, first page, page count, bytes used)`.

@@ -2,14 +2,15 @@
 //! reachable exactly once or free, every checksum verifies, every B-tree is ordered and
 //! well formed, and the last commit's journal window matches the pages on disk.
 //!
-//! The check holds the writer lock while it runs, so no writer in any process frees or
-//! reuses pages under it; readers go on.
+//! The check reads one pinned snapshot ([`Engine::begin_read_pinned`]): writers in every
+//! process go on, but none reuses or cuts a page the snapshot can reach until it ends.
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::ops::Bound;
 
 use super::Engine;
+use super::ReadTransaction;
 use super::txn::{EXTENTS_TREE, decode_extent_len, decode_root};
 use crate::btree::{self, PageUse};
 use crate::error::{Error, PageId, Result};
@@ -54,8 +55,9 @@ pub struct CheckReport {
     /// Everything found wrong. Empty for a clean file.
     pub problems: Vec<Problem>,
     /// What recovery did when the file was opened by this handle (see
-    /// [`Engine::recovery_notes`]); not problems of the file as it is now.
-    pub notes: Vec<String>,
+    /// [`Engine::recovery_report`]): not problems of the file as it is now, but commits
+    /// that were lost before it.
+    pub recovery: crate::RecoveryReport,
 }
 
 impl CheckReport {
@@ -114,14 +116,37 @@ impl Engine {
     ///
     /// Returns `Err` only when the check itself cannot run (I/O error, busy writer);
     /// damage is reported in [`CheckReport::problems`].
+    ///
+    /// The check reads one pinned snapshot, so it sees one committed state while writers
+    /// in other processes go on. Where the storage cannot pin for other processes
+    /// ([`ReadTransaction::is_pinned`] is false), a check that found problems while the
+    /// file moved on is run again, a few times, so that only problems of one committed
+    /// state are reported.
     pub fn check(&self) -> Result<CheckReport> {
-        // Holding the write transaction keeps every writer out until the check ends.
-        let write = self.pager.begin_write()?;
-        let read = self.pager.begin_read()?;
-        let report = check_snapshot(&self.pager, &read);
-        drop(read);
-        drop(write);
-        Ok(report)
+        self.check_with(|_, _| {})
+    }
+
+    /// [`Engine::check`], with `more` adding the checks of the layers above (the event
+    /// log's partitions and groups) on the same pinned snapshot.
+    pub(crate) fn check_with(
+        &self,
+        mut more: impl FnMut(&ReadTransaction, &mut CheckReport),
+    ) -> Result<CheckReport> {
+        const ATTEMPTS: usize = 4;
+        let mut attempt = 0;
+        loop {
+            let read = self.begin_read_pinned()?;
+            let mut report = check_snapshot(&self.pager, read.pager_txn());
+            more(&read, &mut report);
+            attempt += 1;
+            if report.is_clean()
+                || read.is_pinned()
+                || attempt >= ATTEMPTS
+                || self.latest_txn()? == read.txn_id()
+            {
+                return Ok(report);
+            }
+        }
     }
 }
 
@@ -134,7 +159,7 @@ fn check_snapshot(pager: &Pager, read: &ReadTxn) -> CheckReport {
             page_size: pager.page_size(),
             page_count: slot.page_count,
             txn: slot.txn.0,
-            notes: pager.recovery_notes(),
+            recovery: pager.recovery_report(),
             ..CheckReport::default()
         },
     };

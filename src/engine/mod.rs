@@ -55,6 +55,10 @@ pub struct EngineOptions {
     /// How long a write transaction waits for the writer lock before [`crate::Error::Busy`].
     /// Default 5 seconds.
     pub busy_timeout: Duration,
+    /// Open read-only: the file is opened without write permission and never created,
+    /// no lock is taken, and every write transaction fails with
+    /// [`crate::Error::ReadOnly`]. Default false.
+    pub read_only: bool,
 }
 
 impl Default for EngineOptions {
@@ -63,6 +67,7 @@ impl Default for EngineOptions {
             page_size: PAGE_SIZE_DEFAULT,
             cache_bytes: 32 << 20,
             busy_timeout: Duration::from_secs(5),
+            read_only: false,
         }
     }
 }
@@ -73,6 +78,7 @@ impl EngineOptions {
             page_size: self.page_size,
             cache_bytes: self.cache_bytes,
             busy_timeout: self.busy_timeout,
+            read_only: self.read_only,
             ..PagerOptions::default()
         }
     }
@@ -85,15 +91,24 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// Opens the file at `path`, creating it if it does not exist.
+    /// Opens the file at `path`, creating it if it does not exist (unless
+    /// [`EngineOptions::read_only`]: then the file must exist).
     pub fn open(path: impl AsRef<Path>, options: &EngineOptions) -> Result<Self> {
+        if options.read_only {
+            return Self::open_existing(path, options);
+        }
         let storage: Arc<dyn Storage> = Arc::new(FileStorage::open(path.as_ref())?);
         Self::open_storage(storage, options)
     }
 
     /// Opens an existing file at `path`; fails if it does not exist.
     pub fn open_existing(path: impl AsRef<Path>, options: &EngineOptions) -> Result<Self> {
-        let storage: Arc<dyn Storage> = Arc::new(FileStorage::open_existing(path.as_ref())?);
+        let file = if options.read_only {
+            FileStorage::open_read_only(path.as_ref())?
+        } else {
+            FileStorage::open_existing(path.as_ref())?
+        };
+        let storage: Arc<dyn Storage> = Arc::new(file);
         Self::open_storage(storage, options)
     }
 
@@ -115,8 +130,22 @@ impl Engine {
         ReadTransaction::new(self.pager.begin_read()?)
     }
 
+    /// Starts a read transaction on the newest committed state and pins it, so that no
+    /// writer reuses its pages while it lives: in this process always, in other processes
+    /// where the storage supports snapshot pins (Linux files: see FORMAT.md, *Locks*;
+    /// [`ReadTransaction::is_pinned`] tells). Pages freed meanwhile stay unused until it
+    /// ends, so keep it for whole-file walks such as [`Engine::check`], not for long idle
+    /// waits.
+    pub fn begin_read_pinned(&self) -> Result<ReadTransaction> {
+        ReadTransaction::new(self.pager.begin_read_pinned()?)
+    }
+
     /// Makes every earlier commit durable (one `fdatasync` if the last commit was not).
+    /// A read-only handle has nothing to flush.
     pub fn flush(&self) -> Result<()> {
+        if self.pager.is_read_only() {
+            return Ok(());
+        }
         self.pager
             .begin_write()?
             .commit(crate::Durability::Immediate)
@@ -135,6 +164,13 @@ impl Engine {
     #[must_use]
     pub fn recovery_notes(&self) -> Vec<String> {
         self.pager.recovery_notes()
+    }
+
+    /// What recovery did when this handle opened the file: the commit it opened and each
+    /// newer commit it rolled back (see [`crate::RecoveryReport`]).
+    #[must_use]
+    pub fn recovery_report(&self) -> crate::RecoveryReport {
+        self.pager.recovery_report()
     }
 
     /// Takes the liveness lock on `slot` (see [`Storage::lock_liveness`]).
@@ -157,6 +193,12 @@ impl Engine {
     #[must_use]
     pub fn page_size(&self) -> u32 {
         self.pager.page_size()
+    }
+
+    /// True when the handle was opened read-only.
+    #[must_use]
+    pub fn is_read_only(&self) -> bool {
+        self.pager.is_read_only()
     }
 
     /// True once an I/O error poisoned this handle; reopen the file to recover.

@@ -106,6 +106,18 @@ impl ReadTransaction {
         Ok(Self { txn, pending })
     }
 
+    /// True when this snapshot is pinned for every process (see
+    /// [`super::Engine::begin_read_pinned`]): no writer reuses its pages while it lives.
+    #[must_use]
+    pub fn is_pinned(&self) -> bool {
+        self.txn.is_pinned()
+    }
+
+    /// The pager's snapshot under this transaction.
+    pub(crate) fn pager_txn(&self) -> &pager::ReadTxn {
+        &self.txn
+    }
+
     /// The commit this snapshot reads.
     #[must_use]
     pub fn txn_id(&self) -> TxnId {
@@ -121,7 +133,8 @@ impl ReadTransaction {
     /// Turns a corruption error met while reading into [`Error::StaleSnapshot`] when a
     /// writer may have reused this snapshot's pages since.
     fn classify(&self, err: Error) -> Error {
-        if !err.is_corruption() {
+        // A pinned snapshot's pages are never reused: what it meets is damage.
+        if !err.is_corruption() || self.txn.is_pinned() {
             return err;
         }
         match self.txn.pager().latest() {
@@ -218,6 +231,9 @@ impl ReadTransaction {
     /// while this snapshot is still the newest (no writer can have reused its pages then:
     /// writers reuse only pages free in the newest commit).
     pub(crate) fn newer(&self) -> Result<Option<ReadTransaction>> {
+        if self.txn.is_pinned() {
+            return Ok(None);
+        }
         let pager = self.txn.pager();
         // The common case, checked cheaply: no commit since the snapshot.
         if pager

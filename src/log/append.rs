@@ -70,6 +70,7 @@ pub(crate) fn append(
         )));
     }
     let mut state = load_state(txn, topic, partition)?;
+    let epoch = super::meta::leader_epoch(txn)?;
     let offset_base = state.next_offset;
     let max_batch = (topic.config.max_message_bytes as usize).min(MAX_BATCH_SIZE);
     let mut batch = Vec::with_capacity(max_batch.min(1 << 20));
@@ -89,6 +90,9 @@ pub(crate) fn append(
                 batch.len() - BATCH_HEADER_SIZE,
                 topic.name
             )));
+        }
+        if epoch >= 0 {
+            super::batch::set_leader_epoch(&mut batch, epoch);
         }
         let header = super::batch::BatchHeader::parse(&batch)?;
         timestamp_first.get_or_insert(match topic.config.timestamp_type {

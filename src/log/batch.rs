@@ -505,6 +505,12 @@ fn plan_batch(
     })
 }
 
+/// Sets a batch's `partitionLeaderEpoch`, which its CRC does not cover (Kafka's broker
+/// stamps it the same way after the producer's encoding).
+pub(crate) fn set_leader_epoch(batch: &mut [u8], epoch: i32) {
+    batch[OFF_LEADER_EPOCH..OFF_MAGIC].copy_from_slice(&epoch.to_be_bytes());
+}
+
 fn write_header(out: &mut Vec<u8>, offset_base: u64, plan: &Plan, timestamp_type: TimestampType) {
     let batch_length = i32::try_from(plan.size - LOG_OVERHEAD).expect("size <= MAX_BATCH_SIZE");
     let attributes: i16 = match timestamp_type {

@@ -12,9 +12,11 @@
 //! | `log.times`       | topic id u32, partition u32, timestamp u64*  | offset u64          |
 //! | `log.meta`        | `next-topic-id`                              | u32                 |
 //! | `log.meta`        | `catalog-version`                            | u64 (bumped on every catalog change) |
+//! | `log.meta`        | `leader-epoch`                               | u32: the file's epoch (see [`leader_epoch`]) |
 //!
 //! *Timestamps are stored as `i64` with the sign bit flipped, so negative values order first.
 
+use crate::engine::WriteTransaction;
 use crate::error::{CorruptionKind, Error, Result};
 use crate::page::{Cursor, put_u32, put_u64};
 
@@ -25,6 +27,33 @@ pub(crate) const TREE_OFFSETS: &str = "log.offsets";
 pub(crate) const TREE_TIMES: &str = "log.times";
 pub(crate) const TREE_META: &str = "log.meta";
 pub(crate) const KEY_NEXT_TOPIC_ID: &[u8] = b"next-topic-id";
+const KEY_LEADER_EPOCH: &[u8] = b"leader-epoch";
+
+/// The file's epoch, which every batch appended carries as Kafka's `partitionLeaderEpoch`:
+/// -1 (Kafka's "unset") until recovery first rolls a commit back, then 0, 1, ...: one more
+/// each time a writer opens the file after a rollback (see [`bump_leader_epoch`]). Kafka
+/// raises the leader epoch after a log truncation for the same reason: a reader that saw
+/// records later lost can tell the records now at those offsets from them.
+pub(crate) fn leader_epoch(txn: &mut WriteTransaction) -> Result<i32> {
+    match txn.get(TREE_META, KEY_LEADER_EPOCH)? {
+        None => Ok(-1),
+        Some(value) => {
+            i32::try_from(decode_u32(&value)?).map_err(|_| bad("leader epoch is past i32::MAX"))
+        }
+    }
+}
+
+/// Raises the file's epoch by one (from -1 to 0 the first time); returns the new epoch.
+/// Called by a writer that opened the file after recovery rolled back a commit, in its
+/// first commit, before the damaged slot is overwritten and the rollback forgotten.
+pub(crate) fn bump_leader_epoch(txn: &mut WriteTransaction) -> Result<i32> {
+    let epoch = leader_epoch(txn)?
+        .checked_add(1)
+        .ok_or_else(|| bad("leader epoch is past i32::MAX"))?;
+    let value = u32::try_from(epoch).expect("an epoch after -1 is not negative");
+    txn.insert(TREE_META, KEY_LEADER_EPOCH, &value.to_le_bytes())?;
+    Ok(epoch)
+}
 
 fn bad(why: &'static str) -> Error {
     Error::corrupt_file(CorruptionKind::Invalid(why))

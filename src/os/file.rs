@@ -198,6 +198,55 @@ impl Storage for FileStorage {
         Ok(Some(i32::from(lock.l_type) != nix::libc::F_UNLCK))
     }
 
+    #[cfg(target_os = "linux")]
+    fn pin_snapshot(&self, txn: u64) -> io::Result<bool> {
+        let lock = range_flock(nix::libc::F_RDLCK, pin_byte(txn), 1);
+        nix::fcntl::fcntl(&self.file, nix::fcntl::FcntlArg::F_OFD_SETLK(&lock))
+            .map_err(io::Error::from)?;
+        Ok(true)
+    }
+
+    #[cfg(target_os = "linux")]
+    fn unpin_snapshot(&self, txn: u64) -> io::Result<()> {
+        let lock = range_flock(nix::libc::F_UNLCK, pin_byte(txn), 1);
+        nix::fcntl::fcntl(&self.file, nix::fcntl::FcntlArg::F_OFD_SETLK(&lock))
+            .map_err(io::Error::from)?;
+        Ok(())
+    }
+
+    #[cfg(target_os = "linux")]
+    fn oldest_pinned(&self, below: u64) -> io::Result<Option<u64>> {
+        // One query answers "is any txn below `end` pinned by another handle?" and names
+        // one such txn (not necessarily the oldest); a binary search narrows it down. With
+        // no pins at all, as almost always, this is one system call.
+        let pinned_below = |end: u64| -> io::Result<Option<u64>> {
+            if end == 0 {
+                return Ok(None);
+            }
+            let len = i64::try_from(end).expect("pin txns are below 2^61");
+            let mut lock = range_flock(nix::libc::F_WRLCK, PIN_BASE, len);
+            nix::fcntl::fcntl(&self.file, nix::fcntl::FcntlArg::F_OFD_GETLK(&mut lock))
+                .map_err(io::Error::from)?;
+            if i32::from(lock.l_type) == nix::libc::F_UNLCK {
+                return Ok(None);
+            }
+            Ok(u64::try_from(lock.l_start - PIN_BASE).ok())
+        };
+        let Some(mut high) = pinned_below(below.min(PIN_MASK + 1))? else {
+            return Ok(None);
+        };
+        // A pin exists at `high`; none is below `low`.
+        let mut low = 0;
+        while low < high {
+            let mid = low + (high - low) / 2;
+            match pinned_below(mid + 1)? {
+                Some(found) => high = found.min(mid),
+                None => low = mid + 1,
+            }
+        }
+        Ok(Some(high))
+    }
+
     fn try_lock_writer(&self) -> io::Result<bool> {
         self.check_writable()?;
         let mut locked = self
@@ -236,15 +285,36 @@ impl Storage for FileStorage {
 #[cfg(target_os = "linux")]
 const LIVENESS_BASE: i64 = 1 << 62;
 
+/// First byte of the snapshot-pin range: one byte per pinned txn (masked below 2^61),
+/// after the liveness range, so pins touch neither data nor member locks.
+#[cfg(target_os = "linux")]
+const PIN_BASE: i64 = LIVENESS_BASE + (1 << 61);
+
+/// Txns are pinned modulo 2^61 (a file reaches that many commits in no lifetime).
+#[cfg(target_os = "linux")]
+const PIN_MASK: u64 = (1 << 61) - 1;
+
+/// The byte that pins `txn`.
+#[cfg(target_os = "linux")]
+fn pin_byte(txn: u64) -> i64 {
+    PIN_BASE + i64::try_from(txn & PIN_MASK).expect("masked below 2^61")
+}
+
 /// An open-file-description lock request on the liveness byte of `slot`.
 #[cfg(target_os = "linux")]
 fn liveness_flock(kind: i32, slot: u64) -> nix::libc::flock {
     let offset = LIVENESS_BASE + i64::try_from(slot & ((1 << 61) - 1)).expect("masked below 2^61");
+    range_flock(kind, offset, 1)
+}
+
+/// An open-file-description lock request on `len` bytes from `start`.
+#[cfg(target_os = "linux")]
+fn range_flock(kind: i32, start: i64, len: i64) -> nix::libc::flock {
     nix::libc::flock {
         l_type: i16::try_from(kind).expect("lock kinds fit i16"),
         l_whence: i16::try_from(nix::libc::SEEK_SET).expect("SEEK_SET fits i16"),
-        l_start: offset,
-        l_len: 1,
+        l_start: start,
+        l_len: len,
         l_pid: 0,
     }
 }
@@ -415,6 +485,38 @@ mod tests {
         assert!(!second.try_lock_writer().unwrap());
         drop(first);
         assert!(second.try_lock_writer().unwrap());
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn pins_are_seen_by_other_handles_oldest_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = temp_path(&dir);
+        let reader = FileStorage::open(&path).unwrap();
+        let writer = FileStorage::open(&path).unwrap();
+        assert_eq!(writer.oldest_pinned(1 << 40).unwrap(), None);
+        assert!(reader.pin_snapshot(900).unwrap());
+        assert!(reader.pin_snapshot(37).unwrap());
+        assert!(reader.pin_snapshot(1 << 33).unwrap());
+        assert_eq!(writer.oldest_pinned(1 << 40).unwrap(), Some(37));
+        assert_eq!(writer.oldest_pinned(38).unwrap(), Some(37));
+        assert_eq!(
+            writer.oldest_pinned(37).unwrap(),
+            None,
+            "below is exclusive"
+        );
+        // A handle does not see its own pins (its process counts them itself).
+        assert_eq!(reader.oldest_pinned(1 << 40).unwrap(), None);
+        reader.unpin_snapshot(37).unwrap();
+        assert_eq!(writer.oldest_pinned(1 << 40).unwrap(), Some(900));
+        // A read-only handle can pin too.
+        let inspector = FileStorage::open_read_only(&path).unwrap();
+        assert!(inspector.pin_snapshot(3).unwrap());
+        assert_eq!(writer.oldest_pinned(1 << 40).unwrap(), Some(3));
+        drop(inspector);
+        assert_eq!(writer.oldest_pinned(1 << 40).unwrap(), Some(900));
+        drop(reader);
+        assert_eq!(writer.oldest_pinned(1 << 40).unwrap(), None);
     }
 
     #[test]

@@ -81,6 +81,31 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
         let _ = slot;
         Ok(None)
     }
+
+    /// Pins snapshot `txn` for writers in other handles and processes: a shared lock on
+    /// one byte of the snapshot-pin range (see FORMAT.md, *Locks*), held until
+    /// [`Storage::unpin_snapshot`] or until the handle or its process ends. `Ok(false)` when
+    /// the backend has no such locks; then only this handle's own writers see the pin.
+    ///
+    /// A handle keeps one lock per pinned txn: pinning the same txn twice and unpinning it
+    /// once releases it (callers count).
+    fn pin_snapshot(&self, txn: u64) -> io::Result<bool> {
+        let _ = txn;
+        Ok(false)
+    }
+
+    /// Releases the pin [`Storage::pin_snapshot`] took on `txn`.
+    fn unpin_snapshot(&self, txn: u64) -> io::Result<()> {
+        let _ = txn;
+        Ok(())
+    }
+
+    /// The oldest snapshot txn below `below` pinned by *other* handles (in any process),
+    /// or `None` when there is none or the backend cannot tell.
+    fn oldest_pinned(&self, below: u64) -> io::Result<Option<u64>> {
+        let _ = below;
+        Ok(None)
+    }
 }
 
 /// Holds a liveness lock (see [`Storage::lock_liveness`]) while it lives.

@@ -322,6 +322,24 @@ impl Slot {
         page[start..start + 4].copy_from_slice(&crc.to_le_bytes());
     }
 
+    /// What a slot that failed to verify claims, unverified: its txn id, whether it was
+    /// durable, and its commit time. `None` when the slot was never written (all zero, as
+    /// slot A of a new file) or the page is too short. For reports only: nothing may rely
+    /// on these values.
+    pub fn claimed(page: &[u8]) -> Option<(TxnId, bool, u64)> {
+        let fixed = page.get(STATIC_HEADER_SIZE..STATIC_HEADER_SIZE + 48)?;
+        if fixed.iter().all(|&b| b == 0) {
+            return None;
+        }
+        let mut c = Cursor::new(&fixed[8..]);
+        let txn = c.u64().ok()?;
+        let _last_durable = c.u64().ok()?;
+        let _page_count = c.u32().ok()?;
+        let flags = c.u32().ok()?;
+        let time_ms = c.u64().ok()?;
+        Some((TxnId(txn), flags & FLAG_DURABLE != 0, time_ms))
+    }
+
     /// Decodes and verifies the slot of a header page. `page_id` names the page in errors.
     pub fn read(page: &[u8], page_id: PageId) -> Result<Self> {
         let corrupt = |kind| Error::corrupt(page_id, kind);

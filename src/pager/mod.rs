@@ -34,6 +34,7 @@
 
 mod cache;
 mod recovery;
+mod report;
 mod txn;
 
 use std::collections::{BTreeMap, HashSet};
@@ -42,6 +43,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 pub(crate) use recovery::now_ms;
+pub use report::{RecoveryReport, RolledBackCommit};
 pub(crate) use txn::{ReadTxn, WriteTxn};
 
 use crate::alloc::FreeExtent;
@@ -77,6 +79,8 @@ pub(crate) struct PagerOptions {
     /// Largest journal window (pages written since the last durable commit) that a
     /// `Durability::None` commit may leave; a commit beyond it is made durable.
     pub max_window_pages: usize,
+    /// Never write: no file creation, no write transaction ([`Error::ReadOnly`]).
+    pub read_only: bool,
 }
 
 impl Default for PagerOptions {
@@ -86,6 +90,7 @@ impl Default for PagerOptions {
             cache_bytes: 32 << 20,
             busy_timeout: Duration::from_secs(5),
             max_window_pages: 1 << 16,
+            read_only: false,
         }
     }
 }
@@ -139,8 +144,8 @@ pub(crate) struct Pager {
     cache: PageCache,
     state: Mutex<Arc<CommitState>>,
     rejected: Mutex<Vec<Rejected>>,
-    /// What recovery at open did, in words (empty when the newest commit verified).
-    recovery_notes: Mutex<Vec<String>>,
+    /// What recovery at open did (nothing rolled back when the newest commit verified).
+    recovery: Mutex<RecoveryReport>,
     /// Per slot, a checksum of slot contents known to be invalid (see
     /// `read_slot_settled`).
     invalid_slots: Mutex<[Option<u32>; 2]>,
@@ -148,14 +153,27 @@ pub(crate) struct Pager {
     writer_released: Condvar,
     writer_cache: Mutex<Option<WriterCache>>,
     readers: Mutex<BTreeMap<TxnId, usize>>,
+    /// Snapshots pinned for other processes too (see [`Pager::begin_read_pinned`]): per
+    /// txn, how many pinned reads hold it and whether the storage shares the pin.
+    pins: Mutex<BTreeMap<TxnId, (usize, bool)>>,
     poisoned: AtomicBool,
 }
 
 impl Pager {
     /// What recovery did when this handle opened the file: one line per commit slot it
-    /// rejected. Empty when the newest commit verified.
+    /// rejected or found damaged. Empty when the newest commit verified.
     pub fn recovery_notes(&self) -> Vec<String> {
-        self.recovery_notes.lock().expect("notes lock").clone()
+        self.recovery.lock().expect("recovery lock").lines()
+    }
+
+    /// What recovery did when this handle opened the file.
+    pub fn recovery_report(&self) -> RecoveryReport {
+        self.recovery.lock().expect("recovery lock").clone()
+    }
+
+    /// True when this pager never writes.
+    pub fn is_read_only(&self) -> bool {
+        self.options.read_only
     }
 
     /// The page size of the file.
@@ -180,6 +198,22 @@ impl Pager {
     /// True once an I/O error poisoned the handle.
     pub fn is_poisoned(&self) -> bool {
         self.poisoned.load(Ordering::Acquire)
+    }
+
+    /// Fails, poisoning the handle, if the file is shorter than `page_count` pages: it
+    /// was cut or replaced under this handle (only vacuum cuts the file, under the writer
+    /// lock, after a commit that no longer needs the pages). A writer must never extend
+    /// such a file or write into it: it would acknowledge records whose pages are gone.
+    fn check_length(&self, page_count: u32) -> Result<()> {
+        let len = self.storage.len().map_err(|e| self.poison(e))?;
+        let page_size = u64::from(self.page_size);
+        if len < u64::from(page_count) * page_size {
+            return Err(self.poison(Error::corrupt_file(CorruptionKind::Truncated {
+                expected_pages: page_count,
+                actual_pages: len / page_size,
+            })));
+        }
+        Ok(())
     }
 
     /// Marks the pager poisoned and passes the error on.
@@ -260,8 +294,82 @@ impl Pager {
         Ok(ReadTxn::new(Arc::clone(self), state))
     }
 
+    /// Starts a read transaction on the newest committed state and pins it: no writer,
+    /// in this process or (where the storage supports snapshot pins, see
+    /// [`Storage::pin_snapshot`]) in another, reuses or cuts a page the snapshot can reach
+    /// until it ends. For long walks of the whole file (`check`), which must see one
+    /// committed state while other processes write, without holding the writer lock.
+    ///
+    /// The pin is taken on a txn read *before* the snapshot is chosen: every writer that
+    /// starts after the pin respects it, and a writer already running builds on a commit
+    /// no newer than the snapshot, so it reuses only pages free in that commit, which the
+    /// snapshot cannot reach.
+    pub fn begin_read_pinned(self: &Arc<Self>) -> Result<ReadTxn> {
+        const ATTEMPTS: usize = 8;
+        for _ in 0..ATTEMPTS {
+            let low = self.latest()?.txn();
+            let shared = self.pin(low)?;
+            let state = self.latest()?;
+            if state.txn() >= low {
+                return Ok(ReadTxn::pinned(Arc::clone(self), state, low, shared));
+            }
+            // The newest commit went back (a writer process died, losing non-durable
+            // commits): pin again below it.
+            self.unpin(low);
+        }
+        Err(Error::StaleSnapshot)
+    }
+
+    /// Pins `txn`: this process's writers see it as a reader, other processes through the
+    /// storage's pin lock. Returns whether other processes see it.
+    fn pin(&self, txn: TxnId) -> Result<bool> {
+        let mut pins = self.pins.lock().expect("pins lock");
+        let entry = pins.entry(txn).or_insert((0, false));
+        if entry.0 == 0 {
+            match self.storage.pin_snapshot(txn.0) {
+                Ok(shared) => entry.1 = shared,
+                Err(e) => {
+                    pins.remove(&txn);
+                    return Err(e.into());
+                }
+            }
+        }
+        entry.0 += 1;
+        let shared = entry.1;
+        drop(pins);
+        self.register_reader(txn);
+        Ok(shared)
+    }
+
+    fn unpin(&self, txn: TxnId) {
+        self.unregister_reader(txn);
+        let mut pins = self.pins.lock().expect("pins lock");
+        let entry = pins.get_mut(&txn).expect("txn was pinned");
+        entry.0 -= 1;
+        if entry.0 == 0 {
+            pins.remove(&txn);
+            // A failed unlock leaves the pin until the handle closes: pages stay out of
+            // reuse a little longer, which is safe.
+            let _ = self.storage.unpin_snapshot(txn.0);
+        }
+    }
+
+    /// The oldest snapshot that writers must keep intact: the oldest read in this process
+    /// and the oldest pinned by another, if any is older than `base` (the commit a writer
+    /// builds on). A storage that cannot answer counts as no pins.
+    fn oldest_snapshot(&self, base: TxnId) -> TxnId {
+        let local = self.oldest_reader().unwrap_or(base).min(base);
+        match self.storage.oldest_pinned(base.0.saturating_add(1)) {
+            Ok(Some(pinned)) => local.min(TxnId(pinned)),
+            Ok(None) | Err(_) => local,
+        }
+    }
+
     /// Starts the write transaction, waiting up to the busy timeout for the writer lock.
     pub fn begin_write(self: &Arc<Self>) -> Result<WriteTxn> {
+        if self.options.read_only {
+            return Err(Error::ReadOnly);
+        }
         self.check_poisoned()?;
         let deadline = Instant::now() + self.options.busy_timeout;
         self.acquire_gate(deadline)?;
@@ -269,6 +377,7 @@ impl Pager {
         self.acquire_file_lock(deadline)?;
         let unlock = FileLockGuard { pager: self };
         let state = self.refresh_for_writer()?;
+        self.check_length(state.slot.page_count)?;
         let (free, own, born) = self.load_writer_cache(&state)?;
         std::mem::forget(unlock);
         std::mem::forget(guard);

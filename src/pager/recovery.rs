@@ -6,6 +6,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Instant;
 
+use super::report::{RecoveryReport, RolledBackCommit};
 use super::{CommitState, Pager, PagerOptions, Rejected, WriterCache};
 use crate::alloc::{FreeExtent, decode_free_list};
 use crate::error::{CorruptionKind, Error, PageId, Result};
@@ -29,6 +30,11 @@ impl Pager {
     pub fn open(storage: Arc<dyn Storage>, options: PagerOptions) -> Result<Arc<Self>> {
         validate_page_size(options.page_size)?;
         if is_uninitialized(&*storage)? {
+            if options.read_only {
+                // Creating is writing: an empty (or never finished) file is not a
+                // brooklet file to a read-only handle.
+                return Err(Error::corrupt_file(CorruptionKind::BadMagic));
+            }
             Self::create(&*storage, &options)?;
         }
         let page_size = read_page_size(&*storage)?;
@@ -58,12 +64,13 @@ impl Pager {
                 },
             })),
             rejected: Mutex::new(Vec::new()),
-            recovery_notes: Mutex::new(Vec::new()),
+            recovery: Mutex::new(RecoveryReport::default()),
             invalid_slots: Mutex::new([None; 2]),
             writer_busy: Mutex::new(false),
             writer_released: Condvar::new(),
             writer_cache: Mutex::new(None),
             readers: Mutex::new(std::collections::BTreeMap::new()),
+            pins: Mutex::new(std::collections::BTreeMap::new()),
             poisoned: AtomicBool::new(false),
         };
         let state = pager.recover()?;
@@ -133,9 +140,9 @@ impl Pager {
         const ATTEMPTS: usize = 4;
         let mut candidates = self.read_candidates()?;
         for attempt in 1..=ATTEMPTS {
-            let mut notes = Vec::new();
+            let mut report = RecoveryReport::default();
             let mut rejected = Vec::new();
-            let chosen = self.choose(&candidates, &mut notes, &mut rejected)?;
+            let chosen = self.choose(&candidates, &mut report, &mut rejected)?;
             if chosen.is_err() && attempt < ATTEMPTS {
                 let again = self.read_candidates()?;
                 if !same_slots(&again, &candidates) {
@@ -143,10 +150,10 @@ impl Pager {
                     continue;
                 }
             }
-            self.recovery_notes
-                .lock()
-                .expect("notes lock")
-                .extend(notes);
+            if let Ok(state) = &chosen {
+                self.report_damaged_slots(&candidates, state, &mut report)?;
+            }
+            *self.recovery.lock().expect("recovery lock") = report;
             self.rejected
                 .lock()
                 .expect("rejected lock")
@@ -157,12 +164,12 @@ impl Pager {
     }
 
     /// Validates `candidates`, newest first, and returns the first valid one (`Ok(Err)`
-    /// if none is; `Err` for an I/O error). Rolled-back commits are noted in `notes` and
+    /// if none is; `Err` for an I/O error). Rolled-back commits go to `report` and
     /// `rejected`.
     fn choose(
         &self,
         candidates: &[Candidate],
-        notes: &mut Vec<String>,
+        report: &mut RecoveryReport,
         rejected: &mut Vec<Rejected>,
     ) -> Result<Result<CommitState>> {
         let mut sorted: Vec<&Candidate> = candidates.iter().collect();
@@ -171,27 +178,20 @@ impl Pager {
         for c in sorted {
             match self.validate(&c.state) {
                 Ok(()) => {
-                    if !notes.is_empty() {
-                        notes.push(format!(
-                            "opened commit {} (slot {})",
-                            c.state.txn().0,
-                            c.state.slot_index
-                        ));
-                    }
+                    report.opened_txn = c.state.txn().0;
                     return Ok(Ok(c.state.clone()));
                 }
                 Err(e @ Error::Io(_)) => return Err(e),
                 Err(e) => {
-                    let kind = if c.state.slot.durable {
-                        "durable"
-                    } else {
-                        "non-durable"
+                    let commit = RolledBackCommit {
+                        slot: c.state.slot_index,
+                        txn: c.state.txn().0,
+                        durable: c.state.slot.durable,
+                        written_at_ms: c.state.slot.time_ms,
+                        verified: true,
+                        reason: format!("a page it wrote failed to verify ({e})"),
                     };
-                    notes.push(format!(
-                        "commit {} ({kind}, slot {}) failed to verify and was rolled back: {e}",
-                        c.state.txn().0,
-                        c.state.slot_index
-                    ));
+                    report.rolled_back.push(commit);
                     rejected.push(Rejected {
                         slot_index: c.state.slot_index,
                         txn: c.state.txn(),
@@ -202,6 +202,83 @@ impl Pager {
             }
         }
         Ok(Err(last_error))
+    }
+
+    /// Adds to `report` each header page whose slot did not verify at all: torn by a
+    /// crash as it was written, or damaged since.
+    ///
+    /// Whether such a slot held a newer commit follows from the opened one, not from what
+    /// the damaged slot claims (a flipped bit may make a newer commit claim an older txn).
+    /// A non-durable opened commit was written into the slot that did not hold the last
+    /// durable one, and so is every commit after it until the next durable one: the other
+    /// slot holds that older durable commit, and its damage lost nothing. After a durable
+    /// opened commit the next commit goes to the other slot, so a damaged other slot may
+    /// have held it: reported as rolled back. A slot never written (slot A of a new file)
+    /// is not damage, nor is a slot another process has rewritten since.
+    fn report_damaged_slots(
+        &self,
+        candidates: &[Candidate],
+        opened: &CommitState,
+        report: &mut RecoveryReport,
+    ) -> Result<()> {
+        for index in 0..2u32 {
+            if candidates.iter().any(|c| c.state.slot_index == index) {
+                continue;
+            }
+            let page = match self.read_page_raw(PageId(index)) {
+                Ok(page) => page,
+                Err(Error::Io(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                    report.notes.push(format!("header page {index} is missing"));
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            let header = read_static_header(&page, PageId(index));
+            let why = match (&header, Slot::read(&page, PageId(index))) {
+                (Ok(_), Ok(_)) => continue, // rewritten by another process meanwhile
+                (Err(e), _) => format!("its header page failed to verify ({})", kind_of(e)),
+                (Ok(_), Err(e)) => format!("its slot failed to verify ({})", kind_of(&e)),
+            };
+            let claimed = Slot::claimed(&page);
+            if claimed.is_none() && header.is_ok() {
+                continue; // never written
+            }
+            if !opened.is_durable() {
+                report.notes.push(format!(
+                    "slot {index} holds the last durable commit before the opened one, and \
+                     {why}; nothing was lost (the next durable commit rewrites it)"
+                ));
+                continue;
+            }
+            let next = TxnId(opened.txn().0.saturating_add(1));
+            let (txn, durable, written_at_ms, claim) = match claimed {
+                Some((txn, durable, time_ms)) if txn >= next => {
+                    (txn, durable, time_ms, String::new())
+                }
+                // The claim cannot be right for a newer commit: name the commit that
+                // would have followed, and count it as durable (the worse case).
+                Some((txn, _, time_ms)) => (
+                    next,
+                    true,
+                    time_ms,
+                    format!("; it claims commit {}, which cannot be trusted", txn.0),
+                ),
+                None => (next, true, opened.slot.time_ms, String::new()),
+            };
+            report.rolled_back.push(RolledBackCommit {
+                slot: index,
+                txn: txn.0,
+                durable,
+                written_at_ms,
+                verified: false,
+                reason: format!(
+                    "{why}{claim}: torn by a crash while it was written, or damaged since \
+                     (if it held the commit before the opened one instead, nothing was lost)"
+                ),
+            });
+        }
+        report.rolled_back.sort_by_key(|c| std::cmp::Reverse(c.txn));
+        Ok(())
     }
 
     /// Reads both header pages and returns the slots whose checksums verify.
@@ -523,6 +600,14 @@ impl Pager {
             own,
             born,
         });
+    }
+}
+
+/// What was wrong, without the "file is corrupt at page N" around it.
+fn kind_of(err: &Error) -> String {
+    match err {
+        Error::Corrupt { kind, .. } => kind.to_string(),
+        other => other.to_string(),
     }
 }
 

@@ -70,12 +70,14 @@ impl Pager {
     }
 
     /// Grows the file in extents so that it holds at least `pages` pages.
-    fn ensure_capacity(&self, pages: u32) -> Result<()> {
+    fn ensure_capacity(&self, base_pages: u32, pages: u32) -> Result<()> {
         let needed = u64::from(pages) * u64::from(self.page_size);
         let len = self.storage.len().map_err(|e| self.poison(e))?;
         if len >= needed {
             return Ok(());
         }
+        // Growing a file that lost pages of the base commit would hide the loss.
+        self.check_length(base_pages)?;
         // A durable commit rarely changes the file size, and a large file is at most about
         // 1.6% preallocated past its pages.
         let step = (len / 64).clamp(64 << 10, 16 << 20);
@@ -101,12 +103,37 @@ impl Pager {
 pub(crate) struct ReadTxn {
     pager: Arc<Pager>,
     state: Arc<CommitState>,
+    /// The pin this snapshot holds (see [`Pager::begin_read_pinned`]) and whether other
+    /// processes see it.
+    pin: Option<(TxnId, bool)>,
 }
 
 impl ReadTxn {
     pub(super) fn new(pager: Arc<Pager>, state: Arc<CommitState>) -> Self {
         pager.register_reader(state.txn());
-        Self { pager, state }
+        Self {
+            pager,
+            state,
+            pin: None,
+        }
+    }
+
+    /// A snapshot of `state` that holds the pin `pin` (taken by the caller) until it ends.
+    pub(super) fn pinned(
+        pager: Arc<Pager>,
+        state: Arc<CommitState>,
+        pin: TxnId,
+        shared: bool,
+    ) -> Self {
+        let mut txn = Self::new(pager, state);
+        txn.pin = Some((pin, shared));
+        txn
+    }
+
+    /// True when no writer in any process can reuse this snapshot's pages while it lives:
+    /// a damaged page it meets is damage, not reuse.
+    pub fn is_pinned(&self) -> bool {
+        self.pin.is_some_and(|(_, shared)| shared)
     }
 
     /// The commit this snapshot reads.
@@ -142,6 +169,9 @@ impl ReadTxn {
 impl Drop for ReadTxn {
     fn drop(&mut self) {
         self.pager.unregister_reader(self.state.txn());
+        if let Some((txn, _)) = self.pin {
+            self.pager.unpin(txn);
+        }
     }
 }
 
@@ -205,7 +235,7 @@ impl WriteTxn {
         window_born: HashSet<PageId>,
     ) -> Self {
         let last_durable = base.slot.last_durable;
-        let oldest = pager.oldest_reader().unwrap_or(base.txn()).min(base.txn());
+        let oldest = pager.oldest_snapshot(base.txn());
         let bound = ReuseBound {
             durable: oldest.min(last_durable),
             reader: oldest,
@@ -479,7 +509,8 @@ impl WriteTxn {
             padded.resize(count as usize * page_size, 0);
             &padded[..]
         };
-        self.pager.ensure_capacity(first.0 + count)?;
+        self.pager
+            .ensure_capacity(self.base.slot.page_count, first.0 + count)?;
         self.pager
             .storage
             .write_at(self.pager.offset_of(first), bytes)
@@ -533,7 +564,8 @@ impl WriteTxn {
         let end = start + data.len() as u64;
         let last_page = u32::try_from((end - 1) / page_size)
             .map_err(|_| Error::invalid("data write past the largest page id"))?;
-        self.pager.ensure_capacity(last_page + 1)?;
+        self.pager
+            .ensure_capacity(self.base.slot.page_count, last_page + 1)?;
         self.pager
             .storage
             .write_at(start, data)
@@ -677,15 +709,20 @@ impl WriteTxn {
         };
         let state = self.write_slot(slot)?;
         if durable {
+            // The slot is written: other processes may read it already, and a power cut
+            // may keep or lose it. Failing here leaves the outcome unknown (never retried).
             self.pager
                 .storage
                 .sync_data()
-                .map_err(|e| self.pager.poison(e))?;
+                .map_err(|e| self.pager.poison(Error::CommitOutcomeUnknown(e)))?;
         }
         if self.shrink {
             // Still under the writer lock: no writer can be extending the file meanwhile.
             self.pager.truncate_to(self.alloc.page_count())?;
         }
+        // A file cut under this commit (by another program) may have lost its pages:
+        // never acknowledge it.
+        self.pager.check_length(self.alloc.page_count())?;
         let born = if durable {
             HashSet::new()
         } else {
@@ -846,7 +883,8 @@ impl WriteTxn {
         };
         let mut padded = bytes.to_vec();
         padded.resize(pages as usize * page_size, 0);
-        self.pager.ensure_capacity(first.0 + pages)?;
+        self.pager
+            .ensure_capacity(self.base.slot.page_count, first.0 + pages)?;
         self.pager
             .storage
             .write_at(self.pager.offset_of(first), &padded)
@@ -865,7 +903,8 @@ impl WriteTxn {
             // Most small commits: nothing to write, so no need to check the file's length.
             return Ok(());
         }
-        self.pager.ensure_capacity(self.alloc.page_count())?;
+        self.pager
+            .ensure_capacity(self.base.slot.page_count, self.alloc.page_count())?;
         let mut ids: Vec<PageId> = self.dirty.keys().copied().collect();
         ids.sort_unstable();
         let page_size = self.pager.page_size as usize;
@@ -904,10 +943,12 @@ impl WriteTxn {
         write_static_header(&mut page, page_size, target);
         slot.write(&mut page);
         let slot_crc = slot_crc(&page);
+        // A failed slot write may still have landed in part: the commit's outcome is
+        // unknown from here on.
         self.pager
             .storage
             .write_at(self.pager.offset_of(PageId(target)), &page)
-            .map_err(|e| self.pager.poison(e))?;
+            .map_err(|e| self.pager.poison(Error::CommitOutcomeUnknown(e)))?;
         Ok(CommitState {
             slot_index: target,
             slot_crc,

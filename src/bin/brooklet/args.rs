@@ -22,7 +22,9 @@ Examples:
 Output: data goes to stdout, summaries and errors to stderr. An error is one line,
 `brooklet: error: ...`. Exit codes: 0 success; 1 the command failed (missing or damaged
 file, unknown topic, bad input data, I/O error); 2 the command line is wrong (unknown flag,
-bad value, bad topic config).
+bad value, bad topic config); 3 (`check` only) the file is healthy after rolling back a
+commit. A command whose opening of the file rolled back a commit says so on stderr
+(`brooklet: warning: ...`): the records of that commit are lost.
 
 Only `init` and `demo` create files; every other command needs an existing brooklet file
 and never changes a file that is not one.";
@@ -62,15 +64,28 @@ and exits 1 without changing it; any other existing file is refused (exit 1).")]
     /// List, describe, reset and delete consumer groups.
     #[command(subcommand)]
     Group(GroupCommand),
-    /// Verify the whole file: exit 0 when clean, 1 with a list of problems.
+    /// Verify the whole file: exit 0 when clean, 1 with a list of problems, 3 when clean
+    /// after rolling back a commit.
     #[command(after_help = "\
 Examples:
   brooklet check events.brooklet
   brooklet check events.brooklet --json
 
 Walks every page: checksums, B-trees, free pages, the last commit's journal, and every
-record batch of every partition. Problems are listed on stdout, one per line; the exit code
-is 1 when there is any. A file too damaged to open is a one-line error (exit 1).")]
+record batch of every partition. Problems are listed on stdout, one per line.
+
+Exit codes: 0 the file is healthy; 1 problems were found (listed), or the file is too
+damaged to open (a one-line error); 3 the file is healthy, but opening it rolled back the
+newest commit(s): a power cut tore them as they were written, or the file was damaged
+after they were acknowledged. A `rolled back:` line names each such commit (txn, durable
+or not, when it was written): its records are lost, and their offsets will go to new
+records. With --json, `status` is `clean`, `problems` or `rolled_back`, and `rolled_back`
+lists the commits.
+
+The check opens the file read-only and never changes it (no retention runs, no lock is
+taken), so it works on a file it cannot write. It reads one committed state, pinned so that
+writers in other processes go on but reuse none of its pages until it ends: it is right
+while other processes write.")]
     Check {
         /// The brooklet file.
         file: PathBuf,
@@ -85,7 +100,8 @@ Examples:
   brooklet info events.brooklet --json
 
 Counting pages by kind walks the whole file (as `check` does), so info takes time on
-large files.")]
+large files. Like check, info opens the file read-only and never changes it; commits that
+opening rolled back are shown as `rolled back:` lines.")]
     Info {
         /// The brooklet file.
         file: PathBuf,

@@ -1,21 +1,20 @@
 //! What every command shares: the error type and exit codes, opening files without ever
 //! creating or damaging one, stdout handling, progress bars, and small argument parsers.
 
+use brooklet::{Brooklet, CorruptionKind, Error, Options, RecoveryReport, RolledBackCommit};
+use indicatif::{ProgressBar, ProgressStyle};
 use std::fmt;
 use std::fs::File;
 use std::io::{self, IsTerminal as _, Write};
 use std::os::unix::fs::FileExt as _;
 use std::path::Path;
-use std::sync::Arc;
-
-use brooklet::storage::FileStorage;
-use brooklet::{Brooklet, CorruptionKind, Error, Options};
-use indicatif::{ProgressBar, ProgressStyle};
 
 /// Exit code of a command that failed at run time.
 pub const EXIT_FAILURE: u8 = 1;
 /// Exit code of a bad command line (clap uses the same).
 pub const EXIT_USAGE: u8 = 2;
+/// Exit code of `check` when the file is healthy but opening it rolled back a commit.
+pub const EXIT_ROLLED_BACK: u8 = 3;
 
 /// The magic bytes at the start of both header pages (FORMAT.md, *Header pages*).
 pub const MAGIC: &[u8; 16] = b"brooklet format\0";
@@ -45,9 +44,14 @@ impl CliError {
 
     /// Ends the command without a message (stdout was closed by its reader).
     pub fn quiet() -> Self {
+        Self::exit(0)
+    }
+
+    /// Ends the command with exit code `code` and no message (the command said it all).
+    pub fn exit(code: u8) -> Self {
         Self {
             message: String::new(),
-            code: 0,
+            code,
         }
     }
 }
@@ -86,25 +90,62 @@ pub type CliResult<T = ()> = Result<T, CliError>;
 /// How a command uses its file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Access {
-    /// Reads only: the file is opened read-only, so nothing can be written to it.
+    /// Reads only: the file is opened read-only (the library's `mode=ro`), so nothing is
+    /// written to it, not even by retention, and a file that cannot be written works.
     Read,
-    /// Writes, or needs the writer lock (check holds it while it walks the file).
+    /// Writes.
     Write,
 }
 
 /// Opens an existing brooklet file. Never creates a file, and never touches a file that
 /// does not look like brooklet's: the library initialises empty (or all-zero) storage as a
 /// new file, so those are refused here before the library sees them.
+///
+/// If opening rolled back a commit (a power cut tore it, or the file was damaged after it
+/// was written), a warning per lost commit goes to stderr: the records it held are gone,
+/// and their offsets will go to new records.
 pub fn open(path: &Path, access: Access) -> CliResult<Brooklet> {
+    let db = open_quiet(path, access)?;
+    warn_rollbacks(path, &db.recovery_report());
+    Ok(db)
+}
+
+/// Prints one warning line per commit that opening `path` rolled back.
+pub fn warn_rollbacks(path: &Path, report: &RecoveryReport) {
+    for commit in &report.rolled_back {
+        eprintln!(
+            "brooklet: warning: {}: {}; its records are lost and their offsets will go to new records",
+            path.display(),
+            describe_rollback(commit)
+        );
+    }
+}
+
+/// One rolled-back commit in words, its time in RFC 3339.
+pub fn describe_rollback(commit: &RolledBackCommit) -> String {
+    let kind = if commit.durable {
+        "durable"
+    } else {
+        "non-durable"
+    };
+    let claims = if commit.verified {
+        ""
+    } else {
+        ", as its damaged slot claims"
+    };
+    let at = crate::time::format_time(i64::try_from(commit.written_at_ms).unwrap_or(i64::MAX));
+    format!(
+        "opening rolled back commit {} ({kind}, written at {at}, slot {}{claims}): {}",
+        commit.txn, commit.slot, commit.reason
+    )
+}
+
+/// [`open`] without the warnings: for commands that report recovery themselves.
+pub fn open_quiet(path: &Path, access: Access) -> CliResult<Brooklet> {
     sniff(path)?;
     let shown = path.display();
     let result = match access {
-        Access::Read => FileStorage::open_read_only(path)
-            .map_err(Error::Io)
-            .and_then(|s| {
-                // Reading never writes: no retention on open.
-                Brooklet::open_storage(Arc::new(s), Options::default().maintain_on_open(false))
-            }),
+        Access::Read => Brooklet::open_read_only(path),
         Access::Write => Brooklet::open_existing(path, Options::default()),
     };
     result.map_err(|e| match e {

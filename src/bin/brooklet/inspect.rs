@@ -2,12 +2,16 @@
 
 use std::path::Path;
 
-use brooklet::TopicDescription;
 use brooklet::engine::CheckReport;
+use brooklet::{RecoveryReport, TopicDescription};
 use serde_json::{Value, json};
 
-use crate::common::{Access, CliError, CliResult, Out, human_bytes, open, spinner};
+use crate::common::{
+    Access, CliError, CliResult, EXIT_ROLLED_BACK, Out, describe_rollback, human_bytes, open_quiet,
+    spinner,
+};
 use crate::dump::read_headers;
+use crate::time::format_time;
 use crate::topic::config_json;
 
 fn run_check(db: &brooklet::Brooklet) -> CliResult<CheckReport> {
@@ -28,15 +32,41 @@ fn kinds_json(report: &CheckReport) -> Value {
     )
 }
 
-/// `brooklet check FILE`: exit 0 when clean, 1 with the problems listed on stdout.
+/// The rolled-back commits of a report, as JSON.
+fn rolled_back_json(report: &RecoveryReport) -> Value {
+    report
+        .rolled_back
+        .iter()
+        .map(|c| {
+            json!({
+                "txn": c.txn,
+                "durable": c.durable,
+                "slot": c.slot,
+                "written_at": format_time(i64::try_from(c.written_at_ms).unwrap_or(i64::MAX)),
+                "written_at_ms": c.written_at_ms,
+                "verified": c.verified,
+                "reason": c.reason,
+            })
+        })
+        .collect()
+}
+
+/// `brooklet check FILE`: exit 0 when clean, 1 with the problems listed on stdout, 3 when
+/// the file is clean but opening it rolled back a commit (its records are lost).
+///
+/// The file is opened read-only and the check reads one pinned snapshot: it writes
+/// nothing, takes no lock, and is right while other processes write.
 pub fn check(file: &Path, as_json: bool) -> CliResult {
-    let db = open(file, Access::Write)?;
+    let db = open_quiet(file, Access::Read)?;
     let report = run_check(&db)?;
-    // What recovery did on open (a rolled-back commit) goes to stderr: stdout keeps
-    // its contract (clean line, or the problems).
-    for note in &report.notes {
-        eprintln!("brooklet: note: recovery: {note}");
-    }
+    let recovery = &report.recovery;
+    let status = if !report.is_clean() {
+        "problems"
+    } else if !recovery.is_clean() {
+        "rolled_back"
+    } else {
+        "clean"
+    };
     let mut out = Out::new();
     if as_json {
         let problems: Vec<Value> = report
@@ -46,6 +76,7 @@ pub fn check(file: &Path, as_json: bool) -> CliResult {
             .collect();
         let value = json!({
             "clean": report.is_clean(),
+            "status": status,
             "page_size": report.page_size,
             "page_count": report.page_count,
             "txn": report.txn,
@@ -53,30 +84,57 @@ pub fn check(file: &Path, as_json: bool) -> CliResult {
             "tree_count": report.tree_count,
             "entry_count": report.entry_count,
             "problems": problems,
-            "recovery_notes": report.notes,
+            "rolled_back": rolled_back_json(recovery),
+            "recovery_notes": recovery.lines(),
         });
         out.line(&value.to_string())?;
-    } else if report.is_clean() {
-        out.line(&format!(
-            "ok: {} pages, {} trees, {} entries, last commit {}",
-            report.page_count, report.tree_count, report.entry_count, report.txn
-        ))?;
     } else {
+        if report.is_clean() {
+            out.line(&format!(
+                "ok: {} pages, {} trees, {} entries, last commit {}",
+                report.page_count, report.tree_count, report.entry_count, report.txn
+            ))?;
+        }
         for problem in &report.problems {
             out.line(&format!("problem: {problem}"))?;
         }
+        for commit in &recovery.rolled_back {
+            out.line(&format!("rolled back: {}", describe_rollback(commit)))?;
+        }
+        for note in &recovery.notes {
+            out.line(&format!("note: {note}"))?;
+        }
     }
     out.flush()?;
-    if report.is_clean() {
-        Ok(())
-    } else {
+    if !report.is_clean() {
         let count = report.problems.len();
         let plural = if count == 1 { "" } else { "s" };
-        Err(CliError::failure(format!(
+        return Err(CliError::failure(format!(
             "{}: {count} problem{plural} found",
             file.display()
-        )))
+        )));
     }
+    if let Some(newest) = recovery.rolled_back.first() {
+        let kind = if newest.durable {
+            "durable"
+        } else {
+            "non-durable"
+        };
+        eprintln!(
+            "brooklet: warning: {} is healthy after rolling back commit {} ({kind}); the records \
+             of the {} commit{} rolled back are lost and their offsets will go to new records",
+            file.display(),
+            newest.txn,
+            recovery.rolled_back.len(),
+            if recovery.rolled_back.len() == 1 {
+                ""
+            } else {
+                "s"
+            }
+        );
+        return Err(CliError::exit(EXIT_ROLLED_BACK));
+    }
+    Ok(())
 }
 
 /// What `info` shows.
@@ -89,7 +147,7 @@ struct Info {
 
 /// `brooklet info FILE`.
 pub fn info(file: &Path, as_json: bool) -> CliResult {
-    let db = open(file, Access::Write)?;
+    let db = open_quiet(file, Access::Read)?;
     let headers = read_headers(file)?;
     let file_bytes = std::fs::metadata(file)
         .map_err(|e| crate::common::io_error(file, &e))?
@@ -154,6 +212,8 @@ fn info_json(file: &Path, info: &Info) -> Value {
         "pages_by_kind": kinds_json(report),
         "free_pages": report.free_pages(),
         "problems": report.problems.len(),
+        "rolled_back": rolled_back_json(&report.recovery),
+        "recovery_notes": report.recovery.lines(),
         "topics": topics,
     })
 }
@@ -183,6 +243,9 @@ fn info_text(out: &mut Out, file: &Path, info: &Info) -> CliResult {
     ))?;
     out.line(&format!("free pages:      {}", report.free_pages()))?;
     out.line(&format!("last commit:     {}", report.txn))?;
+    for commit in &report.recovery.rolled_back {
+        out.line(&format!("rolled back:     {}", describe_rollback(commit)))?;
+    }
     if !report.is_clean() {
         out.line(&format!(
             "problems:        {} (run `brooklet check {}`)",
