@@ -85,7 +85,9 @@ lists the commits.
 The check opens the file read-only and never changes it (no retention runs, no lock is
 taken), so it works on a file it cannot write. It reads one committed state, pinned so that
 writers in other processes go on but reuse none of its pages until it ends: it is right
-while other processes write.")]
+while other processes write. Readers that do not pin (consume, the library's fetch) may
+meet pages reused under them; they detect it by checksums and read again, never returning
+wrong data (FORMAT.md, *Locks*).")]
     Check {
         /// The brooklet file.
         file: PathBuf,
