@@ -12,7 +12,7 @@ use std::sync::mpsc::{self, Receiver, SyncSender};
 use brooklet::{Brooklet, Durability, Error, Header, Record, RecordMetadata};
 
 use crate::args::{DurabilityArg, ProduceArgs};
-use crate::common::{Access, CliError, CliResult, Out, describe, note, open};
+use crate::common::{Access, CliError, CliResult, Out, counted, describe, note, open};
 
 /// The most records in one commit.
 const BATCH_RECORDS_MAX: usize = 10_000;
@@ -233,6 +233,16 @@ impl Sink<'_> {
         }
         Ok(())
     }
+
+    /// The summary line: `VERB N records to|into TOPIC in M commits`.
+    pub fn summary(&self, verb: &str, preposition: &str) -> String {
+        format!(
+            "{verb} {} {preposition} {} in {}",
+            counted(self.records, "record"),
+            self.topic,
+            counted(self.commits, "commit")
+        )
+    }
 }
 
 pub fn run(args: &ProduceArgs) -> CliResult {
@@ -242,8 +252,9 @@ pub fn run(args: &ProduceArgs) -> CliResult {
         && p as usize >= partitions
     {
         return Err(CliError::failure(format!(
-            "topic {:?} has {partitions} partitions; partition {p} does not exist",
-            args.topic
+            "topic {:?} has {}; partition {p} does not exist",
+            args.topic,
+            counted(partitions as u64, "partition")
         )));
     }
     let headers: Vec<Header> = args
@@ -294,11 +305,7 @@ pub fn run(args: &ProduceArgs) -> CliResult {
             )));
         }
     };
-    let plural = if sink.commits == 1 { "" } else { "s" };
-    note(&format!(
-        "produced {} records to {} in {} commit{plural}",
-        sink.records, args.topic, sink.commits
-    ));
+    note(&sink.summary("produced", "to"));
     result
 }
 

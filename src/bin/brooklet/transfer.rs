@@ -8,7 +8,7 @@ use brooklet::{Brooklet, Durability, Error, FetchLimits, PartitionInfo};
 
 use crate::args::{ExportArgs, ExportFormat, ImportArgs};
 use crate::common::{
-    Access, CliError, CliResult, io_error, note, open, progress, spinner, stdout_error,
+    Access, CliError, CliResult, counted, io_error, note, open, progress, spinner, stdout_error,
 };
 use crate::json::{parse_record, record_line};
 use crate::produce::{Lines, Sink};
@@ -111,7 +111,10 @@ fn export_jsonl(
         .out
         .as_ref()
         .map_or_else(|| "stdout".to_owned(), |p| p.display().to_string());
-    note(&format!("exported {count} records of {topic} to {to}"));
+    note(&format!(
+        "exported {} of {topic} to {to}",
+        counted(count, "record")
+    ));
     Ok(())
 }
 
@@ -149,8 +152,10 @@ fn export_segments(
     }
     bar.finish_and_clear();
     note(&format!(
-        "exported {} partitions of {topic} as {files} segment files ({bytes_total} bytes) under {}",
-        partitions.len(),
+        "exported {} of {topic} as {} ({}) under {}",
+        counted(partitions.len() as u64, "partition"),
+        counted(files, "segment file"),
+        counted(bytes_total, "byte"),
         dir.display()
     ));
     Ok(())
@@ -180,17 +185,13 @@ pub fn import(args: &ImportArgs) -> CliResult {
             Err(e) => break Err(e),
         };
         let outcome = import_batch(&mut sink, &batch, line_first, partitions);
-        spin.set_message(format!("importing: {} records", sink.records));
+        spin.set_message(format!("importing: {}", counted(sink.records, "record")));
         if let Err(e) = outcome {
             break Err(e);
         }
     };
     spin.finish_and_clear();
-    let plural = if sink.commits == 1 { "" } else { "s" };
-    note(&format!(
-        "imported {} records into {} in {} commit{plural}",
-        sink.records, args.topic, sink.commits
-    ));
+    note(&sink.summary("imported", "into"));
     result
 }
 
@@ -211,8 +212,9 @@ fn import_batch(
         }
         let parsed = parse_record(bytes).and_then(|parsed| match parsed.partition {
             Some(p) if p as usize >= partitions => Err(format!(
-                "partition {p} does not exist (the topic has {partitions}); remove the \
-                 \"partition\" field to let keys choose"
+                "partition {p} does not exist (the topic has {}); remove the \
+                 \"partition\" field to let keys choose",
+                counted(partitions as u64, "partition")
             )),
             _ => Ok(parsed),
         });
