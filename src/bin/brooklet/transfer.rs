@@ -11,6 +11,7 @@ use crate::common::{
     Access, CliError, CliResult, counted, io_error, note, open, progress, spinner, stdout_error,
 };
 use crate::json::{parse_record, record_line};
+use crate::output::Outputs;
 use crate::produce::{Lines, Sink};
 use crate::segments;
 
@@ -23,26 +24,40 @@ pub fn export(args: &ExportArgs) -> CliResult {
             "--format kafka-segment needs --out DIR (the directory to write segments into)",
         ));
     }
+    // Refused before the file is even opened: an export never writes over its input.
+    let mut outputs = Outputs::new(&args.file);
+    if let Some(out) = &args.out {
+        outputs.refuse_database(out)?;
+    }
     let db = open(&args.file, Access::Read)?;
     let description = db.describe_topic(&args.topic)?;
     match args.format {
-        ExportFormat::Jsonl => export_jsonl(&db, &args.topic, &description.partitions, args),
+        ExportFormat::Jsonl => {
+            export_jsonl(
+                &db,
+                &args.topic,
+                &description.partitions,
+                args,
+                &mut outputs,
+            )?;
+        }
         ExportFormat::KafkaSegment => {
             let dir = args.out.as_deref().expect("checked above");
-            export_segments(&db, &args.topic, &description.partitions, dir)
+            export_segments(&db, &args.topic, &description.partitions, dir, &mut outputs)?;
         }
     }
+    outputs.commit()
 }
 
 /// Where export writes: stdout or a file, with errors in words.
-struct Target {
-    writer: io::BufWriter<Box<dyn Write>>,
-    path: Option<PathBuf>,
+struct Target<'a> {
+    writer: io::BufWriter<Box<dyn Write + 'a>>,
+    path: Option<&'a Path>,
 }
 
-impl Target {
+impl Target<'_> {
     fn error(&self, err: &io::Error) -> CliError {
-        match &self.path {
+        match self.path {
             None => stdout_error(err),
             Some(path) => io_error(path, err),
         }
@@ -67,14 +82,15 @@ fn export_jsonl(
     topic: &str,
     partitions: &[PartitionInfo],
     args: &ExportArgs,
+    outputs: &mut Outputs,
 ) -> CliResult {
-    let writer: Box<dyn Write> = match &args.out {
+    let writer: Box<dyn Write + '_> = match &args.out {
         None => Box::new(io::stdout().lock()),
-        Some(path) => Box::new(File::create(path).map_err(|e| io_error(path, &e))?),
+        Some(path) => Box::new(outputs.create(path)?),
     };
     let mut target = Target {
         writer: io::BufWriter::with_capacity(1 << 16, writer),
-        path: args.out.clone(),
+        path: args.out.as_deref(),
     };
     let total: u64 = partitions
         .iter()
@@ -118,12 +134,34 @@ fn export_jsonl(
     Ok(())
 }
 
+/// The path of the segment file of `partition` starting at `base_offset`.
+fn segment_path(dir: &Path, topic: &str, partition: u32, base_offset: u64) -> PathBuf {
+    dir.join(format!("{topic}-{partition}"))
+        .join(format!("{base_offset:020}.log"))
+}
+
 fn export_segments(
     db: &Brooklet,
     topic: &str,
     partitions: &[PartitionInfo],
     dir: &Path,
+    outputs: &mut Outputs,
 ) -> CliResult {
+    // Every file to be written, checked against the brooklet file before any is written.
+    let mut plan: Vec<(&PartitionInfo, Vec<segments::SegmentRef>)> = Vec::new();
+    for p in partitions {
+        let list = segments::list(db, topic, p.partition)?;
+        // Kafka keeps an empty active segment named after the next offset.
+        let bases: Vec<u64> = if list.is_empty() {
+            vec![p.end_offset]
+        } else {
+            list.iter().map(|s| s.base_offset).collect()
+        };
+        for base in bases {
+            outputs.refuse_database(&segment_path(dir, topic, p.partition, base))?;
+        }
+        plan.push((p, list));
+    }
     let bar = progress(
         partitions.iter().map(|p| p.bytes).sum(),
         64 << 20,
@@ -131,20 +169,19 @@ fn export_segments(
     );
     let mut files: u64 = 0;
     let mut bytes_total: u64 = 0;
-    for p in partitions {
-        let partition_dir = dir.join(format!("{topic}-{}", p.partition));
-        std::fs::create_dir_all(&partition_dir).map_err(|e| io_error(&partition_dir, &e))?;
-        let list = segments::list(db, topic, p.partition)?;
+    for (p, list) in &plan {
+        outputs.create_dir_all(&dir.join(format!("{topic}-{}", p.partition)))?;
         if list.is_empty() {
-            // Kafka keeps an empty active segment named after the next offset.
-            let path = partition_dir.join(format!("{:020}.log", p.end_offset));
-            File::create(&path).map_err(|e| io_error(&path, &e))?;
+            outputs.create(&segment_path(dir, topic, p.partition, p.end_offset))?;
             files += 1;
         }
-        for seg in &list {
+        for seg in list {
             let bytes = segments::read_verified(db, topic, p.partition, seg)?;
-            let path = partition_dir.join(format!("{:020}.log", seg.base_offset));
-            std::fs::write(&path, &bytes).map_err(|e| io_error(&path, &e))?;
+            let path = segment_path(dir, topic, p.partition, seg.base_offset);
+            outputs
+                .create(&path)?
+                .write_all(&bytes)
+                .map_err(|e| io_error(&path, &e))?;
             files += 1;
             bytes_total += bytes.len() as u64;
             bar.inc(bytes.len() as u64);
