@@ -1,8 +1,10 @@
 //! The command line: every command, flag and help text. The names and flags are a contract
 //! that scripts rely on (issue 6); add to them, never rename.
 
+use std::fmt::Write as _;
 use std::path::PathBuf;
 
+use brooklet::TopicConfig;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::common::{parse_group, parse_page_size, parse_pair};
@@ -195,19 +197,39 @@ replaces it on every run. A FILE you name must not exist yet (or be empty).")]
     },
 }
 
-#[derive(Debug, Subcommand)]
-pub enum TopicCommand {
-    /// Create a topic.
-    #[command(after_help = "\
+/// `topic create --help`: examples, then every config key with the values it allows, as the
+/// library's validator states them.
+fn topic_create_help() -> String {
+    let mut help = String::from(
+        "\
 Examples:
   brooklet topic create events.brooklet orders --partitions 3
   brooklet topic create events.brooklet audit --retention-ms 604800000 --retention-bytes 1073741824
   brooklet topic create events.brooklet users --cleanup compact --config segment.bytes=1048576
 
-Configs use Kafka's names (retention.ms, retention.bytes, cleanup.policy, segment.bytes,
-min.compaction.lag.ms, delete.retention.ms, max.message.bytes, message.timestamp.type).
-The dedicated flags override the same key given with --config. Invalid configs are usage
-errors (exit 2) and are found before the file is opened.")]
+Configs use Kafka's names. The values each allows:
+",
+    );
+    for key in TopicConfig::KEYS {
+        let allowed = TopicConfig::allowed_values(key).expect("a known key");
+        let _ = writeln!(help, "  {key:<24}{allowed}");
+    }
+    let _ = write!(
+        help,
+        "
+segment.bytes is at least {} (64 KiB, the size a partition's first segment starts at).
+The dedicated flags override the same key given with --config; a key given twice with
+--config is refused. Invalid configs are usage errors (exit 2), found before the file is
+opened, so the file is unchanged.",
+        TopicConfig::SEGMENT_BYTES_MIN
+    );
+    help
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TopicCommand {
+    /// Create a topic.
+    #[command(after_help = topic_create_help())]
     Create {
         /// The brooklet file.
         file: PathBuf,
@@ -274,7 +296,9 @@ Examples:
   brooklet topic alter events.brooklet orders --config retention.ms=86400000
   brooklet topic alter events.brooklet orders --config retention.bytes=-1 --config cleanup.policy=compact
 
-Prints the topic's resulting config on stdout, one key=value per line.")]
+The allowed values are those `brooklet topic create --help` lists; a key given twice is
+refused, and a refused value leaves the topic unchanged (exit 2). Prints the topic's
+resulting config on stdout, one key=value per line.")]
     Alter {
         /// The brooklet file.
         file: PathBuf,
