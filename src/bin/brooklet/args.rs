@@ -8,6 +8,7 @@ use brooklet::TopicConfig;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::common::{parse_group, parse_page_size, parse_pair};
+use crate::produce::BATCH_RECORDS_DEFAULT;
 use crate::time::{parse_reset_to, parse_time};
 
 const TOP_EXAMPLES: &str = "\
@@ -310,6 +311,22 @@ resulting config on stdout, one key=value per line.")]
     },
 }
 
+/// How `produce` and `import` cut their input into commits.
+#[derive(Debug, Args)]
+pub struct CommitArgs {
+    /// How durable each commit is.
+    #[arg(long, value_enum, default_value_t = DurabilityArg::Immediate)]
+    pub durability: DurabilityArg,
+    /// The most records in one commit (input already waiting is committed together).
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = BATCH_RECORDS_DEFAULT,
+        value_parser = clap::value_parser!(u32).range(1..=1_000_000)
+    )]
+    pub batch: u32,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum DurabilityArg {
     /// One fdatasync per commit: durable when the commit returns.
@@ -336,7 +353,7 @@ first SEP into key and value; a line without SEP is an error naming its line num
 one commit at a time (sticky partitioning); keyed records go to murmur2(key) like Kafka.
 
 Commits: records are committed as input arrives; whatever lines are already waiting (up to
-10000 records or 4 MiB) go into one atomic commit. With --acks, each record's `PARTITION
+--batch records, 10000 by default, or 4 MiB) go into one atomic commit. With --acks, each record's `PARTITION
 OFFSET` is printed on stdout in input order once its commit has returned; nothing else goes
 to stdout. A summary goes to stderr.")]
 pub struct ProduceArgs {
@@ -353,9 +370,8 @@ pub struct ProduceArgs {
     /// A header added to every record, as key=value (repeatable; order kept).
     #[arg(long = "header", value_name = "K=V", value_parser = parse_pair)]
     pub headers: Vec<(String, String)>,
-    /// How durable each commit is.
-    #[arg(long, value_enum, default_value_t = DurabilityArg::Immediate)]
-    pub durability: DurabilityArg,
+    #[command(flatten)]
+    pub commit: CommitArgs,
     /// Print `PARTITION OFFSET` per record on stdout once committed.
     #[arg(long)]
     pub acks: bool,
@@ -596,14 +612,17 @@ pub enum ImportFormat {
 #[command(after_help = "\
 Examples:
   brooklet import events.brooklet orders --format jsonl < orders.jsonl
-  brooklet import copy.brooklet orders --format jsonl --in orders.jsonl
+  brooklet import copy.brooklet orders --format jsonl --in orders.jsonl --durability none
 
 The topic must exist (create it with `topic create`). Each line is one JSON object; key,
 value, headers and timestamp are kept (timestamp may be omitted: the import time is used),
 and a \"partition\" field sends the record to that partition (leave it out to let the key
 choose). \"topic\" and \"offset\" are ignored: records get the topic's next offsets. Empty
 lines are skipped. A bad line is an error naming its line number (exit 1); the lines before
-it stay committed.")]
+it stay committed.
+
+Commits: as in `produce`, whatever lines are already read (up to --batch records, 10000 by
+default, or 4 MiB) go into one atomic commit, whichever partitions they are bound for.")]
 pub struct ImportArgs {
     /// The brooklet file.
     pub file: PathBuf,
@@ -615,4 +634,6 @@ pub struct ImportArgs {
     /// Read this file instead of stdin.
     #[arg(long = "in", value_name = "PATH")]
     pub input: Option<PathBuf>,
+    #[command(flatten)]
+    pub commit: CommitArgs,
 }

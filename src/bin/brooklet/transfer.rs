@@ -4,7 +4,7 @@ use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use brooklet::{Brooklet, Durability, Error, FetchLimits, PartitionInfo};
+use brooklet::{Brooklet, Error, FetchLimits, PartitionInfo};
 
 use crate::args::{ExportArgs, ExportFormat, ImportArgs};
 use crate::common::{
@@ -12,7 +12,7 @@ use crate::common::{
 };
 use crate::json::{parse_record, record_line};
 use crate::output::Outputs;
-use crate::produce::{Lines, Sink};
+use crate::produce::{Lines, Sink, durability};
 use crate::segments;
 
 /// Exports of at least this many records get a progress bar (on a terminal).
@@ -205,11 +205,11 @@ pub fn import(args: &ImportArgs) -> CliResult {
         None => Box::new(io::stdin()),
         Some(path) => Box::new(File::open(path).map_err(|e| io_error(path, &e))?),
     };
-    let mut lines = Lines::spawn(input);
+    let mut lines = Lines::spawn(input, args.commit.batch);
     let mut sink = Sink {
         db: &db,
         topic: &args.topic,
-        durability: Durability::Immediate,
+        durability: durability(args.commit.durability),
         acks: None,
         records: 0,
         commits: 0,
@@ -232,17 +232,17 @@ pub fn import(args: &ImportArgs) -> CliResult {
     result
 }
 
-/// Parses a batch of lines and commits each run of records bound for the same partition
-/// (or for the partitioner); stops at the first bad line after committing the lines before.
+/// Parses a batch of lines and commits them in one commit, each record to the partition its
+/// line names (or to the partitioner's choice); stops at the first bad line after
+/// committing the lines before it.
 fn import_batch(
     sink: &mut Sink<'_>,
     batch: &[Vec<u8>],
     line_first: u64,
     partitions: usize,
 ) -> CliResult {
-    let mut run: Vec<brooklet::Record> = Vec::new();
-    let mut run_lines: Vec<u64> = Vec::new();
-    let mut run_partition: Option<u32> = None;
+    let mut records: Vec<(Option<u32>, brooklet::Record)> = Vec::with_capacity(batch.len());
+    let mut numbers: Vec<u64> = Vec::with_capacity(batch.len());
     for (line, bytes) in (line_first..).zip(batch) {
         if bytes.iter().all(u8::is_ascii_whitespace) {
             continue;
@@ -255,20 +255,16 @@ fn import_batch(
             )),
             _ => Ok(parsed),
         });
-        let parsed = match parsed {
-            Ok(parsed) => parsed,
+        match parsed {
+            Ok(parsed) => {
+                records.push((parsed.partition, parsed.record));
+                numbers.push(line);
+            }
             Err(problem) => {
-                sink.commit(run, run_partition, &run_lines)?;
+                sink.commit(records, &numbers)?;
                 return Err(CliError::failure(format!("line {line}: {problem}")));
             }
-        };
-        if parsed.partition != run_partition && !run.is_empty() {
-            sink.commit(std::mem::take(&mut run), run_partition, &run_lines)?;
-            run_lines.clear();
         }
-        run_partition = parsed.partition;
-        run.push(parsed.record);
-        run_lines.push(line);
     }
-    sink.commit(run, run_partition, &run_lines)
+    sink.commit(records, &numbers)
 }
