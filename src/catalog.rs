@@ -68,39 +68,68 @@ impl CleanupPolicy {
         }
     }
 
-    fn parse(value: &str) -> Result<Self> {
-        let mut parts: Vec<&str> = value.split(',').map(str::trim).collect();
-        parts.sort_unstable();
-        parts.dedup();
-        match parts.as_slice() {
-            ["delete"] => Ok(Self::Delete),
-            ["compact"] => Ok(Self::Compact),
-            ["compact", "delete"] => Ok(Self::CompactDelete),
-            _ => Err(Error::invalid(format!(
-                "cleanup.policy must be delete, compact or compact,delete; got {value:?}"
-            ))),
+    /// Kafka's list syntax: `delete`, `compact`, or both in either order, spaces around the
+    /// items ignored. An empty item, an unknown one, or one named twice is refused.
+    fn parse(value: &str) -> Option<Self> {
+        let mut compact = false;
+        let mut delete = false;
+        for item in value.split(',').map(str::trim) {
+            let seen = match item {
+                "compact" => &mut compact,
+                "delete" => &mut delete,
+                _ => return None,
+            };
+            if *seen {
+                return None;
+            }
+            *seen = true;
+        }
+        match (compact, delete) {
+            (false, true) => Some(Self::Delete),
+            (true, false) => Some(Self::Compact),
+            (true, true) => Some(Self::CompactDelete),
+            (false, false) => None,
         }
     }
 }
 
 /// A topic's configuration, under Kafka's names. The defaults keep data forever.
+///
+/// One validator checks every way of making or changing a config: [`TopicConfig::set`],
+/// [`TopicConfig::from_pairs`] and [`Brooklet::alter_topic_config`] check each value as
+/// they parse it (a key given twice is refused too), and [`Brooklet::create_topic`] checks a
+/// config built field by field with [`TopicConfig::validate`] before it writes anything.
+/// The allowed values are Kafka's (`long` configs up to `i64::MAX`, `int` ones up to
+/// `i32::MAX`), narrowed where brooklet needs it: `segment.bytes` is at least
+/// [`TopicConfig::SEGMENT_BYTES_MIN`] (65536) and `max.message.bytes` 64 to 1048588.
+/// [`TopicConfig::allowed_values`] says each key's rule in words.
+///
+/// [`Brooklet::alter_topic_config`]: crate::Brooklet::alter_topic_config
+/// [`Brooklet::create_topic`]: crate::Brooklet::create_topic
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TopicConfig {
     /// `retention.ms`: delete segments whose newest record is older. `None` (Kafka's -1,
-    /// the default) keeps them forever.
+    /// the default) keeps them forever; otherwise 0 to `i64::MAX` milliseconds.
     pub retention_ms: Option<u64>,
     /// `retention.bytes`: per partition, delete the oldest segments beyond this size.
-    /// `None` (-1, the default) means no limit.
+    /// `None` (-1, the default) means no limit; otherwise 0 to `i64::MAX` bytes.
     pub retention_bytes: Option<u64>,
-    /// `cleanup.policy`: `delete` (default), `compact` or `compact,delete`.
+    /// `cleanup.policy`: `delete` (default), `compact` or `compact,delete` (written in
+    /// either order; an item named twice is refused).
     pub cleanup_policy: CleanupPolicy,
-    /// `segment.bytes`: the size of a full segment, the unit retention deletes. Default 4 MiB.
+    /// `segment.bytes`: the size of a full segment, the unit retention deletes. Default
+    /// 4 MiB; [`TopicConfig::SEGMENT_BYTES_MIN`] (64 KiB) to
+    /// [`TopicConfig::SEGMENT_BYTES_MAX`] (`i32::MAX`, as in Kafka).
     pub segment_bytes: u32,
-    /// `min.compaction.lag.ms`: records younger than this are not compacted. Default 0.
+    /// `min.compaction.lag.ms`: records younger than this are not compacted. Default 0;
+    /// 0 to `i64::MAX`.
     pub min_compaction_lag_ms: u64,
-    /// `delete.retention.ms`: how long tombstones survive compaction. Default 1 day.
+    /// `delete.retention.ms`: how long tombstones survive compaction. Default 1 day; 0 to
+    /// `i64::MAX`.
     pub delete_retention_ms: u64,
-    /// `max.message.bytes`: the largest batch accepted. Default 1048588, as in Kafka.
+    /// `max.message.bytes`: the largest batch accepted. Default 1048588, as in Kafka, which
+    /// is also the most allowed ([`TopicConfig::MESSAGE_BYTES_MAX`]); at least
+    /// [`TopicConfig::MESSAGE_BYTES_MIN`].
     pub max_message_bytes: u32,
     /// `message.timestamp.type`: `CreateTime` (default) or `LogAppendTime`.
     pub timestamp_type: TimestampType,
@@ -121,26 +150,59 @@ impl Default for TopicConfig {
     }
 }
 
-/// Smallest `segment.bytes` accepted.
+/// Smallest `segment.bytes` accepted (also [`TopicConfig::SEGMENT_BYTES_MIN`]).
 pub const SEGMENT_BYTES_MIN: u32 = 64 << 10;
 
-fn parse_num<T: std::str::FromStr>(key: &str, value: &str) -> Result<T> {
-    value.trim().parse().map_err(|_| {
-        Error::invalid(format!(
-            "{key} must be a non-negative integer, got {value:?}"
-        ))
-    })
+/// Largest time (ms) or size (bytes) in the configs of Kafka's type `long`.
+const LONG_MAX: u64 = i64::MAX.cast_unsigned();
+
+/// The one error for a value a key does not allow: names the key, the allowed values and
+/// what was given, on one line.
+fn invalid_value(key: &str, value: &str) -> Error {
+    let allowed = TopicConfig::allowed_values(key).expect("a known key");
+    Error::invalid(format!("{key} must be {allowed}; got {value:?}"))
 }
 
+/// Kafka's `long` syntax: an optional sign and decimal digits, spaces around them ignored.
+fn parse_long(key: &str, value: &str) -> Result<i64> {
+    value.trim().parse().map_err(|_| invalid_value(key, value))
+}
+
+/// A `long` that must not be negative.
+fn parse_non_negative(key: &str, value: &str) -> Result<u64> {
+    u64::try_from(parse_long(key, value)?).map_err(|_| invalid_value(key, value))
+}
+
+/// A `long` limit where -1 means none (and no other negative is allowed).
 fn parse_limit(key: &str, value: &str) -> Result<Option<u64>> {
-    if value.trim() == "-1" {
-        Ok(None)
-    } else {
-        parse_num(key, value).map(Some)
+    match parse_long(key, value)? {
+        -1 => Ok(None),
+        v => u64::try_from(v)
+            .map(Some)
+            .map_err(|_| invalid_value(key, value)),
     }
 }
 
+/// An `int` that must not be negative.
+fn parse_int(key: &str, value: &str) -> Result<u32> {
+    u32::try_from(parse_long(key, value)?).map_err(|_| invalid_value(key, value))
+}
+
 impl TopicConfig {
+    /// Smallest `segment.bytes` accepted: 64 KiB, the size a partition's first segment
+    /// starts at.
+    pub const SEGMENT_BYTES_MIN: u32 = SEGMENT_BYTES_MIN;
+    /// Largest `segment.bytes` accepted: Kafka's, the largest `int`.
+    pub const SEGMENT_BYTES_MAX: u32 = i32::MAX.cast_unsigned();
+    /// Smallest `max.message.bytes` accepted.
+    pub const MESSAGE_BYTES_MIN: u32 = 64;
+    /// Largest `max.message.bytes` accepted: the largest batch brooklet writes (Kafka's
+    /// default).
+    pub const MESSAGE_BYTES_MAX: u32 = {
+        assert!(crate::log::kafka::MAX_BATCH_SIZE <= i32::MAX as usize);
+        crate::log::kafka::MAX_BATCH_SIZE as u32
+    };
+
     /// The config keys brooklet understands.
     pub const KEYS: [&'static str; 8] = [
         "retention.ms",
@@ -153,42 +215,106 @@ impl TopicConfig {
         "message.timestamp.type",
     ];
 
-    /// Sets one config by its Kafka name, validating the value.
+    /// The values `key` allows, in words (as error messages and `--help` say them), or
+    /// `None` for a key brooklet does not know.
+    #[must_use]
+    pub fn allowed_values(key: &str) -> Option<String> {
+        let long = "0 to 9223372036854775807";
+        Some(match key {
+            "retention.ms" => format!("-1 (keep forever) or {long} (milliseconds)"),
+            "retention.bytes" => format!("-1 (no limit) or {long} (bytes per partition)"),
+            "cleanup.policy" => {
+                "delete, compact, or compact,delete (either order, each once)".into()
+            }
+            "segment.bytes" => format!(
+                "{} to {} (bytes)",
+                Self::SEGMENT_BYTES_MIN,
+                Self::SEGMENT_BYTES_MAX
+            ),
+            "min.compaction.lag.ms" | "delete.retention.ms" => format!("{long} (milliseconds)"),
+            "max.message.bytes" => format!(
+                "{} to {} (bytes)",
+                Self::MESSAGE_BYTES_MIN,
+                Self::MESSAGE_BYTES_MAX
+            ),
+            "message.timestamp.type" => "CreateTime or LogAppendTime".into(),
+            _ => return None,
+        })
+    }
+
+    /// Sets one config by its Kafka name. A value the key does not allow, or an unknown key,
+    /// is refused with a message naming the key and its allowed values, and leaves the
+    /// config unchanged.
     pub fn set(&mut self, key: &str, value: &str) -> Result<()> {
+        let mut candidate = self.clone();
+        candidate.assign(key, value)?;
+        if !candidate.in_range(key) {
+            return Err(invalid_value(key, value));
+        }
+        *self = candidate;
+        Ok(())
+    }
+
+    /// Sets several configs at once, all or none: as [`TopicConfig::set`] each, and a key
+    /// given twice is refused.
+    pub fn set_pairs<'a>(
+        &mut self,
+        pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<()> {
+        let mut candidate = self.clone();
+        let mut seen: Vec<&str> = Vec::new();
+        for (key, value) in pairs {
+            if seen.contains(&key) {
+                return Err(Error::invalid(format!(
+                    "topic config {key} is given twice; give each key once"
+                )));
+            }
+            candidate.set(key, value)?;
+            seen.push(key);
+        }
+        *self = candidate;
+        Ok(())
+    }
+
+    /// Builds a config from `key=value` pairs over the defaults (see
+    /// [`TopicConfig::set_pairs`]).
+    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<Self> {
+        let mut config = Self::default();
+        config.set_pairs(pairs)?;
+        Ok(config)
+    }
+
+    /// Checks every field against the values its key allows, as [`TopicConfig::set`] would
+    /// have: for a config built field by field.
+    pub fn validate(&self) -> Result<()> {
+        match Self::KEYS.into_iter().find(|key| !self.in_range(key)) {
+            None => Ok(()),
+            Some(key) => {
+                let pairs = self.to_pairs();
+                Err(invalid_value(key, &pairs[key]))
+            }
+        }
+    }
+
+    /// Parses `value` into the field of `key` (the syntax; [`TopicConfig::in_range`] checks
+    /// the range).
+    fn assign(&mut self, key: &str, value: &str) -> Result<()> {
         match key {
             "retention.ms" => self.retention_ms = parse_limit(key, value)?,
             "retention.bytes" => self.retention_bytes = parse_limit(key, value)?,
-            "cleanup.policy" => self.cleanup_policy = CleanupPolicy::parse(value)?,
-            "segment.bytes" => {
-                let bytes: u32 = parse_num(key, value)?;
-                if bytes < SEGMENT_BYTES_MIN {
-                    return Err(Error::invalid(format!(
-                        "segment.bytes must be at least {SEGMENT_BYTES_MIN}, got {bytes}"
-                    )));
-                }
-                self.segment_bytes = bytes;
+            "cleanup.policy" => {
+                self.cleanup_policy =
+                    CleanupPolicy::parse(value).ok_or_else(|| invalid_value(key, value))?;
             }
-            "min.compaction.lag.ms" => self.min_compaction_lag_ms = parse_num(key, value)?,
-            "delete.retention.ms" => self.delete_retention_ms = parse_num(key, value)?,
-            "max.message.bytes" => {
-                let bytes: u32 = parse_num(key, value)?;
-                let max = u32::try_from(crate::log::kafka::MAX_BATCH_SIZE).expect("fits");
-                if !(64..=max).contains(&bytes) {
-                    return Err(Error::invalid(format!(
-                        "max.message.bytes must be 64 to {max}, got {bytes}"
-                    )));
-                }
-                self.max_message_bytes = bytes;
-            }
+            "segment.bytes" => self.segment_bytes = parse_int(key, value)?,
+            "min.compaction.lag.ms" => self.min_compaction_lag_ms = parse_non_negative(key, value)?,
+            "delete.retention.ms" => self.delete_retention_ms = parse_non_negative(key, value)?,
+            "max.message.bytes" => self.max_message_bytes = parse_int(key, value)?,
             "message.timestamp.type" => {
                 self.timestamp_type = match value.trim() {
                     "CreateTime" => TimestampType::CreateTime,
                     "LogAppendTime" => TimestampType::LogAppendTime,
-                    _ => {
-                        return Err(Error::invalid(format!(
-                            "message.timestamp.type must be CreateTime or LogAppendTime, got {value:?}"
-                        )));
-                    }
+                    _ => return Err(invalid_value(key, value)),
                 }
             }
             _ => {
@@ -201,13 +327,22 @@ impl TopicConfig {
         Ok(())
     }
 
-    /// Builds a config from `key=value` pairs over the defaults.
-    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<Self> {
-        let mut config = Self::default();
-        for (k, v) in pairs {
-            config.set(k, v)?;
+    /// The ranges: whether the field of `key` holds a value the key allows.
+    fn in_range(&self, key: &str) -> bool {
+        match key {
+            "retention.ms" => self.retention_ms.is_none_or(|v| v <= LONG_MAX),
+            "retention.bytes" => self.retention_bytes.is_none_or(|v| v <= LONG_MAX),
+            "segment.bytes" => {
+                (Self::SEGMENT_BYTES_MIN..=Self::SEGMENT_BYTES_MAX).contains(&self.segment_bytes)
+            }
+            "min.compaction.lag.ms" => self.min_compaction_lag_ms <= LONG_MAX,
+            "delete.retention.ms" => self.delete_retention_ms <= LONG_MAX,
+            "max.message.bytes" => (Self::MESSAGE_BYTES_MIN..=Self::MESSAGE_BYTES_MAX)
+                .contains(&self.max_message_bytes),
+            // Every value of these enums is allowed.
+            "cleanup.policy" | "message.timestamp.type" => true,
+            _ => unreachable!("in_range of unknown key {key:?}"),
         }
-        Ok(config)
     }
 
     /// Every config as `(Kafka name, value)`, in a stable order.
@@ -264,6 +399,10 @@ impl TopicMeta {
     /// `version u8, id u32, partitions u32, created_ms u64, name_len u16, name,
     /// config count u16, then (key_len u16, key, value_len u16, value)` per config.
     pub fn encode(&self) -> Vec<u8> {
+        // Checked where it was made (create validates, set checks), so a bug if not.
+        if let Err(e) = self.config.validate() {
+            panic!("encoding topic {:?} with an invalid config: {e}", self.name);
+        }
         let mut out = vec![TOPIC_META_VERSION];
         put_u32(&mut out, self.id);
         put_u32(&mut out, self.partitions);
@@ -354,6 +493,11 @@ mod tests {
         assert!(config.set("retention.ms", "soon").is_err());
         assert!(config.set("segment.bytes", "100").is_err());
         assert!(config.set("bogus", "1").is_err());
+        assert_eq!(
+            config.retention_ms,
+            Some(60_000),
+            "refused values change nothing"
+        );
         let meta = TopicMeta {
             id: 7,
             name: "orders".to_owned(),
@@ -363,5 +507,202 @@ mod tests {
         };
         assert_eq!(TopicMeta::decode(&meta.encode()).expect("decode"), meta);
         assert!(TopicMeta::decode(&meta.encode()[..10]).is_err());
+    }
+
+    /// Asserts that `key=value` is refused with one line naming the key and its allowed
+    /// values, and leaves the config unchanged.
+    #[track_caller]
+    fn refused(key: &str, value: &str) {
+        let mut config = TopicConfig::default();
+        let err = config.set(key, value).expect_err(value);
+        let message = err.to_string();
+        assert!(message.contains(key), "{key}={value}: {message}");
+        if let Some(allowed) = TopicConfig::allowed_values(key) {
+            assert!(message.contains(&allowed), "{key}={value}: {message}");
+        }
+        assert!(!message.contains('\n'), "one line: {message}");
+        assert_eq!(
+            config,
+            TopicConfig::default(),
+            "{key}={value} changed the config"
+        );
+    }
+
+    #[track_caller]
+    fn accepted(key: &str, value: &str) -> TopicConfig {
+        let mut config = TopicConfig::default();
+        config.set(key, value).expect(value);
+        config.validate().expect("a set config validates");
+        config
+    }
+
+    #[test]
+    fn limits_are_minus_one_or_a_long_that_is_not_negative() {
+        for key in ["retention.ms", "retention.bytes"] {
+            let field = |c: &TopicConfig| {
+                if key == "retention.ms" {
+                    c.retention_ms
+                } else {
+                    c.retention_bytes
+                }
+            };
+            assert_eq!(field(&accepted(key, "-1")), None);
+            assert_eq!(field(&accepted(key, " -1 ")), None);
+            assert_eq!(field(&accepted(key, "0")), Some(0));
+            assert_eq!(field(&accepted(key, "+5")), Some(5));
+            let max = "9223372036854775807";
+            assert_eq!(field(&accepted(key, max)), Some(i64::MAX.cast_unsigned()));
+            for bad in [
+                "-2",
+                "-9223372036854775808",
+                "9223372036854775808",
+                "",
+                "soon",
+                "1.5",
+            ] {
+                refused(key, bad);
+            }
+        }
+    }
+
+    #[test]
+    fn lags_and_tombstone_retention_are_longs_that_are_not_negative() {
+        for key in ["min.compaction.lag.ms", "delete.retention.ms"] {
+            accepted(key, "0");
+            accepted(key, "9223372036854775807");
+            for bad in ["-1", "9223372036854775808", "", "1e3"] {
+                refused(key, bad);
+            }
+        }
+    }
+
+    #[test]
+    fn sizes_are_ints_in_their_ranges() {
+        assert_eq!(accepted("segment.bytes", "65536").segment_bytes, 65_536);
+        assert_eq!(
+            accepted("segment.bytes", "2147483647").segment_bytes,
+            i32::MAX.cast_unsigned()
+        );
+        for bad in ["0", "-1", "65535", "2147483648", "4294967296", "4MiB"] {
+            refused("segment.bytes", bad);
+        }
+        accepted("max.message.bytes", "64");
+        accepted("max.message.bytes", "1048588");
+        for bad in ["0", "63", "-1", "1048589", "4294967296"] {
+            refused("max.message.bytes", bad);
+        }
+    }
+
+    #[test]
+    fn named_values_are_kafkas_names_each_once() {
+        let policy = |v| accepted("cleanup.policy", v).cleanup_policy;
+        assert_eq!(policy("delete"), CleanupPolicy::Delete);
+        assert_eq!(policy("compact"), CleanupPolicy::Compact);
+        assert_eq!(policy("compact,delete"), CleanupPolicy::CompactDelete);
+        assert_eq!(policy(" delete , compact "), CleanupPolicy::CompactDelete);
+        for bad in [
+            "compact,compact",
+            "delete,delete",
+            "compact,delete,compact",
+            "",
+            ",",
+            "compact,",
+            "Compact",
+            "shred",
+        ] {
+            refused("cleanup.policy", bad);
+        }
+        accepted("message.timestamp.type", "CreateTime");
+        accepted("message.timestamp.type", "LogAppendTime");
+        for bad in ["createtime", "", "Now"] {
+            refused("message.timestamp.type", bad);
+        }
+    }
+
+    #[test]
+    fn unknown_and_repeated_keys_are_refused() {
+        let err = TopicConfig::default()
+            .set("retention.hours", "1")
+            .expect_err("unknown");
+        assert!(err.to_string().contains("retention.hours"), "{err}");
+        assert!(
+            err.to_string().contains("segment.bytes"),
+            "lists the keys: {err}"
+        );
+        let err = TopicConfig::from_pairs([("retention.ms", "1"), ("retention.ms", "2")])
+            .expect_err("twice");
+        assert!(
+            err.to_string().contains("retention.ms is given twice"),
+            "{err}"
+        );
+        let mut config = TopicConfig::default();
+        let err = config.set_pairs([("retention.ms", "1"), ("segment.bytes", "1")]);
+        assert!(err.is_err());
+        assert_eq!(config, TopicConfig::default(), "all or nothing");
+    }
+
+    #[test]
+    fn validate_checks_a_config_built_as_a_struct_with_the_same_rules() {
+        TopicConfig::default()
+            .validate()
+            .expect("defaults are valid");
+        let cases = [
+            (
+                TopicConfig {
+                    segment_bytes: 100,
+                    ..TopicConfig::default()
+                },
+                "segment.bytes",
+            ),
+            (
+                TopicConfig {
+                    segment_bytes: u32::MAX,
+                    ..TopicConfig::default()
+                },
+                "segment.bytes",
+            ),
+            (
+                TopicConfig {
+                    max_message_bytes: 0,
+                    ..TopicConfig::default()
+                },
+                "max.message.bytes",
+            ),
+            (
+                TopicConfig {
+                    retention_ms: Some(u64::MAX),
+                    ..TopicConfig::default()
+                },
+                "retention.ms",
+            ),
+            (
+                TopicConfig {
+                    retention_bytes: Some(u64::MAX),
+                    ..TopicConfig::default()
+                },
+                "retention.bytes",
+            ),
+            (
+                TopicConfig {
+                    delete_retention_ms: u64::MAX,
+                    ..TopicConfig::default()
+                },
+                "delete.retention.ms",
+            ),
+            (
+                TopicConfig {
+                    min_compaction_lag_ms: u64::MAX,
+                    ..TopicConfig::default()
+                },
+                "min.compaction.lag.ms",
+            ),
+        ];
+        for (config, key) in cases {
+            let message = config.validate().expect_err(key).to_string();
+            let value = &config.to_pairs()[key];
+            let mut parsed = TopicConfig::default();
+            let same = parsed.set(key, value).expect_err(key).to_string();
+            assert_eq!(message, same, "validate and set say the same");
+        }
     }
 }

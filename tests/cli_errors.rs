@@ -213,7 +213,7 @@ fn bad_config_values_are_usage_errors_that_leave_the_file_alone() {
         ),
         (
             vec!["topic", "alter", file, "t", "--config", "segment.bytes=10"],
-            "segment.bytes must be at least",
+            "segment.bytes must be 65536 to 2147483647",
         ),
         (vec!["topic", "alter", file, "t"], "--config"),
     ] {

@@ -33,13 +33,15 @@ fn options() -> Options {
 }
 
 fn compact_config(extra: &[(&str, &str)]) -> TopicConfig {
-    let mut pairs = vec![
+    let mut config = TopicConfig::from_pairs([
         ("cleanup.policy", "compact"),
         ("segment.bytes", "65536"),
         ("delete.retention.ms", "3600000"),
-    ];
-    pairs.extend_from_slice(extra);
-    TopicConfig::from_pairs(pairs).expect("config")
+    ])
+    .expect("config");
+    // The extra pairs override the ones above (from_pairs refuses a key given twice).
+    config.set_pairs(extra.iter().copied()).expect("config");
+    config
 }
 
 fn memory_db() -> Brooklet {

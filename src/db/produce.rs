@@ -44,6 +44,8 @@ pub struct RecordMetadata {
 struct Request {
     topic: String,
     partition: Option<u32>,
+    /// Empty, or one explicit partition (or `None`) per record, overriding `partition`.
+    routes: Vec<Option<u32>>,
     records: Vec<Record>,
     durability: Durability,
     /// Sticky partition for records without key and partition.
@@ -176,14 +178,21 @@ impl Brooklet {
         if records.is_empty() {
             return Ok(Vec::new());
         }
-        let request = Arc::new(Request {
+        self.enqueue(Request {
             topic: topic.to_owned(),
             partition,
+            routes: Vec::new(),
             records,
             durability,
             sticky,
             result: Mutex::new(None),
-        });
+        })
+    }
+
+    /// Queues a request and waits for its result, committing a group when this thread
+    /// becomes the leader.
+    fn enqueue(&self, request: Request) -> Result<Vec<RecordMetadata>> {
+        let request = Arc::new(request);
         let queue = &self.inner.queue;
         let mut state = queue.state.lock().expect("queue lock");
         state.pending.push(Arc::clone(&request));
@@ -322,12 +331,12 @@ impl Brooklet {
                 .lock()
                 .expect("catalog lock")
                 .lookup_write(txn, &req.topic)?;
-            if let Some(p) = req.partition {
-                Self::check_partition(&topic, p)?;
+            for p in req.partition.iter().chain(req.routes.iter().flatten()) {
+                Self::check_partition(&topic, *p)?;
             }
             for (j, r) in req.records.iter().enumerate() {
                 let p = choose_partition(
-                    req.partition,
+                    req.routes.get(j).copied().flatten().or(req.partition),
                     r.key.as_deref(),
                     req.sticky,
                     topic.partitions,
@@ -437,6 +446,30 @@ impl Producer {
     ) -> Result<Vec<RecordMetadata>> {
         self.db
             .submit(topic, Some(partition), records, self.durability, 0)
+    }
+
+    /// Sends records in one atomic commit, each to the partition paired with it, or where
+    /// that is `None`, to the partition [`Producer::send`] would choose (its key's, or this
+    /// producer's sticky partition). All are stored, or none: a bad partition or record fails
+    /// the whole batch.
+    pub fn send_batch_routed(
+        &self,
+        topic: &str,
+        records: Vec<(Option<u32>, Record)>,
+    ) -> Result<Vec<RecordMetadata>> {
+        if records.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (routes, records) = records.into_iter().unzip();
+        self.db.enqueue(Request {
+            topic: topic.to_owned(),
+            partition: None,
+            routes,
+            records,
+            durability: self.durability,
+            sticky: self.sticky,
+            result: Mutex::new(None),
+        })
     }
 
     /// Makes every earlier commit durable.

@@ -105,7 +105,8 @@ fn find(txn: &mut WriteTransaction, name: &str) -> Result<Option<TopicMeta>> {
     Ok(None)
 }
 
-/// Creates a topic and its empty partitions.
+/// Creates a topic and its empty partitions. Checks the name, config and partition count
+/// before it writes anything.
 pub(crate) fn create(
     txn: &mut WriteTransaction,
     name: &str,
@@ -114,6 +115,7 @@ pub(crate) fn create(
     now_ms: u64,
 ) -> Result<TopicMeta> {
     validate_topic_name(name)?;
+    config.validate()?;
     if partitions == 0 || partitions > PARTITIONS_MAX {
         return Err(Error::invalid(format!(
             "partition count must be 1 to {PARTITIONS_MAX}, got {partitions}"
@@ -153,9 +155,7 @@ pub(crate) fn alter(
     pairs: &[(&str, &str)],
 ) -> Result<TopicMeta> {
     let mut meta = find(txn, name)?.ok_or_else(|| no_topic(name))?;
-    for (k, v) in pairs {
-        meta.config.set(k, v)?;
-    }
+    meta.config.set_pairs(pairs.iter().copied())?;
     txn.insert(TREE_TOPICS, &topic_key(meta.id), &meta.encode())?;
     bump_version(txn)?;
     Ok(meta)

@@ -65,7 +65,7 @@ pub(crate) fn append(
     {
         // Kafka's broker refuses these too: compaction keeps the latest record per key.
         return Err(Error::invalid(format!(
-            "topic {} is compacted (cleanup.policy={}), so every record needs a key;              record {index} of the batch has none",
+            "topic {} is compacted (cleanup.policy={}), so every record needs a key; record {index} of the batch has none",
             topic.name, topic.config.cleanup_policy
         )));
     }

@@ -1,11 +1,14 @@
 //! The command line: every command, flag and help text. The names and flags are a contract
 //! that scripts rely on (issue 6); add to them, never rename.
 
+use std::fmt::Write as _;
 use std::path::PathBuf;
 
+use brooklet::TopicConfig;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::common::{parse_group, parse_page_size, parse_pair};
+use crate::produce::BATCH_RECORDS_DEFAULT;
 use crate::time::{parse_reset_to, parse_time};
 
 const TOP_EXAMPLES: &str = "\
@@ -195,19 +198,39 @@ replaces it on every run. A FILE you name must not exist yet (or be empty).")]
     },
 }
 
-#[derive(Debug, Subcommand)]
-pub enum TopicCommand {
-    /// Create a topic.
-    #[command(after_help = "\
+/// `topic create --help`: examples, then every config key with the values it allows, as the
+/// library's validator states them.
+fn topic_create_help() -> String {
+    let mut help = String::from(
+        "\
 Examples:
   brooklet topic create events.brooklet orders --partitions 3
   brooklet topic create events.brooklet audit --retention-ms 604800000 --retention-bytes 1073741824
   brooklet topic create events.brooklet users --cleanup compact --config segment.bytes=1048576
 
-Configs use Kafka's names (retention.ms, retention.bytes, cleanup.policy, segment.bytes,
-min.compaction.lag.ms, delete.retention.ms, max.message.bytes, message.timestamp.type).
-The dedicated flags override the same key given with --config. Invalid configs are usage
-errors (exit 2) and are found before the file is opened.")]
+Configs use Kafka's names. The values each allows:
+",
+    );
+    for key in TopicConfig::KEYS {
+        let allowed = TopicConfig::allowed_values(key).expect("a known key");
+        let _ = writeln!(help, "  {key:<24}{allowed}");
+    }
+    let _ = write!(
+        help,
+        "
+segment.bytes is at least {} (64 KiB, the size a partition's first segment starts at).
+The dedicated flags override the same key given with --config; a key given twice with
+--config is refused. Invalid configs are usage errors (exit 2), found before the file is
+opened, so the file is unchanged.",
+        TopicConfig::SEGMENT_BYTES_MIN
+    );
+    help
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TopicCommand {
+    /// Create a topic.
+    #[command(after_help = topic_create_help())]
     Create {
         /// The brooklet file.
         file: PathBuf,
@@ -274,7 +297,9 @@ Examples:
   brooklet topic alter events.brooklet orders --config retention.ms=86400000
   brooklet topic alter events.brooklet orders --config retention.bytes=-1 --config cleanup.policy=compact
 
-Prints the topic's resulting config on stdout, one key=value per line.")]
+The allowed values are those `brooklet topic create --help` lists; a key given twice is
+refused, and a refused value leaves the topic unchanged (exit 2). Prints the topic's
+resulting config on stdout, one key=value per line.")]
     Alter {
         /// The brooklet file.
         file: PathBuf,
@@ -284,6 +309,22 @@ Prints the topic's resulting config on stdout, one key=value per line.")]
         #[arg(long = "config", value_name = "K=V", value_parser = parse_pair, required = true)]
         configs: Vec<(String, String)>,
     },
+}
+
+/// How `produce` and `import` cut their input into commits.
+#[derive(Debug, Args)]
+pub struct CommitArgs {
+    /// How durable each commit is.
+    #[arg(long, value_enum, default_value_t = DurabilityArg::Immediate)]
+    pub durability: DurabilityArg,
+    /// The most records in one commit (input already waiting is committed together).
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = BATCH_RECORDS_DEFAULT,
+        value_parser = clap::value_parser!(u32).range(1..=1_000_000)
+    )]
+    pub batch: u32,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -312,7 +353,7 @@ first SEP into key and value; a line without SEP is an error naming its line num
 one commit at a time (sticky partitioning); keyed records go to murmur2(key) like Kafka.
 
 Commits: records are committed as input arrives; whatever lines are already waiting (up to
-10000 records or 4 MiB) go into one atomic commit. With --acks, each record's `PARTITION
+--batch records, 10000 by default, or 4 MiB) go into one atomic commit. With --acks, each record's `PARTITION
 OFFSET` is printed on stdout in input order once its commit has returned; nothing else goes
 to stdout. A summary goes to stderr.")]
 pub struct ProduceArgs {
@@ -329,9 +370,8 @@ pub struct ProduceArgs {
     /// A header added to every record, as key=value (repeatable; order kept).
     #[arg(long = "header", value_name = "K=V", value_parser = parse_pair)]
     pub headers: Vec<(String, String)>,
-    /// How durable each commit is.
-    #[arg(long, value_enum, default_value_t = DurabilityArg::Immediate)]
-    pub durability: DurabilityArg,
+    #[command(flatten)]
+    pub commit: CommitArgs,
     /// Print `PARTITION OFFSET` per record on stdout once committed.
     #[arg(long)]
     pub acks: bool,
@@ -572,14 +612,17 @@ pub enum ImportFormat {
 #[command(after_help = "\
 Examples:
   brooklet import events.brooklet orders --format jsonl < orders.jsonl
-  brooklet import copy.brooklet orders --format jsonl --in orders.jsonl
+  brooklet import copy.brooklet orders --format jsonl --in orders.jsonl --durability none
 
 The topic must exist (create it with `topic create`). Each line is one JSON object; key,
 value, headers and timestamp are kept (timestamp may be omitted: the import time is used),
 and a \"partition\" field sends the record to that partition (leave it out to let the key
 choose). \"topic\" and \"offset\" are ignored: records get the topic's next offsets. Empty
 lines are skipped. A bad line is an error naming its line number (exit 1); the lines before
-it stay committed.")]
+it stay committed.
+
+Commits: as in `produce`, whatever lines are already read (up to --batch records, 10000 by
+default, or 4 MiB) go into one atomic commit, whichever partitions they are bound for.")]
 pub struct ImportArgs {
     /// The brooklet file.
     pub file: PathBuf,
@@ -591,4 +634,6 @@ pub struct ImportArgs {
     /// Read this file instead of stdin.
     #[arg(long = "in", value_name = "PATH")]
     pub input: Option<PathBuf>,
+    #[command(flatten)]
+    pub commit: CommitArgs,
 }

@@ -6,7 +6,7 @@ use std::path::Path;
 use brooklet::{CleanupPolicy, CompactionReport};
 use serde_json::json;
 
-use crate::common::{Access, CliError, CliResult, Out, note, open, progress};
+use crate::common::{Access, CliError, CliResult, Out, counted, note, open, progress};
 
 /// Shows a progress bar from this many partitions on.
 const PROGRESS_PARTITIONS: u64 = 2;
@@ -82,16 +82,13 @@ pub fn run(file: &Path, topic: Option<&str>, as_json: bool) -> CliResult {
         note("no topic has cleanup.policy=compact; nothing to compact");
     } else {
         note(&format!(
-            "compacted {} partition{} of {} topic{}: removed {} records; {} segments \
-             rewritten, {} -> {} bytes",
-            sum.partitions,
-            if sum.partitions == 1 { "" } else { "s" },
-            topics.len(),
-            if topics.len() == 1 { "" } else { "s" },
-            sum.records_removed,
-            sum.segments_rewritten,
+            "compacted {} of {}: removed {}; {} rewritten, {} -> {}",
+            counted(sum.partitions, "partition"),
+            counted(topics.len() as u64, "topic"),
+            counted(sum.records_removed, "record"),
+            counted(sum.segments_rewritten, "segment"),
             sum.bytes_before,
-            sum.bytes_after
+            counted(sum.bytes_after, "byte")
         ));
     }
     Ok(())

@@ -9,7 +9,7 @@ use brooklet::{
 };
 
 use crate::args::{ConsumeArgs, ConsumeFormat};
-use crate::common::{Access, CliError, CliResult, Out, note, open, progress};
+use crate::common::{Access, CliError, CliResult, Out, counted, note, open, progress};
 use crate::json::record_line;
 
 /// How long one poll waits while following without an idle timeout.
@@ -115,8 +115,9 @@ fn assign(
             let found = description.partitions.into_iter().nth(p as usize);
             vec![found.ok_or_else(|| {
                 CliError::failure(format!(
-                    "topic {:?} has {count} partitions; partition {p} does not exist",
-                    args.topic
+                    "topic {:?} has {}; partition {p} does not exist",
+                    args.topic,
+                    counted(count as u64, "partition")
                 ))
             })?]
         }

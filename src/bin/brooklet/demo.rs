@@ -13,7 +13,7 @@ use brooklet::{
     TopicPartition,
 };
 
-use crate::common::{CliError, CliResult, Out, has_magic, io_error};
+use crate::common::{CliError, CliResult, Out, counted, has_magic, io_error};
 use crate::group::description_lines;
 use crate::json::record_line;
 
@@ -183,9 +183,9 @@ fn consume(db: &Brooklet, out: &mut Out) -> CliResult {
             .map(|((t, p), n)| format!("{t}-{p} ({n})"))
             .collect();
         out.line(&format!(
-            "  member-{}: handled {} records from {}",
+            "  member-{}: handled {} from {}",
             member + 1,
-            share.handled,
+            counted(share.handled, "record"),
             if parts.is_empty() {
                 "no partition".to_owned()
             } else {

@@ -14,7 +14,7 @@ use std::path::Path;
 use brooklet::Brooklet;
 use serde_json::{Value, json};
 
-use crate::common::{Access, CliError, CliResult, MAGIC, Out, io_error, open, sniff};
+use crate::common::{Access, CliError, CliResult, MAGIC, Out, counted, io_error, open, sniff};
 use crate::segments::{self, SegmentRef};
 use crate::time::format_time;
 
@@ -242,17 +242,22 @@ fn dump_file(
     if db.is_some() {
         out.line("trees:")?;
         for (name, entries) in &trees {
-            out.line(&format!("  {name}: {entries} entries"))?;
+            let entries = if *entries == 1 {
+                "1 entry".to_owned()
+            } else {
+                format!("{entries} entries")
+            };
+            out.line(&format!("  {name}: {entries}"))?;
         }
         out.line("segments:")?;
         for (topic, partition, s) in &segs {
             out.line(&format!(
-                "  {topic}-{partition} base offset {}: pages {}..{} ({} pages), {} bytes used",
+                "  {topic}-{partition} base offset {}: pages {}..{} ({}), {} used",
                 s.base_offset,
                 s.first_page,
                 s.first_page + s.page_count,
-                s.page_count,
-                s.bytes_used
+                counted(u64::from(s.page_count), "page"),
+                counted(u64::from(s.bytes_used), "byte")
             ))?;
         }
     }

@@ -15,6 +15,7 @@ mod dump;
 mod group;
 mod inspect;
 mod json;
+mod output;
 mod produce;
 mod segments;
 mod time;

@@ -12,10 +12,10 @@ use std::sync::mpsc::{self, Receiver, SyncSender};
 use brooklet::{Brooklet, Durability, Error, Header, Record, RecordMetadata};
 
 use crate::args::{DurabilityArg, ProduceArgs};
-use crate::common::{Access, CliError, CliResult, Out, describe, note, open};
+use crate::common::{Access, CliError, CliResult, Out, counted, describe, note, open};
 
-/// The most records in one commit.
-const BATCH_RECORDS_MAX: usize = 10_000;
+/// The most records in one commit unless `--batch` says otherwise.
+pub const BATCH_RECORDS_DEFAULT: u32 = 10_000;
 /// The most line bytes in one commit.
 const BATCH_BYTES_MAX: usize = 4 << 20;
 /// Bytes the reader thread reads at a time.
@@ -33,12 +33,15 @@ pub struct Lines {
     error: Option<io::Error>,
     /// The number (from 1) of the next line a batch returns.
     line_next: u64,
+    /// The most lines in one batch.
+    batch_records_max: usize,
 }
 
 impl Lines {
-    /// Starts reading `input`. Each line loses its `\n` and one trailing `\r`; a last line
-    /// without `\n` is still a line.
-    pub fn spawn(input: Box<dyn io::Read + Send>) -> Self {
+    /// Starts reading `input`, to be handed out in batches of at most `batch_records_max`
+    /// lines. Each line loses its `\n` and one trailing `\r`; a last line without `\n` is
+    /// still a line.
+    pub fn spawn(input: Box<dyn io::Read + Send>, batch_records_max: u32) -> Self {
         let (sender, receiver) = mpsc::sync_channel(CHANNEL_CHUNKS);
         std::thread::spawn(move || read_lines(input, &sender));
         Self {
@@ -46,6 +49,7 @@ impl Lines {
             pending: VecDeque::new(),
             error: None,
             line_next: 1,
+            batch_records_max: batch_records_max.max(1) as usize,
         }
     }
 
@@ -69,7 +73,7 @@ impl Lines {
                 Err(_) => return Ok(Vec::new()),
             }
         }
-        while self.pending.len() < BATCH_RECORDS_MAX && self.error.is_none() {
+        while self.pending.len() < self.batch_records_max && self.error.is_none() {
             match self.receiver.try_recv() {
                 Ok(chunk) => self.take(chunk),
                 Err(_) => break,
@@ -83,7 +87,7 @@ impl Lines {
         }
         let mut batch = Vec::new();
         let mut bytes = 0;
-        while batch.len() < BATCH_RECORDS_MAX && bytes < BATCH_BYTES_MAX {
+        while batch.len() < self.batch_records_max && bytes < BATCH_BYTES_MAX {
             let Some(line) = self.pending.pop_front() else {
                 break;
             };
@@ -163,24 +167,20 @@ pub struct Sink<'a> {
 }
 
 impl Sink<'_> {
-    /// Commits `records` in one commit; `lines` holds each one's input line number.
-    /// If the commit is refused (a record too large, say), the records are sent one by one
-    /// so that those before the bad one are committed, and the error names its line.
-    pub fn commit(
-        &mut self,
-        records: Vec<Record>,
-        partition: Option<u32>,
-        lines: &[u64],
-    ) -> CliResult {
+    /// Commits `records` in one commit, each to the partition paired with it (`None`: by
+    /// key, or sticky); `lines` holds each one's input line number. If the commit is refused
+    /// (a record too large, say), the records are sent one by one so that those before the
+    /// bad one are committed, and the error names its line.
+    pub fn commit(&mut self, records: Vec<(Option<u32>, Record)>, lines: &[u64]) -> CliResult {
         assert_eq!(records.len(), lines.len(), "one line number per record");
         if records.is_empty() {
             return Ok(());
         }
-        match self.send(records.clone(), partition) {
+        match self.send(records.clone()) {
             Ok(metas) => self.acked(&metas),
             Err(Error::InvalidArgument(_)) if records.len() > 1 => {
                 for (line, record) in lines.iter().zip(records) {
-                    match self.send(vec![record], partition) {
+                    match self.send(vec![record]) {
                         Ok(metas) => self.acked(&metas)?,
                         Err(e) => {
                             return Err(CliError::failure(format!(
@@ -200,18 +200,11 @@ impl Sink<'_> {
         }
     }
 
-    fn send(
-        &self,
-        records: Vec<Record>,
-        partition: Option<u32>,
-    ) -> brooklet::Result<Vec<RecordMetadata>> {
+    fn send(&self, records: Vec<(Option<u32>, Record)>) -> brooklet::Result<Vec<RecordMetadata>> {
         // A new producer per commit moves keyless records on to another partition, as
         // Kafka's sticky partitioner does when a batch is complete.
         let producer = self.db.producer().with_durability(self.durability);
-        match partition {
-            Some(p) => producer.send_batch_to(self.topic, p, records),
-            None => producer.send_batch(self.topic, records),
-        }
+        producer.send_batch_routed(self.topic, records)
     }
 
     fn acked(&mut self, metas: &[RecordMetadata]) -> CliResult {
@@ -233,6 +226,16 @@ impl Sink<'_> {
         }
         Ok(())
     }
+
+    /// The summary line: `VERB N records to|into TOPIC in M commits`.
+    pub fn summary(&self, verb: &str, preposition: &str) -> String {
+        format!(
+            "{verb} {} {preposition} {} in {}",
+            counted(self.records, "record"),
+            self.topic,
+            counted(self.commits, "commit")
+        )
+    }
 }
 
 pub fn run(args: &ProduceArgs) -> CliResult {
@@ -242,8 +245,9 @@ pub fn run(args: &ProduceArgs) -> CliResult {
         && p as usize >= partitions
     {
         return Err(CliError::failure(format!(
-            "topic {:?} has {partitions} partitions; partition {p} does not exist",
-            args.topic
+            "topic {:?} has {}; partition {p} does not exist",
+            args.topic,
+            counted(partitions as u64, "partition")
         )));
     }
     let headers: Vec<Header> = args
@@ -261,12 +265,12 @@ pub fn run(args: &ProduceArgs) -> CliResult {
     let mut sink = Sink {
         db: &db,
         topic: &args.topic,
-        durability: durability(args.durability),
+        durability: durability(args.commit.durability),
         acks: args.acks.then(Out::new),
         records: 0,
         commits: 0,
     };
-    let mut lines = Lines::spawn(Box::new(io::stdin()));
+    let mut lines = Lines::spawn(Box::new(io::stdin()), args.commit.batch);
     let result = loop {
         let (line_first, batch) = match lines.next_batch() {
             Ok(Some(batch)) => batch,
@@ -281,10 +285,10 @@ pub fn run(args: &ProduceArgs) -> CliResult {
                 bad = Some(line);
                 break;
             };
-            records.push(record);
+            records.push((args.partition, record));
             numbers.push(line);
         }
-        if let Err(e) = sink.commit(records, args.partition, &numbers) {
+        if let Err(e) = sink.commit(records, &numbers) {
             break Err(e);
         }
         if let Some(line) = bad {
@@ -294,11 +298,7 @@ pub fn run(args: &ProduceArgs) -> CliResult {
             )));
         }
     };
-    let plural = if sink.commits == 1 { "" } else { "s" };
-    note(&format!(
-        "produced {} records to {} in {} commit{plural}",
-        sink.records, args.topic, sink.commits
-    ));
+    note(&sink.summary("produced", "to"));
     result
 }
 

@@ -60,6 +60,8 @@ pub fn run(command: TopicCommand) -> CliResult {
             ];
             for (key, value) in flags {
                 if let Some(value) = value {
+                    // The flag overrides the same key given with --config.
+                    pairs.retain(|(k, _)| k != key);
                     pairs.push((key.to_owned(), value));
                 }
             }

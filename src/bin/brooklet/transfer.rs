@@ -4,14 +4,15 @@ use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use brooklet::{Brooklet, Durability, Error, FetchLimits, PartitionInfo};
+use brooklet::{Brooklet, Error, FetchLimits, PartitionInfo};
 
 use crate::args::{ExportArgs, ExportFormat, ImportArgs};
 use crate::common::{
-    Access, CliError, CliResult, io_error, note, open, progress, spinner, stdout_error,
+    Access, CliError, CliResult, counted, io_error, note, open, progress, spinner, stdout_error,
 };
 use crate::json::{parse_record, record_line};
-use crate::produce::{Lines, Sink};
+use crate::output::Outputs;
+use crate::produce::{Lines, Sink, durability};
 use crate::segments;
 
 /// Exports of at least this many records get a progress bar (on a terminal).
@@ -23,26 +24,40 @@ pub fn export(args: &ExportArgs) -> CliResult {
             "--format kafka-segment needs --out DIR (the directory to write segments into)",
         ));
     }
+    // Refused before the file is even opened: an export never writes over its input.
+    let mut outputs = Outputs::new(&args.file);
+    if let Some(out) = &args.out {
+        outputs.refuse_database(out)?;
+    }
     let db = open(&args.file, Access::Read)?;
     let description = db.describe_topic(&args.topic)?;
     match args.format {
-        ExportFormat::Jsonl => export_jsonl(&db, &args.topic, &description.partitions, args),
+        ExportFormat::Jsonl => {
+            export_jsonl(
+                &db,
+                &args.topic,
+                &description.partitions,
+                args,
+                &mut outputs,
+            )?;
+        }
         ExportFormat::KafkaSegment => {
             let dir = args.out.as_deref().expect("checked above");
-            export_segments(&db, &args.topic, &description.partitions, dir)
+            export_segments(&db, &args.topic, &description.partitions, dir, &mut outputs)?;
         }
     }
+    outputs.commit()
 }
 
 /// Where export writes: stdout or a file, with errors in words.
-struct Target {
-    writer: io::BufWriter<Box<dyn Write>>,
-    path: Option<PathBuf>,
+struct Target<'a> {
+    writer: io::BufWriter<Box<dyn Write + 'a>>,
+    path: Option<&'a Path>,
 }
 
-impl Target {
+impl Target<'_> {
     fn error(&self, err: &io::Error) -> CliError {
-        match &self.path {
+        match self.path {
             None => stdout_error(err),
             Some(path) => io_error(path, err),
         }
@@ -67,14 +82,15 @@ fn export_jsonl(
     topic: &str,
     partitions: &[PartitionInfo],
     args: &ExportArgs,
+    outputs: &mut Outputs,
 ) -> CliResult {
-    let writer: Box<dyn Write> = match &args.out {
+    let writer: Box<dyn Write + '_> = match &args.out {
         None => Box::new(io::stdout().lock()),
-        Some(path) => Box::new(File::create(path).map_err(|e| io_error(path, &e))?),
+        Some(path) => Box::new(outputs.create(path)?),
     };
     let mut target = Target {
         writer: io::BufWriter::with_capacity(1 << 16, writer),
-        path: args.out.clone(),
+        path: args.out.as_deref(),
     };
     let total: u64 = partitions
         .iter()
@@ -111,8 +127,17 @@ fn export_jsonl(
         .out
         .as_ref()
         .map_or_else(|| "stdout".to_owned(), |p| p.display().to_string());
-    note(&format!("exported {count} records of {topic} to {to}"));
+    note(&format!(
+        "exported {} of {topic} to {to}",
+        counted(count, "record")
+    ));
     Ok(())
+}
+
+/// The path of the segment file of `partition` starting at `base_offset`.
+fn segment_path(dir: &Path, topic: &str, partition: u32, base_offset: u64) -> PathBuf {
+    dir.join(format!("{topic}-{partition}"))
+        .join(format!("{base_offset:020}.log"))
 }
 
 fn export_segments(
@@ -120,7 +145,23 @@ fn export_segments(
     topic: &str,
     partitions: &[PartitionInfo],
     dir: &Path,
+    outputs: &mut Outputs,
 ) -> CliResult {
+    // Every file to be written, checked against the brooklet file before any is written.
+    let mut plan: Vec<(&PartitionInfo, Vec<segments::SegmentRef>)> = Vec::new();
+    for p in partitions {
+        let list = segments::list(db, topic, p.partition)?;
+        // Kafka keeps an empty active segment named after the next offset.
+        let bases: Vec<u64> = if list.is_empty() {
+            vec![p.end_offset]
+        } else {
+            list.iter().map(|s| s.base_offset).collect()
+        };
+        for base in bases {
+            outputs.refuse_database(&segment_path(dir, topic, p.partition, base))?;
+        }
+        plan.push((p, list));
+    }
     let bar = progress(
         partitions.iter().map(|p| p.bytes).sum(),
         64 << 20,
@@ -128,20 +169,19 @@ fn export_segments(
     );
     let mut files: u64 = 0;
     let mut bytes_total: u64 = 0;
-    for p in partitions {
-        let partition_dir = dir.join(format!("{topic}-{}", p.partition));
-        std::fs::create_dir_all(&partition_dir).map_err(|e| io_error(&partition_dir, &e))?;
-        let list = segments::list(db, topic, p.partition)?;
+    for (p, list) in &plan {
+        outputs.create_dir_all(&dir.join(format!("{topic}-{}", p.partition)))?;
         if list.is_empty() {
-            // Kafka keeps an empty active segment named after the next offset.
-            let path = partition_dir.join(format!("{:020}.log", p.end_offset));
-            File::create(&path).map_err(|e| io_error(&path, &e))?;
+            outputs.create(&segment_path(dir, topic, p.partition, p.end_offset))?;
             files += 1;
         }
-        for seg in &list {
+        for seg in list {
             let bytes = segments::read_verified(db, topic, p.partition, seg)?;
-            let path = partition_dir.join(format!("{:020}.log", seg.base_offset));
-            std::fs::write(&path, &bytes).map_err(|e| io_error(&path, &e))?;
+            let path = segment_path(dir, topic, p.partition, seg.base_offset);
+            outputs
+                .create(&path)?
+                .write_all(&bytes)
+                .map_err(|e| io_error(&path, &e))?;
             files += 1;
             bytes_total += bytes.len() as u64;
             bar.inc(bytes.len() as u64);
@@ -149,8 +189,10 @@ fn export_segments(
     }
     bar.finish_and_clear();
     note(&format!(
-        "exported {} partitions of {topic} as {files} segment files ({bytes_total} bytes) under {}",
-        partitions.len(),
+        "exported {} of {topic} as {} ({}) under {}",
+        counted(partitions.len() as u64, "partition"),
+        counted(files, "segment file"),
+        counted(bytes_total, "byte"),
         dir.display()
     ));
     Ok(())
@@ -163,11 +205,11 @@ pub fn import(args: &ImportArgs) -> CliResult {
         None => Box::new(io::stdin()),
         Some(path) => Box::new(File::open(path).map_err(|e| io_error(path, &e))?),
     };
-    let mut lines = Lines::spawn(input);
+    let mut lines = Lines::spawn(input, args.commit.batch);
     let mut sink = Sink {
         db: &db,
         topic: &args.topic,
-        durability: Durability::Immediate,
+        durability: durability(args.commit.durability),
         acks: None,
         records: 0,
         commits: 0,
@@ -180,56 +222,49 @@ pub fn import(args: &ImportArgs) -> CliResult {
             Err(e) => break Err(e),
         };
         let outcome = import_batch(&mut sink, &batch, line_first, partitions);
-        spin.set_message(format!("importing: {} records", sink.records));
+        spin.set_message(format!("importing: {}", counted(sink.records, "record")));
         if let Err(e) = outcome {
             break Err(e);
         }
     };
     spin.finish_and_clear();
-    let plural = if sink.commits == 1 { "" } else { "s" };
-    note(&format!(
-        "imported {} records into {} in {} commit{plural}",
-        sink.records, args.topic, sink.commits
-    ));
+    note(&sink.summary("imported", "into"));
     result
 }
 
-/// Parses a batch of lines and commits each run of records bound for the same partition
-/// (or for the partitioner); stops at the first bad line after committing the lines before.
+/// Parses a batch of lines and commits them in one commit, each record to the partition its
+/// line names (or to the partitioner's choice); stops at the first bad line after
+/// committing the lines before it.
 fn import_batch(
     sink: &mut Sink<'_>,
     batch: &[Vec<u8>],
     line_first: u64,
     partitions: usize,
 ) -> CliResult {
-    let mut run: Vec<brooklet::Record> = Vec::new();
-    let mut run_lines: Vec<u64> = Vec::new();
-    let mut run_partition: Option<u32> = None;
+    let mut records: Vec<(Option<u32>, brooklet::Record)> = Vec::with_capacity(batch.len());
+    let mut numbers: Vec<u64> = Vec::with_capacity(batch.len());
     for (line, bytes) in (line_first..).zip(batch) {
         if bytes.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
         let parsed = parse_record(bytes).and_then(|parsed| match parsed.partition {
             Some(p) if p as usize >= partitions => Err(format!(
-                "partition {p} does not exist (the topic has {partitions}); remove the \
-                 \"partition\" field to let keys choose"
+                "partition {p} does not exist (the topic has {}); remove the \
+                 \"partition\" field to let keys choose",
+                counted(partitions as u64, "partition")
             )),
             _ => Ok(parsed),
         });
-        let parsed = match parsed {
-            Ok(parsed) => parsed,
+        match parsed {
+            Ok(parsed) => {
+                records.push((parsed.partition, parsed.record));
+                numbers.push(line);
+            }
             Err(problem) => {
-                sink.commit(run, run_partition, &run_lines)?;
+                sink.commit(records, &numbers)?;
                 return Err(CliError::failure(format!("line {line}: {problem}")));
             }
-        };
-        if parsed.partition != run_partition && !run.is_empty() {
-            sink.commit(std::mem::take(&mut run), run_partition, &run_lines)?;
-            run_lines.clear();
         }
-        run_partition = parsed.partition;
-        run.push(parsed.record);
-        run_lines.push(line);
     }
-    sink.commit(run, run_partition, &run_lines)
+    sink.commit(records, &numbers)
 }

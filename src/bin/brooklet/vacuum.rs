@@ -6,7 +6,7 @@ use brooklet::{VacuumOptions, VacuumReport};
 use indicatif::ProgressBar;
 use serde_json::json;
 
-use crate::common::{Access, CliResult, Out, human_bytes, note, open, progress};
+use crate::common::{Access, CliResult, Out, counted, human_bytes, note, open, progress};
 
 /// Vacuums moving at least this many pages get a progress bar (on a terminal).
 const PROGRESS_PAGES_MIN: u64 = 4096;
@@ -38,12 +38,12 @@ pub fn run(file: &Path, as_json: bool) -> CliResult {
 /// The one-line summary: the file size before and after, and what moved.
 fn summary(file: &Path, report: &VacuumReport) -> String {
     format!(
-        "vacuumed {}: {} -> {} ({} pages returned, {} pages moved)",
+        "vacuumed {}: {} -> {} ({} returned, {} moved)",
         file.display(),
         human_bytes(report.bytes_before),
         human_bytes(report.bytes_after),
-        report.pages_returned,
-        report.pages_moved
+        counted(report.pages_returned, "page"),
+        counted(report.pages_moved, "page")
     )
 }
 
