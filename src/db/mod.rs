@@ -344,8 +344,9 @@ impl Brooklet {
         if partition < topic.partitions {
             Ok(())
         } else {
+            let plural = if topic.partitions == 1 { "" } else { "s" };
             Err(Error::invalid(format!(
-                "topic {:?} has {} partitions; partition {partition} does not exist",
+                "topic {:?} has {} partition{plural}; partition {partition} does not exist",
                 topic.name, topic.partitions
             )))
         }

@@ -300,8 +300,14 @@ pub fn note(text: &str) {
 
 /// A count and its noun, plural unless the count is one: `1 record`, `2 records`.
 pub fn counted(count: u64, noun: &str) -> String {
-    let plural = if count == 1 { "" } else { "s" };
-    format!("{count} {noun}{plural}")
+    if count == 1 {
+        return format!("1 {noun}");
+    }
+    // "entry" -> "entries", but "key" -> "keys".
+    match noun.strip_suffix('y') {
+        Some(stem) if !stem.ends_with(['a', 'e', 'o', 'u']) => format!("{count} {stem}ies"),
+        _ => format!("{count} {noun}s"),
+    }
 }
 
 /// Bytes in words: `1.5 MiB`.
@@ -317,5 +323,19 @@ pub fn human_bytes(bytes: u64) -> String {
         counted(bytes, "byte")
     } else {
         format!("{scaled} {}", UNITS[unit])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::counted;
+
+    #[test]
+    fn counts_agree_with_their_nouns() {
+        assert_eq!(counted(1, "entry"), "1 entry");
+        assert_eq!(counted(2, "entry"), "2 entries");
+        assert_eq!(counted(0, "key"), "0 keys");
+        assert_eq!(counted(1, "partition"), "1 partition");
+        assert_eq!(counted(3, "partition"), "3 partitions");
     }
 }

@@ -7,8 +7,8 @@ use brooklet::{RecoveryReport, TopicDescription};
 use serde_json::{Value, json};
 
 use crate::common::{
-    Access, CliError, CliResult, EXIT_ROLLED_BACK, Out, describe_rollback, human_bytes, open_quiet,
-    spinner,
+    Access, CliError, CliResult, EXIT_ROLLED_BACK, Out, counted, describe_rollback, human_bytes,
+    open_quiet, spinner,
 };
 use crate::dump::read_headers;
 use crate::time::format_time;
@@ -91,8 +91,11 @@ pub fn check(file: &Path, as_json: bool) -> CliResult {
     } else {
         if report.is_clean() {
             out.line(&format!(
-                "ok: {} pages, {} trees, {} entries, last commit {}",
-                report.page_count, report.tree_count, report.entry_count, report.txn
+                "ok: {}, {}, {}, last commit {}",
+                counted(u64::from(report.page_count), "page"),
+                counted(report.tree_count, "tree"),
+                counted(report.entry_count, "entry"),
+                report.txn
             ))?;
         }
         for problem in &report.problems {
@@ -262,20 +265,20 @@ fn info_text(out: &mut Out, file: &Path, info: &Info) -> CliResult {
             .map(|p| p.end_offset - p.beginning_offset)
             .sum();
         out.line(&format!(
-            "  {}: {} partitions, {span} offsets, {}",
+            "  {}: {}, {}, {}",
             t.name,
-            t.partitions.len(),
+            counted(t.partitions.len() as u64, "partition"),
+            counted(span, "offset"),
             human_bytes(bytes)
         ))?;
         for p in &t.partitions {
             out.line(&format!(
-                "    partition {}: offsets {}..{}, {} bytes, {} segment{}",
+                "    partition {}: offsets {}..{}, {}, {}",
                 p.partition,
                 p.beginning_offset,
                 p.end_offset,
-                p.bytes,
-                p.segments,
-                if p.segments == 1 { "" } else { "s" }
+                counted(p.bytes, "byte"),
+                counted(u64::from(p.segments), "segment")
             ))?;
         }
     }
