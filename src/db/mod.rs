@@ -500,9 +500,9 @@ impl Brooklet {
             let mut out = Vec::new();
             for item in read.range(TREE_SEGMENTS, &low[..]..=&high[..])? {
                 let (k, v) = item?;
-                let seg = Segment::decode(&v, read.page_size())?;
+                let seg = Segment::decode(&v, read.bounds())?;
                 out.push((
-                    crate::log::meta::key_suffix(&k)?,
+                    crate::log::meta::key_suffix(TREE_SEGMENTS, &k)?,
                     seg.first_page,
                     seg.page_count,
                     seg.bytes_used,
@@ -532,7 +532,7 @@ impl Brooklet {
             let Some(value) = read.get(TREE_SEGMENTS, &key)? else {
                 return Ok(None);
             };
-            let seg = Segment::decode(&value, read.page_size())?;
+            let seg = Segment::decode(&value, read.bounds())?;
             let mut bytes = vec![0u8; seg.bytes_used as usize];
             read.read_data(crate::PageId(seg.first_page), 0, &mut bytes)?;
             Ok(Some(bytes))

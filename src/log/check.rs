@@ -54,8 +54,8 @@ fn check_partition(
     let mut bytes_total = 0u64;
     for item in read.range(TREE_SEGMENTS, &low[..]..=&high[..])? {
         let (key, value) = item?;
-        let base = key_suffix(&key)?;
-        let seg = Segment::decode(&value, read.page_size())?;
+        let base = key_suffix(TREE_SEGMENTS, &key)?;
+        let seg = Segment::decode(&value, read.bounds())?;
         segments += 1;
         bytes_total += u64::from(seg.bytes_used);
         let mut data = vec![0u8; seg.bytes_used as usize];
@@ -131,7 +131,7 @@ fn check_partition(
                 None,
                 format!(
                     "{name}: offset index entry for {} points at no batch",
-                    key_suffix(&key)?
+                    key_suffix(TREE_OFFSETS, &key)?
                 ),
             );
         }
