@@ -540,11 +540,6 @@ impl Brooklet {
     }
 }
 
-/// Every topic in a snapshot (for the log check).
-pub(crate) fn list_topics(read: &ReadTransaction) -> Result<Vec<TopicMeta>> {
-    topics::list(read)
-}
-
 /// Milliseconds since the Unix epoch.
 pub(crate) fn now_ms() -> i64 {
     i64::try_from(crate::pager::now_ms()).unwrap_or(i64::MAX)

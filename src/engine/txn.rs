@@ -133,6 +133,17 @@ impl ReadTransaction {
         }
     }
 
+    /// Every data extent: first page and page count, in page order.
+    pub(crate) fn extents(&self) -> Result<Vec<(PageId, u32)>> {
+        let mut out = Vec::new();
+        for item in self.range(EXTENTS_TREE, ..)? {
+            let (key, value) = item?;
+            let first = decode_extent_key(&key)?;
+            out.push((first, decode_extent_len(&value, first)?));
+        }
+        Ok(out)
+    }
+
     /// Turns a corruption error met while reading into [`Error::StaleSnapshot`] when a
     /// writer may have reused this snapshot's pages since.
     fn classify(&self, err: Error) -> Error {

@@ -89,15 +89,27 @@ pub(crate) fn split_partition_key(tree: &'static str, key: &[u8]) -> Result<(u32
     ))
 }
 
+/// The topic id of a 4-byte `log.topics` key.
+pub(crate) fn split_topic_key(key: &[u8]) -> Result<u32> {
+    key.try_into()
+        .map(u32::from_be_bytes)
+        .map_err(|_| Error::bad_value(TREE_TOPICS, "topic key is not 4 bytes"))
+}
+
 /// A fixed-size array from a slice of exactly that size (split from one of known size).
 fn array<const N: usize>(bytes: &[u8]) -> [u8; N] {
     bytes.try_into().expect("split at a known size")
 }
 
+/// A time-index key's timestamp.
+pub(crate) fn time_from_suffix(suffix: u64) -> i64 {
+    (suffix ^ (1 << 63)).cast_signed()
+}
+
 /// Decodes a time-index key's timestamp.
 #[cfg(test)]
 pub(crate) fn time_from_key(key: &[u8]) -> Result<i64> {
-    Ok((key_suffix(TREE_TIMES, key)? ^ (1 << 63)).cast_signed())
+    Ok(time_from_suffix(key_suffix(TREE_TIMES, key)?))
 }
 
 /// The state of one partition.
