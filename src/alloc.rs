@@ -136,6 +136,18 @@ impl Allocator {
         &self.extents
     }
 
+    /// True if any of the `count` pages from `first` is free.
+    pub fn overlaps_free(&self, first: PageId, count: u32) -> bool {
+        let end = u64::from(first.0) + u64::from(count);
+        // The first extent that ends past `first`, if it starts before `end`.
+        let i = self
+            .extents
+            .partition_point(|e| e.end() <= u64::from(first.0));
+        self.extents
+            .get(i)
+            .is_some_and(|e| u64::from(e.first) < end)
+    }
+
     /// True if the free list differs from the one this allocator was built with.
     pub fn changed(&self) -> bool {
         self.changed

@@ -417,8 +417,21 @@ impl TopicMeta {
         out
     }
 
+    /// Decodes metadata from `log.topics`. Every byte must belong to a field, and the
+    /// name, partition count and configs must be ones `create` accepts.
     pub fn decode(bytes: &[u8]) -> Result<Self> {
-        let bad = |why| Error::corrupt_file(CorruptionKind::Invalid(why));
+        let bad = |why| Error::bad_value(crate::log::meta::TREE_TOPICS, why);
+        Self::decode_fields(bytes).map_err(|e| match e {
+            Error::Corrupt {
+                kind: CorruptionKind::BadLength,
+                ..
+            } => bad("topic metadata is shorter than its fields"),
+            other => other,
+        })
+    }
+
+    fn decode_fields(bytes: &[u8]) -> Result<Self> {
+        let bad = |why| Error::bad_value(crate::log::meta::TREE_TOPICS, why);
         let mut c = Cursor::new(bytes);
         if c.u8()? != TOPIC_META_VERSION {
             return Err(bad("unknown topic metadata version"));
@@ -438,6 +451,9 @@ impl TopicMeta {
         }
         if partitions == 0 || partitions > PARTITIONS_MAX || validate_topic_name(&name).is_err() {
             return Err(bad("invalid topic metadata"));
+        }
+        if c.remaining() != 0 {
+            return Err(bad("topic metadata is longer than its fields"));
         }
         Ok(Self {
             id,
@@ -461,7 +477,7 @@ fn get_str(c: &mut Cursor<'_>) -> Result<String> {
     let len = c.u16()?;
     let bytes = c.take(usize::from(len))?;
     String::from_utf8(bytes.to_vec())
-        .map_err(|_| Error::corrupt_file(CorruptionKind::Invalid("catalog string is not UTF-8")))
+        .map_err(|_| Error::bad_value(crate::log::meta::TREE_TOPICS, "catalog string is not UTF-8"))
 }
 
 #[cfg(test)]
@@ -507,6 +523,9 @@ mod tests {
         };
         assert_eq!(TopicMeta::decode(&meta.encode()).expect("decode"), meta);
         assert!(TopicMeta::decode(&meta.encode()[..10]).is_err());
+        let mut longer = meta.encode();
+        longer.push(0);
+        assert!(TopicMeta::decode(&longer).is_err());
     }
 
     /// Asserts that `key=value` is refused with one line naming the key and its allowed

@@ -64,6 +64,15 @@ pub enum CorruptionKind {
     BadBatch(&'static str),
     /// Any other structural inconsistency, described.
     Invalid(&'static str),
+    /// A key or value of a named tree is malformed or out of bounds for the file: a value
+    /// of the wrong size, a key of the wrong length, an extent past the page count, a
+    /// count that disagrees with what it counts, or a counter at its largest value.
+    BadValue {
+        /// The tree that holds it.
+        tree: &'static str,
+        /// What is wrong.
+        why: &'static str,
+    },
 }
 
 impl fmt::Display for CorruptionKind {
@@ -98,6 +107,7 @@ impl fmt::Display for CorruptionKind {
             Self::KeyOrder => write!(f, "keys out of order"),
             Self::BadBatch(why) => write!(f, "bad record batch: {why}"),
             Self::Invalid(why) => write!(f, "{why}"),
+            Self::BadValue { tree, why } => write!(f, "{tree}: {why}"),
         }
     }
 }
@@ -162,6 +172,11 @@ impl Error {
 
     pub(crate) fn corrupt_file(kind: CorruptionKind) -> Self {
         Self::Corrupt { page: None, kind }
+    }
+
+    /// A bad key or value of the named tree `tree` (see [`CorruptionKind::BadValue`]).
+    pub(crate) fn bad_value(tree: &'static str, why: &'static str) -> Self {
+        Self::corrupt_file(CorruptionKind::BadValue { tree, why })
     }
 
     pub(crate) fn invalid(msg: impl Into<String>) -> Self {

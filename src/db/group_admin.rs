@@ -5,8 +5,8 @@ use std::collections::BTreeSet;
 use super::{Brooklet, groups, now_ms};
 use crate::error::{Error, Result};
 use crate::group::{
-    Assignor, TREE_GROUPS, TREE_MEMBERS, TREE_OFFSETS, TREE_STATE, member_key, offset_key,
-    offset_key_parts,
+    Assignor, TREE_GROUPS, TREE_MEMBERS, TREE_OFFSETS, TREE_STATE, group_key_id, member_key,
+    offset_key, offset_key_parts,
 };
 use crate::pager::Durability;
 
@@ -175,11 +175,7 @@ impl Brooklet {
     fn group_id_write(txn: &mut crate::engine::WriteTransaction, name: &str) -> Result<u32> {
         for (k, v) in txn.range(TREE_GROUPS, .., false)? {
             if v == name.as_bytes() {
-                let bytes: [u8; 4] = k
-                    .as_slice()
-                    .try_into()
-                    .map_err(|_| Error::invalid("group key"))?;
-                return Ok(u32::from_be_bytes(bytes));
+                return group_key_id(TREE_GROUPS, &k);
             }
         }
         Err(no_group(name))

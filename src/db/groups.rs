@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::group::assign::{TopicParts, assign};
 use crate::group::{
     Assignor, Committed, GroupState, KEY_NEXT_GROUP_ID, Member, Owner, TREE_GROUPS, TREE_MEMBERS,
-    TREE_OFFSETS, TREE_STATE, member_key, offset_key,
+    TREE_OFFSETS, TREE_STATE, group_key_id, member_key, member_key_parts, offset_key,
 };
 use crate::log::meta::{TREE_META, decode_u32};
 
@@ -25,7 +25,7 @@ pub(crate) fn find_read(read: &ReadTransaction, name: &str) -> Result<Option<u32
     for item in read.range(TREE_GROUPS, ..)? {
         let (k, v) = item?;
         if v == name.as_bytes() {
-            return Ok(Some(decode_id(&k)?));
+            return Ok(Some(group_key_id(TREE_GROUPS, &k)?));
         }
     }
     Ok(None)
@@ -36,18 +36,12 @@ pub(crate) fn list(read: &ReadTransaction) -> Result<Vec<(u32, String)>> {
     let mut out = Vec::new();
     for item in read.range(TREE_GROUPS, ..)? {
         let (k, v) = item?;
-        let name = String::from_utf8(v).map_err(|_| Error::invalid("group name is not UTF-8"))?;
-        out.push((decode_id(&k)?, name));
+        let name = String::from_utf8(v)
+            .map_err(|_| Error::bad_value(TREE_GROUPS, "group name is not UTF-8"))?;
+        out.push((group_key_id(TREE_GROUPS, &k)?, name));
     }
     out.sort_by(|a, b| a.1.cmp(&b.1));
     Ok(out)
-}
-
-fn decode_id(key: &[u8]) -> Result<u32> {
-    let bytes: [u8; 4] = key
-        .try_into()
-        .map_err(|_| Error::invalid("group key is not 4 bytes"))?;
-    Ok(u32::from_be_bytes(bytes))
 }
 
 /// The id of group `name`, created if missing.
@@ -59,11 +53,11 @@ pub(crate) fn find_or_create(
     validate_group_name(name)?;
     for (k, v) in txn.range(TREE_GROUPS, .., false)? {
         if v == name.as_bytes() {
-            return decode_id(&k);
+            return group_key_id(TREE_GROUPS, &k);
         }
     }
     let id = match txn.get(TREE_META, KEY_NEXT_GROUP_ID)? {
-        Some(v) => decode_u32(&v)?,
+        Some(v) => decode_u32(TREE_META, &v)?,
         None => 1,
     };
     let next = id
@@ -86,14 +80,7 @@ pub(crate) fn members(txn: &mut WriteTransaction, group_id: u32) -> Result<BTree
     let high = member_key(group_id, u64::MAX);
     txn.range(TREE_MEMBERS, &low[..]..=&high[..], false)?
         .into_iter()
-        .map(|(k, v)| {
-            let id = u64::from_be_bytes(
-                k[4..12]
-                    .try_into()
-                    .map_err(|_| Error::invalid("member key"))?,
-            );
-            Ok((id, Member::decode(&v)?))
-        })
+        .map(|(k, v)| Ok((member_key_parts(&k)?.1, Member::decode(&v)?)))
         .collect()
 }
 
@@ -104,12 +91,7 @@ pub(crate) fn members_read(read: &ReadTransaction, group_id: u32) -> Result<BTre
     let mut out = BTreeMap::new();
     for item in read.range(TREE_MEMBERS, &low[..]..=&high[..])? {
         let (k, v) = item?;
-        let id = u64::from_be_bytes(
-            k[4..12]
-                .try_into()
-                .map_err(|_| Error::invalid("member key"))?,
-        );
-        out.insert(id, Member::decode(&v)?);
+        out.insert(member_key_parts(&k)?.1, Member::decode(&v)?);
     }
     Ok(out)
 }
@@ -118,7 +100,7 @@ pub(crate) fn members_read(read: &ReadTransaction, group_id: u32) -> Result<BTre
 pub(crate) fn state(txn: &mut WriteTransaction, group_id: u32) -> Result<GroupState> {
     match txn.get(TREE_STATE, &group_id.to_be_bytes())? {
         Some(v) => GroupState::decode(&v),
-        None => Err(Error::invalid(format!("group {group_id} has no state"))),
+        None => Err(Error::bad_value(TREE_STATE, "group has no state")),
     }
 }
 
@@ -126,7 +108,7 @@ pub(crate) fn state(txn: &mut WriteTransaction, group_id: u32) -> Result<GroupSt
 pub(crate) fn state_read(read: &ReadTransaction, group_id: u32) -> Result<GroupState> {
     match read.get(TREE_STATE, &group_id.to_be_bytes())? {
         Some(v) => GroupState::decode(&v),
-        None => Err(Error::invalid(format!("group {group_id} has no state"))),
+        None => Err(Error::bad_value(TREE_STATE, "group has no state")),
     }
 }
 
@@ -206,7 +188,7 @@ pub(crate) fn rebalance(
     }
     if owners != state.owners {
         state.owners = owners;
-        state.generation += 1;
+        state.next_generation()?;
         txn.insert(TREE_STATE, &group_id.to_be_bytes(), &state.encode())?;
     }
     Ok(state)
@@ -241,7 +223,7 @@ pub(crate) fn release(
         }
     }
     if changed {
-        state.generation += 1;
+        state.next_generation()?;
         txn.insert(TREE_STATE, &group_id.to_be_bytes(), &state.encode())?;
     }
     Ok(())

@@ -575,9 +575,9 @@ impl Brooklet {
             let mut out = Vec::new();
             for item in read.range(TREE_SEGMENTS, &low[..]..=&high[..])? {
                 let (k, v) = item?;
-                let seg = Segment::decode(&v, read.page_size())?;
+                let seg = Segment::decode(&v, read.bounds())?;
                 out.push((
-                    crate::log::meta::key_suffix(&k)?,
+                    crate::log::meta::key_suffix(TREE_SEGMENTS, &k)?,
                     seg.first_page,
                     seg.page_count,
                     seg.bytes_used,
@@ -607,17 +607,12 @@ impl Brooklet {
             let Some(value) = read.get(TREE_SEGMENTS, &key)? else {
                 return Ok(None);
             };
-            let seg = Segment::decode(&value, read.page_size())?;
+            let seg = Segment::decode(&value, read.bounds())?;
             let mut bytes = vec![0u8; seg.bytes_used as usize];
             read.read_data(crate::PageId(seg.first_page), 0, &mut bytes)?;
             Ok(Some(bytes))
         })
     }
-}
-
-/// Every topic in a snapshot (for the log check).
-pub(crate) fn list_topics(read: &ReadTransaction) -> Result<Vec<TopicMeta>> {
-    topics::list(read)
 }
 
 /// Milliseconds since the Unix epoch.

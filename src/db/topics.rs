@@ -11,12 +11,10 @@ use crate::catalog::{PARTITIONS_MAX, TopicConfig, TopicMeta, validate_topic_name
 use crate::engine::{ReadTransaction, WriteTransaction};
 use crate::error::{Error, Result};
 use crate::log::meta::{
-    KEY_NEXT_TOPIC_ID, PartitionState, Segment, TREE_META, TREE_OFFSETS, TREE_PARTITIONS,
-    TREE_SEGMENTS, TREE_TIMES, TREE_TOPICS, decode_u32, decode_u64, encode_u64, offset_key,
-    partition_key, topic_key,
+    KEY_CATALOG_VERSION, KEY_NEXT_TOPIC_ID, PartitionState, Segment, TREE_META, TREE_OFFSETS,
+    TREE_PARTITIONS, TREE_SEGMENTS, TREE_TIMES, TREE_TOPICS, decode_u32, decode_u64, encode_u64,
+    offset_key, partition_key, topic_key,
 };
-
-const KEY_CATALOG_VERSION: &[u8] = b"catalog-version";
 
 /// Topics by name, valid for one catalog version.
 #[derive(Debug, Default)]
@@ -31,7 +29,7 @@ pub(crate) fn no_topic(name: &str) -> Error {
 }
 
 fn decode_version(value: Option<Vec<u8>>) -> Result<u64> {
-    value.map_or(Ok(0), |v| decode_u64(&v))
+    value.map_or(Ok(0), |v| decode_u64(TREE_META, &v))
 }
 
 impl CatalogCache {
@@ -92,7 +90,12 @@ pub(crate) fn list(read: &ReadTransaction) -> Result<Vec<TopicMeta>> {
 
 fn bump_version(txn: &mut WriteTransaction) -> Result<()> {
     let version = decode_version(txn.get(TREE_META, KEY_CATALOG_VERSION)?)?;
-    txn.insert(TREE_META, KEY_CATALOG_VERSION, &encode_u64(version + 1))
+    // No writer can have made 2^64 - 1 catalog changes: a version at its largest value is
+    // damage, and wrapping it could reuse a version a cache still holds.
+    let next = version
+        .checked_add(1)
+        .ok_or_else(|| Error::bad_value(TREE_META, "catalog version is at its largest value"))?;
+    txn.insert(TREE_META, KEY_CATALOG_VERSION, &encode_u64(next))
 }
 
 fn find(txn: &mut WriteTransaction, name: &str) -> Result<Option<TopicMeta>> {
@@ -125,7 +128,7 @@ pub(crate) fn create(
         return Err(Error::invalid(format!("topic {name:?} already exists")));
     }
     let id = match txn.get(TREE_META, KEY_NEXT_TOPIC_ID)? {
-        Some(v) => decode_u32(&v)?,
+        Some(v) => decode_u32(TREE_META, &v)?,
         None => 1,
     };
     let next = id
@@ -166,9 +169,9 @@ pub(crate) fn delete(txn: &mut WriteTransaction, name: &str) -> Result<()> {
     let meta = find(txn, name)?.ok_or_else(|| no_topic(name))?;
     let low = offset_key(meta.id, 0, 0);
     let high = offset_key(meta.id, u32::MAX, u64::MAX);
-    let page_size = txn.page_size();
+    let bounds = txn.bounds();
     for (_, value) in txn.range(TREE_SEGMENTS, &low[..]..=&high[..], false)? {
-        let seg = Segment::decode(&value, page_size)?;
+        let seg = Segment::decode(&value, bounds)?;
         txn.free_extent(crate::PageId(seg.first_page))?;
     }
     for tree in [TREE_SEGMENTS, TREE_OFFSETS, TREE_TIMES] {

@@ -498,7 +498,7 @@ mod tests {
             .get(crate::log::meta::TREE_SEGMENTS, &key)
             .unwrap()
             .unwrap();
-        crate::log::meta::Segment::decode(&value, 1024)
+        crate::log::meta::Segment::decode(&value, read.bounds())
             .unwrap()
             .first_page
     }

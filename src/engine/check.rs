@@ -11,7 +11,7 @@ use std::ops::Bound;
 
 use super::Engine;
 use super::ReadTransaction;
-use super::txn::{EXTENTS_TREE, decode_extent_len, decode_root};
+use super::txn::{EXTENTS_TREE, decode_extent_key, decode_extent_len, decode_root};
 use crate::btree::{self, PageUse};
 use crate::error::{Error, PageId, Result};
 use crate::page::BlobPtr;
@@ -82,18 +82,26 @@ struct Marks {
 
 impl Marks {
     fn mark(&mut self, first: PageId, count: u32, kind: &'static str) {
-        for id in u64::from(first.0)..u64::from(first.0) + u64::from(count) {
-            let page = PageId(u32::try_from(id).unwrap_or(u32::MAX));
-            match self.owner.get_mut(id as usize) {
-                None => self.problem(Some(page), format!("{kind} page past the end of the file")),
-                Some(Some(prev)) => {
-                    let prev = *prev;
-                    self.problem(Some(page), format!("used twice: as {prev} and as {kind}"));
-                }
-                Some(slot @ None) => {
-                    *slot = Some(kind);
-                    *self.report.pages_by_kind.entry(kind).or_insert(0) += 1;
-                }
+        let end = u64::from(first.0) + u64::from(count);
+        let page_count = self.owner.len() as u64;
+        if end > page_count {
+            // One problem for the whole run: a count read from disk may be near 2^32.
+            self.problem(
+                Some(first),
+                format!(
+                    "{kind} pages {}..{end} pass the end of the file ({page_count} pages)",
+                    first.0
+                ),
+            );
+        }
+        for id in u64::from(first.0)..end.min(page_count) {
+            let index = id as usize;
+            if let Some(prev) = self.owner[index] {
+                let page = PageId(u32::try_from(id).expect("below the page count"));
+                self.problem(Some(page), format!("used twice: as {prev} and as {kind}"));
+            } else {
+                self.owner[index] = Some(kind);
+                *self.report.pages_by_kind.entry(kind).or_insert(0) += 1;
             }
         }
     }
@@ -260,11 +268,7 @@ fn mark_extents(read: &ReadTxn, root: &[u8], marks: &mut Marks) {
     let all: (Bound<&[u8]>, Bound<&[u8]>) = (Bound::Unbounded, Bound::Unbounded);
     for item in btree::range(read, Some(root), all) {
         let parsed = item.and_then(|(key, value)| {
-            let first = key
-                .as_slice()
-                .try_into()
-                .map(|b: [u8; 4]| PageId(u32::from_be_bytes(b)))
-                .map_err(|_| Error::corrupt_file(crate::CorruptionKind::BadLength))?;
+            let first = decode_extent_key(&key)?;
             Ok((first, decode_extent_len(&value, first)?))
         });
         match parsed {

@@ -84,6 +84,25 @@ impl EngineOptions {
     }
 }
 
+/// What a value read from one committed state (or a write transaction) may refer to: the
+/// file's page size and its page count in that state. Decoders of tree values that name
+/// pages check them against it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Bounds {
+    /// The file's page size in bytes.
+    pub page_size: u32,
+    /// The committed (or, in a write transaction, current) page count.
+    pub page_count: u32,
+}
+
+impl Bounds {
+    /// True if the `count` pages from `first` are data or tree pages of the file: at or
+    /// past page 2 (after the header pages) and below the page count.
+    pub fn holds_extent(self, first: u32, count: u32) -> bool {
+        first >= 2 && count > 0 && u64::from(first) + u64::from(count) <= u64::from(self.page_count)
+    }
+}
+
 /// An open brooklet file. Cheap to clone; clones share the page cache and writer gate.
 #[derive(Clone, Debug)]
 pub struct Engine {

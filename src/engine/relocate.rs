@@ -15,7 +15,7 @@
 //! The free-list, journal and window-chain blobs need no moving: every commit writes them
 //! anew, and under a ceiling their pages come from below it too.
 
-use super::txn::{ALL, EXTENTS_TREE, WriteTransaction, decode_extent_len};
+use super::txn::{ALL, EXTENTS_TREE, WriteTransaction, decode_extent_key, decode_extent_len};
 use crate::btree::Evict;
 use crate::error::{CorruptionKind, Error, PageId, Result};
 
@@ -122,13 +122,9 @@ impl WriteTransaction {
             mark(blob.first.0, blob.page_count, PageClass::Meta)?;
         }
         for (key, value) in self.range(EXTENTS_TREE, .., false)? {
-            let first = key
-                .as_slice()
-                .try_into()
-                .map(|b: [u8; 4]| u32::from_be_bytes(b))
-                .map_err(|_| Error::corrupt_file(CorruptionKind::BadLength))?;
-            let count = decode_extent_len(&value, PageId(first))?;
-            mark(first, count, PageClass::Fixed)?;
+            let first = decode_extent_key(&key)?;
+            let count = decode_extent_len(&value, first)?;
+            mark(first.0, count, PageClass::Fixed)?;
         }
         Ok(classes)
     }
@@ -181,10 +177,8 @@ impl WriteTransaction {
 
     /// The page count of the data extent starting at `first`.
     fn extent_len(&mut self, first: PageId) -> Result<u32> {
-        let value = self
-            .get(EXTENTS_TREE, &first.0.to_be_bytes())?
-            .ok_or_else(|| Error::corrupt(first, CorruptionKind::Invalid("unknown extent")))?;
-        decode_extent_len(&value, first)
+        self.extent_pages(first)?
+            .ok_or_else(|| Error::corrupt(first, CorruptionKind::Invalid("unknown extent")))
     }
 
     /// Moves the data extent at `first` to `page_count` reusable pages, copying its first

@@ -21,6 +21,13 @@ pub(crate) fn decode_extent_len(value: &[u8], first: PageId) -> Result<u32> {
     Ok(count)
 }
 
+/// Decodes an extents-tree key: the extent's first page.
+pub(crate) fn decode_extent_key(key: &[u8]) -> Result<PageId> {
+    key.try_into()
+        .map(|b: [u8; 4]| PageId(u32::from_be_bytes(b)))
+        .map_err(|_| Error::corrupt_file(crate::CorruptionKind::BadLength))
+}
+
 /// Encodes a tree root for the master tree.
 pub(super) fn encode_root(ptr: NodePtr) -> Vec<u8> {
     let mut out = Vec::with_capacity(NodePtr::SIZE);
@@ -128,6 +135,25 @@ impl ReadTransaction {
     #[must_use]
     pub fn page_size(&self) -> u32 {
         self.txn.pager().page_size()
+    }
+
+    /// The page size and page count of the commit this snapshot reads.
+    pub(crate) fn bounds(&self) -> super::Bounds {
+        super::Bounds {
+            page_size: self.page_size(),
+            page_count: self.txn.state().slot.page_count,
+        }
+    }
+
+    /// Every data extent: first page and page count, in page order.
+    pub(crate) fn extents(&self) -> Result<Vec<(PageId, u32)>> {
+        let mut out = Vec::new();
+        for item in self.range(EXTENTS_TREE, ..)? {
+            let (key, value) = item?;
+            let first = decode_extent_key(&key)?;
+            out.push((first, decode_extent_len(&value, first)?));
+        }
+        Ok(out)
     }
 
     /// Turns a corruption error met while reading into [`Error::StaleSnapshot`] when a
@@ -286,6 +312,37 @@ impl WriteTransaction {
     #[must_use]
     pub fn page_size(&self) -> u32 {
         u32::try_from(PageRead::page_size(&self.txn)).expect("page sizes fit u32")
+    }
+
+    /// The page size and the page count as this transaction would commit it.
+    pub(crate) fn bounds(&self) -> super::Bounds {
+        super::Bounds {
+            page_size: self.page_size(),
+            page_count: self.txn.page_count(),
+        }
+    }
+
+    /// The page count of the data extent that starts at `first`, if there is one. An
+    /// extent outside the file, or over free pages, is corruption: freeing or writing it
+    /// would damage pages something else holds.
+    pub(crate) fn extent_pages(&mut self, first: PageId) -> Result<Option<u32>> {
+        let Some(value) = self.get(EXTENTS_TREE, &first.0.to_be_bytes())? else {
+            return Ok(None);
+        };
+        let count = decode_extent_len(&value, first)?;
+        if !self.bounds().holds_extent(first.0, count) {
+            return Err(Error::corrupt(
+                first,
+                crate::CorruptionKind::PageOutOfRange(first.0),
+            ));
+        }
+        if self.txn.overlaps_free(first, count) {
+            return Err(Error::corrupt(
+                first,
+                crate::CorruptionKind::Invalid("data extent overlaps free pages"),
+            ));
+        }
+        Ok(Some(count))
     }
 
     /// The id this transaction will commit under.
@@ -513,12 +570,9 @@ impl WriteTransaction {
 
     /// Frees a data extent allocated by [`WriteTransaction::alloc_extent`].
     pub(crate) fn free_extent(&mut self, first: PageId) -> Result<()> {
-        let value = self
-            .get(EXTENTS_TREE, &first.0.to_be_bytes())?
-            .ok_or_else(|| {
-                Error::corrupt(first, crate::CorruptionKind::Invalid("unknown extent"))
-            })?;
-        let count = decode_extent_len(&value, first)?;
+        let count = self.extent_pages(first)?.ok_or_else(|| {
+            Error::corrupt(first, crate::CorruptionKind::Invalid("unknown extent"))
+        })?;
         self.remove(EXTENTS_TREE, &first.0.to_be_bytes())?;
         self.txn.free_pages(first, count);
         Ok(())

@@ -23,7 +23,7 @@
 pub(crate) mod assign;
 pub(crate) mod check;
 
-use crate::error::{CorruptionKind, Error, Result};
+use crate::error::{Error, Result};
 use crate::page::{Cursor, put_u16, put_u32, put_u64};
 
 pub(crate) const TREE_GROUPS: &str = "group.groups";
@@ -31,10 +31,6 @@ pub(crate) const TREE_STATE: &str = "group.state";
 pub(crate) const TREE_MEMBERS: &str = "group.members";
 pub(crate) const TREE_OFFSETS: &str = "group.offsets";
 pub(crate) const KEY_NEXT_GROUP_ID: &[u8] = b"next-group-id";
-
-fn bad(why: &'static str) -> Error {
-    Error::corrupt_file(CorruptionKind::Invalid(why))
-}
 
 fn put_str(out: &mut Vec<u8>, s: &str) {
     put_u16(
@@ -44,10 +40,50 @@ fn put_str(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(s.as_bytes());
 }
 
-fn get_str(c: &mut Cursor<'_>) -> Result<String> {
+fn get_str(c: &mut Cursor<'_>, tree: &'static str) -> Result<String> {
     let len = c.u16()?;
     String::from_utf8(c.take(usize::from(len))?.to_vec())
-        .map_err(|_| bad("group string is not UTF-8"))
+        .map_err(|_| Error::bad_value(tree, "string is not UTF-8"))
+}
+
+/// Runs a decoder over `bytes` and requires it to use them all; a value too short for
+/// its fields, or with bytes left over, is a bad value of `tree`.
+fn decode_whole<T>(
+    tree: &'static str,
+    bytes: &[u8],
+    decode: impl FnOnce(&mut Cursor<'_>) -> Result<T>,
+) -> Result<T> {
+    let mut c = Cursor::new(bytes);
+    let value = decode(&mut c).map_err(|e| match e {
+        Error::Corrupt {
+            kind: crate::CorruptionKind::BadLength,
+            ..
+        } => Error::bad_value(tree, "value is shorter than its fields"),
+        other => other,
+    })?;
+    if c.remaining() != 0 {
+        return Err(Error::bad_value(tree, "value is longer than its fields"));
+    }
+    Ok(value)
+}
+
+/// The group id of a 4-byte key of `group.groups` or `group.state`.
+pub(crate) fn group_key_id(tree: &'static str, key: &[u8]) -> Result<u32> {
+    key.try_into()
+        .map(u32::from_be_bytes)
+        .map_err(|_| Error::bad_value(tree, "group key is not 4 bytes"))
+}
+
+/// The group id and member id of a 12-byte `group.members` key.
+pub(crate) fn member_key_parts(key: &[u8]) -> Result<(u32, u64)> {
+    let bytes: [u8; 12] = key
+        .try_into()
+        .map_err(|_| Error::bad_value(TREE_MEMBERS, "member key is not 12 bytes"))?;
+    let (group, member) = bytes.split_at(4);
+    Ok((
+        u32::from_be_bytes(group.try_into().expect("4 bytes")),
+        u64::from_be_bytes(member.try_into().expect("8 bytes")),
+    ))
 }
 
 /// Key of a member.
@@ -69,13 +105,16 @@ pub(crate) fn offset_key(group_id: u32, topic_id: u32, partition: u32) -> [u8; 1
 
 /// Decodes the topic id and partition of a committed-offset key.
 pub(crate) fn offset_key_parts(key: &[u8]) -> Result<(u32, u32)> {
+    offset_key_all(key).map(|(_, topic_id, partition)| (topic_id, partition))
+}
+
+/// Decodes the group id, topic id and partition of a committed-offset key.
+pub(crate) fn offset_key_all(key: &[u8]) -> Result<(u32, u32, u32)> {
     let bytes: [u8; 12] = key
         .try_into()
-        .map_err(|_| bad("group offset key is not 12 bytes"))?;
-    Ok((
-        u32::from_be_bytes(bytes[4..8].try_into().expect("4 bytes")),
-        u32::from_be_bytes(bytes[8..].try_into().expect("4 bytes")),
-    ))
+        .map_err(|_| Error::bad_value(TREE_OFFSETS, "committed-offset key is not 12 bytes"))?;
+    let field = |i: usize| u32::from_be_bytes(bytes[i..i + 4].try_into().expect("4 bytes"));
+    Ok((field(0), field(4), field(8)))
 }
 
 /// How partitions are spread over members.
@@ -105,7 +144,7 @@ impl Assignor {
             0 => Ok(Self::Range),
             1 => Ok(Self::RoundRobin),
             2 => Ok(Self::Sticky),
-            _ => Err(bad("unknown assignor")),
+            _ => Err(Error::bad_value(TREE_STATE, "unknown assignor")),
         }
     }
 }
@@ -145,19 +184,20 @@ impl Member {
     }
 
     pub fn decode(bytes: &[u8]) -> Result<Self> {
-        let mut c = Cursor::new(bytes);
-        let mut m = Self {
-            heartbeat_ms: c.u64()?,
-            polled_ms: c.u64()?,
-            session_timeout_ms: c.u32()?,
-            max_poll_ms: c.u32()?,
-            pid: c.u32()?,
-            topics: Vec::new(),
-        };
-        for _ in 0..c.u16()? {
-            m.topics.push(get_str(&mut c)?);
-        }
-        Ok(m)
+        decode_whole(TREE_MEMBERS, bytes, |c| {
+            let mut m = Self {
+                heartbeat_ms: c.u64()?,
+                polled_ms: c.u64()?,
+                session_timeout_ms: c.u32()?,
+                max_poll_ms: c.u32()?,
+                pid: c.u32()?,
+                topics: Vec::new(),
+            };
+            for _ in 0..c.u16()? {
+                m.topics.push(get_str(c, TREE_MEMBERS)?);
+            }
+            Ok(m)
+        })
     }
 
     /// True if the member has shown no sign of life within its limits.
@@ -205,28 +245,51 @@ impl GroupState {
         out
     }
 
+    /// Decodes a state; its owner entries must be in strictly increasing (topic id,
+    /// partition) order, which [`GroupState::owner`] relies on.
     pub fn decode(bytes: &[u8]) -> Result<Self> {
-        let mut c = Cursor::new(bytes);
-        let generation = c.u64()?;
-        let assignor = Assignor::from_code(c.u8()?)?;
-        let count = c.u32()? as usize;
-        if count > c.remaining() / 24 {
-            return Err(bad("group owner count exceeds its value"));
-        }
-        let mut owners = Vec::with_capacity(count);
-        for _ in 0..count {
-            owners.push(Owner {
-                topic_id: c.u32()?,
-                partition: c.u32()?,
-                member: c.u64()?,
-                pending: c.u64()?,
-            });
-        }
-        Ok(Self {
-            generation,
-            assignor,
-            owners,
+        decode_whole(TREE_STATE, bytes, |c| {
+            let generation = c.u64()?;
+            let assignor = Assignor::from_code(c.u8()?)?;
+            let count = c.u32()? as usize;
+            if count > c.remaining() / 24 {
+                return Err(Error::bad_value(
+                    TREE_STATE,
+                    "owner count exceeds the value",
+                ));
+            }
+            let mut owners: Vec<Owner> = Vec::with_capacity(count);
+            for _ in 0..count {
+                let owner = Owner {
+                    topic_id: c.u32()?,
+                    partition: c.u32()?,
+                    member: c.u64()?,
+                    pending: c.u64()?,
+                };
+                if owners
+                    .last()
+                    .is_some_and(|o| (o.topic_id, o.partition) >= (owner.topic_id, owner.partition))
+                {
+                    return Err(Error::bad_value(TREE_STATE, "owners out of order"));
+                }
+                owners.push(owner);
+            }
+            Ok(Self {
+                generation,
+                assignor,
+                owners,
+            })
         })
+    }
+
+    /// Raises the generation by one; a generation at its largest value is damage (no
+    /// group changes owners 2^64 - 1 times).
+    pub fn next_generation(&mut self) -> Result<()> {
+        self.generation = self
+            .generation
+            .checked_add(1)
+            .ok_or_else(|| Error::bad_value(TREE_STATE, "generation is at its largest value"))?;
+        Ok(())
     }
 
     /// The owner record of a partition.
@@ -256,11 +319,12 @@ impl Committed {
     }
 
     pub fn decode(bytes: &[u8]) -> Result<Self> {
-        let mut c = Cursor::new(bytes);
-        Ok(Self {
-            offset: c.u64()?,
-            time_ms: c.u64()?,
-            metadata: get_str(&mut c)?,
+        decode_whole(TREE_OFFSETS, bytes, |c| {
+            Ok(Self {
+                offset: c.u64()?,
+                time_ms: c.u64()?,
+                metadata: get_str(c, TREE_OFFSETS)?,
+            })
         })
     }
 }
@@ -294,6 +358,12 @@ mod tests {
         };
         assert_eq!(GroupState::decode(&s.encode()).expect("state"), s);
         assert!(GroupState::decode(&s.encode()[..20]).is_err());
+        let mut longer = s.encode();
+        longer.push(0);
+        assert!(GroupState::decode(&longer).is_err());
+        let mut unordered = s.clone();
+        unordered.owners.push(unordered.owners[0]);
+        assert!(GroupState::decode(&unordered.encode()).is_err());
         let c = Committed {
             offset: 42,
             time_ms: 1,

@@ -45,9 +45,7 @@ pub(crate) fn load_state(
 ) -> Result<PartitionState> {
     let value = txn
         .get(TREE_PARTITIONS, &partition_key(topic.id, partition))?
-        .ok_or_else(|| {
-            Error::corrupt_file(crate::CorruptionKind::Invalid("partition state missing"))
-        })?;
+        .ok_or_else(|| Error::bad_value(TREE_PARTITIONS, "partition state missing"))?;
     PartitionState::decode(&value)
 }
 
@@ -100,7 +98,9 @@ pub(crate) fn append(
             TimestampType::LogAppendTime => header.timestamp_max_ms,
         });
         write_batch(txn, topic, partition, &mut state, &batch, &header)?;
-        state.next_offset += u64::from(header.record_count);
+        // The batch's last offset is a Kafka offset (encode_batch_into checked), so the
+        // new end fits.
+        state.next_offset = header.offset_last() + 1;
     }
     txn.insert_pending(
         TREE_PARTITIONS,
@@ -159,7 +159,10 @@ fn write_batch(
     if !fits {
         segment = Some(open_segment(txn, topic, state, len)?);
         state.active_base = state.next_offset;
-        state.segment_count += 1;
+        state.segment_count = state
+            .segment_count
+            .checked_add(1)
+            .ok_or_else(|| Error::bad_value(TREE_PARTITIONS, "segment count overflows"))?;
         // Index positions are within the active segment: start over in the new one.
         state.indexed_pos = 0;
         state.timed_pos = 0;
@@ -168,8 +171,7 @@ fn write_batch(
     let position = seg.bytes_used;
     txn.write_data(PageId(seg.first_page), u64::from(position), batch)?;
     seg.bytes_used += len;
-    let count_minus_one = u64::from(header.offset_delta_last);
-    seg.offset_last = state.next_offset + count_minus_one;
+    seg.offset_last = header.offset_last();
     seg.timestamp_max = seg.timestamp_max.max(batch_timestamp_max);
     let indexed = position == 0 || position.saturating_sub(state.indexed_pos) >= INDEX_INTERVAL;
     let raises_time = batch_timestamp_max > state.timestamp_max;
@@ -208,7 +210,10 @@ fn write_batch(
     if raises_time {
         state.timestamp_max = batch_timestamp_max;
     }
-    state.bytes_total += u64::from(len);
+    state.bytes_total = state
+        .bytes_total
+        .checked_add(u64::from(len))
+        .ok_or_else(|| Error::bad_value(TREE_PARTITIONS, "partition byte count overflows"))?;
     Ok(())
 }
 
@@ -222,10 +227,19 @@ fn active_segment(
         return Ok(None);
     }
     let key = offset_key(topic.id, partition, state.active_base);
-    let value = txn.get(TREE_SEGMENTS, &key)?.ok_or_else(|| {
-        Error::corrupt_file(crate::CorruptionKind::Invalid("active segment missing"))
-    })?;
-    Segment::decode(&value, txn.page_size()).map(Some)
+    let value = txn
+        .get(TREE_SEGMENTS, &key)?
+        .ok_or_else(|| Error::bad_value(TREE_PARTITIONS, "active segment missing"))?;
+    let segment = Segment::decode(&value, txn.bounds())?;
+    // Appends write into the segment's unused tail: it must be a data extent of exactly
+    // its size, or they would overwrite pages that something else holds.
+    if txn.extent_pages(PageId(segment.first_page))? != Some(segment.page_count) {
+        return Err(Error::bad_value(
+            TREE_SEGMENTS,
+            "active segment is not the data extent it names",
+        ));
+    }
+    Ok(Some(segment))
 }
 
 /// Allocates a new segment able to hold at least `min_bytes`.

@@ -1,175 +1,629 @@
-//! The event log's part of the integrity check: every partition's segments hold valid
-//! batches (CRC, bounds) whose offsets rise strictly from the log start to the log end, and
-//! every index entry points at a batch start.
+//! The event log's part of the integrity check, modelled on `PRAGMA integrity_check`:
+//! every key and value of the log's trees is decoded and compared with what it refers to,
+//! and every record of every batch is decoded with the parser the readers use, so that
+//! whatever a reader would refuse, `check` reports first.
+//!
+//! - `log.meta`: the counters have their sizes, the catalog version can still rise, and the
+//!   next topic id is above every topic's.
+//! - `log.topics`: 4-byte keys equal to the id of metadata that decodes; unique names.
+//! - `log.partitions`, `log.segments`, `log.offsets`, `log.times`: keys of their length that
+//!   name a partition of an existing topic, and values that decode. Every partition has a
+//!   state. Segments lie inside the file; each is a data extent of its size that no other
+//!   segment holds, and every data extent is a segment's.
+//! - Per partition: the batches (framing, CRC, every record) rise strictly from the log
+//!   start to the log end; the state's end, log start, counts, active base, largest
+//!   timestamp and index positions agree with the segments; every offset-index entry names
+//!   the batch that starts at its offset; time-index entries name offsets below the end,
+//!   rising with their timestamps.
+//!
+//! Segments are read a chunk at a time, so memory stays bounded whatever their sizes say.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use super::batch::{BATCH_HEADER_SIZE, BatchHeader, verify_batch};
+use super::batch::for_each_record;
+use super::compact::for_each_batch;
 use super::meta::{
-    IndexEntry, PartitionState, Segment, TREE_OFFSETS, TREE_PARTITIONS, TREE_SEGMENTS, key_suffix,
-    offset_key,
+    IndexEntry, KEY_CATALOG_VERSION, KEY_NEXT_TOPIC_ID, PartitionState, Segment, TREE_META,
+    TREE_OFFSETS, TREE_PARTITIONS, TREE_SEGMENTS, TREE_TIMES, TREE_TOPICS, decode_u32, decode_u64,
+    split_offset_key, split_partition_key, split_topic_key, time_from_suffix,
 };
 use crate::catalog::TopicMeta;
 use crate::engine::{CheckReport, Problem, ReadTransaction};
-use crate::error::{PageId, Result};
+use crate::error::{Error, PageId};
 
-/// Checks every partition of every topic, adding problems to `report`.
+/// A partition: topic id and partition number.
+type PartitionId = (u32, u32);
+
+/// Checks the log's trees and every partition of every topic, adding problems to `report`.
 pub(crate) fn check_partitions(read: &ReadTransaction, report: &mut CheckReport) {
-    let topics = match crate::db::list_topics(read) {
-        Ok(t) => t,
-        Err(e) => return problem(report, None, format!("catalog: {e}")),
+    let mut log = LogCheck {
+        read,
+        problems: Vec::new(),
+        topics: BTreeMap::new(),
+        bad_topics: BTreeSet::new(),
+        damaged: BTreeSet::new(),
     };
-    for topic in topics {
+    let next_topic_id = log.meta();
+    log.topics(next_topic_id);
+    let states = log.states();
+    let segments = log.segments();
+    let mut index = log.offset_index();
+    let times = log.time_index();
+    log.extents(&segments);
+    let topics: Vec<TopicMeta> = log.topics.values().cloned().collect();
+    for topic in &topics {
         for partition in 0..topic.partitions {
-            if let Err(e) = check_partition(read, &topic, partition, report) {
-                problem(report, None, format!("{}/{partition}: {e}", topic.name));
+            let id = (topic.id, partition);
+            let Some(state) = states.get(&id) else {
+                continue;
+            };
+            let name = format!("{}/{partition}", topic.name);
+            let partition = Partition {
+                name: &name,
+                state,
+                segments: segments.get(&id).map_or(&[], Vec::as_slice),
+                index: index.remove(&id).unwrap_or_default(),
+                times: times.get(&id).map_or(&[], Vec::as_slice),
+                damaged: log.damaged.contains(&id),
+            };
+            log.partition(&partition);
+        }
+    }
+    report.problems.extend(log.problems);
+}
+
+/// The check's state: the snapshot, what was found so far, and the problems.
+struct LogCheck<'r> {
+    read: &'r ReadTransaction,
+    problems: Vec<Problem>,
+    /// The topics whose metadata decodes, by id.
+    topics: BTreeMap<u32, TopicMeta>,
+    /// Topic ids whose metadata does not decode: their entries are not reported again.
+    bad_topics: BTreeSet<u32>,
+    /// Partitions with an entry that does not decode: their counts are not compared.
+    damaged: BTreeSet<PartitionId>,
+}
+
+/// One partition's entries, gathered from the log's trees.
+struct Partition<'p> {
+    name: &'p str,
+    state: &'p PartitionState,
+    segments: &'p [(u64, Segment)],
+    /// Offset-index entries: the key's offset and the entry.
+    index: Vec<(u64, IndexEntry)>,
+    /// Time-index entries: the key's timestamp and the offset.
+    times: &'p [(i64, u64)],
+    damaged: bool,
+}
+
+/// What the batches of a partition showed, segment after segment.
+#[derive(Debug, Default)]
+struct Batches {
+    /// One past the last offset of the last batch read.
+    next: Option<u64>,
+    /// The first batch's base offset.
+    first: Option<u64>,
+    /// A segment's batches could not all be read.
+    broken: bool,
+}
+
+impl LogCheck<'_> {
+    fn problem(&mut self, page: Option<PageId>, message: String) {
+        self.problems.push(Problem { page, message });
+    }
+
+    /// Reports an error met while reading, naming its page.
+    fn error(&mut self, context: &str, err: &Error) {
+        let page = match err {
+            Error::Corrupt { page, .. } => *page,
+            _ => None,
+        };
+        self.problem(page, format!("{context}: {err}"));
+    }
+
+    /// Calls `visit` with every entry of `tree`. An entry that cannot be read ends the walk
+    /// (the engine's check names the damaged page).
+    fn walk(&mut self, tree: &'static str, mut visit: impl FnMut(&mut Self, Vec<u8>, Vec<u8>)) {
+        let read = self.read;
+        let entries = match read.range(tree, ..) {
+            Ok(entries) => entries,
+            Err(e) => return self.error(tree, &e),
+        };
+        for item in entries {
+            match item {
+                Ok((key, value)) => visit(self, key, value),
+                Err(e) => return self.error(tree, &e),
             }
         }
     }
-}
 
-fn problem(report: &mut CheckReport, page: Option<PageId>, message: String) {
-    report.problems.push(Problem { page, message });
-}
-
-fn check_partition(
-    read: &ReadTransaction,
-    topic: &TopicMeta,
-    partition: u32,
-    report: &mut CheckReport,
-) -> Result<()> {
-    let name = format!("{}/{partition}", topic.name);
-    let state_bytes = read
-        .get(
-            TREE_PARTITIONS,
-            &super::meta::partition_key(topic.id, partition),
-        )?
-        .ok_or_else(|| crate::Error::invalid("partition state missing"))?;
-    let state = PartitionState::decode(&state_bytes)?;
-    let low = offset_key(topic.id, partition, 0);
-    let high = offset_key(topic.id, partition, u64::MAX);
-    let mut expected_next: Option<u64> = None;
-    let mut batch_starts: BTreeSet<(u64, u32)> = BTreeSet::new();
-    let mut segments = 0u32;
-    let mut bytes_total = 0u64;
-    for item in read.range(TREE_SEGMENTS, &low[..]..=&high[..])? {
-        let (key, value) = item?;
-        let base = key_suffix(&key)?;
-        let seg = Segment::decode(&value, read.page_size())?;
-        segments += 1;
-        bytes_total += u64::from(seg.bytes_used);
-        let mut data = vec![0u8; seg.bytes_used as usize];
-        read.read_data(PageId(seg.first_page), 0, &mut data)?;
-        let mut pos = 0usize;
-        while pos < data.len() {
-            let page = PageId(
-                seg.first_page + u32::try_from(pos / read.page_size() as usize).unwrap_or(0),
-            );
-            if data.len() - pos < BATCH_HEADER_SIZE {
-                problem(
-                    report,
-                    Some(page),
-                    format!("{name}: segment {base} ends inside a batch header"),
-                );
-                break;
+    /// `log.meta`: the counters decode, and the catalog version can still rise. Returns
+    /// the next topic id (1 when absent), or `None` if it does not decode.
+    fn meta(&mut self) -> Option<u32> {
+        let read = self.read;
+        let next_topic_id = match read.get(TREE_META, KEY_NEXT_TOPIC_ID) {
+            Ok(None) => Some(1),
+            Ok(Some(value)) => decode_u32(TREE_META, &value)
+                .map_err(|e| self.error("next-topic-id", &e))
+                .ok(),
+            Err(e) => {
+                self.error(TREE_META, &e);
+                None
             }
-            let header = match verify_batch(&data[pos..]) {
-                Ok(h) => h,
+        };
+        match read.get(TREE_META, KEY_CATALOG_VERSION) {
+            Ok(None) => {}
+            Ok(Some(value)) => match decode_u64(TREE_META, &value) {
+                Ok(u64::MAX) => self.problem(
+                    None,
+                    "catalog-version is at its largest value: no topic can change".to_owned(),
+                ),
+                Ok(_) => {}
+                Err(e) => self.error("catalog-version", &e),
+            },
+            Err(e) => self.error(TREE_META, &e),
+        }
+        next_topic_id
+    }
+
+    /// `log.topics`: keys, metadata, ids and names.
+    fn topics(&mut self, next_topic_id: Option<u32>) {
+        let mut names: BTreeMap<String, u32> = BTreeMap::new();
+        self.walk(TREE_TOPICS, |log, key, value| {
+            let id = match split_topic_key(&key) {
+                Ok(id) => id,
+                Err(e) => return log.error(TREE_TOPICS, &e),
+            };
+            let meta = match TopicMeta::decode(&value) {
+                Ok(meta) => meta,
                 Err(e) => {
-                    problem(
-                        report,
-                        Some(page),
-                        format!("{name}: segment {base} at byte {pos}: {e}"),
-                    );
-                    break;
+                    log.bad_topics.insert(id);
+                    return log.error(&format!("topic id {id}"), &e);
                 }
             };
-            check_offsets(report, &name, page, &header, &mut expected_next, base);
-            batch_starts.insert((base, u32::try_from(pos).expect("segments are below 4 GiB")));
-            pos += header.size();
+            if meta.id != id {
+                log.problem(
+                    None,
+                    format!(
+                        "topic {}: key names id {id}, metadata id {}",
+                        meta.name, meta.id
+                    ),
+                );
+            }
+            if next_topic_id.is_some_and(|next| id >= next) {
+                log.problem(
+                    None,
+                    format!("topic {}: id {id} is not below next-topic-id", meta.name),
+                );
+            }
+            if let Some(other) = names.insert(meta.name.clone(), id) {
+                log.problem(
+                    None,
+                    format!("topic {}: ids {other} and {id} share the name", meta.name),
+                );
+            }
+            log.topics.insert(id, meta);
+        });
+    }
+
+    /// The partition an entry of `tree` belongs to, if it exists; otherwise reports the
+    /// entry (unless its topic's metadata was reported already).
+    fn owner(&mut self, tree: &str, id: PartitionId) -> Option<PartitionId> {
+        let (topic_id, partition) = id;
+        match self.topics.get(&topic_id) {
+            Some(topic) if partition < topic.partitions => Some(id),
+            _ if self.bad_topics.contains(&topic_id) => None,
+            _ => {
+                self.problem(
+                    None,
+                    format!("{tree}: entry of topic id {topic_id} partition {partition}, which does not exist"),
+                );
+                None
+            }
         }
-        if expected_next.is_some_and(|n| n.saturating_sub(1) != seg.offset_last) {
-            problem(
-                report,
-                Some(PageId(seg.first_page)),
-                format!(
-                    "{name}: segment {base} records offset_last {} but its batches end at {}",
-                    seg.offset_last,
-                    expected_next.unwrap_or(0).saturating_sub(1)
-                ),
+    }
+
+    /// `log.partitions`: every partition's state, and no state of another.
+    fn states(&mut self) -> BTreeMap<PartitionId, PartitionState> {
+        let mut states = BTreeMap::new();
+        self.walk(TREE_PARTITIONS, |log, key, value| {
+            let id = match split_partition_key(TREE_PARTITIONS, &key) {
+                Ok(id) => id,
+                Err(e) => return log.error(TREE_PARTITIONS, &e),
+            };
+            let Some(id) = log.owner(TREE_PARTITIONS, id) else {
+                return;
+            };
+            match PartitionState::decode(&value) {
+                Ok(state) => {
+                    states.insert(id, state);
+                }
+                Err(e) => {
+                    log.damaged.insert(id);
+                    let name = log.partition_name(id);
+                    log.error(&name, &e);
+                }
+            }
+        });
+        let missing: Vec<PartitionId> = self
+            .topics
+            .values()
+            .flat_map(|t| (0..t.partitions).map(move |p| (t.id, p)))
+            .filter(|id| !states.contains_key(id))
+            .collect();
+        for id in missing {
+            let name = self.partition_name(id);
+            if !self.damaged.contains(&id) {
+                self.problem(None, format!("{name}: partition state missing"));
+            }
+        }
+        states
+    }
+
+    /// `log.segments`: every segment by partition, in offset order.
+    fn segments(&mut self) -> BTreeMap<PartitionId, Vec<(u64, Segment)>> {
+        let bounds = self.read.bounds();
+        let mut segments: BTreeMap<PartitionId, Vec<(u64, Segment)>> = BTreeMap::new();
+        self.walk(TREE_SEGMENTS, |log, key, value| {
+            let (topic_id, partition, base) = match split_offset_key(TREE_SEGMENTS, &key) {
+                Ok(parts) => parts,
+                Err(e) => return log.error(TREE_SEGMENTS, &e),
+            };
+            let Some(id) = log.owner(TREE_SEGMENTS, (topic_id, partition)) else {
+                return;
+            };
+            match Segment::decode(&value, bounds) {
+                Ok(seg) => segments.entry(id).or_default().push((base, seg)),
+                Err(e) => {
+                    log.damaged.insert(id);
+                    let name = log.partition_name(id);
+                    log.error(&format!("{name}: segment {base}"), &e);
+                }
+            }
+        });
+        segments
+    }
+
+    /// `log.offsets`: every offset-index entry by partition.
+    fn offset_index(&mut self) -> BTreeMap<PartitionId, Vec<(u64, IndexEntry)>> {
+        let mut index: BTreeMap<PartitionId, Vec<(u64, IndexEntry)>> = BTreeMap::new();
+        self.walk(TREE_OFFSETS, |log, key, value| {
+            let (topic_id, partition, offset) = match split_offset_key(TREE_OFFSETS, &key) {
+                Ok(parts) => parts,
+                Err(e) => return log.error(TREE_OFFSETS, &e),
+            };
+            let Some(id) = log.owner(TREE_OFFSETS, (topic_id, partition)) else {
+                return;
+            };
+            match IndexEntry::decode(&value) {
+                Ok(entry) => index.entry(id).or_default().push((offset, entry)),
+                Err(e) => {
+                    let name = log.partition_name(id);
+                    log.error(&format!("{name}: offset index entry for {offset}"), &e);
+                }
+            }
+        });
+        index
+    }
+
+    /// `log.times`: every time-index entry by partition, in timestamp order.
+    fn time_index(&mut self) -> BTreeMap<PartitionId, Vec<(i64, u64)>> {
+        let mut times: BTreeMap<PartitionId, Vec<(i64, u64)>> = BTreeMap::new();
+        self.walk(TREE_TIMES, |log, key, value| {
+            let (topic_id, partition, suffix) = match split_offset_key(TREE_TIMES, &key) {
+                Ok(parts) => parts,
+                Err(e) => return log.error(TREE_TIMES, &e),
+            };
+            let Some(id) = log.owner(TREE_TIMES, (topic_id, partition)) else {
+                return;
+            };
+            let timestamp = time_from_suffix(suffix);
+            match decode_u64(TREE_TIMES, &value) {
+                Ok(offset) => times.entry(id).or_default().push((timestamp, offset)),
+                Err(e) => {
+                    let name = log.partition_name(id);
+                    log.error(&format!("{name}: time index entry for {timestamp}"), &e);
+                }
+            }
+        });
+        times
+    }
+
+    /// Every segment is a data extent of its size, held by no other segment, and every
+    /// data extent is a segment's.
+    fn extents(&mut self, segments: &BTreeMap<PartitionId, Vec<(u64, Segment)>>) {
+        let extents = match self.read.extents() {
+            Ok(extents) => extents,
+            Err(e) => return self.error("data extents", &e),
+        };
+        let mut unclaimed: HashMap<u32, u32> = extents
+            .iter()
+            .map(|(first, count)| (first.0, *count))
+            .collect();
+        let mut claimed: HashMap<u32, String> = HashMap::new();
+        for (&id, list) in segments {
+            for (base, seg) in list {
+                let name = format!("{}: segment {base}", self.partition_name(id));
+                let page = Some(PageId(seg.first_page));
+                if let Some(other) = claimed.get(&seg.first_page) {
+                    let message = format!("{name}: its extent is also {other}'s");
+                    self.problem(page, message);
+                    continue;
+                }
+                match unclaimed.remove(&seg.first_page) {
+                    None => self.problem(page, format!("{name}: not a data extent")),
+                    Some(count) if count != seg.page_count => self.problem(
+                        page,
+                        format!(
+                            "{name}: names {} pages, its data extent has {count}",
+                            seg.page_count
+                        ),
+                    ),
+                    Some(_) => {}
+                }
+                claimed.insert(seg.first_page, name);
+            }
+        }
+        let mut leaked: Vec<(u32, u32)> = unclaimed.into_iter().collect();
+        leaked.sort_unstable();
+        for (first, count) in leaked {
+            self.problem(
+                Some(PageId(first)),
+                format!("data extent of {count} pages belongs to no segment"),
             );
         }
     }
-    if let Some(next) = expected_next
-        && next != state.next_offset
-    {
-        problem(
-            report,
-            None,
-            format!(
-                "{name}: batches end at offset {next}, partition end is {}",
-                state.next_offset
-            ),
-        );
+
+    fn partition_name(&self, (topic_id, partition): PartitionId) -> String {
+        match self.topics.get(&topic_id) {
+            Some(topic) => format!("{}/{partition}", topic.name),
+            None => format!("topic id {topic_id}/{partition}"),
+        }
     }
-    if segments != state.segment_count || bytes_total != state.bytes_total {
-        problem(
-            report,
-            None,
-            format!(
-                "{name}: partition state counts {} segments / {} bytes, found {segments} / {bytes_total}",
-                state.segment_count, state.bytes_total
-            ),
-        );
+
+    /// One partition: its batches, and its state and indexes against them.
+    fn partition(&mut self, p: &Partition<'_>) {
+        let (name, state) = (p.name, p.state);
+        // Offset-index entries by the batch they name: (segment base, position) -> offset.
+        let mut index_at: HashMap<(u64, u32), u64> = HashMap::with_capacity(p.index.len());
+        for &(offset, entry) in &p.index {
+            if offset < state.log_start || offset >= state.next_offset {
+                self.problem(
+                    None,
+                    format!(
+                        "{name}: offset index entry for {offset} lies outside the offsets \
+                         {}..{}",
+                        state.log_start, state.next_offset
+                    ),
+                );
+            }
+            if index_at
+                .insert((entry.segment_base, entry.position), offset)
+                .is_some()
+            {
+                self.problem(
+                    None,
+                    format!("{name}: two offset index entries name the batch of {offset}"),
+                );
+            }
+        }
+        let mut batches = Batches::default();
+        let mut bytes_total = 0u64;
+        for (base, seg) in p.segments {
+            bytes_total = bytes_total.saturating_add(u64::from(seg.bytes_used));
+            self.segment(name, *base, seg, &mut batches, &mut index_at);
+            if seg.timestamp_max > state.timestamp_max {
+                self.problem(
+                    Some(PageId(seg.first_page)),
+                    format!(
+                        "{name}: segment {base} holds timestamp {}, above the partition's \
+                         largest {}",
+                        seg.timestamp_max, state.timestamp_max
+                    ),
+                );
+            }
+        }
+        if !p.damaged && !batches.broken {
+            self.state_against_batches(p, &batches, bytes_total);
+        }
+        let mut left: Vec<u64> = index_at.into_values().collect();
+        left.sort_unstable();
+        for offset in left {
+            self.problem(
+                None,
+                format!("{name}: offset index entry for {offset} points at no batch"),
+            );
+        }
+        self.times(name, state, p.times);
     }
-    for item in read.range(TREE_OFFSETS, &low[..]..=&high[..])? {
-        let (key, value) = item?;
-        let entry = IndexEntry::decode(&value)?;
-        if !batch_starts.contains(&(entry.segment_base, entry.position)) {
-            problem(
-                report,
+
+    /// Reads and decodes every batch of one segment.
+    fn segment(
+        &mut self,
+        name: &str,
+        base: u64,
+        seg: &Segment,
+        batches: &mut Batches,
+        index_at: &mut HashMap<(u64, u32), u64>,
+    ) {
+        let read = self.read;
+        let reader = |first: PageId, at: u64, buf: &mut [u8]| read.read_data(first, at, buf);
+        let page_size = read.page_size();
+        // Inside the extent, which lies inside the file: no overflow.
+        let page_at = |pos: u32| PageId(seg.first_page + pos / page_size);
+        let mut problems: Vec<Problem> = Vec::new();
+        let mut found = |page: PageId, message: String| {
+            problems.push(Problem {
+                page: Some(page),
+                message: format!("{name}: segment {base}: {message}"),
+            });
+        };
+        let mut timestamp_max = i64::MIN;
+        let mut last = None;
+        let result = for_each_batch(&reader, seg, |pos, bytes| {
+            // The CRC, the header and every record, exactly as readers decode them.
+            let header = for_each_record(bytes, |_, _| {})?;
+            let page = page_at(pos);
+            if last.is_none() && header.offset_base < base {
+                found(
+                    page,
+                    format!(
+                        "first batch offset {} is below the segment's base",
+                        header.offset_base
+                    ),
+                );
+            }
+            if let Some(next) = batches.next
+                && header.offset_base < next
+            {
+                found(
+                    page,
+                    format!(
+                        "batch offset {} does not rise above {}",
+                        header.offset_base,
+                        next - 1
+                    ),
+                );
+            }
+            if let Some(offset) = index_at.remove(&(base, pos))
+                && offset != header.offset_base
+            {
+                found(
+                    page,
+                    format!(
+                        "offset index entry for {offset} names the batch at byte {pos}, which \
+                         starts at {}",
+                        header.offset_base
+                    ),
+                );
+            }
+            // A parsed header's last offset is a Kafka offset: no overflow.
+            batches.next = Some(header.offset_last() + 1);
+            batches.first.get_or_insert(header.offset_base);
+            timestamp_max = timestamp_max.max(header.timestamp_max_ms);
+            last = Some(header.offset_last());
+            Ok(())
+        });
+        if let Err(e) = result {
+            batches.broken = true;
+            let page = match &e {
+                Error::Corrupt { page, .. } => *page,
+                _ => None,
+            };
+            found(page.unwrap_or(PageId(seg.first_page)), e.to_string());
+        }
+        let first_page = PageId(seg.first_page);
+        match last {
+            None if !batches.broken => found(first_page, "holds no batch".to_owned()),
+            Some(last) if !batches.broken && last != seg.offset_last => found(
+                first_page,
+                format!(
+                    "records offset_last {} but its batches end at {last}",
+                    seg.offset_last
+                ),
+            ),
+            _ => {}
+        }
+        if timestamp_max > seg.timestamp_max {
+            found(
+                first_page,
+                format!(
+                    "records largest timestamp {} but holds a batch of {timestamp_max}",
+                    seg.timestamp_max
+                ),
+            );
+        }
+        self.problems.extend(problems);
+    }
+
+    /// The partition state against what its segments hold.
+    fn state_against_batches(&mut self, p: &Partition<'_>, batches: &Batches, bytes_total: u64) {
+        let (name, state) = (p.name, p.state);
+        let segment_count = u32::try_from(p.segments.len()).unwrap_or(u32::MAX);
+        if segment_count != state.segment_count || bytes_total != state.bytes_total {
+            self.problem(
                 None,
                 format!(
-                    "{name}: offset index entry for {} points at no batch",
-                    key_suffix(&key)?
+                    "{name}: partition state counts {} segments / {} bytes, found \
+                     {segment_count} / {bytes_total}",
+                    state.segment_count, state.bytes_total
                 ),
             );
         }
+        match batches.next {
+            Some(next) if next != state.next_offset => self.problem(
+                None,
+                format!(
+                    "{name}: batches end at offset {next}, partition end is {}",
+                    state.next_offset
+                ),
+            ),
+            None if state.log_start != state.next_offset => self.problem(
+                None,
+                format!(
+                    "{name}: holds no batch but its offsets run {}..{}",
+                    state.log_start, state.next_offset
+                ),
+            ),
+            _ => {}
+        }
+        if let Some(first) = batches.first
+            && first < state.log_start
+        {
+            self.problem(
+                None,
+                format!(
+                    "{name}: first batch offset {first} is below the log start {}",
+                    state.log_start
+                ),
+            );
+        }
+        if let Some((base, active)) = p.segments.last() {
+            if *base != state.active_base {
+                self.problem(
+                    None,
+                    format!(
+                        "{name}: the last segment is {base}, the state's active segment {}",
+                        state.active_base
+                    ),
+                );
+            }
+            if state.indexed_pos > active.bytes_used || state.timed_pos > active.bytes_used {
+                self.problem(
+                    None,
+                    format!(
+                        "{name}: index positions {} / {} lie past the active segment's {} bytes",
+                        state.indexed_pos, state.timed_pos, active.bytes_used
+                    ),
+                );
+            }
+        }
     }
-    Ok(())
-}
 
-fn check_offsets(
-    report: &mut CheckReport,
-    name: &str,
-    page: PageId,
-    header: &BatchHeader,
-    expected_next: &mut Option<u64>,
-    base: u64,
-) {
-    let first = expected_next.is_none();
-    if first && header.offset_base < base {
-        problem(
-            report,
-            Some(page),
-            format!(
-                "{name}: first batch offset {} below segment base {base}",
-                header.offset_base
-            ),
-        );
+    /// Time-index entries: offsets below the end, rising with their timestamps.
+    fn times(&mut self, name: &str, state: &PartitionState, times: &[(i64, u64)]) {
+        let mut previous: Option<u64> = None;
+        for &(timestamp, offset) in times {
+            if offset >= state.next_offset {
+                self.problem(
+                    None,
+                    format!(
+                        "{name}: time index entry for {timestamp} names offset {offset}, past \
+                         the end {}",
+                        state.next_offset
+                    ),
+                );
+            }
+            if previous.is_some_and(|p| offset <= p) {
+                self.problem(
+                    None,
+                    format!(
+                        "{name}: time index entry for {timestamp} names offset {offset}, not \
+                         above the entry before"
+                    ),
+                );
+            }
+            previous = Some(offset);
+        }
     }
-    if let Some(next) = *expected_next
-        && header.offset_base < next
-    {
-        problem(
-            report,
-            Some(page),
-            format!(
-                "{name}: batch offset {} does not rise above {}",
-                header.offset_base,
-                next - 1
-            ),
-        );
-    }
-    *expected_next = Some(header.offset_last() + 1);
 }

@@ -42,7 +42,7 @@ pub(crate) const RUN_INPUT_FACTOR: u64 = 4;
 const READ_CHUNK: usize = 256 << 10;
 
 /// Reads bytes of a data extent: `(first page, byte offset, buffer)`.
-type ReadData<'a> = &'a dyn Fn(PageId, u64, &mut [u8]) -> Result<()>;
+pub(crate) type ReadData<'a> = &'a dyn Fn(PageId, u64, &mut [u8]) -> Result<()>;
 
 /// The segments of a compaction pass and what to do with them.
 #[derive(Debug)]
@@ -112,12 +112,12 @@ pub(crate) fn plan(
     let mut segments = Vec::new();
     for item in read.range(TREE_SEGMENTS, &low[..]..&below_active[..])? {
         let (key, value) = item?;
-        let seg = Segment::decode(&value, read.page_size())?;
+        let seg = Segment::decode(&value, read.bounds())?;
         if lag > 0 && seg.timestamp_max > lag_limit {
             due_ms = seg.timestamp_max.saturating_add(lag);
             break;
         }
-        segments.push((key_suffix(&key)?, seg));
+        segments.push((key_suffix(TREE_SEGMENTS, &key)?, seg));
     }
     let fingerprint: Vec<(u64, u32, u32)> = segments
         .iter()
@@ -129,7 +129,7 @@ pub(crate) fn plan(
     let reader = |first: PageId, at: u64, buf: &mut [u8]| read.read_data(first, at, buf);
     let mut latest: HashMap<Vec<u8>, u64> = HashMap::new();
     for (_, seg) in &segments {
-        for_each_batch(&reader, seg, |bytes| {
+        for_each_batch(&reader, seg, |_, bytes| {
             for_each_record(bytes, |view, _| {
                 if let Some(key) = view.key {
                     if let Some(offset) = latest.get_mut(key) {
@@ -149,7 +149,7 @@ pub(crate) fn plan(
     for (_, seg) in &segments {
         let mut removable = 0u64;
         let mut kept_bytes = 0u64;
-        for_each_batch(&reader, seg, |bytes| {
+        for_each_batch(&reader, seg, |_, bytes| {
             let mut batch_kept = 0u64;
             let header = for_each_record(bytes, |view, raw| {
                 if keeps(&latest, horizon_ms, &view) {
@@ -261,7 +261,7 @@ pub(crate) fn apply_run(
         done.segments += 1;
         done.bytes_before += u64::from(seg.bytes_used);
         timestamp_max = timestamp_max.max(seg.timestamp_max);
-        for_each_batch(&reader, seg, |bytes| {
+        for_each_batch(&reader, seg, |_, bytes| {
             let position = out.len();
             let filtered = filter_batch(bytes, &mut out, |view| {
                 keeps(&plan.latest, plan.horizon_ms, view)
@@ -288,8 +288,15 @@ pub(crate) fn apply_run(
     let low = offset_key(topic.id, partition, first_base);
     let high = offset_key(topic.id, partition, last.offset_last);
     txn.remove_range(TREE_OFFSETS, &low[..]..=&high[..])?;
-    state.segment_count -= u32::try_from(segments.len()).expect("runs are short");
-    state.bytes_total -= done.bytes_before;
+    let bad = |why| Error::bad_value(TREE_PARTITIONS, why);
+    state.segment_count = u32::try_from(segments.len())
+        .ok()
+        .and_then(|count| state.segment_count.checked_sub(count))
+        .ok_or_else(|| bad("fewer segments counted than found"))?;
+    state.bytes_total = state
+        .bytes_total
+        .checked_sub(done.bytes_before)
+        .ok_or_else(|| bad("fewer bytes counted than found"))?;
     if let Some(offset_last) = offset_last {
         let page_size = u64::from(txn.page_size());
         let bytes_used = u32::try_from(out.len())
@@ -321,6 +328,7 @@ pub(crate) fn apply_run(
                 &entry.encode(),
             )?;
         }
+        // Both went down by at least as much just above.
         state.segment_count += 1;
         state.bytes_total += u64::from(bytes_used);
         done.bytes_after = u64::from(bytes_used);
@@ -329,11 +337,13 @@ pub(crate) fn apply_run(
     Ok(Some(done))
 }
 
-/// Calls `visit` with each whole batch of `seg`, reading the segment a chunk at a time.
-fn for_each_batch(
+/// Calls `visit` with the position and bytes of each whole batch of `seg`, reading the
+/// segment a chunk at a time. The framing is checked (a header at every batch start,
+/// every batch inside the segment's bytes); `visit` checks the rest.
+pub(crate) fn for_each_batch(
     read: ReadData<'_>,
     seg: &Segment,
-    mut visit: impl FnMut(&[u8]) -> Result<()>,
+    mut visit: impl FnMut(u32, &[u8]) -> Result<()>,
 ) -> Result<()> {
     let page = PageId(seg.first_page);
     let damaged = |why| Error::corrupt(page, crate::CorruptionKind::BadBatch(why));
@@ -354,14 +364,17 @@ fn for_each_batch(
             BATCH_HEADER_SIZE,
             end,
         )?;
-        let header =
-            BatchHeader::parse(&buf[pos - buf_pos..]).map_err(|_| damaged("bad batch header"))?;
+        let header = BatchHeader::parse(&buf[pos - buf_pos..]).map_err(|e| match e {
+            Error::Corrupt { kind, .. } => Error::corrupt(page, kind),
+            other => other,
+        })?;
         let size = header.size();
         if size > end - pos {
             return Err(damaged("batch runs past the segment's end"));
         }
         fill(read, page, &mut buf, &mut buf_pos, pos, size, end)?;
-        visit(&buf[pos - buf_pos..pos - buf_pos + size]).map_err(|e| match e {
+        let at = u32::try_from(pos).expect("positions are below bytes_used, a u32");
+        visit(at, &buf[pos - buf_pos..pos - buf_pos + size]).map_err(|e| match e {
             Error::Corrupt { page: None, kind } => Error::Corrupt {
                 page: Some(page),
                 kind,

@@ -16,8 +16,8 @@
 //!
 //! *Timestamps are stored as `i64` with the sign bit flipped, so negative values order first.
 
-use crate::engine::WriteTransaction;
-use crate::error::{CorruptionKind, Error, Result};
+use crate::engine::{Bounds, WriteTransaction};
+use crate::error::{Error, Result};
 use crate::page::{Cursor, put_u32, put_u64};
 
 pub(crate) const TREE_TOPICS: &str = "log.topics";
@@ -27,6 +27,7 @@ pub(crate) const TREE_OFFSETS: &str = "log.offsets";
 pub(crate) const TREE_TIMES: &str = "log.times";
 pub(crate) const TREE_META: &str = "log.meta";
 pub(crate) const KEY_NEXT_TOPIC_ID: &[u8] = b"next-topic-id";
+pub(crate) const KEY_CATALOG_VERSION: &[u8] = b"catalog-version";
 const KEY_LEADER_EPOCH: &[u8] = b"leader-epoch";
 
 /// The file's epoch, which every batch appended carries as Kafka's `partitionLeaderEpoch`:
@@ -38,7 +39,8 @@ pub(crate) fn leader_epoch(txn: &mut WriteTransaction) -> Result<i32> {
     match txn.get(TREE_META, KEY_LEADER_EPOCH)? {
         None => Ok(-1),
         Some(value) => {
-            i32::try_from(decode_u32(&value)?).map_err(|_| bad("leader epoch is past i32::MAX"))
+            i32::try_from(decode_u32(TREE_META, &value)?)
+                .map_err(|_| Error::bad_value(TREE_META, "leader epoch is past i32::MAX"))
         }
     }
 }
@@ -49,15 +51,14 @@ pub(crate) fn leader_epoch(txn: &mut WriteTransaction) -> Result<i32> {
 pub(crate) fn bump_leader_epoch(txn: &mut WriteTransaction) -> Result<i32> {
     let epoch = leader_epoch(txn)?
         .checked_add(1)
-        .ok_or_else(|| bad("leader epoch is past i32::MAX"))?;
+        .ok_or_else(|| Error::bad_value(TREE_META, "leader epoch is past i32::MAX"))?;
     let value = u32::try_from(epoch).expect("an epoch after -1 is not negative");
     txn.insert(TREE_META, KEY_LEADER_EPOCH, &value.to_le_bytes())?;
     Ok(epoch)
 }
 
-fn bad(why: &'static str) -> Error {
-    Error::corrupt_file(CorruptionKind::Invalid(why))
-}
+/// Kafka's largest offset: offsets are non-negative `i64`s.
+pub(crate) const OFFSET_MAX: u64 = i64::MAX.cast_unsigned();
 
 /// Key of a topic in `log.topics`.
 pub(crate) fn topic_key(topic_id: u32) -> [u8; 4] {
@@ -89,19 +90,55 @@ pub(crate) fn time_key(topic_id: u32, partition: u32, timestamp_ms: i64) -> [u8;
     )
 }
 
-/// The offset (or flipped timestamp) at the end of a 16-byte per-partition key.
-pub(crate) fn key_suffix(key: &[u8]) -> Result<u64> {
-    let bytes: [u8; 8] = key
-        .get(8..16)
-        .and_then(|s| s.try_into().ok())
-        .ok_or_else(|| bad("per-partition key is not 16 bytes"))?;
-    Ok(u64::from_be_bytes(bytes))
+/// The topic id, partition and offset (or flipped timestamp) of a 16-byte per-partition
+/// key of `tree`.
+pub(crate) fn split_offset_key(tree: &'static str, key: &[u8]) -> Result<(u32, u32, u64)> {
+    let bytes: &[u8; 16] = key
+        .try_into()
+        .map_err(|_| Error::bad_value(tree, "per-partition key is not 16 bytes"))?;
+    let (partition_key, suffix) = bytes.split_at(8);
+    let (topic_id, partition) = split_partition_key(tree, partition_key)?;
+    Ok((topic_id, partition, u64::from_be_bytes(array(suffix))))
+}
+
+/// The offset (or flipped timestamp) at the end of a 16-byte per-partition key of `tree`.
+pub(crate) fn key_suffix(tree: &'static str, key: &[u8]) -> Result<u64> {
+    split_offset_key(tree, key).map(|(_, _, suffix)| suffix)
+}
+
+/// The topic id and partition of an 8-byte partition key of `tree`.
+pub(crate) fn split_partition_key(tree: &'static str, key: &[u8]) -> Result<(u32, u32)> {
+    let bytes: &[u8; 8] = key
+        .try_into()
+        .map_err(|_| Error::bad_value(tree, "partition key is not 8 bytes"))?;
+    let (topic_id, partition) = bytes.split_at(4);
+    Ok((
+        u32::from_be_bytes(array(topic_id)),
+        u32::from_be_bytes(array(partition)),
+    ))
+}
+
+/// The topic id of a 4-byte `log.topics` key.
+pub(crate) fn split_topic_key(key: &[u8]) -> Result<u32> {
+    key.try_into()
+        .map(u32::from_be_bytes)
+        .map_err(|_| Error::bad_value(TREE_TOPICS, "topic key is not 4 bytes"))
+}
+
+/// A fixed-size array from a slice of exactly that size (split from one of known size).
+fn array<const N: usize>(bytes: &[u8]) -> [u8; N] {
+    bytes.try_into().expect("split at a known size")
+}
+
+/// A time-index key's timestamp.
+pub(crate) fn time_from_suffix(suffix: u64) -> i64 {
+    (suffix ^ (1 << 63)).cast_signed()
 }
 
 /// Decodes a time-index key's timestamp.
 #[cfg(test)]
 pub(crate) fn time_from_key(key: &[u8]) -> Result<i64> {
-    Ok((key_suffix(key)? ^ (1 << 63)).cast_signed())
+    Ok(time_from_suffix(key_suffix(TREE_TIMES, key)?))
 }
 
 /// The state of one partition.
@@ -148,7 +185,11 @@ impl PartitionState {
         out
     }
 
+    /// Decodes a state and checks what it can alone: the log start is not past the end,
+    /// the end is at most one past Kafka's largest offset, and the active segment's base
+    /// is not past the end.
     pub fn decode(bytes: &[u8]) -> Result<Self> {
+        let bad = |why| Error::bad_value(TREE_PARTITIONS, why);
         if bytes.len() != PARTITION_STATE_SIZE {
             return Err(bad("partition state has the wrong size"));
         }
@@ -165,6 +206,12 @@ impl PartitionState {
         };
         if state.log_start > state.next_offset {
             return Err(bad("partition log start is past its end"));
+        }
+        if state.next_offset > OFFSET_MAX.saturating_add(1) {
+            return Err(bad("partition end is past Kafka's largest offset"));
+        }
+        if state.active_base > state.next_offset {
+            return Err(bad("active segment base is past the partition end"));
         }
         Ok(state)
     }
@@ -198,7 +245,10 @@ impl Segment {
         out
     }
 
-    pub fn decode(bytes: &[u8], page_size: u32) -> Result<Self> {
+    /// Decodes a segment entry and checks it against the file: its extent lies in pages
+    /// `2 .. page_count`, its bytes fit the extent, and its last offset is a Kafka offset.
+    pub fn decode(bytes: &[u8], bounds: Bounds) -> Result<Self> {
+        let bad = |why| Error::bad_value(TREE_SEGMENTS, why);
         if bytes.len() != SEGMENT_SIZE {
             return Err(bad("segment entry has the wrong size"));
         }
@@ -210,11 +260,14 @@ impl Segment {
             offset_last: c.u64()?,
             timestamp_max: c.u64()?.cast_signed(),
         };
-        if seg.first_page < 2
-            || seg.page_count == 0
-            || u64::from(seg.bytes_used) > seg.capacity(page_size)
-        {
-            return Err(bad("segment entry out of bounds"));
+        if !bounds.holds_extent(seg.first_page, seg.page_count) {
+            return Err(bad("segment extent lies outside the file"));
+        }
+        if u64::from(seg.bytes_used) > seg.capacity(bounds.page_size) {
+            return Err(bad("segment bytes used exceed its extent"));
+        }
+        if seg.offset_last > OFFSET_MAX {
+            return Err(bad("segment last offset is past Kafka's largest offset"));
         }
         Ok(seg)
     }
@@ -243,7 +296,10 @@ impl IndexEntry {
 
     pub fn decode(bytes: &[u8]) -> Result<Self> {
         if bytes.len() != 12 {
-            return Err(bad("offset index entry has the wrong size"));
+            return Err(Error::bad_value(
+                TREE_OFFSETS,
+                "offset index entry has the wrong size",
+            ));
         }
         let mut c = Cursor::new(bytes);
         Ok(Self {
@@ -258,19 +314,19 @@ pub(crate) fn encode_u64(v: u64) -> [u8; 8] {
     v.to_le_bytes()
 }
 
-/// Decodes a u64 value.
-pub(crate) fn decode_u64(bytes: &[u8]) -> Result<u64> {
+/// Decodes a u64 value of `tree`.
+pub(crate) fn decode_u64(tree: &'static str, bytes: &[u8]) -> Result<u64> {
     let b: [u8; 8] = bytes
         .try_into()
-        .map_err(|_| bad("expected an 8-byte value"))?;
+        .map_err(|_| Error::bad_value(tree, "expected an 8-byte value"))?;
     Ok(u64::from_le_bytes(b))
 }
 
-/// Decodes a u32 value.
-pub(crate) fn decode_u32(bytes: &[u8]) -> Result<u32> {
+/// Decodes a u32 value of `tree`.
+pub(crate) fn decode_u32(tree: &'static str, bytes: &[u8]) -> Result<u32> {
     let b: [u8; 4] = bytes
         .try_into()
-        .map_err(|_| bad("expected a 4-byte value"))?;
+        .map_err(|_| Error::bad_value(tree, "expected a 4-byte value"))?;
     Ok(u32::from_le_bytes(b))
 }
 
@@ -301,8 +357,17 @@ mod tests {
             offset_last: 77,
             timestamp_max: 1_700_000_000_000,
         };
-        assert_eq!(Segment::decode(&seg.encode(), 512).expect("segment"), seg);
-        assert!(Segment::decode(&seg.encode(), 16).is_err());
+        let bounds = |page_size, page_count| Bounds {
+            page_size,
+            page_count,
+        };
+        assert_eq!(
+            Segment::decode(&seg.encode(), bounds(512, 13)).expect("segment"),
+            seg
+        );
+        assert!(Segment::decode(&seg.encode(), bounds(16, 13)).is_err());
+        // The extent must end inside the file.
+        assert!(Segment::decode(&seg.encode(), bounds(512, 12)).is_err());
         let entry = IndexEntry {
             segment_base: 5,
             position: 300,

@@ -94,8 +94,8 @@ fn segment_for(
     let key = offset_key(topic_id, partition, offset);
     match floor_entry(read, TREE_SEGMENTS, topic_id, partition, &key)? {
         Some((k, v)) => Ok(Some((
-            key_suffix(&k)?,
-            Segment::decode(&v, read.page_size())?,
+            key_suffix(TREE_SEGMENTS, &k)?,
+            Segment::decode(&v, read.bounds())?,
         ))),
         None => Ok(None),
     }
@@ -116,8 +116,8 @@ fn segment_after(
         .transpose()?
     {
         Some((k, v)) => Ok(Some((
-            key_suffix(&k)?,
-            Segment::decode(&v, read.page_size())?,
+            key_suffix(TREE_SEGMENTS, &k)?,
+            Segment::decode(&v, read.bounds())?,
         ))),
         None => Ok(None),
     }
@@ -222,7 +222,7 @@ impl<'r> BatchScan<'r> {
         for &(base, first_page) in &self.touched {
             let key = offset_key(self.topic_id, self.partition, base);
             let now = match newer.get(TREE_SEGMENTS, &key)? {
-                Some(value) => Some(Segment::decode(&value, newer.page_size())?.first_page),
+                Some(value) => Some(Segment::decode(&value, newer.bounds())?.first_page),
                 None => None,
             };
             if now != Some(first_page) {
@@ -253,7 +253,7 @@ impl<'r> BatchScan<'r> {
             let header = self.header_at_pos()?;
             let size = u32::try_from(header.size())
                 .map_err(|_| damaged(self.read, self.seg.first_page, "batch too large"))?;
-            if self.pos + size > self.seg.bytes_used {
+            if u64::from(self.pos) + u64::from(size) > u64::from(self.seg.bytes_used) {
                 return Err(damaged(
                     self.read,
                     self.seg.first_page,
@@ -500,7 +500,7 @@ pub(crate) fn offset_for_time(
         .next()
         .transpose()?
     {
-        Some((_, v)) => decode_u64(&v)?.max(state.log_start),
+        Some((_, v)) => decode_u64(TREE_TIMES, &v)?.max(state.log_start),
         None => state.log_start,
     };
     let Some(mut scan) =

@@ -46,12 +46,12 @@ impl SegmentSlot {
 
 /// Every segment of every partition, in key order.
 pub(crate) fn all_segments(txn: &mut WriteTransaction) -> Result<Vec<SegmentSlot>> {
-    let page_size = txn.page_size();
+    let bounds = txn.bounds();
     let entries = txn.range(TREE_SEGMENTS, .., false)?;
     let mut out: Vec<SegmentSlot> = Vec::with_capacity(entries.len());
     for (key, value) in entries {
-        key_suffix(&key)?;
-        let segment = Segment::decode(&value, page_size)?;
+        key_suffix(TREE_SEGMENTS, &key)?;
+        let segment = Segment::decode(&value, bounds)?;
         // The previous segment was its partition's last unless this one continues it.
         if let Some(prev) = out.last_mut() {
             prev.active = prev.key[..8] != key[..8];
@@ -90,7 +90,7 @@ pub(crate) fn move_segment(
     let pages = slot.pages_needed(txn.page_size());
     let mut segment = slot.segment;
     let first = PageId(segment.first_page);
-    let mut batches = BatchStream::new(first, key_suffix(&slot.key)?);
+    let mut batches = BatchStream::new(first, key_suffix(TREE_SEGMENTS, &slot.key)?);
     let moved = txn.move_extent(
         first,
         pages,
@@ -169,7 +169,7 @@ impl BatchStream {
         if !self.carry.is_empty() {
             return Err(self.bad("segment ends inside a batch"));
         }
-        if self.first || self.next_offset != offset_last + 1 {
+        if self.first || Some(self.next_offset) != offset_last.checked_add(1) {
             return Err(self.bad("segment's batches do not end at its last offset"));
         }
         Ok(())

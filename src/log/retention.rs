@@ -12,7 +12,7 @@ use super::meta::{
 };
 use crate::catalog::{CleanupPolicy, TopicMeta};
 use crate::engine::WriteTransaction;
-use crate::error::{PageId, Result};
+use crate::error::{Error, PageId, Result};
 
 /// Most segments one retention step drops from one partition.
 pub(crate) const MAX_SEGMENTS_PER_STEP: usize = 8;
@@ -48,7 +48,7 @@ pub(crate) fn apply(
         timestamp_max: i64::MIN,
         ..Dropped::default()
     };
-    let page_size = txn.page_size();
+    let bounds = txn.bounds();
     let low = offset_key(topic.id, partition, 0);
     let high = offset_key(topic.id, partition, u64::MAX);
     let head: Vec<(u64, Segment)> = txn
@@ -58,7 +58,7 @@ pub(crate) fn apply(
             MAX_SEGMENTS_PER_STEP + 1,
         )?
         .into_iter()
-        .map(|(k, v)| Ok((key_suffix(&k)?, Segment::decode(&v, page_size)?)))
+        .map(|(k, v)| Ok((key_suffix(TREE_SEGMENTS, &k)?, Segment::decode(&v, bounds)?)))
         .collect::<Result<_>>()?;
     for (i, (base, seg)) in head.iter().enumerate() {
         if dropped.segments as usize >= MAX_SEGMENTS_PER_STEP {
@@ -78,11 +78,18 @@ pub(crate) fn apply(
         }
         txn.free_extent(PageId(seg.first_page))?;
         txn.remove(TREE_SEGMENTS, &offset_key(topic.id, partition, *base))?;
-        state.segment_count -= 1;
-        state.bytes_total -= u64::from(seg.bytes_used);
+        let bad = |why| Error::bad_value(TREE_PARTITIONS, why);
+        state.segment_count = state
+            .segment_count
+            .checked_sub(1)
+            .ok_or_else(|| bad("fewer segments counted than found"))?;
+        state.bytes_total = state
+            .bytes_total
+            .checked_sub(u64::from(seg.bytes_used))
+            .ok_or_else(|| bad("fewer bytes counted than found"))?;
         state.log_start = state
             .log_start
-            .max(seg.offset_last + 1)
+            .max(seg.offset_last.saturating_add(1))
             .min(state.next_offset);
         dropped.segments += 1;
         dropped.bytes += u64::from(seg.bytes_used);

@@ -328,6 +328,11 @@ impl WriteTxn {
         Some(first)
     }
 
+    /// True if any of the `count` pages from `first` is free in this transaction.
+    pub fn overlaps_free(&self, first: PageId, count: u32) -> bool {
+        self.alloc.overlaps_free(first, count)
+    }
+
     /// The logical page count as this transaction would commit it.
     pub fn page_count(&self) -> u32 {
         self.alloc.page_count()
