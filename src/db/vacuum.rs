@@ -10,7 +10,8 @@
 //!    when none holds them, to the lowest free extent below their current place (so they
 //!    still move down, and a later step may take them further). A segment that fits in no
 //!    free extent below the target gets a *window* cleared for it: the B-tree pages
-//!    between free extents are copied out of the way. Then every B-tree node and blob
+//!    between free extents are copied out of the way, and smaller segments between them
+//!    too if they fit lower down (`window.rs`). Then every B-tree node and blob
 //!    above both the target and the highest segment is copied down, copy-on-write. Every
 //!    step is an ordinary durable write transaction that copies at most
 //!    [`VacuumOptions::step_bytes`] (a larger segment moves alone), so producers in other
@@ -25,6 +26,8 @@
 //! after the commit that no longer needs the pages. A crash between that commit and the
 //! truncation leaves a longer file, which is valid (the next vacuum cuts it).
 
+mod window;
+
 use std::collections::HashSet;
 
 use super::Brooklet;
@@ -33,6 +36,7 @@ use crate::engine::{PageClass, WriteTransaction};
 use crate::error::{PageId, Result};
 use crate::log::relocate::{self, SegmentSlot};
 use crate::pager::Durability;
+use window::{Clearing, clear_window_for_stuck};
 
 /// Settings for [`Brooklet::vacuum_with`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -329,8 +333,12 @@ fn move_segments(
     // Largest first (first fit decreasing): small segments placed first would split the
     // free extents that only the large ones fit in. Then highest first.
     high.sort_by_key(|s| std::cmp::Reverse((s.pages_needed(page_size), s.segment.first_page)));
-    let (mut moved, waiting) = clear_window_for_stuck(txn, &high, target, cleared)?;
-    for slot in &high {
+    let Clearing {
+        copied: mut moved,
+        waiting,
+        done,
+    } = clear_window_for_stuck(txn, &high, target, cleared)?;
+    for slot in &high[done..] {
         if moved >= budget {
             break;
         }
@@ -355,91 +363,6 @@ fn move_segments(
         }
     }
     Ok(moved)
-}
-
-/// Clears a window for the first of `high` that a dry run cannot place below the target,
-/// unless one was cleared for it already. The window keeps clear of the places the dry
-/// run found for the segments before it (they go there in this step). Returns the pages
-/// copied out of the window, and the segment that waits for it.
-fn clear_window_for_stuck<'h>(
-    txn: &mut WriteTransaction,
-    high: &'h [SegmentSlot],
-    target: u32,
-    cleared: &mut HashSet<Vec<u8>>,
-) -> Result<(u64, Option<&'h SegmentSlot>)> {
-    let page_size = txn.page_size();
-    let requests: Vec<(u32, PageId)> = high
-        .iter()
-        .map(|s| (s.pages_needed(page_size), PageId(target)))
-        .collect();
-    let places = txn.would_move(&requests, PageId(target));
-    let Some(stuck) = places
-        .iter()
-        .zip(high)
-        .position(|(place, s)| place.is_none() && !cleared.contains(&s.key))
-    else {
-        return Ok((0, None));
-    };
-    let slot = &high[stuck];
-    cleared.insert(slot.key.clone());
-    let mut classes = txn.page_classes()?;
-    for (place, &(count, _)) in places[..stuck].iter().zip(&requests) {
-        if let Some(first) = place {
-            let first = first.0 as usize;
-            classes[first..first + count as usize].fill(PageClass::Fixed);
-        }
-    }
-    let pages = requests[stuck].0;
-    let Some(first) = find_window(&classes, pages, slot.segment.first_page, target) else {
-        return Ok((0, None));
-    };
-    let copied = txn.clear_window(PageId(first), pages)?;
-    Ok((copied, Some(slot)))
-}
-
-/// The best window of `count` pages ending at or below `limit` to clear for a segment: no
-/// fixed page in it, some movable ones but at most half; those ending at or below `target`
-/// first, then the fewest movable pages, then the lowest. Returns its first page.
-fn find_window(classes: &[PageClass], count: u32, limit: u32, target: u32) -> Option<u32> {
-    let count = count as usize;
-    let limit = (limit as usize).min(classes.len());
-    if count == 0 || limit < 2 + count {
-        return None;
-    }
-    // Fixed and movable pages in the window `start .. start + count`.
-    let mut counts = [0usize; 2];
-    let slot = |class: PageClass| match class {
-        PageClass::Fixed | PageClass::Meta => Some(0),
-        PageClass::Movable => Some(1),
-        PageClass::Free => None,
-    };
-    for &class in &classes[2..2 + count] {
-        if let Some(i) = slot(class) {
-            counts[i] += 1;
-        }
-    }
-    let mut best: Option<(bool, usize, usize)> = None;
-    let mut start = 2;
-    loop {
-        let [fixed, movable] = counts;
-        if fixed == 0 && movable > 0 && movable * 2 <= count {
-            let key = (start + count > target as usize, movable, start);
-            if best.is_none_or(|b| key < b) {
-                best = Some(key);
-            }
-        }
-        if start + count >= limit {
-            break;
-        }
-        if let Some(i) = slot(classes[start]) {
-            counts[i] -= 1;
-        }
-        if let Some(i) = slot(classes[start + count]) {
-            counts[i] += 1;
-        }
-        start += 1;
-    }
-    best.map(|(_, _, start)| u32::try_from(start).expect("page ids fit u32"))
 }
 
 /// One past the last page of the highest segment (2 when there is none).
