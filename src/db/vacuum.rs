@@ -414,9 +414,9 @@ mod tests {
             .collect()
     }
 
-    /// The first page of a topic's first segment in a snapshot.
-    fn first_page(read: &ReadTransaction, topic: u32) -> u32 {
-        let key = crate::log::meta::offset_key(topic, 0, 0);
+    /// The first page of a topic's segment with base offset `base` in a snapshot.
+    fn first_page(read: &ReadTransaction, topic: u32, base: u64) -> u32 {
+        let key = crate::log::meta::offset_key(topic, 0, base);
         let value = read
             .get(crate::log::meta::TREE_SEGMENTS, &key)
             .unwrap()
@@ -426,16 +426,29 @@ mod tests {
             .first_page
     }
 
-    /// Sends `count` records to `topic`, one batch of exactly 512 bytes each (so every
-    /// 1024-byte page boundary of its segment is a batch boundary).
-    fn send_512_byte_batches(db: &Brooklet, topic: &str, count: u32) {
-        for i in 0..count {
+    /// Sends one batch of about 70 KiB, which fills a segment of its own, so that the next
+    /// segment gets 64 pages (as many bytes as the partition holds, up to `segment.bytes`);
+    /// then records of one batch of exactly 512 bytes each, until that segment holds
+    /// `count` of them (so every 1024-byte page boundary of it is a batch boundary).
+    /// Returns the segment's base offset.
+    fn send_512_byte_batches(db: &Brooklet, topic: &str, count: u32) -> u64 {
+        let head = (0..100).map(|_| Record::value(vec![b'h'; 700]));
+        db.send_batch(topic, head.collect()).unwrap();
+        for i in 0.. {
+            let segments = db.segments(topic, 0).unwrap();
+            let &(base, _, _, bytes_used) = segments.last().unwrap();
+            if segments.len() == 2 && bytes_used == 512 * count {
+                return base;
+            }
+            assert!(
+                segments.len() == 1 || (segments.len() == 2 && bytes_used < 512 * count),
+                "{segments:?}"
+            );
             let mut value = format!("{topic} {i:04} ").into_bytes();
             value.resize(442, b'.');
             db.send_to(topic, 0, Record::value(value)).unwrap();
         }
-        let segments = db.segments(topic, 0).unwrap();
-        assert_eq!(segments[0].3, 512 * count, "batches of 512 bytes");
+        unreachable!("the loop returns")
     }
 
     /// A snapshot of another handle (another process, as far as page reuse goes) reads a
@@ -450,23 +463,23 @@ mod tests {
         let db = Brooklet::open_with(&path, options()).unwrap();
         let small = TopicConfig::from_pairs([("segment.bytes", "65536")]).unwrap();
         db.create_topic("old", 1, small.clone()).unwrap();
-        send_512_byte_batches(&db, "old", 40);
+        let base = send_512_byte_batches(&db, "old", 40);
         db.create_topic("mover", 1, small).unwrap();
-        send_512_byte_batches(&db, "mover", 40);
+        assert_eq!(send_512_byte_batches(&db, "mover", 40), base);
         let other = Brooklet::open_with(&path, options()).unwrap();
         let snapshot = other.inner.engine.begin_read().unwrap();
         let old_id = topic_id(&snapshot, "old");
-        let old_first = first_page(&snapshot, old_id);
+        let old_first = first_page(&snapshot, old_id, base);
         // Reading once leaves the snapshot's B-tree pages in the other handle's cache, so
         // that later its tree reads succeed (a reader that is fast on the trees) and only
         // the data comes from the file.
-        let before = fetch(&snapshot, old_id, 0, 0, FetchLimits::default()).unwrap();
+        let before = fetch(&snapshot, old_id, 0, base, FetchLimits::default()).unwrap();
         assert_eq!(before.records.len(), 40);
 
         db.delete_topic("old").unwrap();
         db.vacuum().unwrap();
         let moved_to = db
-            .with_snapshot(|read| Ok(first_page(read, topic_id(read, "mover"))))
+            .with_snapshot(|read| Ok(first_page(read, topic_id(read, "mover"), base)))
             .unwrap();
         // The old segment's first page is now a page of the moved one, at a batch start.
         assert!(
@@ -479,7 +492,7 @@ mod tests {
             max_records: 5,
             max_bytes: 4096,
         };
-        match fetch(&snapshot, old_id, 0, 0, limits) {
+        match fetch(&snapshot, old_id, 0, base, limits) {
             Err(Error::StaleSnapshot) => {}
             Ok(fetched) => {
                 for record in &fetched.records {
