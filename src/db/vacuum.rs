@@ -3,8 +3,11 @@
 //! A file only gets shorter from its end, so vacuum first packs the pages in use below a
 //! *target* page, then cuts the file there:
 //!
-//! 1. **Trim.** Closed segments give back the unused tail of their extents (bytes past
-//!    the last batch, left when a batch did not fit and a new segment began).
+//! 1. **Trim.** Segments give back the unused tail of their extents: the pages past their
+//!    last batch, left in a closed segment when a batch did not fit and a new segment
+//!    began, and preallocated in the active one for appends (readers never read past a
+//!    segment's `bytes_used`, so that is safe for every snapshot; the next append that
+//!    does not fit opens a new segment).
 //! 2. **Move.** The target is the pages in use plus a little slack. Segments with pages at
 //!    or above it are copied, largest first, to the best fitting free extent below it, or,
 //!    when none holds them, to the lowest free extent below their current place (so they
@@ -94,7 +97,7 @@ pub struct VacuumReport {
     pub pages_moved: u64,
     /// Pages given back to the operating system: `(bytes_before - bytes_after) / page size`.
     pub pages_returned: u64,
-    /// Unused pages at the end of closed segments that were freed.
+    /// Unused pages at the end of segments (closed or active) that were freed.
     pub pages_trimmed: u64,
     /// Write transactions committed.
     pub commits: u64,
@@ -175,7 +178,7 @@ impl Brooklet {
         Ok(report)
     }
 
-    /// Step 1: frees the unused tails of closed segments.
+    /// Step 1: frees the unused tails of segments, the active ones' included.
     fn trim_segments(&self, report: &mut VacuumReport) -> Result<()> {
         loop {
             let mut txn = self.inner.engine.begin_write()?;
@@ -533,5 +536,48 @@ mod tests {
         drop(snapshot);
         let fetched = other.fetch("kept", 0, 0, FetchLimits::default()).unwrap();
         assert_eq!(fetched.records.len(), 500);
+    }
+
+    /// Vacuum gives back the unused tail of an active segment that a snapshot of another
+    /// handle (another process, as far as page reuse goes) still reads, and another
+    /// segment takes those pages. The snapshot reads only below its `bytes_used`, whose
+    /// pages stay where they were: it still reads exactly its records.
+    #[test]
+    fn a_snapshot_reads_an_active_segment_whose_tail_vacuum_gave_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.brooklet");
+        let db = Brooklet::open_with(&path, options()).unwrap();
+        db.create_topic("trimmed", 1, TopicConfig::default())
+            .unwrap();
+        let bulk = (0..100).map(|i| Record::value(format!("bulk {i:03} {:>480}", "").into_bytes()));
+        db.send_batch("trimmed", bulk.collect()).unwrap();
+        // Larger than a page: it opens a segment about as large as the first.
+        db.send("trimmed", Record::value(vec![b'a'; 1100])).unwrap();
+        let (_, active_first, preallocated, _) =
+            *db.segments("trimmed", 0).unwrap().last().unwrap();
+        assert!(preallocated >= 40, "{preallocated} pages");
+
+        let other = Brooklet::open_with(&path, options()).unwrap();
+        let snapshot = other.inner.engine.begin_read().unwrap();
+        let id = topic_id(&snapshot, "trimmed");
+        let before = fetch(&snapshot, id, 0, 0, FetchLimits::default()).unwrap();
+        assert_eq!(before.records.len(), 101);
+
+        let report = db.vacuum().unwrap();
+        assert!(
+            report.pages_trimmed >= u64::from(preallocated - 2),
+            "{report:?}"
+        );
+        db.create_topic("taker", 1, TopicConfig::default()).unwrap();
+        db.send_batch("taker", values(400, "taker")).unwrap();
+        let (_, taker_first, taker_pages, _) = db.segments("taker", 0).unwrap()[0];
+        let tail = active_first + 2..active_first + preallocated;
+        assert!(
+            tail.contains(&taker_first) || tail.contains(&(taker_first + taker_pages - 1)),
+            "the taker ({taker_first}, {taker_pages} pages) took pages of the tail {tail:?}"
+        );
+
+        let after = fetch(&snapshot, id, 0, 0, FetchLimits::default()).unwrap();
+        assert_eq!(after.records, before.records);
     }
 }
