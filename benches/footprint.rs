@@ -11,6 +11,10 @@
 //! send and the file size as they go: a non-durable commit should not cost more, nor grow
 //! the file more, the longer ago the last durable commit was.
 //!
+//! A third part creates a topic of `BROOKLET_BENCH_FOOTPRINT_PARTITIONS` (default 10 000; 0
+//! skips) partitions, sends one record to each, then vacuums, and prints the time to create
+//! the topic and the file size at each step: a partition should cost what it holds.
+//!
 //! Peak memory is `VmHWM` from `/proc/self/status` (Linux); it is reset between phases by
 //! writing 5 to `/proc/self/clear_refs`, so each phase reports its own peak. Records are
 //! generated one batch at a time, so the bench's own data stays small next to the peak.
@@ -160,6 +164,7 @@ fn main() {
         float(count) / read_s
     );
     nosync_growth();
+    many_partitions();
 }
 
 /// `Durability::None` sends of 1 record each, then one `flush()`: file size and time per
@@ -201,5 +206,52 @@ fn nosync_growth() {
         mib(Some(part.bytes)),
         mib(Some(len)),
         float(len) / float(part.bytes)
+    );
+}
+
+/// One topic of many partitions, one record in each (`Durability::None` sends, then a
+/// flush), then a vacuum: the time to create the topic and the file size at each step.
+fn many_partitions() {
+    let partitions = env_count("BROOKLET_BENCH_FOOTPRINT_PARTITIONS", 10_000);
+    if partitions == 0 {
+        return;
+    }
+    let partitions = u32::try_from(partitions).expect("a partition count");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("partitions.brooklet");
+    let db = Brooklet::open(&path).expect("open");
+    let size = || mib(Some(std::fs::metadata(&path).expect("file").len()));
+    println!("\n## {partitions} partitions, one record of {KEY_LEN}+{VALUE_LEN} bytes each\n");
+    println!("| step | time | file size |\n|---|---|---|");
+    let started = Instant::now();
+    db.create_topic(TOPIC, partitions, TopicConfig::default())
+        .expect("create topic");
+    let create_s = started.elapsed().as_secs_f64();
+    println!(
+        "| create the topic | {:.1} ms | {} |",
+        create_s * 1e3,
+        size()
+    );
+    let producer = db.producer().with_durability(Durability::None);
+    let started = Instant::now();
+    for p in 0..partitions {
+        producer
+            .send_to(TOPIC, p, record(u64::from(p)))
+            .expect("send");
+    }
+    db.flush().expect("flush");
+    let send_s = started.elapsed().as_secs_f64();
+    println!(
+        "| one record to each (Durability::None, then flush) | {send_s:.2} s | {} |",
+        size()
+    );
+    let started = Instant::now();
+    let report = db.vacuum().expect("vacuum");
+    let vacuum_s = started.elapsed().as_secs_f64();
+    println!(
+        "| vacuum ({} pages moved, {} trimmed) | {vacuum_s:.2} s | {} |",
+        report.pages_moved,
+        report.pages_trimmed,
+        size()
     );
 }

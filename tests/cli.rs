@@ -831,7 +831,8 @@ fn compact_keeps_the_latest_record_per_key_and_reports_what_it_removed() {
     )
     .ok();
     run(&["topic", "create", file, "plain"], None).ok();
-    // 4000 lines over 10 keys, in 10 runs of the command: several 64 KiB segments.
+    // 4000 lines over 10 keys, in 10 runs of the command: several segments (growing with
+    // the partition, up to 64 KiB).
     let value = "v".repeat(60);
     for chunk in 0..10 {
         let mut input = String::new();

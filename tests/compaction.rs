@@ -226,14 +226,11 @@ fn the_active_segment_and_young_segments_are_left_alone() {
         };
         db.send_to("young", 0, record).expect("send");
     }
-    for i in 0..100u32 {
-        db.send_to(
-            "one-segment",
-            0,
-            Record::new(Some(b"same".to_vec()), i.to_be_bytes().to_vec()),
-        )
-        .expect("send");
-    }
+    // One append: one batch, in one segment sized for it.
+    let records = (0..100u32)
+        .map(|i| Record::new(Some(b"same".to_vec()), i.to_be_bytes().to_vec()))
+        .collect();
+    db.send_batch("one-segment", records).expect("send");
     assert!(db.segments("young", 0).expect("segments").len() > 2);
     assert_eq!(db.segments("one-segment", 0).expect("segments").len(), 1);
     let report = db.compact().expect("compact");

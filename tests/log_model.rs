@@ -295,27 +295,33 @@ fn time_index_interval_after_a_segment_roll() {
     let db = Brooklet::open_storage(storage, options(0)).expect("open");
     let config = TopicConfig::from_pairs([("segment.bytes", "65536")]).expect("config");
     db.create_topic("t", 1, config).expect("create");
-    // Rising timestamps, 5 KB apart: each batch gets a time-index entry, the last one near
-    // the end of the first 64 KiB segment. The batch that does not fit any more has an old
-    // time, so the second segment opens without a time-index entry.
+    // Rising timestamps, 5 KB apart: each batch gets a time-index entry. Segments grow
+    // with the partition (one batch, one, two, four...); once one holding at least three
+    // batches is full, the last entry is near its end, and the batch that does not fit
+    // any more has an old time, so the next segment opens without a time-index entry.
     let mut ts = 1_000;
     loop {
         let segments = db.segments("t", 0).expect("segments");
-        if segments.len() > 1 {
-            break;
-        }
-        let full = segments
-            .last()
-            .is_some_and(|&(_, _, page_count, bytes_used)| {
-                u64::from(bytes_used) + 5200 > u64::from(page_count) * 512
-            });
+        let (full, long) =
+            segments
+                .last()
+                .map_or((false, false), |&(_, _, page_count, bytes_used)| {
+                    (
+                        u64::from(bytes_used) + 5200 > u64::from(page_count) * 512,
+                        bytes_used >= 3 * 5000,
+                    )
+                });
         ts += 1;
-        let record_ts = if full { 1 } else { ts };
+        let rolls = full && long;
+        let record_ts = if rolls { 1 } else { ts };
         db.send(
             "t",
             Record::value(vec![1u8; 5000]).with_timestamp(record_ts),
         )
         .expect("send");
+        if rolls {
+            break;
+        }
     }
     db.send("t", Record::value(vec![2u8; 10]).with_timestamp(ts + 1))
         .expect("a newer record after the roll");

@@ -3,14 +3,18 @@
 //! A file only gets shorter from its end, so vacuum first packs the pages in use below a
 //! *target* page, then cuts the file there:
 //!
-//! 1. **Trim.** Closed segments give back the unused tail of their extents (bytes past
-//!    the last batch, left when a batch did not fit and a new segment began).
+//! 1. **Trim.** Segments give back the unused tail of their extents: the pages past their
+//!    last batch, left in a closed segment when a batch did not fit and a new segment
+//!    began, and preallocated in the active one for appends (readers never read past a
+//!    segment's `bytes_used`, so that is safe for every snapshot; the next append that
+//!    does not fit opens a new segment).
 //! 2. **Move.** The target is the pages in use plus a little slack. Segments with pages at
 //!    or above it are copied, largest first, to the best fitting free extent below it, or,
 //!    when none holds them, to the lowest free extent below their current place (so they
 //!    still move down, and a later step may take them further). A segment that fits in no
 //!    free extent below the target gets a *window* cleared for it: the B-tree pages
-//!    between free extents are copied out of the way. Then every B-tree node and blob
+//!    between free extents are copied out of the way, and smaller segments between them
+//!    too if they fit lower down (`window.rs`). Then every B-tree node and blob
 //!    above both the target and the highest segment is copied down, copy-on-write. Every
 //!    step is an ordinary durable write transaction that copies at most
 //!    [`VacuumOptions::step_bytes`] (a larger segment moves alone), so producers in other
@@ -25,6 +29,8 @@
 //! after the commit that no longer needs the pages. A crash between that commit and the
 //! truncation leaves a longer file, which is valid (the next vacuum cuts it).
 
+mod window;
+
 use std::collections::HashSet;
 
 use super::Brooklet;
@@ -33,6 +39,7 @@ use crate::engine::{PageClass, WriteTransaction};
 use crate::error::{PageId, Result};
 use crate::log::relocate::{self, SegmentSlot};
 use crate::pager::Durability;
+use window::{Clearing, clear_window_for_stuck};
 
 /// Settings for [`Brooklet::vacuum_with`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -90,7 +97,7 @@ pub struct VacuumReport {
     pub pages_moved: u64,
     /// Pages given back to the operating system: `(bytes_before - bytes_after) / page size`.
     pub pages_returned: u64,
-    /// Unused pages at the end of closed segments that were freed.
+    /// Unused pages at the end of segments (closed or active) that were freed.
     pub pages_trimmed: u64,
     /// Write transactions committed.
     pub commits: u64,
@@ -171,7 +178,7 @@ impl Brooklet {
         Ok(report)
     }
 
-    /// Step 1: frees the unused tails of closed segments.
+    /// Step 1: frees the unused tails of segments, the active ones' included.
     fn trim_segments(&self, report: &mut VacuumReport) -> Result<()> {
         loop {
             let mut txn = self.inner.engine.begin_write()?;
@@ -329,8 +336,12 @@ fn move_segments(
     // Largest first (first fit decreasing): small segments placed first would split the
     // free extents that only the large ones fit in. Then highest first.
     high.sort_by_key(|s| std::cmp::Reverse((s.pages_needed(page_size), s.segment.first_page)));
-    let (mut moved, waiting) = clear_window_for_stuck(txn, &high, target, cleared)?;
-    for slot in &high {
+    let Clearing {
+        copied: mut moved,
+        waiting,
+        done,
+    } = clear_window_for_stuck(txn, &high, target, cleared)?;
+    for slot in &high[done..] {
         if moved >= budget {
             break;
         }
@@ -355,91 +366,6 @@ fn move_segments(
         }
     }
     Ok(moved)
-}
-
-/// Clears a window for the first of `high` that a dry run cannot place below the target,
-/// unless one was cleared for it already. The window keeps clear of the places the dry
-/// run found for the segments before it (they go there in this step). Returns the pages
-/// copied out of the window, and the segment that waits for it.
-fn clear_window_for_stuck<'h>(
-    txn: &mut WriteTransaction,
-    high: &'h [SegmentSlot],
-    target: u32,
-    cleared: &mut HashSet<Vec<u8>>,
-) -> Result<(u64, Option<&'h SegmentSlot>)> {
-    let page_size = txn.page_size();
-    let requests: Vec<(u32, PageId)> = high
-        .iter()
-        .map(|s| (s.pages_needed(page_size), PageId(target)))
-        .collect();
-    let places = txn.would_move(&requests, PageId(target));
-    let Some(stuck) = places
-        .iter()
-        .zip(high)
-        .position(|(place, s)| place.is_none() && !cleared.contains(&s.key))
-    else {
-        return Ok((0, None));
-    };
-    let slot = &high[stuck];
-    cleared.insert(slot.key.clone());
-    let mut classes = txn.page_classes()?;
-    for (place, &(count, _)) in places[..stuck].iter().zip(&requests) {
-        if let Some(first) = place {
-            let first = first.0 as usize;
-            classes[first..first + count as usize].fill(PageClass::Fixed);
-        }
-    }
-    let pages = requests[stuck].0;
-    let Some(first) = find_window(&classes, pages, slot.segment.first_page, target) else {
-        return Ok((0, None));
-    };
-    let copied = txn.clear_window(PageId(first), pages)?;
-    Ok((copied, Some(slot)))
-}
-
-/// The best window of `count` pages ending at or below `limit` to clear for a segment: no
-/// fixed page in it, some movable ones but at most half; those ending at or below `target`
-/// first, then the fewest movable pages, then the lowest. Returns its first page.
-fn find_window(classes: &[PageClass], count: u32, limit: u32, target: u32) -> Option<u32> {
-    let count = count as usize;
-    let limit = (limit as usize).min(classes.len());
-    if count == 0 || limit < 2 + count {
-        return None;
-    }
-    // Fixed and movable pages in the window `start .. start + count`.
-    let mut counts = [0usize; 2];
-    let slot = |class: PageClass| match class {
-        PageClass::Fixed | PageClass::Meta => Some(0),
-        PageClass::Movable => Some(1),
-        PageClass::Free => None,
-    };
-    for &class in &classes[2..2 + count] {
-        if let Some(i) = slot(class) {
-            counts[i] += 1;
-        }
-    }
-    let mut best: Option<(bool, usize, usize)> = None;
-    let mut start = 2;
-    loop {
-        let [fixed, movable] = counts;
-        if fixed == 0 && movable > 0 && movable * 2 <= count {
-            let key = (start + count > target as usize, movable, start);
-            if best.is_none_or(|b| key < b) {
-                best = Some(key);
-            }
-        }
-        if start + count >= limit {
-            break;
-        }
-        if let Some(i) = slot(classes[start]) {
-            counts[i] -= 1;
-        }
-        if let Some(i) = slot(classes[start + count]) {
-            counts[i] += 1;
-        }
-        start += 1;
-    }
-    best.map(|(_, _, start)| u32::try_from(start).expect("page ids fit u32"))
 }
 
 /// One past the last page of the highest segment (2 when there is none).
@@ -491,9 +417,9 @@ mod tests {
             .collect()
     }
 
-    /// The first page of a topic's first segment in a snapshot.
-    fn first_page(read: &ReadTransaction, topic: u32) -> u32 {
-        let key = crate::log::meta::offset_key(topic, 0, 0);
+    /// The first page of a topic's segment with base offset `base` in a snapshot.
+    fn first_page(read: &ReadTransaction, topic: u32, base: u64) -> u32 {
+        let key = crate::log::meta::offset_key(topic, 0, base);
         let value = read
             .get(crate::log::meta::TREE_SEGMENTS, &key)
             .unwrap()
@@ -503,16 +429,29 @@ mod tests {
             .first_page
     }
 
-    /// Sends `count` records to `topic`, one batch of exactly 512 bytes each (so every
-    /// 1024-byte page boundary of its segment is a batch boundary).
-    fn send_512_byte_batches(db: &Brooklet, topic: &str, count: u32) {
-        for i in 0..count {
+    /// Sends one batch of about 70 KiB, which fills a segment of its own, so that the next
+    /// segment gets 64 pages (as many bytes as the partition holds, up to `segment.bytes`);
+    /// then records of one batch of exactly 512 bytes each, until that segment holds
+    /// `count` of them (so every 1024-byte page boundary of it is a batch boundary).
+    /// Returns the segment's base offset.
+    fn send_512_byte_batches(db: &Brooklet, topic: &str, count: u32) -> u64 {
+        let head = (0..100).map(|_| Record::value(vec![b'h'; 700]));
+        db.send_batch(topic, head.collect()).unwrap();
+        for i in 0.. {
+            let segments = db.segments(topic, 0).unwrap();
+            let &(base, _, _, bytes_used) = segments.last().unwrap();
+            if segments.len() == 2 && bytes_used == 512 * count {
+                return base;
+            }
+            assert!(
+                segments.len() == 1 || (segments.len() == 2 && bytes_used < 512 * count),
+                "{segments:?}"
+            );
             let mut value = format!("{topic} {i:04} ").into_bytes();
             value.resize(442, b'.');
             db.send_to(topic, 0, Record::value(value)).unwrap();
         }
-        let segments = db.segments(topic, 0).unwrap();
-        assert_eq!(segments[0].3, 512 * count, "batches of 512 bytes");
+        unreachable!("the loop returns")
     }
 
     /// A snapshot of another handle (another process, as far as page reuse goes) reads a
@@ -527,23 +466,23 @@ mod tests {
         let db = Brooklet::open_with(&path, options()).unwrap();
         let small = TopicConfig::from_pairs([("segment.bytes", "65536")]).unwrap();
         db.create_topic("old", 1, small.clone()).unwrap();
-        send_512_byte_batches(&db, "old", 40);
+        let base = send_512_byte_batches(&db, "old", 40);
         db.create_topic("mover", 1, small).unwrap();
-        send_512_byte_batches(&db, "mover", 40);
+        assert_eq!(send_512_byte_batches(&db, "mover", 40), base);
         let other = Brooklet::open_with(&path, options()).unwrap();
         let snapshot = other.inner.engine.begin_read().unwrap();
         let old_id = topic_id(&snapshot, "old");
-        let old_first = first_page(&snapshot, old_id);
+        let old_first = first_page(&snapshot, old_id, base);
         // Reading once leaves the snapshot's B-tree pages in the other handle's cache, so
         // that later its tree reads succeed (a reader that is fast on the trees) and only
         // the data comes from the file.
-        let before = fetch(&snapshot, old_id, 0, 0, FetchLimits::default()).unwrap();
+        let before = fetch(&snapshot, old_id, 0, base, FetchLimits::default()).unwrap();
         assert_eq!(before.records.len(), 40);
 
         db.delete_topic("old").unwrap();
         db.vacuum().unwrap();
         let moved_to = db
-            .with_snapshot(|read| Ok(first_page(read, topic_id(read, "mover"))))
+            .with_snapshot(|read| Ok(first_page(read, topic_id(read, "mover"), base)))
             .unwrap();
         // The old segment's first page is now a page of the moved one, at a batch start.
         assert!(
@@ -556,7 +495,7 @@ mod tests {
             max_records: 5,
             max_bytes: 4096,
         };
-        match fetch(&snapshot, old_id, 0, 0, limits) {
+        match fetch(&snapshot, old_id, 0, base, limits) {
             Err(Error::StaleSnapshot) => {}
             Ok(fetched) => {
                 for record in &fetched.records {
@@ -597,5 +536,48 @@ mod tests {
         drop(snapshot);
         let fetched = other.fetch("kept", 0, 0, FetchLimits::default()).unwrap();
         assert_eq!(fetched.records.len(), 500);
+    }
+
+    /// Vacuum gives back the unused tail of an active segment that a snapshot of another
+    /// handle (another process, as far as page reuse goes) still reads, and another
+    /// segment takes those pages. The snapshot reads only below its `bytes_used`, whose
+    /// pages stay where they were: it still reads exactly its records.
+    #[test]
+    fn a_snapshot_reads_an_active_segment_whose_tail_vacuum_gave_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.brooklet");
+        let db = Brooklet::open_with(&path, options()).unwrap();
+        db.create_topic("trimmed", 1, TopicConfig::default())
+            .unwrap();
+        let bulk = (0..100).map(|i| Record::value(format!("bulk {i:03} {:>480}", "").into_bytes()));
+        db.send_batch("trimmed", bulk.collect()).unwrap();
+        // Larger than a page: it opens a segment about as large as the first.
+        db.send("trimmed", Record::value(vec![b'a'; 1100])).unwrap();
+        let (_, active_first, preallocated, _) =
+            *db.segments("trimmed", 0).unwrap().last().unwrap();
+        assert!(preallocated >= 40, "{preallocated} pages");
+
+        let other = Brooklet::open_with(&path, options()).unwrap();
+        let snapshot = other.inner.engine.begin_read().unwrap();
+        let id = topic_id(&snapshot, "trimmed");
+        let before = fetch(&snapshot, id, 0, 0, FetchLimits::default()).unwrap();
+        assert_eq!(before.records.len(), 101);
+
+        let report = db.vacuum().unwrap();
+        assert!(
+            report.pages_trimmed >= u64::from(preallocated - 2),
+            "{report:?}"
+        );
+        db.create_topic("taker", 1, TopicConfig::default()).unwrap();
+        db.send_batch("taker", values(400, "taker")).unwrap();
+        let (_, taker_first, taker_pages, _) = db.segments("taker", 0).unwrap()[0];
+        let tail = active_first + 2..active_first + preallocated;
+        assert!(
+            tail.contains(&taker_first) || tail.contains(&(taker_first + taker_pages - 1)),
+            "the taker ({taker_first}, {taker_pages} pages) took pages of the tail {tail:?}"
+        );
+
+        let after = fetch(&snapshot, id, 0, 0, FetchLimits::default()).unwrap();
+        assert_eq!(after.records, before.records);
     }
 }

@@ -3,8 +3,11 @@
 //! A partition is a chain of segments: data extents holding Kafka record batches back to
 //! back from position 0, like a Kafka `.log` file. A new batch goes into the unused tail of
 //! the active segment (bytes no committed state can reach), or into a new segment when it
-//! does not fit. New segments grow with the partition, from 64 KiB up to `segment.bytes`,
-//! so small topics stay small.
+//! does not fit. A new segment is about as large as the bytes its partition already holds,
+//! from one page up to `segment.bytes`: a partition of one small record costs one data
+//! page, and a growing one doubles, so it reaches full segments after about
+//! `log2(segment.bytes / page size)` small ones (a few more segment and index entries,
+//! once in the partition's life).
 //!
 //! Every batch that starts at least [`INDEX_INTERVAL`] bytes after the last offset-index
 //! entry (or at the start of a segment) gets an offset-index entry; a batch that raises the
@@ -23,8 +26,6 @@ use crate::error::{Error, PageId, Result};
 
 /// Bytes between sparse index entries (Kafka's `index.interval.bytes`).
 pub(crate) const INDEX_INTERVAL: u32 = 4096;
-/// The smallest new segment.
-const SEGMENT_BYTES_FIRST: u64 = 64 << 10;
 
 /// Where a run of appended records landed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -249,12 +250,13 @@ fn open_segment(
     state: &PartitionState,
     min_bytes: u32,
 ) -> Result<Segment> {
-    let page_size = u64::from(txn.page_size());
-    let target = state
-        .bytes_total
-        .clamp(SEGMENT_BYTES_FIRST, u64::from(topic.config.segment_bytes))
-        .max(u64::from(min_bytes));
-    let page_count = u32::try_from(target.div_ceil(page_size)).expect("segments are at most 4 GiB");
+    let page_size = txn.page_size();
+    let page_count = segment_pages(
+        state.bytes_total,
+        topic.config.segment_bytes,
+        page_size,
+        min_bytes,
+    );
     let first = txn.alloc_extent(page_count)?;
     Ok(Segment {
         first_page: first.0,
@@ -263,6 +265,17 @@ fn open_segment(
         offset_last: state.next_offset,
         timestamp_max: i64::MIN,
     })
+}
+
+/// Pages of a new segment of a partition holding `bytes_total` bytes: about as many bytes
+/// as it holds (so the partition's space doubles at each new segment), at least one page
+/// and the `min_bytes` of the batch that opens it, at most `segment_bytes` otherwise.
+fn segment_pages(bytes_total: u64, segment_bytes: u32, page_size: u32, min_bytes: u32) -> u32 {
+    let target = bytes_total
+        .min(u64::from(segment_bytes))
+        .max(u64::from(min_bytes));
+    let pages = target.div_ceil(u64::from(page_size)).max(1);
+    u32::try_from(pages).expect("at most u32::MAX bytes, so at most u32::MAX pages")
 }
 
 #[cfg(test)]
@@ -281,5 +294,21 @@ mod tests {
         assert!(runs.len() >= 10);
         assert_eq!(runs.iter().map(|r| r.len()).sum::<usize>(), 100);
         assert_eq!(chunks(&records[..1], 10).len(), 1);
+    }
+
+    #[test]
+    fn segments_start_at_one_page_and_double_up_to_segment_bytes() {
+        let mib4 = 4 << 20;
+        // An empty partition's first small batch takes one page.
+        assert_eq!(segment_pages(0, mib4, 4096, 130), 1);
+        // Then about what the partition holds.
+        assert_eq!(segment_pages(4000, mib4, 4096, 130), 1);
+        assert_eq!(segment_pages(8192, mib4, 4096, 130), 2);
+        assert_eq!(segment_pages(3 << 20, mib4, 4096, 130), 768);
+        // At most segment.bytes, but always the batch that opens it.
+        assert_eq!(segment_pages(1 << 40, mib4, 4096, 130), 1024);
+        assert_eq!(segment_pages(0, mib4, 4096, 1 << 20), 256);
+        assert_eq!(segment_pages(1 << 40, 65536, 65536, 1 << 20), 16);
+        assert_eq!(segment_pages(0, u32::MAX, 512, u32::MAX), 1 << 23);
     }
 }

@@ -1,5 +1,11 @@
 //! The event log's part of vacuum: segments moved to lower pages, and the unused tails of
-//! closed segments given back.
+//! segments given back.
+//!
+//! The active segment's tail is given back too. That is safe for every reader: a reader
+//! of any snapshot reads a segment only below its `bytes_used` in that snapshot, and an
+//! extent's `bytes_used` only grows while it lives, so the pages kept hold every byte any
+//! snapshot reads from it; none of them is freed or rewritten. An append that no longer
+//! fits in the trimmed segment opens a new one, as it would at the end of any segment.
 //!
 //! A segment entry (`log.segments`) is the only place the log stores a page id; offset and
 //! time index entries hold offsets and positions within a segment, which do not change when
@@ -21,8 +27,6 @@ pub(crate) struct SegmentSlot {
     /// Its key in `log.segments`.
     pub key: Vec<u8>,
     pub segment: Segment,
-    /// True for the last segment of its partition, which appends still fill.
-    pub active: bool,
 }
 
 impl SegmentSlot {
@@ -31,12 +35,9 @@ impl SegmentSlot {
         u64::from(self.segment.first_page) + u64::from(self.segment.page_count)
     }
 
-    /// Pages the segment needs: all of them while it is active (appends go to its unused
-    /// tail); only the filled ones once it is closed.
+    /// Pages the segment needs: those that hold its batches (at least one). The rest of
+    /// the extent is preallocated room for appends, which vacuum gives back.
     pub fn pages_needed(&self, page_size: u32) -> u32 {
-        if self.active {
-            return self.segment.page_count;
-        }
         let pages = u64::from(self.segment.bytes_used)
             .div_ceil(u64::from(page_size))
             .max(1);
@@ -52,20 +53,13 @@ pub(crate) fn all_segments(txn: &mut WriteTransaction) -> Result<Vec<SegmentSlot
     for (key, value) in entries {
         key_suffix(TREE_SEGMENTS, &key)?;
         let segment = Segment::decode(&value, bounds)?;
-        // The previous segment was its partition's last unless this one continues it.
-        if let Some(prev) = out.last_mut() {
-            prev.active = prev.key[..8] != key[..8];
-        }
-        out.push(SegmentSlot {
-            key,
-            segment,
-            active: true,
-        });
+        out.push(SegmentSlot { key, segment });
     }
     Ok(out)
 }
 
-/// Frees the unused tail pages of a closed segment, in place. Returns the pages freed.
+/// Frees the unused tail pages of a segment, in place (see the module notes on why this is
+/// safe for the active one). Returns the pages freed.
 pub(crate) fn trim(txn: &mut WriteTransaction, slot: &SegmentSlot) -> Result<u32> {
     let needed = slot.pages_needed(txn.page_size());
     let mut segment = slot.segment;
@@ -79,7 +73,7 @@ pub(crate) fn trim(txn: &mut WriteTransaction, slot: &SegmentSlot) -> Result<u32
     Ok(freed)
 }
 
-/// Moves a segment (a closed one without its unused tail) to free pages below `target`,
+/// Moves a segment (without its unused tail) to free pages below `target`,
 /// else to the lowest free pages below it that hold it. Returns the pages copied, or
 /// `None` when no free extent below the segment holds it.
 pub(crate) fn move_segment(
