@@ -17,7 +17,6 @@
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
-mod alloc;
 mod btree;
 mod catalog;
 mod db;

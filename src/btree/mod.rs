@@ -1,7 +1,7 @@
 //! L3, the one copy-on-write B-tree: byte keys to byte values.
 //!
-//! It calls only the page-store traits in [`store`] (implemented by the pager's
-//! transactions) and the L1 page codecs. It never touches storage directly. A file holds
+//! It calls only the page-store traits [`crate::page::PageRead`] and
+//! [`crate::page::PageWrite`] (implemented by the pager's transactions) and the L1 page codecs. It never touches storage directly. A file holds
 //! several independent trees; each is named by its root pointer (`None` for an empty tree)
 //! and read with [`get`], [`range`], [`first`] and [`last`], changed inside one write
 //! transaction through a [`TreeMut`], and walked by the integrity check with [`check_tree`].
@@ -37,7 +37,6 @@ mod iter;
 mod node;
 mod read;
 mod relocate;
-pub(crate) mod store;
 mod tree;
 mod update;
 
@@ -58,7 +57,7 @@ pub(crate) use read::get;
 )]
 pub(crate) use read::{first, last};
 pub(crate) use relocate::Evict;
-pub(crate) use store::{PageRead, PageWrite};
+pub(crate) use crate::page::{PageRead, PageWrite};
 pub(crate) use tree::TreeMut;
 
 use crate::error::{Error, Result};

@@ -4,7 +4,8 @@ use std::collections::BTreeMap;
 use std::ops::{Bound, RangeBounds};
 
 use super::pending::{Merge, Pending};
-use crate::btree::{self, PageRead, TreeMut};
+use crate::btree::{self, TreeMut};
+use crate::page::{PageRead, PageWrite};
 use crate::error::{Error, PageId, Result};
 use crate::page::{Cursor, NodePtr, TxnId};
 use crate::pager::{self, Durability};
@@ -348,7 +349,7 @@ impl WriteTransaction {
     /// The id this transaction will commit under.
     #[must_use]
     pub fn txn_id(&self) -> TxnId {
-        btree::PageWrite::txn_id(&self.txn)
+        PageWrite::txn_id(&self.txn)
     }
 
     /// Loads `tree` into the set of trees this transaction changes.

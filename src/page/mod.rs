@@ -19,8 +19,10 @@
 
 mod cursor;
 pub(crate) mod slot;
+mod store;
 
 pub(crate) use cursor::{Cursor, put_u16, put_u32, put_u64};
+pub(crate) use store::{PageRead, PageWrite};
 
 use crate::error::{CorruptionKind, Error, PageId, Result};
 

@@ -32,6 +32,7 @@
 //!    file. A write transaction writes the pending data of its base into the file before
 //!    it first allocates or frees a page, so it never lands in a page freed and reused.
 
+mod alloc;
 mod cache;
 mod recovery;
 mod report;
@@ -46,7 +47,7 @@ pub(crate) use recovery::now_ms;
 pub use report::{RecoveryReport, RolledBackCommit};
 pub(crate) use txn::{ReadTxn, WriteTxn};
 
-use crate::alloc::FreeExtent;
+use alloc::FreeExtent;
 use crate::error::{CorruptionKind, Error, PageId, Result};
 use crate::os::Storage;
 use crate::page::TxnId;

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use super::report::{RecoveryReport, RolledBackCommit};
 use super::{CommitState, Pager, PagerOptions, Rejected, WriterCache};
-use crate::alloc::{FreeExtent, decode_free_list};
+use super::alloc::{FreeExtent, decode_free_list};
 use crate::error::{CorruptionKind, Error, PageId, Result};
 use crate::os::Storage;
 use crate::page::slot::{

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use super::{Durability, Pager, PagerOptions};
-use crate::btree::{PageRead, PageWrite};
+use crate::page::{PageRead, PageWrite};
 use crate::error::PageId;
 use crate::os::{MemStorage, Storage};
 use crate::page::{NodePtr, PageHeader, PageKind, seal};

@@ -17,8 +17,8 @@ use std::sync::Arc;
 
 use super::recovery::{now_ms, slot_crc};
 use super::{CommitState, Durability, Pager};
-use crate::alloc::{Allocator, FreeExtent, ReuseBound, WINDOW_LOCAL};
-use crate::btree::{PageRead, PageWrite};
+use super::alloc::{Allocator, FreeExtent, ReuseBound, WINDOW_LOCAL};
+use crate::page::{PageRead, PageWrite};
 use crate::error::{CorruptionKind, Error, PageId, Result};
 use crate::page::slot::{
     DataRun, JOURNAL_ENTRY_SIZE, Journal, JournalEntry, Slot, encode_journal, encode_window_node,

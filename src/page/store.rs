@@ -1,10 +1,11 @@
-//! The B-tree's view of the pager: what it may call to read and write pages.
-//! The pager's transactions implement these; tests use an in-memory mock.
+//! What the B-tree may call to read and write pages: the pager's transactions implement
+//! these traits, and the B-tree's tests an in-memory mock. They live here, below both, so
+//! that the pager does not depend on the B-tree it serves.
 
 use std::sync::Arc;
 
 use crate::error::{PageId, Result};
-use crate::page::{BlobPtr, NodePtr, TxnId};
+use super::{BlobPtr, NodePtr, TxnId};
 
 /// Read access to committed pages.
 pub(crate) trait PageRead {
