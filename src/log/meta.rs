@@ -38,10 +38,8 @@ const KEY_LEADER_EPOCH: &[u8] = b"leader-epoch";
 pub(crate) fn leader_epoch(txn: &mut WriteTransaction) -> Result<i32> {
     match txn.get(TREE_META, KEY_LEADER_EPOCH)? {
         None => Ok(-1),
-        Some(value) => {
-            i32::try_from(decode_u32(TREE_META, &value)?)
-                .map_err(|_| Error::bad_value(TREE_META, "leader epoch is past i32::MAX"))
-        }
+        Some(value) => i32::try_from(decode_u32(TREE_META, &value)?)
+            .map_err(|_| Error::bad_value(TREE_META, "leader epoch is past i32::MAX")),
     }
 }
 
