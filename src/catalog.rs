@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::error::{CorruptionKind, Error, Result};
-use crate::log::TimestampType;
+use crate::kafka::TimestampType;
 use crate::page::{Cursor, put_u16, put_u32, put_u64};
 
 /// The longest topic name Kafka accepts.
@@ -199,8 +199,8 @@ impl TopicConfig {
     /// Largest `max.message.bytes` accepted: the largest batch brooklet writes (Kafka's
     /// default).
     pub const MESSAGE_BYTES_MAX: u32 = {
-        assert!(crate::log::kafka::MAX_BATCH_SIZE <= i32::MAX as usize);
-        crate::log::kafka::MAX_BATCH_SIZE as u32
+        assert!(crate::kafka::MAX_BATCH_SIZE <= i32::MAX as usize);
+        crate::kafka::MAX_BATCH_SIZE as u32
     };
 
     /// The config keys brooklet understands.

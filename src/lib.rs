@@ -23,6 +23,7 @@ mod db;
 pub mod engine;
 mod error;
 mod group;
+pub mod kafka;
 mod log;
 mod os;
 mod page;
@@ -37,11 +38,8 @@ pub use db::{
 };
 pub use error::{CorruptionKind, Error, PageId, Result};
 pub use group::Assignor;
-pub use log::kafka;
-pub use log::{
-    FetchLimits, Fetched, FetchedBatches, Header, Record, RecordRef, Records, StoredRecord,
-    TimestampType,
-};
+pub use kafka::{Header, Record, RecordRef, Records, StoredRecord, TimestampType};
+pub use log::{FetchLimits, Fetched, FetchedBatches};
 pub use page::{PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, PAGE_SIZE_MIN, TxnId};
 pub use pager::{Durability, RecoveryReport, RolledBackCommit};
 

@@ -43,6 +43,7 @@ mod update;
 #[cfg(test)]
 mod tests;
 
+pub(crate) use crate::page::{PageRead, PageWrite};
 #[cfg(test)]
 pub(crate) use check::TreeStats;
 pub(crate) use check::{PageUse, check_tree};
@@ -57,7 +58,6 @@ pub(crate) use read::get;
 )]
 pub(crate) use read::{first, last};
 pub(crate) use relocate::Evict;
-pub(crate) use crate::page::{PageRead, PageWrite};
 pub(crate) use tree::TreeMut;
 
 use crate::error::{Error, Result};

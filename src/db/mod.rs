@@ -434,7 +434,7 @@ impl Brooklet {
     }
 
     /// Fetches whole stored batches from `offset`, without decoding records: the bytes are
-    /// Kafka `RecordBatch` v2, CRC-checked, and [`FetchedBatches::records`] lends out
+    /// Kafka `RecordBatch` v2, CRC-checked, and [`FetchedBatches::records`](crate::FetchedBatches::records) lends out
     /// records that borrow from them (no allocation per record). The fastest way to read
     /// a partition, and the way to hand batches to Kafka tools. Limits apply as in
     /// [`Brooklet::fetch`].

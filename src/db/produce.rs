@@ -22,9 +22,9 @@ use crate::TxnId;
 use crate::catalog::TopicMeta;
 use crate::engine::WriteTransaction;
 use crate::error::{Error, Result};
-use crate::log::Record;
+use crate::kafka::Record;
+use crate::kafka::partition_for_key;
 use crate::log::append::append;
-use crate::log::kafka::partition_for_key;
 use crate::pager::Durability;
 
 /// Where a produced record was stored.
@@ -378,8 +378,8 @@ impl Brooklet {
                     partition: *p,
                     offset: appended.offset_base + n as u64,
                     timestamp_ms: match topic.config.timestamp_type {
-                        crate::log::TimestampType::LogAppendTime => appended.timestamp_ms,
-                        crate::log::TimestampType::CreateTime => {
+                        crate::kafka::TimestampType::LogAppendTime => appended.timestamp_ms,
+                        crate::kafka::TimestampType::CreateTime => {
                             reqs[i].records[j].timestamp_ms.unwrap_or(now)
                         }
                     },

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::Brooklet;
 use crate::error::{Error, Result};
-use crate::log::StoredRecord;
+use crate::kafka::StoredRecord;
 use crate::log::read::FetchLimits;
 
 /// Where a reader starts in a partition.

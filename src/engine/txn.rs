@@ -5,9 +5,9 @@ use std::ops::{Bound, RangeBounds};
 
 use super::pending::{Merge, Pending};
 use crate::btree::{self, TreeMut};
-use crate::page::{PageRead, PageWrite};
 use crate::error::{Error, PageId, Result};
 use crate::page::{Cursor, NodePtr, TxnId};
+use crate::page::{PageRead, PageWrite};
 use crate::pager::{self, Durability};
 
 /// Decodes an extents-tree value: the extent's page count.

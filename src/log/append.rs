@@ -14,15 +14,17 @@
 //! partition's largest timestamp under the same rule gets a time-index entry. Lookups then
 //! descend a B-tree and scan at most about one interval.
 
-use super::batch::{BATCH_HEADER_SIZE, MAX_BATCH_SIZE, encode_batch_into};
 use super::meta::{
     IndexEntry, PartitionState, Segment, TREE_OFFSETS, TREE_PARTITIONS, TREE_SEGMENTS, TREE_TIMES,
     encode_u64, offset_key, partition_key, time_key,
 };
-use super::{Record, TimestampType};
 use crate::catalog::TopicMeta;
 use crate::engine::WriteTransaction;
 use crate::error::{Error, PageId, Result};
+use crate::kafka::batch::{
+    BATCH_HEADER_SIZE, BatchHeader, MAX_BATCH_SIZE, encode_batch_into, set_leader_epoch,
+};
+use crate::kafka::{Record, TimestampType};
 
 /// Bytes between sparse index entries (Kafka's `index.interval.bytes`).
 pub(crate) const INDEX_INTERVAL: u32 = 4096;
@@ -91,9 +93,9 @@ pub(crate) fn append(
             )));
         }
         if epoch >= 0 {
-            super::batch::set_leader_epoch(&mut batch, epoch);
+            set_leader_epoch(&mut batch, epoch);
         }
-        let header = super::batch::BatchHeader::parse(&batch)?;
+        let header = BatchHeader::parse(&batch)?;
         timestamp_first.get_or_insert(match topic.config.timestamp_type {
             TimestampType::CreateTime => header.timestamp_base_ms,
             TimestampType::LogAppendTime => header.timestamp_max_ms,
@@ -148,7 +150,7 @@ fn write_batch(
     partition: u32,
     state: &mut PartitionState,
     batch: &[u8],
-    header: &super::batch::BatchHeader,
+    header: &BatchHeader,
 ) -> Result<()> {
     let batch_timestamp_max = header.timestamp_max_ms;
     let page_size = txn.page_size();

@@ -20,7 +20,6 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use super::batch::for_each_record;
 use super::compact::for_each_batch;
 use super::meta::{
     IndexEntry, KEY_CATALOG_VERSION, KEY_NEXT_TOPIC_ID, PartitionState, Segment, TREE_META,
@@ -30,6 +29,7 @@ use super::meta::{
 use crate::catalog::TopicMeta;
 use crate::engine::{CheckReport, Problem, ReadTransaction};
 use crate::error::{Error, PageId};
+use crate::kafka::records::for_each_record;
 
 /// A partition: topic id and partition number.
 type PartitionId = (u32, u32);

@@ -26,15 +26,16 @@ use std::collections::HashMap;
 use std::ops::Range;
 
 use super::append::INDEX_INTERVAL;
-use super::batch::{BATCH_HEADER_SIZE, BatchHeader, filter_batch, for_each_record};
 use super::meta::{
     IndexEntry, PartitionState, Segment, TREE_OFFSETS, TREE_PARTITIONS, TREE_SEGMENTS, key_suffix,
     offset_key, partition_key,
 };
-use super::view::RecordRef;
 use crate::catalog::{CleanupPolicy, TopicMeta};
 use crate::engine::{ReadTransaction, WriteTransaction};
 use crate::error::{Error, PageId, Result};
+use crate::kafka::RecordRef;
+use crate::kafka::batch::{BATCH_HEADER_SIZE, BatchHeader};
+use crate::kafka::records::{filter_batch, for_each_record};
 
 /// A run reads at most this many times `segment.bytes` of input.
 pub(crate) const RUN_INPUT_FACTOR: u64 = 4;

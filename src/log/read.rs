@@ -15,15 +15,16 @@
 //! bytes below `bytes_used` are never rewritten), so what was read is what the snapshot
 //! held; otherwise the read is stale.
 
-use super::StoredRecord;
-use super::batch::{BATCH_HEADER_SIZE, BatchHeader, decode_batch, verify_batch};
+use super::fetched::FetchedBatches;
 use super::meta::{
     IndexEntry, PartitionState, Segment, TREE_OFFSETS, TREE_PARTITIONS, TREE_SEGMENTS, TREE_TIMES,
     decode_u64, key_suffix, offset_key, partition_key, time_key,
 };
-use super::view::FetchedBatches;
 use crate::engine::ReadTransaction;
 use crate::error::{CorruptionKind, Error, PageId, Result};
+use crate::kafka::batch::{BATCH_HEADER_SIZE, BatchHeader, verify_batch};
+use crate::kafka::records::decode_batch;
+use crate::kafka::{StoredRecord, TimestampType};
 
 /// Limits for one fetch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -517,7 +518,7 @@ pub(crate) fn offset_for_time(
         }
         let decoded =
             decode_batch(bytes).map_err(|_| damaged(read, page, "batch fails to decode"))?;
-        let log_append = header.timestamp_type() == super::TimestampType::LogAppendTime;
+        let log_append = header.timestamp_type() == TimestampType::LogAppendTime;
         for record in decoded.records {
             let ts = if log_append {
                 header.timestamp_max_ms

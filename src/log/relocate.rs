@@ -16,10 +16,10 @@
 //! to its recorded last offset) before the old pages are freed: a move never turns a
 //! readable segment into an unreadable one, and never copies from the wrong place unseen.
 
-use super::batch::{BATCH_HEADER_SIZE, BatchHeader, verify_batch};
 use super::meta::{Segment, TREE_SEGMENTS, key_suffix};
 use crate::engine::WriteTransaction;
 use crate::error::{CorruptionKind, Error, PageId, Result};
+use crate::kafka::batch::{BATCH_HEADER_SIZE, BatchHeader, verify_batch};
 
 /// One segment as vacuum sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -4,8 +4,8 @@
 
 use std::sync::Arc;
 
-use crate::error::{PageId, Result};
 use super::{BlobPtr, NodePtr, TxnId};
+use crate::error::{PageId, Result};
 
 /// Read access to committed pages.
 pub(crate) trait PageRead {

@@ -47,11 +47,11 @@ pub(crate) use recovery::now_ms;
 pub use report::{RecoveryReport, RolledBackCommit};
 pub(crate) use txn::{ReadTxn, WriteTxn};
 
-use alloc::FreeExtent;
 use crate::error::{CorruptionKind, Error, PageId, Result};
 use crate::os::Storage;
 use crate::page::TxnId;
 use crate::page::slot::{JournalEntry, SLOT_FIXED_SIZE, STATIC_HEADER_SIZE, Slot};
+use alloc::FreeExtent;
 use cache::PageCache;
 
 /// How hard a commit works to survive a power cut.

@@ -6,9 +6,9 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Instant;
 
+use super::alloc::{FreeExtent, decode_free_list};
 use super::report::{RecoveryReport, RolledBackCommit};
 use super::{CommitState, Pager, PagerOptions, Rejected, WriterCache};
-use super::alloc::{FreeExtent, decode_free_list};
 use crate::error::{CorruptionKind, Error, PageId, Result};
 use crate::os::Storage;
 use crate::page::slot::{

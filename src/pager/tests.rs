@@ -3,10 +3,10 @@
 use std::sync::Arc;
 
 use super::{Durability, Pager, PagerOptions};
-use crate::page::{PageRead, PageWrite};
 use crate::error::PageId;
 use crate::os::{MemStorage, Storage};
 use crate::page::{NodePtr, PageHeader, PageKind, seal};
+use crate::page::{PageRead, PageWrite};
 
 fn options() -> PagerOptions {
     PagerOptions {

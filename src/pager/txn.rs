@@ -15,15 +15,15 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
+use super::alloc::{Allocator, FreeExtent, ReuseBound, WINDOW_LOCAL};
 use super::recovery::{now_ms, slot_crc};
 use super::{CommitState, Durability, Pager};
-use super::alloc::{Allocator, FreeExtent, ReuseBound, WINDOW_LOCAL};
-use crate::page::{PageRead, PageWrite};
 use crate::error::{CorruptionKind, Error, PageId, Result};
 use crate::page::slot::{
     DataRun, JOURNAL_ENTRY_SIZE, Journal, JournalEntry, Slot, encode_journal, encode_window_node,
     overlay, slot_inline_capacity, write_static_header,
 };
+use crate::page::{PageRead, PageWrite};
 
 /// Most commits a window chain may hold; the commit after is made durable, which bounds
 /// the chain that recovery walks.

@@ -3,10 +3,14 @@
 
 #![expect(clippy::unwrap_used, reason = "tests fail loudly on unexpected errors")]
 
-use super::*;
+use super::batch::*;
+use super::record::Header;
+use super::record::{Record, StoredRecord, TimestampType};
+use super::records::decode_batch;
+use super::records::*;
+use super::wire::{put_varint, put_varlong};
 use crate::error::CorruptionKind;
-use crate::log::record::Header;
-use crate::log::wire::put_varint;
+use crate::error::{Error, Result};
 use proptest::prelude::*;
 
 const NOW_MS: i64 = 1_700_000_000_000;

@@ -55,24 +55,23 @@
 //!
 //! [`CorruptionKind::BadBatch`]: crate::CorruptionKind::BadBatch
 
-use super::record::{Record, StoredRecord, TimestampType};
-use super::view::{RecordRef, visit_records};
+use super::record::{Record, TimestampType};
 use super::wire::{Reader, bad_batch, put_varint, put_varlong, varint_size, varlong_size};
 use crate::error::{Error, Result};
 
-const OFF_BATCH_LENGTH: usize = 8;
-const OFF_LEADER_EPOCH: usize = OFF_BATCH_LENGTH + 4;
-const OFF_MAGIC: usize = OFF_LEADER_EPOCH + 4;
-const OFF_CRC: usize = OFF_MAGIC + 1;
-const OFF_ATTRIBUTES: usize = OFF_CRC + 4;
-const OFF_TIMESTAMP_MAX: usize = OFF_ATTRIBUTES + 2 + 4 + 8;
-const OFF_RECORD_COUNT: usize = OFF_TIMESTAMP_MAX + 8 + 8 + 2 + 4;
+pub(crate) const OFF_BATCH_LENGTH: usize = 8;
+pub(crate) const OFF_LEADER_EPOCH: usize = OFF_BATCH_LENGTH + 4;
+pub(crate) const OFF_MAGIC: usize = OFF_LEADER_EPOCH + 4;
+pub(crate) const OFF_CRC: usize = OFF_MAGIC + 1;
+pub(crate) const OFF_ATTRIBUTES: usize = OFF_CRC + 4;
+pub(crate) const OFF_TIMESTAMP_MAX: usize = OFF_ATTRIBUTES + 2 + 4 + 8;
+pub(crate) const OFF_RECORD_COUNT: usize = OFF_TIMESTAMP_MAX + 8 + 8 + 2 + 4;
 
 /// Size of the fixed batch header, Kafka's `RECORD_BATCH_OVERHEAD`.
 pub const BATCH_HEADER_SIZE: usize = OFF_RECORD_COUNT + 4;
 /// Bytes before and including `batchLength`, which that length does not count (Kafka's
 /// `LOG_OVERHEAD`).
-const LOG_OVERHEAD: usize = OFF_LEADER_EPOCH;
+pub(crate) const LOG_OVERHEAD: usize = OFF_LEADER_EPOCH;
 const _: () = assert!(BATCH_HEADER_SIZE == 61);
 
 /// Kafka's magic byte for `RecordBatch` v2.
@@ -90,7 +89,7 @@ const UNSET: i8 = -1;
 
 /// The smallest possible record: one byte each for length, attributes, timestamp delta,
 /// offset delta, key length, value length and header count.
-const RECORD_SIZE_MIN: usize = 7;
+pub(crate) const RECORD_SIZE_MIN: usize = 7;
 
 /// Largest encoded batch, header included: Kafka's default `max.message.bytes` (1 MiB plus
 /// the 12-byte log overhead).
@@ -259,130 +258,6 @@ pub fn verify_batch(bytes: &[u8]) -> Result<BatchHeader> {
         return Err(bad_batch("CRC-32C mismatch"));
     }
     Ok(header)
-}
-
-/// A decoded batch: its header and its records.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DecodedBatch {
-    /// The batch header.
-    pub header: BatchHeader,
-    /// The records, in offset order.
-    pub records: Vec<StoredRecord>,
-}
-
-/// Decodes and fully verifies the batch at the start of `bytes` (see the module docs for the
-/// checks). Bytes after the batch are ignored; the batch's size is `header.size()`.
-pub fn decode_batch(bytes: &[u8]) -> Result<DecodedBatch> {
-    let header = verify_batch(bytes)?;
-    if header.compression() != 0 {
-        return Err(bad_batch("compressed batches are not supported"));
-    }
-    // parse() bounded the count by the bytes present, so this allocation is too.
-    let mut records = Vec::with_capacity(header.record_count as usize);
-    visit_records(header, bytes, |record, _| {
-        records.push(record.to_owned_record());
-    })?;
-    Ok(DecodedBatch { header, records })
-}
-
-/// Visits every record of the verified (CRC-checked), uncompressed batch at the start of
-/// `bytes` with its raw bytes, length prefix included. Returns the batch header. Control
-/// batches are not visited.
-pub(crate) fn for_each_record<'a>(
-    bytes: &'a [u8],
-    visit: impl FnMut(RecordRef<'a>, &'a [u8]),
-) -> Result<BatchHeader> {
-    let header = verify_batch(bytes)?;
-    if header.is_control() {
-        return Ok(header);
-    }
-    if header.compression() != 0 {
-        return Err(bad_batch("compressed batches are not supported"));
-    }
-    visit_records(header, bytes, visit)?;
-    Ok(header)
-}
-
-/// What [`filter_batch`] kept of a batch.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Filtered {
-    /// Records kept.
-    pub kept: u32,
-    /// Records removed.
-    pub removed: u32,
-    /// Bytes appended to the output (0 when every record was removed).
-    pub bytes: usize,
-    /// The kept batch's `maxTimestamp` (meaningful when `bytes > 0`).
-    pub timestamp_max_ms: i64,
-}
-
-/// Appends to `out` the batch at the start of `bytes` with only the records `keep` accepts,
-/// as Kafka's log cleaner writes it: the same `baseOffset`, `lastOffsetDelta`,
-/// `baseTimestamp` and attributes, each kept record's bytes unchanged (so its offset and
-/// timestamp deltas still hold), and a new length, record count, `maxTimestamp` (create time:
-/// the largest kept timestamp) and CRC. A batch left with no records is dropped; a control
-/// batch is kept whole.
-pub(crate) fn filter_batch(
-    bytes: &[u8],
-    out: &mut Vec<u8>,
-    mut keep: impl FnMut(&RecordRef<'_>) -> bool,
-) -> Result<Filtered> {
-    let start = out.len();
-    out.extend_from_slice(bytes.get(..BATCH_HEADER_SIZE).unwrap_or_default());
-    let mut filtered = Filtered::default();
-    let mut timestamp_max = i64::MIN;
-    let header = for_each_record(bytes, |view, raw| {
-        if keep(&view) {
-            out.extend_from_slice(raw);
-            filtered.kept += 1;
-            timestamp_max = timestamp_max.max(view.timestamp_ms);
-        } else {
-            filtered.removed += 1;
-        }
-    });
-    let header = match header {
-        Ok(h) => h,
-        Err(e) => {
-            out.truncate(start);
-            return Err(e);
-        }
-    };
-    if header.is_control() {
-        out.truncate(start);
-        out.extend_from_slice(&bytes[..header.size()]);
-        filtered.kept = header.record_count;
-        filtered.bytes = header.size();
-        filtered.timestamp_max_ms = header.timestamp_max_ms;
-        return Ok(filtered);
-    }
-    if filtered.kept == 0 {
-        out.truncate(start);
-        return Ok(filtered);
-    }
-    if filtered.removed == 0 {
-        out.truncate(start);
-        out.extend_from_slice(&bytes[..header.size()]);
-        filtered.bytes = header.size();
-        filtered.timestamp_max_ms = header.timestamp_max_ms;
-        return Ok(filtered);
-    }
-    let timestamp_max_ms = match header.timestamp_type() {
-        TimestampType::LogAppendTime => header.timestamp_max_ms,
-        TimestampType::CreateTime => timestamp_max,
-    };
-    let batch = &mut out[start..];
-    let batch_length =
-        i32::try_from(batch.len() - LOG_OVERHEAD).expect("a filtered batch is no larger");
-    batch[OFF_BATCH_LENGTH..OFF_LEADER_EPOCH].copy_from_slice(&batch_length.to_be_bytes());
-    batch[OFF_TIMESTAMP_MAX..OFF_TIMESTAMP_MAX + 8]
-        .copy_from_slice(&timestamp_max_ms.to_be_bytes());
-    let count = i32::try_from(filtered.kept).expect("a filtered batch has no more records");
-    batch[OFF_RECORD_COUNT..BATCH_HEADER_SIZE].copy_from_slice(&count.to_be_bytes());
-    let crc = crc32c::crc32c(&batch[OFF_ATTRIBUTES..]);
-    batch[OFF_CRC..OFF_ATTRIBUTES].copy_from_slice(&crc.to_be_bytes());
-    filtered.bytes = batch.len();
-    filtered.timestamp_max_ms = timestamp_max_ms;
-    Ok(filtered)
 }
 
 /// Encodes `records` as one batch whose first record gets offset `offset_base`. Records
@@ -596,6 +471,3 @@ fn put_nullable(out: &mut Vec<u8>, bytes: Option<&[u8]>) {
         }
     }
 }
-
-#[cfg(test)]
-mod tests;

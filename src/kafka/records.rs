@@ -1,55 +1,18 @@
-//! Zero-copy reading: [`FetchedBatches`] holds whole stored batches (Kafka `RecordBatch` v2
-//! bytes, CRC-checked when fetched) and lends out [`RecordRef`]s that borrow keys, values
-//! and headers from them, so reading a partition costs no allocation per record.
+//! The records of a batch: zero-copy reading ([`Records`] lends out [`RecordRef`]s that
+//! borrow keys, values and headers from stored batches, so reading a partition costs no
+//! allocation per record), full decoding ([`decode_batch`]), and the filtering compaction
+//! does ([`filter_batch`]).
 //!
-//! Record parsing is as strict as [`super::batch::decode_batch`]: every length and varint
-//! is bounds-checked and offset deltas must rise; a malformed record is an
-//! [`crate::Error::Corrupt`] item, never a panic.
+//! Record parsing is strict: every length and varint is bounds-checked and offset deltas
+//! must rise; a malformed record is an [`crate::Error::Corrupt`] item, never a panic.
 
-use super::batch::{BATCH_HEADER_SIZE, BatchHeader};
+use super::batch::{
+    BATCH_HEADER_SIZE, BatchHeader, LOG_OVERHEAD, OFF_ATTRIBUTES, OFF_BATCH_LENGTH, OFF_CRC,
+    OFF_LEADER_EPOCH, OFF_RECORD_COUNT, OFF_TIMESTAMP_MAX, verify_batch,
+};
 use super::record::{Header, StoredRecord, TimestampType};
 use super::wire::{Reader, bad_batch};
 use crate::error::{Error, Result};
-
-/// Whole batches fetched from one partition by [`crate::Brooklet::fetch_batches`]: the
-/// stored Kafka `RecordBatch` v2 bytes, back to back, each CRC-checked. The first batch may
-/// start before the offset asked for; [`FetchedBatches::records`] skips those records.
-/// Holds no lock and no snapshot.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct FetchedBatches {
-    pub(crate) bytes: Vec<u8>,
-    pub(crate) from: u64,
-    /// The offset to fetch from next.
-    pub next_offset: u64,
-    /// The partition's end offset in the snapshot read.
-    pub end_offset: u64,
-    /// The partition's first offset in the snapshot read.
-    pub beginning_offset: u64,
-}
-
-impl FetchedBatches {
-    /// The batches as stored: Kafka `RecordBatch` v2 bytes, ready for any Kafka decoder.
-    #[must_use]
-    pub fn bytes(&self) -> &[u8] {
-        &self.bytes
-    }
-
-    /// True if no batch was fetched.
-    #[must_use]
-    pub fn is_empty(&self) -> bool {
-        self.bytes.is_empty()
-    }
-
-    /// The records at or after the offset asked for, borrowed from the batches.
-    #[must_use]
-    pub fn records(&self) -> Records<'_> {
-        Records {
-            rest: &self.bytes,
-            batch: None,
-            from: self.from,
-        }
-    }
-}
 
 /// A record borrowed from fetched batches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -108,7 +71,7 @@ struct Current<'a> {
     delta_min: u32,
 }
 
-/// The records of [`FetchedBatches`], in offset order. An item is an error only if a
+/// The records of fetched batches (`FetchedBatches::records`), in offset order. An item is an error only if a
 /// record is malformed despite its batch's valid CRC; the iteration ends after it.
 #[derive(Debug)]
 pub struct Records<'a> {
@@ -138,6 +101,18 @@ impl<'a> Iterator for Records<'a> {
                 Ok((record, _)) => return Some(Ok(record)),
                 Err(e) => return Some(Err(self.fail(e))),
             }
+        }
+    }
+}
+
+impl<'a> Records<'a> {
+    /// The records of the stored batches `bytes` (back to back, each CRC-checked by whoever
+    /// read them) at or after offset `from`.
+    pub(crate) fn new(bytes: &'a [u8], from: u64) -> Self {
+        Self {
+            rest: bytes,
+            batch: None,
+            from,
         }
     }
 }
@@ -297,11 +272,135 @@ fn nullable<'a>(reader: &mut Reader<'a>, why: &'static str) -> Result<Option<&'a
     }
 }
 
+/// A decoded batch: its header and its records.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DecodedBatch {
+    /// The batch header.
+    pub header: BatchHeader,
+    /// The records, in offset order.
+    pub records: Vec<StoredRecord>,
+}
+
+/// Decodes and fully verifies the batch at the start of `bytes` (see the module docs for the
+/// checks). Bytes after the batch are ignored; the batch's size is `header.size()`.
+pub fn decode_batch(bytes: &[u8]) -> Result<DecodedBatch> {
+    let header = verify_batch(bytes)?;
+    if header.compression() != 0 {
+        return Err(bad_batch("compressed batches are not supported"));
+    }
+    // parse() bounded the count by the bytes present, so this allocation is too.
+    let mut records = Vec::with_capacity(header.record_count as usize);
+    visit_records(header, bytes, |record, _| {
+        records.push(record.to_owned_record());
+    })?;
+    Ok(DecodedBatch { header, records })
+}
+
+/// Visits every record of the verified (CRC-checked), uncompressed batch at the start of
+/// `bytes` with its raw bytes, length prefix included. Returns the batch header. Control
+/// batches are not visited.
+pub(crate) fn for_each_record<'a>(
+    bytes: &'a [u8],
+    visit: impl FnMut(RecordRef<'a>, &'a [u8]),
+) -> Result<BatchHeader> {
+    let header = verify_batch(bytes)?;
+    if header.is_control() {
+        return Ok(header);
+    }
+    if header.compression() != 0 {
+        return Err(bad_batch("compressed batches are not supported"));
+    }
+    visit_records(header, bytes, visit)?;
+    Ok(header)
+}
+
+/// What [`filter_batch`] kept of a batch.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Filtered {
+    /// Records kept.
+    pub kept: u32,
+    /// Records removed.
+    pub removed: u32,
+    /// Bytes appended to the output (0 when every record was removed).
+    pub bytes: usize,
+    /// The kept batch's `maxTimestamp` (meaningful when `bytes > 0`).
+    pub timestamp_max_ms: i64,
+}
+
+/// Appends to `out` the batch at the start of `bytes` with only the records `keep` accepts,
+/// as Kafka's log cleaner writes it: the same `baseOffset`, `lastOffsetDelta`,
+/// `baseTimestamp` and attributes, each kept record's bytes unchanged (so its offset and
+/// timestamp deltas still hold), and a new length, record count, `maxTimestamp` (create time:
+/// the largest kept timestamp) and CRC. A batch left with no records is dropped; a control
+/// batch is kept whole.
+pub(crate) fn filter_batch(
+    bytes: &[u8],
+    out: &mut Vec<u8>,
+    mut keep: impl FnMut(&RecordRef<'_>) -> bool,
+) -> Result<Filtered> {
+    let start = out.len();
+    out.extend_from_slice(bytes.get(..BATCH_HEADER_SIZE).unwrap_or_default());
+    let mut filtered = Filtered::default();
+    let mut timestamp_max = i64::MIN;
+    let header = for_each_record(bytes, |view, raw| {
+        if keep(&view) {
+            out.extend_from_slice(raw);
+            filtered.kept += 1;
+            timestamp_max = timestamp_max.max(view.timestamp_ms);
+        } else {
+            filtered.removed += 1;
+        }
+    });
+    let header = match header {
+        Ok(h) => h,
+        Err(e) => {
+            out.truncate(start);
+            return Err(e);
+        }
+    };
+    if header.is_control() {
+        out.truncate(start);
+        out.extend_from_slice(&bytes[..header.size()]);
+        filtered.kept = header.record_count;
+        filtered.bytes = header.size();
+        filtered.timestamp_max_ms = header.timestamp_max_ms;
+        return Ok(filtered);
+    }
+    if filtered.kept == 0 {
+        out.truncate(start);
+        return Ok(filtered);
+    }
+    if filtered.removed == 0 {
+        out.truncate(start);
+        out.extend_from_slice(&bytes[..header.size()]);
+        filtered.bytes = header.size();
+        filtered.timestamp_max_ms = header.timestamp_max_ms;
+        return Ok(filtered);
+    }
+    let timestamp_max_ms = match header.timestamp_type() {
+        TimestampType::LogAppendTime => header.timestamp_max_ms,
+        TimestampType::CreateTime => timestamp_max,
+    };
+    let batch = &mut out[start..];
+    let batch_length =
+        i32::try_from(batch.len() - LOG_OVERHEAD).expect("a filtered batch is no larger");
+    batch[OFF_BATCH_LENGTH..OFF_LEADER_EPOCH].copy_from_slice(&batch_length.to_be_bytes());
+    batch[OFF_TIMESTAMP_MAX..OFF_TIMESTAMP_MAX + 8]
+        .copy_from_slice(&timestamp_max_ms.to_be_bytes());
+    let count = i32::try_from(filtered.kept).expect("a filtered batch has no more records");
+    batch[OFF_RECORD_COUNT..BATCH_HEADER_SIZE].copy_from_slice(&count.to_be_bytes());
+    let crc = crc32c::crc32c(&batch[OFF_ATTRIBUTES..]);
+    batch[OFF_CRC..OFF_ATTRIBUTES].copy_from_slice(&crc.to_be_bytes());
+    filtered.bytes = batch.len();
+    filtered.timestamp_max_ms = timestamp_max_ms;
+    Ok(filtered)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::log::batch::{decode_batch, encode_batch};
-    use crate::log::record::Record;
+    use crate::kafka::batch::encode_batch;
+    use crate::kafka::record::Record;
 
     fn records() -> Vec<Record> {
         (0..20u8)
@@ -326,13 +425,7 @@ mod tests {
         let mut want = decode_batch(&bytes).expect("a").records;
         let first_len = BatchHeader::parse(&bytes).expect("header").size();
         want.extend(decode_batch(&bytes[first_len..]).expect("b").records);
-        let fetched = FetchedBatches {
-            bytes: bytes.clone(),
-            from: 15,
-            ..FetchedBatches::default()
-        };
-        let got: Vec<StoredRecord> = fetched
-            .records()
+        let got: Vec<StoredRecord> = Records::new(&bytes, 15)
             .map(|r| r.expect("record").to_owned_record())
             .collect();
         let want: Vec<StoredRecord> = want.into_iter().filter(|r| r.offset >= 15).collect();
@@ -343,20 +436,12 @@ mod tests {
     fn damaged_bytes_give_one_error_and_end() {
         let bytes = encode_batch(0, &records(), TimestampType::CreateTime, 5).expect("batch");
         for cut in [1, BATCH_HEADER_SIZE, bytes.len() - 1] {
-            let fetched = FetchedBatches {
-                bytes: bytes[..cut].to_vec(),
-                ..FetchedBatches::default()
-            };
-            let items: Vec<_> = fetched.records().collect();
+            let items: Vec<_> = Records::new(&bytes[..cut], 0).collect();
             assert!(items.last().is_some_and(Result::is_err), "cut at {cut}");
         }
         let mut flipped = bytes.clone();
         // A record length made huge: parse error, not a panic.
         flipped[BATCH_HEADER_SIZE] = 0x7f;
-        let fetched = FetchedBatches {
-            bytes: flipped,
-            ..FetchedBatches::default()
-        };
-        assert!(fetched.records().any(|r| r.is_err()));
+        assert!(Records::new(&flipped, 0).any(|r| r.is_err()));
     }
 }

@@ -1,0 +1,34 @@
+//! L1, Kafka's formats, pure: the `RecordBatch` v2 codec brooklet stores records with
+//! (`batch` for the header and encoding, `records` for reading, decoding and filtering
+//! records), Kafka's wire primitives (`wire`), the record types users produce and consume
+//! (`record`), and Kafka's default partitioner (`partitioner`).
+//!
+//! Public as [`crate::kafka`]: useful to hand stored batches to Kafka tools, or to check
+//! that a key maps to the same partition as in a Kafka cluster.
+//!
+//! Invariants:
+//! 1. Every batch brooklet encodes is a valid Kafka `RecordBatch` v2: any Kafka decoder reads
+//!    it unchanged (`tests/kafka_compat.rs` checks this against kafka-python).
+//! 2. Batches brooklet writes have offset delta `i` at record index `i`, a record count of
+//!    `lastOffsetDelta + 1`, no compression, and Kafka's "unset" producer fields.
+//! 3. Decoding is total: damaged or foreign bytes give `Error::Corrupt` with
+//!    `CorruptionKind::BadBatch`, never a panic or an allocation out of proportion to them.
+//!
+//! May call: `error` and `crc32c` only, so every decoder can be fuzzed alone.
+
+pub(crate) mod batch;
+mod partitioner;
+pub(crate) mod record;
+pub(crate) mod records;
+pub(crate) mod wire;
+
+#[cfg(test)]
+mod tests;
+
+pub use batch::{
+    BATCH_HEADER_SIZE, BatchHeader, MAX_BATCH_SIZE, MAX_RECORD_SIZE, encode_batch,
+    encode_batch_into, verify_batch,
+};
+pub use partitioner::{murmur2, partition_for_key, to_positive};
+pub use record::{Header, Record, StoredRecord, TimestampType};
+pub use records::{DecodedBatch, RecordRef, Records, decode_batch};
