@@ -1,15 +1,21 @@
 //! brooklet: Kafka-style event streams in one file.
 //!
-//! Layering (dependencies point down only):
+//! Layering: a module uses only modules on lower layers, and no two files of a module use
+//! each other (`tests/layers.rs` checks both; ARCHITECTURE.md, *Layers*, says why):
 //!
 //! ```text
-//! L5  db            public API: Brooklet, producers, readers
-//! L4  catalog, log  topics and configs; partitions, segments, indexes, record batches
-//! L3  engine        named B-trees in atomic transactions, data extents, check
-//! L3  btree, alloc  copy-on-write B-tree, free pages and their safe reuse
-//! L2  pager         pages by id, page cache, commit slots, journal, recovery
-//! L1  page          pure codecs over page bytes
-//! L0  os            Storage trait: real file, memory, fault injection
+//! L8  db        the public API: Brooklet, producers, readers, consumers, admin
+//! L7  log       partitions: segments, indexes, append, fetch, retention, compaction
+//! L7  group     consumer groups: members, assignment, committed offsets
+//! L6  catalog   topics: names, configs, create, alter, delete
+//! L5  counters  the file's counters (`log.meta`)
+//! L4  engine    named B-trees in atomic transactions, data extents, check
+//! L3  btree     the copy-on-write B-tree
+//! L2  pager     pages by id, page cache, commit slots, journal, recovery, free list
+//! L1  page      pure codecs over page bytes, the page read/write traits
+//! L1  kafka     pure: Kafka's RecordBatch v2, records, varints, the partitioner
+//! L0  os        Storage trait: real file, memory, fault injection; the clock
+//! L0  error     the error type
 //! ```
 
 /// The README's examples, compiled and run as doc tests.
@@ -19,6 +25,7 @@ struct ReadmeDoctests;
 
 mod btree;
 mod catalog;
+mod counters;
 mod db;
 pub mod engine;
 mod error;

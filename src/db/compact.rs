@@ -104,9 +104,12 @@ impl Brooklet {
     /// Compacts every compacted topic; with `use_cache`, skips partitions this handle found
     /// clean whose segments have not changed since.
     pub(super) fn compact_all(&self, use_cache: bool) -> Result<CompactionReport> {
-        let topics = self.with_snapshot(super::topics::list)?;
+        let topics = self.with_snapshot(crate::catalog::list)?;
         let mut report = CompactionReport::default();
-        for topic in topics.into_iter().filter(compact::compacts) {
+        for topic in topics
+            .into_iter()
+            .filter(|t| t.config.cleanup_policy.compacts())
+        {
             let topic = Arc::new(topic);
             for partition in 0..topic.partitions {
                 report += self.compact_one(&topic, partition, use_cache)?;
@@ -117,7 +120,7 @@ impl Brooklet {
 
     fn compacted_topic(&self, topic: &str) -> Result<Arc<TopicMeta>> {
         let meta = self.with_snapshot(|read| self.topic_in(read, topic))?;
-        if !compact::compacts(&meta) {
+        if !meta.config.cleanup_policy.compacts() {
             return Err(Error::invalid(format!(
                 "topic {topic:?} has cleanup.policy={}; compaction applies to topics with \
                  cleanup.policy=compact or compact,delete",

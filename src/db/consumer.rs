@@ -12,9 +12,10 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::reader::fetch_round;
-use super::{Brooklet, groups, now_ms};
+use super::{Brooklet, now_ms};
 use crate::catalog::TopicMeta;
 use crate::error::{Error, Result};
+use crate::group::store as groups;
 use crate::group::{Assignor, Member, TREE_MEMBERS, member_key};
 use crate::log::read::FetchLimits;
 use crate::pager::Durability;
@@ -251,7 +252,7 @@ impl Consumer {
         // Retried on a fresh snapshot if a writer in another process reuses its pages.
         let (state, names) = self.db.with_snapshot(|read| {
             Ok((
-                groups::state_read(read, self.group_id)?,
+                groups::state(read, self.group_id)?,
                 Self::topic_names(read)?,
             ))
         })?;
@@ -317,7 +318,7 @@ impl Consumer {
     }
 
     fn topic_names(read: &crate::engine::ReadTransaction) -> Result<BTreeMap<u32, String>> {
-        Ok(super::topics::list(read)?
+        Ok(crate::catalog::list(read)?
             .into_iter()
             .map(|t| (t.id, t.name))
             .collect())
@@ -407,7 +408,7 @@ impl Consumer {
     fn generation_moved(&self) -> Result<bool> {
         let state = self
             .db
-            .with_snapshot(|read| groups::state_read(read, self.group_id))?;
+            .with_snapshot(|read| groups::state(read, self.group_id))?;
         Ok(state.generation != self.seen_generation)
     }
 
@@ -464,7 +465,7 @@ impl Consumer {
                 .catalog
                 .lock()
                 .expect("catalog lock")
-                .lookup_write(&mut txn, topic)?;
+                .lookup(&txn, topic)?;
             resolved.push((meta, *partition, *offset, metadata.to_owned()));
         }
         groups::commit_offsets(
@@ -485,7 +486,7 @@ impl Consumer {
         let db = &self.db;
         db.with_snapshot(|read| {
             let meta = db.topic_in(read, topic)?;
-            Ok(groups::committed_read(read, self.group_id, meta.id, partition)?.map(|c| c.offset))
+            Ok(groups::committed(read, self.group_id, meta.id, partition)?.map(|c| c.offset))
         })
     }
 

@@ -2,12 +2,10 @@
 
 use std::collections::BTreeSet;
 
-use super::{Brooklet, groups, now_ms};
+use super::{Brooklet, now_ms};
 use crate::error::{Error, Result};
-use crate::group::{
-    Assignor, TREE_GROUPS, TREE_MEMBERS, TREE_OFFSETS, TREE_STATE, group_key_id, member_key,
-    offset_key, offset_key_parts,
-};
+use crate::group::Assignor;
+use crate::group::store as groups;
 use crate::pager::Durability;
 
 /// A member as shown by [`Brooklet::describe_group`].
@@ -89,21 +87,17 @@ impl Brooklet {
     pub fn describe_group(&self, name: &str) -> Result<GroupDescription> {
         let now = now_ms().cast_unsigned();
         self.with_snapshot(|read| {
-            let id = groups::find_read(read, name)?.ok_or_else(|| no_group(name))?;
-            let state = groups::state_read(read, id)?;
-            let members = groups::members_read(read, id)?;
-            let topics = super::topics::list(read)?;
+            let id = groups::find(read, name)?.ok_or_else(|| no_group(name))?;
+            let state = groups::state(read, id)?;
+            let members = groups::members(read, id)?;
+            let topics = crate::catalog::list(read)?;
             let mut wanted: BTreeSet<(u32, u32)> = BTreeSet::new();
             for m in members.values() {
                 for t in topics.iter().filter(|t| m.topics.contains(&t.name)) {
                     wanted.extend((0..t.partitions).map(|p| (t.id, p)));
                 }
             }
-            let low = offset_key(id, 0, 0);
-            let high = offset_key(id, u32::MAX, u32::MAX);
-            for item in read.range(TREE_OFFSETS, &low[..]..=&high[..])? {
-                wanted.insert(offset_key_parts(&item?.0)?);
-            }
+            wanted.extend(groups::committed_partitions(read, id)?);
             let mut partitions = Vec::new();
             for (topic_id, p) in wanted {
                 let Some(topic) = topics.iter().find(|t| t.id == topic_id) else {
@@ -113,7 +107,7 @@ impl Brooklet {
                     continue;
                 }
                 let pstate = crate::log::read::partition_state(read, topic_id, p)?;
-                let committed = groups::committed_read(read, id, topic_id, p)?.map(|c| c.offset);
+                let committed = groups::committed(read, id, topic_id, p)?.map(|c| c.offset);
                 let from = committed.unwrap_or(pstate.log_start).max(pstate.log_start);
                 partitions.push(GroupPartition {
                     topic: topic.name.clone(),
@@ -172,28 +166,12 @@ impl Brooklet {
         Ok(())
     }
 
-    fn group_id_write(txn: &mut crate::engine::WriteTransaction, name: &str) -> Result<u32> {
-        for (k, v) in txn.range(TREE_GROUPS, .., false)? {
-            if v == name.as_bytes() {
-                return group_key_id(TREE_GROUPS, &k);
-            }
-        }
-        Err(no_group(name))
-    }
-
     /// Deletes a group and its committed offsets. The group must have no live members.
     pub fn delete_group(&self, name: &str) -> Result<()> {
         let mut txn = self.inner.engine.begin_write()?;
-        let id = Self::group_id_write(&mut txn, name)?;
+        let id = groups::find(&txn, name)?.ok_or_else(|| no_group(name))?;
         self.require_idle(&mut txn, id, name)?;
-        let low = offset_key(id, 0, 0);
-        let high = offset_key(id, u32::MAX, u32::MAX);
-        txn.remove_range(TREE_OFFSETS, &low[..]..=&high[..])?;
-        let mlow = member_key(id, 0);
-        let mhigh = member_key(id, u64::MAX);
-        txn.remove_range(TREE_MEMBERS, &mlow[..]..=&mhigh[..])?;
-        txn.remove(TREE_STATE, &id.to_be_bytes())?;
-        txn.remove(TREE_GROUPS, &id.to_be_bytes())?;
+        groups::delete(&mut txn, id)?;
         txn.commit(Durability::Immediate)?;
         Ok(())
     }
@@ -208,18 +186,15 @@ impl Brooklet {
         topic: Option<&str>,
     ) -> Result<Vec<(String, u32, u64)>> {
         let mut txn = self.inner.engine.begin_write()?;
-        let id = Self::group_id_write(&mut txn, name)?;
+        let id = groups::find(&txn, name)?.ok_or_else(|| no_group(name))?;
         self.require_idle(&mut txn, id, name)?;
         let mut targets: BTreeSet<(String, u32)> = BTreeSet::new();
         if let Some(t) = topic {
             let d = self.describe_topic(t)?;
             targets.extend(d.partitions.iter().map(|p| (t.to_owned(), p.partition)));
         } else {
-            let low = offset_key(id, 0, 0);
-            let high = offset_key(id, u32::MAX, u32::MAX);
             let names: std::collections::BTreeMap<u32, String> = self.topics_by_id()?;
-            for (k, _) in txn.range(TREE_OFFSETS, &low[..]..=&high[..], false)? {
-                let (tid, p) = offset_key_parts(&k)?;
+            for (tid, p) in groups::committed_partitions(&txn, id)? {
                 if let Some(n) = names.get(&tid) {
                     targets.insert((n.clone(), p));
                 }
@@ -240,7 +215,7 @@ impl Brooklet {
                 .catalog
                 .lock()
                 .expect("catalog lock")
-                .lookup_write(&mut txn, &t)?;
+                .lookup(&txn, &t)?;
             resolved.push((meta, p, offset, String::new()));
             out.push((t, p, offset));
         }
@@ -258,7 +233,7 @@ impl Brooklet {
 
     fn topics_by_id(&self) -> Result<std::collections::BTreeMap<u32, String>> {
         self.with_snapshot(|read| {
-            Ok(super::topics::list(read)?
+            Ok(crate::catalog::list(read)?
                 .into_iter()
                 .map(|t| (t.id, t.name))
                 .collect())

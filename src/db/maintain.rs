@@ -6,7 +6,7 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use super::{Brooklet, CompactionReport, now_ms, topics};
+use super::{Brooklet, CompactionReport, now_ms};
 use crate::error::Result;
 use crate::log::retention;
 use crate::pager::Durability;
@@ -36,7 +36,7 @@ impl Brooklet {
     /// Drops every segment past the retention limits, a bounded step per commit.
     pub(super) fn apply_retention(&self) -> Result<MaintenanceReport> {
         let mut report = MaintenanceReport::default();
-        let topics = self.with_snapshot(topics::list)?;
+        let topics = self.with_snapshot(crate::catalog::list)?;
         for topic in topics {
             if topic.config.retention_ms.is_none() && topic.config.retention_bytes.is_none() {
                 continue;

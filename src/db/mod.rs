@@ -1,4 +1,4 @@
-//! L5, the public API: [`Brooklet`] opens a file and produces and fetches records;
+//! L8, the public API: [`Brooklet`] opens a file and produces and fetches records;
 //! [`Reader`] follows partitions with `poll`.
 //!
 //! A `Brooklet` is cheap to clone and `Send + Sync`: clones share one page cache, one
@@ -8,11 +8,9 @@
 mod compact;
 mod consumer;
 mod group_admin;
-mod groups;
 mod maintain;
 mod produce;
 mod reader;
-mod topics;
 mod vacuum;
 
 use std::path::Path;
@@ -27,15 +25,15 @@ pub use produce::{Producer, RecordMetadata};
 pub use reader::{ConsumedRecord, OffsetReset, Reader, StartAt};
 pub use vacuum::{VacuumOptions, VacuumProgress, VacuumReport};
 
+use crate::catalog::CatalogCache;
 use crate::catalog::{TopicConfig, TopicMeta};
 use crate::engine::{CheckReport, Engine, EngineOptions, ReadTransaction};
 use crate::error::{Error, Result};
 use crate::log::meta::{Segment, TREE_SEGMENTS, offset_key};
 use crate::log::read::{self, FetchLimits, Fetched};
-use crate::os::Storage;
+use crate::os::{Storage, now_ms};
 use crate::pager::Durability;
 use produce::CommitQueue;
-use topics::CatalogCache;
 
 /// Settings for [`Brooklet::open_with`].
 #[derive(Clone, Debug)]
@@ -279,7 +277,7 @@ impl Brooklet {
             Err(Error::Busy) => return Ok(()),
             Err(e) => return Err(e),
         };
-        crate::log::meta::bump_leader_epoch(&mut txn)?;
+        crate::counters::bump_leader_epoch(&mut txn)?;
         txn.commit(Durability::Immediate)?;
         Ok(())
     }
@@ -337,7 +335,7 @@ impl Brooklet {
             .catalog
             .lock()
             .expect("catalog lock")
-            .lookup_read(read, name)
+            .lookup(read, name)
     }
 
     fn check_partition(topic: &TopicMeta, partition: u32) -> Result<()> {
@@ -355,7 +353,9 @@ impl Brooklet {
     /// Creates a topic with `partitions` partitions.
     pub fn create_topic(&self, name: &str, partitions: u32, config: TopicConfig) -> Result<()> {
         let mut txn = self.inner.engine.begin_write()?;
-        topics::create(&mut txn, name, partitions, config, now_ms().cast_unsigned())?;
+        let topic =
+            crate::catalog::create(&mut txn, name, partitions, config, now_ms().cast_unsigned())?;
+        crate::log::partitions::create(&mut txn, &topic)?;
         txn.commit(Durability::Immediate)?;
         Ok(())
     }
@@ -363,7 +363,7 @@ impl Brooklet {
     /// Every topic, by name.
     pub fn topics(&self) -> Result<Vec<TopicInfo>> {
         self.with_snapshot(|read| {
-            Ok(topics::list(read)?
+            Ok(crate::catalog::list(read)?
                 .into_iter()
                 .map(|t| TopicInfo {
                     name: t.name,
@@ -401,7 +401,7 @@ impl Brooklet {
     /// Changes configs of a topic by their Kafka names; returns the new config.
     pub fn alter_topic_config(&self, name: &str, pairs: &[(&str, &str)]) -> Result<TopicConfig> {
         let mut txn = self.inner.engine.begin_write()?;
-        let meta = topics::alter(&mut txn, name, pairs)?;
+        let meta = crate::catalog::alter(&mut txn, name, pairs)?;
         txn.commit(Durability::Immediate)?;
         Ok(meta.config)
     }
@@ -409,7 +409,9 @@ impl Brooklet {
     /// Deletes a topic and frees all its pages.
     pub fn delete_topic(&self, name: &str) -> Result<()> {
         let mut txn = self.inner.engine.begin_write()?;
-        topics::delete(&mut txn, name)?;
+        let topic = crate::catalog::get(&txn, name)?;
+        crate::log::partitions::drop_all(&mut txn, &topic)?;
+        crate::catalog::delete(&mut txn, &topic)?;
         txn.commit(Durability::Immediate)?;
         Ok(())
     }
@@ -613,9 +615,4 @@ impl Brooklet {
             Ok(Some(bytes))
         })
     }
-}
-
-/// Milliseconds since the Unix epoch.
-pub(crate) fn now_ms() -> i64 {
-    i64::try_from(crate::pager::now_ms()).unwrap_or(i64::MAX)
 }

@@ -330,7 +330,7 @@ impl Brooklet {
                 .catalog
                 .lock()
                 .expect("catalog lock")
-                .lookup_write(txn, &req.topic)?;
+                .lookup(txn, &req.topic)?;
             for p in req.partition.iter().chain(req.routes.iter().flatten()) {
                 Self::check_partition(&topic, *p)?;
             }

@@ -403,7 +403,7 @@ mod tests {
     }
 
     fn topic_id(read: &ReadTransaction, name: &str) -> u32 {
-        crate::db::topics::list(read)
+        crate::catalog::list(read)
             .unwrap()
             .into_iter()
             .find(|t| t.name == name)

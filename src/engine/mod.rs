@@ -1,4 +1,4 @@
-//! L5 for the storage engine: a file of named B-trees with atomic, durable transactions.
+//! L4, the storage engine: a file of named B-trees with atomic, durable transactions.
 //!
 //! This is the layer the event log is built on, and a usable key-value store in its own
 //! right: [`Engine`] opens a file, [`WriteTransaction`] changes any number of named trees
@@ -37,6 +37,7 @@ use std::time::Duration;
 
 pub use check::{CheckReport, Problem};
 pub(crate) use relocate::PageClass;
+pub(crate) use txn::TreeRead;
 pub use txn::{Entries, ReadTransaction, WriteTransaction};
 
 use crate::error::Result;

@@ -121,7 +121,8 @@ impl WriteTransaction {
         for blob in self.txn.base_meta_blobs()? {
             mark(blob.first.0, blob.page_count, PageClass::Meta)?;
         }
-        for (key, value) in self.range(EXTENTS_TREE, .., false)? {
+        for item in self.range(EXTENTS_TREE, ..)? {
+            let (key, value) = item?;
             let first = decode_extent_key(&key)?;
             let count = decode_extent_len(&value, first)?;
             mark(first.0, count, PageClass::Fixed)?;

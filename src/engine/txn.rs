@@ -99,6 +99,36 @@ impl Iterator for Entries<'_> {
     }
 }
 
+/// Reading named trees: what a [`ReadTransaction`] and a [`WriteTransaction`] share, so
+/// that code that only reads is written once for both.
+pub(crate) trait TreeRead {
+    /// The value under `key` in `tree`.
+    fn get(&self, tree: &str, key: &[u8]) -> Result<Option<Vec<u8>>>;
+
+    /// Entries of `tree` with keys in `range`, in key order.
+    fn range<'k, R: RangeBounds<&'k [u8]>>(&self, tree: &str, range: R) -> Result<Entries<'_>>;
+}
+
+impl TreeRead for ReadTransaction {
+    fn get(&self, tree: &str, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        Self::get(self, tree, key)
+    }
+
+    fn range<'k, R: RangeBounds<&'k [u8]>>(&self, tree: &str, range: R) -> Result<Entries<'_>> {
+        Self::range(self, tree, range)
+    }
+}
+
+impl TreeRead for WriteTransaction {
+    fn get(&self, tree: &str, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        Self::get(self, tree, key)
+    }
+
+    fn range<'k, R: RangeBounds<&'k [u8]>>(&self, tree: &str, range: R) -> Result<Entries<'_>> {
+        Self::range(self, tree, range)
+    }
+}
+
 /// A consistent snapshot of one commit. Holds no lock: writers in this and other
 /// processes go on while it lives.
 #[derive(Debug)]
@@ -449,12 +479,34 @@ impl WriteTransaction {
     }
 
     /// The value under `key` in `tree`, including this transaction's changes.
-    pub fn get(&mut self, tree: &str, key: &[u8]) -> Result<Option<Vec<u8>>> {
+    pub fn get(&self, tree: &str, key: &[u8]) -> Result<Option<Vec<u8>>> {
         if let Some(value) = self.pending.get(tree, key) {
             return Ok(Some(value.to_vec()));
         }
-        self.load(tree)?;
-        self.trees[tree].get(&self.txn, key)
+        match self.trees.get(tree) {
+            Some(loaded) => loaded.get(&self.txn, key),
+            None => btree::get(&self.txn, self.committed_root(tree)?, key),
+        }
+    }
+
+    /// Calls `f` with `tree` as this transaction sees it: loaded (changed) or as committed.
+    fn with_tree<T>(&self, tree: &str, f: impl FnOnce(&TreeMut) -> Result<T>) -> Result<T> {
+        if let Some(loaded) = self.trees.get(tree) {
+            return f(loaded);
+        }
+        f(&TreeMut::new(self.committed_root(tree)?))
+    }
+
+    /// The root of `tree` as the base commit (or this transaction's master tree) has it,
+    /// for a tree this transaction has not loaded.
+    fn committed_root(&self, tree: &str) -> Result<Option<NodePtr>> {
+        if tree != EXTENTS_TREE {
+            validate_name(tree, self.txn.page_size())?;
+        }
+        self.master
+            .get(&self.txn, tree.as_bytes())?
+            .map(|bytes| decode_root(&bytes))
+            .transpose()
     }
 
     /// Removes `key` from `tree`. Returns whether it was present.
@@ -480,38 +532,55 @@ impl WriteTransaction {
         self.remove_range(tree, ..).map(|_| ())
     }
 
-    /// Entries of `tree` in `range`, including this transaction's changes, in key order
-    /// (or reversed). Collected, since the transaction may change the tree afterwards.
-    pub fn range<'k, R: RangeBounds<&'k [u8]>>(
-        &mut self,
+    /// Entries of `tree` with keys in `range`, including this transaction's changes, in key
+    /// order. Collected when called, since the transaction may change the tree afterwards.
+    pub fn range<'k, R: RangeBounds<&'k [u8]>>(&self, tree: &str, range: R) -> Result<Entries<'_>> {
+        self.collected(tree, bounds(&range), false)
+    }
+
+    /// Entries of `tree` with keys in `range`, from the largest key down.
+    pub fn range_rev<'k, R: RangeBounds<&'k [u8]>>(
+        &self,
         tree: &str,
         range: R,
+    ) -> Result<Entries<'_>> {
+        self.collected(tree, bounds(&range), true)
+    }
+
+    fn collected(
+        &self,
+        tree: &str,
+        range: (Bound<&[u8]>, Bound<&[u8]>),
         reverse: bool,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
-        self.load(tree)?;
-        let range = bounds(&range);
-        let pending = self.pending.range(tree, range);
-        let iter = self.trees[tree].range(&self.txn, range);
-        if reverse {
-            Merge::new(iter.rev(), pending, true).collect()
-        } else {
-            Merge::new(iter, pending, false).collect()
-        }
+    ) -> Result<Entries<'_>> {
+        let entries: Vec<KeyValue> = self.with_tree(tree, |tree_mut| {
+            let pending = self.pending.range(tree, range);
+            let iter = tree_mut.range(&self.txn, range);
+            if reverse {
+                Merge::new(iter.rev(), pending, true).collect()
+            } else {
+                Merge::new(iter, pending, false).collect()
+            }
+        })?;
+        Ok(Entries {
+            inner: Box::new(entries.into_iter().map(Ok)),
+        })
     }
 
     /// The first `limit` entries of `tree` in `range`, including this transaction's changes.
     pub(crate) fn first_entries<'k, R: RangeBounds<&'k [u8]>>(
-        &mut self,
+        &self,
         tree: &str,
         range: R,
         limit: usize,
     ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
-        self.load(tree)?;
         let range = bounds(&range);
-        let pending = self.pending.range(tree, range);
-        Merge::new(self.trees[tree].range(&self.txn, range), pending, false)
-            .take(limit)
-            .collect()
+        self.with_tree(tree, |tree_mut| {
+            let pending = self.pending.range(tree, range);
+            Merge::new(tree_mut.range(&self.txn, range), pending, false)
+                .take(limit)
+                .collect()
+        })
     }
 
     /// Commits every change atomically at `durability` and returns the commit's txn id.

@@ -7,12 +7,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::{
-    Committed, GroupState, KEY_NEXT_GROUP_ID, Member, TREE_GROUPS, TREE_MEMBERS, TREE_OFFSETS,
-    TREE_STATE, group_key_id, member_key_parts, offset_key_all,
+    Committed, GroupState, Member, TREE_GROUPS, TREE_MEMBERS, TREE_OFFSETS, TREE_STATE,
+    group_key_id, member_key_parts, offset_key_all,
 };
 use crate::engine::{CheckReport, Problem, ReadTransaction};
 use crate::error::{Error, Result};
-use crate::log::meta::{TREE_META, decode_u32};
 
 /// Group names by id.
 type Names = BTreeMap<u32, String>;
@@ -28,11 +27,8 @@ fn problem(report: &mut CheckReport, message: String) {
 
 /// Checks every consumer-group record, adding problems to `report`.
 pub(crate) fn check_groups(read: &ReadTransaction, report: &mut CheckReport) {
-    let next_id = match read.get(TREE_META, KEY_NEXT_GROUP_ID) {
-        Ok(None) => Some(1),
-        Ok(Some(value)) => decode_u32(TREE_META, &value)
-            .map_err(|e| problem(report, format!("next-group-id: {e}")))
-            .ok(),
+    let next_id = match crate::counters::next_group_id(read) {
+        Ok(next) => Some(next.unwrap_or(1)),
         Err(e) => {
             problem(report, format!("next-group-id: {e}"));
             None

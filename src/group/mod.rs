@@ -1,4 +1,4 @@
-//! L4, consumer groups: committed offsets, members with liveness, partition ownership and
+//! L7, consumer groups: committed offsets, members with liveness, partition ownership and
 //! assignment. The file itself is the group coordinator: every member reads and writes the
 //! group's records in ordinary transactions, and whoever changes the membership (a join, a
 //! leave, an expiry noticed at a heartbeat) recomputes the assignment in the same commit.
@@ -19,9 +19,16 @@
 //! 1. Every owner and pending owner in a group's state is a member of the group.
 //! 2. `generation` rises with every change of ownership.
 //! 3. A committed offset is written only by the partition's owner.
+//!
+//! `store.rs` reads and writes the trees; `assign.rs` computes assignments; `check.rs` is
+//! the groups' part of the integrity check. The group id counter is in `counters`.
+//!
+//! May call: the engine (transactions, liveness locks), the catalog (subscribed topics),
+//! `counters`, `page` (the cursor) and `error`.
 
 pub(crate) mod assign;
 pub(crate) mod check;
+pub(crate) mod store;
 
 use crate::error::{Error, Result};
 use crate::page::{Cursor, put_u16, put_u32, put_u64};
@@ -30,7 +37,6 @@ pub(crate) const TREE_GROUPS: &str = "group.groups";
 pub(crate) const TREE_STATE: &str = "group.state";
 pub(crate) const TREE_MEMBERS: &str = "group.members";
 pub(crate) const TREE_OFFSETS: &str = "group.offsets";
-pub(crate) const KEY_NEXT_GROUP_ID: &[u8] = b"next-group-id";
 
 fn put_str(out: &mut Vec<u8>, s: &str) {
     put_u16(

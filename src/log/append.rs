@@ -15,8 +15,8 @@
 //! descend a B-tree and scan at most about one interval.
 
 use super::meta::{
-    IndexEntry, PartitionState, Segment, TREE_OFFSETS, TREE_PARTITIONS, TREE_SEGMENTS, TREE_TIMES,
-    encode_u64, offset_key, partition_key, time_key,
+    INDEX_INTERVAL, IndexEntry, PartitionState, Segment, TREE_OFFSETS, TREE_PARTITIONS,
+    TREE_SEGMENTS, TREE_TIMES, encode_u64, offset_key, partition_key, time_key,
 };
 use crate::catalog::TopicMeta;
 use crate::engine::WriteTransaction;
@@ -25,9 +25,6 @@ use crate::kafka::batch::{
     BATCH_HEADER_SIZE, BatchHeader, MAX_BATCH_SIZE, encode_batch_into, set_leader_epoch,
 };
 use crate::kafka::{Record, TimestampType};
-
-/// Bytes between sparse index entries (Kafka's `index.interval.bytes`).
-pub(crate) const INDEX_INTERVAL: u32 = 4096;
 
 /// Where a run of appended records landed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,18 +37,6 @@ pub(crate) struct Appended {
     pub timestamp_ms: i64,
 }
 
-/// Reads a partition's state in a write transaction.
-pub(crate) fn load_state(
-    txn: &mut WriteTransaction,
-    topic: &TopicMeta,
-    partition: u32,
-) -> Result<PartitionState> {
-    let value = txn
-        .get(TREE_PARTITIONS, &partition_key(topic.id, partition))?
-        .ok_or_else(|| Error::bad_value(TREE_PARTITIONS, "partition state missing"))?;
-    PartitionState::decode(&value)
-}
-
 /// Appends `records` to `partition` of `topic`, in batches of at most `max.message.bytes`.
 pub(crate) fn append(
     txn: &mut WriteTransaction,
@@ -61,7 +46,7 @@ pub(crate) fn append(
     now_ms: i64,
 ) -> Result<Appended> {
     assert!(!records.is_empty(), "append of no records");
-    if super::compact::compacts(topic)
+    if topic.config.cleanup_policy.compacts()
         && let Some(index) = records.iter().position(|r| r.key.is_none())
     {
         // Kafka's broker refuses these too: compaction keeps the latest record per key.
@@ -70,8 +55,8 @@ pub(crate) fn append(
             topic.name, topic.config.cleanup_policy
         )));
     }
-    let mut state = load_state(txn, topic, partition)?;
-    let epoch = super::meta::leader_epoch(txn)?;
+    let mut state = super::read::partition_state(txn, topic.id, partition)?;
+    let epoch = crate::counters::leader_epoch(txn)?;
     let offset_base = state.next_offset;
     let max_batch = (topic.config.max_message_bytes as usize).min(MAX_BATCH_SIZE);
     let mut batch = Vec::with_capacity(max_batch.min(1 << 20));

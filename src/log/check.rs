@@ -22,11 +22,11 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::compact::for_each_batch;
 use super::meta::{
-    IndexEntry, KEY_CATALOG_VERSION, KEY_NEXT_TOPIC_ID, PartitionState, Segment, TREE_META,
-    TREE_OFFSETS, TREE_PARTITIONS, TREE_SEGMENTS, TREE_TIMES, TREE_TOPICS, decode_u32, decode_u64,
-    split_offset_key, split_partition_key, split_topic_key, time_from_suffix,
+    IndexEntry, PartitionState, Segment, TREE_OFFSETS, TREE_PARTITIONS, TREE_SEGMENTS, TREE_TIMES,
+    decode_u64, split_offset_key, split_partition_key, time_from_suffix,
 };
-use crate::catalog::TopicMeta;
+use crate::catalog::{TREE_TOPICS, TopicMeta, split_topic_key};
+use crate::counters;
 use crate::engine::{CheckReport, Problem, ReadTransaction};
 use crate::error::{Error, PageId};
 use crate::kafka::records::for_each_record;
@@ -141,27 +141,20 @@ impl LogCheck<'_> {
     /// the next topic id (1 when absent), or `None` if it does not decode.
     fn meta(&mut self) -> Option<u32> {
         let read = self.read;
-        let next_topic_id = match read.get(TREE_META, KEY_NEXT_TOPIC_ID) {
-            Ok(None) => Some(1),
-            Ok(Some(value)) => decode_u32(TREE_META, &value)
-                .map_err(|e| self.error("next-topic-id", &e))
-                .ok(),
+        let next_topic_id = match counters::next_topic_id(read) {
+            Ok(next) => Some(next.unwrap_or(1)),
             Err(e) => {
-                self.error(TREE_META, &e);
+                self.error("next-topic-id", &e);
                 None
             }
         };
-        match read.get(TREE_META, KEY_CATALOG_VERSION) {
-            Ok(None) => {}
-            Ok(Some(value)) => match decode_u64(TREE_META, &value) {
-                Ok(u64::MAX) => self.problem(
-                    None,
-                    "catalog-version is at its largest value: no topic can change".to_owned(),
-                ),
-                Ok(_) => {}
-                Err(e) => self.error("catalog-version", &e),
-            },
-            Err(e) => self.error(TREE_META, &e),
+        match counters::catalog_version(read) {
+            Ok(u64::MAX) => self.problem(
+                None,
+                "catalog-version is at its largest value: no topic can change".to_owned(),
+            ),
+            Ok(_) => {}
+            Err(e) => self.error("catalog-version", &e),
         }
         next_topic_id
     }

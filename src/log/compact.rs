@@ -25,12 +25,12 @@
 use std::collections::HashMap;
 use std::ops::Range;
 
-use super::append::INDEX_INTERVAL;
+use super::meta::INDEX_INTERVAL;
 use super::meta::{
     IndexEntry, PartitionState, Segment, TREE_OFFSETS, TREE_PARTITIONS, TREE_SEGMENTS, key_suffix,
     offset_key, partition_key,
 };
-use crate::catalog::{CleanupPolicy, TopicMeta};
+use crate::catalog::TopicMeta;
 use crate::engine::{ReadTransaction, WriteTransaction};
 use crate::error::{Error, PageId, Result};
 use crate::kafka::RecordRef;
@@ -75,14 +75,6 @@ pub(crate) struct RunDone {
     pub bytes_after: u64,
 }
 
-/// True if `topic` is compacted.
-pub(crate) fn compacts(topic: &TopicMeta) -> bool {
-    matches!(
-        topic.config.cleanup_policy,
-        CleanupPolicy::Compact | CleanupPolicy::CompactDelete
-    )
-}
-
 /// A partition's cleanable segments as last found clean, and the time until which nothing
 /// more can be removed from them (see [`Plan::fingerprint`] and [`Plan::due_ms`]).
 pub(crate) type KnownClean = (Vec<(u64, u32, u32)>, i64);
@@ -97,7 +89,7 @@ pub(crate) fn plan(
     now_ms: i64,
     known_clean: Option<&KnownClean>,
 ) -> Result<Option<Plan>> {
-    if !compacts(topic) {
+    if !topic.config.cleanup_policy.compacts() {
         return Ok(None);
     }
     let state = super::read::partition_state(read, topic.id, partition)?;

@@ -1,67 +1,36 @@
-//! The event log's records in the engine's named trees, and their codecs.
+//! The event log's trees and their codecs; this module is their one owner.
 //!
 //! Keys are big-endian so that byte order is numeric order; values are little-endian like
 //! the rest of brooklet's own structures.
 //!
 //! | tree              | key                                          | value               |
 //! |-------------------|----------------------------------------------|---------------------|
-//! | `log.topics`      | topic id u32                                 | [`TopicMeta`] (catalog) |
 //! | `log.partitions`  | topic id u32, partition u32                  | [`PartitionState`]  |
 //! | `log.segments`    | topic id u32, partition u32, base offset u64 | [`Segment`]         |
 //! | `log.offsets`     | topic id u32, partition u32, offset u64      | [`IndexEntry`]      |
 //! | `log.times`       | topic id u32, partition u32, timestamp u64*  | offset u64          |
-//! | `log.meta`        | `next-topic-id`                              | u32                 |
-//! | `log.meta`        | `catalog-version`                            | u64 (bumped on every catalog change) |
-//! | `log.meta`        | `leader-epoch`                               | u32: the file's epoch (see [`leader_epoch`]) |
 //!
 //! *Timestamps are stored as `i64` with the sign bit flipped, so negative values order first.
+//!
+//! The topics themselves are the catalog's (`log.topics`), and the file's counters (the
+//! leader epoch among them) are in `counters` (`log.meta`).
 
-use crate::engine::{Bounds, WriteTransaction};
+use crate::engine::Bounds;
 use crate::error::{Error, Result};
 use crate::page::{Cursor, put_u32, put_u64};
 
-pub(crate) const TREE_TOPICS: &str = "log.topics";
 pub(crate) const TREE_PARTITIONS: &str = "log.partitions";
 pub(crate) const TREE_SEGMENTS: &str = "log.segments";
 pub(crate) const TREE_OFFSETS: &str = "log.offsets";
 pub(crate) const TREE_TIMES: &str = "log.times";
-pub(crate) const TREE_META: &str = "log.meta";
-pub(crate) const KEY_NEXT_TOPIC_ID: &[u8] = b"next-topic-id";
-pub(crate) const KEY_CATALOG_VERSION: &[u8] = b"catalog-version";
-const KEY_LEADER_EPOCH: &[u8] = b"leader-epoch";
 
-/// The file's epoch, which every batch appended carries as Kafka's `partitionLeaderEpoch`:
-/// -1 (Kafka's "unset") until recovery first rolls a commit back, then 0, 1, ...: one more
-/// each time a writer opens the file after a rollback (see [`bump_leader_epoch`]). Kafka
-/// raises the leader epoch after a log truncation for the same reason: a reader that saw
-/// records later lost can tell the records now at those offsets from them.
-pub(crate) fn leader_epoch(txn: &mut WriteTransaction) -> Result<i32> {
-    match txn.get(TREE_META, KEY_LEADER_EPOCH)? {
-        None => Ok(-1),
-        Some(value) => i32::try_from(decode_u32(TREE_META, &value)?)
-            .map_err(|_| Error::bad_value(TREE_META, "leader epoch is past i32::MAX")),
-    }
-}
-
-/// Raises the file's epoch by one (from -1 to 0 the first time); returns the new epoch.
-/// Called by a writer that opened the file after recovery rolled back a commit, in its
-/// first commit, before the damaged slot is overwritten and the rollback forgotten.
-pub(crate) fn bump_leader_epoch(txn: &mut WriteTransaction) -> Result<i32> {
-    let epoch = leader_epoch(txn)?
-        .checked_add(1)
-        .ok_or_else(|| Error::bad_value(TREE_META, "leader epoch is past i32::MAX"))?;
-    let value = u32::try_from(epoch).expect("an epoch after -1 is not negative");
-    txn.insert(TREE_META, KEY_LEADER_EPOCH, &value.to_le_bytes())?;
-    Ok(epoch)
-}
+/// Bytes between sparse index entries (Kafka's `index.interval.bytes`): a batch that starts
+/// at least this far after the partition's last offset-index entry (or at the start of a
+/// segment) gets one, and likewise for the time index.
+pub(crate) const INDEX_INTERVAL: u32 = 4096;
 
 /// Kafka's largest offset: offsets are non-negative `i64`s.
 pub(crate) const OFFSET_MAX: u64 = i64::MAX.cast_unsigned();
-
-/// Key of a topic in `log.topics`.
-pub(crate) fn topic_key(topic_id: u32) -> [u8; 4] {
-    topic_id.to_be_bytes()
-}
 
 /// Key of a partition in `log.partitions`; also the prefix of its per-offset keys.
 pub(crate) fn partition_key(topic_id: u32, partition: u32) -> [u8; 8] {
@@ -114,13 +83,6 @@ pub(crate) fn split_partition_key(tree: &'static str, key: &[u8]) -> Result<(u32
         u32::from_be_bytes(array(topic_id)),
         u32::from_be_bytes(array(partition)),
     ))
-}
-
-/// The topic id of a 4-byte `log.topics` key.
-pub(crate) fn split_topic_key(key: &[u8]) -> Result<u32> {
-    key.try_into()
-        .map(u32::from_be_bytes)
-        .map_err(|_| Error::bad_value(TREE_TOPICS, "topic key is not 4 bytes"))
 }
 
 /// A fixed-size array from a slice of exactly that size (split from one of known size).
@@ -318,14 +280,6 @@ pub(crate) fn decode_u64(tree: &'static str, bytes: &[u8]) -> Result<u64> {
         .try_into()
         .map_err(|_| Error::bad_value(tree, "expected an 8-byte value"))?;
     Ok(u64::from_le_bytes(b))
-}
-
-/// Decodes a u32 value of `tree`.
-pub(crate) fn decode_u32(tree: &'static str, bytes: &[u8]) -> Result<u32> {
-    let b: [u8; 4] = bytes
-        .try_into()
-        .map_err(|_| Error::bad_value(tree, "expected a 4-byte value"))?;
-    Ok(u32::from_le_bytes(b))
 }
 
 #[cfg(test)]

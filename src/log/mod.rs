@@ -1,4 +1,4 @@
-//! L6, partitions: segment chains of stored Kafka batches with the sparse offset and time
+//! L7, partitions: segment chains of stored Kafka batches with the sparse offset and time
 //! indexes (`append.rs`, `read.rs`, `fetched.rs`), retention (`retention.rs`), compaction
 //! (`compact.rs`), moving segments for vacuum (`relocate.rs`), the log's trees and their
 //! codecs (`meta.rs`), and the log's part of the integrity check (`check.rs`).
@@ -17,6 +17,7 @@ pub(crate) mod check;
 pub(crate) mod compact;
 mod fetched;
 pub(crate) mod meta;
+pub(crate) mod partitions;
 pub(crate) mod read;
 pub(crate) mod relocate;
 pub(crate) mod retention;

@@ -20,7 +20,7 @@ use super::meta::{
     IndexEntry, PartitionState, Segment, TREE_OFFSETS, TREE_PARTITIONS, TREE_SEGMENTS, TREE_TIMES,
     decode_u64, key_suffix, offset_key, partition_key, time_key,
 };
-use crate::engine::ReadTransaction;
+use crate::engine::{ReadTransaction, TreeRead};
 use crate::error::{CorruptionKind, Error, PageId, Result};
 use crate::kafka::batch::{BATCH_HEADER_SIZE, BatchHeader, verify_batch};
 use crate::kafka::records::decode_batch;
@@ -63,13 +63,13 @@ pub struct Fetched {
 
 /// The state of a partition in a snapshot.
 pub(crate) fn partition_state(
-    read: &ReadTransaction,
+    read: &impl TreeRead,
     topic_id: u32,
     partition: u32,
 ) -> Result<PartitionState> {
     let value = read
         .get(TREE_PARTITIONS, &partition_key(topic_id, partition))?
-        .ok_or_else(|| Error::corrupt_file(CorruptionKind::Invalid("partition state missing")))?;
+        .ok_or_else(|| Error::bad_value(TREE_PARTITIONS, "partition state missing"))?;
     PartitionState::decode(&value)
 }
 

@@ -48,9 +48,9 @@ impl SegmentSlot {
 /// Every segment of every partition, in key order.
 pub(crate) fn all_segments(txn: &mut WriteTransaction) -> Result<Vec<SegmentSlot>> {
     let bounds = txn.bounds();
-    let entries = txn.range(TREE_SEGMENTS, .., false)?;
-    let mut out: Vec<SegmentSlot> = Vec::with_capacity(entries.len());
-    for (key, value) in entries {
+    let mut out: Vec<SegmentSlot> = Vec::new();
+    for item in txn.range(TREE_SEGMENTS, ..)? {
+        let (key, value) = item?;
         key_suffix(TREE_SEGMENTS, &key)?;
         let segment = Segment::decode(&value, bounds)?;
         out.push(SegmentSlot { key, segment });

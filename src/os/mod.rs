@@ -22,6 +22,13 @@ pub use fault::{CrashMode, FaultConfig, FaultKind, FaultStorage};
 pub use file::FileStorage;
 pub use mem::MemStorage;
 
+/// Milliseconds since the Unix epoch, by the system clock (0 if the clock is before it).
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
 /// The sector size at which unsynced writes may tear after a power cut.
 pub const SECTOR_SIZE: usize = 512;
 

@@ -1,4 +1,4 @@
-//! L3, free pages and their safe reuse.
+//! Free pages and their safe reuse (the pager's free list).
 //!
 //! The free list is a sorted list of extents (runs of contiguous free pages), each tagged
 //! with the transaction that freed it. It is stored as a blob of 16-byte entries

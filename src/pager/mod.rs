@@ -43,7 +43,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-pub(crate) use recovery::now_ms;
 pub use report::{RecoveryReport, RolledBackCommit};
 pub(crate) use txn::{ReadTxn, WriteTxn};
 

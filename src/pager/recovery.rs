@@ -105,7 +105,7 @@ impl Pager {
                 last_durable: TxnId(1),
                 page_count: 2,
                 durable: true,
-                time_ms: now_ms(),
+                time_ms: crate::os::now_ms().cast_unsigned(),
                 master_root: None,
                 freelist: None,
                 freelist_inline: Vec::new(),
@@ -700,11 +700,4 @@ fn read_page_size(storage: &dyn Storage) -> Result<u32> {
         }));
     }
     Ok(page_size)
-}
-
-/// Milliseconds since the Unix epoch.
-pub(crate) fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }

@@ -16,7 +16,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use super::alloc::{Allocator, FreeExtent, ReuseBound, WINDOW_LOCAL};
-use super::recovery::{now_ms, slot_crc};
+use super::recovery::slot_crc;
 use super::{CommitState, Durability, Pager};
 use crate::error::{CorruptionKind, Error, PageId, Result};
 use crate::page::slot::{
@@ -699,7 +699,7 @@ impl WriteTxn {
             },
             page_count: self.alloc.page_count(),
             durable,
-            time_ms: now_ms(),
+            time_ms: crate::os::now_ms().cast_unsigned(),
             master_root: self.master_root,
             freelist,
             freelist_inline,

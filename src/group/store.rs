@@ -1,18 +1,18 @@
-//! Group operations inside transactions: find or create a group, join, heartbeat, expire
-//! and rebalance, release revoked partitions, and fenced offset commits.
+//! The group trees, read and written: find, create and delete a group, its members and
+//! state, rebalance and release partitions, and fenced offset commits. With the codecs in
+//! `mod.rs`, this is the one place that touches `group.*` keys and values.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::topics;
-use crate::catalog::TopicMeta;
-use crate::engine::{ReadTransaction, WriteTransaction};
-use crate::error::{Error, Result};
-use crate::group::assign::{TopicParts, assign};
-use crate::group::{
-    Assignor, Committed, GroupState, KEY_NEXT_GROUP_ID, Member, Owner, TREE_GROUPS, TREE_MEMBERS,
-    TREE_OFFSETS, TREE_STATE, group_key_id, member_key, member_key_parts, offset_key,
+use super::assign::{TopicParts, assign};
+use super::{
+    Assignor, Committed, GroupState, Member, Owner, TREE_GROUPS, TREE_MEMBERS, TREE_OFFSETS,
+    TREE_STATE, group_key_id, member_key, member_key_parts, offset_key, offset_key_parts,
 };
-use crate::log::meta::{TREE_META, decode_u32};
+use crate::catalog::{CatalogCache, TopicMeta};
+use crate::counters;
+use crate::engine::{TreeRead, WriteTransaction};
+use crate::error::{Error, Result};
 
 /// Checks a group id: the same characters and length as a topic name.
 pub(crate) fn validate_group_name(name: &str) -> Result<()> {
@@ -20,8 +20,8 @@ pub(crate) fn validate_group_name(name: &str) -> Result<()> {
         .map_err(|e| Error::invalid(e.to_string().replace("topic name", "group id")))
 }
 
-/// The id of group `name` in a snapshot, if it exists.
-pub(crate) fn find_read(read: &ReadTransaction, name: &str) -> Result<Option<u32>> {
+/// The id of group `name`, if it exists.
+pub(crate) fn find(read: &impl TreeRead, name: &str) -> Result<Option<u32>> {
     for item in read.range(TREE_GROUPS, ..)? {
         let (k, v) = item?;
         if v == name.as_bytes() {
@@ -32,7 +32,7 @@ pub(crate) fn find_read(read: &ReadTransaction, name: &str) -> Result<Option<u32
 }
 
 /// Every group: (id, name).
-pub(crate) fn list(read: &ReadTransaction) -> Result<Vec<(u32, String)>> {
+pub(crate) fn list(read: &impl TreeRead) -> Result<Vec<(u32, String)>> {
     let mut out = Vec::new();
     for item in read.range(TREE_GROUPS, ..)? {
         let (k, v) = item?;
@@ -51,19 +51,10 @@ pub(crate) fn find_or_create(
     assignor: Assignor,
 ) -> Result<u32> {
     validate_group_name(name)?;
-    for (k, v) in txn.range(TREE_GROUPS, .., false)? {
-        if v == name.as_bytes() {
-            return group_key_id(TREE_GROUPS, &k);
-        }
+    if let Some(id) = find(txn, name)? {
+        return Ok(id);
     }
-    let id = match txn.get(TREE_META, KEY_NEXT_GROUP_ID)? {
-        Some(v) => decode_u32(TREE_META, &v)?,
-        None => 1,
-    };
-    let next = id
-        .checked_add(1)
-        .ok_or_else(|| Error::invalid("group ids exhausted"))?;
-    txn.insert(TREE_META, KEY_NEXT_GROUP_ID, &next.to_le_bytes())?;
+    let id = counters::take_group_id(txn)?;
     txn.insert(TREE_GROUPS, &id.to_be_bytes(), name.as_bytes())?;
     let state = GroupState {
         generation: 0,
@@ -75,37 +66,19 @@ pub(crate) fn find_or_create(
 }
 
 /// The members of a group, by id.
-pub(crate) fn members(txn: &mut WriteTransaction, group_id: u32) -> Result<BTreeMap<u64, Member>> {
+pub(crate) fn members(read: &impl TreeRead, group_id: u32) -> Result<BTreeMap<u64, Member>> {
     let low = member_key(group_id, 0);
     let high = member_key(group_id, u64::MAX);
-    txn.range(TREE_MEMBERS, &low[..]..=&high[..], false)?
-        .into_iter()
-        .map(|(k, v)| Ok((member_key_parts(&k)?.1, Member::decode(&v)?)))
+    read.range(TREE_MEMBERS, &low[..]..=&high[..])?
+        .map(|item| {
+            let (k, v) = item?;
+            Ok((member_key_parts(&k)?.1, Member::decode(&v)?))
+        })
         .collect()
 }
 
-/// The members of a group in a snapshot.
-pub(crate) fn members_read(read: &ReadTransaction, group_id: u32) -> Result<BTreeMap<u64, Member>> {
-    let low = member_key(group_id, 0);
-    let high = member_key(group_id, u64::MAX);
-    let mut out = BTreeMap::new();
-    for item in read.range(TREE_MEMBERS, &low[..]..=&high[..])? {
-        let (k, v) = item?;
-        out.insert(member_key_parts(&k)?.1, Member::decode(&v)?);
-    }
-    Ok(out)
-}
-
-/// A group's state in a transaction.
-pub(crate) fn state(txn: &mut WriteTransaction, group_id: u32) -> Result<GroupState> {
-    match txn.get(TREE_STATE, &group_id.to_be_bytes())? {
-        Some(v) => GroupState::decode(&v),
-        None => Err(Error::bad_value(TREE_STATE, "group has no state")),
-    }
-}
-
-/// A group's state in a snapshot.
-pub(crate) fn state_read(read: &ReadTransaction, group_id: u32) -> Result<GroupState> {
+/// A group's state.
+pub(crate) fn state(read: &impl TreeRead, group_id: u32) -> Result<GroupState> {
     match read.get(TREE_STATE, &group_id.to_be_bytes())? {
         Some(v) => GroupState::decode(&v),
         None => Err(Error::bad_value(TREE_STATE, "group has no state")),
@@ -142,10 +115,10 @@ pub(crate) fn rebalance(
         names.extend(m.topics.iter().map(String::as_str));
     }
     let mut parts = Vec::new();
-    let mut catalog = topics::CatalogCache::default();
+    let mut catalog = CatalogCache::default();
     for name in names {
         // A subscribed topic that does not exist (yet) is skipped.
-        if let Ok(t) = catalog.lookup_write(txn, name) {
+        if let Ok(t) = catalog.lookup(txn, name) {
             parts.push(TopicParts {
                 id: t.id,
                 name: t.name.clone(),
@@ -276,9 +249,9 @@ pub(crate) fn commit_offsets(
     Ok(())
 }
 
-/// The committed offset of a partition in a snapshot.
-pub(crate) fn committed_read(
-    read: &ReadTransaction,
+/// The committed offset of a partition.
+pub(crate) fn committed(
+    read: &impl TreeRead,
     group_id: u32,
     topic_id: u32,
     partition: u32,
@@ -286,4 +259,26 @@ pub(crate) fn committed_read(
     read.get(TREE_OFFSETS, &offset_key(group_id, topic_id, partition))?
         .map(|v| Committed::decode(&v))
         .transpose()
+}
+
+/// The partitions a group has committed offsets for: (topic id, partition), in order.
+pub(crate) fn committed_partitions(read: &impl TreeRead, group_id: u32) -> Result<Vec<(u32, u32)>> {
+    let low = offset_key(group_id, 0, 0);
+    let high = offset_key(group_id, u32::MAX, u32::MAX);
+    read.range(TREE_OFFSETS, &low[..]..=&high[..])?
+        .map(|item| offset_key_parts(&item?.0))
+        .collect()
+}
+
+/// Deletes a group: its committed offsets, members, state and name.
+pub(crate) fn delete(txn: &mut WriteTransaction, group_id: u32) -> Result<()> {
+    let low = offset_key(group_id, 0, 0);
+    let high = offset_key(group_id, u32::MAX, u32::MAX);
+    txn.remove_range(TREE_OFFSETS, &low[..]..=&high[..])?;
+    let mlow = member_key(group_id, 0);
+    let mhigh = member_key(group_id, u64::MAX);
+    txn.remove_range(TREE_MEMBERS, &mlow[..]..=&mhigh[..])?;
+    txn.remove(TREE_STATE, &group_id.to_be_bytes())?;
+    txn.remove(TREE_GROUPS, &group_id.to_be_bytes())?;
+    Ok(())
 }

@@ -1,15 +1,11 @@
-//! L4, topics and their configs: names validated as Kafka validates them, configs under
-//! Kafka's names, and the topic metadata stored in the `log.topics` tree.
-//!
-//! A topic is identified on disk by a numeric id (so per-partition keys stay short whatever
-//! the name's length and the page size); the name lives in the metadata.
+//! Topic names and configs: names validated as Kafka validates them, configs under Kafka's
+//! names, checked by one validator wherever they come from (the API, the CLI, the file).
 
 use std::collections::BTreeMap;
 use std::fmt;
 
-use crate::error::{CorruptionKind, Error, Result};
+use crate::error::{Error, Result};
 use crate::kafka::TimestampType;
-use crate::page::{Cursor, put_u16, put_u32, put_u64};
 
 /// The longest topic name Kafka accepts.
 pub const TOPIC_NAME_MAX: usize = 249;
@@ -60,6 +56,12 @@ impl std::fmt::Display for CleanupPolicy {
 }
 
 impl CleanupPolicy {
+    /// True if the policy includes compaction: only the latest record of each key is kept.
+    #[must_use]
+    pub fn compacts(self) -> bool {
+        matches!(self, Self::Compact | Self::CompactDelete)
+    }
+
     fn as_str(self) -> &'static str {
         match self {
             Self::Delete => "delete",
@@ -383,106 +385,10 @@ impl fmt::Display for TopicConfig {
     }
 }
 
-/// A topic as stored in the catalog.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct TopicMeta {
-    pub id: u32,
-    pub name: String,
-    pub partitions: u32,
-    pub created_ms: u64,
-    pub config: TopicConfig,
-}
-
-const TOPIC_META_VERSION: u8 = 1;
-
-impl TopicMeta {
-    /// `version u8, id u32, partitions u32, created_ms u64, name_len u16, name,
-    /// config count u16, then (key_len u16, key, value_len u16, value)` per config.
-    pub fn encode(&self) -> Vec<u8> {
-        // Checked where it was made (create validates, set checks), so a bug if not.
-        if let Err(e) = self.config.validate() {
-            panic!("encoding topic {:?} with an invalid config: {e}", self.name);
-        }
-        let mut out = vec![TOPIC_META_VERSION];
-        put_u32(&mut out, self.id);
-        put_u32(&mut out, self.partitions);
-        put_u64(&mut out, self.created_ms);
-        put_str(&mut out, &self.name);
-        let pairs = self.config.to_pairs();
-        put_u16(&mut out, u16::try_from(pairs.len()).expect("few configs"));
-        for (k, v) in &pairs {
-            put_str(&mut out, k);
-            put_str(&mut out, v);
-        }
-        out
-    }
-
-    /// Decodes metadata from `log.topics`. Every byte must belong to a field, and the
-    /// name, partition count and configs must be ones `create` accepts.
-    pub fn decode(bytes: &[u8]) -> Result<Self> {
-        let bad = |why| Error::bad_value(crate::log::meta::TREE_TOPICS, why);
-        Self::decode_fields(bytes).map_err(|e| match e {
-            Error::Corrupt {
-                kind: CorruptionKind::BadLength,
-                ..
-            } => bad("topic metadata is shorter than its fields"),
-            other => other,
-        })
-    }
-
-    fn decode_fields(bytes: &[u8]) -> Result<Self> {
-        let bad = |why| Error::bad_value(crate::log::meta::TREE_TOPICS, why);
-        let mut c = Cursor::new(bytes);
-        if c.u8()? != TOPIC_META_VERSION {
-            return Err(bad("unknown topic metadata version"));
-        }
-        let id = c.u32()?;
-        let partitions = c.u32()?;
-        let created_ms = c.u64()?;
-        let name = get_str(&mut c)?;
-        let count = c.u16()?;
-        let mut config = TopicConfig::default();
-        for _ in 0..count {
-            let k = get_str(&mut c)?;
-            let v = get_str(&mut c)?;
-            config
-                .set(&k, &v)
-                .map_err(|_| bad("invalid topic config in catalog"))?;
-        }
-        if partitions == 0 || partitions > PARTITIONS_MAX || validate_topic_name(&name).is_err() {
-            return Err(bad("invalid topic metadata"));
-        }
-        if c.remaining() != 0 {
-            return Err(bad("topic metadata is longer than its fields"));
-        }
-        Ok(Self {
-            id,
-            name,
-            partitions,
-            created_ms,
-            config,
-        })
-    }
-}
-
-fn put_str(out: &mut Vec<u8>, s: &str) {
-    put_u16(
-        out,
-        u16::try_from(s.len()).expect("catalog strings are short"),
-    );
-    out.extend_from_slice(s.as_bytes());
-}
-
-fn get_str(c: &mut Cursor<'_>) -> Result<String> {
-    let len = c.u16()?;
-    let bytes = c.take(usize::from(len))?;
-    String::from_utf8(bytes.to_vec())
-        .map_err(|_| Error::bad_value(crate::log::meta::TREE_TOPICS, "catalog string is not UTF-8"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::catalog::TopicMeta;
 
     #[test]
     fn names_follow_kafka() {
