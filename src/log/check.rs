@@ -3,8 +3,8 @@
 //! and every record of every batch is decoded with the parser the readers use, so that
 //! whatever a reader would refuse, `check` reports first.
 //!
-//! - `log.meta`: the counters have their sizes, the catalog version can still rise, and the
-//!   next topic id is above every topic's.
+//! - `log.meta`: the counters have their sizes, the catalog version and the leader epoch can
+//!   still rise, and the next topic id is above every topic's.
 //! - `log.topics`: 4-byte keys equal to the id of metadata that decodes; unique names.
 //! - `log.partitions`, `log.segments`, `log.offsets`, `log.times`: keys of their length that
 //!   name a partition of an existing topic, and values that decode. Every partition has a
@@ -23,9 +23,10 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use super::batch::for_each_record;
 use super::compact::for_each_batch;
 use super::meta::{
-    IndexEntry, KEY_CATALOG_VERSION, KEY_NEXT_TOPIC_ID, PartitionState, Segment, TREE_META,
-    TREE_OFFSETS, TREE_PARTITIONS, TREE_SEGMENTS, TREE_TIMES, TREE_TOPICS, decode_u32, decode_u64,
-    split_offset_key, split_partition_key, split_topic_key, time_from_suffix,
+    IndexEntry, KEY_CATALOG_VERSION, KEY_LEADER_EPOCH, KEY_NEXT_TOPIC_ID, PartitionState, Segment,
+    TREE_META, TREE_OFFSETS, TREE_PARTITIONS, TREE_SEGMENTS, TREE_TIMES, TREE_TOPICS,
+    decode_leader_epoch, decode_u32, decode_u64, split_offset_key, split_partition_key,
+    split_topic_key, time_from_suffix,
 };
 use crate::catalog::TopicMeta;
 use crate::engine::{CheckReport, Problem, ReadTransaction};
@@ -162,6 +163,17 @@ impl LogCheck<'_> {
                 Err(e) => self.error("catalog-version", &e),
             },
             Err(e) => self.error(TREE_META, &e),
+        }
+        match read
+            .get(TREE_META, KEY_LEADER_EPOCH)
+            .and_then(|value| decode_leader_epoch(value.as_deref()))
+        {
+            Ok(i32::MAX) => self.problem(
+                None,
+                "leader-epoch is at its largest value: it cannot rise after a rollback".to_owned(),
+            ),
+            Ok(_) => {}
+            Err(e) => self.error("leader-epoch", &e),
         }
         next_topic_id
     }

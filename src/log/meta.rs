@@ -28,7 +28,7 @@ pub(crate) const TREE_TIMES: &str = "log.times";
 pub(crate) const TREE_META: &str = "log.meta";
 pub(crate) const KEY_NEXT_TOPIC_ID: &[u8] = b"next-topic-id";
 pub(crate) const KEY_CATALOG_VERSION: &[u8] = b"catalog-version";
-const KEY_LEADER_EPOCH: &[u8] = b"leader-epoch";
+pub(crate) const KEY_LEADER_EPOCH: &[u8] = b"leader-epoch";
 
 /// The file's epoch, which every batch appended carries as Kafka's `partitionLeaderEpoch`:
 /// -1 (Kafka's "unset") until recovery first rolls a commit back, then 0, 1, ...: one more
@@ -36,9 +36,14 @@ const KEY_LEADER_EPOCH: &[u8] = b"leader-epoch";
 /// raises the leader epoch after a log truncation for the same reason: a reader that saw
 /// records later lost can tell the records now at those offsets from them.
 pub(crate) fn leader_epoch(txn: &mut WriteTransaction) -> Result<i32> {
-    match txn.get(TREE_META, KEY_LEADER_EPOCH)? {
+    decode_leader_epoch(txn.get(TREE_META, KEY_LEADER_EPOCH)?.as_deref())
+}
+
+/// Decodes the `leader-epoch` value of `log.meta` (absent: -1).
+pub(crate) fn decode_leader_epoch(value: Option<&[u8]>) -> Result<i32> {
+    match value {
         None => Ok(-1),
-        Some(value) => i32::try_from(decode_u32(TREE_META, &value)?)
+        Some(value) => i32::try_from(decode_u32(TREE_META, value)?)
             .map_err(|_| Error::bad_value(TREE_META, "leader epoch is past i32::MAX")),
     }
 }
