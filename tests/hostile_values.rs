@@ -348,3 +348,13 @@ fn check_reports_records_that_disagree_with_their_batch_header() {
     assert!(fetched.records().any(|r| r.is_err()));
     assert_check_reports(&db, "offset delta out of order");
 }
+
+/// A `leader-epoch` past `i32::MAX`: appends refuse it (it goes into every batch as an
+/// `i32`), so `check` reports it too.
+#[test]
+fn check_reports_a_leader_epoch_sends_refuse() {
+    let (_, db) = file_with_records(1);
+    overwrite(&db, "log.meta", b"leader-epoch", &u32::MAX.to_le_bytes());
+    assert_corrupt(db.send("t", Record::value("x")));
+    assert_check_reports(&db, "leader epoch is past i32::MAX");
+}

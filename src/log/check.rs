@@ -3,8 +3,8 @@
 //! and every record of every batch is decoded with the parser the readers use, so that
 //! whatever a reader would refuse, `check` reports first.
 //!
-//! - `log.meta`: the counters have their sizes, the catalog version can still rise, and the
-//!   next topic id is above every topic's.
+//! - `log.meta`: the counters have their sizes, the catalog version and the leader epoch can
+//!   still rise, and the next topic id is above every topic's.
 //! - `log.topics`: 4-byte keys equal to the id of metadata that decodes; unique names.
 //! - `log.partitions`, `log.segments`, `log.offsets`, `log.times`: keys of their length that
 //!   name a partition of an existing topic, and values that decode. Every partition has a
@@ -155,6 +155,14 @@ impl LogCheck<'_> {
             ),
             Ok(_) => {}
             Err(e) => self.error("catalog-version", &e),
+        }
+        match counters::leader_epoch(read) {
+            Ok(i32::MAX) => self.problem(
+                None,
+                "leader-epoch is at its largest value: it cannot rise after a rollback".to_owned(),
+            ),
+            Ok(_) => {}
+            Err(e) => self.error("leader-epoch", &e),
         }
         next_topic_id
     }

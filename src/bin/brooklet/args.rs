@@ -74,8 +74,10 @@ Examples:
   brooklet check events.brooklet
   brooklet check events.brooklet --json
 
-Walks every page: checksums, B-trees, free pages, the last commit's journal, and every
-record batch of every partition. Problems are listed on stdout, one per line.
+Walks every page: checksums, B-trees, free pages, the last commit's journal; decodes every
+key and value of the topic, partition and group trees and checks them against the file and
+each other; and decodes every record of every batch as readers do, so a file it calls clean
+is one no reader refuses. Problems are listed on stdout, one per line.
 
 Exit codes: 0 the file is healthy; 1 problems were found (listed), or the file is too
 damaged to open (a one-line error); 3 the file is healthy, but opening it rolled back the
