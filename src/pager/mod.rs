@@ -2,6 +2,15 @@
 //! recovery, the writer lock and poisoning. It does not interpret page contents beyond
 //! the common header; it calls only L0 (`os`), L1 (`page`) and the allocator.
 //!
+//! # Files
+//! This file holds the `Pager` (its state, snapshots, pins and the writer lock); `alloc.rs`
+//! the free list and the reuse rule; `cache.rs` the page cache; `recovery.rs` opening and
+//! choosing a slot; `report.rs` what recovery rolled back; `read_txn.rs` read transactions
+//! and the bounded page reads both kinds share; `write_txn.rs` the write transaction's
+//! state, allocation and page writes; `commit.rs` the commit protocol; `vacuum.rs` vacuum's
+//! controls over a write transaction. `commit.rs` and `vacuum.rs` build on `write_txn.rs`,
+//! which builds on `read_txn.rs`; never the other way round.
+//!
 //! # States
 //! A `Pager` is *open* (reads and writes allowed), or *poisoned* after an I/O error on a
 //! write or sync (every later call returns [`Error::Poisoned`] until the file is opened
@@ -34,17 +43,21 @@
 
 mod alloc;
 mod cache;
+mod commit;
+mod read_txn;
 mod recovery;
 mod report;
-mod txn;
+mod vacuum;
+mod write_txn;
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+pub(crate) use read_txn::ReadTxn;
 pub use report::{RecoveryReport, RolledBackCommit};
-pub(crate) use txn::{ReadTxn, WriteTxn};
+pub(crate) use write_txn::WriteTxn;
 
 use crate::error::{CorruptionKind, Error, PageId, Result};
 use crate::os::Storage;
