@@ -55,8 +55,38 @@ impl WriteTxn {
     /// nothing to commit.
     pub fn commit(mut self, durability: Durability) -> Result<TxnId> {
         self.pager.check_poisoned()?;
-        // Data writes kept in the slot, or written to the file now, before any page of
-        // the commit's own metadata is allocated.
+        self.keep_or_release_held()?;
+        if self.shrink && self.base.is_durable() {
+            // Only with a durable base: its window is empty, so no journal entry this
+            // commit carries can name a page past the new end.
+            self.alloc.take_reusable_tail(self.bound);
+        }
+        // A shrink always commits: the cut that follows must rest on a sync made by this
+        // handle, never on a slot another process wrote but may not have synced.
+        if self.is_unchanged()
+            && !self.shrink
+            && (durability == Durability::None || self.base.is_durable())
+        {
+            return Ok(self.base.txn());
+        }
+        let own = self.own_entries();
+        let slot = self.write_before_slot(durability, &own)?;
+        let durable = slot.durable;
+        let state = self.write_slot(slot)?;
+        if durable {
+            // The slot is written: other processes may read it already, and a power cut
+            // may keep or lose it. Failing here leaves the outcome unknown (never retried).
+            self.pager
+                .storage
+                .sync_data()
+                .map_err(|e| self.pager.poison(Error::CommitOutcomeUnknown(e)))?;
+        }
+        self.finish(state, own, durable)
+    }
+
+    /// Keeps the data writes held back in the slot if they fit there, else writes them to
+    /// the file now, before any page of the commit's own metadata is allocated.
+    fn keep_or_release_held(&mut self) -> Result<()> {
         self.kept = if let Some(runs) = self.keepable_data() {
             self.held = None;
             runs
@@ -64,30 +94,28 @@ impl WriteTxn {
             self.release_held()?;
             Vec::new()
         };
-        if self.shrink && self.base.is_durable() {
-            // Only with a durable base: its window is empty, so no journal entry this
-            // commit carries can name a page past the new end.
-            self.alloc.take_reusable_tail(self.bound);
-        }
-        let unchanged = self.dirty.is_empty()
+        Ok(())
+    }
+
+    /// True if committing would change nothing: no page written, the free list, master
+    /// root, pending entries and data, and page count all as in the base commit.
+    fn is_unchanged(&self) -> bool {
+        self.dirty.is_empty()
             && self.written.is_empty()
             && !self.alloc.changed()
             && self.master_root == self.base.slot.master_root
             && self.pending == self.base.slot.pending
             && self.kept == self.base.slot.pending_data
-            && self.alloc.page_count() == self.base.slot.page_count;
-        // A shrink always commits: the cut that follows must rest on a sync made by this
-        // handle, never on a slot another process wrote but may not have synced.
-        if unchanged && !self.shrink && (durability == Durability::None || self.base.is_durable()) {
-            return Ok(self.base.txn());
-        }
-        let own = self.own_entries();
+            && self.alloc.page_count() == self.base.slot.page_count
+    }
+
+    /// Steps 1 to 5 of the protocol (see the module docs): places the window chain, this
+    /// commit's journal `own` and the free list, writes the dirty pages (and syncs at
+    /// `Paranoid`), and returns the slot to write.
+    fn write_before_slot(&mut self, durability: Durability, own: &[JournalEntry]) -> Result<Slot> {
         let (window, window_commits, window_entries) = self.place_window()?;
-        let durable = durability != Durability::None
-            || self.shrink
-            || window_commits >= MAX_WINDOW_COMMITS
-            || window_entries as usize + own.len() > self.pager.options.max_window_pages;
-        let journal = self.place_journal(&own)?;
+        let durable = self.must_be_durable(durability, window_commits, window_entries, own);
+        let journal = self.place_journal(own)?;
         let journal_inline = match &journal {
             Journal::Inline(entries) => entries.len(),
             Journal::Blob { .. } => 0,
@@ -100,7 +128,7 @@ impl WriteTxn {
                 .sync_data()
                 .map_err(|e| self.pager.poison(e))?;
         }
-        let slot = Slot {
+        Ok(Slot {
             txn: self.txn,
             last_durable: if durable {
                 self.txn
@@ -121,16 +149,34 @@ impl WriteTxn {
             window_entries,
             pending: std::mem::take(&mut self.pending),
             pending_data: std::mem::take(&mut self.kept),
-        };
-        let state = self.write_slot(slot)?;
-        if durable {
-            // The slot is written: other processes may read it already, and a power cut
-            // may keep or lose it. Failing here leaves the outcome unknown (never retried).
-            self.pager
-                .storage
-                .sync_data()
-                .map_err(|e| self.pager.poison(Error::CommitOutcomeUnknown(e)))?;
-        }
+        })
+    }
+
+    /// Whether this commit is made durable: when asked, for a shrink, or when the window
+    /// it would leave (`window_commits` commits and `window_entries` entries before it,
+    /// then `own`) passes the caps that bound recovery.
+    fn must_be_durable(
+        &self,
+        durability: Durability,
+        window_commits: u32,
+        window_entries: u32,
+        own: &[JournalEntry],
+    ) -> bool {
+        durability != Durability::None
+            || self.shrink
+            || window_commits >= MAX_WINDOW_COMMITS
+            || window_entries as usize + own.len() > self.pager.options.max_window_pages
+    }
+
+    /// After the slot (and its sync, if `durable`) is written: cuts the file if this is a
+    /// shrink, checks the file still holds the commit's pages, and makes `state` the
+    /// handle's current state and the next writer's base.
+    fn finish(
+        &mut self,
+        state: CommitState,
+        own: Vec<JournalEntry>,
+        durable: bool,
+    ) -> Result<TxnId> {
         if self.shrink {
             // Still under the writer lock: no writer can be extending the file meanwhile.
             self.pager.truncate_to(self.alloc.page_count())?;
