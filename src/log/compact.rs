@@ -98,10 +98,48 @@ pub(crate) fn plan(
     }
     let config = &topic.config;
     let lag = i64::try_from(config.min_compaction_lag_ms).unwrap_or(i64::MAX);
+    let (segments, lag_due_ms) =
+        cleanable_segments(read, topic.id, partition, state.active_base, lag, now_ms)?;
+    let fingerprint: Vec<(u64, u32, u32)> = segments
+        .iter()
+        .map(|(base, seg)| (*base, seg.first_page, seg.bytes_used))
+        .collect();
+    if known_clean.is_some_and(|(print, due)| *print == fingerprint && now_ms < *due) {
+        return Ok(None);
+    }
+    let reader = |first: PageId, at: u64, buf: &mut [u8]| read.read_data(first, at, buf);
+    let latest = latest_offsets(&reader, &segments)?;
+    let delete_retention = i64::try_from(config.delete_retention_ms).unwrap_or(i64::MAX);
+    let horizon_ms = now_ms.saturating_sub(delete_retention);
+    let (sizes, tombstone_due_ms) =
+        segment_sizes(&reader, &segments, &latest, horizon_ms, delete_retention)?;
+    let runs = runs(&segments, &sizes, u64::from(config.segment_bytes));
+    Ok(Some(Plan {
+        segments,
+        latest,
+        horizon_ms,
+        runs,
+        due_ms: lag_due_ms.min(tombstone_due_ms),
+        fingerprint,
+    }))
+}
+
+/// The cleanable segments of a partition whose active segment starts at `active_base`:
+/// every segment before it, up to the first whose newest record is younger than the
+/// compaction `lag`. Also returns when that first segment leaves the lag (`i64::MAX` if
+/// none stopped the walk).
+fn cleanable_segments(
+    read: &ReadTransaction,
+    topic_id: u32,
+    partition: u32,
+    active_base: u64,
+    lag: i64,
+    now_ms: i64,
+) -> Result<(Vec<(u64, Segment)>, i64)> {
     let lag_limit = now_ms.saturating_sub(lag);
     let mut due_ms = i64::MAX;
-    let low = offset_key(topic.id, partition, 0);
-    let below_active = offset_key(topic.id, partition, state.active_base);
+    let low = offset_key(topic_id, partition, 0);
+    let below_active = offset_key(topic_id, partition, active_base);
     let mut segments = Vec::new();
     for item in read.range(TREE_SEGMENTS, &low[..]..&below_active[..])? {
         let (key, value) = item?;
@@ -112,17 +150,17 @@ pub(crate) fn plan(
         }
         segments.push((key_suffix(TREE_SEGMENTS, &key)?, seg));
     }
-    let fingerprint: Vec<(u64, u32, u32)> = segments
-        .iter()
-        .map(|(base, seg)| (*base, seg.first_page, seg.bytes_used))
-        .collect();
-    if known_clean.is_some_and(|(print, due)| *print == fingerprint && now_ms < *due) {
-        return Ok(None);
-    }
-    let reader = |first: PageId, at: u64, buf: &mut [u8]| read.read_data(first, at, buf);
+    Ok((segments, due_ms))
+}
+
+/// Each key's latest offset among `segments`.
+fn latest_offsets(
+    read: ReadData<'_>,
+    segments: &[(u64, Segment)],
+) -> Result<HashMap<Vec<u8>, u64>> {
     let mut latest: HashMap<Vec<u8>, u64> = HashMap::new();
-    for (_, seg) in &segments {
-        for_each_batch(&reader, seg, |_, bytes| {
+    for (_, seg) in segments {
+        for_each_batch(read, seg, |_, bytes| {
             for_each_record(bytes, |view, _| {
                 if let Some(key) = view.key {
                     if let Some(offset) = latest.get_mut(key) {
@@ -135,17 +173,27 @@ pub(crate) fn plan(
             .map(drop)
         })?;
     }
-    let delete_retention = i64::try_from(config.delete_retention_ms).unwrap_or(i64::MAX);
-    let horizon_ms = now_ms.saturating_sub(delete_retention);
-    // Per segment: records removable, and bytes left after filtering.
+    Ok(latest)
+}
+
+/// Per segment: the records compaction would remove, and the bytes of batches left after
+/// filtering. Also returns when the first kept tombstone expires (`i64::MAX` if none).
+fn segment_sizes(
+    read: ReadData<'_>,
+    segments: &[(u64, Segment)],
+    latest: &HashMap<Vec<u8>, u64>,
+    horizon_ms: i64,
+    delete_retention: i64,
+) -> Result<(Vec<(u64, u64)>, i64)> {
+    let mut due_ms = i64::MAX;
     let mut sizes = Vec::with_capacity(segments.len());
-    for (_, seg) in &segments {
+    for (_, seg) in segments {
         let mut removable = 0u64;
         let mut kept_bytes = 0u64;
-        for_each_batch(&reader, seg, |_, bytes| {
+        for_each_batch(read, seg, |_, bytes| {
             let mut batch_kept = 0u64;
             let header = for_each_record(bytes, |view, raw| {
-                if keeps(&latest, horizon_ms, &view) {
+                if keeps(latest, horizon_ms, &view) {
                     batch_kept += raw.len() as u64;
                     if view.value.is_none() {
                         let expiry = view.timestamp_ms.saturating_add(delete_retention);
@@ -164,15 +212,7 @@ pub(crate) fn plan(
         })?;
         sizes.push((removable, kept_bytes));
     }
-    let runs = runs(&segments, &sizes, u64::from(config.segment_bytes));
-    Ok(Some(Plan {
-        segments,
-        latest,
-        horizon_ms,
-        runs,
-        due_ms,
-        fingerprint,
-    }))
+    Ok((sizes, due_ms))
 }
 
 /// Groups segments into runs worth rewriting: consecutive segments whose kept bytes fit one
@@ -232,17 +272,82 @@ pub(crate) fn apply_run(
 ) -> Result<Option<RunDone>> {
     let segments = &plan.segments[plan.runs[run].clone()];
     let pkey = partition_key(topic.id, partition);
-    let Some(state_bytes) = txn.get(TREE_PARTITIONS, &pkey)? else {
+    let Some(mut state) = state_if_unchanged(txn, topic.id, partition, &pkey, segments)? else {
         return Ok(None);
     };
-    let mut state = PartitionState::decode(&state_bytes)?;
+    let (first_base, _) = segments[0];
+    let mut compacted = filter_run(txn, plan, segments)?;
+    remove_run(txn, topic.id, partition, segments)?;
+    let bad = |why| Error::bad_value(TREE_PARTITIONS, why);
+    state.segment_count = u32::try_from(segments.len())
+        .ok()
+        .and_then(|count| state.segment_count.checked_sub(count))
+        .ok_or_else(|| bad("fewer segments counted than found"))?;
+    state.bytes_total = state
+        .bytes_total
+        .checked_sub(compacted.done.bytes_before)
+        .ok_or_else(|| bad("fewer bytes counted than found"))?;
+    if let Some(offset_last) = compacted.offset_last {
+        let bytes_used = store_compacted(
+            txn,
+            topic.id,
+            partition,
+            first_base,
+            offset_last,
+            &compacted,
+        )?;
+        // Both went down by at least as much just above.
+        state.segment_count += 1;
+        state.bytes_total += u64::from(bytes_used);
+        compacted.done.bytes_after = u64::from(bytes_used);
+    }
+    txn.insert(TREE_PARTITIONS, &pkey, &state.encode())?;
+    Ok(Some(compacted.done))
+}
+
+/// A run's kept batches, filtered into one new segment's bytes, not yet stored.
+struct Compacted {
+    /// The new segment's bytes.
+    out: Vec<u8>,
+    /// Offset-index entries for it: a batch's base offset and its position in `out`.
+    index: Vec<(u64, u32)>,
+    /// The last offset of the last kept batch; `None` if no batch is kept.
+    offset_last: Option<u64>,
+    /// The largest timestamp of the run's segments.
+    timestamp_max: i64,
+    /// The counts so far (`bytes_after` is set once the segment is stored).
+    done: RunDone,
+}
+
+/// The partition's state at `pkey`, if the run's `segments` are still all there as
+/// planned and below the active segment; `None` if anything changed.
+fn state_if_unchanged(
+    txn: &WriteTransaction,
+    topic_id: u32,
+    partition: u32,
+    pkey: &[u8],
+    segments: &[(u64, Segment)],
+) -> Result<Option<PartitionState>> {
+    let Some(state_bytes) = txn.get(TREE_PARTITIONS, pkey)? else {
+        return Ok(None);
+    };
+    let state = PartitionState::decode(&state_bytes)?;
     for (base, seg) in segments {
-        let current = txn.get(TREE_SEGMENTS, &offset_key(topic.id, partition, *base))?;
+        let current = txn.get(TREE_SEGMENTS, &offset_key(topic_id, partition, *base))?;
         if *base >= state.active_base || current.as_deref() != Some(&seg.encode()[..]) {
             return Ok(None);
         }
     }
-    let (first_base, _) = segments[0];
+    Ok(Some(state))
+}
+
+/// Reads the run's `segments` and filters their batches into one new segment's bytes,
+/// indexing a batch at least every [`INDEX_INTERVAL`] bytes.
+fn filter_run(
+    txn: &WriteTransaction,
+    plan: &Plan,
+    segments: &[(u64, Segment)],
+) -> Result<Compacted> {
     let mut out: Vec<u8> = Vec::new();
     let mut index: Vec<(u64, u32)> = Vec::new();
     let mut indexed_pos: Option<usize> = None;
@@ -273,61 +378,76 @@ pub(crate) fn apply_run(
             Ok(())
         })?;
     }
+    Ok(Compacted {
+        out,
+        index,
+        offset_last,
+        timestamp_max,
+        done,
+    })
+}
+
+/// Frees the run's old extents and removes their segment and offset-index entries.
+fn remove_run(
+    txn: &mut WriteTransaction,
+    topic_id: u32,
+    partition: u32,
+    segments: &[(u64, Segment)],
+) -> Result<()> {
     for (base, seg) in segments {
         txn.free_extent(PageId(seg.first_page))?;
-        txn.remove(TREE_SEGMENTS, &offset_key(topic.id, partition, *base))?;
+        txn.remove(TREE_SEGMENTS, &offset_key(topic_id, partition, *base))?;
     }
+    let (first_base, _) = segments[0];
     let (_, last) = segments[segments.len() - 1];
-    let low = offset_key(topic.id, partition, first_base);
-    let high = offset_key(topic.id, partition, last.offset_last);
+    let low = offset_key(topic_id, partition, first_base);
+    let high = offset_key(topic_id, partition, last.offset_last);
     txn.remove_range(TREE_OFFSETS, &low[..]..=&high[..])?;
-    let bad = |why| Error::bad_value(TREE_PARTITIONS, why);
-    state.segment_count = u32::try_from(segments.len())
-        .ok()
-        .and_then(|count| state.segment_count.checked_sub(count))
-        .ok_or_else(|| bad("fewer segments counted than found"))?;
-    state.bytes_total = state
-        .bytes_total
-        .checked_sub(done.bytes_before)
-        .ok_or_else(|| bad("fewer bytes counted than found"))?;
-    if let Some(offset_last) = offset_last {
-        let page_size = u64::from(txn.page_size());
-        let bytes_used = u32::try_from(out.len())
-            .map_err(|_| Error::invalid("compacted segment passes 4 GiB"))?;
-        let page_count = u32::try_from((out.len() as u64).div_ceil(page_size))
-            .map_err(|_| Error::invalid("compacted segment passes 4 GiB"))?;
-        let first = txn.alloc_extent(page_count)?;
-        txn.write_data(first, 0, &out)?;
-        let seg = Segment {
-            first_page: first.0,
-            page_count,
-            bytes_used,
-            offset_last,
-            timestamp_max,
+    Ok(())
+}
+
+/// Writes the compacted bytes into a new extent and records it as the segment at
+/// `first_base`, with its offset-index entries. Returns its bytes used.
+fn store_compacted(
+    txn: &mut WriteTransaction,
+    topic_id: u32,
+    partition: u32,
+    first_base: u64,
+    offset_last: u64,
+    compacted: &Compacted,
+) -> Result<u32> {
+    let out = &compacted.out;
+    let page_size = u64::from(txn.page_size());
+    let bytes_used =
+        u32::try_from(out.len()).map_err(|_| Error::invalid("compacted segment passes 4 GiB"))?;
+    let page_count = u32::try_from((out.len() as u64).div_ceil(page_size))
+        .map_err(|_| Error::invalid("compacted segment passes 4 GiB"))?;
+    let first = txn.alloc_extent(page_count)?;
+    txn.write_data(first, 0, out)?;
+    let seg = Segment {
+        first_page: first.0,
+        page_count,
+        bytes_used,
+        offset_last,
+        timestamp_max: compacted.timestamp_max,
+    };
+    txn.insert(
+        TREE_SEGMENTS,
+        &offset_key(topic_id, partition, first_base),
+        &seg.encode(),
+    )?;
+    for &(offset, position) in &compacted.index {
+        let entry = IndexEntry {
+            segment_base: first_base,
+            position,
         };
         txn.insert(
-            TREE_SEGMENTS,
-            &offset_key(topic.id, partition, first_base),
-            &seg.encode(),
+            TREE_OFFSETS,
+            &offset_key(topic_id, partition, offset),
+            &entry.encode(),
         )?;
-        for (offset, position) in index {
-            let entry = IndexEntry {
-                segment_base: first_base,
-                position,
-            };
-            txn.insert(
-                TREE_OFFSETS,
-                &offset_key(topic.id, partition, offset),
-                &entry.encode(),
-            )?;
-        }
-        // Both went down by at least as much just above.
-        state.segment_count += 1;
-        state.bytes_total += u64::from(bytes_used);
-        done.bytes_after = u64::from(bytes_used);
     }
-    txn.insert(TREE_PARTITIONS, &pkey, &state.encode())?;
-    Ok(Some(done))
+    Ok(bytes_used)
 }
 
 /// Calls `visit` with the position and bytes of each whole batch of `seg`, reading the
