@@ -29,6 +29,7 @@ use crate::catalog::{TREE_TOPICS, TopicMeta, split_topic_key};
 use crate::counters;
 use crate::engine::{CheckReport, Problem, ReadTransaction};
 use crate::error::{Error, PageId};
+use crate::kafka::batch::BatchHeader;
 use crate::kafka::records::for_each_record;
 
 /// A partition: topic id and partition number.
@@ -465,38 +466,9 @@ impl LogCheck<'_> {
             // The CRC, the header and every record, exactly as readers decode them.
             let header = for_each_record(bytes, |_, _| {})?;
             let page = page_at(pos);
-            if last.is_none() && header.offset_base < base {
-                found(
-                    page,
-                    format!(
-                        "first batch offset {} is below the segment's base",
-                        header.offset_base
-                    ),
-                );
-            }
-            if let Some(next) = batches.next
-                && header.offset_base < next
-            {
-                found(
-                    page,
-                    format!(
-                        "batch offset {} does not rise above {}",
-                        header.offset_base,
-                        next - 1
-                    ),
-                );
-            }
-            if let Some(offset) = index_at.remove(&(base, pos))
-                && offset != header.offset_base
-            {
-                found(
-                    page,
-                    format!(
-                        "offset index entry for {offset} names the batch at byte {pos}, which \
-                         starts at {}",
-                        header.offset_base
-                    ),
-                );
+            let first_in_segment = last.is_none();
+            for message in batch_problems(&header, base, pos, first_in_segment, batches, index_at) {
+                found(page, message);
             }
             // A parsed header's last offset is a Kafka offset: no overflow.
             batches.next = Some(header.offset_last() + 1);
@@ -513,26 +485,8 @@ impl LogCheck<'_> {
             };
             found(page.unwrap_or(PageId(seg.first_page)), e.to_string());
         }
-        let first_page = PageId(seg.first_page);
-        match last {
-            None if !batches.broken => found(first_page, "holds no batch".to_owned()),
-            Some(last) if !batches.broken && last != seg.offset_last => found(
-                first_page,
-                format!(
-                    "records offset_last {} but its batches end at {last}",
-                    seg.offset_last
-                ),
-            ),
-            _ => {}
-        }
-        if timestamp_max > seg.timestamp_max {
-            found(
-                first_page,
-                format!(
-                    "records largest timestamp {} but holds a batch of {timestamp_max}",
-                    seg.timestamp_max
-                ),
-            );
+        for message in segment_end_problems(seg, last, timestamp_max, batches.broken) {
+            found(PageId(seg.first_page), message);
         }
         self.problems.extend(problems);
     }
@@ -627,4 +581,70 @@ impl LogCheck<'_> {
             previous = Some(offset);
         }
     }
+}
+
+/// What is wrong with one batch (its decoded `header`, at byte `pos` of the segment at
+/// `base`) against the batches read before it and the offset index, which loses the entry
+/// that names the batch. `first_in_segment` says no batch of this segment came before.
+fn batch_problems(
+    header: &BatchHeader,
+    base: u64,
+    pos: u32,
+    first_in_segment: bool,
+    batches: &Batches,
+    index_at: &mut HashMap<(u64, u32), u64>,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    if first_in_segment && header.offset_base < base {
+        problems.push(format!(
+            "first batch offset {} is below the segment's base",
+            header.offset_base
+        ));
+    }
+    if let Some(next) = batches.next
+        && header.offset_base < next
+    {
+        problems.push(format!(
+            "batch offset {} does not rise above {}",
+            header.offset_base,
+            next - 1
+        ));
+    }
+    if let Some(offset) = index_at.remove(&(base, pos))
+        && offset != header.offset_base
+    {
+        problems.push(format!(
+            "offset index entry for {offset} names the batch at byte {pos}, which starts at {}",
+            header.offset_base
+        ));
+    }
+    problems
+}
+
+/// What is wrong with a segment's entry (its last offset and largest timestamp) against
+/// its batches, once they are read: `last` is the last offset of the last batch and
+/// `timestamp_max` the batches' largest timestamp. The last offset is compared only while
+/// every batch could be read (`broken` is false).
+fn segment_end_problems(
+    seg: &Segment,
+    last: Option<u64>,
+    timestamp_max: i64,
+    broken: bool,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    match last {
+        None if !broken => problems.push("holds no batch".to_owned()),
+        Some(last) if !broken && last != seg.offset_last => problems.push(format!(
+            "records offset_last {} but its batches end at {last}",
+            seg.offset_last
+        )),
+        _ => {}
+    }
+    if timestamp_max > seg.timestamp_max {
+        problems.push(format!(
+            "records largest timestamp {} but holds a batch of {timestamp_max}",
+            seg.timestamp_max
+        ));
+    }
+    problems
 }
