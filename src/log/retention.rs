@@ -10,7 +10,7 @@ use super::meta::{
     PartitionState, Segment, TREE_OFFSETS, TREE_PARTITIONS, TREE_SEGMENTS, TREE_TIMES, key_suffix,
     offset_key, partition_key, time_key,
 };
-use crate::catalog::{CleanupPolicy, TopicMeta};
+use crate::catalog::{CleanupPolicy, TopicConfig, TopicMeta};
 use crate::engine::WriteTransaction;
 use crate::error::{Error, PageId, Result};
 
@@ -48,58 +48,21 @@ pub(crate) fn apply(
         timestamp_max: i64::MIN,
         ..Dropped::default()
     };
-    let bounds = txn.bounds();
-    let low = offset_key(topic.id, partition, 0);
-    let high = offset_key(topic.id, partition, u64::MAX);
-    let head: Vec<(u64, Segment)> = txn
-        .first_entries(
-            TREE_SEGMENTS,
-            &low[..]..=&high[..],
-            MAX_SEGMENTS_PER_STEP + 1,
-        )?
-        .into_iter()
-        .map(|(k, v)| Ok((key_suffix(TREE_SEGMENTS, &k)?, Segment::decode(&v, bounds)?)))
-        .collect::<Result<_>>()?;
+    let head = head_segments(txn, topic.id, partition)?;
     for (i, (base, seg)) in head.iter().enumerate() {
         if dropped.segments as usize >= MAX_SEGMENTS_PER_STEP {
             break;
         }
         let is_active = *base == state.active_base && i + 1 == head.len();
-        let expired_by_time = config.retention_ms.is_some_and(|ms| {
-            let limit = now_ms.saturating_sub(i64::try_from(ms).unwrap_or(i64::MAX));
-            seg.bytes_used > 0 && seg.timestamp_max < limit
-        });
-        // Kafka's rule: drop while the partition stays at or above the limit without it.
-        let over_size = config.retention_bytes.is_some_and(|limit| {
-            !is_active && state.bytes_total.saturating_sub(u64::from(seg.bytes_used)) >= limit
-        });
-        if !(expired_by_time || over_size) {
+        if !past_retention(config, &state, seg, is_active, now_ms) {
             break;
         }
         txn.free_extent(PageId(seg.first_page))?;
         txn.remove(TREE_SEGMENTS, &offset_key(topic.id, partition, *base))?;
-        let bad = |why| Error::bad_value(TREE_PARTITIONS, why);
-        state.segment_count = state
-            .segment_count
-            .checked_sub(1)
-            .ok_or_else(|| bad("fewer segments counted than found"))?;
-        state.bytes_total = state
-            .bytes_total
-            .checked_sub(u64::from(seg.bytes_used))
-            .ok_or_else(|| bad("fewer bytes counted than found"))?;
-        state.log_start = state
-            .log_start
-            .max(seg.offset_last.saturating_add(1))
-            .min(state.next_offset);
+        count_out(&mut state, seg, is_active)?;
         dropped.segments += 1;
         dropped.bytes += u64::from(seg.bytes_used);
         dropped.timestamp_max = dropped.timestamp_max.max(seg.timestamp_max);
-        if is_active {
-            // The whole log expired: the next append opens a new segment.
-            state.log_start = state.next_offset;
-            state.indexed_pos = 0;
-            state.timed_pos = 0;
-        }
     }
     if dropped.segments == 0 {
         return Ok(dropped);
@@ -113,6 +76,72 @@ pub(crate) fn apply(
     )?;
     txn.insert(TREE_PARTITIONS, &pkey, &state.encode())?;
     Ok(dropped)
+}
+
+/// The first segments of a partition, one more than a step may drop (so that the last
+/// one read can be told to be the active segment).
+fn head_segments(
+    txn: &WriteTransaction,
+    topic_id: u32,
+    partition: u32,
+) -> Result<Vec<(u64, Segment)>> {
+    let bounds = txn.bounds();
+    let low = offset_key(topic_id, partition, 0);
+    let high = offset_key(topic_id, partition, u64::MAX);
+    txn.first_entries(
+        TREE_SEGMENTS,
+        &low[..]..=&high[..],
+        MAX_SEGMENTS_PER_STEP + 1,
+    )?
+    .into_iter()
+    .map(|(k, v)| Ok((key_suffix(TREE_SEGMENTS, &k)?, Segment::decode(&v, bounds)?)))
+    .collect()
+}
+
+/// Whether retention drops `seg`, the first segment left in a partition in `state`:
+/// past `retention.ms`, or (unless it is the active segment) not needed to keep the
+/// partition at `retention.bytes`.
+fn past_retention(
+    config: &TopicConfig,
+    state: &PartitionState,
+    seg: &Segment,
+    is_active: bool,
+    now_ms: i64,
+) -> bool {
+    let expired_by_time = config.retention_ms.is_some_and(|ms| {
+        let limit = now_ms.saturating_sub(i64::try_from(ms).unwrap_or(i64::MAX));
+        seg.bytes_used > 0 && seg.timestamp_max < limit
+    });
+    // Kafka's rule: drop while the partition stays at or above the limit without it.
+    let over_size = config.retention_bytes.is_some_and(|limit| {
+        !is_active && state.bytes_total.saturating_sub(u64::from(seg.bytes_used)) >= limit
+    });
+    expired_by_time || over_size
+}
+
+/// Takes a dropped segment out of the partition's state: its counts, and the log start,
+/// which moves past it (to the end, with no active segment left, if it was the active one).
+fn count_out(state: &mut PartitionState, seg: &Segment, is_active: bool) -> Result<()> {
+    let bad = |why| Error::bad_value(TREE_PARTITIONS, why);
+    state.segment_count = state
+        .segment_count
+        .checked_sub(1)
+        .ok_or_else(|| bad("fewer segments counted than found"))?;
+    state.bytes_total = state
+        .bytes_total
+        .checked_sub(u64::from(seg.bytes_used))
+        .ok_or_else(|| bad("fewer bytes counted than found"))?;
+    state.log_start = state
+        .log_start
+        .max(seg.offset_last.saturating_add(1))
+        .min(state.next_offset);
+    if is_active {
+        // The whole log expired: the next append opens a new segment.
+        state.log_start = state.next_offset;
+        state.indexed_pos = 0;
+        state.timed_pos = 0;
+    }
+    Ok(())
 }
 
 /// Removes offset-index entries below `log_start`, and time-index entries of the dropped
