@@ -14,7 +14,8 @@ use crate::page::slot::Journal;
 
 impl WriteTxn {
     /// Vacuum: makes allocations prefer pages wholly below `ceiling` (see
-    /// [`Allocator::alloc`]); `None` restores the normal policy.
+    /// [`Allocator::alloc`](super::alloc::Allocator::alloc)); `None` restores the normal
+    /// policy.
     pub fn set_alloc_ceiling(&mut self, ceiling: Option<PageId>) {
         self.alloc.set_ceiling(ceiling);
     }
@@ -43,7 +44,7 @@ impl WriteTxn {
     }
 
     /// Allocates `count` contiguous reusable pages, never from the end of the file: see
-    /// [`Allocator::alloc_below`].
+    /// [`Allocator::alloc_below`](super::alloc::Allocator::alloc_below).
     pub fn alloc_pages_below(
         &mut self,
         count: u32,
