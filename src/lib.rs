@@ -39,9 +39,9 @@ mod pager;
 pub use catalog::{CleanupPolicy, TopicConfig, validate_topic_name};
 pub use db::{
     Brooklet, CompactionReport, ConsumedRecord, Consumer, ConsumerOptions, GroupDescription,
-    GroupPartition, Maintenance, MaintenanceReport, MemberDescription, OffsetReset, OnHandlerError,
-    Options, PartitionInfo, Producer, Reader, RecordMetadata, ResetTo, RunError, StartAt,
-    TopicDescription, TopicInfo, TopicPartition, VacuumOptions, VacuumProgress, VacuumReport,
+    GroupPartition, Maintenance, MaintenanceReport, MemberDescription, OnHandlerError, Options,
+    PartitionInfo, Position, Producer, Reader, RecordMetadata, RunError, TopicDescription,
+    TopicInfo, TopicPartition, VacuumOptions, VacuumProgress, VacuumReport,
 };
 pub use error::{CorruptionKind, Error, PageId, Result};
 pub use group::Assignor;

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use brooklet::storage::{CrashMode, FaultConfig, FaultKind, FaultStorage, MemStorage, Storage};
 use brooklet::{
-    Brooklet, Durability, Error, FetchLimits, Header, Options, Record, StartAt, StoredRecord,
+    Brooklet, Durability, Error, FetchLimits, Header, Options, Position, Record, StoredRecord,
     TopicConfig,
 };
 
@@ -332,7 +332,7 @@ fn readers_and_consumers_read_across_gaps_and_from_an_emptied_head() {
     // A reader from the beginning, and a group member with no committed offset, read the
     // same records.
     let mut reader = db.reader();
-    reader.assign("c", 0, StartAt::Beginning).expect("assign");
+    reader.assign("c", 0, Position::Beginning).expect("assign");
     let mut via_reader = Vec::new();
     while via_reader.len() < records.len() {
         let batch = reader

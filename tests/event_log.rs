@@ -4,8 +4,7 @@
 use std::time::Duration;
 
 use brooklet::{
-    Brooklet, Durability, Error, FetchLimits, Header, OffsetReset, Options, Record, StartAt,
-    TopicConfig,
+    Brooklet, Durability, Error, FetchLimits, Header, Options, Position, Record, TopicConfig,
 };
 
 fn open(dir: &tempfile::TempDir) -> Brooklet {
@@ -239,8 +238,8 @@ fn reader_polls_waits_and_resets() {
     let db = open(&dir);
     db.create_topic("t", 2, TopicConfig::default())
         .expect("create");
-    let mut reader = db.reader().with_reset(OffsetReset::Earliest);
-    reader.assign_topic("t", StartAt::End).expect("assign");
+    let mut reader = db.reader().with_reset(Some(Position::Beginning));
+    reader.assign_topic("t", Position::End).expect("assign");
     assert!(
         reader
             .poll(Duration::from_millis(20))
@@ -259,10 +258,10 @@ fn reader_polls_waits_and_resets() {
     assert_eq!(got.len(), 1);
     assert_eq!((got[0].partition, got[0].record.offset), (1, 0));
     assert_eq!(reader.position("t", 1), Some(1));
-    reader.seek("t", 1, StartAt::Beginning).expect("seek");
+    reader.seek("t", 1, Position::Beginning).expect("seek");
     assert_eq!(reader.poll(Duration::ZERO).expect("poll").len(), 1);
     // A position past the end is reset by the policy.
-    reader.seek("t", 0, StartAt::Offset(99)).expect("seek");
+    reader.seek("t", 0, Position::Offset(99)).expect("seek");
     reader.poll(Duration::ZERO).expect("poll");
     assert_eq!(reader.position("t", 0), Some(0));
 }

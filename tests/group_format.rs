@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use brooklet::engine::ReadTransaction;
 use brooklet::{
-    Assignor, Brooklet, ConsumerOptions, GroupDescription, OffsetReset, Record, TopicConfig,
+    Assignor, Brooklet, ConsumerOptions, GroupDescription, Position, Record, TopicConfig,
+    TopicPartition,
 };
 
 /// Reads little-endian integers and length-prefixed strings, as FORMAT.md lays them out.
@@ -125,7 +126,7 @@ fn group_records_decode_as_format_md_says() {
         db.send_to("orders", p, Record::value("x")).expect("send");
     }
     let options = ConsumerOptions {
-        auto_offset_reset: OffsetReset::Earliest,
+        auto_offset_reset: Some(Position::Beginning),
         auto_commit_interval: None,
         session_timeout: Duration::from_millis(43_210),
         max_poll_interval: Duration::from_millis(98_765),
@@ -138,7 +139,7 @@ fn group_records_decode_as_format_md_says() {
         .consumer("workers", &["orders"], options.clone())
         .expect("first joins");
     first
-        .commit_with_metadata(&[("orders", 2, 1)], "done: 1")
+        .commit_with_metadata([(TopicPartition::new("orders", 2), 1)], "done: 1")
         .expect("commit");
     let second = db
         .consumer("workers", &["orders"], options)

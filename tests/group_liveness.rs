@@ -5,13 +5,13 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use brooklet::{Brooklet, ConsumerOptions, OffsetReset, TopicConfig};
+use brooklet::{Brooklet, ConsumerOptions, Position, TopicConfig};
 
 const ENV_PATH: &str = "BROOKLET_LIVENESS_CHILD";
 
 fn options() -> ConsumerOptions {
     ConsumerOptions {
-        auto_offset_reset: OffsetReset::Earliest,
+        auto_offset_reset: Some(Position::Beginning),
         auto_commit_interval: None,
         // Far longer than the test waits: only the lock can reveal the death in time.
         session_timeout: Duration::from_secs(60),

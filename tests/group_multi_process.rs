@@ -42,7 +42,7 @@ use std::time::{Duration, Instant};
 
 use brooklet::{
     Assignor, Brooklet, ConsumedRecord, Consumer, ConsumerOptions, Error, FetchLimits,
-    GroupDescription, OffsetReset, OnHandlerError, Options, Record, TopicConfig,
+    GroupDescription, OnHandlerError, Options, Position, Record, TopicConfig, TopicPartition,
 };
 
 const ENV_ROLE: &str = "BROOKLET_GMP_ROLE";
@@ -130,7 +130,7 @@ fn child_process() {
 
 fn join(db: &Brooklet, assignor: Assignor) -> Consumer {
     let consumer_options = ConsumerOptions {
-        auto_offset_reset: OffsetReset::Earliest,
+        auto_offset_reset: Some(Position::Beginning),
         auto_commit_interval: None,
         session_timeout: Duration::from_millis(1500),
         heartbeat_interval: Duration::from_millis(100),
@@ -144,12 +144,22 @@ fn join(db: &Brooklet, assignor: Assignor) -> Consumer {
     let consumer = db
         .consumer(GROUP, &[TOPIC], consumer_options)
         .expect("join the group")
-        .on_assigned(|tps| say(&format!("ASSIGNED {}", list(tps.iter().map(|tp| tp.1)))))
-        .on_revoked(|tps| say(&format!("REVOKED {}", list(tps.iter().map(|tp| tp.1)))));
+        .on_assigned(|tps| {
+            say(&format!(
+                "ASSIGNED {}",
+                list(tps.iter().map(|tp| tp.partition))
+            ));
+        })
+        .on_revoked(|tps| {
+            say(&format!(
+                "REVOKED {}",
+                list(tps.iter().map(|tp| tp.partition))
+            ));
+        });
     // `on_assigned` is set after joining, so the first assignment is printed here.
     say(&format!(
         "ASSIGNED {}",
-        list(consumer.assignment().iter().map(|tp| tp.1))
+        list(consumer.assignment().iter().map(|tp| tp.partition))
     ));
     consumer
 }
@@ -179,8 +189,10 @@ fn poll_and_commit(db: &Brooklet, stop: &Path) {
         if next.is_empty() {
             continue;
         }
-        let offsets: Vec<(&str, u32, u64)> = next.iter().map(|(p, o)| (TOPIC, *p, *o)).collect();
-        match consumer.commit_offsets(&offsets) {
+        let offsets = next
+            .iter()
+            .map(|(p, o)| (TopicPartition::new(TOPIC, *p), *o));
+        match consumer.commit_offsets(offsets) {
             Ok(()) => {
                 for (p, o) in &next {
                     say(&format!("COMMIT {p} {o}"));

@@ -3,11 +3,11 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use brooklet::{Assignor, Brooklet, ConsumerOptions, OffsetReset, TopicConfig, TopicPartition};
+use brooklet::{Assignor, Brooklet, ConsumerOptions, Position, TopicConfig, TopicPartition};
 
 fn options() -> ConsumerOptions {
     ConsumerOptions {
-        auto_offset_reset: OffsetReset::Earliest,
+        auto_offset_reset: Some(Position::Beginning),
         auto_commit_interval: None,
         heartbeat_interval: Duration::from_millis(50),
         assignor: Assignor::Sticky,

@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use brooklet::kafka::decode_batch;
 use brooklet::{
-    Brooklet, Durability, FetchLimits, Header, Options, Record, StartAt, StoredRecord,
+    Brooklet, Durability, FetchLimits, Header, Options, Position, Record, StoredRecord,
     TimestampType, TopicConfig,
 };
 
@@ -471,10 +471,10 @@ fn check_audit(db: &Brooklet, path: &Path) {
 fn check_reader(db: &Brooklet) {
     let mut reader = db.reader();
     reader
-        .assign_topic(ORDERS, StartAt::Beginning)
+        .assign_topic(ORDERS, Position::Beginning)
         .expect("assign");
     reader
-        .assign(AUDIT, 0, StartAt::Offset(AUDIT_COUNT - 3))
+        .assign(AUDIT, 0, Position::Offset(AUDIT_COUNT - 3))
         .expect("assign");
     let mut by_topic: BTreeMap<String, u64> = BTreeMap::new();
     loop {

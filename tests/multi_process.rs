@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use brooklet::{Brooklet, Durability, Error, OffsetReset, Options, Record, StartAt, TopicConfig};
+use brooklet::{Brooklet, Durability, Error, Options, Position, Record, TopicConfig};
 use log_common::{hex, read_partition, unhex};
 
 const ENV_ROLE: &str = "BROOKLET_MP_ROLE";
@@ -171,9 +171,9 @@ fn read(path: &Path, done: &Path) {
     // The default reset policy (earliest): a view that went back to an older commit (see
     // `end_offset_seen_by_another_process_never_goes_back`) would put the position past
     // the end and restart from offset 0, which the exactly-once check would catch.
-    let mut reader = db.reader().with_reset(OffsetReset::Earliest);
+    let mut reader = db.reader().with_reset(Some(Position::Beginning));
     reader
-        .assign_topic(TOPIC, StartAt::Beginning)
+        .assign_topic(TOPIC, Position::Beginning)
         .expect("assign");
     let started = Instant::now();
     // Records returned while the writers were still at work (the done file not yet there).

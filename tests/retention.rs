@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use brooklet::{Brooklet, Error, FetchLimits, OffsetReset, Options, Record, StartAt, TopicConfig};
+use brooklet::{Brooklet, Error, FetchLimits, Options, Position, Record, TopicConfig};
 
 fn file_len(path: &std::path::Path) -> u64 {
     std::fs::metadata(path).expect("metadata").len()
@@ -103,9 +103,9 @@ fn time_retention_drops_old_segments_and_readers_reset() {
     }
     db.send("events", Record::value("fresh").with_timestamp(now))
         .expect("send");
-    let mut reader = db.reader().with_reset(OffsetReset::Earliest);
+    let mut reader = db.reader().with_reset(Some(Position::Beginning));
     reader
-        .assign("events", 0, StartAt::Beginning)
+        .assign("events", 0, Position::Beginning)
         .expect("assign");
     db.alter_topic_config("events", &[("retention.ms", "60000")])
         .expect("alter");
@@ -123,9 +123,9 @@ fn time_retention_drops_old_segments_and_readers_reset() {
     // A reader behind the log start jumps to it (reset policy) and reads on.
     let got = reader.poll(Duration::from_millis(10)).expect("poll");
     assert!(got.iter().all(|r| r.record.offset >= start));
-    let mut strict = db.reader().with_reset(OffsetReset::Error);
+    let mut strict = db.reader().with_reset(None);
     strict
-        .assign("events", 0, StartAt::Offset(0))
+        .assign("events", 0, Position::Offset(0))
         .expect("assign");
     assert!(matches!(
         strict.poll(Duration::ZERO),

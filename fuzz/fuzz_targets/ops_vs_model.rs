@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use brooklet::storage::{MemStorage, Storage};
 use brooklet::{
-    Brooklet, ConsumerOptions, Error, FetchLimits, OffsetReset, Options, Record, StoredRecord,
+    Brooklet, ConsumerOptions, Error, FetchLimits, Options, Position, Record, StoredRecord, TopicPartition,
     TopicConfig,
 };
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
@@ -385,7 +385,7 @@ fn run(db: &mut Brooklet, storage: &Arc<MemStorage>, model: &mut Model, step: &S
             };
             let p = u32::try_from(usize::from(*partition) % topic.partitions.len()).expect("few");
             let options = ConsumerOptions {
-                auto_offset_reset: OffsetReset::Earliest,
+                auto_offset_reset: Some(Position::Beginning),
                 auto_commit_interval: None,
                 heartbeat_interval: Duration::from_secs(3600),
                 ..ConsumerOptions::default()
@@ -394,7 +394,7 @@ fn run(db: &mut Brooklet, storage: &Arc<MemStorage>, model: &mut Model, step: &S
             let _ = consumer.poll(Duration::ZERO).expect("poll");
             let offset = u64::from(*offset);
             consumer
-                .commit_offsets(&[(&name, p, offset)])
+                .commit_offsets([(TopicPartition::new(name.as_str(), p), offset)])
                 .expect("the only member owns every partition");
             model
                 .committed

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use super::{Brooklet, now_ms};
+use super::{Brooklet, Position, TopicPartition, now_ms};
 use crate::error::{Error, Result};
 use crate::group::Assignor;
 use crate::group::store as groups;
@@ -56,21 +56,8 @@ pub struct GroupDescription {
     pub partitions: Vec<GroupPartition>,
 }
 
-/// Where [`Brooklet::reset_group_offsets`] moves committed offsets.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ResetTo {
-    /// Each partition's first offset.
-    Earliest,
-    /// Each partition's end.
-    Latest,
-    /// An explicit offset (clamped to each partition's range).
-    Offset(u64),
-    /// The first record at or after this time (ms since the epoch); the end if none.
-    Timestamp(i64),
-}
-
 fn no_group(name: &str) -> Error {
-    Error::invalid(format!("consumer group {name:?} does not exist"))
+    Error::UnknownGroup(name.to_owned())
 }
 
 fn hex(id: u64) -> String {
@@ -179,12 +166,20 @@ impl Brooklet {
     /// Moves a group's committed offsets, for every partition of `topic` (or of every topic
     /// the group has committed offsets for). The group must have no live members.
     /// Returns the new offsets.
+    ///
+    /// An explicit [`Position::Offset`] is clamped into each partition's range;
+    /// [`Position::Committed`] is refused (there is nothing to move).
     pub fn reset_group_offsets(
         &self,
         name: &str,
-        to: ResetTo,
+        to: Position,
         topic: Option<&str>,
-    ) -> Result<Vec<(String, u32, u64)>> {
+    ) -> Result<Vec<(TopicPartition, u64)>> {
+        if to == Position::Committed {
+            return Err(Error::invalid(
+                "a group's offsets cannot be reset to Position::Committed",
+            ));
+        }
         let mut txn = self.inner.engine.begin_write()?;
         let id = groups::find(&txn, name)?.ok_or_else(|| no_group(name))?;
         self.require_idle(&mut txn, id, name)?;
@@ -203,13 +198,8 @@ impl Brooklet {
         let mut out = Vec::new();
         let mut resolved = Vec::new();
         for (t, p) in targets {
-            let (begin, end) = (self.beginning_offset(&t, p)?, self.end_offset(&t, p)?);
-            let offset = match to {
-                ResetTo::Earliest => begin,
-                ResetTo::Latest => end,
-                ResetTo::Offset(o) => o.clamp(begin, end),
-                ResetTo::Timestamp(ts) => self.offset_for_time(&t, p, ts)?.unwrap_or(end),
-            };
+            let tp = TopicPartition::new(t.clone(), p);
+            let offset = self.resolve(&tp, to, true)?;
             let meta = self
                 .inner
                 .catalog
@@ -217,7 +207,7 @@ impl Brooklet {
                 .expect("catalog lock")
                 .lookup(&txn, &t)?;
             resolved.push((meta, p, offset, String::new()));
-            out.push((t, p, offset));
+            out.push((tp, offset));
         }
         groups::commit_offsets(
             &mut txn,

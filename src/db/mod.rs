@@ -9,8 +9,11 @@ mod compact;
 mod consumer;
 mod group_admin;
 mod maintain;
+mod membership;
+mod position;
 mod produce;
 mod reader;
+mod run;
 mod vacuum;
 
 use std::path::Path;
@@ -18,11 +21,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub use compact::CompactionReport;
-pub use consumer::{Consumer, ConsumerOptions, OnHandlerError, RunError, TopicPartition};
-pub use group_admin::{GroupDescription, GroupPartition, MemberDescription, ResetTo};
+pub use consumer::{Consumer, ConsumerOptions};
+pub use group_admin::{GroupDescription, GroupPartition, MemberDescription};
 pub use maintain::{Maintenance, MaintenanceReport};
+pub use position::{Position, TopicPartition};
 pub use produce::{Producer, RecordMetadata};
-pub use reader::{ConsumedRecord, OffsetReset, Reader, StartAt};
+pub use reader::{ConsumedRecord, Reader};
+pub use run::{OnHandlerError, RunError};
 pub use vacuum::{VacuumOptions, VacuumProgress, VacuumReport};
 
 use crate::catalog::CatalogCache;
@@ -342,11 +347,11 @@ impl Brooklet {
         if partition < topic.partitions {
             Ok(())
         } else {
-            let plural = if topic.partitions == 1 { "" } else { "s" };
-            Err(Error::invalid(format!(
-                "topic {:?} has {} partition{plural}; partition {partition} does not exist",
-                topic.name, topic.partitions
-            )))
+            Err(Error::UnknownPartition {
+                topic: topic.name.clone(),
+                partition,
+                partitions: topic.partitions,
+            })
         }
     }
 
@@ -515,14 +520,14 @@ impl Brooklet {
         })
     }
 
-    /// Waits until any of `positions` (topic, partition, offset) has records at or after
-    /// its offset, or until `timeout`. Returns whether records are available.
+    /// Waits until any of `positions` (a partition and an offset in it) has records at or
+    /// after its offset, or until `timeout`. Returns whether records are available.
     ///
     /// A commit in this process wakes the wait at once; a commit in another process is
     /// seen within about a millisecond (the commit slots are polled).
     pub fn wait_for_records(
         &self,
-        positions: &[(&str, u32, u64)],
+        positions: &[(TopicPartition, u64)],
         timeout: Duration,
     ) -> Result<bool> {
         let deadline = Instant::now() + timeout;
@@ -531,8 +536,8 @@ impl Brooklet {
             let txn = self.inner.engine.latest_txn()?;
             if seen != Some(txn) {
                 seen = Some(txn);
-                for (topic, partition, offset) in positions {
-                    if self.end_offset(topic, *partition)? > *offset {
+                for (tp, offset) in positions {
+                    if self.end_offset(&tp.topic, tp.partition)? > *offset {
                         return Ok(true);
                     }
                 }

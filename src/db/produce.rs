@@ -293,7 +293,7 @@ impl Brooklet {
         let mut txn = self.inner.engine.begin_write().map_err(GroupError::All)?;
         let results = match self.append_requests(&mut txn, live, now) {
             Ok(results) => results,
-            Err(Error::InvalidArgument(_)) => {
+            Err(e) if e.is_request_error() => {
                 drop(txn);
                 txn = self.inner.engine.begin_write().map_err(GroupError::All)?;
                 let mut results = Vec::with_capacity(live.len());
@@ -301,7 +301,7 @@ impl Brooklet {
                     let mut one = self
                         .append_requests(&mut txn, std::slice::from_ref(req), now)
                         .map_err(|e| match e {
-                            Error::InvalidArgument(_) => GroupError::Request(i, e),
+                            e if e.is_request_error() => GroupError::Request(i, e),
                             e => GroupError::All(e),
                         })?;
                     results.push(one.remove(0));

@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use brooklet::{
-    Brooklet, ConsumerOptions, FetchLimits, OffsetReset, Record, StoredRecord, TopicConfig,
+    Brooklet, ConsumerOptions, FetchLimits, Position, Record, StoredRecord, TopicConfig,
+    TopicPartition,
 };
 
 /// One partition as a reader sees it.
@@ -164,7 +165,7 @@ pub fn fill(db: &Brooklet, seed: u64, scale: u64) {
 /// A consumer group with committed offsets on two topics.
 pub fn commit_group_offsets(db: &Brooklet) {
     let options = ConsumerOptions {
-        auto_offset_reset: OffsetReset::Earliest,
+        auto_offset_reset: Some(Position::Beginning),
         auto_commit_interval: None,
         heartbeat_interval: Duration::from_secs(60),
         ..ConsumerOptions::default()
@@ -173,7 +174,11 @@ pub fn commit_group_offsets(db: &Brooklet) {
         .consumer("billing", &["keep", "groups"], options)
         .expect("join");
     consumer
-        .commit_offsets(&[("keep", 0, 17), ("keep", 1, 3), ("groups", 0, 29)])
+        .commit_offsets([
+            (TopicPartition::new("keep", 0), 17),
+            (TopicPartition::new("keep", 1), 3),
+            (TopicPartition::new("groups", 0), 29),
+        ])
         .expect("commit");
     consumer.close().expect("close");
 }

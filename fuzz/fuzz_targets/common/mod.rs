@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use brooklet::storage::{MemStorage, Storage};
 use brooklet::{
-    Brooklet, ConsumerOptions, Durability, Error, FetchLimits, OffsetReset, Options, Record,
-    ResetTo, StartAt, TopicConfig,
+    Brooklet, ConsumerOptions, Durability, Error, FetchLimits, Options, Position, Record,
+    TopicConfig,
 };
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
 
@@ -96,7 +96,7 @@ pub fn template() -> Vec<u8> {
         db.send("appended", record).expect("send");
     }
     let consumer_options = ConsumerOptions {
-        auto_offset_reset: OffsetReset::Earliest,
+        auto_offset_reset: Some(Position::Beginning),
         auto_commit_interval: None,
         heartbeat_interval: Duration::from_secs(3600),
         ..ConsumerOptions::default()
@@ -246,7 +246,7 @@ pub fn read_everything(db: &Brooklet, oracle: &mut Oracle) {
         if oracle
             .see(
                 "reader assign",
-                reader.assign_topic(&topic.name, StartAt::Beginning),
+                reader.assign_topic(&topic.name, Position::Beginning),
             )
             .is_none()
         {
@@ -355,7 +355,7 @@ pub fn run_op(
                 return Some(db);
             };
             let options = ConsumerOptions {
-                auto_offset_reset: OffsetReset::Earliest,
+                auto_offset_reset: Some(Position::Beginning),
                 auto_commit_interval: None,
                 heartbeat_interval: Duration::from_secs(3600),
                 limits: FetchLimits {
@@ -380,9 +380,9 @@ pub fn run_op(
         Op::ResetGroup { group, to } => {
             if let Some(group) = pick(&groups, *group) {
                 let to = match to % 3 {
-                    0 => ResetTo::Earliest,
-                    1 => ResetTo::Latest,
-                    _ => ResetTo::Offset(u64::from(*to)),
+                    0 => Position::Beginning,
+                    1 => Position::End,
+                    _ => Position::Offset(u64::from(*to)),
                 };
                 let _ = oracle.see(&what, db.reset_group_offsets(&group, to, None));
             }

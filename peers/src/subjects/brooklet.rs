@@ -6,8 +6,8 @@
 use std::path::{Path, PathBuf};
 
 use brooklet::{
-    Brooklet, Consumer, ConsumerOptions, Durability, FetchLimits, OffsetReset, Options, Producer,
-    Record, TopicConfig,
+    Brooklet, Consumer, ConsumerOptions, Durability, FetchLimits, Options, Position, Producer,
+    Record, TopicConfig, TopicPartition,
 };
 
 use super::{ReadCount, Sender, Setup};
@@ -67,7 +67,7 @@ impl Subject {
         let db = &self.db;
         let (consumer, _) = self.consumer.get_or_insert_with(|| {
             let options = ConsumerOptions {
-                auto_offset_reset: OffsetReset::Earliest,
+                auto_offset_reset: Some(Position::Beginning),
                 auto_commit_interval: None,
                 commit_durability: durability,
                 ..ConsumerOptions::default()
@@ -122,7 +122,7 @@ impl super::Subject for Subject {
             Durability::None
         };
         self.consumer(durability)
-            .commit_offsets(&[(TOPIC, 0, offset)])
+            .commit_offsets([(TopicPartition::new(TOPIC, 0), offset)])
             .expect("brooklet offset commit");
     }
 

@@ -9,7 +9,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use brooklet::{
-    Brooklet, Consumer, ConsumerOptions, OffsetReset, OnHandlerError, Record, TopicConfig,
+    Brooklet, Consumer, ConsumerOptions, OnHandlerError, Position, Record, TopicConfig,
     TopicPartition,
 };
 
@@ -150,7 +150,7 @@ fn consume(db: &Brooklet, out: &mut Out) -> CliResult {
          {PAYMENTS} and split their five partitions:"
     ))?;
     let options = ConsumerOptions {
-        auto_offset_reset: OffsetReset::Earliest,
+        auto_offset_reset: Some(Position::Beginning),
         auto_commit_interval: None,
         ..ConsumerOptions::default()
     };
@@ -221,7 +221,11 @@ fn consume(db: &Brooklet, out: &mut Out) -> CliResult {
             let owner = description
                 .partitions
                 .iter()
-                .find(|p| share.owned.contains(&(p.topic.clone(), p.partition)))?
+                .find(|p| {
+                    share
+                        .owned
+                        .contains(&TopicPartition::new(p.topic.clone(), p.partition))
+                })?
                 .owner
                 .clone()?;
             Some(format!("member-{} is {owner}", i + 1))

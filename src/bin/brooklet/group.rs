@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use brooklet::{Assignor, GroupDescription, ResetTo};
+use brooklet::{Assignor, GroupDescription, Position};
 use serde_json::{Value, json};
 
 use crate::args::GroupCommand;
@@ -177,7 +177,7 @@ pub fn description_lines(d: &GroupDescription) -> Vec<String> {
     lines
 }
 
-fn reset(file: &Path, group: &str, to: ResetTo, topic: Option<&str>) -> CliResult {
+fn reset(file: &Path, group: &str, to: Position, topic: Option<&str>) -> CliResult {
     let db = open(file, Access::Write)?;
     let offsets = db.reset_group_offsets(group, to, topic)?;
     if offsets.is_empty() {
@@ -186,8 +186,8 @@ fn reset(file: &Path, group: &str, to: ResetTo, topic: Option<&str>) -> CliResul
         )));
     }
     let mut out = Out::new();
-    for (t, p, offset) in &offsets {
-        out.line(&format!("{t} {p} {offset}"))?;
+    for (tp, offset) in &offsets {
+        out.line(&format!("{} {} {offset}", tp.topic, tp.partition))?;
     }
     out.flush()?;
     let count = offsets.len();

@@ -9,7 +9,7 @@ use std::collections::VecDeque;
 use std::io::{self, BufRead as _};
 use std::sync::mpsc::{self, Receiver, SyncSender};
 
-use brooklet::{Brooklet, Durability, Error, Header, Record, RecordMetadata};
+use brooklet::{Brooklet, Durability, Header, Record, RecordMetadata};
 
 use crate::args::{DurabilityArg, ProduceArgs};
 use crate::common::{Access, CliError, CliResult, Out, counted, describe, note, open};
@@ -178,7 +178,7 @@ impl Sink<'_> {
         }
         match self.send(records.clone()) {
             Ok(metas) => self.acked(&metas),
-            Err(Error::InvalidArgument(_)) if records.len() > 1 => {
+            Err(e) if e.is_request_error() && records.len() > 1 => {
                 for (line, record) in lines.iter().zip(records) {
                     match self.send(vec![record]) {
                         Ok(metas) => self.acked(&metas)?,

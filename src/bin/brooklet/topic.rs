@@ -47,26 +47,8 @@ pub fn run(command: TopicCommand) -> CliResult {
             file,
             topic,
             partitions,
-            retention_ms,
-            retention_bytes,
-            cleanup,
             configs,
-        } => {
-            let mut pairs = configs;
-            let flags = [
-                ("retention.ms", retention_ms),
-                ("retention.bytes", retention_bytes),
-                ("cleanup.policy", cleanup),
-            ];
-            for (key, value) in flags {
-                if let Some(value) = value {
-                    // The flag overrides the same key given with --config.
-                    pairs.retain(|(k, _)| k != key);
-                    pairs.push((key.to_owned(), value));
-                }
-            }
-            create(&file, &topic, partitions, &pairs)
-        }
+        } => create(&file, &topic, partitions, &configs.pairs()),
         TopicCommand::List { file, json } => list(&file, json),
         TopicCommand::Describe { file, topic, json } => describe(&file, &topic, json),
         TopicCommand::Delete { file, topic } => {
@@ -79,7 +61,16 @@ pub fn run(command: TopicCommand) -> CliResult {
             file,
             topic,
             configs,
-        } => alter(&file, &topic, &configs),
+        } => {
+            let pairs = configs.pairs();
+            if pairs.is_empty() {
+                return Err(CliError::usage(
+                    "name at least one config to change: --retention-ms, --retention-bytes, \
+                     --cleanup or --config K=V",
+                ));
+            }
+            alter(&file, &topic, &pairs)
+        }
     }
 }
 
