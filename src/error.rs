@@ -9,7 +9,21 @@ use std::fmt;
 
 /// A page number in the file. Page `n` starts at byte `n * page_size`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub struct PageId(pub u32);
+pub struct PageId(pub(crate) u32);
+
+impl PageId {
+    /// The page number.
+    #[must_use]
+    pub const fn get(self) -> u32 {
+        self.0
+    }
+}
+
+impl From<u32> for PageId {
+    fn from(page: u32) -> Self {
+        Self(page)
+    }
+}
 
 impl fmt::Display for PageId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -24,17 +24,18 @@ fn earliest() -> ConsumerOptions {
 #[test]
 fn missing_and_existing_things_are_typed_errors() {
     let (_dir, db) = open();
-    db.create_topic("t", 2, TopicConfig::default())
+    db.admin()
+        .create_topic("t", 2, TopicConfig::default())
         .expect("create");
-    match db.create_topic("t", 1, TopicConfig::default()) {
+    match db.admin().create_topic("t", 1, TopicConfig::default()) {
         Err(Error::TopicExists(name)) => assert_eq!(name, "t"),
         other => panic!("expected TopicExists, got {other:?}"),
     }
     for result in [
-        db.describe_topic("nope").map(|_| ()),
+        db.admin().describe_topic("nope").map(|_| ()),
         db.producer().send("nope", Record::value("x")).map(|_| ()),
         db.end_offset("nope", 0).map(|_| ()),
-        db.delete_topic("nope"),
+        db.admin().delete_topic("nope"),
     ] {
         match result {
             Err(Error::UnknownTopic(name)) => assert_eq!(name, "nope"),
@@ -68,9 +69,10 @@ fn missing_and_existing_things_are_typed_errors() {
         "topic \"t\" has 2 partitions; partition 2 does not exist"
     );
     for result in [
-        db.describe_group("g").map(|_| ()),
-        db.delete_group("g"),
-        db.reset_group_offsets("g", Position::Beginning, None)
+        db.admin().describe_group("g").map(|_| ()),
+        db.admin().delete_group("g"),
+        db.admin()
+            .reset_group_offsets("g", Position::Beginning, None)
             .map(|_| ()),
     ] {
         match result {
@@ -79,7 +81,7 @@ fn missing_and_existing_things_are_typed_errors() {
         }
     }
     let small = TopicConfig::from_pairs([("max.message.bytes", "1000")]).expect("config");
-    db.create_topic("small", 1, small).expect("create");
+    db.admin().create_topic("small", 1, small).expect("create");
     match db.producer().send("small", Record::value(vec![7u8; 2000])) {
         Err(Error::RecordTooLarge { size, max, .. }) => {
             assert!(size > 2000, "{size}");
@@ -93,7 +95,8 @@ fn missing_and_existing_things_are_typed_errors() {
 #[test]
 fn one_position_type_serves_readers_consumers_and_group_resets() {
     let (_dir, db) = open();
-    db.create_topic("t", 1, TopicConfig::default())
+    db.admin()
+        .create_topic("t", 1, TopicConfig::default())
         .expect("create");
     let producer = db.producer();
     for i in 0..10i64 {
@@ -135,10 +138,12 @@ fn one_position_type_serves_readers_consumers_and_group_resets() {
     consumer.close().expect("close");
 
     assert!(matches!(
-        db.reset_group_offsets("g", Position::Committed, None),
+        db.admin()
+            .reset_group_offsets("g", Position::Committed, None),
         Err(Error::InvalidArgument(_))
     ));
     let reset = db
+        .admin()
         .reset_group_offsets("g", Position::Offset(99), Some("t"))
         .expect("reset");
     assert_eq!(
@@ -185,7 +190,8 @@ fn one_position_type_serves_readers_consumers_and_group_resets() {
 #[test]
 fn poll_by_partition_groups_records_in_offset_order() {
     let (_dir, db) = open();
-    db.create_topic("t", 3, TopicConfig::default())
+    db.admin()
+        .create_topic("t", 3, TopicConfig::default())
         .expect("create");
     let producer = db.producer();
     for i in 0..30u32 {
@@ -242,7 +248,8 @@ fn a_consumer_can_wait_for_a_topic_that_does_not_exist_yet() {
             .is_empty()
     );
     assert!(consumer.assignment().is_empty());
-    db.create_topic("later", 2, TopicConfig::default())
+    db.admin()
+        .create_topic("later", 2, TopicConfig::default())
         .expect("create");
     db.producer()
         .send_to("later", 1, Record::value("hello"))
@@ -266,7 +273,8 @@ fn recorder(calls: &Calls, what: &'static str) -> impl FnMut(&[TopicPartition]) 
 #[test]
 fn close_revokes_and_an_expired_member_is_told_its_partitions_are_lost() {
     let (_dir, db) = open();
-    db.create_topic("t", 2, TopicConfig::default())
+    db.admin()
+        .create_topic("t", 2, TopicConfig::default())
         .expect("create");
     let calls: Calls = Arc::default();
     let consumer = db
@@ -293,7 +301,13 @@ fn close_revokes_and_an_expired_member_is_told_its_partitions_are_lost() {
         .on_lost(recorder(&calls, "lost"));
     assert_eq!(consumer.assignment(), all);
     let deadline = Instant::now() + Duration::from_secs(10);
-    while !db.describe_group("g").expect("describe").members.is_empty() {
+    while !db
+        .admin()
+        .describe_group("g")
+        .expect("describe")
+        .members
+        .is_empty()
+    {
         assert!(Instant::now() < deadline, "the member never expired");
         std::thread::sleep(Duration::from_millis(50));
     }

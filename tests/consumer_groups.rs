@@ -20,7 +20,8 @@ fn options() -> ConsumerOptions {
 }
 
 fn fill(db: &Brooklet, topic: &str, partitions: u32, per_partition: u64) {
-    db.create_topic(topic, partitions, TopicConfig::default())
+    db.admin()
+        .create_topic(topic, partitions, TopicConfig::default())
         .expect("create");
     for p in 0..partitions {
         let records = (0..per_partition)
@@ -95,7 +96,7 @@ fn members_share_partitions_and_hand_them_over_on_leave() {
             (3, 3),
             "{assignor:?} balances 6 over 2"
         );
-        let described = db.describe_group(&group).expect("describe");
+        let described = db.admin().describe_group(&group).expect("describe");
         assert_eq!(described.members.len(), 2);
         assert!(described.partitions.iter().all(|p| p.owner.is_some()));
         b.close().expect("close b");
@@ -210,8 +211,11 @@ fn inspection_lists_describes_resets_and_deletes_groups() {
         (TopicPartition::new("t", 1), 1),
     ])
     .expect("commit");
-    assert_eq!(db.groups().expect("groups"), vec!["readers".to_owned()]);
-    let d = db.describe_group("readers").expect("describe");
+    assert_eq!(
+        db.admin().groups().expect("groups"),
+        vec!["readers".to_owned()]
+    );
+    let d = db.admin().describe_group("readers").expect("describe");
     let lag: BTreeMap<u32, (Option<u64>, u64, u64)> = d
         .partitions
         .iter()
@@ -220,13 +224,15 @@ fn inspection_lists_describes_resets_and_deletes_groups() {
     assert_eq!(lag[&0], (Some(3), 4, 1));
     assert_eq!(lag[&1], (Some(1), 4, 3));
     assert!(
-        db.reset_group_offsets("readers", Position::Beginning, None)
+        db.admin()
+            .reset_group_offsets("readers", Position::Beginning, None)
             .is_err(),
         "live member"
     );
-    assert!(db.delete_group("readers").is_err(), "live member");
+    assert!(db.admin().delete_group("readers").is_err(), "live member");
     c.close().expect("close");
     let reset = db
+        .admin()
         .reset_group_offsets("readers", Position::End, Some("t"))
         .expect("reset");
     assert_eq!(
@@ -237,12 +243,13 @@ fn inspection_lists_describes_resets_and_deletes_groups() {
         ]
     );
     let reset = db
+        .admin()
         .reset_group_offsets("readers", Position::Offset(2), None)
         .expect("reset");
     assert_eq!(reset.iter().map(|r| r.1).collect::<Vec<_>>(), vec![2, 2]);
-    db.delete_group("readers").expect("delete");
-    assert!(db.groups().expect("groups").is_empty());
-    assert!(db.describe_group("readers").is_err());
-    let report = db.check().expect("check");
+    db.admin().delete_group("readers").expect("delete");
+    assert!(db.admin().groups().expect("groups").is_empty());
+    assert!(db.admin().describe_group("readers").is_err());
+    let report = db.admin().check().expect("check");
     assert!(report.is_clean(), "{:?}", report.problems);
 }

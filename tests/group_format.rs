@@ -118,12 +118,16 @@ fn decode_state(read: &ReadTransaction) -> (u64, u8, BTreeMap<(u32, u32), Owner>
 fn group_records_decode_as_format_md_says() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = Brooklet::open(dir.path().join("g.brooklet")).expect("open");
-    db.create_topic("other", 1, TopicConfig::default())
+    db.admin()
+        .create_topic("other", 1, TopicConfig::default())
         .expect("topic 1");
-    db.create_topic("orders", 3, TopicConfig::default())
+    db.admin()
+        .create_topic("orders", 3, TopicConfig::default())
         .expect("topic 2");
     for p in 0..3 {
-        db.send_to("orders", p, Record::value("x")).expect("send");
+        db.producer()
+            .send_to("orders", p, Record::value("x"))
+            .expect("send");
     }
     let options = ConsumerOptions {
         auto_offset_reset: Some(Position::Beginning),
@@ -144,7 +148,7 @@ fn group_records_decode_as_format_md_says() {
     let second = db
         .consumer("workers", &["orders"], options)
         .expect("second joins");
-    let described = db.describe_group("workers").expect("describe");
+    let described = db.admin().describe_group("workers").expect("describe");
 
     let read = db.engine().begin_read().expect("read");
     // `next-group-id` in `log.meta`: u32 little-endian.
@@ -229,14 +233,15 @@ fn group_records_decode_as_format_md_says() {
 fn check_reports_damaged_group_records() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = Brooklet::open(dir.path().join("g.brooklet")).expect("open");
-    db.create_topic("orders", 2, TopicConfig::default())
+    db.admin()
+        .create_topic("orders", 2, TopicConfig::default())
         .expect("topic");
     let options = ConsumerOptions {
         heartbeat_interval: Duration::from_secs(60),
         ..ConsumerOptions::default()
     };
     let consumer = db.consumer("workers", &["orders"], options).expect("joins");
-    assert!(db.check().expect("check").is_clean());
+    assert!(db.admin().check().expect("check").is_clean());
     drop(consumer);
     let read = db.engine().begin_read().expect("read");
     let (group_key, _) = entries(&read, "group.groups").remove(0);
@@ -258,7 +263,7 @@ fn check_reports_damaged_group_records() {
     txn.insert("group.members", &member_key, b"short")
         .expect("member");
     txn.commit(brooklet::Durability::Immediate).expect("commit");
-    let report = db.check().expect("check");
+    let report = db.admin().check().expect("check");
     let messages: Vec<&str> = report.problems.iter().map(|p| p.message.as_str()).collect();
     assert!(
         messages

@@ -407,7 +407,7 @@ fn wait_until(
 }
 
 fn describe(db: &Brooklet) -> Option<GroupDescription> {
-    match db.describe_group(GROUP) {
+    match db.admin().describe_group(GROUP) {
         Ok(d) => Some(d),
         Err(Error::InvalidArgument(why)) if why.contains("does not exist") => None,
         Err(e) => panic!("describe_group: {e}"),
@@ -489,7 +489,8 @@ fn keep_producing(db: Brooklet, stop: Arc<AtomicBool>, mut ends: Vec<u64>) -> Jo
 fn new_file(dir: &Path, per_partition: u64) -> (Brooklet, PathBuf, Vec<u64>) {
     let path = dir.join("group.brooklet");
     let db = Brooklet::open_with(&path, options()).expect("create the file");
-    db.create_topic(TOPIC, PARTITIONS, TopicConfig::default())
+    db.admin()
+        .create_topic(TOPIC, PARTITIONS, TopicConfig::default())
         .expect("create topic");
     let mut ends = vec![0; PARTITIONS as usize];
     send_each(&db, &mut ends, per_partition);
@@ -501,7 +502,7 @@ fn check_end_state(db: &Brooklet, ends: &[u64]) {
     let d = describe(db).expect("the group exists");
     assert!(d.members.is_empty(), "members left: {:?}", d.members);
     assert!(caught_up(&d, ends), "committed vs ends {ends:?}: {d:?}");
-    let report = db.check().expect("check");
+    let report = db.admin().check().expect("check");
     assert!(report.is_clean(), "check: {:?}", report.problems);
 }
 

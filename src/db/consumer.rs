@@ -89,8 +89,8 @@ pub(super) type Callback = Box<dyn FnMut(&[TopicPartition]) + Send>;
 /// # fn main() -> brooklet::Result<()> {
 /// # let dir = tempfile::tempdir()?;
 /// let db = Brooklet::open(dir.path().join("g.brooklet"))?;
-/// db.create_topic("jobs", 2, TopicConfig::default())?;
-/// db.send("jobs", Record::value("resize image 1"))?;
+/// db.admin().create_topic("jobs", 2, TopicConfig::default())?;
+/// db.producer().send("jobs", Record::value("resize image 1"))?;
 /// let options = ConsumerOptions { auto_offset_reset: Some(Position::Beginning), ..Default::default() };
 /// let mut consumer = db.consumer("workers", &["jobs"], options)?;
 /// let records = consumer.poll(Duration::from_secs(1))?;
@@ -155,7 +155,7 @@ impl Brooklet {
         }
         if !options.wait_for_topics {
             for t in topics {
-                self.describe_topic(t)?;
+                self.admin().describe_topic(t)?;
             }
         }
         let member_id = loop {

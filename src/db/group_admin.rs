@@ -2,13 +2,13 @@
 
 use std::collections::BTreeSet;
 
-use super::{Brooklet, Position, TopicPartition, now_ms};
+use super::{Admin, Position, TopicPartition, now_ms};
 use crate::error::{Error, Result};
 use crate::group::Assignor;
 use crate::group::store as groups;
 use crate::pager::Durability;
 
-/// A member as shown by [`Brooklet::describe_group`].
+/// A member as shown by [`Admin::describe_group`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MemberDescription {
     /// The member id, 16 hex digits.
@@ -24,7 +24,7 @@ pub struct MemberDescription {
     pub live: bool,
 }
 
-/// One partition as shown by [`Brooklet::describe_group`].
+/// One partition as shown by [`Admin::describe_group`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GroupPartition {
     /// The topic.
@@ -41,7 +41,7 @@ pub struct GroupPartition {
     pub owner: Option<String>,
 }
 
-/// A consumer group, from [`Brooklet::describe_group`].
+/// A consumer group, from [`Admin::describe_group`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GroupDescription {
     /// The group id.
@@ -64,16 +64,17 @@ fn hex(id: u64) -> String {
     format!("{id:016x}")
 }
 
-impl Brooklet {
+impl Admin {
     /// Every consumer group, by name.
     pub fn groups(&self) -> Result<Vec<String>> {
-        self.with_snapshot(|read| Ok(groups::list(read)?.into_iter().map(|(_, n)| n).collect()))
+        self.db
+            .with_snapshot(|read| Ok(groups::list(read)?.into_iter().map(|(_, n)| n).collect()))
     }
 
     /// A group's members, assignment, and per partition the committed offset, end and lag.
     pub fn describe_group(&self, name: &str) -> Result<GroupDescription> {
         let now = now_ms().cast_unsigned();
-        self.with_snapshot(|read| {
+        self.db.with_snapshot(|read| {
             let id = groups::find(read, name)?.ok_or_else(|| no_group(name))?;
             let state = groups::state(read, id)?;
             let members = groups::members(read, id)?;
@@ -108,7 +109,7 @@ impl Brooklet {
             partitions.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
             let mut gone = std::collections::BTreeSet::new();
             for (mid, m) in &members {
-                if groups::is_gone(&self.inner.engine, *mid, m, now)? {
+                if groups::is_gone(&self.db.inner.engine, *mid, m, now)? {
                     gone.insert(*mid);
                 }
             }
@@ -141,7 +142,7 @@ impl Brooklet {
         let now = now_ms().cast_unsigned();
         let mut live = 0;
         for (mid, m) in groups::members(txn, id)? {
-            if !groups::is_gone(&self.inner.engine, mid, &m, now)? {
+            if !groups::is_gone(&self.db.inner.engine, mid, &m, now)? {
                 live += 1;
             }
         }
@@ -155,7 +156,7 @@ impl Brooklet {
 
     /// Deletes a group and its committed offsets. The group must have no live members.
     pub fn delete_group(&self, name: &str) -> Result<()> {
-        let mut txn = self.inner.engine.begin_write()?;
+        let mut txn = self.db.inner.engine.begin_write()?;
         let id = groups::find(&txn, name)?.ok_or_else(|| no_group(name))?;
         self.require_idle(&mut txn, id, name)?;
         groups::delete(&mut txn, id)?;
@@ -180,7 +181,7 @@ impl Brooklet {
                 "a group's offsets cannot be reset to Position::Committed",
             ));
         }
-        let mut txn = self.inner.engine.begin_write()?;
+        let mut txn = self.db.inner.engine.begin_write()?;
         let id = groups::find(&txn, name)?.ok_or_else(|| no_group(name))?;
         self.require_idle(&mut txn, id, name)?;
         let mut targets: BTreeSet<(String, u32)> = BTreeSet::new();
@@ -199,8 +200,9 @@ impl Brooklet {
         let mut resolved = Vec::new();
         for (t, p) in targets {
             let tp = TopicPartition::new(t.clone(), p);
-            let offset = self.resolve(&tp, to, true)?;
+            let offset = self.db.resolve(&tp, to, true)?;
             let meta = self
+                .db
                 .inner
                 .catalog
                 .lock()
@@ -222,7 +224,7 @@ impl Brooklet {
     }
 
     fn topics_by_id(&self) -> Result<std::collections::BTreeMap<u32, String>> {
-        self.with_snapshot(|read| {
+        self.db.with_snapshot(|read| {
             Ok(crate::catalog::list(read)?
                 .into_iter()
                 .map(|t| (t.id, t.name))

@@ -30,8 +30,8 @@ pub struct ConsumedRecord {
 /// # fn main() -> brooklet::Result<()> {
 /// # let dir = tempfile::tempdir()?;
 /// let db = Brooklet::open(dir.path().join("r.brooklet"))?;
-/// db.create_topic("logs", 1, TopicConfig::default())?;
-/// db.send("logs", Record::value("hello"))?;
+/// db.admin().create_topic("logs", 1, TopicConfig::default())?;
+/// db.producer().send("logs", Record::value("hello"))?;
 /// let mut reader = db.reader();
 /// reader.assign("logs", 0, Position::Beginning)?;
 /// let records = reader.poll(Duration::from_millis(100))?;
@@ -92,7 +92,7 @@ impl Reader {
 
     /// Adds every partition of a topic at a start position.
     pub fn assign_topic(&mut self, topic: &str, start: Position) -> Result<()> {
-        let description = self.db.describe_topic(topic)?;
+        let description = self.db.admin().describe_topic(topic)?;
         for p in description.partitions {
             self.assign(topic, p.partition, start)?;
         }

@@ -56,7 +56,7 @@ pub(crate) fn run_read(
         }
         Op::ReadAll => read_all_with_reader(db, work, model, label)?,
         Op::Check => {
-            let report = db.check()?;
+            let report = db.admin().check()?;
             assert!(report.is_clean(), "{label}: {:?}", report.problems);
         }
         _ => unreachable!("not a read step"),
@@ -155,7 +155,7 @@ fn check_offsets(
     label: &str,
 ) -> brooklet::Result<()> {
     let parts = model[topic].as_ref().expect("topic created");
-    let description = db.describe_topic(&spec.name)?;
+    let description = db.admin().describe_topic(&spec.name)?;
     assert_eq!(
         description.partitions.len(),
         parts.len(),

@@ -38,7 +38,7 @@ impl Content {
 
 /// Reads everything in `db`.
 pub fn content(db: &Brooklet) -> brooklet::Result<Content> {
-    let names: Vec<String> = db.topics()?.into_iter().map(|t| t.name).collect();
+    let names: Vec<String> = db.admin().topics()?.into_iter().map(|t| t.name).collect();
     content_of(db, &names)
 }
 
@@ -46,7 +46,7 @@ pub fn content(db: &Brooklet) -> brooklet::Result<Content> {
 pub fn content_of(db: &Brooklet, names: &[String]) -> brooklet::Result<Content> {
     let mut topics = BTreeMap::new();
     for name in names {
-        let described = db.describe_topic(name)?;
+        let described = db.admin().describe_topic(name)?;
         let mut parts = Vec::new();
         for p in &described.partitions {
             let mut records = Vec::new();
@@ -70,8 +70,8 @@ pub fn content_of(db: &Brooklet, names: &[String]) -> brooklet::Result<Content> 
         topics.insert(name.clone(), (described.config, parts));
     }
     let mut groups = BTreeMap::new();
-    for group in db.groups()? {
-        let described = db.describe_group(&group)?;
+    for group in db.admin().groups()? {
+        let described = db.admin().describe_group(&group)?;
         let offsets = described
             .partitions
             .iter()
@@ -115,15 +115,19 @@ pub fn fill(db: &Brooklet, seed: u64, scale: u64) {
     fastrand::seed(seed);
     let mut rng = fastrand::Rng::with_seed(seed);
     let small = [("segment.bytes", "65536")];
-    db.create_topic("keep", 2, config(&small)).expect("create");
-    db.create_topic("doomed", 3, config(&small))
+    db.admin()
+        .create_topic("keep", 2, config(&small))
         .expect("create");
-    db.create_topic(
-        "rolling",
-        1,
-        config(&[("segment.bytes", "65536"), ("retention.bytes", "131072")]),
-    )
-    .expect("create");
+    db.admin()
+        .create_topic("doomed", 3, config(&small))
+        .expect("create");
+    db.admin()
+        .create_topic(
+            "rolling",
+            1,
+            config(&[("segment.bytes", "65536"), ("retention.bytes", "131072")]),
+        )
+        .expect("create");
     let mut n = 0u64;
     for round in 0..4 * scale {
         for (topic, partitions) in [("keep", 2), ("doomed", 3), ("rolling", 1), ("doomed", 3)] {
@@ -141,7 +145,8 @@ pub fn fill(db: &Brooklet, seed: u64, scale: u64) {
                 .expect("send");
         }
         if round == 2 * scale {
-            db.create_topic("groups", 1, TopicConfig::default())
+            db.admin()
+                .create_topic("groups", 1, TopicConfig::default())
                 .expect("create");
             let records = (0..30)
                 .map(|_| {
@@ -154,12 +159,13 @@ pub fn fill(db: &Brooklet, seed: u64, scale: u64) {
                 .expect("send");
         }
     }
-    db.alter_topic_config("keep", &[("max.message.bytes", "500000")])
+    db.admin()
+        .alter_topic_config("keep", &[("max.message.bytes", "500000")])
         .expect("alter");
     commit_group_offsets(db);
-    db.delete_topic("doomed").expect("delete");
+    db.admin().delete_topic("doomed").expect("delete");
     // The rolling topic's retention already dropped head segments as it was produced.
-    db.maintain().expect("maintain");
+    db.admin().maintain().expect("maintain");
 }
 
 /// A consumer group with committed offsets on two topics.
@@ -185,7 +191,7 @@ pub fn commit_group_offsets(db: &Brooklet) {
 
 /// Pages in use after a clean check: every page that is not free.
 pub fn used_pages(db: &Brooklet) -> u64 {
-    let report = db.check().expect("check");
+    let report = db.admin().check().expect("check");
     assert!(report.is_clean(), "{:?}", report.problems);
     u64::from(report.page_count) - report.free_pages()
 }
@@ -200,7 +206,9 @@ pub fn fill_uneven(db: &Brooklet, seed: u64) {
     let small = [("segment.bytes", "65536")];
     let mut n = 0u64;
     for topic in ["doomed", "keep"] {
-        db.create_topic(topic, 2, config(&small)).expect("create");
+        db.admin()
+            .create_topic(topic, 2, config(&small))
+            .expect("create");
     }
     for (topic, extra) in [("doomed", 8), ("keep", 0)] {
         for (partition, counts) in [(0, [90, 1050]), (1, [120, 1400])] {
@@ -219,5 +227,5 @@ pub fn fill_uneven(db: &Brooklet, seed: u64) {
             }
         }
     }
-    db.delete_topic("doomed").expect("delete");
+    db.admin().delete_topic("doomed").expect("delete");
 }

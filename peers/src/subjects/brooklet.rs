@@ -44,7 +44,9 @@ impl Subject {
         if let Some(records) = setup.retain_records {
             config.retention_bytes = Some(records * super::stored_bytes_per_record(1000));
         }
-        db.create_topic(TOPIC, 1, config).expect("create topic");
+        db.admin()
+            .create_topic(TOPIC, 1, config)
+            .expect("create topic");
         Self {
             durable: db.producer().with_durability(Durability::Immediate),
             buffered: db.producer().with_durability(Durability::None),

@@ -105,7 +105,7 @@ fn assign(
     reader: &mut brooklet::Reader,
     args: &ConsumeArgs,
 ) -> CliResult<(BTreeMap<u32, u64>, u64)> {
-    let description = db.describe_topic(&args.topic)?;
+    let description = db.admin().describe_topic(&args.topic)?;
     let partitions: Vec<PartitionInfo> = match args.partition {
         None => description.partitions,
         Some(p) => {
@@ -182,7 +182,7 @@ fn run_group(args: &ConsumeArgs, group: &str) -> CliResult {
         )));
     }
     let db = open(&args.file, Access::Write)?;
-    let description = db.describe_topic(&args.topic)?;
+    let description = db.admin().describe_topic(&args.topic)?;
     let partitions = description.partitions.len();
     let nonempty: BTreeSet<u32> = description
         .partitions
@@ -293,7 +293,7 @@ impl Member<'_> {
             if records.is_empty() {
                 // The group drops a deleted topic's partitions quietly; the command ends
                 // with an error naming the topic instead of idling on.
-                self.db.describe_topic(&args.topic)?;
+                self.db.admin().describe_topic(&args.topic)?;
             }
             self.note_new_partitions()?;
             // Print what is due; note the first record of each partition not printed

@@ -240,7 +240,7 @@ impl Sink<'_> {
 
 pub fn run(args: &ProduceArgs) -> CliResult {
     let db = open(&args.file, Access::Write)?;
-    let partitions = db.describe_topic(&args.topic)?.partitions.len();
+    let partitions = db.admin().describe_topic(&args.topic)?.partitions.len();
     if let Some(p) = args.partition
         && p as usize >= partitions
     {
