@@ -409,7 +409,7 @@ fn wait_until(
 fn describe(db: &Brooklet) -> Option<GroupDescription> {
     match db.admin().describe_group(GROUP) {
         Ok(d) => Some(d),
-        Err(Error::InvalidArgument(why)) if why.contains("does not exist") => None,
+        Err(Error::UnknownGroup(_)) => None,
         Err(e) => panic!("describe_group: {e}"),
     }
 }

@@ -136,7 +136,7 @@ fn run_step(
         } => {
             let spec = &work.specs[*topic];
             match send(db, &spec.name, *partition, records.clone(), *via, true) {
-                Err(Error::InvalidArgument(_)) => {}
+                Err(e) if e.is_request_error() => {}
                 Err(e) => return Err(e),
                 Ok(metas) => panic!("{label}: invalid send accepted: {metas:?}"),
             }

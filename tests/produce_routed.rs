@@ -59,6 +59,16 @@ fn records_for_several_partitions_share_one_commit_all_or_none() {
             vec![(Some(2), Record::value("x")), (Some(3), Record::value("y"))],
         )
         .expect_err("partition 3 does not exist");
-    assert!(matches!(err, Error::InvalidArgument(_)), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            Error::UnknownPartition {
+                partition: 3,
+                partitions: 3,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     assert_eq!(ends(&db), before);
 }

@@ -68,11 +68,14 @@ impl From<(String, u32)> for TopicPartition {
 /// ```
 /// use brooklet::Position;
 ///
-/// assert_eq!("earliest".parse(), Ok(Position::Beginning));
-/// assert_eq!("latest".parse(), Ok(Position::End));
-/// assert_eq!("42".parse(), Ok(Position::Offset(42)));
-/// assert_eq!("@1700000000000".parse(), Ok(Position::Timestamp(1_700_000_000_000)));
+/// # fn main() -> brooklet::Result<()> {
+/// assert_eq!("earliest".parse::<Position>()?, Position::Beginning);
+/// assert_eq!("latest".parse::<Position>()?, Position::End);
+/// assert_eq!("42".parse::<Position>()?, Position::Offset(42));
+/// assert_eq!("@1700000000000".parse::<Position>()?, Position::Timestamp(1_700_000_000_000));
 /// assert!("soon".parse::<Position>().is_err());
+/// # Ok(())
+/// # }
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Position {

@@ -61,7 +61,7 @@ pub(crate) enum Op {
         /// `send_batch*` rather than `send`/`send_to` (which take one record).
         batch: bool,
     },
-    /// A send that must fail with `InvalidArgument` and change nothing.
+    /// A send that must fail as a request error (`Error::is_request_error`) and change nothing.
     Invalid {
         topic: usize,
         partition: Option<u32>,
