@@ -92,20 +92,26 @@ fn main() {
 
     let started = Instant::now();
     let db = Brooklet::open(&path).expect("open"); // default options: Immediate, 32 MiB cache
-    db.create_topic(TOPIC, 1, TopicConfig::default())
+    db.admin()
+        .create_topic(TOPIC, 1, TopicConfig::default())
         .expect("create topic");
     let mut next = 0u64;
     while next < count {
         let n = batch.min(count - next);
         let records: Vec<Record> = (next..next + n).map(record).collect();
-        db.send_batch(TOPIC, records).expect("send");
+        db.producer().send_batch(TOPIC, records).expect("send");
         next += n;
     }
     let append_s = started.elapsed().as_secs_f64();
     let peak_append = status_bytes("VmHWM:");
 
     let meta = std::fs::metadata(&path).expect("file");
-    let part = db.describe_topic(TOPIC).expect("describe").partitions[0].clone();
+    let part = db
+        .admin()
+        .describe_topic(TOPIC)
+        .expect("describe")
+        .partitions[0]
+        .clone();
     let payload = count * (KEY_LEN + VALUE_LEN) as u64;
 
     reset_peak();
@@ -177,7 +183,8 @@ fn nosync_growth() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("nosync.brooklet");
     let db = Brooklet::open(&path).expect("open");
-    db.create_topic(TOPIC, 1, TopicConfig::default())
+    db.admin()
+        .create_topic(TOPIC, 1, TopicConfig::default())
         .expect("create topic");
     let producer = db.producer().with_durability(Durability::None);
     println!("\n## {sends} sends of 1 record at Durability::None, then flush()\n");
@@ -199,7 +206,12 @@ fn nosync_growth() {
         }
     }
     db.flush().expect("flush");
-    let part = db.describe_topic(TOPIC).expect("describe").partitions[0].clone();
+    let part = db
+        .admin()
+        .describe_topic(TOPIC)
+        .expect("describe")
+        .partitions[0]
+        .clone();
     let len = std::fs::metadata(&path).expect("file").len();
     println!(
         "| after flush | batch bytes {} | {} ({:.0}x the batch bytes) |",
@@ -224,7 +236,8 @@ fn many_partitions() {
     println!("\n## {partitions} partitions, one record of {KEY_LEN}+{VALUE_LEN} bytes each\n");
     println!("| step | time | file size |\n|---|---|---|");
     let started = Instant::now();
-    db.create_topic(TOPIC, partitions, TopicConfig::default())
+    db.admin()
+        .create_topic(TOPIC, partitions, TopicConfig::default())
         .expect("create topic");
     let create_s = started.elapsed().as_secs_f64();
     println!(
@@ -246,7 +259,7 @@ fn many_partitions() {
         size()
     );
     let started = Instant::now();
-    let report = db.vacuum().expect("vacuum");
+    let report = db.admin().vacuum().expect("vacuum");
     let vacuum_s = started.elapsed().as_secs_f64();
     println!(
         "| vacuum ({} pages moved, {} trimmed) | {vacuum_s:.2} s | {} |",

@@ -136,7 +136,9 @@ fn open_with_topic(config: TopicConfig) -> (TempDir, Brooklet) {
     let dir = tempfile::tempdir().expect("tempdir");
     let db =
         Brooklet::open_with(dir.path().join("bench.brooklet"), Options::default()).expect("open");
-    db.create_topic(TOPIC, 1, config).expect("create topic");
+    db.admin()
+        .create_topic(TOPIC, 1, config)
+        .expect("create topic");
     (dir, db)
 }
 
@@ -297,7 +299,7 @@ fn build_partition(count: u64, config: &TopicConfig, raw: bool) -> ReadFixture {
         first += n as u64;
     }
     db.flush().expect("flush");
-    let description = db.describe_topic(TOPIC).expect("describe");
+    let description = db.admin().describe_topic(TOPIC).expect("describe");
     let part = &description.partitions[0];
     assert_eq!(part.end_offset, count, "every record appended");
     if raw {

@@ -9,7 +9,21 @@ use std::fmt;
 
 /// A page number in the file. Page `n` starts at byte `n * page_size`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub struct PageId(pub u32);
+pub struct PageId(pub(crate) u32);
+
+impl PageId {
+    /// The page number.
+    #[must_use]
+    pub const fn get(self) -> u32 {
+        self.0
+    }
+}
+
+impl From<u32> for PageId {
+    fn from(page: u32) -> Self {
+        Self(page)
+    }
+}
 
 impl fmt::Display for PageId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -130,8 +144,39 @@ pub enum Error {
     Poisoned,
     /// Another writer held the write lock for longer than the busy timeout.
     Busy,
-    /// A caller-supplied argument is invalid (too large, malformed, out of range).
+    /// A caller-supplied argument is invalid (malformed, out of range, not allowed here).
+    /// The cases callers branch on have variants of their own: [`Error::UnknownTopic`],
+    /// [`Error::UnknownPartition`], [`Error::UnknownGroup`], [`Error::TopicExists`] and
+    /// [`Error::RecordTooLarge`]; [`Error::is_request_error`] is true for all of them.
     InvalidArgument(String),
+    /// No topic of this name exists (Kafka's `UNKNOWN_TOPIC_OR_PARTITION`).
+    UnknownTopic(String),
+    /// The topic exists but has no partition of this number.
+    UnknownPartition {
+        /// The topic.
+        topic: String,
+        /// The partition asked for.
+        partition: u32,
+        /// How many partitions the topic has (numbered from 0).
+        partitions: u32,
+    },
+    /// No consumer group of this name exists (Kafka's `GROUP_ID_NOT_FOUND`).
+    UnknownGroup(String),
+    /// A topic of this name exists already (Kafka's `TOPIC_ALREADY_EXISTS`).
+    TopicExists(String),
+    /// A record, or a batch of records, is larger than the limit: the topic's
+    /// `max.message.bytes`, or brooklet's own bounds on one record and one batch (Kafka's
+    /// `MESSAGE_TOO_LARGE`). Nothing of the send was stored.
+    RecordTooLarge {
+        /// What is too large, in words ("record 3 of the batch", "the batch").
+        what: String,
+        /// Its size in bytes, encoded.
+        size: usize,
+        /// The limit in bytes.
+        max: usize,
+    },
+    /// The handle was closed (a consumer after `close`, say).
+    Closed(&'static str),
     /// The requested offset is outside the partition's log: before its first offset
     /// (deleted by retention) or past its end.
     OffsetOutOfRange {
@@ -194,6 +239,24 @@ impl Error {
             Self::Poisoned => Self::Poisoned,
             Self::Busy => Self::Busy,
             Self::InvalidArgument(msg) => Self::InvalidArgument(msg.clone()),
+            Self::UnknownTopic(name) => Self::UnknownTopic(name.clone()),
+            Self::UnknownPartition {
+                topic,
+                partition,
+                partitions,
+            } => Self::UnknownPartition {
+                topic: topic.clone(),
+                partition: *partition,
+                partitions: *partitions,
+            },
+            Self::UnknownGroup(name) => Self::UnknownGroup(name.clone()),
+            Self::TopicExists(name) => Self::TopicExists(name.clone()),
+            Self::RecordTooLarge { what, size, max } => Self::RecordTooLarge {
+                what: what.clone(),
+                size: *size,
+                max: *max,
+            },
+            Self::Closed(what) => Self::Closed(what),
             Self::OffsetOutOfRange {
                 offset,
                 beginning,
@@ -217,6 +280,24 @@ impl Error {
     pub fn is_corruption(&self) -> bool {
         matches!(self, Self::Corrupt { .. })
     }
+
+    /// True for an error in the request itself, which changed nothing and fails again if
+    /// sent again unchanged: [`Error::InvalidArgument`], [`Error::UnknownTopic`],
+    /// [`Error::UnknownPartition`], [`Error::UnknownGroup`], [`Error::TopicExists`],
+    /// [`Error::RecordTooLarge`] and [`Error::Closed`].
+    #[must_use]
+    pub fn is_request_error(&self) -> bool {
+        matches!(
+            self,
+            Self::InvalidArgument(_)
+                | Self::UnknownTopic(_)
+                | Self::UnknownPartition { .. }
+                | Self::UnknownGroup(_)
+                | Self::TopicExists(_)
+                | Self::RecordTooLarge { .. }
+                | Self::Closed(_)
+        )
+    }
 }
 
 impl fmt::Display for Error {
@@ -234,6 +315,24 @@ impl fmt::Display for Error {
             ),
             Self::Busy => write!(f, "database is busy: another writer holds the write lock"),
             Self::InvalidArgument(msg) => write!(f, "invalid argument: {msg}"),
+            Self::UnknownTopic(name) => write!(f, "topic {name:?} does not exist"),
+            Self::UnknownPartition {
+                topic,
+                partition,
+                partitions,
+            } => {
+                let plural = if *partitions == 1 { "" } else { "s" };
+                write!(
+                    f,
+                    "topic {topic:?} has {partitions} partition{plural}; partition {partition} does not exist"
+                )
+            }
+            Self::UnknownGroup(name) => write!(f, "consumer group {name:?} does not exist"),
+            Self::TopicExists(name) => write!(f, "topic {name:?} already exists"),
+            Self::RecordTooLarge { what, size, max } => {
+                write!(f, "{what} is {size} bytes, over the limit of {max} bytes")
+            }
+            Self::Closed(what) => write!(f, "{what} is closed"),
             Self::OffsetOutOfRange {
                 offset,
                 beginning,

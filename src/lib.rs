@@ -18,6 +18,8 @@
 //! L0  error     the error type
 //! ```
 
+#![warn(missing_docs)]
+
 /// The README's examples, compiled and run as doc tests.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
@@ -27,6 +29,14 @@ mod btree;
 mod catalog;
 mod counters;
 mod db;
+// Without `testing`, the engine's calls that only tests use are dead code.
+#[cfg(not(feature = "testing"))]
+#[allow(dead_code, unused_imports, clippy::unused_self)]
+mod engine;
+/// The storage engine: named B-trees in atomic transactions, data extents, check. Only
+/// with the `testing` feature, for brooklet's own tests and fuzz targets; not a stable
+/// API.
+#[cfg(feature = "testing")]
 pub mod engine;
 mod error;
 mod group;
@@ -38,11 +48,13 @@ mod pager;
 
 pub use catalog::{CleanupPolicy, TopicConfig, validate_topic_name};
 pub use db::{
-    Brooklet, CompactionReport, ConsumedRecord, Consumer, ConsumerOptions, GroupDescription,
-    GroupPartition, Maintenance, MaintenanceReport, MemberDescription, OffsetReset, OnHandlerError,
-    Options, PartitionInfo, Producer, Reader, RecordMetadata, ResetTo, RunError, StartAt,
-    TopicDescription, TopicInfo, TopicPartition, VacuumOptions, VacuumProgress, VacuumReport,
+    Admin, Brooklet, CompactionReport, ConsumedRecord, Consumer, ConsumerOptions, GroupDescription,
+    GroupPartition, Maintenance, MaintenanceReport, MemberDescription, OnHandlerError, Options,
+    PartitionInfo, Position, Producer, Reader, RecordMetadata, RunError, SegmentInfo,
+    TopicDescription, TopicInfo, TopicPartition, TreeInfo, VacuumOptions, VacuumProgress,
+    VacuumReport,
 };
+pub use engine::{CheckReport, Problem};
 pub use error::{CorruptionKind, Error, PageId, Result};
 pub use group::Assignor;
 pub use kafka::{Header, Record, RecordRef, Records, StoredRecord, TimestampType};
@@ -50,11 +62,10 @@ pub use log::{FetchLimits, Fetched, FetchedBatches};
 pub use page::{PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, PAGE_SIZE_MIN, TxnId};
 pub use pager::{Durability, RecoveryReport, RolledBackCommit};
 
-/// Storage backends: the real file, memory, and the fault-injecting backend used by the
-/// crash tests.
+/// Storage backends for [`Brooklet::open_storage`]: the real file and memory (and, with
+/// the `testing` feature, the fault-injecting backend the crash tests use).
 pub mod storage {
-    pub use crate::os::{
-        CrashMode, FaultConfig, FaultKind, FaultStorage, FileStorage, LivenessGuard, MemStorage,
-        SECTOR_SIZE, Storage,
-    };
+    #[cfg(feature = "testing")]
+    pub use crate::os::{CrashMode, FaultConfig, FaultKind, FaultStorage};
+    pub use crate::os::{FileStorage, LivenessGuard, MemStorage, SECTOR_SIZE, Storage};
 }

@@ -216,3 +216,58 @@ fn topic_create_help_lists_every_key_with_its_allowed_values() {
         assert!(help.contains(needle), "{needle}: {help}");
     }
 }
+
+#[test]
+fn topic_alter_takes_the_flags_topic_create_takes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = file_with_topic(dir.path(), "t.brooklet", "t", 1);
+    let file = p(&path);
+    run(
+        &[
+            "topic",
+            "alter",
+            file,
+            "t",
+            "--retention-ms",
+            "86400000",
+            "--retention-bytes",
+            "-1",
+            "--cleanup",
+            "compact,delete",
+            "--config",
+            "max.message.bytes=2000",
+        ],
+        None,
+    )
+    .ok();
+    let config = config_of(file, "t");
+    assert_eq!(config["retention.ms"], "86400000", "{config}");
+    assert_eq!(config["retention.bytes"], "-1", "{config}");
+    assert_eq!(config["max.message.bytes"], "2000", "{config}");
+    assert!(
+        config["cleanup.policy"]
+            .as_str()
+            .is_some_and(|p| p.contains("compact") && p.contains("delete")),
+        "{config}"
+    );
+    // A flag overrides the same key given with --config, as in `topic create`.
+    run(
+        &[
+            "topic",
+            "alter",
+            file,
+            "t",
+            "--config",
+            "retention.ms=5",
+            "--retention-ms",
+            "7",
+        ],
+        None,
+    )
+    .ok();
+    assert_eq!(config_of(file, "t")["retention.ms"], "7");
+    // Naming nothing to change is a usage error, and changes nothing.
+    let before = std::fs::read(&path).expect("read");
+    run(&["topic", "alter", file, "t"], None).fails(2, "at least one config");
+    assert_eq!(std::fs::read(&path).expect("read"), before);
+}

@@ -155,26 +155,31 @@ fn vacuum_in_another_process_while_this_one_produces_and_reads() {
     };
     let held = read_keep(&db);
     assert_eq!(held.len(), records.lines().count());
-    db.create_topic("live", 2, brooklet::TopicConfig::default())
+    db.admin()
+        .create_topic("live", 2, brooklet::TopicConfig::default())
         .expect("create");
     let mut acked = Vec::new();
     for round in 0..3u32 {
         // Something to move: a topic above the space of a deleted one.
         for topic in [format!("gone{round}"), format!("moved{round}")] {
-            db.create_topic(&topic, 1, brooklet::TopicConfig::default())
+            db.admin()
+                .create_topic(&topic, 1, brooklet::TopicConfig::default())
                 .expect("create");
             let batch = (0..500u32)
                 .map(|i| brooklet::Record::value(i.to_le_bytes().repeat(30)))
                 .collect();
-            db.send_batch(&topic, batch).expect("send");
+            db.producer().send_batch(&topic, batch).expect("send");
         }
-        db.delete_topic(&format!("gone{round}")).expect("delete");
+        db.admin()
+            .delete_topic(&format!("gone{round}"))
+            .expect("delete");
         let child = spawn(&["vacuum", p(&path)]);
         let mut sent = 0u32;
         let mut child = Some(child);
         while let Some(running) = child.take() {
             let value = format!("round {round} record {sent}").into_bytes();
             let meta = db
+                .producer()
                 .send_to("live", sent % 2, brooklet::Record::value(value.clone()))
                 .expect("send during vacuum");
             acked.push((meta.partition, meta.offset, value));

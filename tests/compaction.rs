@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use brooklet::storage::{CrashMode, FaultConfig, FaultKind, FaultStorage, MemStorage, Storage};
 use brooklet::{
-    Brooklet, Durability, Error, FetchLimits, Header, Options, Record, StartAt, StoredRecord,
+    Brooklet, Durability, Error, FetchLimits, Header, Options, Position, Record, StoredRecord,
     TopicConfig,
 };
 
@@ -129,7 +129,8 @@ fn compaction_keeps_each_keys_latest_record_at_its_offset() {
     for seed in base_seed..base_seed + 4 {
         let mut rng = fastrand::Rng::with_seed(seed);
         let db = memory_db();
-        db.create_topic("c", 2, compact_config(&[]))
+        db.admin()
+            .create_topic("c", 2, compact_config(&[]))
             .expect("create");
         let now = now_ms();
         // Old records (their tombstones expire at once) in the first rounds, fresh ones (their
@@ -162,12 +163,12 @@ fn compaction_keeps_each_keys_latest_record_at_its_offset() {
                 }
             }
             let before: usize = (0..2).map(|p| read_partition(&db, "c", p).len()).sum();
-            let report = db.compact().expect("compact");
+            let report = db.admin().compact().expect("compact");
             let horizon = now_ms() - HOUR_MS;
             let mut after = 0;
             for partition in 0..2u32 {
-                let segments = db.segments("c", partition).expect("segments");
-                let active_base = segments.last().map_or(0, |s| s.0);
+                let segments = db.admin().segments("c", partition).expect("segments");
+                let active_base = segments.last().map_or(0, |s| s.base_offset);
                 let found = read_partition(&db, "c", partition);
                 let want =
                     expected_after_compaction(&produced[partition as usize], active_base, horizon);
@@ -197,14 +198,14 @@ fn compaction_keeps_each_keys_latest_record_at_its_offset() {
                 "seed {seed} round {round}: the report counts what went"
             );
             removed_total += report.records_removed;
-            let check = db.check().expect("check");
+            let check = db.admin().check().expect("check");
             assert!(
                 check.is_clean(),
                 "seed {seed} round {round}: {:?}",
                 check.problems
             );
             // A second pass finds nothing more to remove.
-            assert_eq!(db.compact().expect("compact").records_removed, 0);
+            assert_eq!(db.admin().compact().expect("compact").records_removed, 0);
         }
     }
     eprintln!("compaction model: {removed_total} records removed, {gaps_seen} gaps read across");
@@ -215,8 +216,9 @@ fn compaction_keeps_each_keys_latest_record_at_its_offset() {
 fn the_active_segment_and_young_segments_are_left_alone() {
     let db = memory_db();
     let lagged = compact_config(&[("min.compaction.lag.ms", "3600000")]);
-    db.create_topic("young", 1, lagged).expect("create");
-    db.create_topic("one-segment", 1, compact_config(&[]))
+    db.admin().create_topic("young", 1, lagged).expect("create");
+    db.admin()
+        .create_topic("one-segment", 1, compact_config(&[]))
         .expect("create");
     let now = now_ms();
     for i in 0..3000u32 {
@@ -224,50 +226,63 @@ fn the_active_segment_and_young_segments_are_left_alone() {
             timestamp_ms: Some(now),
             ..Record::new(Some(b"same".to_vec()), i.to_be_bytes().to_vec())
         };
-        db.send_to("young", 0, record).expect("send");
+        db.producer().send_to("young", 0, record).expect("send");
     }
     // One append: one batch, in one segment sized for it.
     let records = (0..100u32)
         .map(|i| Record::new(Some(b"same".to_vec()), i.to_be_bytes().to_vec()))
         .collect();
-    db.send_batch("one-segment", records).expect("send");
-    assert!(db.segments("young", 0).expect("segments").len() > 2);
-    assert_eq!(db.segments("one-segment", 0).expect("segments").len(), 1);
-    let report = db.compact().expect("compact");
+    db.producer()
+        .send_batch("one-segment", records)
+        .expect("send");
+    assert!(db.admin().segments("young", 0).expect("segments").len() > 2);
+    assert_eq!(
+        db.admin()
+            .segments("one-segment", 0)
+            .expect("segments")
+            .len(),
+        1
+    );
+    let report = db.admin().compact().expect("compact");
     assert_eq!(report.records_removed, 0, "{report:?}");
     assert_eq!(read_partition(&db, "young", 0).len(), 3000);
     assert_eq!(read_partition(&db, "one-segment", 0).len(), 100);
     // With the lag lifted, every segment but the active one is compacted.
-    db.alter_topic_config("young", &[("min.compaction.lag.ms", "0")])
+    db.admin()
+        .alter_topic_config("young", &[("min.compaction.lag.ms", "0")])
         .expect("alter");
-    let report = db.maintain().expect("maintain");
+    let report = db.admin().maintain().expect("maintain");
     assert!(report.compaction.records_removed > 2000, "{report:?}");
     let left = read_partition(&db, "young", 0);
     let active_base = db
+        .admin()
         .segments("young", 0)
         .expect("segments")
         .last()
         .expect("a segment")
-        .0;
+        .base_offset;
     assert_eq!(
         left.iter().filter(|r| r.offset < active_base).count(),
         1,
         "one record of the key before the active segment"
     );
     assert_eq!(left.last().expect("records").offset, 2999);
-    assert!(db.check().expect("check").is_clean());
+    assert!(db.admin().check().expect("check").is_clean());
 }
 
 #[test]
 fn compacted_topics_refuse_keyless_records_and_other_topics_refuse_compact() {
     let db = memory_db();
-    db.create_topic("c", 1, compact_config(&[]))
+    db.admin()
+        .create_topic("c", 1, compact_config(&[]))
         .expect("create");
-    db.create_topic("plain", 1, TopicConfig::default())
+    db.admin()
+        .create_topic("plain", 1, TopicConfig::default())
         .expect("create");
     let keyed = Record::new(Some(b"k".to_vec()), b"v".to_vec());
     let keyless = Record::new(None, b"v".to_vec());
     let err = db
+        .producer()
         .send_batch("c", vec![keyed.clone(), keyless])
         .expect_err("keyless record refused");
     assert!(matches!(err, Error::InvalidArgument(_)), "{err}");
@@ -277,22 +292,26 @@ fn compacted_topics_refuse_keyless_records_and_other_topics_refuse_compact() {
         0,
         "nothing of the batch landed"
     );
-    db.send("c", keyed).expect("keyed record");
-    let err = db.compact_topic("plain").expect_err("not compacted");
+    db.producer().send("c", keyed).expect("keyed record");
+    let err = db
+        .admin()
+        .compact_topic("plain")
+        .expect_err("not compacted");
     assert!(err.to_string().contains("cleanup.policy=delete"), "{err}");
-    assert!(db.compact_topic("missing").is_err());
-    assert!(db.compact_partition("c", 5).is_err());
+    assert!(db.admin().compact_topic("missing").is_err());
+    assert!(db.admin().compact_partition("c", 5).is_err());
 }
 
 #[test]
 fn readers_and_consumers_read_across_gaps_and_from_an_emptied_head() {
     let db = memory_db();
-    db.create_topic("c", 1, compact_config(&[]))
+    db.admin()
+        .create_topic("c", 1, compact_config(&[]))
         .expect("create");
     let old = now_ms() - 10 * HOUR_MS;
     // The first segments hold only keys that are deleted later: compaction empties them.
     let mut sent = 0u64;
-    while db.segments("c", 0).expect("segments").len() < 4 {
+    while db.admin().segments("c", 0).expect("segments").len() < 4 {
         let record = Record {
             timestamp_ms: Some(old),
             ..Record::new(
@@ -300,7 +319,7 @@ fn readers_and_consumers_read_across_gaps_and_from_an_emptied_head() {
                 vec![1; 100],
             )
         };
-        db.send("c", record).expect("send");
+        db.producer().send("c", record).expect("send");
         sent += 1;
     }
     for k in 0..50 {
@@ -308,7 +327,7 @@ fn readers_and_consumers_read_across_gaps_and_from_an_emptied_head() {
             timestamp_ms: Some(old),
             ..Record::tombstone(format!("gone-{k}").into_bytes())
         };
-        db.send("c", tombstone).expect("send");
+        db.producer().send("c", tombstone).expect("send");
     }
     for k in 0..3000u32 {
         let record = Record {
@@ -318,9 +337,9 @@ fn readers_and_consumers_read_across_gaps_and_from_an_emptied_head() {
                 k.to_be_bytes().to_vec(),
             )
         };
-        db.send("c", record).expect("send");
+        db.producer().send("c", record).expect("send");
     }
-    let report = db.compact().expect("compact");
+    let report = db.admin().compact().expect("compact");
     assert!(report.records_removed > 0);
     let records = read_partition(&db, "c", 0);
     assert!(
@@ -332,7 +351,7 @@ fn readers_and_consumers_read_across_gaps_and_from_an_emptied_head() {
     // A reader from the beginning, and a group member with no committed offset, read the
     // same records.
     let mut reader = db.reader();
-    reader.assign("c", 0, StartAt::Beginning).expect("assign");
+    reader.assign("c", 0, Position::Beginning).expect("assign");
     let mut via_reader = Vec::new();
     while via_reader.len() < records.len() {
         let batch = reader
@@ -354,7 +373,7 @@ fn readers_and_consumers_read_across_gaps_and_from_an_emptied_head() {
         fetched.records.first().map(|r| r.offset),
         offsets.first().copied()
     );
-    assert!(db.check().expect("check").is_clean());
+    assert!(db.admin().check().expect("check").is_clean());
 }
 
 /// A storage that records the durable image after every successful sync, and the
@@ -401,7 +420,7 @@ type State = BTreeMap<String, Vec<Vec<StoredRecord>>>;
 
 fn read_state(db: &Brooklet) -> brooklet::Result<State> {
     let mut state = State::new();
-    for topic in db.topics()? {
+    for topic in db.admin().topics()? {
         let mut parts = Vec::new();
         for p in 0..topic.partitions {
             let mut out = Vec::new();
@@ -427,10 +446,11 @@ fn open_image(image: Vec<u8>) -> brooklet::Result<Brooklet> {
 fn housekeeping_base() -> Vec<u8> {
     let storage = Arc::new(MemStorage::new());
     let db = Brooklet::open_storage(storage.clone(), options()).expect("open");
-    db.create_topic("c", 2, compact_config(&[]))
+    db.admin()
+        .create_topic("c", 2, compact_config(&[]))
         .expect("create");
     let retained = compact_config(&[("cleanup.policy", "compact,delete")]);
-    db.create_topic("r", 1, retained).expect("create");
+    db.admin().create_topic("r", 1, retained).expect("create");
     let mut rng = fastrand::Rng::with_seed(7);
     let old = LONG_AGO_MS;
     for _ in 0..1400 {
@@ -444,7 +464,8 @@ fn housekeeping_base() -> Vec<u8> {
     }
     // Retention is set only now, so that the sweep's produce commit and `maintain` drop
     // the old segments.
-    db.alter_topic_config("r", &[("retention.ms", "18000000")])
+    db.admin()
+        .alter_topic_config("r", &[("retention.ms", "18000000")])
         .expect("alter");
     db.flush().expect("flush");
     drop(db);
@@ -454,19 +475,19 @@ fn housekeeping_base() -> Vec<u8> {
 /// Compaction, produce commits (the one into `r` applies its retention), compaction again,
 /// `maintain`, then `vacuum`.
 fn housekeeping(db: &Brooklet) -> brooklet::Result<()> {
-    db.compact()?;
+    db.admin().compact()?;
     let mut rng = fastrand::Rng::with_seed(11);
     let old = LONG_AGO_MS;
     for i in 0..4 {
         let records: Vec<Record> = (0..400).map(|_| keyed_record(&mut rng, 25, old)).collect();
         db.producer().send_batch_to("c", i % 2, records)?;
     }
-    db.compact_topic("c")?;
+    db.admin().compact_topic("c")?;
     let records: Vec<Record> = (0..200).map(|_| keyed_record(&mut rng, 25, old)).collect();
     db.producer().send_batch_to("r", 0, records)?;
-    db.maintain()?;
+    db.admin().maintain()?;
     // Retention and compaction left free pages: give them back.
-    db.vacuum()?;
+    db.admin().vacuum()?;
     Ok(())
 }
 
@@ -553,9 +574,10 @@ fn power_cuts_during_compaction_retention_and_vacuum_lose_nothing() {
                     panic!("{label}: not the state after commit {durable} or the next one")
                 });
             reached[k] += 1;
-            let report = db.check().expect("check");
+            let report = db.admin().check().expect("check");
             assert!(report.is_clean(), "{label}: {:?}", report.problems);
-            db.send("c", Record::new(Some(b"after".to_vec()), b"crash".to_vec()))
+            db.producer()
+                .send("c", Record::new(Some(b"after".to_vec()), b"crash".to_vec()))
                 .unwrap_or_else(|e| panic!("{label}: produce after recovery: {e}"));
             images += 1;
         }
@@ -596,7 +618,9 @@ fn io_errors_during_compaction_poison_the_handle_and_reopening_recovers() {
                 ),
                 "{label}: {err}"
             );
-            let again = db.send("c", Record::new(Some(b"k".to_vec()), b"v".to_vec()));
+            let again = db
+                .producer()
+                .send("c", Record::new(Some(b"k".to_vec()), b"v".to_vec()));
             assert!(again.is_err(), "{label}: the handle is poisoned");
             drop(db);
             let durable = syncs.iter().filter(|(op, _)| *op < fail_at).count();
@@ -610,7 +634,10 @@ fn io_errors_during_compaction_poison_the_handle_and_reopening_recovers() {
                     (durable..=durable + 1).any(|k| states.get(k) == Some(&state)),
                     "{label} {name}: not the state after commit {durable} or the next one"
                 );
-                assert!(db.check().expect("check").is_clean(), "{label} {name}");
+                assert!(
+                    db.admin().check().expect("check").is_clean(),
+                    "{label} {name}"
+                );
             }
             failed_runs += 1;
         }

@@ -6,13 +6,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use brooklet::{
-    Assignor, Brooklet, ConsumerOptions, Error, OffsetReset, OnHandlerError, Record, ResetTo,
-    RunError, TopicConfig,
+    Assignor, Brooklet, ConsumerOptions, Error, OnHandlerError, Position, Record, RunError,
+    TopicConfig, TopicPartition,
 };
 
 fn options() -> ConsumerOptions {
     ConsumerOptions {
-        auto_offset_reset: OffsetReset::Earliest,
+        auto_offset_reset: Some(Position::Beginning),
         auto_commit_interval: None,
         heartbeat_interval: Duration::from_millis(50),
         ..ConsumerOptions::default()
@@ -20,7 +20,8 @@ fn options() -> ConsumerOptions {
 }
 
 fn fill(db: &Brooklet, topic: &str, partitions: u32, per_partition: u64) {
-    db.create_topic(topic, partitions, TopicConfig::default())
+    db.admin()
+        .create_topic(topic, partitions, TopicConfig::default())
         .expect("create");
     for p in 0..partitions {
         let records = (0..per_partition)
@@ -44,8 +45,11 @@ fn a_member_resumes_from_the_committed_offset() {
         got.extend(c.poll(Duration::from_millis(100)).expect("poll"));
     }
     // Commit only part: 6 of partition 0, 6 of partition 1.
-    c.commit_offsets(&[("jobs", 0, 6), ("jobs", 1, 6)])
-        .expect("commit");
+    c.commit_offsets([
+        (TopicPartition::new("jobs", 0), 6),
+        (TopicPartition::new("jobs", 1), 6),
+    ])
+    .expect("commit");
     assert_eq!(c.committed("jobs", 0).expect("committed"), Some(6));
     c.close().expect("close");
     let mut again = db
@@ -92,7 +96,7 @@ fn members_share_partitions_and_hand_them_over_on_leave() {
             (3, 3),
             "{assignor:?} balances 6 over 2"
         );
-        let described = db.describe_group(&group).expect("describe");
+        let described = db.admin().describe_group(&group).expect("describe");
         assert_eq!(described.members.len(), 2);
         assert!(described.partitions.iter().all(|p| p.owner.is_some()));
         b.close().expect("close b");
@@ -129,8 +133,12 @@ fn a_member_stuck_past_max_poll_interval_loses_its_partitions_and_is_fenced() {
         "the stuck member's partitions moved"
     );
     // The stuck member's late commit is rejected and does not move the offsets.
-    other.commit_offsets(&[("t", 0, 2)]).expect("owner commits");
-    let err = stuck.commit_offsets(&[("t", 0, 1)]).expect_err("fenced");
+    other
+        .commit_offsets([(TopicPartition::new("t", 0), 2)])
+        .expect("owner commits");
+    let err = stuck
+        .commit_offsets([(TopicPartition::new("t", 0), 1)])
+        .expect_err("fenced");
     assert!(matches!(err, Error::Fenced(_)), "{err}");
     assert_eq!(other.committed("t", 0).expect("committed"), Some(2));
 }
@@ -198,10 +206,16 @@ fn inspection_lists_describes_resets_and_deletes_groups() {
     let db = Brooklet::open(dir.path().join("g.brooklet")).expect("open");
     fill(&db, "t", 2, 4);
     let mut c = db.consumer("readers", &["t"], options()).expect("join");
-    c.commit_offsets(&[("t", 0, 3), ("t", 1, 1)])
-        .expect("commit");
-    assert_eq!(db.groups().expect("groups"), vec!["readers".to_owned()]);
-    let d = db.describe_group("readers").expect("describe");
+    c.commit_offsets([
+        (TopicPartition::new("t", 0), 3),
+        (TopicPartition::new("t", 1), 1),
+    ])
+    .expect("commit");
+    assert_eq!(
+        db.admin().groups().expect("groups"),
+        vec!["readers".to_owned()]
+    );
+    let d = db.admin().describe_group("readers").expect("describe");
     let lag: BTreeMap<u32, (Option<u64>, u64, u64)> = d
         .partitions
         .iter()
@@ -210,23 +224,32 @@ fn inspection_lists_describes_resets_and_deletes_groups() {
     assert_eq!(lag[&0], (Some(3), 4, 1));
     assert_eq!(lag[&1], (Some(1), 4, 3));
     assert!(
-        db.reset_group_offsets("readers", ResetTo::Earliest, None)
+        db.admin()
+            .reset_group_offsets("readers", Position::Beginning, None)
             .is_err(),
         "live member"
     );
-    assert!(db.delete_group("readers").is_err(), "live member");
+    assert!(db.admin().delete_group("readers").is_err(), "live member");
     c.close().expect("close");
     let reset = db
-        .reset_group_offsets("readers", ResetTo::Latest, Some("t"))
+        .admin()
+        .reset_group_offsets("readers", Position::End, Some("t"))
         .expect("reset");
-    assert_eq!(reset, vec![("t".to_owned(), 0, 4), ("t".to_owned(), 1, 4)]);
+    assert_eq!(
+        reset,
+        vec![
+            (TopicPartition::new("t", 0), 4),
+            (TopicPartition::new("t", 1), 4)
+        ]
+    );
     let reset = db
-        .reset_group_offsets("readers", ResetTo::Offset(2), None)
+        .admin()
+        .reset_group_offsets("readers", Position::Offset(2), None)
         .expect("reset");
-    assert_eq!(reset.iter().map(|r| r.2).collect::<Vec<_>>(), vec![2, 2]);
-    db.delete_group("readers").expect("delete");
-    assert!(db.groups().expect("groups").is_empty());
-    assert!(db.describe_group("readers").is_err());
-    let report = db.check().expect("check");
+    assert_eq!(reset.iter().map(|r| r.1).collect::<Vec<_>>(), vec![2, 2]);
+    db.admin().delete_group("readers").expect("delete");
+    assert!(db.admin().groups().expect("groups").is_empty());
+    assert!(db.admin().describe_group("readers").is_err());
+    let report = db.admin().check().expect("check");
     assert!(report.is_clean(), "{:?}", report.problems);
 }

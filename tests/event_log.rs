@@ -4,8 +4,7 @@
 use std::time::Duration;
 
 use brooklet::{
-    Brooklet, Durability, Error, FetchLimits, Header, OffsetReset, Options, Record, StartAt,
-    TopicConfig,
+    Brooklet, Durability, Error, FetchLimits, Header, Options, Position, Record, TopicConfig,
 };
 
 fn open(dir: &tempfile::TempDir) -> Brooklet {
@@ -16,7 +15,8 @@ fn open(dir: &tempfile::TempDir) -> Brooklet {
 fn produce_and_fetch_round_trip_every_field() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = open(&dir);
-    db.create_topic("orders", 3, TopicConfig::default())
+    db.admin()
+        .create_topic("orders", 3, TopicConfig::default())
         .expect("create");
     let record = Record {
         key: Some(b"customer-1".to_vec()),
@@ -37,7 +37,7 @@ fn produce_and_fetch_round_trip_every_field() {
         ],
         timestamp_ms: Some(1_700_000_000_123),
     };
-    let sent = db.send("orders", record.clone()).expect("send");
+    let sent = db.producer().send("orders", record.clone()).expect("send");
     assert_eq!(sent.offset, 0);
     assert_eq!(sent.timestamp_ms, 1_700_000_000_123);
     // The key's partition matches Kafka's default partitioner.
@@ -66,7 +66,7 @@ fn offsets_rise_by_one_and_fetch_starts_anywhere() {
     )
     .expect("open");
     let config = TopicConfig::from_pairs([("segment.bytes", "65536")]).expect("config");
-    db.create_topic("t", 1, config).expect("create");
+    db.admin().create_topic("t", 1, config).expect("create");
     let mut next = 0u64;
     for round in 0..300u64 {
         let records: Vec<Record> = (0..=(round % 7))
@@ -77,14 +77,14 @@ fn offsets_rise_by_one_and_fetch_starts_anywhere() {
                 ))
             })
             .collect();
-        let metas = db.send_batch("t", records).expect("send");
+        let metas = db.producer().send_batch("t", records).expect("send");
         for m in metas {
             assert_eq!(m.offset, next);
             next += 1;
         }
     }
     assert_eq!(db.end_offset("t", 0).expect("end"), next);
-    let description = db.describe_topic("t").expect("describe");
+    let description = db.admin().describe_topic("t").expect("describe");
     assert!(
         description.partitions[0].segments > 1,
         "several segments expected"
@@ -125,7 +125,7 @@ fn offsets_rise_by_one_and_fetch_starts_anywhere() {
         vec![3, 4, 5]
     );
     assert_eq!(small.next_offset, 6);
-    let report = db.check().expect("check");
+    let report = db.admin().check().expect("check");
     assert!(report.is_clean(), "{:?}", report.problems);
 }
 
@@ -133,14 +133,16 @@ fn offsets_rise_by_one_and_fetch_starts_anywhere() {
 fn offset_for_time_finds_the_first_record_at_or_after() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = open(&dir);
-    db.create_topic("t", 1, TopicConfig::default())
+    db.admin()
+        .create_topic("t", 1, TopicConfig::default())
         .expect("create");
     for i in 0..2000i64 {
-        db.send_batch(
-            "t",
-            vec![Record::value(vec![0u8; 50]).with_timestamp(1_000_000 + i * 10)],
-        )
-        .expect("send");
+        db.producer()
+            .send_batch(
+                "t",
+                vec![Record::value(vec![0u8; 50]).with_timestamp(1_000_000 + i * 10)],
+            )
+            .expect("send");
     }
     assert_eq!(db.offset_for_time("t", 0, 0).expect("t"), Some(0));
     assert_eq!(db.offset_for_time("t", 0, 1_000_000).expect("t"), Some(0));
@@ -167,22 +169,28 @@ fn topics_are_validated_listed_altered_and_deleted() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = open(&dir);
     assert!(matches!(
-        db.create_topic("bad name", 1, TopicConfig::default()),
+        db.admin()
+            .create_topic("bad name", 1, TopicConfig::default()),
         Err(Error::InvalidArgument(_))
     ));
     assert!(matches!(
-        db.create_topic("t", 0, TopicConfig::default()),
+        db.admin().create_topic("t", 0, TopicConfig::default()),
         Err(Error::InvalidArgument(_))
     ));
-    db.create_topic("b", 2, TopicConfig::default())
+    db.admin()
+        .create_topic("b", 2, TopicConfig::default())
         .expect("create");
-    db.create_topic(&"a".repeat(249), 1, TopicConfig::default())
+    db.admin()
+        .create_topic(&"a".repeat(249), 1, TopicConfig::default())
         .expect("long name");
     assert!(
-        db.create_topic("b", 1, TopicConfig::default()).is_err(),
+        db.admin()
+            .create_topic("b", 1, TopicConfig::default())
+            .is_err(),
         "duplicate"
     );
     let names: Vec<String> = db
+        .admin()
         .topics()
         .expect("list")
         .into_iter()
@@ -190,27 +198,31 @@ fn topics_are_validated_listed_altered_and_deleted() {
         .collect();
     assert_eq!(names, vec!["a".repeat(249), "b".to_owned()]);
     let config = db
+        .admin()
         .alter_topic_config("b", &[("retention.ms", "1000")])
         .expect("alter");
     assert_eq!(config.retention_ms, Some(1000));
     assert!(
-        db.alter_topic_config("b", &[("retention.ms", "x")])
+        db.admin()
+            .alter_topic_config("b", &[("retention.ms", "x")])
             .is_err()
     );
     for _ in 0..50 {
-        db.send("b", Record::value(vec![1u8; 5000])).expect("send");
+        db.producer()
+            .send("b", Record::value(vec![1u8; 5000]))
+            .expect("send");
     }
     assert!(matches!(
-        db.send("nope", Record::value("x")),
-        Err(Error::InvalidArgument(_))
+        db.producer().send("nope", Record::value("x")),
+        Err(Error::UnknownTopic(_))
     ));
     assert!(
         db.fetch("b", 2, 0, FetchLimits::default()).is_err(),
         "no partition 2"
     );
-    db.delete_topic("b").expect("delete");
-    assert!(db.describe_topic("b").is_err());
-    let report = db.check().expect("check");
+    db.admin().delete_topic("b").expect("delete");
+    assert!(db.admin().describe_topic("b").is_err());
+    let report = db.admin().check().expect("check");
     assert!(report.is_clean(), "{:?}", report.problems);
     assert!(report.free_pages() > 0, "deleted topic's pages are free");
 }
@@ -219,28 +231,37 @@ fn topics_are_validated_listed_altered_and_deleted() {
 fn record_limits_are_enforced_with_clear_errors() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = open(&dir);
-    db.create_topic(
-        "t",
-        1,
-        TopicConfig::from_pairs([("max.message.bytes", "1000")]).expect("cfg"),
-    )
-    .expect("create");
+    db.admin()
+        .create_topic(
+            "t",
+            1,
+            TopicConfig::from_pairs([("max.message.bytes", "1000")]).expect("cfg"),
+        )
+        .expect("create");
     let err = db
+        .producer()
         .send("t", Record::value(vec![0u8; 2000]))
         .expect_err("too big");
     assert!(err.to_string().contains("max.message.bytes"), "{err}");
     // The failed send left nothing behind, and the next one works.
-    assert_eq!(db.send("t", Record::value("ok")).expect("send").offset, 0);
+    assert_eq!(
+        db.producer()
+            .send("t", Record::value("ok"))
+            .expect("send")
+            .offset,
+        0
+    );
 }
 
 #[test]
 fn reader_polls_waits_and_resets() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = open(&dir);
-    db.create_topic("t", 2, TopicConfig::default())
+    db.admin()
+        .create_topic("t", 2, TopicConfig::default())
         .expect("create");
-    let mut reader = db.reader().with_reset(OffsetReset::Earliest);
-    reader.assign_topic("t", StartAt::End).expect("assign");
+    let mut reader = db.reader().with_reset(Some(Position::Beginning));
+    reader.assign_topic("t", Position::End).expect("assign");
     assert!(
         reader
             .poll(Duration::from_millis(20))
@@ -251,6 +272,7 @@ fn reader_polls_waits_and_resets() {
     let handle = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(50));
         producer
+            .producer()
             .send_to("t", 1, Record::value("late"))
             .expect("send");
     });
@@ -259,10 +281,10 @@ fn reader_polls_waits_and_resets() {
     assert_eq!(got.len(), 1);
     assert_eq!((got[0].partition, got[0].record.offset), (1, 0));
     assert_eq!(reader.position("t", 1), Some(1));
-    reader.seek("t", 1, StartAt::Beginning).expect("seek");
+    reader.seek("t", 1, Position::Beginning).expect("seek");
     assert_eq!(reader.poll(Duration::ZERO).expect("poll").len(), 1);
     // A position past the end is reset by the policy.
-    reader.seek("t", 0, StartAt::Offset(99)).expect("seek");
+    reader.seek("t", 0, Position::Offset(99)).expect("seek");
     reader.poll(Duration::ZERO).expect("poll");
     assert_eq!(reader.position("t", 0), Some(0));
 }
@@ -271,7 +293,8 @@ fn reader_polls_waits_and_resets() {
 fn concurrent_durable_producers_share_fsyncs() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = open(&dir);
-    db.create_topic("t", 4, TopicConfig::default())
+    db.admin()
+        .create_topic("t", 4, TopicConfig::default())
         .expect("create");
     let before = db.engine().sync_count();
     let threads: Vec<_> = (0..8)
@@ -292,6 +315,7 @@ fn concurrent_durable_producers_share_fsyncs() {
     }
     let syncs = db.engine().sync_count() - before;
     let total: u64 = db
+        .admin()
         .describe_topic("t")
         .expect("d")
         .partitions
@@ -338,7 +362,7 @@ fn fetch_batches_lends_the_records_fetch_returns() {
     )
     .expect("open");
     let config = TopicConfig::from_pairs([("segment.bytes", "65536")]).expect("config");
-    db.create_topic("t", 1, config).expect("create");
+    db.admin().create_topic("t", 1, config).expect("create");
     let mut rng = fastrand::Rng::with_seed(42);
     for round in 0..200u32 {
         let records: Vec<Record> = (0..rng.u32(1..30))
@@ -415,7 +439,7 @@ fn concurrent_sends_with_bad_ones_among_them_fail_alone() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = open(&dir);
     let config = TopicConfig::from_pairs([("max.message.bytes", "2000")]).expect("config");
-    db.create_topic("t", 2, config).expect("create");
+    db.admin().create_topic("t", 2, config).expect("create");
     let threads: Vec<_> = (0..8u32)
         .map(|t| {
             let db = db.clone();
@@ -433,10 +457,11 @@ fn concurrent_sends_with_bad_ones_among_them_fail_alone() {
                         ),
                     };
                     match (t + i) % 10 {
-                        0 | 1 => assert!(
-                            matches!(result, Err(Error::InvalidArgument(_))),
+                        0 => assert!(
+                            matches!(result, Err(Error::RecordTooLarge { max: 2000, .. })),
                             "{result:?}"
                         ),
+                        1 => assert!(matches!(result, Err(Error::UnknownTopic(_))), "{result:?}"),
                         _ => good.push((i, result.expect("a good send lands"))),
                     }
                 }
@@ -464,6 +489,7 @@ fn concurrent_sends_with_bad_ones_among_them_fail_alone() {
         }
     }
     let total: u64 = db
+        .admin()
         .describe_topic("t")
         .expect("describe")
         .partitions
@@ -471,7 +497,7 @@ fn concurrent_sends_with_bad_ones_among_them_fail_alone() {
         .map(|p| p.end_offset)
         .sum();
     assert_eq!(total, landed as u64, "only the good sends landed");
-    assert!(db.check().expect("check").is_clean());
+    assert!(db.admin().check().expect("check").is_clean());
 }
 
 /// A durable one-record send that opens no segment and adds no index entry writes only the
@@ -487,7 +513,8 @@ fn a_small_durable_send_writes_the_slot_alone_then_syncs_once() {
     let fault = Arc::new(FaultStorage::new(FaultConfig::seeded(3), Vec::new()));
     let storage: Arc<dyn Storage> = fault.clone();
     let db = Brooklet::open_storage(storage, Options::default()).expect("open");
-    db.create_topic("t", 1, TopicConfig::default())
+    db.admin()
+        .create_topic("t", 1, TopicConfig::default())
         .expect("create");
     let producer = db.producer().with_durability(Durability::Immediate);
     let mut ops_per_send = Vec::new();
@@ -517,5 +544,5 @@ fn a_small_durable_send_writes_the_slot_alone_then_syncs_once() {
         .fetch("t", 0, 0, FetchLimits::default())
         .expect("fetch");
     assert_eq!(fetched.end_offset, 200);
-    assert!(reopened.check().expect("check").is_clean());
+    assert!(reopened.admin().check().expect("check").is_clean());
 }

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use brooklet::engine::ReadTransaction;
 use brooklet::{
-    Assignor, Brooklet, ConsumerOptions, GroupDescription, OffsetReset, Record, TopicConfig,
+    Assignor, Brooklet, ConsumerOptions, GroupDescription, Position, Record, TopicConfig,
+    TopicPartition,
 };
 
 /// Reads little-endian integers and length-prefixed strings, as FORMAT.md lays them out.
@@ -117,15 +118,19 @@ fn decode_state(read: &ReadTransaction) -> (u64, u8, BTreeMap<(u32, u32), Owner>
 fn group_records_decode_as_format_md_says() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = Brooklet::open(dir.path().join("g.brooklet")).expect("open");
-    db.create_topic("other", 1, TopicConfig::default())
+    db.admin()
+        .create_topic("other", 1, TopicConfig::default())
         .expect("topic 1");
-    db.create_topic("orders", 3, TopicConfig::default())
+    db.admin()
+        .create_topic("orders", 3, TopicConfig::default())
         .expect("topic 2");
     for p in 0..3 {
-        db.send_to("orders", p, Record::value("x")).expect("send");
+        db.producer()
+            .send_to("orders", p, Record::value("x"))
+            .expect("send");
     }
     let options = ConsumerOptions {
-        auto_offset_reset: OffsetReset::Earliest,
+        auto_offset_reset: Some(Position::Beginning),
         auto_commit_interval: None,
         session_timeout: Duration::from_millis(43_210),
         max_poll_interval: Duration::from_millis(98_765),
@@ -138,12 +143,12 @@ fn group_records_decode_as_format_md_says() {
         .consumer("workers", &["orders"], options.clone())
         .expect("first joins");
     first
-        .commit_with_metadata(&[("orders", 2, 1)], "done: 1")
+        .commit_with_metadata([(TopicPartition::new("orders", 2), 1)], "done: 1")
         .expect("commit");
     let second = db
         .consumer("workers", &["orders"], options)
         .expect("second joins");
-    let described = db.describe_group("workers").expect("describe");
+    let described = db.admin().describe_group("workers").expect("describe");
 
     let read = db.engine().begin_read().expect("read");
     // `next-group-id` in `log.meta`: u32 little-endian.
@@ -228,14 +233,15 @@ fn group_records_decode_as_format_md_says() {
 fn check_reports_damaged_group_records() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = Brooklet::open(dir.path().join("g.brooklet")).expect("open");
-    db.create_topic("orders", 2, TopicConfig::default())
+    db.admin()
+        .create_topic("orders", 2, TopicConfig::default())
         .expect("topic");
     let options = ConsumerOptions {
         heartbeat_interval: Duration::from_secs(60),
         ..ConsumerOptions::default()
     };
     let consumer = db.consumer("workers", &["orders"], options).expect("joins");
-    assert!(db.check().expect("check").is_clean());
+    assert!(db.admin().check().expect("check").is_clean());
     drop(consumer);
     let read = db.engine().begin_read().expect("read");
     let (group_key, _) = entries(&read, "group.groups").remove(0);
@@ -257,7 +263,7 @@ fn check_reports_damaged_group_records() {
     txn.insert("group.members", &member_key, b"short")
         .expect("member");
     txn.commit(brooklet::Durability::Immediate).expect("commit");
-    let report = db.check().expect("check");
+    let report = db.admin().check().expect("check");
     let messages: Vec<&str> = report.problems.iter().map(|p| p.message.as_str()).collect();
     assert!(
         messages

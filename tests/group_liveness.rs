@@ -5,13 +5,13 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use brooklet::{Brooklet, ConsumerOptions, OffsetReset, TopicConfig};
+use brooklet::{Brooklet, ConsumerOptions, Position, TopicConfig};
 
 const ENV_PATH: &str = "BROOKLET_LIVENESS_CHILD";
 
 fn options() -> ConsumerOptions {
     ConsumerOptions {
-        auto_offset_reset: OffsetReset::Earliest,
+        auto_offset_reset: Some(Position::Beginning),
         auto_commit_interval: None,
         // Far longer than the test waits: only the lock can reveal the death in time.
         session_timeout: Duration::from_secs(60),
@@ -39,7 +39,8 @@ fn a_killed_member_loses_its_partitions_at_once() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("live.brooklet");
     let db = Brooklet::open(&path).expect("open");
-    db.create_topic("t", 4, TopicConfig::default())
+    db.admin()
+        .create_topic("t", 4, TopicConfig::default())
         .expect("create");
     let mut child = Command::new(std::env::current_exe().expect("exe"))
         .args(["--exact", "child_member", "--nocapture", "--test-threads=1"])
@@ -66,7 +67,14 @@ fn a_killed_member_loses_its_partitions_at_once() {
         "{:?}",
         survivor.assignment()
     );
-    assert_eq!(db.describe_group("g").expect("describe").members.len(), 2);
+    assert_eq!(
+        db.admin()
+            .describe_group("g")
+            .expect("describe")
+            .members
+            .len(),
+        2
+    );
     child.kill().expect("SIGKILL");
     child.wait().expect("reap");
     // The kernel released the child's lock: the next rebalance drops it and the survivor
@@ -77,7 +85,7 @@ fn a_killed_member_loses_its_partitions_at_once() {
         polls += 1;
     }
     assert_eq!(survivor.assignment().len(), 4, "after {polls} polls");
-    let described = db.describe_group("g").expect("describe");
+    let described = db.admin().describe_group("g").expect("describe");
     assert_eq!(described.members.len(), 1);
     assert!(described.members[0].live);
 }

@@ -42,7 +42,7 @@ use std::time::{Duration, Instant};
 
 use brooklet::{
     Assignor, Brooklet, ConsumedRecord, Consumer, ConsumerOptions, Error, FetchLimits,
-    GroupDescription, OffsetReset, OnHandlerError, Options, Record, TopicConfig,
+    GroupDescription, OnHandlerError, Options, Position, Record, TopicConfig, TopicPartition,
 };
 
 const ENV_ROLE: &str = "BROOKLET_GMP_ROLE";
@@ -130,7 +130,7 @@ fn child_process() {
 
 fn join(db: &Brooklet, assignor: Assignor) -> Consumer {
     let consumer_options = ConsumerOptions {
-        auto_offset_reset: OffsetReset::Earliest,
+        auto_offset_reset: Some(Position::Beginning),
         auto_commit_interval: None,
         session_timeout: Duration::from_millis(1500),
         heartbeat_interval: Duration::from_millis(100),
@@ -144,12 +144,22 @@ fn join(db: &Brooklet, assignor: Assignor) -> Consumer {
     let consumer = db
         .consumer(GROUP, &[TOPIC], consumer_options)
         .expect("join the group")
-        .on_assigned(|tps| say(&format!("ASSIGNED {}", list(tps.iter().map(|tp| tp.1)))))
-        .on_revoked(|tps| say(&format!("REVOKED {}", list(tps.iter().map(|tp| tp.1)))));
+        .on_assigned(|tps| {
+            say(&format!(
+                "ASSIGNED {}",
+                list(tps.iter().map(|tp| tp.partition))
+            ));
+        })
+        .on_revoked(|tps| {
+            say(&format!(
+                "REVOKED {}",
+                list(tps.iter().map(|tp| tp.partition))
+            ));
+        });
     // `on_assigned` is set after joining, so the first assignment is printed here.
     say(&format!(
         "ASSIGNED {}",
-        list(consumer.assignment().iter().map(|tp| tp.1))
+        list(consumer.assignment().iter().map(|tp| tp.partition))
     ));
     consumer
 }
@@ -179,8 +189,10 @@ fn poll_and_commit(db: &Brooklet, stop: &Path) {
         if next.is_empty() {
             continue;
         }
-        let offsets: Vec<(&str, u32, u64)> = next.iter().map(|(p, o)| (TOPIC, *p, *o)).collect();
-        match consumer.commit_offsets(&offsets) {
+        let offsets = next
+            .iter()
+            .map(|(p, o)| (TopicPartition::new(TOPIC, *p), *o));
+        match consumer.commit_offsets(offsets) {
             Ok(()) => {
                 for (p, o) in &next {
                     say(&format!("COMMIT {p} {o}"));
@@ -395,9 +407,9 @@ fn wait_until(
 }
 
 fn describe(db: &Brooklet) -> Option<GroupDescription> {
-    match db.describe_group(GROUP) {
+    match db.admin().describe_group(GROUP) {
         Ok(d) => Some(d),
-        Err(Error::InvalidArgument(why)) if why.contains("does not exist") => None,
+        Err(Error::UnknownGroup(_)) => None,
         Err(e) => panic!("describe_group: {e}"),
     }
 }
@@ -477,7 +489,8 @@ fn keep_producing(db: Brooklet, stop: Arc<AtomicBool>, mut ends: Vec<u64>) -> Jo
 fn new_file(dir: &Path, per_partition: u64) -> (Brooklet, PathBuf, Vec<u64>) {
     let path = dir.join("group.brooklet");
     let db = Brooklet::open_with(&path, options()).expect("create the file");
-    db.create_topic(TOPIC, PARTITIONS, TopicConfig::default())
+    db.admin()
+        .create_topic(TOPIC, PARTITIONS, TopicConfig::default())
         .expect("create topic");
     let mut ends = vec![0; PARTITIONS as usize];
     send_each(&db, &mut ends, per_partition);
@@ -489,7 +502,7 @@ fn check_end_state(db: &Brooklet, ends: &[u64]) {
     let d = describe(db).expect("the group exists");
     assert!(d.members.is_empty(), "members left: {:?}", d.members);
     assert!(caught_up(&d, ends), "committed vs ends {ends:?}: {d:?}");
-    let report = db.check().expect("check");
+    let report = db.admin().check().expect("check");
     assert!(report.is_clean(), "check: {:?}", report.problems);
 }
 

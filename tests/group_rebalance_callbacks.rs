@@ -3,11 +3,11 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use brooklet::{Assignor, Brooklet, ConsumerOptions, OffsetReset, TopicConfig, TopicPartition};
+use brooklet::{Assignor, Brooklet, ConsumerOptions, Position, TopicConfig, TopicPartition};
 
 fn options() -> ConsumerOptions {
     ConsumerOptions {
-        auto_offset_reset: OffsetReset::Earliest,
+        auto_offset_reset: Some(Position::Beginning),
         auto_commit_interval: None,
         heartbeat_interval: Duration::from_millis(50),
         assignor: Assignor::Sticky,
@@ -24,7 +24,8 @@ fn options() -> ConsumerOptions {
 fn on_revoked_names_only_partitions_the_member_was_given() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = Brooklet::open(dir.path().join("g.brooklet")).expect("open");
-    db.create_topic("t", 6, TopicConfig::default())
+    db.admin()
+        .create_topic("t", 6, TopicConfig::default())
         .expect("create");
     let mut a = db.consumer("g", &["t"], options()).expect("a joins");
     assert_eq!(a.assignment().len(), 6, "a, alone, owns every partition");

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use brooklet::storage::{MemStorage, Storage};
 use brooklet::{
     Brooklet, ConsumerOptions, CorruptionKind, Durability, Error, FetchLimits, Options, Record,
-    TopicConfig,
+    SegmentInfo, TopicConfig,
 };
 use cap::Cap;
 
@@ -38,13 +38,14 @@ fn file_with_records(count: usize) -> (Arc<MemStorage>, Brooklet) {
     let storage = Arc::new(MemStorage::new());
     let dyn_storage: Arc<dyn Storage> = storage.clone();
     let db = Brooklet::open_storage(dyn_storage, options()).expect("open");
-    db.create_topic("t", 1, TopicConfig::default())
+    db.admin()
+        .create_topic("t", 1, TopicConfig::default())
         .expect("create");
     if count > 0 {
         let records = (0..count)
             .map(|i| Record::value(format!("record {i}")))
             .collect();
-        db.send_batch("t", records).expect("send");
+        db.producer().send_batch("t", records).expect("send");
     }
     (storage, db)
 }
@@ -125,7 +126,7 @@ fn assert_corrupt<T: std::fmt::Debug>(result: brooklet::Result<T>) -> Corruption
 /// `check` reports a problem whose message contains `needle`.
 #[track_caller]
 fn assert_check_reports(db: &Brooklet, needle: &str) {
-    let report = db.check().expect("check runs");
+    let report = db.admin().check().expect("check runs");
     assert!(
         report.problems.iter().any(|p| p.message.contains(needle)),
         "check should report {needle:?}; it found {:#?}",
@@ -148,7 +149,7 @@ fn segment_past_the_end() -> Brooklet {
 #[test]
 fn send_to_a_segment_extent_past_the_end_of_the_file_is_corruption() {
     let db = segment_past_the_end();
-    assert_corrupt(db.send("t", Record::value("x")));
+    assert_corrupt(db.producer().send("t", Record::value("x")));
     assert_check_reports(&db, "segment extent lies outside the file");
 }
 
@@ -156,7 +157,7 @@ fn send_to_a_segment_extent_past_the_end_of_the_file_is_corruption() {
 fn send_batch_to_a_segment_extent_past_the_end_of_the_file_is_corruption() {
     let db = segment_past_the_end();
     let records = vec![Record::value("x"), Record::value("y")];
-    assert_corrupt(db.send_batch("t", records));
+    assert_corrupt(db.producer().send_batch("t", records));
     assert_corrupt(db.fetch("t", 0, 0, FetchLimits::default()));
 }
 
@@ -172,7 +173,7 @@ fn send_to_a_segment_that_is_not_its_data_extent_is_refused_and_writes_nothing()
     seg.bytes_used = 100;
     seg.write(&db);
     let before = storage.to_bytes();
-    assert_corrupt(db.send("t", Record::value("x")));
+    assert_corrupt(db.producer().send("t", Record::value("x")));
     assert!(
         storage.to_bytes() == before,
         "a refused send writes nothing"
@@ -186,15 +187,17 @@ fn send_to_a_segment_that_is_not_its_data_extent_is_refused_and_writes_nothing()
 fn vacuum_with_a_segment_page_count_near_u32_max_is_corruption() {
     let (_, db) = file_with_records(3);
     // Free pages, so that vacuum has something to move.
-    db.create_topic("scratch", 1, TopicConfig::default())
+    db.admin()
+        .create_topic("scratch", 1, TopicConfig::default())
         .expect("create");
-    db.send("scratch", Record::value(vec![b'x'; 50_000]))
+    db.producer()
+        .send("scratch", Record::value(vec![b'x'; 50_000]))
         .expect("send");
-    db.delete_topic("scratch").expect("delete");
+    db.admin().delete_topic("scratch").expect("delete");
     let mut seg = Segment::read(&db);
     seg.page_count = u32::MAX - 1;
     seg.write(&db);
-    assert_corrupt(db.vacuum());
+    assert_corrupt(db.admin().vacuum());
     assert_check_reports(&db, "segment extent lies outside the file");
 }
 
@@ -214,7 +217,7 @@ fn describe_group_with_a_short_member_key_is_corruption() {
     let mut short_key = group.to_vec();
     short_key.push(5);
     overwrite(&db, "group.members", &short_key, &member);
-    let kind = assert_corrupt(db.describe_group("g"));
+    let kind = assert_corrupt(db.admin().describe_group("g"));
     assert!(kind.to_string().contains("group.members"), "{kind}");
     assert_check_reports(&db, "member key is not 12 bytes");
 }
@@ -226,15 +229,18 @@ fn topic_changes_with_the_catalog_version_at_its_largest_value_are_corruption() 
     let (_, db) = file_with_records(1);
     overwrite(&db, "log.meta", b"catalog-version", &u64::MAX.to_le_bytes());
     let before = db.engine().latest_txn().expect("latest");
-    assert_corrupt(db.create_topic("u", 1, TopicConfig::default()));
-    assert_corrupt(db.alter_topic_config("t", &[("retention.ms", "1000")]));
-    assert_corrupt(db.delete_topic("t"));
+    assert_corrupt(db.admin().create_topic("u", 1, TopicConfig::default()));
+    assert_corrupt(
+        db.admin()
+            .alter_topic_config("t", &[("retention.ms", "1000")]),
+    );
+    assert_corrupt(db.admin().delete_topic("t"));
     assert_eq!(
         db.engine().latest_txn().expect("latest"),
         before,
         "nothing committed"
     );
-    assert_eq!(db.topics().expect("topics").len(), 1);
+    assert_eq!(db.admin().topics().expect("topics").len(), 1);
     assert_check_reports(&db, "catalog-version is at its largest value");
 }
 
@@ -261,14 +267,15 @@ fn a_join_with_the_generation_at_its_largest_value_is_corruption() {
 #[test]
 fn retention_with_segment_counts_below_what_is_stored_is_corruption() {
     let (_, db) = file_with_records(3);
-    db.alter_topic_config("t", &[("retention.ms", "1")])
+    db.admin()
+        .alter_topic_config("t", &[("retention.ms", "1")])
         .expect("alter");
     let mut state = read_value(&db, "log.partitions", &partition_key());
     // segment_count (offset 24) and bytes_total (offset 28) set to 0.
     state[24..36].fill(0);
     overwrite(&db, "log.partitions", &partition_key(), &state);
     std::thread::sleep(std::time::Duration::from_millis(5));
-    assert_corrupt(db.maintain());
+    assert_corrupt(db.admin().maintain());
     assert_check_reports(&db, "partition state counts 0 segments / 0 bytes");
 }
 
@@ -279,7 +286,7 @@ fn a_partition_end_past_kafkas_largest_offset_is_corruption() {
     let mut state = read_value(&db, "log.partitions", &partition_key());
     state[8..16].copy_from_slice(&u64::MAX.to_le_bytes());
     overwrite(&db, "log.partitions", &partition_key(), &state);
-    assert_corrupt(db.send("t", Record::value("x")));
+    assert_corrupt(db.producer().send("t", Record::value("x")));
     assert_corrupt(db.end_offset("t", 0));
     assert_check_reports(&db, "partition end is past Kafka's largest offset");
 }
@@ -310,14 +317,19 @@ fn check_reports_a_meta_value_of_the_wrong_size() {
 /// Offsets of the batch at the start of the segment of `t`, in the file.
 fn batch_in_file(storage: &MemStorage, db: &Brooklet) -> (u64, Vec<u8>) {
     // A topic change writes pending data into the file.
-    db.create_topic("settle", 1, TopicConfig::default())
+    db.admin()
+        .create_topic("settle", 1, TopicConfig::default())
         .expect("create");
-    let (_, first_page, _, bytes_used) = db.segments("t", 0).expect("segments")[0];
+    let SegmentInfo {
+        first_page,
+        bytes_used,
+        ..
+    } = db.admin().segments("t", 0).expect("segments")[0];
     let at = u64::from(first_page) * u64::from(PAGE_SIZE);
     let mut bytes = vec![0u8; bytes_used as usize];
     storage.read_at(at, &mut bytes).expect("read");
     assert!(
-        db.segment_bytes("t", 0, 0).expect("segment bytes") == Some(bytes.clone()),
+        db.admin().segment_bytes("t", 0, 0).expect("segment bytes") == Some(bytes.clone()),
         "the segment's bytes are all in the file"
     );
     (at, bytes)
@@ -355,6 +367,6 @@ fn check_reports_records_that_disagree_with_their_batch_header() {
 fn check_reports_a_leader_epoch_sends_refuse() {
     let (_, db) = file_with_records(1);
     overwrite(&db, "log.meta", b"leader-epoch", &u32::MAX.to_le_bytes());
-    assert_corrupt(db.send("t", Record::value("x")));
+    assert_corrupt(db.producer().send("t", Record::value("x")));
     assert_check_reports(&db, "leader epoch is past i32::MAX");
 }

@@ -24,8 +24,8 @@ use std::time::Duration;
 
 use brooklet::kafka::decode_batch;
 use brooklet::{
-    Brooklet, Durability, FetchLimits, Header, Options, Record, StartAt, StoredRecord,
-    TimestampType, TopicConfig,
+    Brooklet, Durability, FetchLimits, Header, Options, Position, Record, SegmentInfo,
+    StoredRecord, TimestampType, TopicConfig,
 };
 
 const GOLDEN_V2: &str = "log-v2-4096.brooklet";
@@ -219,15 +219,21 @@ fn send_orders(db: &Brooklet) {
 fn write_golden(path: &Path) {
     let _ = std::fs::remove_file(path);
     let db = Brooklet::open(path).expect("create golden file");
-    db.create_topic(ORDERS, 2, orders_config()).expect("orders");
-    db.create_topic(AUDIT, 1, audit_config()).expect("audit");
+    db.admin()
+        .create_topic(ORDERS, 2, orders_config())
+        .expect("orders");
+    db.admin()
+        .create_topic(AUDIT, 1, audit_config())
+        .expect("audit");
     send_orders(&db);
     for records in audit_sends() {
         if records.len() == 1 {
             let record = records.into_iter().next().expect("one record");
-            db.send(AUDIT, record).expect("send audit");
+            db.producer().send(AUDIT, record).expect("send audit");
         } else {
-            db.send_batch(AUDIT, records).expect("send audit batch");
+            db.producer()
+                .send_batch(AUDIT, records)
+                .expect("send audit batch");
         }
         // Distinct append times per send.
         std::thread::sleep(Duration::from_millis(2));
@@ -239,7 +245,7 @@ fn write_golden(path: &Path) {
 /// Closes a golden file just written and cuts it to its committed pages: bytes past them
 /// carry no meaning (FORMAT.md), and dropping them keeps the file small.
 fn close_trimmed(db: Brooklet, path: &Path) {
-    let page_count = db.check().expect("check").page_count;
+    let page_count = db.admin().check().expect("check").page_count;
     let page_size = db.engine().page_size();
     drop(db);
     let file = std::fs::OpenOptions::new()
@@ -282,8 +288,13 @@ fn raw_batches(
     let mut batches = Vec::new();
     let mut spans = false;
     let mut next_offset = 0;
-    for (base, first_page, page_count, bytes_used) in
-        db.segments(topic, partition).expect("segments")
+    for SegmentInfo {
+        base_offset: base,
+        first_page,
+        page_count,
+        bytes_used,
+        ..
+    } in db.admin().segments(topic, partition).expect("segments")
     {
         assert_eq!(base, next_offset, "segments follow one another");
         assert!(u64::from(bytes_used) <= u64::from(page_count) * page_size);
@@ -315,7 +326,7 @@ fn first_at_or_after(records: &[StoredRecord], timestamp: i64) -> Option<u64> {
 }
 
 fn check_topics(db: &Brooklet) {
-    let topics = db.topics().expect("topics");
+    let topics = db.admin().topics().expect("topics");
     let names: Vec<(&str, u32)> = topics
         .iter()
         .map(|t| (t.name.as_str(), t.partitions))
@@ -323,7 +334,7 @@ fn check_topics(db: &Brooklet) {
     assert_eq!(names, vec![(AUDIT, 1), (ORDERS, 2)]);
     assert_eq!(topics[0].config, audit_config());
     assert_eq!(topics[1].config, orders_config());
-    let orders = db.describe_topic(ORDERS).expect("describe orders");
+    let orders = db.admin().describe_topic(ORDERS).expect("describe orders");
     assert_eq!(orders.config, orders_config());
     let p0 = &orders.partitions[0];
     assert_eq!(
@@ -335,8 +346,8 @@ fn check_topics(db: &Brooklet) {
         ),
         (0, 0, ORDERS_COUNT, 2)
     );
-    let segments = db.segments(ORDERS, 0).expect("segments");
-    let used: u64 = segments.iter().map(|s| u64::from(s.3)).sum();
+    let segments = db.admin().segments(ORDERS, 0).expect("segments");
+    let used: u64 = segments.iter().map(|s| u64::from(s.bytes_used)).sum();
     assert_eq!(p0.bytes, used);
     let p1 = &orders.partitions[1];
     assert_eq!(
@@ -349,7 +360,7 @@ fn check_topics(db: &Brooklet) {
         ),
         (1, 0, 0, 0, 0)
     );
-    let audit = db.describe_topic(AUDIT).expect("describe audit");
+    let audit = db.admin().describe_topic(AUDIT).expect("describe audit");
     assert_eq!(audit.config.timestamp_type, TimestampType::LogAppendTime);
     let a0 = &audit.partitions[0];
     assert_eq!(
@@ -471,10 +482,10 @@ fn check_audit(db: &Brooklet, path: &Path) {
 fn check_reader(db: &Brooklet) {
     let mut reader = db.reader();
     reader
-        .assign_topic(ORDERS, StartAt::Beginning)
+        .assign_topic(ORDERS, Position::Beginning)
         .expect("assign");
     reader
-        .assign(AUDIT, 0, StartAt::Offset(AUDIT_COUNT - 3))
+        .assign(AUDIT, 0, Position::Offset(AUDIT_COUNT - 3))
         .expect("assign");
     let mut by_topic: BTreeMap<String, u64> = BTreeMap::new();
     loop {
@@ -504,7 +515,9 @@ fn log_v2_golden_file_reads() {
 fn write_golden_current(path: &Path) {
     let _ = std::fs::remove_file(path);
     let db = Brooklet::open(path).expect("create golden file");
-    db.create_topic(ORDERS, 2, orders_config()).expect("orders");
+    db.admin()
+        .create_topic(ORDERS, 2, orders_config())
+        .expect("orders");
     send_orders(&db);
     db.flush().expect("flush");
     let durable = db.producer();
@@ -532,9 +545,11 @@ fn log_v4_golden_file_reads() {
     assert_eq!(fetch_all(&db, ORDERS, 0), expected_orders());
     assert_eq!(fetch_all(&db, ORDERS, 1), vec![small(0), small(1)]);
     assert_eq!(db.end_offset(ORDERS, 1).expect("end"), 2);
-    assert!(db.check().expect("check").is_clean());
+    assert!(db.admin().check().expect("check").is_clean());
     // It takes new records, small (pending again) and large.
-    db.send_to(ORDERS, 1, order(2)).expect("send small");
+    db.producer()
+        .send_to(ORDERS, 1, order(2))
+        .expect("send small");
     let more: Vec<Record> = (ORDERS_COUNT..ORDERS_COUNT + 30).map(order).collect();
     db.producer()
         .send_batch_to(ORDERS, 0, more)
@@ -546,7 +561,7 @@ fn log_v4_golden_file_reads() {
         vec![small(0), small(1), small(2)]
     );
     assert_eq!(db.end_offset(ORDERS, 0).expect("end"), ORDERS_COUNT + 30);
-    assert!(db.check().expect("check").is_clean());
+    assert!(db.admin().check().expect("check").is_clean());
 }
 
 fn golden_file_reads(name: &str) {
@@ -560,7 +575,7 @@ fn golden_file_reads(name: &str) {
     check_orders(&db, &copy);
     check_audit(&db, &copy);
     check_reader(&db);
-    let report = db.check().expect("check");
+    let report = db.admin().check().expect("check");
     assert!(report.is_clean(), "{:?}", report.problems);
 
     // The old file takes new records: into a full segment's partition, an empty partition,
@@ -571,13 +586,16 @@ fn golden_file_reads(name: &str) {
         .send_batch_to(ORDERS, 0, more.clone())
         .expect("send more");
     assert_eq!(metas[0].offset, ORDERS_COUNT);
-    db.send_to(ORDERS, 1, order(1))
+    db.producer()
+        .send_to(ORDERS, 1, order(1))
         .expect("send to the empty partition");
-    let appended = db.send(AUDIT, audit(1)).expect("send audit");
+    let appended = db.producer().send(AUDIT, audit(1)).expect("send audit");
     assert_eq!(appended.offset, AUDIT_COUNT);
-    db.create_topic("later", 1, TopicConfig::default())
+    db.admin()
+        .create_topic("later", 1, TopicConfig::default())
         .expect("new topic");
-    db.send("later", Record::value("hello"))
+    db.producer()
+        .send("later", Record::value("hello"))
         .expect("send new topic");
     drop(db);
 
@@ -604,6 +622,6 @@ fn golden_file_reads(name: &str) {
         fetch_all(&db, "later", 0)[0].value.as_deref(),
         Some(&b"hello"[..])
     );
-    let report = db.check().expect("check after new sends");
+    let report = db.admin().check().expect("check after new sends");
     assert!(report.is_clean(), "{:?}", report.problems);
 }

@@ -19,7 +19,7 @@ mod workload;
 use std::sync::Arc;
 
 use brooklet::storage::{CrashMode, FaultConfig, FaultStorage, MemStorage, Storage};
-use brooklet::{Brooklet, Error, Record, TopicConfig};
+use brooklet::{Brooklet, Error, Record, SegmentInfo, TopicConfig};
 use log_common::{PartitionModel, apply_acked};
 use reads::{read_all_with_reader, run_read};
 use recovery::{Recovery, verify_image};
@@ -110,7 +110,8 @@ fn run_step(
     match op {
         Op::CreateTopic(t) => {
             let spec = &work.specs[*t];
-            db.create_topic(&spec.name, spec.partitions, spec.config())?;
+            db.admin()
+                .create_topic(&spec.name, spec.partitions, spec.config())?;
             outcome.model[*t] = Some(vec![PartitionModel::default(); spec.partitions as usize]);
             commit_done(outcome, true);
         }
@@ -135,7 +136,7 @@ fn run_step(
         } => {
             let spec = &work.specs[*topic];
             match send(db, &spec.name, *partition, records.clone(), *via, true) {
-                Err(Error::InvalidArgument(_)) => {}
+                Err(e) if e.is_request_error() => {}
                 Err(e) => return Err(e),
                 Ok(metas) => panic!("{label}: invalid send accepted: {metas:?}"),
             }
@@ -187,10 +188,15 @@ fn log_matches_the_model_without_faults() {
         let db = Brooklet::open_storage(storage, options(seed)).expect("reopen");
         let label = format!("seed {seed} at the end");
         read_all_with_reader(&db, &work, &outcome.model, &label).expect("read all");
-        let report = db.check().expect("check");
+        let report = db.admin().check().expect("check");
         assert!(report.is_clean(), "{label}: {:?}", report.problems);
         for spec in &work.specs {
-            for info in db.describe_topic(&spec.name).expect("describe").partitions {
+            for info in db
+                .admin()
+                .describe_topic(&spec.name)
+                .expect("describe")
+                .partitions
+            {
                 segments_max = segments_max.max(info.segments);
                 records += info.end_offset;
             }
@@ -294,36 +300,42 @@ fn time_index_interval_after_a_segment_roll() {
     let storage: Arc<dyn Storage> = Arc::new(MemStorage::new());
     let db = Brooklet::open_storage(storage, options(0)).expect("open");
     let config = TopicConfig::from_pairs([("segment.bytes", "65536")]).expect("config");
-    db.create_topic("t", 1, config).expect("create");
+    db.admin().create_topic("t", 1, config).expect("create");
     // Rising timestamps, 5 KB apart: each batch gets a time-index entry. Segments grow
     // with the partition (one batch, one, two, four...); once one holding at least three
     // batches is full, the last entry is near its end, and the batch that does not fit
     // any more has an old time, so the next segment opens without a time-index entry.
     let mut ts = 1_000;
     loop {
-        let segments = db.segments("t", 0).expect("segments");
-        let (full, long) =
-            segments
-                .last()
-                .map_or((false, false), |&(_, _, page_count, bytes_used)| {
-                    (
-                        u64::from(bytes_used) + 5200 > u64::from(page_count) * 512,
-                        bytes_used >= 3 * 5000,
-                    )
-                });
+        let segments = db.admin().segments("t", 0).expect("segments");
+        let (full, long) = segments.last().map_or(
+            (false, false),
+            |&SegmentInfo {
+                 page_count,
+                 bytes_used,
+                 ..
+             }| {
+                (
+                    u64::from(bytes_used) + 5200 > u64::from(page_count) * 512,
+                    bytes_used >= 3 * 5000,
+                )
+            },
+        );
         ts += 1;
         let rolls = full && long;
         let record_ts = if rolls { 1 } else { ts };
-        db.send(
-            "t",
-            Record::value(vec![1u8; 5000]).with_timestamp(record_ts),
-        )
-        .expect("send");
+        db.producer()
+            .send(
+                "t",
+                Record::value(vec![1u8; 5000]).with_timestamp(record_ts),
+            )
+            .expect("send");
         if rolls {
             break;
         }
     }
-    db.send("t", Record::value(vec![2u8; 10]).with_timestamp(ts + 1))
+    db.producer()
+        .send("t", Record::value(vec![2u8; 10]).with_timestamp(ts + 1))
         .expect("a newer record after the roll");
     assert_eq!(
         db.offset_for_time("t", 0, ts + 1).expect("lookup"),

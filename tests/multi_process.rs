@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use brooklet::{Brooklet, Durability, Error, OffsetReset, Options, Record, StartAt, TopicConfig};
+use brooklet::{Brooklet, Durability, Error, Options, Position, Record, TopicConfig};
 use log_common::{hex, read_partition, unhex};
 
 const ENV_ROLE: &str = "BROOKLET_MP_ROLE";
@@ -77,7 +77,8 @@ fn record_for(producer: u64, seq: u64) -> Record {
 fn open_file(path: &Path, page_size: u32) -> Brooklet {
     let db = Brooklet::open_with(path, options().page_size(page_size)).expect("create the file");
     let config = TopicConfig::from_pairs([("segment.bytes", "65536")]).expect("config");
-    db.create_topic(TOPIC, PARTITIONS, config)
+    db.admin()
+        .create_topic(TOPIC, PARTITIONS, config)
         .expect("create topic");
     db
 }
@@ -171,9 +172,9 @@ fn read(path: &Path, done: &Path) {
     // The default reset policy (earliest): a view that went back to an older commit (see
     // `end_offset_seen_by_another_process_never_goes_back`) would put the position past
     // the end and restart from offset 0, which the exactly-once check would catch.
-    let mut reader = db.reader().with_reset(OffsetReset::Earliest);
+    let mut reader = db.reader().with_reset(Some(Position::Beginning));
     reader
-        .assign_topic(TOPIC, StartAt::Beginning)
+        .assign_topic(TOPIC, Position::Beginning)
         .expect("assign");
     let started = Instant::now();
     // Records returned while the writers were still at work (the done file not yet there).
@@ -400,7 +401,7 @@ fn index_acks(acks: &[Ack]) -> BTreeMap<(u32, u64), Ack> {
 
 fn expect_clean(path: &Path) -> Brooklet {
     let db = Brooklet::open_existing(path, options()).expect("reopen");
-    let report = db.check().expect("check");
+    let report = db.admin().check().expect("check");
     assert!(report.is_clean(), "check: {:?}", report.problems);
     db
 }
@@ -480,7 +481,7 @@ fn two_producers_and_two_readers_share_one_file() {
         assert_eq!(stored.len(), acked, "partition {p}: stored vs acknowledged");
     }
     let segments: usize = (0..PARTITIONS)
-        .map(|p| db.segments(TOPIC, p).expect("segments").len())
+        .map(|p| db.admin().segments(TOPIC, p).expect("segments").len())
         .sum();
     let holder_says: Vec<String> = tagged(&holder_out, "HOLD ")
         .into_iter()
@@ -575,13 +576,14 @@ fn check_after_kill(path: &Path, writer: u64, acks: &[Ack]) -> (usize, usize) {
     // A new writer appends after the recovered records.
     let end = db.end_offset(TOPIC, 0).expect("end");
     let meta = db
+        .producer()
         .send_to(TOPIC, 0, Record::keyed("after", "kill"))
         .expect("send after the kill");
     assert_eq!(
         meta.offset, end,
         "the new record follows the recovered ones"
     );
-    let report = db.check().expect("check");
+    let report = db.admin().check().expect("check");
     assert!(
         report.is_clean(),
         "after the new writer: {:?}",

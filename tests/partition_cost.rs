@@ -6,7 +6,7 @@
 use std::num::NonZeroU32;
 use std::path::Path;
 
-use brooklet::{Brooklet, FetchLimits, Options, Record, TopicConfig, kafka};
+use brooklet::{Brooklet, FetchLimits, Options, Record, SegmentInfo, TopicConfig, kafka};
 
 fn file_len(path: &Path) -> u64 {
     std::fs::metadata(path).expect("metadata").len()
@@ -49,9 +49,11 @@ fn ten_thousand_partitions_of_one_record_each_cost_about_a_page_each() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("p.brooklet");
     let db = Brooklet::open(&path).expect("open");
-    db.create_topic("many", PARTITIONS, TopicConfig::default())
+    db.admin()
+        .create_topic("many", PARTITIONS, TopicConfig::default())
         .expect("create");
     let sent = db
+        .producer()
         .send_batch("many", one_record_per_partition(PARTITIONS, 100))
         .expect("send");
     assert!(sent.iter().all(|m| m.offset == 0), "one record each");
@@ -59,15 +61,15 @@ fn ten_thousand_partitions_of_one_record_each_cost_about_a_page_each() {
     println!("{PARTITIONS} partitions: {produced} bytes after producing");
     assert!(produced <= BOUND_BYTES, "{produced} bytes");
     for partition in [0, 1, PARTITIONS / 2, PARTITIONS - 1] {
-        let segments = db.segments("many", partition).expect("segments");
+        let segments = db.admin().segments("many", partition).expect("segments");
         assert_eq!(segments.len(), 1, "{segments:?}");
-        assert_eq!(segments[0].2, 1, "one page: {segments:?}");
+        assert_eq!(segments[0].page_count, 1, "one page: {segments:?}");
     }
-    let report = db.vacuum().expect("vacuum");
+    let report = db.admin().vacuum().expect("vacuum");
     let vacuumed = file_len(&path);
     println!("after vacuum: {vacuumed} bytes ({report:?})");
     assert!(vacuumed <= produced, "{report:?}");
-    assert!(db.check().expect("check").is_clean());
+    assert!(db.admin().check().expect("check").is_clean());
     let fetched = db
         .fetch("many", PARTITIONS - 1, 0, FetchLimits::default())
         .expect("fetch");
@@ -85,27 +87,33 @@ fn vacuum_gives_back_the_unused_capacity_of_active_segments() {
     let path = dir.path().join("a.brooklet");
     let options = Options::default().maintain_on_open(false);
     let db = Brooklet::open_with(&path, options.clone()).expect("open");
-    db.create_topic("big", 1, TopicConfig::default())
+    db.admin()
+        .create_topic("big", 1, TopicConfig::default())
         .expect("create");
     let bulk: Vec<Record> = (0..1000)
         .map(|i| Record::value(format!("bulk {i:04} {}", "x".repeat(1000)).into_bytes()))
         .collect();
-    db.send_batch("big", bulk).expect("send");
+    db.producer().send_batch("big", bulk).expect("send");
     // Larger than a page, so larger than the room left in the first segment's last page.
     let opening = vec![b'o'; 4100];
-    db.send("big", Record::value(opening.clone()))
+    db.producer()
+        .send("big", Record::value(opening.clone()))
         .expect("send");
-    let before = db.segments("big", 0).expect("segments");
-    let &(active_base, _, preallocated, _) = before.last().expect("segments");
+    let before = db.admin().segments("big", 0).expect("segments");
+    let &SegmentInfo {
+        base_offset: active_base,
+        page_count: preallocated,
+        ..
+    } = before.last().expect("segments");
     assert_eq!(before.len(), 2, "{before:?}");
     assert!(preallocated >= 200, "as large as the first: {before:?}");
 
-    let report = db.vacuum().expect("vacuum");
-    let after = db.segments("big", 0).expect("segments");
+    let report = db.admin().vacuum().expect("vacuum");
+    let after = db.admin().segments("big", 0).expect("segments");
     assert_eq!(after.len(), 2);
-    assert_eq!(after[1].0, active_base);
+    assert_eq!(after[1].base_offset, active_base);
     assert_eq!(
-        after[1].2, 2,
+        after[1].page_count, 2,
         "the active segment keeps its used pages: {after:?}"
     );
     let given_back = u64::from(preallocated - 2);
@@ -114,16 +122,17 @@ fn vacuum_gives_back_the_unused_capacity_of_active_segments() {
         report.bytes_before - report.bytes_after >= given_back * 4096,
         "{report:?}"
     );
-    assert!(db.check().expect("check").is_clean());
+    assert!(db.admin().check().expect("check").is_clean());
 
     // Appends go on: into the rest of the last page, then into new segments.
     for i in 0..200 {
-        db.send("big", Record::value(format!("after {i}").into_bytes()))
+        db.producer()
+            .send("big", Record::value(format!("after {i}").into_bytes()))
             .expect("send");
     }
-    let grown = db.segments("big", 0).expect("segments");
+    let grown = db.admin().segments("big", 0).expect("segments");
     assert!(grown.len() > 2, "{grown:?}");
-    assert!(db.check().expect("check").is_clean());
+    assert!(db.admin().check().expect("check").is_clean());
     drop(db);
     let db = Brooklet::open_with(&path, options).expect("reopen");
     let mut values = Vec::new();

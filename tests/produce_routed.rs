@@ -6,7 +6,8 @@ use brooklet::kafka::partition_for_key;
 use brooklet::{Brooklet, Durability, Error, FetchLimits, Record, TopicConfig};
 
 fn ends(db: &Brooklet) -> Vec<u64> {
-    db.describe_topic("t")
+    db.admin()
+        .describe_topic("t")
         .expect("describe")
         .partitions
         .iter()
@@ -18,7 +19,8 @@ fn ends(db: &Brooklet) -> Vec<u64> {
 fn records_for_several_partitions_share_one_commit_all_or_none() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = Brooklet::open(dir.path().join("t.brooklet")).expect("open");
-    db.create_topic("t", 3, TopicConfig::default())
+    db.admin()
+        .create_topic("t", 3, TopicConfig::default())
         .expect("create");
     let producer = db.producer().with_durability(Durability::Immediate);
     // A key that Kafka's partitioner sends to partition 2.
@@ -57,6 +59,16 @@ fn records_for_several_partitions_share_one_commit_all_or_none() {
             vec![(Some(2), Record::value("x")), (Some(3), Record::value("y"))],
         )
         .expect_err("partition 3 does not exist");
-    assert!(matches!(err, Error::InvalidArgument(_)), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            Error::UnknownPartition {
+                partition: 3,
+                partitions: 3,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     assert_eq!(ends(&db), before);
 }

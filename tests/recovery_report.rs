@@ -39,7 +39,8 @@ fn epochs(db: &Brooklet) -> Vec<i32> {
 }
 
 fn send(db: &Brooklet, value: &str) -> u64 {
-    db.send("t", Record::new(None, value.as_bytes().to_vec()))
+    db.producer()
+        .send("t", Record::new(None, value.as_bytes().to_vec()))
         .expect("send")
         .offset
 }
@@ -49,7 +50,8 @@ fn a_lost_durable_commit_is_reported_and_later_batches_carry_a_new_epoch() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("epochs.brooklet");
     let db = Brooklet::open(&path).expect("open");
-    db.create_topic("t", 1, TopicConfig::default())
+    db.admin()
+        .create_topic("t", 1, TopicConfig::default())
         .expect("create");
     for value in ["a", "b", "c"] {
         send(&db, value);
@@ -75,7 +77,7 @@ fn a_lost_durable_commit_is_reported_and_later_batches_carry_a_new_epoch() {
     assert!(lost.to_string().contains("was rolled back"), "{lost}");
     assert_eq!(inspect.end_offset("t", 0).expect("end"), 2, "c is gone");
     assert!(matches!(
-        inspect.create_topic("u", 1, TopicConfig::default()),
+        inspect.admin().create_topic("u", 1, TopicConfig::default()),
         Err(Error::ReadOnly)
     ));
     drop(inspect);
@@ -87,7 +89,7 @@ fn a_lost_durable_commit_is_reported_and_later_batches_carry_a_new_epoch() {
     assert_eq!(db.recovery_report().rolled_back.len(), 1);
     assert_eq!(send(&db, "d"), 2);
     assert_eq!(epochs(&db), vec![-1, -1, 0]);
-    assert!(db.check().expect("check").is_clean());
+    assert!(db.admin().check().expect("check").is_clean());
     drop(db);
 
     // The rollback is past: a later open is clean and keeps the epoch.
@@ -103,7 +105,7 @@ fn a_lost_durable_commit_is_reported_and_later_batches_carry_a_new_epoch() {
     assert_eq!(db.recovery_report().rolled_back.len(), 1);
     assert_eq!(send(&db, "f"), 3);
     assert_eq!(epochs(&db), vec![-1, -1, 0, 1]);
-    assert!(db.check().expect("check").is_clean());
+    assert!(db.admin().check().expect("check").is_clean());
 }
 
 #[test]
@@ -111,7 +113,8 @@ fn damage_to_the_older_slot_after_a_non_durable_commit_loses_nothing_and_is_note
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("older.brooklet");
     let db = Brooklet::open(&path).expect("open");
-    db.create_topic("t", 1, TopicConfig::default())
+    db.admin()
+        .create_topic("t", 1, TopicConfig::default())
         .expect("create");
     send(&db, "a");
     let producer = db.producer().with_durability(brooklet::Durability::None);

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use brooklet::{Brooklet, Error, FetchLimits, OffsetReset, Options, Record, StartAt, TopicConfig};
+use brooklet::{Brooklet, Error, FetchLimits, Options, Position, Record, TopicConfig};
 
 fn file_len(path: &std::path::Path) -> u64 {
     std::fs::metadata(path).expect("metadata").len()
@@ -17,7 +17,7 @@ fn churn_keeps_the_file_size_flat() {
     let config =
         TopicConfig::from_pairs([("segment.bytes", "65536"), ("retention.bytes", "262144")])
             .expect("config");
-    db.create_topic("churn", 2, config).expect("create");
+    db.admin().create_topic("churn", 2, config).expect("create");
     let value = vec![7u8; 100];
     let mut sizes = Vec::new();
     for round in 0..50u32 {
@@ -33,10 +33,10 @@ fn churn_keeps_the_file_size_flat() {
                         .with_timestamp(ts)
                 })
                 .collect();
-            db.send_batch("churn", records).expect("send");
+            db.producer().send_batch("churn", records).expect("send");
         }
         sizes.push(file_len(&path));
-        let report = db.check().expect("check");
+        let report = db.admin().check().expect("check");
         assert!(report.is_clean(), "round {round}: {:?}", report.problems);
     }
     let warm = sizes[5];
@@ -50,7 +50,7 @@ fn churn_keeps_the_file_size_flat() {
         "file grew from {warm} to {last} bytes after warm-up: {sizes:?}"
     );
     for p in 0..2 {
-        let d = db.describe_topic("churn").expect("describe");
+        let d = db.admin().describe_topic("churn").expect("describe");
         let info = &d.partitions[p];
         assert!(info.beginning_offset > 0, "retention moved the log start");
         assert!(
@@ -85,7 +85,9 @@ fn time_retention_drops_old_segments_and_readers_reset() {
     // Retention is set only after producing, so that `maintain` (not the produce path,
     // which also applies retention) does the deleting here.
     let config = TopicConfig::from_pairs([("segment.bytes", "65536")]).expect("config");
-    db.create_topic("events", 1, config).expect("create");
+    db.admin()
+        .create_topic("events", 1, config)
+        .expect("create");
     let now = i64::try_from(
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -95,21 +97,24 @@ fn time_retention_drops_old_segments_and_readers_reset() {
     .expect("ms");
     // Old records fill several segments, then one fresh record.
     for i in 0..2000i64 {
-        db.send_batch(
-            "events",
-            vec![Record::value(vec![1u8; 200]).with_timestamp(now - 3_600_000 + i)],
-        )
-        .expect("send");
+        db.producer()
+            .send_batch(
+                "events",
+                vec![Record::value(vec![1u8; 200]).with_timestamp(now - 3_600_000 + i)],
+            )
+            .expect("send");
     }
-    db.send("events", Record::value("fresh").with_timestamp(now))
+    db.producer()
+        .send("events", Record::value("fresh").with_timestamp(now))
         .expect("send");
-    let mut reader = db.reader().with_reset(OffsetReset::Earliest);
+    let mut reader = db.reader().with_reset(Some(Position::Beginning));
     reader
-        .assign("events", 0, StartAt::Beginning)
+        .assign("events", 0, Position::Beginning)
         .expect("assign");
-    db.alter_topic_config("events", &[("retention.ms", "60000")])
+    db.admin()
+        .alter_topic_config("events", &[("retention.ms", "60000")])
         .expect("alter");
-    let report = db.maintain().expect("maintain");
+    let report = db.admin().maintain().expect("maintain");
     assert!(
         report.segments_deleted > 0,
         "old segments deleted: {report:?}"
@@ -123,9 +128,9 @@ fn time_retention_drops_old_segments_and_readers_reset() {
     // A reader behind the log start jumps to it (reset policy) and reads on.
     let got = reader.poll(Duration::from_millis(10)).expect("poll");
     assert!(got.iter().all(|r| r.record.offset >= start));
-    let mut strict = db.reader().with_reset(OffsetReset::Error);
+    let mut strict = db.reader().with_reset(None);
     strict
-        .assign("events", 0, StartAt::Offset(0))
+        .assign("events", 0, Position::Offset(0))
         .expect("assign");
     assert!(matches!(
         strict.poll(Duration::ZERO),
@@ -136,7 +141,7 @@ fn time_retention_drops_old_segments_and_readers_reset() {
         db.offset_for_time("events", 0, now).expect("time"),
         Some(2000)
     );
-    let report = db.check().expect("check");
+    let report = db.admin().check().expect("check");
     assert!(report.is_clean(), "{:?}", report.problems);
     assert!(report.free_pages() > 0, "dropped segments' pages are free");
     // Reopening with maintenance on applies retention too (nothing more to drop here).
@@ -151,12 +156,13 @@ fn background_maintenance_applies_time_retention_without_writes() {
     let db = Brooklet::open(dir.path().join("bg.brooklet")).expect("open");
     let config = TopicConfig::from_pairs([("segment.bytes", "65536"), ("retention.ms", "1")])
         .expect("config");
-    db.create_topic("t", 1, config).expect("create");
+    db.admin().create_topic("t", 1, config).expect("create");
     for _ in 0..800 {
-        db.send_batch("t", vec![Record::value(vec![0u8; 200]).with_timestamp(1)])
+        db.producer()
+            .send_batch("t", vec![Record::value(vec![0u8; 200]).with_timestamp(1)])
             .expect("send");
     }
-    let handle = db.start_maintenance(Duration::from_millis(5));
+    let handle = db.admin().start_maintenance(Duration::from_millis(5));
     let mut start = 0;
     for _ in 0..2000 {
         start = db.beginning_offset("t", 0).expect("start");
@@ -172,8 +178,11 @@ fn background_maintenance_applies_time_retention_without_writes() {
     );
     // The partition is empty but appends go on at the next offset.
     assert_eq!(
-        db.send("t", Record::value("next")).expect("send").offset,
+        db.producer()
+            .send("t", Record::value("next"))
+            .expect("send")
+            .offset,
         800
     );
-    assert!(db.check().expect("check").is_clean());
+    assert!(db.admin().check().expect("check").is_clean());
 }

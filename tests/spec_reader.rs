@@ -368,6 +368,7 @@ fn compare(db: &Brooklet, path: &Path) -> (BTreeMap<String, Json>, usize) {
     let mut spec_topics = view.topics.clone();
     spec_topics.sort();
     let mut topics: Vec<(String, u32, BTreeMap<String, String>)> = db
+        .admin()
         .topics()
         .expect("topics")
         .into_iter()
@@ -385,7 +386,7 @@ fn compare(db: &Brooklet, path: &Path) -> (BTreeMap<String, Json>, usize) {
     assert_eq!(spec_topics, topics, "topics");
     let mut compared = 0;
     for (name, partitions, _) in &topics {
-        let description = db.describe_topic(name).expect("describe");
+        let description = db.admin().describe_topic(name).expect("describe");
         assert_eq!(description.partitions.len(), *partitions as usize);
         for info in description.partitions {
             let key = (name.clone(), info.partition);
@@ -499,32 +500,39 @@ fn config(pairs: &[(&str, &str)]) -> TopicConfig {
 fn write_file(path: &Path, page_size: u32) -> Brooklet {
     let db = Brooklet::open_with(path, Options::default().page_size(page_size)).expect("create");
     let segments = ("segment.bytes", "65536");
-    db.create_topic("events", 3, config(&[segments]))
+    db.admin()
+        .create_topic("events", 3, config(&[segments]))
         .expect("events");
-    db.create_topic(
-        "appended",
-        1,
-        config(&[segments, ("message.timestamp.type", "LogAppendTime")]),
-    )
-    .expect("appended");
-    db.create_topic(
-        "trimmed",
-        1,
-        config(&[segments, ("retention.bytes", "70000")]),
-    )
-    .expect("trimmed");
-    db.create_topic("gone", 1, TopicConfig::default())
+    db.admin()
+        .create_topic(
+            "appended",
+            1,
+            config(&[segments, ("message.timestamp.type", "LogAppendTime")]),
+        )
+        .expect("appended");
+    db.admin()
+        .create_topic(
+            "trimmed",
+            1,
+            config(&[segments, ("retention.bytes", "70000")]),
+        )
+        .expect("trimmed");
+    db.admin()
+        .create_topic("gone", 1, TopicConfig::default())
         .expect("gone");
-    db.create_topic("switched", 2, config(&[segments]))
+    db.admin()
+        .create_topic("switched", 2, config(&[segments]))
         .expect("switched");
-    db.create_topic("empty", 2, config(&[("cleanup.policy", "compact")]))
+    db.admin()
+        .create_topic("empty", 2, config(&[("cleanup.policy", "compact")]))
         .expect("empty");
     let compacted = [
         segments,
         ("cleanup.policy", "compact"),
         ("delete.retention.ms", "0"),
     ];
-    db.create_topic("latest", 1, config(&compacted))
+    db.admin()
+        .create_topic("latest", 1, config(&compacted))
         .expect("latest");
     let durable = db.producer();
     let relaxed = db.producer().with_durability(Durability::None);
@@ -550,7 +558,8 @@ fn write_file(path: &Path, page_size: u32) -> Brooklet {
             send(producer, "switched", (round / 4) % 2, 3);
         }
         if round == 20 {
-            db.alter_topic_config("switched", &[("message.timestamp.type", "LogAppendTime")])
+            db.admin()
+                .alter_topic_config("switched", &[("message.timestamp.type", "LogAppendTime")])
                 .expect("alter");
         }
     }
@@ -573,9 +582,9 @@ fn write_file(path: &Path, page_size: u32) -> Brooklet {
             .send_batch_to("latest", 0, records)
             .expect("send keyed");
     }
-    db.delete_topic("gone").expect("delete");
+    db.admin().delete_topic("gone").expect("delete");
     // Retention, and compaction of `latest`.
-    let report = db.maintain().expect("maintain");
+    let report = db.admin().maintain().expect("maintain");
     assert!(report.compaction.records_removed > 1000, "{report:?}");
     // The last commits are not durable: the slot carries the window chain; the last one
     // writes many pages (a journal blob at 512-byte pages).
@@ -607,7 +616,12 @@ fn fresh_file(page_size: u32) {
     }
     // Segments: several per partition of `events`.
     assert!(
-        db.describe_topic("events").expect("describe").partitions[0].segments >= 3,
+        db.admin()
+            .describe_topic("events")
+            .expect("describe")
+            .partitions[0]
+            .segments
+            >= 3,
         "several segments"
     );
     assert!(

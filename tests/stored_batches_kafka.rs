@@ -19,7 +19,9 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use brooklet::{Brooklet, Durability, Header, Options, Record, RecordMetadata, TopicConfig};
+use brooklet::{
+    Brooklet, Durability, Header, Options, Record, RecordMetadata, SegmentInfo, TopicConfig,
+};
 
 const SCRIPT: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -389,16 +391,23 @@ fn write_file(db_path: &Path, page_size: u32) -> (HashMap<(String, u32), Sent>, 
     let append = small_segments
         .into_iter()
         .chain([("message.timestamp.type", "LogAppendTime")]);
-    db.create_topic(CREATE, 3, TopicConfig::from_pairs(create).expect("config"))
+    db.admin()
+        .create_topic(CREATE, 3, TopicConfig::from_pairs(create).expect("config"))
         .expect("create topic");
-    db.create_topic(APPEND, 2, TopicConfig::from_pairs(append).expect("config"))
+    db.admin()
+        .create_topic(APPEND, 2, TopicConfig::from_pairs(append).expect("config"))
         .expect("create topic");
     let sent = produce(&db, &mut rng());
     let mut listed = Vec::new();
     for (topic, partitions) in [(CREATE, 3), (APPEND, 2)] {
         for partition in 0..partitions {
-            for (base, first_page, page_count, bytes_used) in
-                db.segments(topic, partition).expect("segments")
+            for SegmentInfo {
+                base_offset: base,
+                first_page,
+                page_count,
+                bytes_used,
+                ..
+            } in db.admin().segments(topic, partition).expect("segments")
             {
                 listed.push(Listed {
                     topic: topic.to_owned(),
@@ -411,7 +420,7 @@ fn write_file(db_path: &Path, page_size: u32) -> (HashMap<(String, u32), Sent>, 
             }
         }
     }
-    assert!(db.check().expect("check").is_clean());
+    assert!(db.admin().check().expect("check").is_clean());
     (sent, listed)
 }
 
@@ -537,7 +546,9 @@ fn kafka_python_decodes_compacted_batches() {
         ("delete.retention.ms", "0"),
     ])
     .expect("config");
-    db.create_topic("compacted", 1, config).expect("create");
+    db.admin()
+        .create_topic("compacted", 1, config)
+        .expect("create");
     let mut rng = rng();
     let mut sent: HashMap<(String, u32), Sent> = HashMap::new();
     for _ in 0..80 {
@@ -549,10 +560,13 @@ fn kafka_python_decodes_compacted_batches() {
                 record
             })
             .collect();
-        let metas = db.send_batch("compacted", records.clone()).expect("send");
+        let metas = db
+            .producer()
+            .send_batch("compacted", records.clone())
+            .expect("send");
         remember(&mut sent, "compacted", records, &metas);
     }
-    let report = db.compact().expect("compact");
+    let report = db.admin().compact().expect("compact");
     assert!(report.records_removed > 0, "{report:?}");
     let mut expected_offsets = Vec::new();
     let mut offset = 0;
@@ -564,17 +578,26 @@ fn kafka_python_decodes_compacted_batches() {
         offset = fetched.next_offset;
     }
     let listed: Vec<Listed> = db
+        .admin()
         .segments("compacted", 0)
         .expect("segments")
         .into_iter()
-        .map(|(base, first_page, page_count, bytes_used)| Listed {
-            topic: "compacted".to_owned(),
-            partition: 0,
-            base,
-            first_page,
-            page_count,
-            bytes_used,
-        })
+        .map(
+            |SegmentInfo {
+                 base_offset: base,
+                 first_page,
+                 page_count,
+                 bytes_used,
+                 ..
+             }| Listed {
+                topic: "compacted".to_owned(),
+                partition: 0,
+                base,
+                first_page,
+                page_count,
+                bytes_used,
+            },
+        )
         .collect();
     drop(db);
     let files = raw_segments(&db_path, dir.path(), &listed, 4096);

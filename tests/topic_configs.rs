@@ -9,7 +9,8 @@ fn create_topic_refuses_a_config_built_as_a_struct_that_the_cli_would_refuse() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("t.brooklet");
     let db = Brooklet::open(&path).expect("open");
-    db.create_topic("kept", 1, TopicConfig::default())
+    db.admin()
+        .create_topic("kept", 1, TopicConfig::default())
         .expect("create");
     let before = std::fs::read(&path).expect("read");
     let bad = [
@@ -72,6 +73,7 @@ fn create_topic_refuses_a_config_built_as_a_struct_that_the_cli_would_refuse() {
     ];
     for (config, key) in bad {
         let err = db
+            .admin()
             .create_topic("new", 1, config.clone())
             .expect_err("refused");
         assert!(matches!(err, Error::InvalidArgument(_)), "{err:?}");
@@ -86,9 +88,10 @@ fn create_topic_refuses_a_config_built_as_a_struct_that_the_cli_would_refuse() {
             "one validator"
         );
     }
-    let zero = db.create_topic("new", 0, TopicConfig::default());
+    let zero = db.admin().create_topic("new", 0, TopicConfig::default());
     assert!(matches!(zero, Err(Error::InvalidArgument(_))), "{zero:?}");
     let names: Vec<String> = db
+        .admin()
         .topics()
         .expect("topics")
         .into_iter()
@@ -107,9 +110,10 @@ fn create_topic_refuses_a_config_built_as_a_struct_that_the_cli_would_refuse() {
 fn alter_topic_config_refuses_duplicates_and_bad_values_all_or_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = Brooklet::open(dir.path().join("t.brooklet")).expect("open");
-    db.create_topic("t", 1, TopicConfig::default())
+    db.admin()
+        .create_topic("t", 1, TopicConfig::default())
         .expect("create");
-    let before = db.describe_topic("t").expect("describe").config;
+    let before = db.admin().describe_topic("t").expect("describe").config;
     for pairs in [
         &[("cleanup.policy", "compact,compact")][..],
         &[("cleanup.policy", "compact"), ("cleanup.policy", "delete")],
@@ -117,14 +121,21 @@ fn alter_topic_config_refuses_duplicates_and_bad_values_all_or_nothing() {
         &[("retention.bytes", "-3")],
         &[("no.such.key", "1")],
     ] {
-        let err = db.alter_topic_config("t", pairs).expect_err("refused");
+        let err = db
+            .admin()
+            .alter_topic_config("t", pairs)
+            .expect_err("refused");
         assert!(
             matches!(err, Error::InvalidArgument(_)),
             "{pairs:?}: {err:?}"
         );
-        assert_eq!(db.describe_topic("t").expect("describe").config, before);
+        assert_eq!(
+            db.admin().describe_topic("t").expect("describe").config,
+            before
+        );
     }
     let altered = db
+        .admin()
         .alter_topic_config("t", &[("cleanup.policy", " delete , compact ")])
         .expect("alter");
     assert_eq!(altered.cleanup_policy, CleanupPolicy::CompactDelete);

@@ -39,7 +39,7 @@ fn vacuum_shrinks_and_keeps_everything(page_size: u32, seed: u64) {
     assert!(before.record_count() > 1500, "{}", before.record_count());
     let used = used_pages(&db);
     let len_before = file_len(&path);
-    let report = db.vacuum().expect("vacuum");
+    let report = db.admin().vacuum().expect("vacuum");
     let len_after = file_len(&path);
     println!("{page_size}-byte pages: {report:?}; {used} pages in use before");
     assert_eq!(report.bytes_before, len_before);
@@ -62,6 +62,7 @@ fn vacuum_shrinks_and_keeps_everything(page_size: u32, seed: u64) {
 
     // The file goes on working: produce, read, reopen, vacuum again.
     let sent = db
+        .producer()
         .send_to("keep", 1, Record::value(b"after vacuum".to_vec()))
         .expect("send");
     let fetched = db
@@ -75,7 +76,7 @@ fn vacuum_shrinks_and_keeps_everything(page_size: u32, seed: u64) {
     drop(db);
     let db = Brooklet::open_with(&path, options(page_size)).expect("reopen");
     assert_eq!(content(&db).expect("content"), with_new);
-    assert!(db.check().expect("check").is_clean());
+    assert!(db.admin().check().expect("check").is_clean());
 }
 
 #[test]
@@ -95,11 +96,11 @@ fn vacuum_with_nothing_to_do_changes_nothing() {
         let path = dir.path().join("n.brooklet");
         let db = Brooklet::open_with(&path, options(page_size)).expect("open");
         fill(&db, 3, 1);
-        db.vacuum().expect("first vacuum");
+        db.admin().vacuum().expect("first vacuum");
         let before = content(&db).expect("content");
         let bytes = std::fs::read(&path).expect("read");
         let txn = db.engine().latest_txn().expect("txn");
-        let report = db.vacuum().expect("second vacuum");
+        let report = db.admin().vacuum().expect("second vacuum");
         assert_eq!(report.pages_moved, 0, "{report:?}");
         assert_eq!(report.pages_returned, 0, "{report:?}");
         assert_eq!(report.commits, 0, "{report:?}");
@@ -159,7 +160,7 @@ fn a_snapshot_older_than_the_cut_reads_stale_never_wrong() {
 
         let other = Brooklet::open_with(&path, options(page_size).cache_bytes(0)).expect("open");
         let old = other.engine().begin_read().expect("old snapshot");
-        let report = db.vacuum().expect("vacuum");
+        let report = db.admin().vacuum().expect("vacuum");
         assert!(report.pages_returned > 0, "{report:?}");
 
         let mut stale = 0;
@@ -176,9 +177,10 @@ fn a_snapshot_older_than_the_cut_reads_stale_never_wrong() {
         assert_eq!(content(&other).expect("content"), expected);
         // The other handle writes on the shorter file.
         other
+            .producer()
             .send_to("keep", 0, Record::value(b"from the other handle".to_vec()))
             .expect("send");
-        assert!(db.check().expect("check").is_clean());
+        assert!(db.admin().check().expect("check").is_clean());
     }
 }
 
@@ -197,15 +199,15 @@ fn a_snapshot_of_the_same_handle_keeps_its_pages() {
     };
     let snapshot = db.engine().begin_read().expect("snapshot");
     let held = read_trees(&snapshot, &names);
-    let first = db.vacuum().expect("vacuum");
+    let first = db.admin().vacuum().expect("vacuum");
     let again = read_trees(&snapshot, &names);
     for ((name, want, _), (_, got, error)) in held.iter().zip(&again) {
         assert!(error.is_none(), "{name}: {error:?}");
         assert_eq!(want, got, "{name}");
     }
-    assert!(db.check().expect("check").is_clean());
+    assert!(db.admin().check().expect("check").is_clean());
     drop(snapshot);
-    let second = db.vacuum().expect("vacuum");
+    let second = db.admin().vacuum().expect("vacuum");
     println!("with a snapshot: {first:?}; after it: {second:?}");
     assert!(
         second.bytes_after < first.bytes_after,
@@ -228,7 +230,7 @@ fn vacuum_joins_free_extents_for_a_segment_that_fits_nowhere() {
         let db = Brooklet::open_with(&path, options(1024)).expect("open");
         vacuum_support::fill_uneven(&db, seed);
         let before = content(&db).expect("content");
-        let report = db.vacuum().expect("vacuum");
+        let report = db.admin().vacuum().expect("vacuum");
         assert_eq!(content(&db).expect("content"), before);
         let used = used_pages(&db);
         let pages = report.bytes_after / 1024;
@@ -253,7 +255,8 @@ fn vacuum_interleaves_with_producers_and_readers_of_another_handle() {
     let db = Brooklet::open_with(&path, options(512)).expect("open");
     fill(&db, 6, 3);
     let stable = content(&db).expect("content");
-    db.create_topic("live", 2, brooklet::TopicConfig::default())
+    db.admin()
+        .create_topic("live", 2, brooklet::TopicConfig::default())
         .expect("create");
     let other = Brooklet::open_with(&path, options(512)).expect("open");
     let stop = Arc::new(AtomicBool::new(false));
@@ -265,6 +268,7 @@ fn vacuum_interleaves_with_producers_and_readers_of_another_handle() {
             for i in 0..400u32 {
                 let value = format!("live {i}").into_bytes();
                 let sent = other
+                    .producer()
                     .send_to("live", i % 2, Record::value(value.clone()))
                     .expect("send");
                 acked.push((sent.partition, sent.offset, value));
@@ -287,20 +291,23 @@ fn vacuum_interleaves_with_producers_and_readers_of_another_handle() {
     };
     let small_steps = brooklet::VacuumOptions::default().step_bytes(8 << 10);
     for round in 0..3 {
-        let report = db.vacuum_with(small_steps, |_| {}).expect("vacuum");
+        let report = db.admin().vacuum_with(small_steps, |_| {}).expect("vacuum");
         println!("round {round}: {report:?}");
         // Work for the next round: a topic above free space.
         for topic in [format!("scratch{round}"), format!("moved{round}")] {
-            db.create_topic(&topic, 1, brooklet::TopicConfig::default())
+            db.admin()
+                .create_topic(&topic, 1, brooklet::TopicConfig::default())
                 .expect("create");
             let records = (0..300u32)
                 .map(|i| Record::value(i.to_le_bytes().repeat(50)))
                 .collect();
-            db.send_batch(&topic, records).expect("send");
+            db.producer().send_batch(&topic, records).expect("send");
         }
-        db.delete_topic(&format!("scratch{round}")).expect("delete");
+        db.admin()
+            .delete_topic(&format!("scratch{round}"))
+            .expect("delete");
     }
-    db.vacuum_with(small_steps, |_| {}).expect("vacuum");
+    db.admin().vacuum_with(small_steps, |_| {}).expect("vacuum");
     let acked = producer.join().expect("producer");
     stop.store(true, Ordering::Relaxed);
     let reads = reader.join().expect("reader");
@@ -312,5 +319,5 @@ fn vacuum_interleaves_with_producers_and_readers_of_another_handle() {
         assert_eq!(fetched.records[0].offset, offset);
         assert_eq!(fetched.records[0].value.as_deref(), Some(&value[..]));
     }
-    assert!(db.check().expect("check").is_clean());
+    assert!(db.admin().check().expect("check").is_clean());
 }

@@ -75,12 +75,13 @@ fn verify(image: Vec<u8>, allowed: &[Content], vacuum_again: bool, label: &str) 
     let Some(expected) = allowed.iter().find(|c| **c == found) else {
         panic!("{label}: the records differ from every state before the vacuum");
     };
-    let report = db.check().expect("check runs");
+    let report = db.admin().check().expect("check runs");
     assert!(report.is_clean(), "{label}: {:?}", report.problems);
     if vacuum_again {
-        db.vacuum()
+        db.admin()
+            .vacuum()
             .unwrap_or_else(|e| panic!("{label}: vacuum again: {e}"));
-        let report = db.check().expect("check runs");
+        let report = db.admin().check().expect("check runs");
         assert!(
             report.is_clean(),
             "{label}: after vacuum {:?}",
@@ -88,9 +89,10 @@ fn verify(image: Vec<u8>, allowed: &[Content], vacuum_again: bool, label: &str) 
         );
         assert!(content(&db).expect("content") == *expected, "{label}");
     }
-    db.send_to("keep", 1, Record::value(b"after the crash".to_vec()))
+    db.producer()
+        .send_to("keep", 1, Record::value(b"after the crash".to_vec()))
         .unwrap_or_else(|e| panic!("{label}: send failed: {e}"));
-    let report = db.check().expect("check runs");
+    let report = db.admin().check().expect("check runs");
     assert!(
         report.is_clean(),
         "{label}: after a send {:?}",
@@ -109,7 +111,7 @@ fn vacuum_on(config: FaultConfig, image: &[u8]) -> (Arc<FaultStorage>, brooklet:
     let device = Arc::new(FaultStorage::new(config, image.to_vec()));
     let storage: Arc<dyn Storage> = device.clone();
     let db = Brooklet::open_storage(storage, options(512)).expect("opening writes nothing");
-    let result = db.vacuum_with(small_steps(), |_| {}).map(|_| ());
+    let result = db.admin().vacuum_with(small_steps(), |_| {}).map(|_| ());
     (device, result)
 }
 
@@ -219,7 +221,7 @@ fn io_error_sweep(case: Case) -> u64 {
             ));
             let storage: Arc<dyn Storage> = device.clone();
             let db = Brooklet::open_storage(storage, options(512)).expect("open");
-            match db.vacuum_with(small_steps(), |_| {}) {
+            match db.admin().vacuum_with(small_steps(), |_| {}) {
                 Err(Error::Io(e) | Error::CommitOutcomeUnknown(e)) => {
                     assert_eq!(e.raw_os_error(), Some(kind.raw_os_error()));
                 }
@@ -227,11 +229,11 @@ fn io_error_sweep(case: Case) -> u64 {
             }
             assert!(db.engine().is_poisoned(), "{label}: not poisoned");
             assert!(
-                matches!(db.vacuum(), Err(Error::Poisoned)),
+                matches!(db.admin().vacuum(), Err(Error::Poisoned)),
                 "{label}: vacuum after the error"
             );
             assert!(
-                matches!(db.topics(), Err(Error::Poisoned)),
+                matches!(db.admin().topics(), Err(Error::Poisoned)),
                 "{label}: read after the error"
             );
             drop(db);

@@ -33,10 +33,16 @@ fn build() -> Template {
     let storage = Arc::new(MemStorage::from_bytes(bytes.clone()));
     let db = open(&storage, options()).expect("the template opens");
     let mut batches = Vec::new();
-    for topic in db.topics().expect("topics") {
+    for topic in db.admin().topics().expect("topics") {
         for partition in 0..topic.partitions {
-            for (_, first_page, _, bytes_used) in
-                db.segments(&topic.name, partition).expect("segments")
+            for brooklet::SegmentInfo {
+                first_page,
+                bytes_used,
+                ..
+            } in db
+                .admin()
+                .segments(&topic.name, partition)
+                .expect("segments")
             {
                 let start = first_page as usize * PAGE_SIZE as usize;
                 let mut pos = 0usize;

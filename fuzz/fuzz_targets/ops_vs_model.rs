@@ -17,8 +17,8 @@ use std::time::Duration;
 
 use brooklet::storage::{MemStorage, Storage};
 use brooklet::{
-    Brooklet, ConsumerOptions, Error, FetchLimits, OffsetReset, Options, Record, StoredRecord,
-    TopicConfig,
+    Brooklet, ConsumerOptions, Error, FetchLimits, Options, Position, Record, StoredRecord,
+    TopicConfig, TopicPartition,
 };
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use libfuzzer_sys::fuzz_target;
@@ -178,6 +178,7 @@ fn read_partition(db: &Brooklet, name: &str, partition: u32) -> (u64, u64, Vec<S
 /// committed offset.
 fn compare(db: &Brooklet, model: &mut Model) {
     let names: Vec<String> = db
+        .admin()
         .topics()
         .expect("topics")
         .into_iter()
@@ -223,7 +224,7 @@ fn compare(db: &Brooklet, model: &mut Model) {
         }
     }
     for group in GROUPS {
-        let description = match db.describe_group(group) {
+        let description = match db.admin().describe_group(group) {
             Ok(description) => description,
             Err(Error::InvalidArgument(_)) => {
                 assert!(
@@ -254,7 +255,7 @@ fn compare(db: &Brooklet, model: &mut Model) {
 }
 
 fn check_clean(db: &Brooklet, step: &Step) {
-    let report = db.check().expect("check runs");
+    let report = db.admin().check().expect("check runs");
     assert!(report.is_clean(), "after {step:?}: {:#?}", report.problems);
 }
 
@@ -282,7 +283,7 @@ fn run(db: &mut Brooklet, storage: &Arc<MemStorage>, model: &mut Model, step: &S
             }
             let config = TopicConfig::from_pairs(pairs).expect("config");
             let partitions = u32::from(*partitions % 3) + 1;
-            let result = db.create_topic(&name, partitions, config);
+            let result = db.admin().create_topic(&name, partitions, config);
             if model.topics.contains_key(&name) {
                 assert!(result.is_err(), "{name} exists");
                 return;
@@ -301,7 +302,7 @@ fn run(db: &mut Brooklet, storage: &Arc<MemStorage>, model: &mut Model, step: &S
         }
         Step::Delete { name } => {
             let name = pick(*name);
-            let result = db.delete_topic(&name);
+            let result = db.admin().delete_topic(&name);
             if model.topics.remove(&name).is_some() {
                 result.expect("delete");
                 model.committed.retain(|(_, t, _), _| *t != name);
@@ -341,7 +342,7 @@ fn run(db: &mut Brooklet, storage: &Arc<MemStorage>, model: &mut Model, step: &S
                 }
             }
             if send.maintain {
-                db.maintain().expect("maintain");
+                db.admin().maintain().expect("maintain");
             }
         }
         Step::Fetch {
@@ -385,7 +386,7 @@ fn run(db: &mut Brooklet, storage: &Arc<MemStorage>, model: &mut Model, step: &S
             };
             let p = u32::try_from(usize::from(*partition) % topic.partitions.len()).expect("few");
             let options = ConsumerOptions {
-                auto_offset_reset: OffsetReset::Earliest,
+                auto_offset_reset: Some(Position::Beginning),
                 auto_commit_interval: None,
                 heartbeat_interval: Duration::from_secs(3600),
                 ..ConsumerOptions::default()
@@ -394,7 +395,7 @@ fn run(db: &mut Brooklet, storage: &Arc<MemStorage>, model: &mut Model, step: &S
             let _ = consumer.poll(Duration::ZERO).expect("poll");
             let offset = u64::from(*offset);
             consumer
-                .commit_offsets(&[(&name, p, offset)])
+                .commit_offsets([(TopicPartition::new(name.as_str(), p), offset)])
                 .expect("the only member owns every partition");
             model
                 .committed
@@ -406,13 +407,13 @@ fn run(db: &mut Brooklet, storage: &Arc<MemStorage>, model: &mut Model, step: &S
             consumer.close().expect("close");
         }
         Step::Maintain => {
-            db.maintain().expect("maintain");
+            db.admin().maintain().expect("maintain");
         }
         Step::Compact => {
-            db.compact().expect("compact");
+            db.admin().compact().expect("compact");
         }
         Step::Vacuum => {
-            db.vacuum().expect("vacuum");
+            db.admin().vacuum().expect("vacuum");
         }
         Step::Flush => db.flush().expect("flush"),
         Step::Reopen { maintain } => {

@@ -98,16 +98,16 @@ impl CleanupPolicy {
 /// A topic's configuration, under Kafka's names. The defaults keep data forever.
 ///
 /// One validator checks every way of making or changing a config: [`TopicConfig::set`],
-/// [`TopicConfig::from_pairs`] and [`Brooklet::alter_topic_config`] check each value as
-/// they parse it (a key given twice is refused too), and [`Brooklet::create_topic`] checks a
+/// [`TopicConfig::from_pairs`] and [`Admin::alter_topic_config`] check each value as
+/// they parse it (a key given twice is refused too), and [`Admin::create_topic`] checks a
 /// config built field by field with [`TopicConfig::validate`] before it writes anything.
 /// The allowed values are Kafka's (`long` configs up to `i64::MAX`, `int` ones up to
 /// `i32::MAX`), narrowed where brooklet needs it: `segment.bytes` is at least
 /// [`TopicConfig::SEGMENT_BYTES_MIN`] (65536) and `max.message.bytes` 64 to 1048588.
 /// [`TopicConfig::allowed_values`] says each key's rule in words.
 ///
-/// [`Brooklet::alter_topic_config`]: crate::Brooklet::alter_topic_config
-/// [`Brooklet::create_topic`]: crate::Brooklet::create_topic
+/// [`Admin::alter_topic_config`]: crate::Admin::alter_topic_config
+/// [`Admin::create_topic`]: crate::Admin::create_topic
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TopicConfig {
     /// `retention.ms`: delete segments whose newest record is older. `None` (Kafka's -1,

@@ -22,7 +22,7 @@ pub(crate) struct CatalogCache {
 
 /// The not-found error for a topic.
 pub(crate) fn no_topic(name: &str) -> Error {
-    Error::invalid(format!("topic {name:?} does not exist"))
+    Error::UnknownTopic(name.to_owned())
 }
 
 impl CatalogCache {
@@ -84,7 +84,7 @@ pub(crate) fn create(
         )));
     }
     if find(txn, name)?.is_some() {
-        return Err(Error::invalid(format!("topic {name:?} already exists")));
+        return Err(Error::TopicExists(name.to_owned()));
     }
     let meta = TopicMeta {
         id: counters::take_topic_id(txn)?,

@@ -1,12 +1,12 @@
-//! Compaction on demand ([`Brooklet::compact`], [`Brooklet::compact_topic`],
-//! [`Brooklet::compact_partition`]) and as part of [`Brooklet::maintain`]. The mechanism
+//! Compaction on demand ([`Admin::compact`], [`Admin::compact_topic`],
+//! [`Admin::compact_partition`]) and as part of [`Admin::maintain`]. The mechanism
 //! is in `log::compact`: a pass plans from a snapshot without the writer lock, then
 //! rewrites runs of segments, each in its own short commit.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::{Brooklet, now_ms};
+use super::{Admin, Brooklet, now_ms};
 use crate::catalog::TopicMeta;
 use crate::error::{Error, Result};
 use crate::log::compact;
@@ -50,7 +50,7 @@ pub(super) struct CleanCache {
     clean: HashMap<(u32, u32), compact::KnownClean>,
 }
 
-impl Brooklet {
+impl Admin {
     /// Compacts every partition of every topic whose `cleanup.policy` is `compact` or
     /// `compact,delete`: keeps the latest record of each key, and drops tombstones older
     /// than `delete.retention.ms`. The active (last) segment of a partition is never
@@ -59,8 +59,8 @@ impl Brooklet {
     ///
     /// Each step is a short commit of its own, so producers interleave; a crash loses
     /// nothing, and readers see each rewritten run of segments either before or after.
-    /// [`Brooklet::maintain`] and the background thread of
-    /// [`Brooklet::start_maintenance`] run compaction too.
+    /// [`Admin::maintain`] and the background thread of
+    /// [`Admin::start_maintenance`] run compaction too.
     ///
     /// ```
     /// use brooklet::{Brooklet, Record, TopicConfig};
@@ -69,12 +69,12 @@ impl Brooklet {
     /// # let dir = tempfile::tempdir()?;
     /// let db = Brooklet::open(dir.path().join("prices.brooklet"))?;
     /// let config = TopicConfig::from_pairs([("cleanup.policy", "compact"), ("segment.bytes", "65536")])?;
-    /// db.create_topic("prices", 1, config)?;
+    /// db.admin().create_topic("prices", 1, config)?;
     /// for round in 0..3000u32 {
     ///     let key = format!("item-{}", round % 10).into_bytes();
-    ///     db.send("prices", Record::new(Some(key), round.to_string().into_bytes()))?;
+    ///     db.producer().send("prices", Record::new(Some(key), round.to_string().into_bytes()))?;
     /// }
-    /// let report = db.compact()?;
+    /// let report = db.admin().compact()?;
     /// assert!(report.records_removed > 0);
     /// # Ok(())
     /// # }
@@ -83,7 +83,7 @@ impl Brooklet {
         self.compact_all(false)
     }
 
-    /// Compacts every partition of one topic; see [`Brooklet::compact`]. A topic whose
+    /// Compacts every partition of one topic; see [`Admin::compact`]. A topic whose
     /// `cleanup.policy` does not include `compact` is an error.
     pub fn compact_topic(&self, topic: &str) -> Result<CompactionReport> {
         let meta = self.compacted_topic(topic)?;
@@ -94,17 +94,17 @@ impl Brooklet {
         Ok(report)
     }
 
-    /// Compacts one partition of a topic; see [`Brooklet::compact`].
+    /// Compacts one partition of a topic; see [`Admin::compact`].
     pub fn compact_partition(&self, topic: &str, partition: u32) -> Result<CompactionReport> {
         let meta = self.compacted_topic(topic)?;
-        Self::check_partition(&meta, partition)?;
+        Brooklet::check_partition(&meta, partition)?;
         self.compact_one(&meta, partition, false)
     }
 
     /// Compacts every compacted topic; with `use_cache`, skips partitions this handle found
     /// clean whose segments have not changed since.
     pub(super) fn compact_all(&self, use_cache: bool) -> Result<CompactionReport> {
-        let topics = self.with_snapshot(crate::catalog::list)?;
+        let topics = self.db.with_snapshot(crate::catalog::list)?;
         let mut report = CompactionReport::default();
         for topic in topics
             .into_iter()
@@ -119,7 +119,9 @@ impl Brooklet {
     }
 
     fn compacted_topic(&self, topic: &str) -> Result<Arc<TopicMeta>> {
-        let meta = self.with_snapshot(|read| self.topic_in(read, topic))?;
+        let meta = self
+            .db
+            .with_snapshot(|read| self.db.topic_in(read, topic))?;
         if !meta.config.cleanup_policy.compacts() {
             return Err(Error::invalid(format!(
                 "topic {topic:?} has cleanup.policy={}; compaction applies to topics with \
@@ -144,18 +146,25 @@ impl Brooklet {
         for _ in 0..REPLANS {
             let now = now_ms();
             let known = if use_cache {
-                let cache = self.inner.compaction.lock().expect("compaction cache lock");
+                let cache = self
+                    .db
+                    .inner
+                    .compaction
+                    .lock()
+                    .expect("compaction cache lock");
                 cache.clean.get(&key).cloned()
             } else {
                 None
             };
             let Some(plan) = self
+                .db
                 .with_snapshot(|read| compact::plan(read, topic, partition, now, known.as_ref()))?
             else {
                 return Ok(report);
             };
             if plan.runs.is_empty() {
-                self.inner
+                self.db
+                    .inner
                     .compaction
                     .lock()
                     .expect("compaction cache lock")
@@ -165,7 +174,7 @@ impl Brooklet {
             }
             let mut finished = true;
             for run in 0..plan.runs.len() {
-                let mut txn = self.inner.engine.begin_write()?;
+                let mut txn = self.db.inner.engine.begin_write()?;
                 let Some(done) = compact::apply_run(&mut txn, topic, partition, &plan, run)? else {
                     finished = false;
                     break;

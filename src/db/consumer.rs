@@ -4,32 +4,41 @@
 //!
 //! A background thread heartbeats for the member, so a member whose handler is slow stays
 //! in the group until `max_poll_interval` passes without a poll; a killed process stops
-//! heartbeating and its partitions move after `session_timeout`.
+//! heartbeating and its liveness lock is released by the operating system, so its
+//! partitions move within about half a second (the session timeout applies to a live
+//! process that stops heartbeating, and `max_poll_interval` to one that stops polling).
+//!
+//! The membership protocol (join, heartbeat, sync, leave) is in `membership.rs`, and the
+//! handler loops ([`Consumer::run`]) in `run.rs`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::reader::fetch_round;
+use super::reader::{fetch_round, group_by_partition};
 use super::{Brooklet, now_ms};
+use super::{ConsumedRecord, Position, TopicPartition};
 use crate::catalog::TopicMeta;
 use crate::error::{Error, Result};
+use crate::group::Assignor;
 use crate::group::store as groups;
-use crate::group::{Assignor, Member, TREE_MEMBERS, member_key};
 use crate::log::read::FetchLimits;
 use crate::pager::Durability;
-use crate::{ConsumedRecord, OffsetReset};
-
-/// A partition of a topic, by name.
-pub type TopicPartition = (String, u32);
 
 /// Settings for [`Brooklet::consumer`].
 #[derive(Clone, Debug)]
 pub struct ConsumerOptions {
     /// Where to start in a partition the group has no committed offset for, or whose
-    /// committed offset fell out of the log. Default [`OffsetReset::Latest`], as in Kafka.
-    pub auto_offset_reset: OffsetReset,
+    /// committed offset fell out of the log (Kafka's `auto.offset.reset`): usually
+    /// [`Position::Beginning`] (Kafka's `earliest`) or [`Position::End`] (`latest`); `None`
+    /// (Kafka's `none`) makes `poll` fail instead. Default `Some(Position::End)`, as in
+    /// Kafka: a new group reads only what is produced after it joined.
+    pub auto_offset_reset: Option<Position>,
+    /// Subscribe to topics that do not exist yet: the member joins, and gets their
+    /// partitions once they are created, as Kafka's consumer does. Default false: a topic
+    /// that does not exist fails [`Brooklet::consumer`] with [`Error::UnknownTopic`].
+    pub wait_for_topics: bool,
     /// Commit positions automatically this often (during `poll`, and on close). `None`
     /// turns auto-commit off. Default 5 s, as in Kafka.
     pub auto_commit_interval: Option<Duration>,
@@ -50,7 +59,8 @@ pub struct ConsumerOptions {
 impl Default for ConsumerOptions {
     fn default() -> Self {
         Self {
-            auto_offset_reset: OffsetReset::Latest,
+            auto_offset_reset: Some(Position::End),
+            wait_for_topics: false,
             auto_commit_interval: Some(Duration::from_secs(5)),
             session_timeout: Duration::from_secs(10),
             max_poll_interval: Duration::from_secs(300),
@@ -62,20 +72,26 @@ impl Default for ConsumerOptions {
     }
 }
 
-type Callback = Box<dyn FnMut(&[TopicPartition]) + Send>;
+/// A rebalance callback.
+pub(super) type Callback = Box<dyn FnMut(&[TopicPartition]) + Send>;
 
-/// A member of a consumer group; see the module docs.
+/// A member of a consumer group: it shares the subscribed topics' partitions with the
+/// group's other live members, in this process or others, and commits offsets in the file.
+///
+/// A killed member's partitions move to the others within about half a second (its
+/// liveness lock dies with the process); a live member that stops heartbeating moves them
+/// after `session_timeout`, and one that stops polling after `max_poll_interval`.
 ///
 /// ```
-/// use brooklet::{Brooklet, ConsumerOptions, OffsetReset, Record, TopicConfig};
+/// use brooklet::{Brooklet, ConsumerOptions, Position, Record, TopicConfig};
 /// use std::time::Duration;
 ///
 /// # fn main() -> brooklet::Result<()> {
 /// # let dir = tempfile::tempdir()?;
 /// let db = Brooklet::open(dir.path().join("g.brooklet"))?;
-/// db.create_topic("jobs", 2, TopicConfig::default())?;
-/// db.send("jobs", Record::value("resize image 1"))?;
-/// let options = ConsumerOptions { auto_offset_reset: OffsetReset::Earliest, ..Default::default() };
+/// db.admin().create_topic("jobs", 2, TopicConfig::default())?;
+/// db.producer().send("jobs", Record::value("resize image 1"))?;
+/// let options = ConsumerOptions { auto_offset_reset: Some(Position::Beginning), ..Default::default() };
 /// let mut consumer = db.consumer("workers", &["jobs"], options)?;
 /// let records = consumer.poll(Duration::from_secs(1))?;
 /// assert_eq!(records.len(), 1);
@@ -84,26 +100,27 @@ type Callback = Box<dyn FnMut(&[TopicPartition]) + Send>;
 /// # }
 /// ```
 pub struct Consumer {
-    db: Brooklet,
-    group: String,
-    group_id: u32,
-    member_id: u64,
-    topics: Vec<String>,
-    options: ConsumerOptions,
-    owned: BTreeSet<TopicPartition>,
-    positions: BTreeMap<TopicPartition, u64>,
-    paused: BTreeSet<TopicPartition>,
-    last_commit: Instant,
-    last_sync: Option<Instant>,
+    pub(super) db: Brooklet,
+    pub(super) group: String,
+    pub(super) group_id: u32,
+    pub(super) member_id: u64,
+    pub(super) topics: Vec<String>,
+    pub(super) options: ConsumerOptions,
+    pub(super) owned: BTreeSet<TopicPartition>,
+    pub(super) positions: BTreeMap<TopicPartition, u64>,
+    pub(super) paused: BTreeSet<TopicPartition>,
+    pub(super) last_commit: Instant,
+    pub(super) last_sync: Option<Instant>,
     /// The group generation at the last sync; a change means partitions moved.
-    seen_generation: u64,
-    next_start: usize,
-    on_assigned: Option<Callback>,
-    on_revoked: Option<Callback>,
-    heartbeat: Option<(mpsc::Sender<()>, JoinHandle<()>)>,
+    pub(super) seen_generation: u64,
+    pub(super) next_start: usize,
+    pub(super) on_assigned: Option<Callback>,
+    pub(super) on_revoked: Option<Callback>,
+    pub(super) on_lost: Option<Callback>,
+    pub(super) heartbeat: Option<(mpsc::Sender<()>, JoinHandle<()>)>,
     /// The member's liveness lock, where the storage has them (see `Storage::lock_liveness`).
-    liveness: Option<crate::os::LivenessGuard>,
-    closed: bool,
+    pub(super) liveness: Option<crate::os::LivenessGuard>,
+    pub(super) closed: bool,
 }
 
 impl std::fmt::Debug for Consumer {
@@ -117,12 +134,10 @@ impl std::fmt::Debug for Consumer {
     }
 }
 
-fn ms(d: Duration) -> u32 {
-    u32::try_from(d.as_millis()).unwrap_or(u32::MAX)
-}
-
 impl Brooklet {
     /// Joins consumer group `group` subscribed to `topics` (the group is created if new).
+    /// A topic that does not exist fails with [`Error::UnknownTopic`], unless
+    /// [`ConsumerOptions::wait_for_topics`] is set.
     pub fn consumer(
         &self,
         group: &str,
@@ -133,8 +148,15 @@ impl Brooklet {
         if topics.is_empty() {
             return Err(Error::invalid("a consumer needs at least one topic"));
         }
-        for t in topics {
-            self.describe_topic(t)?;
+        if let Some(Position::Committed) = options.auto_offset_reset {
+            return Err(Error::invalid(
+                "auto_offset_reset cannot be Position::Committed: it applies when the committed offset is unusable",
+            ));
+        }
+        if !options.wait_for_topics {
+            for t in topics {
+                self.admin().describe_topic(t)?;
+            }
         }
         let member_id = loop {
             let id = fastrand::u64(1..);
@@ -158,6 +180,7 @@ impl Brooklet {
             next_start: 0,
             on_assigned: None,
             on_revoked: None,
+            on_lost: None,
             heartbeat: None,
             liveness: None,
             closed: false,
@@ -183,167 +206,24 @@ impl Consumer {
     }
 
     /// Calls `f` with partitions about to be handed to another member, before the hand
-    /// over; with auto-commit on, their positions are committed right after `f` returns.
+    /// over, and with every owned partition when the consumer closes (Kafka's
+    /// `onPartitionsRevoked`); with auto-commit on, their positions are committed right
+    /// after `f` returns, so `f` may also commit offsets of its own.
     #[must_use]
     pub fn on_revoked(mut self, f: impl FnMut(&[TopicPartition]) + Send + 'static) -> Self {
         self.on_revoked = Some(Box::new(f));
         self
     }
 
-    fn member_record(&self, now: u64) -> Member {
-        Member {
-            heartbeat_ms: now,
-            polled_ms: now,
-            session_timeout_ms: ms(self.options.session_timeout),
-            max_poll_ms: ms(self.options.max_poll_interval),
-            pid: std::process::id(),
-            topics: self.topics.clone(),
-        }
-    }
-
-    /// Adds this member to the group and rebalances. The liveness lock is taken first, so
-    /// no other member ever sees this member's record without it.
-    fn join(&mut self) -> Result<()> {
-        if self.liveness.is_none() {
-            self.liveness = self.db.inner.engine.lock_liveness(self.member_id)?;
-        }
-        let mut txn = self.db.inner.engine.begin_write()?;
-        self.group_id = groups::find_or_create(&mut txn, &self.group, self.options.assignor)?;
-        let now = now_ms().cast_unsigned();
-        txn.insert(
-            TREE_MEMBERS,
-            &member_key(self.group_id, self.member_id),
-            &self.member_record(now).encode(),
-        )?;
-        groups::rebalance(&mut txn, &self.db.inner.engine, self.group_id, now)?;
-        txn.commit(Durability::None)?;
-        Ok(())
-    }
-
-    fn start_heartbeat(&mut self) {
-        let (stop, stopped) = mpsc::channel::<()>();
-        let db = self.db.clone();
-        let (group_id, member_id, interval) = (
-            self.group_id,
-            self.member_id,
-            self.options.heartbeat_interval,
-        );
-        let thread = std::thread::spawn(move || {
-            while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(interval) {
-                // A failed heartbeat is retried at the next tick; the member expires only
-                // if heartbeats keep failing for the whole session timeout.
-                let _ = heartbeat(&db, group_id, member_id, false);
-            }
-        });
-        self.heartbeat = Some((stop, thread));
-    }
-
-    /// Records a poll (and a heartbeat), rebalances, and brings this member's view of its
-    /// partitions up to date: revoked partitions are committed and released, new ones get
-    /// their start positions.
-    fn sync(&mut self) -> Result<()> {
-        let alive = heartbeat(&self.db, self.group_id, self.member_id, true)?;
-        if !alive {
-            // Expired (e.g. stuck past max_poll_interval): the partitions were handed over.
-            self.owned.clear();
-            self.positions.clear();
-            self.join()?;
-        }
-        // Retried on a fresh snapshot if a writer in another process reuses its pages.
-        let (state, names) = self.db.with_snapshot(|read| {
-            Ok((
-                groups::state(read, self.group_id)?,
-                Self::topic_names(read)?,
-            ))
-        })?;
-        self.seen_generation = state.generation;
-        let mut mine = BTreeSet::new();
-        let mut revoking = Vec::new();
-        for o in &state.owners {
-            if o.member != self.member_id {
-                continue;
-            }
-            let Some(name) = names.get(&o.topic_id) else {
-                continue;
-            };
-            let tp = (name.clone(), o.partition);
-            if o.pending == 0 {
-                mine.insert(tp);
-            } else {
-                revoking.push((o.topic_id, tp));
-            }
-        }
-        if !revoking.is_empty() {
-            let tps: Vec<TopicPartition> = revoking.iter().map(|(_, tp)| tp.clone()).collect();
-            // A partition assigned and moved on again before this member synced was never
-            // its own: it is released, but neither reported nor committed.
-            let held: Vec<TopicPartition> = tps
-                .iter()
-                .filter(|tp| self.owned.contains(*tp))
-                .cloned()
-                .collect();
-            if !held.is_empty()
-                && let Some(f) = self.on_revoked.as_mut()
-            {
-                f(&held);
-            }
-            if self.options.auto_commit_interval.is_some() {
-                self.commit_positions(&held)?;
-            }
-            let mut txn = self.db.inner.engine.begin_write()?;
-            let ids: Vec<(u32, u32)> = revoking.iter().map(|(id, tp)| (*id, tp.1)).collect();
-            groups::release(&mut txn, self.group_id, self.member_id, &ids)?;
-            txn.commit(Durability::None)?;
-            for tp in &tps {
-                self.positions.remove(tp);
-                self.paused.remove(tp);
-            }
-        }
-        let added: Vec<TopicPartition> = mine.difference(&self.owned).cloned().collect();
-        for tp in self.owned.difference(&mine).cloned().collect::<Vec<_>>() {
-            self.positions.remove(&tp);
-        }
-        for tp in &added {
-            let start = self.start_position(tp)?;
-            self.positions.insert(tp.clone(), start);
-        }
-        self.owned = mine;
-        if !added.is_empty()
-            && let Some(f) = self.on_assigned.as_mut()
-        {
-            f(&added);
-        }
-        self.last_sync = Some(Instant::now());
-        Ok(())
-    }
-
-    fn topic_names(read: &crate::engine::ReadTransaction) -> Result<BTreeMap<u32, String>> {
-        Ok(crate::catalog::list(read)?
-            .into_iter()
-            .map(|t| (t.id, t.name))
-            .collect())
-    }
-
-    /// The committed offset, or the reset policy's choice.
-    fn start_position(&self, tp: &TopicPartition) -> Result<u64> {
-        let (begin, end) = (
-            self.db.beginning_offset(&tp.0, tp.1)?,
-            self.db.end_offset(&tp.0, tp.1)?,
-        );
-        if let Some(c) = self.committed(&tp.0, tp.1)?
-            && c >= begin
-            && c <= end
-        {
-            return Ok(c);
-        }
-        match self.options.auto_offset_reset {
-            OffsetReset::Earliest => Ok(begin),
-            OffsetReset::Latest => Ok(end),
-            OffsetReset::Error => Err(Error::invalid(format!(
-                "group {:?} has no valid committed offset for {}/{} and auto_offset_reset is Error",
-                self.group, tp.0, tp.1
-            ))),
-        }
+    /// Calls `f` with partitions this member lost without a chance to commit them: it was
+    /// dropped from the group (it stopped polling for longer than `max_poll_interval`, or
+    /// heartbeats failed for the whole session timeout) and they were already handed to
+    /// another member (Kafka's `onPartitionsLost`). Offsets of lost partitions cannot be
+    /// committed; records handled since the last commit will be handled again.
+    #[must_use]
+    pub fn on_lost(mut self, f: impl FnMut(&[TopicPartition]) + Send + 'static) -> Self {
+        self.on_lost = Some(Box::new(f));
+        self
     }
 
     /// Returns records from the partitions this member owns, waiting up to `timeout`.
@@ -370,11 +250,11 @@ impl Consumer {
             if !records.is_empty() || now >= deadline {
                 return Ok(records);
             }
-            let positions: Vec<(&str, u32, u64)> = self
+            let positions: Vec<(TopicPartition, u64)> = self
                 .positions
                 .iter()
                 .filter(|(tp, _)| !self.paused.contains(*tp))
-                .map(|((t, p), o)| (t.as_str(), *p, *o))
+                .map(|(tp, o)| (tp.clone(), *o))
                 .collect();
             let wait = (deadline - now).min(Duration::from_millis(200));
             if positions.is_empty() {
@@ -405,13 +285,6 @@ impl Consumer {
         Ok(out)
     }
 
-    fn generation_moved(&self) -> Result<bool> {
-        let state = self
-            .db
-            .with_snapshot(|read| groups::state(read, self.group_id))?;
-        Ok(state.generation != self.seen_generation)
-    }
-
     fn maybe_auto_commit(&mut self) -> Result<()> {
         if let Some(interval) = self.options.auto_commit_interval
             && self.last_commit.elapsed() >= interval
@@ -421,52 +294,70 @@ impl Consumer {
         Ok(())
     }
 
-    /// Commits the current position of every owned partition.
+    /// Like [`Consumer::poll`], with the records grouped by partition, in offset order
+    /// within each: for handlers that work one partition at a time.
+    pub fn poll_by_partition(
+        &mut self,
+        timeout: Duration,
+    ) -> Result<BTreeMap<TopicPartition, Vec<crate::StoredRecord>>> {
+        Ok(group_by_partition(self.poll(timeout)?))
+    }
+
+    /// Commits the current position of every owned partition: the offset after the last
+    /// record `poll` returned, as Kafka's `commitSync()` does.
     pub fn commit(&mut self) -> Result<()> {
         let owned: Vec<TopicPartition> = self.owned.iter().cloned().collect();
         self.commit_positions(&owned)
     }
 
-    fn commit_positions(&mut self, tps: &[TopicPartition]) -> Result<()> {
-        let offsets: Vec<(String, u32, u64)> = tps
+    pub(super) fn commit_positions(&mut self, tps: &[TopicPartition]) -> Result<()> {
+        let offsets: Vec<(TopicPartition, u64)> = tps
             .iter()
-            .filter_map(|tp| self.positions.get(tp).map(|o| (tp.0.clone(), tp.1, *o)))
+            .filter_map(|tp| self.positions.get(tp).map(|o| (tp.clone(), *o)))
             .collect();
-        let refs: Vec<(&str, u32, u64)> = offsets
-            .iter()
-            .map(|(t, p, o)| (t.as_str(), *p, *o))
-            .collect();
-        self.commit_offsets(&refs)
+        self.commit_offsets(offsets)
     }
 
-    /// Commits explicit offsets (the next offset to read, as in Kafka). Fails with
-    /// [`Error::Fenced`] if this member no longer owns a partition.
-    pub fn commit_offsets(&mut self, offsets: &[(&str, u32, u64)]) -> Result<()> {
+    /// Commits explicit offsets: for each partition, the next offset to read, as in Kafka.
+    /// Fails with [`Error::Fenced`] if this member no longer owns a partition.
+    ///
+    /// ```no_run
+    /// # fn f(consumer: &mut brooklet::Consumer) -> brooklet::Result<()> {
+    /// use brooklet::TopicPartition;
+    /// consumer.commit_offsets([(TopicPartition::new("orders", 0), 42)])?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn commit_offsets(
+        &mut self,
+        offsets: impl IntoIterator<Item = (TopicPartition, u64)>,
+    ) -> Result<()> {
         self.commit_with_metadata(offsets, "")
     }
 
-    /// Commits explicit offsets with a metadata string.
+    /// Commits explicit offsets with a metadata string, kept with each offset.
     pub fn commit_with_metadata(
         &mut self,
-        offsets: &[(&str, u32, u64)],
+        offsets: impl IntoIterator<Item = (TopicPartition, u64)>,
         metadata: &str,
     ) -> Result<()> {
         self.ensure_open()?;
+        let offsets: Vec<(TopicPartition, u64)> = offsets.into_iter().collect();
         if offsets.is_empty() {
             self.last_commit = Instant::now();
             return Ok(());
         }
         let mut txn = self.db.inner.engine.begin_write()?;
         let mut resolved = Vec::with_capacity(offsets.len());
-        for (topic, partition, offset) in offsets {
+        for (tp, offset) in offsets {
             let meta: std::sync::Arc<TopicMeta> = self
                 .db
                 .inner
                 .catalog
                 .lock()
                 .expect("catalog lock")
-                .lookup(&txn, topic)?;
-            resolved.push((meta, *partition, *offset, metadata.to_owned()));
+                .lookup(&txn, &tp.topic)?;
+            resolved.push((meta, tp.partition, offset, metadata.to_owned()));
         }
         groups::commit_offsets(
             &mut txn,
@@ -493,7 +384,9 @@ impl Consumer {
     /// The next offset this member will read from a partition it owns.
     #[must_use]
     pub fn position(&self, topic: &str, partition: u32) -> Option<u64> {
-        self.positions.get(&(topic.to_owned(), partition)).copied()
+        self.positions
+            .get(&TopicPartition::new(topic, partition))
+            .copied()
     }
 
     /// Records between this member's position and the partition's end.
@@ -512,77 +405,64 @@ impl Consumer {
         self.owned.iter().cloned().collect()
     }
 
-    fn owned_check(&self, topic: &str, partition: u32) -> Result<TopicPartition> {
-        let tp = (topic.to_owned(), partition);
+    fn owned_check(&self, tp: TopicPartition) -> Result<TopicPartition> {
         if self.owned.contains(&tp) {
             Ok(tp)
         } else {
             Err(Error::invalid(format!(
-                "{topic}/{partition} is not assigned to this member"
+                "{tp} is not assigned to this member"
             )))
         }
     }
 
-    /// Moves the position of an owned partition.
-    pub fn seek(&mut self, topic: &str, partition: u32, offset: u64) -> Result<()> {
-        let tp = self.owned_check(topic, partition)?;
+    /// Moves the position of an owned partition: the next `poll` reads from there.
+    /// [`Position::Committed`] goes back to the group's committed offset (or, if there is
+    /// none, where `auto_offset_reset` says).
+    pub fn seek(&mut self, topic: &str, partition: u32, position: Position) -> Result<()> {
+        let tp = self.owned_check(TopicPartition::new(topic, partition))?;
+        self.seek_owned(tp, position)
+    }
+
+    /// Moves every owned partition to `position` (Kafka's `seekToBeginning` and
+    /// `seekToEnd` over the whole assignment).
+    pub fn seek_all(&mut self, position: Position) -> Result<()> {
+        for tp in self.assignment() {
+            self.seek_owned(tp, position)?;
+        }
+        Ok(())
+    }
+
+    fn seek_owned(&mut self, tp: TopicPartition, position: Position) -> Result<()> {
+        let offset = match position {
+            Position::Committed => self.start_position(&tp)?,
+            other => self.db.resolve(&tp, other, false)?,
+        };
         self.positions.insert(tp, offset);
         Ok(())
     }
 
-    /// Moves owned partitions (all if `partitions` is empty) to their first offset.
-    pub fn seek_to_beginning(&mut self, partitions: &[(&str, u32)]) -> Result<()> {
-        for tp in self.targets(partitions)? {
-            let o = self.db.beginning_offset(&tp.0, tp.1)?;
-            self.positions.insert(tp, o);
-        }
-        Ok(())
-    }
-
-    /// Moves owned partitions (all if `partitions` is empty) to their end.
-    pub fn seek_to_end(&mut self, partitions: &[(&str, u32)]) -> Result<()> {
-        for tp in self.targets(partitions)? {
-            let o = self.db.end_offset(&tp.0, tp.1)?;
-            self.positions.insert(tp, o);
-        }
-        Ok(())
-    }
-
-    /// Moves owned partitions (all if `partitions` is empty) to the first record at or
-    /// after `timestamp_ms` (the end if none).
-    pub fn seek_to_time(&mut self, partitions: &[(&str, u32)], timestamp_ms: i64) -> Result<()> {
-        for tp in self.targets(partitions)? {
-            let o = match self.db.offset_for_time(&tp.0, tp.1, timestamp_ms)? {
-                Some(o) => o,
-                None => self.db.end_offset(&tp.0, tp.1)?,
-            };
-            self.positions.insert(tp, o);
-        }
-        Ok(())
-    }
-
-    fn targets(&self, partitions: &[(&str, u32)]) -> Result<Vec<TopicPartition>> {
+    fn targets(&self, partitions: &[TopicPartition]) -> Result<Vec<TopicPartition>> {
         if partitions.is_empty() {
-            return Ok(self.owned.iter().cloned().collect());
+            return Ok(self.assignment());
         }
         partitions
             .iter()
-            .map(|(t, p)| self.owned_check(t, *p))
+            .map(|tp| self.owned_check(tp.clone()))
             .collect()
     }
 
-    /// Stops fetching from owned partitions until resumed.
-    pub fn pause(&mut self, partitions: &[(&str, u32)]) -> Result<()> {
+    /// Stops fetching from owned partitions (all if `partitions` is empty) until resumed.
+    pub fn pause(&mut self, partitions: &[TopicPartition]) -> Result<()> {
         for tp in self.targets(partitions)? {
             self.paused.insert(tp);
         }
         Ok(())
     }
 
-    /// Fetches from paused partitions again.
-    pub fn resume(&mut self, partitions: &[(&str, u32)]) {
-        for (t, p) in partitions {
-            self.paused.remove(&((*t).to_owned(), *p));
+    /// Fetches from paused partitions again (all if `partitions` is empty).
+    pub fn resume(&mut self, partitions: &[TopicPartition]) {
+        for tp in partitions {
+            self.paused.remove(tp);
         }
         if partitions.is_empty() {
             self.paused.clear();
@@ -591,221 +471,16 @@ impl Consumer {
 
     fn ensure_open(&self) -> Result<()> {
         if self.closed {
-            Err(Error::invalid("the consumer is closed"))
+            Err(Error::Closed("the consumer"))
         } else {
             Ok(())
         }
     }
 
-    /// Commits (with auto-commit on) and leaves the group; the partitions move to the
-    /// other members at once.
+    /// Leaves the group: calls `on_revoked` with the owned partitions, commits (with
+    /// auto-commit on), and hands the partitions to the other members at once. Dropping a
+    /// consumer does the same, ignoring errors.
     pub fn close(mut self) -> Result<()> {
         self.leave()
-    }
-
-    fn leave(&mut self) -> Result<()> {
-        if self.closed {
-            return Ok(());
-        }
-        self.closed = true;
-        if let Some((stop, thread)) = self.heartbeat.take() {
-            drop(stop);
-            let _ = thread.join();
-        }
-        let commit = if self.options.auto_commit_interval.is_some() {
-            self.closed = false;
-            let r = self.commit();
-            self.closed = true;
-            r
-        } else {
-            Ok(())
-        };
-        let mut txn = self.db.inner.engine.begin_write()?;
-        txn.remove(TREE_MEMBERS, &member_key(self.group_id, self.member_id))?;
-        drop(self.liveness.take());
-        groups::rebalance(
-            &mut txn,
-            &self.db.inner.engine,
-            self.group_id,
-            now_ms().cast_unsigned(),
-        )?;
-        txn.commit(Durability::Immediate)?;
-        commit.or_else(|e| match e {
-            Error::Fenced(_) => Ok(()),
-            e => Err(e),
-        })
-    }
-}
-
-impl Drop for Consumer {
-    fn drop(&mut self) {
-        let _ = self.leave();
-    }
-}
-
-/// Refreshes a member's heartbeat (and, for a poll, its poll time), rebalancing if that
-/// changed anything or a member expired. Returns false if the member is no longer in
-/// the group.
-fn heartbeat(db: &Brooklet, group_id: u32, member_id: u64, poll: bool) -> Result<bool> {
-    let mut txn = db.inner.engine.begin_write()?;
-    let key = member_key(group_id, member_id);
-    let Some(value) = txn.get(TREE_MEMBERS, &key)? else {
-        return Ok(false);
-    };
-    let mut member = Member::decode(&value)?;
-    let now = now_ms().cast_unsigned();
-    member.heartbeat_ms = now;
-    if poll {
-        member.polled_ms = now;
-    }
-    txn.insert(TREE_MEMBERS, &key, &member.encode())?;
-    groups::rebalance(&mut txn, &db.inner.engine, group_id, now)?;
-    txn.commit(Durability::None)?;
-    Ok(true)
-}
-
-/// What [`Consumer::run`] does when the handler returns an error.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum OnHandlerError {
-    /// Commit what was handled and return the error with the failed record's position.
-    #[default]
-    Stop,
-    /// Call the handler again, up to `attempts` more times, sleeping `backoff` between.
-    Retry {
-        /// Extra attempts after the first failure.
-        attempts: u32,
-        /// Pause between attempts.
-        backoff: Duration,
-    },
-}
-
-/// Why [`Consumer::run`] stopped.
-#[derive(Debug)]
-pub enum RunError<E> {
-    /// The handler failed on this record (after any retries). Everything before it in its
-    /// partition was committed; the record itself was not.
-    Handler {
-        /// The topic of the failed record.
-        topic: String,
-        /// Its partition.
-        partition: u32,
-        /// Its offset.
-        offset: u64,
-        /// The handler's error.
-        error: E,
-    },
-    /// brooklet failed (I/O, fencing, ...).
-    Brooklet(Error),
-}
-
-impl<E: std::fmt::Display> std::fmt::Display for RunError<E> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Handler {
-                topic,
-                partition,
-                offset,
-                error,
-            } => write!(
-                f,
-                "handler failed at {topic}/{partition} offset {offset}: {error}"
-            ),
-            Self::Brooklet(e) => write!(f, "{e}"),
-        }
-    }
-}
-
-impl<E: std::fmt::Debug + std::fmt::Display> std::error::Error for RunError<E> {}
-
-impl<E> From<Error> for RunError<E> {
-    fn from(e: Error) -> Self {
-        Self::Brooklet(e)
-    }
-}
-
-impl Consumer {
-    /// Handles records one at a time: polls, runs `handler` on each record with nothing
-    /// locked, and commits what the handler finished (at-least-once). Returns the number of
-    /// records handled once no record arrived for `idle_timeout` (never, if `None`), or the
-    /// handler's error per `on_error`.
-    pub fn run<E>(
-        &mut self,
-        idle_timeout: Option<Duration>,
-        on_error: OnHandlerError,
-        mut handler: impl FnMut(&ConsumedRecord) -> std::result::Result<(), E>,
-    ) -> std::result::Result<u64, RunError<E>> {
-        self.run_batch(idle_timeout, on_error, |records| {
-            for (i, r) in records.iter().enumerate() {
-                handler(r).map_err(|e| (i, e))?;
-            }
-            Ok(())
-        })
-    }
-
-    /// Like [`Consumer::run`], with the handler taking each polled batch; on an error it
-    /// names the index of the first record not handled.
-    pub fn run_batch<E>(
-        &mut self,
-        idle_timeout: Option<Duration>,
-        on_error: OnHandlerError,
-        mut handler: impl FnMut(&[ConsumedRecord]) -> std::result::Result<(), (usize, E)>,
-    ) -> std::result::Result<u64, RunError<E>> {
-        let mut count = 0u64;
-        let mut idle_since = Instant::now();
-        loop {
-            let wait = idle_timeout.map_or(Duration::from_millis(200), |t| {
-                t.saturating_sub(idle_since.elapsed())
-                    .min(Duration::from_millis(200))
-            });
-            let records = self.poll(wait)?;
-            if records.is_empty() {
-                if idle_timeout.is_some_and(|t| idle_since.elapsed() >= t) {
-                    self.commit()?;
-                    return Ok(count);
-                }
-                continue;
-            }
-            idle_since = Instant::now();
-            let mut attempt = 0u32;
-            let outcome = loop {
-                match handler(&records) {
-                    Ok(()) => break Ok(()),
-                    Err(failure) => match on_error {
-                        OnHandlerError::Retry { attempts, backoff } if attempt < attempts => {
-                            attempt += 1;
-                            std::thread::sleep(backoff);
-                        }
-                        _ => break Err(failure),
-                    },
-                }
-            };
-            match outcome {
-                Ok(()) => {
-                    count += records.len() as u64;
-                    self.commit()?;
-                }
-                Err((index, error)) => {
-                    self.rewind_unhandled(&records[index..]);
-                    self.commit()?;
-                    let failed = &records[index];
-                    return Err(RunError::Handler {
-                        topic: failed.topic.clone(),
-                        partition: failed.partition,
-                        offset: failed.record.offset,
-                        error,
-                    });
-                }
-            }
-        }
-    }
-
-    /// Moves positions back to the first record not handled in each partition.
-    fn rewind_unhandled(&mut self, unhandled: &[ConsumedRecord]) {
-        for r in unhandled {
-            let tp = (r.topic.clone(), r.partition);
-            if let Some(pos) = self.positions.get_mut(&tp) {
-                *pos = (*pos).min(r.record.offset);
-            }
-        }
     }
 }

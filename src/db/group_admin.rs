@@ -2,13 +2,13 @@
 
 use std::collections::BTreeSet;
 
-use super::{Brooklet, now_ms};
+use super::{Admin, Position, TopicPartition, now_ms};
 use crate::error::{Error, Result};
 use crate::group::Assignor;
 use crate::group::store as groups;
 use crate::pager::Durability;
 
-/// A member as shown by [`Brooklet::describe_group`].
+/// A member as shown by [`Admin::describe_group`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MemberDescription {
     /// The member id, 16 hex digits.
@@ -24,7 +24,7 @@ pub struct MemberDescription {
     pub live: bool,
 }
 
-/// One partition as shown by [`Brooklet::describe_group`].
+/// One partition as shown by [`Admin::describe_group`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GroupPartition {
     /// The topic.
@@ -41,7 +41,7 @@ pub struct GroupPartition {
     pub owner: Option<String>,
 }
 
-/// A consumer group, from [`Brooklet::describe_group`].
+/// A consumer group, from [`Admin::describe_group`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GroupDescription {
     /// The group id.
@@ -56,37 +56,25 @@ pub struct GroupDescription {
     pub partitions: Vec<GroupPartition>,
 }
 
-/// Where [`Brooklet::reset_group_offsets`] moves committed offsets.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ResetTo {
-    /// Each partition's first offset.
-    Earliest,
-    /// Each partition's end.
-    Latest,
-    /// An explicit offset (clamped to each partition's range).
-    Offset(u64),
-    /// The first record at or after this time (ms since the epoch); the end if none.
-    Timestamp(i64),
-}
-
 fn no_group(name: &str) -> Error {
-    Error::invalid(format!("consumer group {name:?} does not exist"))
+    Error::UnknownGroup(name.to_owned())
 }
 
 fn hex(id: u64) -> String {
     format!("{id:016x}")
 }
 
-impl Brooklet {
+impl Admin {
     /// Every consumer group, by name.
     pub fn groups(&self) -> Result<Vec<String>> {
-        self.with_snapshot(|read| Ok(groups::list(read)?.into_iter().map(|(_, n)| n).collect()))
+        self.db
+            .with_snapshot(|read| Ok(groups::list(read)?.into_iter().map(|(_, n)| n).collect()))
     }
 
     /// A group's members, assignment, and per partition the committed offset, end and lag.
     pub fn describe_group(&self, name: &str) -> Result<GroupDescription> {
         let now = now_ms().cast_unsigned();
-        self.with_snapshot(|read| {
+        self.db.with_snapshot(|read| {
             let id = groups::find(read, name)?.ok_or_else(|| no_group(name))?;
             let state = groups::state(read, id)?;
             let members = groups::members(read, id)?;
@@ -121,7 +109,7 @@ impl Brooklet {
             partitions.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
             let mut gone = std::collections::BTreeSet::new();
             for (mid, m) in &members {
-                if groups::is_gone(&self.inner.engine, *mid, m, now)? {
+                if groups::is_gone(&self.db.inner.engine, *mid, m, now)? {
                     gone.insert(*mid);
                 }
             }
@@ -154,7 +142,7 @@ impl Brooklet {
         let now = now_ms().cast_unsigned();
         let mut live = 0;
         for (mid, m) in groups::members(txn, id)? {
-            if !groups::is_gone(&self.inner.engine, mid, &m, now)? {
+            if !groups::is_gone(&self.db.inner.engine, mid, &m, now)? {
                 live += 1;
             }
         }
@@ -168,7 +156,7 @@ impl Brooklet {
 
     /// Deletes a group and its committed offsets. The group must have no live members.
     pub fn delete_group(&self, name: &str) -> Result<()> {
-        let mut txn = self.inner.engine.begin_write()?;
+        let mut txn = self.db.inner.engine.begin_write()?;
         let id = groups::find(&txn, name)?.ok_or_else(|| no_group(name))?;
         self.require_idle(&mut txn, id, name)?;
         groups::delete(&mut txn, id)?;
@@ -179,13 +167,21 @@ impl Brooklet {
     /// Moves a group's committed offsets, for every partition of `topic` (or of every topic
     /// the group has committed offsets for). The group must have no live members.
     /// Returns the new offsets.
+    ///
+    /// An explicit [`Position::Offset`] is clamped into each partition's range;
+    /// [`Position::Committed`] is refused (there is nothing to move).
     pub fn reset_group_offsets(
         &self,
         name: &str,
-        to: ResetTo,
+        to: Position,
         topic: Option<&str>,
-    ) -> Result<Vec<(String, u32, u64)>> {
-        let mut txn = self.inner.engine.begin_write()?;
+    ) -> Result<Vec<(TopicPartition, u64)>> {
+        if to == Position::Committed {
+            return Err(Error::invalid(
+                "a group's offsets cannot be reset to Position::Committed",
+            ));
+        }
+        let mut txn = self.db.inner.engine.begin_write()?;
         let id = groups::find(&txn, name)?.ok_or_else(|| no_group(name))?;
         self.require_idle(&mut txn, id, name)?;
         let mut targets: BTreeSet<(String, u32)> = BTreeSet::new();
@@ -203,21 +199,17 @@ impl Brooklet {
         let mut out = Vec::new();
         let mut resolved = Vec::new();
         for (t, p) in targets {
-            let (begin, end) = (self.beginning_offset(&t, p)?, self.end_offset(&t, p)?);
-            let offset = match to {
-                ResetTo::Earliest => begin,
-                ResetTo::Latest => end,
-                ResetTo::Offset(o) => o.clamp(begin, end),
-                ResetTo::Timestamp(ts) => self.offset_for_time(&t, p, ts)?.unwrap_or(end),
-            };
+            let tp = TopicPartition::new(t.clone(), p);
+            let offset = self.db.resolve(&tp, to, true)?;
             let meta = self
+                .db
                 .inner
                 .catalog
                 .lock()
                 .expect("catalog lock")
                 .lookup(&txn, &t)?;
             resolved.push((meta, p, offset, String::new()));
-            out.push((t, p, offset));
+            out.push((tp, offset));
         }
         groups::commit_offsets(
             &mut txn,
@@ -232,7 +224,7 @@ impl Brooklet {
     }
 
     fn topics_by_id(&self) -> Result<std::collections::BTreeMap<u32, String>> {
-        self.with_snapshot(|read| {
+        self.db.with_snapshot(|read| {
             Ok(crate::catalog::list(read)?
                 .into_iter()
                 .map(|t| (t.id, t.name))

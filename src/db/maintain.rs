@@ -1,17 +1,17 @@
-//! Housekeeping: retention and compaction applied on demand ([`Brooklet::maintain`]) and by
-//! an optional background thread ([`Brooklet::start_maintenance`]). Produce commits also
+//! Housekeeping: retention and compaction applied on demand ([`Admin::maintain`]) and by
+//! an optional background thread ([`Admin::start_maintenance`]). Produce commits also
 //! apply one bounded retention step to each partition they touch.
 
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use super::{Brooklet, CompactionReport, now_ms};
+use super::{Admin, CompactionReport, now_ms};
 use crate::error::Result;
 use crate::log::retention;
 use crate::pager::Durability;
 
-/// What [`Brooklet::maintain`] did.
+/// What [`Admin::maintain`] did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct MaintenanceReport {
     /// Segments deleted by retention.
@@ -22,9 +22,9 @@ pub struct MaintenanceReport {
     pub compaction: CompactionReport,
 }
 
-impl Brooklet {
+impl Admin {
     /// Applies retention to every partition now: drops every segment past `retention.ms`
-    /// or `retention.bytes`; then compacts compacted topics (see [`Brooklet::compact`]),
+    /// or `retention.bytes`; then compacts compacted topics (see [`Admin::compact`]),
     /// skipping partitions this handle already found clean and that have not changed
     /// since. Each step is its own short commit, so producers interleave.
     pub fn maintain(&self) -> Result<MaintenanceReport> {
@@ -36,14 +36,14 @@ impl Brooklet {
     /// Drops every segment past the retention limits, a bounded step per commit.
     pub(super) fn apply_retention(&self) -> Result<MaintenanceReport> {
         let mut report = MaintenanceReport::default();
-        let topics = self.with_snapshot(crate::catalog::list)?;
+        let topics = self.db.with_snapshot(crate::catalog::list)?;
         for topic in topics {
             if topic.config.retention_ms.is_none() && topic.config.retention_bytes.is_none() {
                 continue;
             }
             for partition in 0..topic.partitions {
                 loop {
-                    let mut txn = self.inner.engine.begin_write()?;
+                    let mut txn = self.db.inner.engine.begin_write()?;
                     let dropped = retention::apply(&mut txn, &topic, partition, now_ms())?;
                     if dropped.segments == 0 {
                         break;
@@ -57,7 +57,7 @@ impl Brooklet {
         Ok(report)
     }
 
-    /// Starts a thread that calls [`Brooklet::maintain`] every `interval`, so time-based
+    /// Starts a thread that calls [`Admin::maintain`] every `interval`, so time-based
     /// retention applies even when nothing is written. It stops when the returned handle
     /// is dropped.
     #[must_use]

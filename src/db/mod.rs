@@ -5,31 +5,37 @@
 //! catalog cache and one commit queue, so concurrent durable producers in one process share
 //! `fdatasync`s (group commit).
 
+mod admin;
 mod compact;
 mod consumer;
 mod group_admin;
 mod maintain;
+mod membership;
+mod position;
 mod produce;
 mod reader;
+mod run;
 mod vacuum;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+pub use admin::{Admin, SegmentInfo, TreeInfo};
 pub use compact::CompactionReport;
-pub use consumer::{Consumer, ConsumerOptions, OnHandlerError, RunError, TopicPartition};
-pub use group_admin::{GroupDescription, GroupPartition, MemberDescription, ResetTo};
+pub use consumer::{Consumer, ConsumerOptions};
+pub use group_admin::{GroupDescription, GroupPartition, MemberDescription};
 pub use maintain::{Maintenance, MaintenanceReport};
+pub use position::{Position, TopicPartition};
 pub use produce::{Producer, RecordMetadata};
-pub use reader::{ConsumedRecord, OffsetReset, Reader, StartAt};
+pub use reader::{ConsumedRecord, Reader};
+pub use run::{OnHandlerError, RunError};
 pub use vacuum::{VacuumOptions, VacuumProgress, VacuumReport};
 
 use crate::catalog::CatalogCache;
 use crate::catalog::{TopicConfig, TopicMeta};
-use crate::engine::{CheckReport, Engine, EngineOptions, ReadTransaction};
+use crate::engine::{Engine, EngineOptions, ReadTransaction};
 use crate::error::{Error, Result};
-use crate::log::meta::{Segment, TREE_SEGMENTS, offset_key};
 use crate::log::read::{self, FetchLimits, Fetched};
 use crate::os::{Storage, now_ms};
 use crate::pager::Durability;
@@ -124,7 +130,7 @@ impl Options {
     }
 }
 
-/// A topic as listed by [`Brooklet::topics`].
+/// A topic as listed by [`Admin::topics`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TopicInfo {
     /// The topic's name.
@@ -135,7 +141,7 @@ pub struct TopicInfo {
     pub config: TopicConfig,
 }
 
-/// One partition as described by [`Brooklet::describe_topic`].
+/// One partition as described by [`Admin::describe_topic`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PartitionInfo {
     /// The partition number.
@@ -150,7 +156,7 @@ pub struct PartitionInfo {
     pub segments: u32,
 }
 
-/// A topic and its partitions, from [`Brooklet::describe_topic`].
+/// A topic and its partitions, from [`Admin::describe_topic`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TopicDescription {
     /// The topic's name.
@@ -178,8 +184,8 @@ struct Inner {
 /// # fn main() -> brooklet::Result<()> {
 /// # let dir = tempfile::tempdir()?;
 /// let db = Brooklet::open(dir.path().join("events.brooklet"))?;
-/// db.create_topic("orders", 3, TopicConfig::default())?;
-/// let sent = db.send("orders", Record::new(Some(b"customer-7".to_vec()), b"{\"total\":42}".to_vec()))?;
+/// db.admin().create_topic("orders", 3, TopicConfig::default())?;
+/// let sent = db.producer().send("orders", Record::new(Some(b"customer-7".to_vec()), b"{\"total\":42}".to_vec()))?;
 /// let fetched = db.fetch("orders", sent.partition, 0, FetchLimits::default())?;
 /// assert_eq!(fetched.records[0].value.as_deref(), Some(&b"{\"total\":42}"[..]));
 /// # Ok(())
@@ -210,11 +216,11 @@ impl Brooklet {
     /// # let dir = tempfile::tempdir()?;
     /// # let path = dir.path().join("events.brooklet");
     /// # let db = Brooklet::open(&path)?;
-    /// # db.create_topic("orders", 1, TopicConfig::default())?;
-    /// # db.send("orders", Record::new(None, b"one".to_vec()))?;
+    /// # db.admin().create_topic("orders", 1, TopicConfig::default())?;
+    /// # db.producer().send("orders", Record::new(None, b"one".to_vec()))?;
     /// let inspect = Brooklet::open_read_only(&path)?;
     /// assert_eq!(inspect.end_offset("orders", 0)?, 1);
-    /// assert!(matches!(inspect.send("orders", Record::new(None, b"two".to_vec())), Err(Error::ReadOnly)));
+    /// assert!(matches!(inspect.producer().send("orders", Record::new(None, b"two".to_vec())), Err(Error::ReadOnly)));
     /// # Ok(())
     /// # }
     /// ```
@@ -254,7 +260,7 @@ impl Brooklet {
             db.note_rollback()?;
         }
         if db.inner.options.maintain_on_open && !db.inner.options.read_only {
-            match db.apply_retention() {
+            match db.admin().apply_retention() {
                 // Another writer holds the lock (it applies retention as it writes), or
                 // the file is open read-only: opening still succeeds.
                 Ok(_) | Err(Error::Busy) => {}
@@ -306,10 +312,24 @@ impl Brooklet {
         self.inner.engine.recovery_report()
     }
 
-    /// The storage engine under this handle.
+    /// The storage engine under this handle (the `testing` feature only).
+    #[cfg(feature = "testing")]
     #[must_use]
     pub fn engine(&self) -> &Engine {
         &self.inner.engine
+    }
+
+    /// The file's page size in bytes.
+    #[must_use]
+    pub fn page_size(&self) -> u32 {
+        self.inner.engine.page_size()
+    }
+
+    /// How many times this handle has called `fdatasync` on the file since it was opened:
+    /// one per durable commit (commits that share one in a group commit count once).
+    #[must_use]
+    pub fn sync_count(&self) -> u64 {
+        self.inner.engine.sync_count()
     }
 
     /// The options this handle was opened with.
@@ -342,78 +362,12 @@ impl Brooklet {
         if partition < topic.partitions {
             Ok(())
         } else {
-            let plural = if topic.partitions == 1 { "" } else { "s" };
-            Err(Error::invalid(format!(
-                "topic {:?} has {} partition{plural}; partition {partition} does not exist",
-                topic.name, topic.partitions
-            )))
-        }
-    }
-
-    /// Creates a topic with `partitions` partitions.
-    pub fn create_topic(&self, name: &str, partitions: u32, config: TopicConfig) -> Result<()> {
-        let mut txn = self.inner.engine.begin_write()?;
-        let topic =
-            crate::catalog::create(&mut txn, name, partitions, config, now_ms().cast_unsigned())?;
-        crate::log::partitions::create(&mut txn, &topic)?;
-        txn.commit(Durability::Immediate)?;
-        Ok(())
-    }
-
-    /// Every topic, by name.
-    pub fn topics(&self) -> Result<Vec<TopicInfo>> {
-        self.with_snapshot(|read| {
-            Ok(crate::catalog::list(read)?
-                .into_iter()
-                .map(|t| TopicInfo {
-                    name: t.name,
-                    partitions: t.partitions,
-                    config: t.config,
-                })
-                .collect())
-        })
-    }
-
-    /// A topic's config and each partition's offsets and size.
-    pub fn describe_topic(&self, name: &str) -> Result<TopicDescription> {
-        self.with_snapshot(|read| {
-            let topic = self.topic_in(read, name)?;
-            let partitions = (0..topic.partitions)
-                .map(|p| {
-                    let state = read::partition_state(read, topic.id, p)?;
-                    Ok(PartitionInfo {
-                        partition: p,
-                        beginning_offset: state.log_start,
-                        end_offset: state.next_offset,
-                        bytes: state.bytes_total,
-                        segments: state.segment_count,
-                    })
-                })
-                .collect::<Result<_>>()?;
-            Ok(TopicDescription {
-                name: topic.name.clone(),
-                config: topic.config.clone(),
-                partitions,
+            Err(Error::UnknownPartition {
+                topic: topic.name.clone(),
+                partition,
+                partitions: topic.partitions,
             })
-        })
-    }
-
-    /// Changes configs of a topic by their Kafka names; returns the new config.
-    pub fn alter_topic_config(&self, name: &str, pairs: &[(&str, &str)]) -> Result<TopicConfig> {
-        let mut txn = self.inner.engine.begin_write()?;
-        let meta = crate::catalog::alter(&mut txn, name, pairs)?;
-        txn.commit(Durability::Immediate)?;
-        Ok(meta.config)
-    }
-
-    /// Deletes a topic and frees all its pages.
-    pub fn delete_topic(&self, name: &str) -> Result<()> {
-        let mut txn = self.inner.engine.begin_write()?;
-        let topic = crate::catalog::get(&txn, name)?;
-        crate::log::partitions::drop_all(&mut txn, &topic)?;
-        crate::catalog::delete(&mut txn, &topic)?;
-        txn.commit(Durability::Immediate)?;
-        Ok(())
+        }
     }
 
     /// Fetches records of one partition from `offset`.
@@ -447,8 +401,8 @@ impl Brooklet {
     /// # fn main() -> brooklet::Result<()> {
     /// # let dir = tempfile::tempdir()?;
     /// let db = Brooklet::open(dir.path().join("events.brooklet"))?;
-    /// db.create_topic("clicks", 1, TopicConfig::default())?;
-    /// db.send_batch("clicks", (0..100).map(|i| Record::keyed("user", format!("{i}"))).collect())?;
+    /// db.admin().create_topic("clicks", 1, TopicConfig::default())?;
+    /// db.producer().send_batch("clicks", (0..100).map(|i| Record::keyed("user", format!("{i}"))).collect())?;
     /// let mut offset = 0;
     /// let mut total = 0;
     /// while offset < db.end_offset("clicks", 0)? {
@@ -515,14 +469,14 @@ impl Brooklet {
         })
     }
 
-    /// Waits until any of `positions` (topic, partition, offset) has records at or after
-    /// its offset, or until `timeout`. Returns whether records are available.
+    /// Waits until any of `positions` (a partition and an offset in it) has records at or
+    /// after its offset, or until `timeout`. Returns whether records are available.
     ///
     /// A commit in this process wakes the wait at once; a commit in another process is
     /// seen within about a millisecond (the commit slots are polled).
     pub fn wait_for_records(
         &self,
-        positions: &[(&str, u32, u64)],
+        positions: &[(TopicPartition, u64)],
         timeout: Duration,
     ) -> Result<bool> {
         let deadline = Instant::now() + timeout;
@@ -531,8 +485,8 @@ impl Brooklet {
             let txn = self.inner.engine.latest_txn()?;
             if seen != Some(txn) {
                 seen = Some(txn);
-                for (topic, partition, offset) in positions {
-                    if self.end_offset(topic, *partition)? > *offset {
+                for (tp, offset) in positions {
+                    if self.end_offset(&tp.topic, tp.partition)? > *offset {
                         return Ok(true);
                     }
                 }
@@ -550,69 +504,5 @@ impl Brooklet {
     /// Makes every earlier commit durable.
     pub fn flush(&self) -> Result<()> {
         self.inner.engine.flush()
-    }
-
-    /// Verifies the whole file: the storage engine's check, every record batch of every
-    /// partition (CRC, offsets strictly increasing, segment bounds), and every consumer
-    /// group record (decodes, belongs to a group, partitions owned only by members).
-    ///
-    /// Every part reads one snapshot, pinned so that writers in this and other processes
-    /// go on but reuse none of its pages until the check ends: the report is about one
-    /// committed state, whatever other processes do (see [`Engine::check`] for platforms
-    /// without snapshot pins). The check takes no lock and writes nothing.
-    pub fn check(&self) -> Result<CheckReport> {
-        self.inner.engine.check_with(|read, report| {
-            crate::log::check::check_partitions(read, report);
-            crate::group::check::check_groups(read, report);
-        })
-    }
-
-    /// Segments of one partition: `(base offset, first page, page count, bytes used)`.
-    #[doc(hidden)]
-    pub fn segments(&self, topic: &str, partition: u32) -> Result<Vec<(u64, u32, u32, u32)>> {
-        self.with_snapshot(|read| {
-            let meta = self.topic_in(read, topic)?;
-            let low = offset_key(meta.id, partition, 0);
-            let high = offset_key(meta.id, partition, u64::MAX);
-            let mut out = Vec::new();
-            for item in read.range(TREE_SEGMENTS, &low[..]..=&high[..])? {
-                let (k, v) = item?;
-                let seg = Segment::decode(&v, read.bounds())?;
-                out.push((
-                    crate::log::meta::key_suffix(TREE_SEGMENTS, &k)?,
-                    seg.first_page,
-                    seg.page_count,
-                    seg.bytes_used,
-                ));
-            }
-            Ok(out)
-        })
-    }
-}
-
-impl Brooklet {
-    /// The bytes of the segment of `partition` whose base offset is `base_offset` (its
-    /// batches back to back, as a Kafka `.log` file holds them), as the newest commit holds
-    /// them: the file's bytes with the commit slot's pending data laid over them (FORMAT.md,
-    /// *Pending data and entries*). `None` if the partition has no such segment now. For
-    /// tools; the batches are not verified here.
-    #[doc(hidden)]
-    pub fn segment_bytes(
-        &self,
-        topic: &str,
-        partition: u32,
-        base_offset: u64,
-    ) -> Result<Option<Vec<u8>>> {
-        self.with_snapshot(|read| {
-            let meta = self.topic_in(read, topic)?;
-            let key = offset_key(meta.id, partition, base_offset);
-            let Some(value) = read.get(TREE_SEGMENTS, &key)? else {
-                return Ok(None);
-            };
-            let seg = Segment::decode(&value, read.bounds())?;
-            let mut bytes = vec![0u8; seg.bytes_used as usize];
-            read.read_data(crate::PageId(seg.first_page), 0, &mut bytes)?;
-            Ok(Some(bytes))
-        })
     }
 }

@@ -115,44 +115,10 @@ fn choose_partition(
 }
 
 impl Brooklet {
-    /// Sends one record and returns where it was stored, once committed at the handle's
-    /// default durability.
-    pub fn send(&self, topic: &str, record: Record) -> Result<RecordMetadata> {
-        let mut out = self.submit(
-            topic,
-            None,
-            vec![record],
-            self.inner.options.durability,
-            Self::next_sticky(),
-        )?;
-        Ok(out.pop().expect("one record, one result"))
-    }
-
-    /// Sends one record to an explicit partition.
-    pub fn send_to(&self, topic: &str, partition: u32, record: Record) -> Result<RecordMetadata> {
-        let mut out = self.submit(
-            topic,
-            Some(partition),
-            vec![record],
-            self.inner.options.durability,
-            0,
-        )?;
-        Ok(out.pop().expect("one record, one result"))
-    }
-
-    /// Sends records in one atomic commit: all are stored, or none. Records without key
-    /// share one partition (sticky partitioning).
-    pub fn send_batch(&self, topic: &str, records: Vec<Record>) -> Result<Vec<RecordMetadata>> {
-        self.submit(
-            topic,
-            None,
-            records,
-            self.inner.options.durability,
-            Self::next_sticky(),
-        )
-    }
-
-    /// A producer with its own durability and sticky partition.
+    /// A producer: the way to send records. It starts at the handle's default durability
+    /// ([`Options::durability`](crate::Options::durability)) and picks its own sticky
+    /// partition for records without a key. Producers are cheap; concurrent durable
+    /// producers in one process share `fdatasync`s (group commit).
     #[must_use]
     pub fn producer(&self) -> Producer {
         Producer {
@@ -293,7 +259,7 @@ impl Brooklet {
         let mut txn = self.inner.engine.begin_write().map_err(GroupError::All)?;
         let results = match self.append_requests(&mut txn, live, now) {
             Ok(results) => results,
-            Err(Error::InvalidArgument(_)) => {
+            Err(e) if e.is_request_error() => {
                 drop(txn);
                 txn = self.inner.engine.begin_write().map_err(GroupError::All)?;
                 let mut results = Vec::with_capacity(live.len());
@@ -301,7 +267,7 @@ impl Brooklet {
                     let mut one = self
                         .append_requests(&mut txn, std::slice::from_ref(req), now)
                         .map_err(|e| match e {
-                            Error::InvalidArgument(_) => GroupError::Request(i, e),
+                            e if e.is_request_error() => GroupError::Request(i, e),
                             e => GroupError::All(e),
                         })?;
                     results.push(one.remove(0));
@@ -399,7 +365,30 @@ enum GroupError {
     All(Error),
 }
 
-/// A producer: a handle with its own durability and sticky partition.
+/// Sends records to topics, with its own durability and sticky partition (records without
+/// a key go to one partition per producer, as Kafka's sticky partitioner does; keyed
+/// records go to their key's partition, Kafka's murmur2 hash).
+///
+/// Every send is atomic: a batch is stored whole or not at all, and returns once committed
+/// at the producer's durability.
+///
+/// ```
+/// use brooklet::{Brooklet, Durability, Record, TopicConfig};
+///
+/// # fn main() -> brooklet::Result<()> {
+/// # let dir = tempfile::tempdir()?;
+/// let db = Brooklet::open(dir.path().join("events.brooklet"))?;
+/// db.admin().create_topic("orders", 3, TopicConfig::default())?;
+/// let producer = db.producer();
+/// let sent = producer.send("orders", Record::keyed("customer-7", "{\"total\":42}"))?;
+/// println!("stored at orders/{} offset {}", sent.partition, sent.offset);
+/// // Faster, for bulk loads: no fdatasync per commit; flush() makes it all durable.
+/// let bulk = db.producer().with_durability(Durability::None);
+/// bulk.send_batch("orders", (0..1000).map(|i| Record::value(format!("{i}"))).collect())?;
+/// bulk.flush()?;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug)]
 pub struct Producer {
     db: Brooklet,
@@ -415,7 +404,7 @@ impl Producer {
         self
     }
 
-    /// Sends one record.
+    /// Sends one record and returns where it was stored.
     pub fn send(&self, topic: &str, record: Record) -> Result<RecordMetadata> {
         let mut out = self
             .db
@@ -431,7 +420,8 @@ impl Producer {
         Ok(out.pop().expect("one record, one result"))
     }
 
-    /// Sends records in one atomic commit.
+    /// Sends records in one atomic commit: all are stored, or none. Records without a key
+    /// share this producer's sticky partition.
     pub fn send_batch(&self, topic: &str, records: Vec<Record>) -> Result<Vec<RecordMetadata>> {
         self.db
             .submit(topic, None, records, self.durability, self.sticky)

@@ -5,36 +5,10 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use super::Brooklet;
+use super::{Brooklet, Position, TopicPartition};
 use crate::error::{Error, Result};
 use crate::kafka::StoredRecord;
 use crate::log::read::FetchLimits;
-
-/// Where a reader starts in a partition.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum StartAt {
-    /// The first offset still stored.
-    Beginning,
-    /// The end: only records produced from now on.
-    End,
-    /// An explicit offset.
-    Offset(u64),
-    /// The first record at or after this time (milliseconds since the Unix epoch); the end
-    /// if every record is older.
-    Timestamp(i64),
-}
-
-/// What to do when a position falls outside the log (Kafka's `auto.offset.reset`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum OffsetReset {
-    /// Jump to the first offset still stored.
-    #[default]
-    Earliest,
-    /// Jump to the end.
-    Latest,
-    /// Return [`Error::OffsetOutOfRange`] from `poll`.
-    Error,
-}
 
 /// A record returned by [`Reader::poll`], with where it came from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -50,16 +24,16 @@ pub struct ConsumedRecord {
 /// Reads a set of partitions from positions it keeps in memory.
 ///
 /// ```
-/// use brooklet::{Brooklet, Record, StartAt, TopicConfig};
+/// use brooklet::{Brooklet, Position, Record, TopicConfig};
 /// use std::time::Duration;
 ///
 /// # fn main() -> brooklet::Result<()> {
 /// # let dir = tempfile::tempdir()?;
 /// let db = Brooklet::open(dir.path().join("r.brooklet"))?;
-/// db.create_topic("logs", 1, TopicConfig::default())?;
-/// db.send("logs", Record::value("hello"))?;
+/// db.admin().create_topic("logs", 1, TopicConfig::default())?;
+/// db.producer().send("logs", Record::value("hello"))?;
 /// let mut reader = db.reader();
-/// reader.assign("logs", 0, StartAt::Beginning)?;
+/// reader.assign("logs", 0, Position::Beginning)?;
 /// let records = reader.poll(Duration::from_millis(100))?;
 /// assert_eq!(records[0].record.value.as_deref(), Some(&b"hello"[..]));
 /// # Ok(())
@@ -68,8 +42,8 @@ pub struct ConsumedRecord {
 #[derive(Debug)]
 pub struct Reader {
     db: Brooklet,
-    positions: BTreeMap<(String, u32), u64>,
-    reset: OffsetReset,
+    positions: BTreeMap<TopicPartition, u64>,
+    reset: Option<Position>,
     limits: FetchLimits,
     /// Partition to start the next poll at, so that busy partitions do not starve others.
     next_start: usize,
@@ -82,7 +56,7 @@ impl Brooklet {
         Reader {
             db: self.clone(),
             positions: BTreeMap::new(),
-            reset: OffsetReset::default(),
+            reset: Some(Position::Beginning),
             limits: FetchLimits::default(),
             next_start: 0,
         }
@@ -90,9 +64,12 @@ impl Brooklet {
 }
 
 impl Reader {
-    /// Sets what happens when a position falls outside the log.
+    /// Sets where a position that falls outside the log moves (Kafka's
+    /// `auto.offset.reset`): a [`Position`], or `None` for an
+    /// [`Error::OffsetOutOfRange`] from `poll`. Default [`Position::Beginning`].
+    /// [`Position::Committed`] is refused by `poll`: a reader has no group.
     #[must_use]
-    pub fn with_reset(mut self, reset: OffsetReset) -> Self {
+    pub fn with_reset(mut self, reset: Option<Position>) -> Self {
         self.reset = reset;
         self
     }
@@ -104,16 +81,18 @@ impl Reader {
         self
     }
 
-    /// Adds a partition (or moves it) to a start position.
-    pub fn assign(&mut self, topic: &str, partition: u32, start: StartAt) -> Result<()> {
-        let offset = self.resolve(topic, partition, start)?;
-        self.positions.insert((topic.to_owned(), partition), offset);
+    /// Adds a partition (or moves it) to a start position. [`Position::Committed`] is
+    /// refused: a reader has no group.
+    pub fn assign(&mut self, topic: &str, partition: u32, start: Position) -> Result<()> {
+        let tp = TopicPartition::new(topic, partition);
+        let offset = self.db.resolve(&tp, start, false)?;
+        self.positions.insert(tp, offset);
         Ok(())
     }
 
     /// Adds every partition of a topic at a start position.
-    pub fn assign_topic(&mut self, topic: &str, start: StartAt) -> Result<()> {
-        let description = self.db.describe_topic(topic)?;
+    pub fn assign_topic(&mut self, topic: &str, start: Position) -> Result<()> {
+        let description = self.db.admin().describe_topic(topic)?;
         for p in description.partitions {
             self.assign(topic, p.partition, start)?;
         }
@@ -122,12 +101,16 @@ impl Reader {
 
     /// Stops reading a partition.
     pub fn unassign(&mut self, topic: &str, partition: u32) {
-        self.positions.remove(&(topic.to_owned(), partition));
+        self.positions
+            .remove(&TopicPartition::new(topic, partition));
     }
 
-    /// Moves an assigned partition to a start position.
-    pub fn seek(&mut self, topic: &str, partition: u32, start: StartAt) -> Result<()> {
-        if !self.positions.contains_key(&(topic.to_owned(), partition)) {
+    /// Moves an assigned partition to a position.
+    pub fn seek(&mut self, topic: &str, partition: u32, start: Position) -> Result<()> {
+        if !self
+            .positions
+            .contains_key(&TopicPartition::new(topic, partition))
+        {
             return Err(Error::invalid(format!(
                 "{topic}/{partition} is not assigned"
             )));
@@ -138,25 +121,15 @@ impl Reader {
     /// The next offset this reader will return for a partition.
     #[must_use]
     pub fn position(&self, topic: &str, partition: u32) -> Option<u64> {
-        self.positions.get(&(topic.to_owned(), partition)).copied()
+        self.positions
+            .get(&TopicPartition::new(topic, partition))
+            .copied()
     }
 
     /// Every assigned partition and its position.
     #[must_use]
-    pub fn positions(&self) -> &BTreeMap<(String, u32), u64> {
+    pub fn positions(&self) -> &BTreeMap<TopicPartition, u64> {
         &self.positions
-    }
-
-    fn resolve(&self, topic: &str, partition: u32, start: StartAt) -> Result<u64> {
-        match start {
-            StartAt::Beginning => self.db.beginning_offset(topic, partition),
-            StartAt::End => self.db.end_offset(topic, partition),
-            StartAt::Offset(o) => Ok(o),
-            StartAt::Timestamp(t) => match self.db.offset_for_time(topic, partition, t)? {
-                Some(o) => Ok(o),
-                None => self.db.end_offset(topic, partition),
-            },
-        }
     }
 
     /// Returns the records available now, or waits up to `timeout` for some.
@@ -171,10 +144,10 @@ impl Reader {
             if !records.is_empty() || now >= deadline {
                 return Ok(records);
             }
-            let positions: Vec<(&str, u32, u64)> = self
+            let positions: Vec<(TopicPartition, u64)> = self
                 .positions
                 .iter()
-                .map(|((t, p), o)| (t.as_str(), *p, *o))
+                .map(|(tp, o)| (tp.clone(), *o))
                 .collect();
             if positions.is_empty() {
                 std::thread::sleep(deadline - now);
@@ -184,9 +157,18 @@ impl Reader {
         }
     }
 
+    /// Like [`Reader::poll`], with the records grouped by partition, in offset order
+    /// within each.
+    pub fn poll_by_partition(
+        &mut self,
+        timeout: Duration,
+    ) -> Result<BTreeMap<TopicPartition, Vec<StoredRecord>>> {
+        Ok(group_by_partition(self.poll(timeout)?))
+    }
+
     /// One round over the assigned partitions without waiting.
     fn poll_now(&mut self) -> Result<Vec<ConsumedRecord>> {
-        let keys: Vec<(String, u32)> = self.positions.keys().cloned().collect();
+        let keys: Vec<TopicPartition> = self.positions.keys().cloned().collect();
         let out = fetch_round(
             &self.db,
             &mut self.positions,
@@ -203,14 +185,15 @@ impl Reader {
 /// One fetch round over `keys`, reading each from its position in `positions` and moving
 /// it on, with `limits` shared by all partitions. The round starts at key `start` (callers
 /// rotate it, so busy partitions do not starve the others). A position outside the log is
-/// handled by `reset`. Shared by [`Reader`] and the group consumer.
+/// moved by `reset` (`None`: [`Error::OffsetOutOfRange`]). Shared by [`Reader`] and the
+/// group consumer.
 pub(super) fn fetch_round(
     db: &Brooklet,
-    positions: &mut BTreeMap<(String, u32), u64>,
-    keys: &[(String, u32)],
+    positions: &mut BTreeMap<TopicPartition, u64>,
+    keys: &[TopicPartition],
     start: usize,
     limits: FetchLimits,
-    reset: OffsetReset,
+    reset: Option<Position>,
 ) -> Result<Vec<ConsumedRecord>> {
     let mut out = Vec::new();
     let mut budget = limits;
@@ -218,41 +201,62 @@ pub(super) fn fetch_round(
         if budget.max_records == 0 {
             break;
         }
-        let key = &keys[(start + i) % keys.len()];
-        let (topic, partition) = (key.0.as_str(), key.1);
-        let offset = positions[key];
-        let fetched = match db.fetch(topic, partition, offset, budget) {
+        let tp = &keys[(start + i) % keys.len()];
+        let offset = positions[tp];
+        let fetched = match db.fetch(&tp.topic, tp.partition, offset, budget) {
             Ok(f) => f,
-            Err(Error::OffsetOutOfRange { beginning, end, .. }) => {
-                let reset_to = match reset {
-                    OffsetReset::Earliest => beginning,
-                    OffsetReset::Latest => end,
-                    OffsetReset::Error => {
-                        return Err(Error::OffsetOutOfRange {
-                            offset,
-                            beginning,
-                            end,
-                        });
-                    }
+            Err(Error::OffsetOutOfRange {
+                offset,
+                beginning,
+                end,
+            }) => {
+                let Some(reset) = reset else {
+                    return Err(Error::OffsetOutOfRange {
+                        offset,
+                        beginning,
+                        end,
+                    });
                 };
-                positions.insert(key.clone(), reset_to);
+                positions.insert(tp.clone(), reset_offset(db, tp, reset)?);
                 continue;
             }
             Err(e) => return Err(e),
         };
         let offset_now = match reset {
             // Past the end (the log was reset under us): apply the policy.
-            OffsetReset::Earliest if offset > fetched.end_offset => fetched.beginning_offset,
-            OffsetReset::Latest if offset > fetched.end_offset => fetched.end_offset,
+            Some(reset) if offset > fetched.end_offset => reset_offset(db, tp, reset)?,
             _ => fetched.next_offset,
         };
-        positions.insert(key.clone(), offset_now);
+        positions.insert(tp.clone(), offset_now);
         budget.max_records -= fetched.records.len().min(budget.max_records);
         out.extend(fetched.records.into_iter().map(|record| ConsumedRecord {
-            topic: topic.to_owned(),
-            partition,
+            topic: tp.topic.clone(),
+            partition: tp.partition,
             record,
         }));
     }
     Ok(out)
+}
+
+/// Where `reset` moves a position that fell outside the log: always into the log.
+fn reset_offset(db: &Brooklet, tp: &TopicPartition, reset: Position) -> Result<u64> {
+    if reset == Position::Committed {
+        return Err(Error::invalid(
+            "auto_offset_reset cannot be Position::Committed: it applies when the committed offset is unusable",
+        ));
+    }
+    db.resolve(tp, reset, true)
+}
+
+/// Records grouped by partition, each group in offset order.
+pub(super) fn group_by_partition(
+    records: Vec<ConsumedRecord>,
+) -> BTreeMap<TopicPartition, Vec<crate::StoredRecord>> {
+    let mut out: BTreeMap<TopicPartition, Vec<crate::StoredRecord>> = BTreeMap::new();
+    for r in records {
+        out.entry(TopicPartition::new(r.topic, r.partition))
+            .or_default()
+            .push(r.record);
+    }
+    out
 }

@@ -33,7 +33,7 @@ mod window;
 
 use std::collections::HashSet;
 
-use super::Brooklet;
+use super::Admin;
 use crate::btree::Evict;
 use crate::engine::{PageClass, WriteTransaction};
 use crate::error::{PageId, Result};
@@ -41,7 +41,7 @@ use crate::log::relocate::{self, SegmentSlot};
 use crate::pager::Durability;
 use window::{Clearing, clear_window_for_stuck};
 
-/// Settings for [`Brooklet::vacuum_with`].
+/// Settings for [`Admin::vacuum_with`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct VacuumOptions {
@@ -85,7 +85,7 @@ const COPY_LIMIT_FACTOR: u64 = 4;
 /// (freed by one shrink commit, dropped by the next).
 const SHRINK_ATTEMPTS: usize = 3;
 
-/// What [`Brooklet::vacuum`] did.
+/// What [`Admin::vacuum`] did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct VacuumReport {
@@ -119,7 +119,7 @@ fn slack_pages(used: u64) -> u64 {
     SLACK_PAGES + used / 1024
 }
 
-impl Brooklet {
+impl Admin {
     /// Returns free space to the operating system: moves pages in use from the end of the
     /// file into free space lower down, then truncates the file. Records, offsets and
     /// committed group offsets are unchanged.
@@ -135,18 +135,18 @@ impl Brooklet {
     /// # fn main() -> brooklet::Result<()> {
     /// # let dir = tempfile::tempdir()?;
     /// let db = Brooklet::open(dir.path().join("events.brooklet"))?;
-    /// db.create_topic("scratch", 1, TopicConfig::default())?;
-    /// db.create_topic("orders", 1, TopicConfig::default())?;
+    /// db.admin().create_topic("scratch", 1, TopicConfig::default())?;
+    /// db.admin().create_topic("orders", 1, TopicConfig::default())?;
     /// for i in 0..2000 {
-    ///     db.send("scratch", Record::new(None, vec![b'x'; 500]))?;
-    ///     db.send("orders", Record::new(None, format!("order {i}").into_bytes()))?;
+    ///     db.producer().send("scratch", Record::new(None, vec![b'x'; 500]))?;
+    ///     db.producer().send("orders", Record::new(None, format!("order {i}").into_bytes()))?;
     /// }
-    /// db.delete_topic("scratch")?;
+    /// db.admin().delete_topic("scratch")?;
     ///
-    /// let report = db.vacuum()?;
+    /// let report = db.admin().vacuum()?;
     /// assert!(report.bytes_after < report.bytes_before);
     /// assert_eq!(db.end_offset("orders", 0)?, 2000);
-    /// assert!(db.check()?.is_clean());
+    /// assert!(db.admin().check()?.is_clean());
     /// # Ok(())
     /// # }
     /// ```
@@ -154,15 +154,15 @@ impl Brooklet {
         self.vacuum_with(VacuumOptions::default(), |_| {})
     }
 
-    /// [`Brooklet::vacuum`] with `options`, calling `progress` after every step that moved
+    /// [`Admin::vacuum`] with `options`, calling `progress` after every step that moved
     /// pages.
     pub fn vacuum_with(
         &self,
         options: VacuumOptions,
         mut progress: impl FnMut(VacuumProgress),
     ) -> Result<VacuumReport> {
-        let step_pages = (options.step_bytes / u64::from(self.inner.engine.page_size())).max(1);
-        let engine = &self.inner.engine;
+        let step_pages = (options.step_bytes / u64::from(self.db.inner.engine.page_size())).max(1);
+        let engine = &self.db.inner.engine;
         let page_size = u64::from(engine.page_size());
         let mut report = VacuumReport {
             bytes_before: engine.file_len()?,
@@ -181,7 +181,7 @@ impl Brooklet {
     /// Step 1: frees the unused tails of segments, the active ones' included.
     fn trim_segments(&self, report: &mut VacuumReport) -> Result<()> {
         loop {
-            let mut txn = self.inner.engine.begin_write()?;
+            let mut txn = self.db.inner.engine.begin_write()?;
             let page_size = txn.page_size();
             let slots = relocate::all_segments(&mut txn)?;
             let mut trimmed = 0;
@@ -214,7 +214,7 @@ impl Brooklet {
         report: &mut VacuumReport,
         progress: &mut impl FnMut(VacuumProgress),
     ) -> Result<()> {
-        let mut txn = self.inner.engine.begin_write()?;
+        let mut txn = self.db.inner.engine.begin_write()?;
         let Some(target) = initial_target(&txn) else {
             return Ok(());
         };
@@ -236,7 +236,7 @@ impl Brooklet {
             }
             txn.commit(Durability::Immediate)?;
             Self::stepped(report, &mut state, moved, progress);
-            txn = self.inner.engine.begin_write()?;
+            txn = self.db.inner.engine.begin_write()?;
         }
         // B-tree pages: the file cannot end before its highest segment, so only pages
         // above both that and the target move. Stops when a step no longer lowers the
@@ -258,7 +258,7 @@ impl Brooklet {
             }
             txn.commit(Durability::Immediate)?;
             Self::stepped(report, &mut state, budget - left, progress);
-            txn = self.inner.engine.begin_write()?;
+            txn = self.db.inner.engine.begin_write()?;
         }
         Ok(())
     }
@@ -283,7 +283,7 @@ impl Brooklet {
     /// Left out when there is nothing to cut.
     fn shrink(&self, report: &mut VacuumReport) -> Result<()> {
         for _ in 0..SHRINK_ATTEMPTS {
-            let mut txn = self.inner.engine.begin_write()?;
+            let mut txn = self.db.inner.engine.begin_write()?;
             let space = txn.space();
             let classes = txn.page_classes()?;
             let tail = classes
@@ -292,7 +292,7 @@ impl Brooklet {
                 .take_while(|c| matches!(c, PageClass::Free | PageClass::Meta))
                 .count();
             let cut_len = u64::from(space.page_count) * u64::from(txn.page_size());
-            if tail == 0 && self.inner.engine.file_len()? <= cut_len {
+            if tail == 0 && self.db.inner.engine.file_len()? <= cut_len {
                 return Ok(());
             }
             if !txn.base_is_durable() {
@@ -393,7 +393,7 @@ fn initial_target(txn: &WriteTransaction) -> Option<u32> {
 #[cfg(test)]
 #[expect(clippy::unwrap_used, reason = "a test panics where it fails")]
 mod tests {
-    use super::*;
+    use crate::Brooklet;
     use crate::engine::ReadTransaction;
     use crate::log::read::{FetchLimits, fetch};
     use crate::{Error, Options, Record, TopicConfig};
@@ -436,10 +436,14 @@ mod tests {
     /// Returns the segment's base offset.
     fn send_512_byte_batches(db: &Brooklet, topic: &str, count: u32) -> u64 {
         let head = (0..100).map(|_| Record::value(vec![b'h'; 700]));
-        db.send_batch(topic, head.collect()).unwrap();
+        db.producer().send_batch(topic, head.collect()).unwrap();
         for i in 0.. {
-            let segments = db.segments(topic, 0).unwrap();
-            let &(base, _, _, bytes_used) = segments.last().unwrap();
+            let segments = db.admin().segments(topic, 0).unwrap();
+            let &crate::SegmentInfo {
+                base_offset: base,
+                bytes_used,
+                ..
+            } = segments.last().unwrap();
             if segments.len() == 2 && bytes_used == 512 * count {
                 return base;
             }
@@ -449,7 +453,9 @@ mod tests {
             );
             let mut value = format!("{topic} {i:04} ").into_bytes();
             value.resize(442, b'.');
-            db.send_to(topic, 0, Record::value(value)).unwrap();
+            db.producer()
+                .send_to(topic, 0, Record::value(value))
+                .unwrap();
         }
         unreachable!("the loop returns")
     }
@@ -465,9 +471,9 @@ mod tests {
         let path = dir.path().join("r.brooklet");
         let db = Brooklet::open_with(&path, options()).unwrap();
         let small = TopicConfig::from_pairs([("segment.bytes", "65536")]).unwrap();
-        db.create_topic("old", 1, small.clone()).unwrap();
+        db.admin().create_topic("old", 1, small.clone()).unwrap();
         let base = send_512_byte_batches(&db, "old", 40);
-        db.create_topic("mover", 1, small).unwrap();
+        db.admin().create_topic("mover", 1, small).unwrap();
         assert_eq!(send_512_byte_batches(&db, "mover", 40), base);
         let other = Brooklet::open_with(&path, options()).unwrap();
         let snapshot = other.inner.engine.begin_read().unwrap();
@@ -479,8 +485,8 @@ mod tests {
         let before = fetch(&snapshot, old_id, 0, base, FetchLimits::default()).unwrap();
         assert_eq!(before.records.len(), 40);
 
-        db.delete_topic("old").unwrap();
-        db.vacuum().unwrap();
+        db.admin().delete_topic("old").unwrap();
+        db.admin().vacuum().unwrap();
         let moved_to = db
             .with_snapshot(|read| Ok(first_page(read, topic_id(read, "mover"), base)))
             .unwrap();
@@ -516,15 +522,19 @@ mod tests {
         let path = dir.path().join("v.brooklet");
         let db = Brooklet::open_with(&path, options()).unwrap();
         let small = TopicConfig::from_pairs([("segment.bytes", "65536")]).unwrap();
-        db.create_topic("filler", 1, small.clone()).unwrap();
-        db.send_batch("filler", values(2000, "filler")).unwrap();
-        db.create_topic("kept", 1, small).unwrap();
-        db.send_batch("kept", values(500, "kept")).unwrap();
-        db.delete_topic("filler").unwrap();
+        db.admin().create_topic("filler", 1, small.clone()).unwrap();
+        db.producer()
+            .send_batch("filler", values(2000, "filler"))
+            .unwrap();
+        db.admin().create_topic("kept", 1, small).unwrap();
+        db.producer()
+            .send_batch("kept", values(500, "kept"))
+            .unwrap();
+        db.admin().delete_topic("filler").unwrap();
         let other = Brooklet::open_with(&path, options()).unwrap();
         let snapshot = other.inner.engine.begin_read().unwrap();
         let id = topic_id(&snapshot, "kept");
-        let report = db.vacuum().unwrap();
+        let report = db.admin().vacuum().unwrap();
         assert!(
             report.pages_moved > 0 && report.pages_returned > 0,
             "{report:?}"
@@ -547,14 +557,20 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.brooklet");
         let db = Brooklet::open_with(&path, options()).unwrap();
-        db.create_topic("trimmed", 1, TopicConfig::default())
+        db.admin()
+            .create_topic("trimmed", 1, TopicConfig::default())
             .unwrap();
         let bulk = (0..100).map(|i| Record::value(format!("bulk {i:03} {:>480}", "").into_bytes()));
-        db.send_batch("trimmed", bulk.collect()).unwrap();
+        db.producer().send_batch("trimmed", bulk.collect()).unwrap();
         // Larger than a page: it opens a segment about as large as the first.
-        db.send("trimmed", Record::value(vec![b'a'; 1100])).unwrap();
-        let (_, active_first, preallocated, _) =
-            *db.segments("trimmed", 0).unwrap().last().unwrap();
+        db.producer()
+            .send("trimmed", Record::value(vec![b'a'; 1100]))
+            .unwrap();
+        let crate::SegmentInfo {
+            first_page: active_first,
+            page_count: preallocated,
+            ..
+        } = *db.admin().segments("trimmed", 0).unwrap().last().unwrap();
         assert!(preallocated >= 40, "{preallocated} pages");
 
         let other = Brooklet::open_with(&path, options()).unwrap();
@@ -563,14 +579,22 @@ mod tests {
         let before = fetch(&snapshot, id, 0, 0, FetchLimits::default()).unwrap();
         assert_eq!(before.records.len(), 101);
 
-        let report = db.vacuum().unwrap();
+        let report = db.admin().vacuum().unwrap();
         assert!(
             report.pages_trimmed >= u64::from(preallocated - 2),
             "{report:?}"
         );
-        db.create_topic("taker", 1, TopicConfig::default()).unwrap();
-        db.send_batch("taker", values(400, "taker")).unwrap();
-        let (_, taker_first, taker_pages, _) = db.segments("taker", 0).unwrap()[0];
+        db.admin()
+            .create_topic("taker", 1, TopicConfig::default())
+            .unwrap();
+        db.producer()
+            .send_batch("taker", values(400, "taker"))
+            .unwrap();
+        let crate::SegmentInfo {
+            first_page: taker_first,
+            page_count: taker_pages,
+            ..
+        } = db.admin().segments("taker", 0).unwrap()[0];
         let tail = active_first + 2..active_first + preallocated;
         assert!(
             tail.contains(&taker_first) || tail.contains(&(taker_first + taker_pages - 1)),

@@ -18,7 +18,7 @@ use crate::page::BlobPtr;
 use crate::page::slot::Journal;
 use crate::pager::{Pager, ReadTxn};
 
-/// One problem found by [`Engine::check`].
+/// One problem found by [`Admin::check`](crate::Admin::check).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Problem {
     /// The page concerned, where one is known.
@@ -36,7 +36,7 @@ impl fmt::Display for Problem {
     }
 }
 
-/// What [`Engine::check`] found.
+/// What [`Admin::check`](crate::Admin::check) found.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CheckReport {
     /// The file's page size.
@@ -55,7 +55,7 @@ pub struct CheckReport {
     /// Everything found wrong. Empty for a clean file.
     pub problems: Vec<Problem>,
     /// What recovery did when the file was opened by this handle (see
-    /// [`Engine::recovery_report`]): not problems of the file as it is now, but commits
+    /// [`Brooklet::recovery_report`](crate::Brooklet::recovery_report)): not problems of the file as it is now, but commits
     /// that were lost before it.
     pub recovery: crate::RecoveryReport,
 }

@@ -344,19 +344,23 @@ fn plan_batch(
         let body = record_body_size(record, offset_delta, timestamp_ms - timestamp_base_ms);
         let record_size = length_size(body) + body;
         if record_size > MAX_RECORD_SIZE {
-            return Err(Error::invalid(format!(
-                "record {index} encodes to {record_size} bytes, over the limit of \
-                 {MAX_RECORD_SIZE} bytes (MAX_RECORD_SIZE)"
-            )));
+            return Err(Error::RecordTooLarge {
+                what: format!("record {index} (MAX_RECORD_SIZE)"),
+                size: record_size,
+                max: MAX_RECORD_SIZE,
+            });
         }
         size += record_size;
         if size > MAX_BATCH_SIZE {
-            return Err(Error::invalid(format!(
-                "the first {} of {} records already encode to {size} bytes, over the batch \
-                 limit of {MAX_BATCH_SIZE} bytes (MAX_BATCH_SIZE)",
-                index + 1,
-                records.len()
-            )));
+            return Err(Error::RecordTooLarge {
+                what: format!(
+                    "the batch (MAX_BATCH_SIZE), at its first {} of {} records,",
+                    index + 1,
+                    records.len()
+                ),
+                size,
+                max: MAX_BATCH_SIZE,
+            });
         }
     }
     let offset_delta_last =

@@ -204,6 +204,17 @@ fn invalid_message(result: Result<Vec<u8>>) -> String {
     }
 }
 
+fn too_large_message(result: Result<Vec<u8>>, limit: usize) -> String {
+    match result {
+        Err(e @ Error::RecordTooLarge { size, max, .. }) => {
+            assert_eq!(max, limit);
+            assert!(size > max, "{e}");
+            e.to_string()
+        }
+        other => panic!("expected RecordTooLarge, got {other:?}"),
+    }
+}
+
 #[test]
 fn rejects_what_kafka_rejects_and_names_the_limits() {
     let create = TimestampType::CreateTime;
@@ -219,14 +230,17 @@ fn rejects_what_kafka_rejects_and_names_the_limits() {
     assert!(invalid_message(encode_batch(last + 1, &one, create, NOW_MS)).contains("offset"));
 
     let huge = [record(None, Some(&vec![0; MAX_RECORD_SIZE]), Some(0))];
-    let message = invalid_message(encode_batch(0, &huge, create, NOW_MS));
+    let message = too_large_message(encode_batch(0, &huge, create, NOW_MS), MAX_RECORD_SIZE);
     assert!(
         message.contains("MAX_RECORD_SIZE") && message.contains("1048527"),
         "{message}"
     );
 
     let half = record(None, Some(&vec![0; MAX_RECORD_SIZE / 2]), Some(0));
-    let message = invalid_message(encode_batch(0, &[half.clone(), half], create, NOW_MS));
+    let message = too_large_message(
+        encode_batch(0, &[half.clone(), half], create, NOW_MS),
+        MAX_BATCH_SIZE,
+    );
     assert!(
         message.contains("MAX_BATCH_SIZE") && message.contains("1048588"),
         "{message}"

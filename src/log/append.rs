@@ -71,11 +71,11 @@ pub(crate) fn append(
             now_ms,
         )?;
         if batch.len() > max_batch {
-            return Err(Error::invalid(format!(
-                "record of {} bytes exceeds max.message.bytes ({max_batch}) of topic {}",
-                batch.len() - BATCH_HEADER_SIZE,
-                topic.name
-            )));
+            return Err(Error::RecordTooLarge {
+                what: format!("a record of topic {} (max.message.bytes)", topic.name),
+                size: batch.len() - BATCH_HEADER_SIZE,
+                max: max_batch,
+            });
         }
         if epoch >= 0 {
             set_leader_epoch(&mut batch, epoch);

@@ -14,10 +14,12 @@
 
 use std::io;
 
+#[cfg(any(test, feature = "testing"))]
 mod fault;
 mod file;
 mod mem;
 
+#[cfg(any(test, feature = "testing"))]
 pub use fault::{CrashMode, FaultConfig, FaultKind, FaultStorage};
 pub use file::FileStorage;
 pub use mem::MemStorage;

@@ -28,7 +28,21 @@ use crate::error::{CorruptionKind, Error, PageId, Result};
 
 /// A transaction id. Commits get strictly increasing ids; 0 is never a commit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub struct TxnId(pub u64);
+pub struct TxnId(pub(crate) u64);
+
+impl TxnId {
+    /// The transaction id.
+    #[must_use]
+    pub const fn get(self) -> u64 {
+        self.0
+    }
+}
+
+impl From<u64> for TxnId {
+    fn from(id: u64) -> Self {
+        Self(id)
+    }
+}
 
 /// Smallest supported page size.
 pub const PAGE_SIZE_MIN: u32 = 512;

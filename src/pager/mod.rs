@@ -175,6 +175,7 @@ pub(crate) struct Pager {
 impl Pager {
     /// What recovery did when this handle opened the file: one line per commit slot it
     /// rejected or found damaged. Empty when the newest commit verified.
+    #[cfg_attr(not(feature = "testing"), allow(dead_code))]
     pub fn recovery_notes(&self) -> Vec<String> {
         self.recovery.lock().expect("recovery lock").lines()
     }
@@ -209,6 +210,7 @@ impl Pager {
     }
 
     /// True once an I/O error poisoned the handle.
+    #[cfg_attr(not(feature = "testing"), allow(dead_code))]
     pub fn is_poisoned(&self) -> bool {
         self.poisoned.load(Ordering::Acquire)
     }

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use brooklet::{Brooklet, FetchLimits, Fetched, StartAt, StoredRecord};
+use brooklet::{Brooklet, FetchLimits, Fetched, Position, StoredRecord};
 
 use super::Model;
 use super::log_common::{PartitionModel, TIMESTAMP_BASE_MS, TIMESTAMP_SPREAD_MS};
@@ -56,7 +56,7 @@ pub(crate) fn run_read(
         }
         Op::ReadAll => read_all_with_reader(db, work, model, label)?,
         Op::Check => {
-            let report = db.check()?;
+            let report = db.admin().check()?;
             assert!(report.is_clean(), "{label}: {:?}", report.problems);
         }
         _ => unreachable!("not a read step"),
@@ -155,7 +155,7 @@ fn check_offsets(
     label: &str,
 ) -> brooklet::Result<()> {
     let parts = model[topic].as_ref().expect("topic created");
-    let description = db.describe_topic(&spec.name)?;
+    let description = db.admin().describe_topic(&spec.name)?;
     assert_eq!(
         description.partitions.len(),
         parts.len(),
@@ -187,18 +187,18 @@ fn check_offsets(
 }
 
 /// A start position for a reader and the offset it must resolve to.
-fn reader_start(m: &PartitionModel, draw: u64, mode: u8) -> (StartAt, u64) {
+fn reader_start(m: &PartitionModel, draw: u64, mode: u8) -> (Position, u64) {
     let end = m.end();
     match mode {
         0 => {
             let o = draw % (end + 2);
-            (StartAt::Offset(o), o)
+            (Position::Offset(o), o)
         }
-        1 => (StartAt::Beginning, 0),
-        2 => (StartAt::End, end),
+        1 => (Position::Beginning, 0),
+        2 => (Position::End, end),
         _ => {
             let t = target_time(m, draw, (draw % 6) as u8);
-            (StartAt::Timestamp(t), m.offset_for_time(t).unwrap_or(end))
+            (Position::Timestamp(t), m.offset_for_time(t).unwrap_or(end))
         }
     }
 }
@@ -209,7 +209,7 @@ fn reader_poll(
     name: &str,
     partition: u32,
     m: &PartitionModel,
-    (start, expected): (StartAt, u64),
+    (start, expected): (Position, u64),
     label: &str,
 ) -> brooklet::Result<()> {
     let end = m.end();
@@ -276,7 +276,7 @@ pub(crate) fn read_all_with_reader(
     let mut expected_total = 0;
     for (t, parts) in model.iter().enumerate() {
         if let Some(parts) = parts {
-            reader.assign_topic(&work.specs[t].name, StartAt::Beginning)?;
+            reader.assign_topic(&work.specs[t].name, Position::Beginning)?;
             expected_total += parts.iter().map(|p| p.records.len()).sum::<usize>();
         }
     }

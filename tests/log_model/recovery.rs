@@ -61,7 +61,7 @@ pub(crate) fn verify_image(
         outcome.states.last(),
         outcome.in_flight.map(|s| &work.ops[s]),
     );
-    let report = db.check().expect("check runs");
+    let report = db.admin().check().expect("check runs");
     assert!(
         report.is_clean(),
         "{label}: check found {:?}",
@@ -73,7 +73,7 @@ pub(crate) fn verify_image(
 
 fn read_recovered(db: &Brooklet, work: &Workload, label: &str) -> brooklet::Result<Recovered> {
     let mut out: Recovered = vec![None; work.specs.len()];
-    for info in db.topics()? {
+    for info in db.admin().topics()? {
         let t = work
             .specs
             .iter()
@@ -203,6 +203,7 @@ fn append_after_recovery(db: &Brooklet, work: &Workload, recovered: &Recovered, 
         for (p, records) in parts.iter().enumerate() {
             let partition = p as u32;
             let meta = db
+                .producer()
                 .send_to(name, partition, Record::keyed("after", "crash"))
                 .unwrap_or_else(|e| panic!("{label}: send after recovery failed: {e}"));
             assert_eq!(
@@ -223,12 +224,14 @@ fn append_after_recovery(db: &Brooklet, work: &Workload, recovered: &Recovered, 
     }
     if sent == 0 {
         let spec = &work.specs[0];
-        db.create_topic(&spec.name, spec.partitions, spec.config())
+        db.admin()
+            .create_topic(&spec.name, spec.partitions, spec.config())
             .unwrap_or_else(|e| panic!("{label}: create after recovery failed: {e}"));
-        db.send(&spec.name, Record::value("first"))
+        db.producer()
+            .send(&spec.name, Record::value("first"))
             .unwrap_or_else(|e| panic!("{label}: send after recovery failed: {e}"));
     }
-    let report = db.check().expect("check runs");
+    let report = db.admin().check().expect("check runs");
     assert!(
         report.is_clean(),
         "{label}: unclean after new sends: {:?}",

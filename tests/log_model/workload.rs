@@ -61,7 +61,7 @@ pub(crate) enum Op {
         /// `send_batch*` rather than `send`/`send_to` (which take one record).
         batch: bool,
     },
-    /// A send that must fail with `InvalidArgument` and change nothing.
+    /// A send that must fail as a request error (`Error::is_request_error`) and change nothing.
     Invalid {
         topic: usize,
         partition: Option<u32>,
@@ -240,9 +240,12 @@ pub(crate) fn send(
 ) -> brooklet::Result<Vec<RecordMetadata>> {
     let one = |records: Vec<Record>| records.into_iter().next().expect("one record");
     match (via, partition, batch) {
-        (Via::Handle, None, false) => db.send(name, one(records)).map(|m| vec![m]),
-        (Via::Handle, Some(p), false) => db.send_to(name, p, one(records)).map(|m| vec![m]),
-        (Via::Handle, None, true) => db.send_batch(name, records),
+        (Via::Handle, None, false) => db.producer().send(name, one(records)).map(|m| vec![m]),
+        (Via::Handle, Some(p), false) => db
+            .producer()
+            .send_to(name, p, one(records))
+            .map(|m| vec![m]),
+        (Via::Handle, None, true) => db.producer().send_batch(name, records),
         (Via::Handle, Some(p), true) => db.producer().send_batch_to(name, p, records),
         (Via::Producer(d), p, batch) => {
             let producer = db.producer().with_durability(d);

@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use brooklet::{
-    Brooklet, ConsumerOptions, FetchLimits, OffsetReset, Record, StoredRecord, TopicConfig,
+    Brooklet, ConsumerOptions, FetchLimits, Position, Record, StoredRecord, TopicConfig,
+    TopicPartition,
 };
 
 /// One partition as a reader sees it.
@@ -37,7 +38,7 @@ impl Content {
 
 /// Reads everything in `db`.
 pub fn content(db: &Brooklet) -> brooklet::Result<Content> {
-    let names: Vec<String> = db.topics()?.into_iter().map(|t| t.name).collect();
+    let names: Vec<String> = db.admin().topics()?.into_iter().map(|t| t.name).collect();
     content_of(db, &names)
 }
 
@@ -45,7 +46,7 @@ pub fn content(db: &Brooklet) -> brooklet::Result<Content> {
 pub fn content_of(db: &Brooklet, names: &[String]) -> brooklet::Result<Content> {
     let mut topics = BTreeMap::new();
     for name in names {
-        let described = db.describe_topic(name)?;
+        let described = db.admin().describe_topic(name)?;
         let mut parts = Vec::new();
         for p in &described.partitions {
             let mut records = Vec::new();
@@ -69,8 +70,8 @@ pub fn content_of(db: &Brooklet, names: &[String]) -> brooklet::Result<Content> 
         topics.insert(name.clone(), (described.config, parts));
     }
     let mut groups = BTreeMap::new();
-    for group in db.groups()? {
-        let described = db.describe_group(&group)?;
+    for group in db.admin().groups()? {
+        let described = db.admin().describe_group(&group)?;
         let offsets = described
             .partitions
             .iter()
@@ -114,15 +115,19 @@ pub fn fill(db: &Brooklet, seed: u64, scale: u64) {
     fastrand::seed(seed);
     let mut rng = fastrand::Rng::with_seed(seed);
     let small = [("segment.bytes", "65536")];
-    db.create_topic("keep", 2, config(&small)).expect("create");
-    db.create_topic("doomed", 3, config(&small))
+    db.admin()
+        .create_topic("keep", 2, config(&small))
         .expect("create");
-    db.create_topic(
-        "rolling",
-        1,
-        config(&[("segment.bytes", "65536"), ("retention.bytes", "131072")]),
-    )
-    .expect("create");
+    db.admin()
+        .create_topic("doomed", 3, config(&small))
+        .expect("create");
+    db.admin()
+        .create_topic(
+            "rolling",
+            1,
+            config(&[("segment.bytes", "65536"), ("retention.bytes", "131072")]),
+        )
+        .expect("create");
     let mut n = 0u64;
     for round in 0..4 * scale {
         for (topic, partitions) in [("keep", 2), ("doomed", 3), ("rolling", 1), ("doomed", 3)] {
@@ -140,7 +145,8 @@ pub fn fill(db: &Brooklet, seed: u64, scale: u64) {
                 .expect("send");
         }
         if round == 2 * scale {
-            db.create_topic("groups", 1, TopicConfig::default())
+            db.admin()
+                .create_topic("groups", 1, TopicConfig::default())
                 .expect("create");
             let records = (0..30)
                 .map(|_| {
@@ -153,18 +159,19 @@ pub fn fill(db: &Brooklet, seed: u64, scale: u64) {
                 .expect("send");
         }
     }
-    db.alter_topic_config("keep", &[("max.message.bytes", "500000")])
+    db.admin()
+        .alter_topic_config("keep", &[("max.message.bytes", "500000")])
         .expect("alter");
     commit_group_offsets(db);
-    db.delete_topic("doomed").expect("delete");
+    db.admin().delete_topic("doomed").expect("delete");
     // The rolling topic's retention already dropped head segments as it was produced.
-    db.maintain().expect("maintain");
+    db.admin().maintain().expect("maintain");
 }
 
 /// A consumer group with committed offsets on two topics.
 pub fn commit_group_offsets(db: &Brooklet) {
     let options = ConsumerOptions {
-        auto_offset_reset: OffsetReset::Earliest,
+        auto_offset_reset: Some(Position::Beginning),
         auto_commit_interval: None,
         heartbeat_interval: Duration::from_secs(60),
         ..ConsumerOptions::default()
@@ -173,14 +180,18 @@ pub fn commit_group_offsets(db: &Brooklet) {
         .consumer("billing", &["keep", "groups"], options)
         .expect("join");
     consumer
-        .commit_offsets(&[("keep", 0, 17), ("keep", 1, 3), ("groups", 0, 29)])
+        .commit_offsets([
+            (TopicPartition::new("keep", 0), 17),
+            (TopicPartition::new("keep", 1), 3),
+            (TopicPartition::new("groups", 0), 29),
+        ])
         .expect("commit");
     consumer.close().expect("close");
 }
 
 /// Pages in use after a clean check: every page that is not free.
 pub fn used_pages(db: &Brooklet) -> u64 {
-    let report = db.check().expect("check");
+    let report = db.admin().check().expect("check");
     assert!(report.is_clean(), "{:?}", report.problems);
     u64::from(report.page_count) - report.free_pages()
 }
@@ -195,7 +206,9 @@ pub fn fill_uneven(db: &Brooklet, seed: u64) {
     let small = [("segment.bytes", "65536")];
     let mut n = 0u64;
     for topic in ["doomed", "keep"] {
-        db.create_topic(topic, 2, config(&small)).expect("create");
+        db.admin()
+            .create_topic(topic, 2, config(&small))
+            .expect("create");
     }
     for (topic, extra) in [("doomed", 8), ("keep", 0)] {
         for (partition, counts) in [(0, [90, 1050]), (1, [120, 1400])] {
@@ -214,5 +227,5 @@ pub fn fill_uneven(db: &Brooklet, seed: u64) {
             }
         }
     }
-    db.delete_topic("doomed").expect("delete");
+    db.admin().delete_topic("doomed").expect("delete");
 }

@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use brooklet::storage::{MemStorage, Storage};
 use brooklet::{
-    Brooklet, ConsumerOptions, Durability, Error, FetchLimits, OffsetReset, Options, Record,
-    ResetTo, StartAt, TopicConfig,
+    Brooklet, ConsumerOptions, Durability, Error, FetchLimits, Options, Position, Record,
+    TopicConfig,
 };
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
 
@@ -46,7 +46,8 @@ pub fn template() -> Vec<u8> {
     let storage = Arc::new(MemStorage::new());
     let db = open(&storage, options()).expect("open");
     let small = [("segment.bytes", "65536")];
-    db.create_topic("events", 2, TopicConfig::from_pairs(small).expect("config"))
+    db.admin()
+        .create_topic("events", 2, TopicConfig::from_pairs(small).expect("config"))
         .expect("create");
     for round in 0..3 {
         let records = (0..60)
@@ -57,16 +58,19 @@ pub fn template() -> Vec<u8> {
                 )
             })
             .collect();
-        db.send_batch("events", records).expect("send");
+        db.producer().send_batch("events", records).expect("send");
     }
     for i in 0..40 {
-        db.send_to("events", (i % 2) as u32, Record::value(value(i, 40)))
+        db.producer()
+            .send_to("events", (i % 2) as u32, Record::value(value(i, 40)))
             .expect("send");
     }
     let compact =
         TopicConfig::from_pairs([("segment.bytes", "65536"), ("cleanup.policy", "compact")])
             .expect("config");
-    db.create_topic("compacted", 1, compact).expect("create");
+    db.admin()
+        .create_topic("compacted", 1, compact)
+        .expect("create");
     for round in 0..4 {
         let records = (0..50)
             .map(|i| {
@@ -82,21 +86,25 @@ pub fn template() -> Vec<u8> {
                 }
             })
             .collect();
-        db.send_batch("compacted", records).expect("send");
+        db.producer()
+            .send_batch("compacted", records)
+            .expect("send");
     }
     let appended = TopicConfig::from_pairs([
         ("message.timestamp.type", "LogAppendTime"),
         ("retention.ms", "86400000"),
     ])
     .expect("config");
-    db.create_topic("appended", 1, appended).expect("create");
+    db.admin()
+        .create_topic("appended", 1, appended)
+        .expect("create");
     for i in 0..30 {
         let mut record = Record::value(value(i, 20));
         record.timestamp_ms = Some(1_000 + i as i64);
-        db.send("appended", record).expect("send");
+        db.producer().send("appended", record).expect("send");
     }
     let consumer_options = ConsumerOptions {
-        auto_offset_reset: OffsetReset::Earliest,
+        auto_offset_reset: Some(Position::Beginning),
         auto_commit_interval: None,
         heartbeat_interval: Duration::from_secs(3600),
         ..ConsumerOptions::default()
@@ -112,8 +120,9 @@ pub fn template() -> Vec<u8> {
         .expect("join");
     let _ = stays.poll(Duration::ZERO).expect("poll");
     stays.commit().expect("commit");
-    db.compact().expect("compact");
-    db.create_topic("settle", 1, TopicConfig::default())
+    db.admin().compact().expect("compact");
+    db.admin()
+        .create_topic("settle", 1, TopicConfig::default())
         .expect("create");
     db.flush().expect("flush");
     // Taken while `stays` is a member: its record is in the file, as after a crash.
@@ -134,7 +143,7 @@ pub struct Oracle {
 impl Oracle {
     /// Runs `check` on the file; a file it called clean must stay clean.
     pub fn check(db: &Brooklet) -> Self {
-        let clean = match db.check() {
+        let clean = match db.admin().check() {
             Ok(report) => report.is_clean(),
             Err(_) => false,
         };
@@ -169,7 +178,7 @@ impl Oracle {
         if !self.clean {
             return;
         }
-        match db.check() {
+        match db.admin().check() {
             Ok(report) if report.is_clean() => {}
             Ok(report) => panic!(
                 "{what} turned a clean file into one with problems: {:#?}\nafter: {:#?}",
@@ -185,7 +194,7 @@ impl Oracle {
 /// Reads everything through the public read API: topics, partitions, every record by
 /// `fetch` and by `fetch_batches`, offsets by time, groups.
 pub fn read_everything(db: &Brooklet, oracle: &mut Oracle) {
-    let Some(topics) = oracle.see("topics", db.topics()) else {
+    let Some(topics) = oracle.see("topics", db.admin().topics()) else {
         return;
     };
     // Several batches per fetch, and more than one fetch per partition.
@@ -195,7 +204,7 @@ pub fn read_everything(db: &Brooklet, oracle: &mut Oracle) {
     };
     for topic in &topics {
         let name = topic.name.as_str();
-        let _ = oracle.see("describe_topic", db.describe_topic(name));
+        let _ = oracle.see("describe_topic", db.admin().describe_topic(name));
         for partition in 0..topic.partitions.min(8) {
             let Some(begin) = oracle.see("beginning_offset", db.beginning_offset(name, partition))
             else {
@@ -236,9 +245,9 @@ pub fn read_everything(db: &Brooklet, oracle: &mut Oracle) {
             }
         }
     }
-    if let Some(groups) = oracle.see("groups", db.groups()) {
+    if let Some(groups) = oracle.see("groups", db.admin().groups()) {
         for group in groups {
-            let _ = oracle.see("describe_group", db.describe_group(&group));
+            let _ = oracle.see("describe_group", db.admin().describe_group(&group));
         }
     }
     let mut reader = db.reader().with_limits(limits);
@@ -246,7 +255,7 @@ pub fn read_everything(db: &Brooklet, oracle: &mut Oracle) {
         if oracle
             .see(
                 "reader assign",
-                reader.assign_topic(&topic.name, StartAt::Beginning),
+                reader.assign_topic(&topic.name, Position::Beginning),
             )
             .is_none()
         {
@@ -294,6 +303,7 @@ pub fn run_op(
     oracle: &mut Oracle,
 ) -> Option<Brooklet> {
     let topics: Vec<String> = db
+        .admin()
         .topics()
         .map(|t| t.into_iter().map(|t| t.name).collect())
         .unwrap_or_default();
@@ -304,7 +314,7 @@ pub fn run_op(
             if let Some(topic) = pick(&topics, *topic) {
                 let key = key.map(|k| vec![k]);
                 let record = Record::new(key, vec![b'v'; usize::from(*len) * 8]);
-                let _ = oracle.see(&what, db.send(&topic, record));
+                let _ = oracle.see(&what, db.producer().send(&topic, record));
             }
         }
         Op::SendBatch { topic, count } => {
@@ -312,7 +322,7 @@ pub fn run_op(
                 let records = (0..usize::from(*count % 64) + 1)
                     .map(|i| Record::new(Some(vec![(i % 7) as u8]), value(i, 200)))
                     .collect();
-                let _ = oracle.see(&what, db.send_batch(&topic, records));
+                let _ = oracle.see(&what, db.producer().send_batch(&topic, records));
             }
         }
         Op::CreateTopic {
@@ -326,7 +336,8 @@ pub fn run_op(
             let name = format!("created-{}", topics.len());
             let _ = oracle.see(
                 &what,
-                db.create_topic(&name, u32::from(*partitions % 4) + 1, config),
+                db.admin()
+                    .create_topic(&name, u32::from(*partitions % 4) + 1, config),
             );
         }
         Op::AlterTopic {
@@ -337,13 +348,14 @@ pub fn run_op(
                 let ms = retention_ms.to_string();
                 let _ = oracle.see(
                     &what,
-                    db.alter_topic_config(&topic, &[("retention.ms", &ms)]),
+                    db.admin()
+                        .alter_topic_config(&topic, &[("retention.ms", &ms)]),
                 );
             }
         }
         Op::DeleteTopic { topic } => {
             if let Some(topic) = pick(&topics, *topic) {
-                let _ = oracle.see(&what, db.delete_topic(&topic));
+                let _ = oracle.see(&what, db.admin().delete_topic(&topic));
             }
         }
         Op::Consume {
@@ -355,7 +367,7 @@ pub fn run_op(
                 return Some(db);
             };
             let options = ConsumerOptions {
-                auto_offset_reset: OffsetReset::Earliest,
+                auto_offset_reset: Some(Position::Beginning),
                 auto_commit_interval: None,
                 heartbeat_interval: Duration::from_secs(3600),
                 limits: FetchLimits {
@@ -380,26 +392,26 @@ pub fn run_op(
         Op::ResetGroup { group, to } => {
             if let Some(group) = pick(&groups, *group) {
                 let to = match to % 3 {
-                    0 => ResetTo::Earliest,
-                    1 => ResetTo::Latest,
-                    _ => ResetTo::Offset(u64::from(*to)),
+                    0 => Position::Beginning,
+                    1 => Position::End,
+                    _ => Position::Offset(u64::from(*to)),
                 };
-                let _ = oracle.see(&what, db.reset_group_offsets(&group, to, None));
+                let _ = oracle.see(&what, db.admin().reset_group_offsets(&group, to, None));
             }
         }
         Op::DeleteGroup { group } => {
             if let Some(group) = pick(&groups, *group) {
-                let _ = oracle.see(&what, db.delete_group(&group));
+                let _ = oracle.see(&what, db.admin().delete_group(&group));
             }
         }
         Op::Maintain => {
-            let _ = oracle.see(&what, db.maintain());
+            let _ = oracle.see(&what, db.admin().maintain());
         }
         Op::Compact => {
-            let _ = oracle.see(&what, db.compact());
+            let _ = oracle.see(&what, db.admin().compact());
         }
         Op::Vacuum => {
-            let _ = oracle.see(&what, db.vacuum());
+            let _ = oracle.see(&what, db.admin().vacuum());
         }
         Op::Flush => {
             let _ = oracle.see(&what, db.flush());

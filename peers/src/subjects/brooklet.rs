@@ -6,8 +6,8 @@
 use std::path::{Path, PathBuf};
 
 use brooklet::{
-    Brooklet, Consumer, ConsumerOptions, Durability, FetchLimits, OffsetReset, Options, Producer,
-    Record, TopicConfig,
+    Brooklet, Consumer, ConsumerOptions, Durability, FetchLimits, Options, Position, Producer,
+    Record, TopicConfig, TopicPartition,
 };
 
 use super::{ReadCount, Sender, Setup};
@@ -44,7 +44,9 @@ impl Subject {
         if let Some(records) = setup.retain_records {
             config.retention_bytes = Some(records * super::stored_bytes_per_record(1000));
         }
-        db.create_topic(TOPIC, 1, config).expect("create topic");
+        db.admin()
+            .create_topic(TOPIC, 1, config)
+            .expect("create topic");
         Self {
             durable: db.producer().with_durability(Durability::Immediate),
             buffered: db.producer().with_durability(Durability::None),
@@ -67,7 +69,7 @@ impl Subject {
         let db = &self.db;
         let (consumer, _) = self.consumer.get_or_insert_with(|| {
             let options = ConsumerOptions {
-                auto_offset_reset: OffsetReset::Earliest,
+                auto_offset_reset: Some(Position::Beginning),
                 auto_commit_interval: None,
                 commit_durability: durability,
                 ..ConsumerOptions::default()
@@ -122,7 +124,7 @@ impl super::Subject for Subject {
             Durability::None
         };
         self.consumer(durability)
-            .commit_offsets(&[(TOPIC, 0, offset)])
+            .commit_offsets([(TopicPartition::new(TOPIC, 0), offset)])
             .expect("brooklet offset commit");
     }
 

@@ -241,18 +241,8 @@ pub enum TopicCommand {
         /// Number of partitions (1 to 10000).
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=10_000))]
         partitions: u32,
-        /// retention.ms: delete segments older than this; -1 keeps them forever.
-        #[arg(long, allow_hyphen_values = true, value_name = "MS")]
-        retention_ms: Option<String>,
-        /// retention.bytes: per partition, delete the oldest segments beyond this; -1: no limit.
-        #[arg(long, allow_hyphen_values = true, value_name = "B")]
-        retention_bytes: Option<String>,
-        /// cleanup.policy: delete, compact or compact,delete.
-        #[arg(long, value_name = "POLICY")]
-        cleanup: Option<String>,
-        /// Any topic config as key=value (repeatable).
-        #[arg(long = "config", value_name = "K=V", value_parser = parse_pair)]
-        configs: Vec<(String, String)>,
+        #[command(flatten)]
+        configs: ConfigArgs,
     },
     /// List topic names, one per line.
     #[command(after_help = "\
@@ -296,21 +286,59 @@ Examples:
     /// Change topic configs.
     #[command(after_help = "\
 Examples:
-  brooklet topic alter events.brooklet orders --config retention.ms=86400000
-  brooklet topic alter events.brooklet orders --config retention.bytes=-1 --config cleanup.policy=compact
+  brooklet topic alter events.brooklet orders --retention-ms 86400000
+  brooklet topic alter events.brooklet orders --retention-bytes -1 --cleanup compact
+  brooklet topic alter events.brooklet orders --config max.message.bytes=2097152
 
-The allowed values are those `brooklet topic create --help` lists; a key given twice is
-refused, and a refused value leaves the topic unchanged (exit 2). Prints the topic's
-resulting config on stdout, one key=value per line.")]
+It takes the flags `topic create` takes, and the allowed values are those
+`brooklet topic create --help` lists; a key given twice with --config is refused, and a
+refused value leaves the topic unchanged (exit 2). Keys not named keep their values. Prints
+the topic's resulting config on stdout, one key=value per line.")]
     Alter {
         /// The brooklet file.
         file: PathBuf,
         /// The topic.
         topic: String,
-        /// A topic config as key=value (repeatable, at least one).
-        #[arg(long = "config", value_name = "K=V", value_parser = parse_pair, required = true)]
-        configs: Vec<(String, String)>,
+        #[command(flatten)]
+        configs: ConfigArgs,
     },
+}
+
+/// Topic configs, as `topic create` and `topic alter` take them.
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    /// retention.ms: delete segments older than this; -1 keeps them forever.
+    #[arg(long, allow_hyphen_values = true, value_name = "MS")]
+    pub retention_ms: Option<String>,
+    /// retention.bytes: per partition, delete the oldest segments beyond this; -1: no limit.
+    #[arg(long, allow_hyphen_values = true, value_name = "B")]
+    pub retention_bytes: Option<String>,
+    /// cleanup.policy: delete, compact or compact,delete.
+    #[arg(long, value_name = "POLICY")]
+    pub cleanup: Option<String>,
+    /// Any topic config as key=value (repeatable).
+    #[arg(long = "config", value_name = "K=V", value_parser = parse_pair)]
+    pub configs: Vec<(String, String)>,
+}
+
+impl ConfigArgs {
+    /// Every config as a key and value; a dedicated flag overrides the same key given with
+    /// --config.
+    pub fn pairs(self) -> Vec<(String, String)> {
+        let mut pairs = self.configs;
+        let flags = [
+            ("retention.ms", self.retention_ms),
+            ("retention.bytes", self.retention_bytes),
+            ("cleanup.policy", self.cleanup),
+        ];
+        for (key, value) in flags {
+            if let Some(value) = value {
+                pairs.retain(|(k, _)| k != key);
+                pairs.push((key.to_owned(), value));
+            }
+        }
+        pairs
+    }
 }
 
 /// How `produce` and `import` cut their input into commits.
@@ -430,8 +458,10 @@ offsets of the moment it started and exits once every partition it owns is there
 it owns all the topic's partitions or its assignment has not changed for 500 ms (the time
 other members take to hand partitions over); it then commits its positions, so the next run
 continues there. On exit (end, --max, --timeout-ms, or its reader closing stdout) it leaves
-the group, and its partitions move to the other members at once; a killed member (Ctrl-C)
-keeps them until --session-timeout-ms passes without its heartbeat.")]
+the group, and its partitions move to the other members at once. A killed member loses them
+within about half a second (its liveness lock goes with its process); a member that is alive
+but stops heartbeating (stopped with SIGSTOP, say) keeps them until --session-timeout-ms
+passes.")]
 pub struct ConsumeArgs {
     /// The brooklet file.
     pub file: PathBuf,
@@ -549,7 +579,7 @@ live members (stop its consumers first, or wait for their session timeout).")]
         group: String,
         /// earliest, latest, an offset, or a time (RFC 3339, a date, or @MS).
         #[arg(long, value_name = "WHERE", value_parser = parse_reset_to)]
-        to: brooklet::ResetTo,
+        to: brooklet::Position,
         /// Only this topic (and set all its partitions).
         #[arg(long, value_name = "T")]
         topic: Option<String>,

@@ -16,7 +16,7 @@ pub fn run(file: &Path, topic: Option<&str>, as_json: bool) -> CliResult {
     let db = open(file, Access::Write)?;
     let topics: Vec<(String, u32)> = match topic {
         Some(name) => {
-            let description = db.describe_topic(name)?;
+            let description = db.admin().describe_topic(name)?;
             if description.config.cleanup_policy == CleanupPolicy::Delete {
                 return Err(CliError::failure(format!(
                     "topic {name} has cleanup.policy=delete; compaction applies to topics \
@@ -31,6 +31,7 @@ pub fn run(file: &Path, topic: Option<&str>, as_json: bool) -> CliResult {
             )]
         }
         None => db
+            .admin()
             .topics()?
             .into_iter()
             .filter(|t| t.config.cleanup_policy != CleanupPolicy::Delete)
@@ -44,7 +45,7 @@ pub fn run(file: &Path, topic: Option<&str>, as_json: bool) -> CliResult {
     for (name, partitions) in &topics {
         let mut report = CompactionReport::default();
         for partition in 0..*partitions {
-            report += db.compact_partition(name, partition)?;
+            report += db.admin().compact_partition(name, partition)?;
             bar.inc(1);
         }
         sum += report;

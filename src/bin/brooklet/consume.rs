@@ -4,9 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use brooklet::{
-    Brooklet, ConsumedRecord, Consumer, ConsumerOptions, OffsetReset, PartitionInfo, StartAt,
-};
+use brooklet::{Brooklet, ConsumedRecord, Consumer, ConsumerOptions, PartitionInfo, Position};
 
 use crate::args::{ConsumeArgs, ConsumeFormat};
 use crate::common::{Access, CliError, CliResult, Out, counted, note, open, progress};
@@ -31,7 +29,7 @@ pub fn run(args: &ConsumeArgs) -> CliResult {
         return run_group(args, group);
     }
     let db = open(&args.file, Access::Read)?;
-    let mut reader = db.reader().with_reset(OffsetReset::Earliest);
+    let mut reader = db.reader().with_reset(Some(Position::Beginning));
     let (stops, total) = assign(&db, &mut reader, args)?;
     let bar = progress(
         args.max.map_or(total, |m| m.min(total)),
@@ -107,7 +105,7 @@ fn assign(
     reader: &mut brooklet::Reader,
     args: &ConsumeArgs,
 ) -> CliResult<(BTreeMap<u32, u64>, u64)> {
-    let description = db.describe_topic(&args.topic)?;
+    let description = db.admin().describe_topic(&args.topic)?;
     let partitions: Vec<PartitionInfo> = match args.partition {
         None => description.partitions,
         Some(p) => {
@@ -143,9 +141,9 @@ fn assign(
 }
 
 /// The start position in one partition, per the flags.
-fn start_for(args: &ConsumeArgs, p: &PartitionInfo) -> StartAt {
+fn start_for(args: &ConsumeArgs, p: &PartitionInfo) -> Position {
     if args.from_beginning {
-        StartAt::Beginning
+        Position::Beginning
     } else if let Some(offset) = args.offset {
         let clamped = offset.clamp(p.beginning_offset, p.end_offset);
         if clamped != offset {
@@ -154,13 +152,13 @@ fn start_for(args: &ConsumeArgs, p: &PartitionInfo) -> StartAt {
                 p.partition, p.beginning_offset, p.end_offset
             ));
         }
-        StartAt::Offset(clamped)
+        Position::Offset(clamped)
     } else if let Some(time) = args.since {
-        StartAt::Timestamp(time)
+        Position::Timestamp(time)
     } else if args.follow {
-        StartAt::End
+        Position::End
     } else {
-        StartAt::Beginning
+        Position::Beginning
     }
 }
 
@@ -184,7 +182,7 @@ fn run_group(args: &ConsumeArgs, group: &str) -> CliResult {
         )));
     }
     let db = open(&args.file, Access::Write)?;
-    let description = db.describe_topic(&args.topic)?;
+    let description = db.admin().describe_topic(&args.topic)?;
     let partitions = description.partitions.len();
     let nonempty: BTreeSet<u32> = description
         .partitions
@@ -204,9 +202,9 @@ fn run_group(args: &ConsumeArgs, group: &str) -> CliResult {
     let session = Duration::from_millis(args.session_timeout_ms);
     let options = ConsumerOptions {
         auto_offset_reset: if args.from_beginning {
-            OffsetReset::Earliest
+            Some(Position::Beginning)
         } else {
-            OffsetReset::Latest
+            Some(Position::End)
         },
         auto_commit_interval: None,
         session_timeout: session,
@@ -295,7 +293,7 @@ impl Member<'_> {
             if records.is_empty() {
                 // The group drops a deleted topic's partitions quietly; the command ends
                 // with an error naming the topic instead of idling on.
-                self.db.describe_topic(&args.topic)?;
+                self.db.admin().describe_topic(&args.topic)?;
             }
             self.note_new_partitions()?;
             // Print what is due; note the first record of each partition not printed
@@ -320,7 +318,8 @@ impl Member<'_> {
             // At-least-once: the records are out before their offsets are committed.
             self.printer.out.flush()?;
             for (partition, offset) in unprinted {
-                self.consumer.seek(&args.topic, partition, offset)?;
+                self.consumer
+                    .seek(&args.topic, partition, Position::Offset(offset))?;
             }
             if !records.is_empty() {
                 self.consumer.commit()?;
@@ -340,13 +339,13 @@ impl Member<'_> {
         let topic = self.args.topic.as_str();
         let mut finished = Vec::new();
         let mut reading = Vec::new();
-        for (_, partition) in self.consumer.assignment() {
-            let position = self.consumer.position(topic, partition);
-            let stop = self.stops.get(&partition).copied().unwrap_or(0);
+        for tp in self.consumer.assignment() {
+            let position = self.consumer.position(topic, tp.partition);
+            let stop = self.stops.get(&tp.partition).copied().unwrap_or(0);
             if position.is_some_and(|p| p >= stop) {
-                finished.push((topic, partition));
+                finished.push(tp);
             } else {
-                reading.push((topic, partition));
+                reading.push(tp);
             }
         }
         // Both calls mean "every partition" when given none.
@@ -367,7 +366,12 @@ impl Member<'_> {
         }
         let topic = self.args.topic.as_str();
         let mut at_end = Vec::new();
-        for (_, partition) in self.consumer.assignment() {
+        for partition in self
+            .consumer
+            .assignment()
+            .into_iter()
+            .map(|tp| tp.partition)
+        {
             if self.known.insert(partition)
                 && self.nonempty.contains(&partition)
                 && self.consumer.committed(topic, partition)?.is_none()

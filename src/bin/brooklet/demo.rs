@@ -9,7 +9,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use brooklet::{
-    Brooklet, Consumer, ConsumerOptions, OffsetReset, OnHandlerError, Record, TopicConfig,
+    Brooklet, Consumer, ConsumerOptions, OnHandlerError, Position, Record, TopicConfig,
     TopicPartition,
 };
 
@@ -36,13 +36,14 @@ pub fn run(file: Option<PathBuf>) -> CliResult {
     let db = Brooklet::open(&path)
         .map_err(|e| CliError::failure(format!("{shown}: {}", crate::common::describe(&e))))?;
     out.line(&format!("brooklet demo: created {shown}"))?;
-    db.create_topic(ORDERS, 3, TopicConfig::default())?;
-    db.create_topic(PAYMENTS, 2, TopicConfig::default())?;
+    db.admin().create_topic(ORDERS, 3, TopicConfig::default())?;
+    db.admin()
+        .create_topic(PAYMENTS, 2, TopicConfig::default())?;
     out.line(&format!(
         "created topics {ORDERS} (3 partitions) and {PAYMENTS} (2 partitions)"
     ))?;
 
-    let syncs_before = db.engine().sync_count();
+    let syncs_before = db.sync_count();
     let started = Instant::now();
     let order_commits = produce(&db, ORDERS, ORDER_COUNT, |i| {
         let customer = i % CUSTOMERS;
@@ -66,12 +67,12 @@ pub fn run(file: Option<PathBuf>) -> CliResult {
         "produced {ORDER_COUNT} records to {ORDERS} and {PAYMENT_COUNT} to {PAYMENTS} in {} \
          durable commits of {BATCH_RECORDS} records ({} fdatasyncs, {} ms)",
         order_commits + payment_commits,
-        db.engine().sync_count() - syncs_before,
+        db.sync_count() - syncs_before,
         elapsed.as_millis()
     ))?;
     out.line("keyed records go to partition murmur2(key) % partitions, as in Kafka:")?;
     for topic in [ORDERS, PAYMENTS] {
-        let d = db.describe_topic(topic)?;
+        let d = db.admin().describe_topic(topic)?;
         let spread: Vec<String> = d
             .partitions
             .iter()
@@ -82,7 +83,7 @@ pub fn run(file: Option<PathBuf>) -> CliResult {
 
     consume(&db, &mut out)?;
 
-    let report = db.check()?;
+    let report = db.admin().check()?;
     out.line(&format!(
         "check: {} ({} pages of {} bytes, {} free)",
         if report.is_clean() {
@@ -150,7 +151,7 @@ fn consume(db: &Brooklet, out: &mut Out) -> CliResult {
          {PAYMENTS} and split their five partitions:"
     ))?;
     let options = ConsumerOptions {
-        auto_offset_reset: OffsetReset::Earliest,
+        auto_offset_reset: Some(Position::Beginning),
         auto_commit_interval: None,
         ..ConsumerOptions::default()
     };
@@ -210,7 +211,7 @@ fn consume(db: &Brooklet, out: &mut Out) -> CliResult {
         "  the group, as `brooklet group describe FILE {GROUP}` shows it while both members \
          are still in:"
     ))?;
-    let description = db.describe_group(GROUP)?;
+    let description = db.admin().describe_group(GROUP)?;
     for line in description_lines(&description) {
         out.line(&format!("    {line}"))?;
     }
@@ -221,7 +222,11 @@ fn consume(db: &Brooklet, out: &mut Out) -> CliResult {
             let owner = description
                 .partitions
                 .iter()
-                .find(|p| share.owned.contains(&(p.topic.clone(), p.partition)))?
+                .find(|p| {
+                    share
+                        .owned
+                        .contains(&TopicPartition::new(p.topic.clone(), p.partition))
+                })?
                 .owner
                 .clone()?;
             Some(format!("member-{} is {owner}", i + 1))
@@ -275,6 +280,7 @@ fn handle_share(
             })
             .map_err(|e| CliError::failure(e.to_string()))?;
         let lag: u64 = db
+            .admin()
             .describe_group(GROUP)?
             .partitions
             .iter()

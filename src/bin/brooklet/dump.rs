@@ -187,7 +187,7 @@ fn headers_json(headers: &[Option<HeaderPage>; 2]) -> Vec<Value> {
 /// Every partition's segments: `(topic, partition, segment)`.
 fn all_segments(db: &Brooklet) -> CliResult<Vec<(String, u32, SegmentRef)>> {
     let mut out = Vec::new();
-    for topic in db.topics()? {
+    for topic in db.admin().topics()? {
         for partition in 0..topic.partitions {
             for seg in segments::list(db, &topic.name, partition)? {
                 out.push((topic.name.clone(), partition, seg));
@@ -206,14 +206,8 @@ fn dump_file(
     let mut trees = Vec::new();
     let mut segs = Vec::new();
     if let Some(db) = db {
-        let read = db.engine().begin_read()?;
-        for name in read.tree_names()? {
-            let mut entries: u64 = 0;
-            for item in read.range(&name, ..)? {
-                item?;
-                entries += 1;
-            }
-            trees.push((name, entries));
+        for tree in db.admin().trees()? {
+            trees.push((tree.name, tree.entries));
         }
         segs = all_segments(db)?;
     }

@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use brooklet::{Assignor, GroupDescription, ResetTo};
+use brooklet::{Assignor, GroupDescription, Position};
 use serde_json::{Value, json};
 
 use crate::args::GroupCommand;
@@ -21,7 +21,7 @@ pub fn run(command: GroupCommand) -> CliResult {
         } => reset(&file, &group, to, topic.as_deref()),
         GroupCommand::Delete { file, group } => {
             let db = open(&file, Access::Write)?;
-            db.delete_group(&group)?;
+            db.admin().delete_group(&group)?;
             note(&format!("deleted group {group}"));
             Ok(())
         }
@@ -30,7 +30,7 @@ pub fn run(command: GroupCommand) -> CliResult {
 
 fn list(file: &Path, as_json: bool) -> CliResult {
     let db = open(file, Access::Read)?;
-    let names = db.groups()?;
+    let names = db.admin().groups()?;
     let mut out = Out::new();
     if !as_json {
         for name in &names {
@@ -40,7 +40,7 @@ fn list(file: &Path, as_json: bool) -> CliResult {
     }
     let mut items = Vec::with_capacity(names.len());
     for name in &names {
-        let d = db.describe_group(name)?;
+        let d = db.admin().describe_group(name)?;
         let topics: BTreeSet<&str> = d.partitions.iter().map(|p| p.topic.as_str()).collect();
         items.push(json!({
             "group": d.group,
@@ -56,7 +56,7 @@ fn list(file: &Path, as_json: bool) -> CliResult {
 
 fn describe(file: &Path, group: &str, as_json: bool) -> CliResult {
     let db = open(file, Access::Read)?;
-    let description = db.describe_group(group)?;
+    let description = db.admin().describe_group(group)?;
     let mut out = Out::new();
     if as_json {
         out.line(&description_json(&description).to_string())?;
@@ -177,17 +177,17 @@ pub fn description_lines(d: &GroupDescription) -> Vec<String> {
     lines
 }
 
-fn reset(file: &Path, group: &str, to: ResetTo, topic: Option<&str>) -> CliResult {
+fn reset(file: &Path, group: &str, to: Position, topic: Option<&str>) -> CliResult {
     let db = open(file, Access::Write)?;
-    let offsets = db.reset_group_offsets(group, to, topic)?;
+    let offsets = db.admin().reset_group_offsets(group, to, topic)?;
     if offsets.is_empty() {
         return Err(CliError::failure(format!(
             "group {group:?} has no committed offsets to reset; name a topic with --topic"
         )));
     }
     let mut out = Out::new();
-    for (t, p, offset) in &offsets {
-        out.line(&format!("{t} {p} {offset}"))?;
+    for (tp, offset) in &offsets {
+        out.line(&format!("{} {} {offset}", tp.topic, tp.partition))?;
     }
     out.flush()?;
     let count = offsets.len();

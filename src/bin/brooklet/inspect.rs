@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use brooklet::engine::CheckReport;
+use brooklet::CheckReport;
 use brooklet::{RecoveryReport, TopicDescription};
 use serde_json::{Value, json};
 
@@ -17,7 +17,7 @@ use crate::topic::config_json;
 fn run_check(db: &brooklet::Brooklet) -> CliResult<CheckReport> {
     // The check is one library call without progress reports: a spinner says it is busy.
     let spin = spinner("checking every page");
-    let report = db.check();
+    let report = db.admin().check();
     spin.finish_and_clear();
     Ok(report?)
 }
@@ -72,7 +72,7 @@ pub fn check(file: &Path, as_json: bool) -> CliResult {
         let problems: Vec<Value> = report
             .problems
             .iter()
-            .map(|p| json!({"page": p.page.map(|id| id.0), "message": p.message}))
+            .map(|p| json!({"page": p.page.map(brooklet::PageId::get), "message": p.message}))
             .collect();
         let value = json!({
             "clean": report.is_clean(),
@@ -157,8 +157,8 @@ pub fn info(file: &Path, as_json: bool) -> CliResult {
         .len();
     let report = run_check(&db)?;
     let mut topics = Vec::new();
-    for topic in db.topics()? {
-        topics.push(db.describe_topic(&topic.name)?);
+    for topic in db.admin().topics()? {
+        topics.push(db.admin().describe_topic(&topic.name)?);
     }
     let info = Info {
         format_version: headers.iter().flatten().map(|h| h.version).max(),

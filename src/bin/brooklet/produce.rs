@@ -9,7 +9,7 @@ use std::collections::VecDeque;
 use std::io::{self, BufRead as _};
 use std::sync::mpsc::{self, Receiver, SyncSender};
 
-use brooklet::{Brooklet, Durability, Error, Header, Record, RecordMetadata};
+use brooklet::{Brooklet, Durability, Header, Record, RecordMetadata};
 
 use crate::args::{DurabilityArg, ProduceArgs};
 use crate::common::{Access, CliError, CliResult, Out, counted, describe, note, open};
@@ -178,7 +178,7 @@ impl Sink<'_> {
         }
         match self.send(records.clone()) {
             Ok(metas) => self.acked(&metas),
-            Err(Error::InvalidArgument(_)) if records.len() > 1 => {
+            Err(e) if e.is_request_error() && records.len() > 1 => {
                 for (line, record) in lines.iter().zip(records) {
                     match self.send(vec![record]) {
                         Ok(metas) => self.acked(&metas)?,
@@ -240,7 +240,7 @@ impl Sink<'_> {
 
 pub fn run(args: &ProduceArgs) -> CliResult {
     let db = open(&args.file, Access::Write)?;
-    let partitions = db.describe_topic(&args.topic)?.partitions.len();
+    let partitions = db.admin().describe_topic(&args.topic)?.partitions.len();
     if let Some(p) = args.partition
         && p as usize >= partitions
     {

@@ -2,9 +2,9 @@
 //! bytes back to back from the extent's first byte (FORMAT.md), so a segment's bytes are
 //! exactly a Kafka `.log` file's content.
 //!
-//! The library lists segments and reads their bytes (`Brooklet::segments` and
-//! `Brooklet::segment_bytes`, hidden; the newest batches may live in the commit slot as
-//! pending data, which `segment_bytes` lays over the file), and every batch is verified
+//! The library lists segments and reads their bytes (`Admin::segments` and
+//! `Admin::segment_bytes`; the newest batches may live in the commit slot as pending data,
+//! which `segment_bytes` lays over the file), and every batch is verified
 //! here (CRC, offsets increasing, batches filling the segment exactly). A segment that does
 //! not verify was freed and reused by another process after it was listed, or is damaged.
 
@@ -14,28 +14,11 @@ use brooklet::kafka::{BatchHeader, verify_batch};
 use crate::common::{CliError, CliResult};
 
 /// One segment as listed by the library.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct SegmentRef {
-    pub base_offset: u64,
-    pub first_page: u32,
-    pub page_count: u32,
-    pub bytes_used: u32,
-}
+pub use brooklet::SegmentInfo as SegmentRef;
 
 /// Segments of one partition.
 pub fn list(db: &Brooklet, topic: &str, partition: u32) -> CliResult<Vec<SegmentRef>> {
-    Ok(db
-        .segments(topic, partition)?
-        .into_iter()
-        .map(
-            |(base_offset, first_page, page_count, bytes_used)| SegmentRef {
-                base_offset,
-                first_page,
-                page_count,
-                bytes_used,
-            },
-        )
-        .collect())
+    Ok(db.admin().segments(topic, partition)?)
 }
 
 /// Reads a segment's used bytes as the newest commit holds them (the file's bytes with the
@@ -46,7 +29,8 @@ pub fn read(
     partition: u32,
     segment: &SegmentRef,
 ) -> CliResult<Vec<u8>> {
-    db.segment_bytes(topic, partition, segment.base_offset)?
+    db.admin()
+        .segment_bytes(topic, partition, segment.base_offset)?
         .ok_or_else(|| {
             CliError::failure(format!(
                 "{topic}-{partition} segment {} was deleted while it was read",

@@ -19,17 +19,17 @@ pub fn parse_time(text: &str) -> Result<i64, String> {
 
 /// Parses `group reset --to`: `earliest`, `latest`, an offset (digits), or a time: RFC 3339,
 /// a date, or `@MS` (milliseconds since the epoch; plain digits are an offset).
-pub fn parse_reset_to(text: &str) -> Result<brooklet::ResetTo, String> {
+pub fn parse_reset_to(text: &str) -> Result<brooklet::Position, String> {
     let text = text.trim();
     match text {
-        "earliest" => return Ok(brooklet::ResetTo::Earliest),
-        "latest" => return Ok(brooklet::ResetTo::Latest),
+        "earliest" => return Ok(brooklet::Position::Beginning),
+        "latest" => return Ok(brooklet::Position::End),
         _ => {}
     }
     if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
         return text
             .parse()
-            .map(brooklet::ResetTo::Offset)
+            .map(brooklet::Position::Offset)
             .map_err(|_| format!("offset {text:?} is out of range"));
     }
     if let Some(ms) = text.strip_prefix('@')
@@ -38,11 +38,11 @@ pub fn parse_reset_to(text: &str) -> Result<brooklet::ResetTo, String> {
     {
         return ms
             .parse()
-            .map(brooklet::ResetTo::Timestamp)
+            .map(brooklet::Position::Timestamp)
             .map_err(|_| format!("time {text:?} is out of range"));
     }
     parse_rfc3339(text)
-        .map(brooklet::ResetTo::Timestamp)
+        .map(brooklet::Position::Timestamp)
         .ok_or_else(|| {
             format!(
                 "expected earliest, latest, an offset, an RFC 3339 time such as \
@@ -200,18 +200,18 @@ mod tests {
 
     #[test]
     fn parses_reset_targets() {
-        use brooklet::ResetTo;
-        assert_eq!(parse_reset_to("earliest"), Ok(ResetTo::Earliest));
-        assert_eq!(parse_reset_to("latest"), Ok(ResetTo::Latest));
-        assert_eq!(parse_reset_to("42"), Ok(ResetTo::Offset(42)));
-        assert_eq!(parse_reset_to("@5"), Ok(ResetTo::Timestamp(5)));
+        use brooklet::Position;
+        assert_eq!(parse_reset_to("earliest"), Ok(Position::Beginning));
+        assert_eq!(parse_reset_to("latest"), Ok(Position::End));
+        assert_eq!(parse_reset_to("42"), Ok(Position::Offset(42)));
+        assert_eq!(parse_reset_to("@5"), Ok(Position::Timestamp(5)));
         assert_eq!(
             parse_reset_to("2026-11-26T10:00:00Z"),
-            Ok(ResetTo::Timestamp(1_795_687_200_000))
+            Ok(Position::Timestamp(1_795_687_200_000))
         );
         assert_eq!(
             parse_reset_to("2000-02-29"),
-            Ok(ResetTo::Timestamp(951_782_400_000))
+            Ok(Position::Timestamp(951_782_400_000))
         );
         for bad in ["", "first", "@", "@x", "-1", "99999999999999999999999"] {
             assert!(parse_reset_to(bad).is_err(), "{bad}");

@@ -25,7 +25,7 @@ pub fn init(path: &Path, page_size: u32) -> CliResult {
             let db = open(path, Access::Read)?;
             return Err(CliError::failure(format!(
                 "{shown} is already a brooklet file (page size {}); nothing changed",
-                db.engine().page_size()
+                db.page_size()
             )));
         }
         Ok(_) => {}
@@ -34,10 +34,7 @@ pub fn init(path: &Path, page_size: u32) -> CliResult {
     }
     let db = Brooklet::open_with(path, Options::default().page_size(page_size))
         .map_err(|e| CliError::failure(format!("{shown}: {}", crate::common::describe(&e))))?;
-    note(&format!(
-        "created {shown} (page size {})",
-        db.engine().page_size()
-    ));
+    note(&format!("created {shown} (page size {})", db.page_size()));
     Ok(())
 }
 
@@ -47,31 +44,13 @@ pub fn run(command: TopicCommand) -> CliResult {
             file,
             topic,
             partitions,
-            retention_ms,
-            retention_bytes,
-            cleanup,
             configs,
-        } => {
-            let mut pairs = configs;
-            let flags = [
-                ("retention.ms", retention_ms),
-                ("retention.bytes", retention_bytes),
-                ("cleanup.policy", cleanup),
-            ];
-            for (key, value) in flags {
-                if let Some(value) = value {
-                    // The flag overrides the same key given with --config.
-                    pairs.retain(|(k, _)| k != key);
-                    pairs.push((key.to_owned(), value));
-                }
-            }
-            create(&file, &topic, partitions, &pairs)
-        }
+        } => create(&file, &topic, partitions, &configs.pairs()),
         TopicCommand::List { file, json } => list(&file, json),
         TopicCommand::Describe { file, topic, json } => describe(&file, &topic, json),
         TopicCommand::Delete { file, topic } => {
             let db = open(&file, Access::Write)?;
-            db.delete_topic(&topic)?;
+            db.admin().delete_topic(&topic)?;
             note(&format!("deleted topic {topic}"));
             Ok(())
         }
@@ -79,7 +58,16 @@ pub fn run(command: TopicCommand) -> CliResult {
             file,
             topic,
             configs,
-        } => alter(&file, &topic, &configs),
+        } => {
+            let pairs = configs.pairs();
+            if pairs.is_empty() {
+                return Err(CliError::usage(
+                    "name at least one config to change: --retention-ms, --retention-bytes, \
+                     --cleanup or --config K=V",
+                ));
+            }
+            alter(&file, &topic, &pairs)
+        }
     }
 }
 
@@ -94,7 +82,7 @@ fn create(file: &Path, topic: &str, partitions: u32, pairs: &[(String, String)])
         .map_err(|e| CliError::usage(crate::common::describe(&e)))?;
     let config = build_config(pairs)?;
     let db = open(file, Access::Write)?;
-    db.create_topic(topic, partitions, config)?;
+    db.admin().create_topic(topic, partitions, config)?;
     let plural = if partitions == 1 { "" } else { "s" };
     note(&format!(
         "created topic {topic} with {partitions} partition{plural}"
@@ -109,7 +97,7 @@ fn alter(file: &Path, topic: &str, pairs: &[(String, String)]) -> CliResult {
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
-    let config = db.alter_topic_config(topic, &borrowed)?;
+    let config = db.admin().alter_topic_config(topic, &borrowed)?;
     let mut out = Out::new();
     for (key, value) in config.to_pairs() {
         out.line(&format!("{key}={value}"))?;
@@ -132,7 +120,7 @@ pub fn config_json(config: &TopicConfig) -> Value {
 
 fn list(file: &Path, as_json: bool) -> CliResult {
     let db = open(file, Access::Read)?;
-    let topics = db.topics()?;
+    let topics = db.admin().topics()?;
     let mut out = Out::new();
     if as_json {
         let items: Vec<Value> = topics
@@ -156,7 +144,7 @@ fn list(file: &Path, as_json: bool) -> CliResult {
 
 fn describe(file: &Path, topic: &str, as_json: bool) -> CliResult {
     let db = open(file, Access::Read)?;
-    let description = db.describe_topic(topic)?;
+    let description = db.admin().describe_topic(topic)?;
     let mut out = Out::new();
     if as_json {
         let partitions = crate::inspect::partitions_json(&description);

@@ -30,7 +30,7 @@ pub fn export(args: &ExportArgs) -> CliResult {
         outputs.refuse_database(out)?;
     }
     let db = open(&args.file, Access::Read)?;
-    let description = db.describe_topic(&args.topic)?;
+    let description = db.admin().describe_topic(&args.topic)?;
     match args.format {
         ExportFormat::Jsonl => {
             export_jsonl(
@@ -200,7 +200,7 @@ fn export_segments(
 
 pub fn import(args: &ImportArgs) -> CliResult {
     let db = open(&args.file, Access::Write)?;
-    let partitions = db.describe_topic(&args.topic)?.partitions.len();
+    let partitions = db.admin().describe_topic(&args.topic)?.partitions.len();
     let input: Box<dyn io::Read + Send> = match &args.input {
         None => Box::new(io::stdin()),
         Some(path) => Box::new(File::open(path).map_err(|e| io_error(path, &e))?),

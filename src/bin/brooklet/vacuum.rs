@@ -15,7 +15,7 @@ const PROGRESS_PAGES_MIN: u64 = 4096;
 pub fn run(file: &Path, as_json: bool) -> CliResult {
     let db = open(file, Access::Write)?;
     let mut bar: Option<ProgressBar> = None;
-    let result = db.vacuum_with(VacuumOptions::default(), |step| {
+    let result = db.admin().vacuum_with(VacuumOptions::default(), |step| {
         let bar = bar.get_or_insert_with(|| {
             progress(step.pages_to_move, PROGRESS_PAGES_MIN, "moving pages")
         });
