@@ -18,6 +18,7 @@
 //! way down, before any field of the page is trusted.
 
 mod cursor;
+pub mod format;
 pub(crate) mod slot;
 mod store;
 
