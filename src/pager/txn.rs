@@ -28,7 +28,7 @@ use crate::page::{PageRead, PageWrite};
 /// Most commits a window chain may hold; the commit after is made durable, which bounds
 /// the chain that recovery walks.
 const MAX_WINDOW_COMMITS: u32 = 1024;
-use crate::page::{BlobPtr, NodePtr, TxnId, verify};
+use crate::page::{BlobPtr, NodePtr, TxnId, stored_crc, verify};
 
 impl Pager {
     /// Reads a node page through the cache and verifies it against `ptr`.
@@ -930,8 +930,9 @@ impl WriteTxn {
             }
         }
         for (id, page) in &self.dirty {
-            let crc = u32::from_le_bytes(page[..4].try_into().expect("4 bytes"));
-            self.pager.cache.insert(*id, crc, Arc::clone(page));
+            self.pager
+                .cache
+                .insert(*id, stored_crc(page), Arc::clone(page));
         }
         Ok(())
     }
