@@ -46,6 +46,18 @@ impl<'a> Cursor<'a> {
             .map_err(|_| Error::corrupt_file(CorruptionKind::BadLength))
     }
 
+    /// Takes the next `count` fixed layouts, in place.
+    pub fn slice<T: FromBytes + Immutable + KnownLayout + Unaligned>(
+        &mut self,
+        count: usize,
+    ) -> Result<&'a [T]> {
+        let len = count
+            .checked_mul(size_of::<T>())
+            .ok_or_else(|| Error::corrupt_file(CorruptionKind::BadLength))?;
+        <[T]>::ref_from_bytes(self.take(len)?)
+            .map_err(|_| Error::corrupt_file(CorruptionKind::BadLength))
+    }
+
     fn array<const N: usize>(&mut self) -> Result<[u8; N]> {
         Ok(self.take(N)?.try_into().expect("take returned N bytes"))
     }
