@@ -2,17 +2,17 @@
 //!
 //! Every fixed-size structure brooklet writes is a `#[repr(C)]` struct of byte-order-aware
 //! fields (`zerocopy::little_endian`): alignment 1 and no padding, so the struct's bytes
-//! are exactly the bytes on disk, at any offset, and a field read is one unaligned load
-//! (and a byte swap on a big-endian host). Reading through them in place
-//! (`FromBytes::ref_from_bytes`, `ref_from_prefix`) checks the slice's length first, so a
-//! wrong-length slice is an error, never a panic.
+//! are exactly the bytes on disk, at any offset. The codecs read and write through these
+//! structs, in place (`FromBytes::ref_from_bytes`, `ref_from_prefix`; `IntoBytes::as_bytes`)
+//! and never through hand-written offsets; a field read is one unaligned load (and a byte
+//! swap on a big-endian host). Decoding a wrong-length slice is an error, never a panic.
 //!
 //! Variable parts (inline journal entries, key and value bytes, strings) follow the fixed
 //! structs and are described in FORMAT.md; the structs below say where each one starts.
 //!
-//! Public as `brooklet::format`, for tools that read brooklet files without the engine.
-//! These are layouts only: a value read through them is unverified until its checksum and
-//! the checks FORMAT.md describes have passed.
+//! Public as `brooklet::format`, for tools that read brooklet files without the engine (the
+//! `brooklet dump` command uses it). These are layouts only: a value read through them is
+//! unverified until its checksum and the checks FORMAT.md describes have passed.
 
 use core::mem::size_of;
 
