@@ -162,10 +162,15 @@ fn edit(db: &brooklet::Brooklet, edits: &[Edit], durable: bool, page_count: u32)
     };
     for e in edits.iter().take(6) {
         let tree = TREES[usize::from(e.tree) % TREES.len()];
-        let Ok(entries) = txn.range(tree, .., false) else {
+        let Ok(entries) = txn.range(tree, ..) else {
             return false;
         };
-        let keys: Vec<Vec<u8>> = entries.into_iter().map(|(k, _)| k).collect();
+        let Ok(keys) = entries
+            .map(|item| item.map(|(k, _)| k))
+            .collect::<Result<Vec<Vec<u8>>, _>>()
+        else {
+            return false;
+        };
         let key = key_of(&e.key, &keys);
         if key.is_empty() || key.len() > 56 {
             continue;
