@@ -1,5 +1,5 @@
-//! L1, pure codecs over page bytes and the fixed on-disk layouts ([`format`]). No I/O
-//! happens here, so every decoder can be fuzzed alone.
+//! L1, pure codecs over page bytes and the fixed on-disk layouts ([`format`](mod@format)).
+//! No I/O happens here, so every decoder can be fuzzed alone.
 //!
 //! Every metadata page starts with the common page header, [`format::PageHeader`] (24
 //! bytes, little-endian: checksum, kind, level, entry count, own id, reserved, txn id);
