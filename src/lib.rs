@@ -12,7 +12,8 @@
 //! L4  engine    named B-trees in atomic transactions, data extents, check
 //! L3  btree     the copy-on-write B-tree
 //! L2  pager     pages by id, page cache, commit slots, journal, recovery, free list
-//! L1  page      pure codecs over page bytes, the page read/write traits
+//! L1  page      pure codecs over page bytes, the fixed layouts (`format`), the page
+//!               read/write traits
 //! L1  kafka     pure: Kafka's RecordBatch v2, records, varints, the partitioner
 //! L0  os        Storage trait: real file, memory, fault injection; the clock
 //! L0  error     the error type
@@ -59,6 +60,7 @@ pub use error::{CorruptionKind, Error, PageId, Result};
 pub use group::Assignor;
 pub use kafka::{Header, Record, RecordRef, Records, StoredRecord, TimestampType};
 pub use log::{FetchLimits, Fetched, FetchedBatches};
+pub use page::format;
 pub use page::{PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, PAGE_SIZE_MIN, TxnId};
 pub use pager::{Durability, RecoveryReport, RolledBackCommit};
 

@@ -19,7 +19,7 @@ mod workload;
 use std::sync::Arc;
 
 use brooklet::storage::{CrashMode, FaultConfig, FaultStorage, MemStorage, Storage};
-use brooklet::{Brooklet, Error, Record, SegmentInfo, TopicConfig};
+use brooklet::{Brooklet, Record, SegmentInfo, TopicConfig};
 use log_common::{PartitionModel, apply_acked};
 use reads::{read_all_with_reader, run_read};
 use recovery::{Recovery, verify_image};

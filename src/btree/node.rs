@@ -368,10 +368,7 @@ impl PageNode {
 /// or `Err(Corrupt)`, and no allocation exceeds what the page's size can justify.
 pub(crate) fn parse(page: Arc<[u8]>, id: PageId) -> Result<PageNode> {
     let corrupt = |kind| Error::corrupt(id, kind);
-    if page.len() < HEADER_SIZE {
-        return Err(corrupt(CorruptionKind::BadLength));
-    }
-    let header = PageHeader::read(&page);
+    let header = PageHeader::read(&page, id)?;
     let is_leaf = match header.kind {
         k if k == PageKind::Leaf as u8 => true,
         k if k == PageKind::Branch as u8 => false,

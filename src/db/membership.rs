@@ -115,33 +115,7 @@ impl Consumer {
             }
         }
         if !revoking.is_empty() {
-            let tps: Vec<TopicPartition> = revoking.iter().map(|(_, tp)| tp.clone()).collect();
-            // A partition assigned and moved on again before this member synced was never
-            // its own: it is released, but neither reported nor committed.
-            let held: Vec<TopicPartition> = tps
-                .iter()
-                .filter(|tp| self.owned.contains(*tp))
-                .cloned()
-                .collect();
-            if !held.is_empty()
-                && let Some(f) = self.on_revoked.as_mut()
-            {
-                f(&held);
-            }
-            if self.options.auto_commit_interval.is_some() {
-                self.commit_positions(&held)?;
-            }
-            let mut txn = self.db.inner.engine.begin_write()?;
-            let ids: Vec<(u32, u32)> = revoking
-                .iter()
-                .map(|(id, tp)| (*id, tp.partition))
-                .collect();
-            groups::release(&mut txn, self.group_id, self.member_id, &ids)?;
-            txn.commit(Durability::None)?;
-            for tp in &tps {
-                self.positions.remove(tp);
-                self.paused.remove(tp);
-            }
+            self.revoke(&revoking)?;
         }
         let added: Vec<TopicPartition> = mine.difference(&self.owned).cloned().collect();
         for tp in self.owned.difference(&mine).cloned().collect::<Vec<_>>() {
@@ -158,6 +132,40 @@ impl Consumer {
             f(&added);
         }
         self.last_sync = Some(Instant::now());
+        Ok(())
+    }
+
+    /// Hands over partitions the group moved to other members: reports the ones this
+    /// member held (`on_revoked`), commits their positions (with auto-commit), releases
+    /// them all, and forgets their positions. `revoking` pairs topic ids with partitions.
+    fn revoke(&mut self, revoking: &[(u32, TopicPartition)]) -> Result<()> {
+        let tps: Vec<TopicPartition> = revoking.iter().map(|(_, tp)| tp.clone()).collect();
+        // A partition assigned and moved on again before this member synced was never
+        // its own: it is released, but neither reported nor committed.
+        let held: Vec<TopicPartition> = tps
+            .iter()
+            .filter(|tp| self.owned.contains(*tp))
+            .cloned()
+            .collect();
+        if !held.is_empty()
+            && let Some(f) = self.on_revoked.as_mut()
+        {
+            f(&held);
+        }
+        if self.options.auto_commit_interval.is_some() {
+            self.commit_positions(&held)?;
+        }
+        let mut txn = self.db.inner.engine.begin_write()?;
+        let ids: Vec<(u32, u32)> = revoking
+            .iter()
+            .map(|(id, tp)| (*id, tp.partition))
+            .collect();
+        groups::release(&mut txn, self.group_id, self.member_id, &ids)?;
+        txn.commit(Durability::None)?;
+        for tp in &tps {
+            self.positions.remove(tp);
+            self.paused.remove(tp);
+        }
         Ok(())
     }
 

@@ -15,7 +15,9 @@
 //! The free-list, journal and window-chain blobs need no moving: every commit writes them
 //! anew, and under a ceiling their pages come from below it too.
 
-use super::txn::{ALL, EXTENTS_TREE, WriteTransaction, decode_extent_key, decode_extent_len};
+use super::txn::{
+    ALL, EXTENTS_TREE, WriteTransaction, decode_extent_key, decode_extent_len, encode_extent_len,
+};
 use crate::btree::Evict;
 use crate::error::{CorruptionKind, Error, PageId, Result};
 
@@ -215,7 +217,7 @@ impl WriteTransaction {
         self.insert(
             EXTENTS_TREE,
             &dest.0.to_be_bytes(),
-            &page_count.to_le_bytes(),
+            &encode_extent_len(page_count),
         )?;
         let mut buf = vec![0u8; COPY_CHUNK];
         let mut offset = 0u64;
@@ -244,7 +246,7 @@ impl WriteTransaction {
         self.insert(
             EXTENTS_TREE,
             &first.0.to_be_bytes(),
-            &page_count.to_le_bytes(),
+            &encode_extent_len(page_count),
         )?;
         self.txn
             .free_pages(PageId(first.0 + page_count), old_count - page_count);

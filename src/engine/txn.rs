@@ -6,16 +6,26 @@ use std::ops::{Bound, RangeBounds};
 use super::pending::{Merge, Pending};
 use crate::btree::{self, TreeMut};
 use crate::error::{Error, PageId, Result};
-use crate::page::{Cursor, NodePtr, TxnId};
+use zerocopy::{FromBytes as _, IntoBytes as _};
+
+use crate::page::{NodePtr, TxnId, format};
 use crate::page::{PageRead, PageWrite};
 use crate::pager::{self, Durability};
 
+/// Encodes an extents-tree value: the extent's page count.
+pub(crate) fn encode_extent_len(page_count: u32) -> [u8; size_of::<format::ExtentValue>()] {
+    let value = format::ExtentValue {
+        page_count: page_count.into(),
+    };
+    value.as_bytes().try_into().expect("the value's own size")
+}
+
 /// Decodes an extents-tree value: the extent's page count.
 pub(crate) fn decode_extent_len(value: &[u8], first: PageId) -> Result<u32> {
-    let bytes: [u8; 4] = value
-        .try_into()
-        .map_err(|_| Error::corrupt(first, crate::CorruptionKind::BadLength))?;
-    let count = u32::from_le_bytes(bytes);
+    let count = format::ExtentValue::ref_from_bytes(value)
+        .map_err(|_| Error::corrupt(first, crate::CorruptionKind::BadLength))?
+        .page_count
+        .get();
     if count == 0 {
         return Err(Error::corrupt(first, crate::CorruptionKind::BadLength));
     }
@@ -38,12 +48,9 @@ pub(super) fn encode_root(ptr: NodePtr) -> Vec<u8> {
 
 /// Decodes a tree root from the master tree.
 pub(super) fn decode_root(bytes: &[u8]) -> Result<NodePtr> {
-    let mut c = Cursor::new(bytes);
-    let ptr = NodePtr::decode(&mut c)?;
-    if c.remaining() != 0 {
-        return Err(Error::corrupt_file(crate::CorruptionKind::BadLength));
-    }
-    Ok(ptr)
+    format::NodePtr::ref_from_bytes(bytes)
+        .map(|raw| NodePtr::from_disk(*raw))
+        .map_err(|_| Error::corrupt_file(crate::CorruptionKind::BadLength))
 }
 
 /// The engine's own tree of data extents: first page (u32 big-endian) to page count (u32
@@ -633,7 +640,7 @@ impl WriteTransaction {
         self.insert(
             EXTENTS_TREE,
             &first.0.to_be_bytes(),
-            &page_count.to_le_bytes(),
+            &encode_extent_len(page_count),
         )?;
         Ok(first)
     }

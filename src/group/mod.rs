@@ -24,14 +24,16 @@
 //! the groups' part of the integrity check. The group id counter is in `counters`.
 //!
 //! May call: the engine (transactions, liveness locks), the catalog (subscribed topics),
-//! `counters`, `page` (the cursor) and `error`.
+//! `counters`, `page` (the cursor and the values' fixed layouts) and `error`.
 
 pub(crate) mod assign;
 pub(crate) mod check;
 pub(crate) mod store;
 
+use zerocopy::IntoBytes as _;
+
 use crate::error::{Error, Result};
-use crate::page::{Cursor, put_u16, put_u32, put_u64};
+use crate::page::{Cursor, format, put_u16};
 
 pub(crate) const TREE_GROUPS: &str = "group.groups";
 pub(crate) const TREE_STATE: &str = "group.state";
@@ -172,17 +174,17 @@ pub(crate) struct Member {
 
 impl Member {
     pub fn encode(&self) -> Vec<u8> {
-        let mut out =
-            Vec::with_capacity(32 + self.topics.iter().map(|t| t.len() + 2).sum::<usize>());
-        put_u64(&mut out, self.heartbeat_ms);
-        put_u64(&mut out, self.polled_ms);
-        put_u32(&mut out, self.session_timeout_ms);
-        put_u32(&mut out, self.max_poll_ms);
-        put_u32(&mut out, self.pid);
-        put_u16(
-            &mut out,
-            u16::try_from(self.topics.len()).expect("few topics"),
-        );
+        let head = format::MemberHead {
+            heartbeat_ms: self.heartbeat_ms.into(),
+            polled_ms: self.polled_ms.into(),
+            session_timeout_ms: self.session_timeout_ms.into(),
+            max_poll_ms: self.max_poll_ms.into(),
+            pid: self.pid.into(),
+            topic_count: u16::try_from(self.topics.len()).expect("few topics").into(),
+        };
+        let topics_len = self.topics.iter().map(|t| t.len() + 2).sum::<usize>();
+        let mut out = Vec::with_capacity(size_of::<format::MemberHead>() + topics_len);
+        out.extend_from_slice(head.as_bytes());
         for t in &self.topics {
             put_str(&mut out, t);
         }
@@ -191,15 +193,16 @@ impl Member {
 
     pub fn decode(bytes: &[u8]) -> Result<Self> {
         decode_whole(TREE_MEMBERS, bytes, |c| {
+            let head: &format::MemberHead = c.read()?;
             let mut m = Self {
-                heartbeat_ms: c.u64()?,
-                polled_ms: c.u64()?,
-                session_timeout_ms: c.u32()?,
-                max_poll_ms: c.u32()?,
-                pid: c.u32()?,
+                heartbeat_ms: head.heartbeat_ms.get(),
+                polled_ms: head.polled_ms.get(),
+                session_timeout_ms: head.session_timeout_ms.get(),
+                max_poll_ms: head.max_poll_ms.get(),
+                pid: head.pid.get(),
                 topics: Vec::new(),
             };
-            for _ in 0..c.u16()? {
+            for _ in 0..head.topic_count.get() {
                 m.topics.push(get_str(c, TREE_MEMBERS)?);
             }
             Ok(m)
@@ -235,18 +238,25 @@ pub(crate) struct GroupState {
 
 impl GroupState {
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(13 + self.owners.len() * 24);
-        put_u64(&mut out, self.generation);
-        out.push(self.assignor.code());
-        put_u32(
-            &mut out,
-            u32::try_from(self.owners.len()).expect("owners fit u32"),
+        let head = format::GroupStateHead {
+            generation: self.generation.into(),
+            assignor: self.assignor.code(),
+            count: u32::try_from(self.owners.len())
+                .expect("owners fit u32")
+                .into(),
+        };
+        let mut out = Vec::with_capacity(
+            size_of::<format::GroupStateHead>() + self.owners.len() * size_of::<format::Owner>(),
         );
+        out.extend_from_slice(head.as_bytes());
         for o in &self.owners {
-            put_u32(&mut out, o.topic_id);
-            put_u32(&mut out, o.partition);
-            put_u64(&mut out, o.member);
-            put_u64(&mut out, o.pending);
+            let owner = format::Owner {
+                topic_id: o.topic_id.into(),
+                partition: o.partition.into(),
+                member: o.member.into(),
+                pending: o.pending.into(),
+            };
+            out.extend_from_slice(owner.as_bytes());
         }
         out
     }
@@ -255,22 +265,22 @@ impl GroupState {
     /// partition) order, which [`GroupState::owner`] relies on.
     pub fn decode(bytes: &[u8]) -> Result<Self> {
         decode_whole(TREE_STATE, bytes, |c| {
-            let generation = c.u64()?;
-            let assignor = Assignor::from_code(c.u8()?)?;
-            let count = c.u32()? as usize;
-            if count > c.remaining() / 24 {
+            let head: &format::GroupStateHead = c.read()?;
+            let assignor = Assignor::from_code(head.assignor)?;
+            let count = head.count.get() as usize;
+            if count > c.remaining() / size_of::<format::Owner>() {
                 return Err(Error::bad_value(
                     TREE_STATE,
                     "owner count exceeds the value",
                 ));
             }
             let mut owners: Vec<Owner> = Vec::with_capacity(count);
-            for _ in 0..count {
+            for raw in c.slice::<format::Owner>(count)? {
                 let owner = Owner {
-                    topic_id: c.u32()?,
-                    partition: c.u32()?,
-                    member: c.u64()?,
-                    pending: c.u64()?,
+                    topic_id: raw.topic_id.get(),
+                    partition: raw.partition.get(),
+                    member: raw.member.get(),
+                    pending: raw.pending.get(),
                 };
                 if owners
                     .last()
@@ -281,7 +291,7 @@ impl GroupState {
                 owners.push(owner);
             }
             Ok(Self {
-                generation,
+                generation: head.generation.get(),
                 assignor,
                 owners,
             })
@@ -317,18 +327,23 @@ pub(crate) struct Committed {
 
 impl Committed {
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(18 + self.metadata.len());
-        put_u64(&mut out, self.offset);
-        put_u64(&mut out, self.time_ms);
+        let head = format::CommittedHead {
+            offset: self.offset.into(),
+            time_ms: self.time_ms.into(),
+        };
+        let mut out =
+            Vec::with_capacity(size_of::<format::CommittedHead>() + 2 + self.metadata.len());
+        out.extend_from_slice(head.as_bytes());
         put_str(&mut out, &self.metadata);
         out
     }
 
     pub fn decode(bytes: &[u8]) -> Result<Self> {
         decode_whole(TREE_OFFSETS, bytes, |c| {
+            let head: &format::CommittedHead = c.read()?;
             Ok(Self {
-                offset: c.u64()?,
-                time_ms: c.u64()?,
+                offset: head.offset.get(),
+                time_ms: head.time_ms.get(),
                 metadata: get_str(c, TREE_OFFSETS)?,
             })
         })

@@ -16,7 +16,7 @@
 
 use super::meta::{
     INDEX_INTERVAL, IndexEntry, PartitionState, Segment, TREE_OFFSETS, TREE_PARTITIONS,
-    TREE_SEGMENTS, TREE_TIMES, encode_u64, offset_key, partition_key, time_key,
+    TREE_SEGMENTS, TREE_TIMES, encode_time_entry, offset_key, partition_key, time_key,
 };
 use crate::catalog::TopicMeta;
 use crate::engine::WriteTransaction;
@@ -191,7 +191,7 @@ fn write_batch(
         txn.insert(
             TREE_TIMES,
             &time_key(topic.id, partition, batch_timestamp_max),
-            &encode_u64(state.next_offset),
+            &encode_time_entry(state.next_offset),
         )?;
         state.timed_pos = position;
     }

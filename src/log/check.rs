@@ -23,7 +23,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use super::compact::for_each_batch;
 use super::meta::{
     IndexEntry, PartitionState, Segment, TREE_OFFSETS, TREE_PARTITIONS, TREE_SEGMENTS, TREE_TIMES,
-    decode_u64, split_offset_key, split_partition_key, time_from_suffix,
+    decode_time_entry, split_offset_key, split_partition_key, time_from_suffix,
 };
 use crate::catalog::{TREE_TOPICS, TopicMeta, split_topic_key};
 use crate::counters;
@@ -320,7 +320,7 @@ impl LogCheck<'_> {
                 return;
             };
             let timestamp = time_from_suffix(suffix);
-            match decode_u64(TREE_TIMES, &value) {
+            match decode_time_entry(&value) {
                 Ok(offset) => times.entry(id).or_default().push((timestamp, offset)),
                 Err(e) => {
                     let name = log.partition_name(id);

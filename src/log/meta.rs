@@ -15,9 +15,11 @@
 //! The topics themselves are the catalog's (`log.topics`), and the file's counters (the
 //! leader epoch among them) are in `counters` (`log.meta`).
 
+use zerocopy::{FromBytes as _, IntoBytes as _};
+
 use crate::engine::Bounds;
 use crate::error::{Error, Result};
-use crate::page::{Cursor, put_u32, put_u64};
+use crate::page::format;
 
 pub(crate) const TREE_PARTITIONS: &str = "log.partitions";
 pub(crate) const TREE_SEGMENTS: &str = "log.segments";
@@ -122,8 +124,6 @@ pub(crate) struct PartitionState {
     pub timestamp_max: i64,
 }
 
-const PARTITION_STATE_SIZE: usize = 8 * 3 + 4 + 8 + 4 + 4 + 8;
-
 impl PartitionState {
     pub fn new() -> Self {
         Self {
@@ -133,16 +133,18 @@ impl PartitionState {
     }
 
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(PARTITION_STATE_SIZE);
-        put_u64(&mut out, self.log_start);
-        put_u64(&mut out, self.next_offset);
-        put_u64(&mut out, self.active_base);
-        put_u32(&mut out, self.segment_count);
-        put_u64(&mut out, self.bytes_total);
-        put_u32(&mut out, self.indexed_pos);
-        put_u32(&mut out, self.timed_pos);
-        put_u64(&mut out, self.timestamp_max.cast_unsigned());
-        out
+        format::PartitionState {
+            log_start: self.log_start.into(),
+            next_offset: self.next_offset.into(),
+            active_base: self.active_base.into(),
+            segment_count: self.segment_count.into(),
+            bytes_total: self.bytes_total.into(),
+            indexed_pos: self.indexed_pos.into(),
+            timed_pos: self.timed_pos.into(),
+            timestamp_max: self.timestamp_max.into(),
+        }
+        .as_bytes()
+        .to_vec()
     }
 
     /// Decodes a state and checks what it can alone: the log start is not past the end,
@@ -150,19 +152,17 @@ impl PartitionState {
     /// is not past the end.
     pub fn decode(bytes: &[u8]) -> Result<Self> {
         let bad = |why| Error::bad_value(TREE_PARTITIONS, why);
-        if bytes.len() != PARTITION_STATE_SIZE {
-            return Err(bad("partition state has the wrong size"));
-        }
-        let mut c = Cursor::new(bytes);
+        let raw = format::PartitionState::ref_from_bytes(bytes)
+            .map_err(|_| bad("partition state has the wrong size"))?;
         let state = Self {
-            log_start: c.u64()?,
-            next_offset: c.u64()?,
-            active_base: c.u64()?,
-            segment_count: c.u32()?,
-            bytes_total: c.u64()?,
-            indexed_pos: c.u32()?,
-            timed_pos: c.u32()?,
-            timestamp_max: c.u64()?.cast_signed(),
+            log_start: raw.log_start.get(),
+            next_offset: raw.next_offset.get(),
+            active_base: raw.active_base.get(),
+            segment_count: raw.segment_count.get(),
+            bytes_total: raw.bytes_total.get(),
+            indexed_pos: raw.indexed_pos.get(),
+            timed_pos: raw.timed_pos.get(),
+            timestamp_max: raw.timestamp_max.get(),
         };
         if state.log_start > state.next_offset {
             return Err(bad("partition log start is past its end"));
@@ -192,33 +192,31 @@ pub(crate) struct Segment {
     pub timestamp_max: i64,
 }
 
-const SEGMENT_SIZE: usize = 4 + 4 + 4 + 8 + 8;
-
 impl Segment {
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(SEGMENT_SIZE);
-        put_u32(&mut out, self.first_page);
-        put_u32(&mut out, self.page_count);
-        put_u32(&mut out, self.bytes_used);
-        put_u64(&mut out, self.offset_last);
-        put_u64(&mut out, self.timestamp_max.cast_unsigned());
-        out
+        format::Segment {
+            first_page: self.first_page.into(),
+            page_count: self.page_count.into(),
+            bytes_used: self.bytes_used.into(),
+            offset_last: self.offset_last.into(),
+            timestamp_max: self.timestamp_max.into(),
+        }
+        .as_bytes()
+        .to_vec()
     }
 
     /// Decodes a segment entry and checks it against the file: its extent lies in pages
     /// `2 .. page_count`, its bytes fit the extent, and its last offset is a Kafka offset.
     pub fn decode(bytes: &[u8], bounds: Bounds) -> Result<Self> {
         let bad = |why| Error::bad_value(TREE_SEGMENTS, why);
-        if bytes.len() != SEGMENT_SIZE {
-            return Err(bad("segment entry has the wrong size"));
-        }
-        let mut c = Cursor::new(bytes);
+        let raw = format::Segment::ref_from_bytes(bytes)
+            .map_err(|_| bad("segment entry has the wrong size"))?;
         let seg = Self {
-            first_page: c.u32()?,
-            page_count: c.u32()?,
-            bytes_used: c.u32()?,
-            offset_last: c.u64()?,
-            timestamp_max: c.u64()?.cast_signed(),
+            first_page: raw.first_page.get(),
+            page_count: raw.page_count.get(),
+            bytes_used: raw.bytes_used.get(),
+            offset_last: raw.offset_last.get(),
+            timestamp_max: raw.timestamp_max.get(),
         };
         if !bounds.holds_extent(seg.first_page, seg.page_count) {
             return Err(bad("segment extent lies outside the file"));
@@ -248,38 +246,38 @@ pub(crate) struct IndexEntry {
 
 impl IndexEntry {
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(12);
-        put_u64(&mut out, self.segment_base);
-        put_u32(&mut out, self.position);
-        out
+        format::IndexEntry {
+            segment_base: self.segment_base.into(),
+            position: self.position.into(),
+        }
+        .as_bytes()
+        .to_vec()
     }
 
     pub fn decode(bytes: &[u8]) -> Result<Self> {
-        if bytes.len() != 12 {
-            return Err(Error::bad_value(
-                TREE_OFFSETS,
-                "offset index entry has the wrong size",
-            ));
-        }
-        let mut c = Cursor::new(bytes);
+        let raw = format::IndexEntry::ref_from_bytes(bytes)
+            .map_err(|_| Error::bad_value(TREE_OFFSETS, "offset index entry has the wrong size"))?;
         Ok(Self {
-            segment_base: c.u64()?,
-            position: c.u32()?,
+            segment_base: raw.segment_base.get(),
+            position: raw.position.get(),
         })
     }
 }
 
-/// Encodes a u64 value (time-index offsets, counters).
-pub(crate) fn encode_u64(v: u64) -> [u8; 8] {
-    v.to_le_bytes()
+/// Encodes a time-index value: the offset of the batch the entry was made for.
+pub(crate) fn encode_time_entry(offset: u64) -> Vec<u8> {
+    format::TimeIndexEntry {
+        offset: offset.into(),
+    }
+    .as_bytes()
+    .to_vec()
 }
 
-/// Decodes a u64 value of `tree`.
-pub(crate) fn decode_u64(tree: &'static str, bytes: &[u8]) -> Result<u64> {
-    let b: [u8; 8] = bytes
-        .try_into()
-        .map_err(|_| Error::bad_value(tree, "expected an 8-byte value"))?;
-    Ok(u64::from_le_bytes(b))
+/// Decodes a time-index value.
+pub(crate) fn decode_time_entry(bytes: &[u8]) -> Result<u64> {
+    format::TimeIndexEntry::ref_from_bytes(bytes)
+        .map(|raw| raw.offset.get())
+        .map_err(|_| Error::bad_value(TREE_TIMES, "expected an 8-byte value"))
 }
 
 #[cfg(test)]

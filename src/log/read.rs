@@ -18,7 +18,7 @@
 use super::fetched::FetchedBatches;
 use super::meta::{
     IndexEntry, PartitionState, Segment, TREE_OFFSETS, TREE_PARTITIONS, TREE_SEGMENTS, TREE_TIMES,
-    decode_u64, key_suffix, offset_key, partition_key, time_key,
+    decode_time_entry, key_suffix, offset_key, partition_key, time_key,
 };
 use crate::engine::{ReadTransaction, TreeRead};
 use crate::error::{CorruptionKind, Error, PageId, Result};
@@ -501,7 +501,7 @@ pub(crate) fn offset_for_time(
         .next()
         .transpose()?
     {
-        Some((_, v)) => decode_u64(TREE_TIMES, &v)?.max(state.log_start),
+        Some((_, v)) => decode_time_entry(&v)?.max(state.log_start),
         None => state.log_start,
     };
     let Some(mut scan) =

@@ -1,6 +1,8 @@
 //! A bounds-checked little-endian reader over bytes from disk, and the matching writers.
 //! Every read past the end is a corruption error, never a panic.
 
+use zerocopy::{FromBytes, Immutable, KnownLayout, Unaligned};
+
 use crate::error::{CorruptionKind, Error, Result};
 
 /// Reads little-endian fields from a byte slice, failing with [`CorruptionKind::BadLength`]
@@ -36,6 +38,24 @@ impl<'a> Cursor<'a> {
         let out = &self.bytes[self.pos..end];
         self.pos = end;
         Ok(out)
+    }
+
+    /// Takes the next fixed layout (a `crate::page::format` struct), in place.
+    pub fn read<T: FromBytes + Immutable + KnownLayout + Unaligned>(&mut self) -> Result<&'a T> {
+        T::ref_from_bytes(self.take(size_of::<T>())?)
+            .map_err(|_| Error::corrupt_file(CorruptionKind::BadLength))
+    }
+
+    /// Takes the next `count` fixed layouts, in place.
+    pub fn slice<T: FromBytes + Immutable + KnownLayout + Unaligned>(
+        &mut self,
+        count: usize,
+    ) -> Result<&'a [T]> {
+        let len = count
+            .checked_mul(size_of::<T>())
+            .ok_or_else(|| Error::corrupt_file(CorruptionKind::BadLength))?;
+        <[T]>::ref_from_bytes(self.take(len)?)
+            .map_err(|_| Error::corrupt_file(CorruptionKind::BadLength))
     }
 
     fn array<const N: usize>(&mut self) -> Result<[u8; N]> {

@@ -1,28 +1,23 @@
-//! L1, pure codecs over page bytes. No I/O happens here, so every decoder can be fuzzed
-//! alone.
+//! L1, pure codecs over page bytes and the fixed on-disk layouts ([`format`](mod@format)).
+//! No I/O happens here, so every decoder can be fuzzed alone.
 //!
-//! Every metadata page starts with the common [`PageHeader`] (24 bytes, little-endian):
-//!
-//! | offset | size | field                                            |
-//! |--------|------|--------------------------------------------------|
-//! | 0      | 4    | CRC-32C of bytes `4..page_size`                  |
-//! | 4      | 1    | page kind ([`PageKind`])                         |
-//! | 5      | 1    | level (B-tree: 0 for leaves)                     |
-//! | 6      | 2    | entry count                                      |
-//! | 8      | 4    | this page's own id                               |
-//! | 12     | 4    | reserved, zero                                   |
-//! | 16     | 8    | id of the transaction that wrote the page        |
+//! Every metadata page starts with the common page header, [`format::PageHeader`] (24
+//! bytes, little-endian: checksum, kind, level, entry count, own id, reserved, txn id);
+//! [`PageHeader`] is its decoded form.
 //!
 //! A page is always reached through a pointer that carries its checksum ([`NodePtr`],
 //! [`BlobPtr`]), so a stale cached copy, a reused page or a torn write is detected on the
 //! way down, before any field of the page is trusted.
 
 mod cursor;
+pub mod format;
 pub(crate) mod slot;
 mod store;
 
 pub(crate) use cursor::{Cursor, put_u16, put_u32, put_u64};
 pub(crate) use store::{PageRead, PageWrite};
+
+use zerocopy::{FromBytes as _, IntoBytes as _};
 
 use crate::error::{CorruptionKind, Error, PageId, Result};
 
@@ -52,15 +47,7 @@ pub const PAGE_SIZE_MAX: u32 = 65536;
 pub const PAGE_SIZE_DEFAULT: u32 = 4096;
 
 /// Size of the common page header.
-pub(crate) const HEADER_SIZE: usize = 24;
-const OFF_CRC: usize = 0;
-const OFF_KIND: usize = OFF_CRC + 4;
-const OFF_LEVEL: usize = OFF_KIND + 1;
-const OFF_COUNT: usize = OFF_LEVEL + 1;
-const OFF_ID: usize = OFF_COUNT + 2;
-const OFF_RESERVED: usize = OFF_ID + 4;
-const OFF_TXN: usize = OFF_RESERVED + 4;
-const _: () = assert!(OFF_TXN + 8 == HEADER_SIZE);
+pub(crate) const HEADER_SIZE: usize = format::PAGE_HEADER_SIZE;
 const _: () = assert!(HEADER_SIZE < PAGE_SIZE_MIN as usize);
 
 /// Kinds of checksummed pages. Blob pages (journal, free list, overflow values) carry no
@@ -69,9 +56,9 @@ const _: () = assert!(HEADER_SIZE < PAGE_SIZE_MIN as usize);
 #[repr(u8)]
 pub(crate) enum PageKind {
     /// A B-tree leaf: keys and values.
-    Leaf = 1,
+    Leaf = format::PAGE_KIND_LEAF,
     /// A B-tree branch: separator keys and child pointers.
-    Branch = 2,
+    Branch = format::PAGE_KIND_BRANCH,
 }
 
 /// Checks that `size` is a supported page size.
@@ -93,19 +80,31 @@ pub(crate) struct NodePtr {
 }
 
 impl NodePtr {
-    /// Encoded size: id then crc, both u32 LE.
-    pub const SIZE: usize = 8;
+    /// Encoded size: a [`format::NodePtr`].
+    pub const SIZE: usize = size_of::<format::NodePtr>();
 
     pub fn encode(self, out: &mut Vec<u8>) {
-        put_u32(out, self.id.0);
-        put_u32(out, self.crc);
+        out.extend_from_slice(self.to_disk().as_bytes());
     }
 
     pub fn decode(c: &mut Cursor<'_>) -> Result<Self> {
-        Ok(Self {
-            id: PageId(c.u32()?),
-            crc: c.u32()?,
-        })
+        c.read().map(|raw| Self::from_disk(*raw))
+    }
+
+    /// The pointer as stored.
+    pub fn to_disk(self) -> format::NodePtr {
+        format::NodePtr {
+            page: self.id.0.into(),
+            crc: self.crc.into(),
+        }
+    }
+
+    /// The pointer a stored one holds.
+    pub fn from_disk(raw: format::NodePtr) -> Self {
+        Self {
+            id: PageId(raw.page.get()),
+            crc: raw.crc.get(),
+        }
     }
 }
 
@@ -121,23 +120,35 @@ pub(crate) struct BlobPtr {
 }
 
 impl BlobPtr {
-    /// Encoded size: four u32 LE fields.
-    pub const SIZE: usize = 16;
+    /// Encoded size: a [`format::BlobPtr`].
+    pub const SIZE: usize = size_of::<format::BlobPtr>();
 
     pub fn encode(self, out: &mut Vec<u8>) {
-        put_u32(out, self.first.0);
-        put_u32(out, self.page_count);
-        put_u32(out, self.len);
-        put_u32(out, self.crc);
+        out.extend_from_slice(self.to_disk().as_bytes());
     }
 
     pub fn decode(c: &mut Cursor<'_>) -> Result<Self> {
-        Ok(Self {
-            first: PageId(c.u32()?),
-            page_count: c.u32()?,
-            len: c.u32()?,
-            crc: c.u32()?,
-        })
+        c.read().map(|raw| Self::from_disk(*raw))
+    }
+
+    /// The pointer as stored.
+    pub fn to_disk(self) -> format::BlobPtr {
+        format::BlobPtr {
+            first_page: self.first.0.into(),
+            page_count: self.page_count.into(),
+            length: self.len.into(),
+            crc: self.crc.into(),
+        }
+    }
+
+    /// The pointer a stored one holds.
+    pub fn from_disk(raw: format::BlobPtr) -> Self {
+        Self {
+            first: PageId(raw.first_page.get()),
+            page_count: raw.page_count.get(),
+            len: raw.length.get(),
+            crc: raw.crc.get(),
+        }
     }
 
     /// Checks that the pages can hold the length for this page size and do not overlap the
@@ -166,52 +177,68 @@ impl PageHeader {
     /// Writes the header into the first [`HEADER_SIZE`] bytes of `page`, leaving the
     /// checksum zero (see [`seal`]).
     pub fn write(&self, page: &mut [u8]) {
-        page[OFF_CRC..OFF_KIND].fill(0);
-        page[OFF_KIND] = self.kind;
-        page[OFF_LEVEL] = self.level;
-        page[OFF_COUNT..OFF_ID].copy_from_slice(&self.count.to_le_bytes());
-        page[OFF_ID..OFF_RESERVED].copy_from_slice(&self.id.0.to_le_bytes());
-        page[OFF_RESERVED..OFF_TXN].fill(0);
-        page[OFF_TXN..HEADER_SIZE].copy_from_slice(&self.txn.0.to_le_bytes());
+        let raw = format::PageHeader {
+            crc: 0.into(),
+            kind: self.kind,
+            level: self.level,
+            count: self.count.into(),
+            page: self.id.0.into(),
+            reserved: 0.into(),
+            txn: self.txn.0.into(),
+        };
+        raw.write_to_prefix(page)
+            .expect("a page is longer than its header");
     }
 
-    /// Reads the header of a page whose checksum was already verified.
-    pub fn read(page: &[u8]) -> Self {
-        let mut c = Cursor::new(&page[..HEADER_SIZE]);
-        let _crc = c.u32().expect("header fits");
-        let kind = c.u8().expect("header fits");
-        let level = c.u8().expect("header fits");
-        let count = c.u16().expect("header fits");
-        let id = PageId(c.u32().expect("header fits"));
-        let _reserved = c.u32().expect("header fits");
-        let txn = TxnId(c.u64().expect("header fits"));
+    /// Reads the header of page `id`; a page too short to hold one is corrupt.
+    pub fn read(page: &[u8], id: PageId) -> Result<Self> {
+        raw_header(page, id).map(Self::from_disk)
+    }
+
+    fn from_disk(raw: &format::PageHeader) -> Self {
         Self {
-            kind,
-            level,
-            count,
-            id,
-            txn,
+            kind: raw.kind,
+            level: raw.level,
+            count: raw.count.get(),
+            id: PageId(raw.page.get()),
+            txn: TxnId(raw.txn.get()),
         }
     }
 }
 
+/// The header at the start of page `id`, in place.
+fn raw_header(page: &[u8], id: PageId) -> Result<&format::PageHeader> {
+    format::PageHeader::ref_from_prefix(page)
+        .map(|(raw, _)| raw)
+        .map_err(|_| Error::corrupt(id, CorruptionKind::BadLength))
+}
+
 /// The checksum of a page: CRC-32C of everything after the checksum field.
 pub(crate) fn page_crc(page: &[u8]) -> u32 {
-    crc32c::crc32c(&page[OFF_KIND..])
+    crc32c::crc32c(&page[format::PAGE_CRC_START..])
+}
+
+/// The checksum a page's header holds (for a blob or data page, its first four bytes).
+/// `page` is a whole page, as held in memory.
+pub(crate) fn stored_crc(page: &[u8]) -> u32 {
+    let (raw, _) = format::PageHeader::ref_from_prefix(page).expect("a whole page");
+    raw.crc.get()
 }
 
 /// Computes the page checksum, stores it in the header and returns it.
 pub(crate) fn seal(page: &mut [u8]) -> u32 {
     let crc = page_crc(page);
-    page[OFF_CRC..OFF_KIND].copy_from_slice(&crc.to_le_bytes());
+    let (raw, _) = format::PageHeader::mut_from_prefix(page).expect("a whole page");
+    raw.crc = crc.into();
     crc
 }
 
 /// Verifies a page read through `ptr`: the checksum matches both the pointer and the stored
 /// field, and the header names the page itself.
 pub(crate) fn verify(page: &[u8], ptr: NodePtr) -> Result<PageHeader> {
+    let raw = raw_header(page, ptr.id)?;
     let actual = page_crc(page);
-    let stored = u32::from_le_bytes(page[OFF_CRC..OFF_KIND].try_into().expect("4 bytes"));
+    let stored = raw.crc.get();
     if actual != ptr.crc || stored != ptr.crc {
         return Err(Error::corrupt(
             ptr.id,
@@ -221,7 +248,7 @@ pub(crate) fn verify(page: &[u8], ptr: NodePtr) -> Result<PageHeader> {
             },
         ));
     }
-    let header = PageHeader::read(page);
+    let header = PageHeader::from_disk(raw);
     if header.id != ptr.id {
         return Err(Error::corrupt(
             ptr.id,

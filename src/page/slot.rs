@@ -1,81 +1,49 @@
 //! The header pages (page 0 and page 1) and the commit slot each one holds.
 //!
-//! Both header pages start with the same static header; page 0 holds commit slot A and
-//! page 1 holds slot B, so one torn write can damage at most one slot.
+//! Both header pages start with the same static header ([`format::StaticHeader`], 32
+//! bytes); page 0 holds commit slot A and page 1 holds slot B, so one torn write can damage
+//! at most one slot. A slot starts right after the static header with its fixed part
+//! ([`format::SlotFixed`], 108 bytes: CRC-32C and length of the body, then the body's
+//! fixed fields); the rest of the body follows it:
 //!
-//! Static header (32 bytes, little-endian):
+//! 1. the inline journal entries ([`format::JournalEntry`]), when the journal blob pointer
+//!    is empty;
+//! 2. the inline free list ([`format::FreeExtent`]s), when the free-list pointer has no
+//!    pages (its `length` says how many bytes);
+//! 3. the pending area (version 4), the rest of the body, possibly empty: `u32` length of
+//!    the pending data, the pending data (runs of `u64` file offset, `u32` length, the
+//!    bytes; sorted by offset, not overlapping, none empty), then the pending entries, up
+//!    to the end of the body.
 //!
-//! | offset | size | field                                         |
-//! |--------|------|-----------------------------------------------|
-//! | 0      | 16   | magic `brooklet format` followed by one NUL   |
-//! | 16     | 4    | format version ([`FORMAT_VERSION`])           |
-//! | 20     | 4    | page size in bytes                            |
-//! | 24     | 4    | slot index: 0 in page 0, 1 in page 1          |
-//! | 28     | 4    | CRC-32C of bytes 0..28                        |
+//! Pending data are data bytes the commit holds in its slot instead of the file (see
+//! `pager::write_txn` and `pager::commit`); pending entries are tree entries it holds
+//! instead of its trees (see `engine::pending`), which the pager stores as they are.
 //!
-//! Commit slot (from byte 32 of the header page):
-//!
-//! | offset | size | field                                                  |
-//! |--------|------|--------------------------------------------------------|
-//! | 0      | 4    | CRC-32C of slot bytes `8 .. 8 + body_len`              |
-//! | 4      | 4    | `body_len`: bytes of the slot after this field         |
-//! | 8      | 8    | txn id of this commit                                  |
-//! | 16     | 8    | txn id of the last durable commit at this point        |
-//! | 24     | 4    | logical page count of the file                         |
-//! | 28     | 4    | flags: bit 0 = this commit was durable                 |
-//! | 32     | 8    | commit time, milliseconds since the Unix epoch         |
-//! | 40     | 8    | master tree root: page id, CRC (id 0 = empty)          |
-//! | 48     | 16   | free-list blob pointer (page count 0 = empty list)     |
-//! | 64     | 16   | journal blob pointer (page count 0 = journal inline)   |
-//! | 80     | 4    | journal entry count                                    |
-//! | 84     | 16   | window chain pointer (page count 0 = no chain)         |
-//! | 100    | 4    | commits in the window chain                            |
-//! | 104    | 4    | journal entries in the window chain                    |
-//! | 108    | 12*n | inline journal entries, when the blob pointer is empty |
-//! | ...    | len  | the free list, when kept inline (its pointer's length) |
-//! | ...    | rest | pending area (version 4): the rest of the body; may be empty |
-//!
-//! The pending area, when not empty: `u32` length of the pending data, the pending data
-//! (runs of `u64` file offset, `u32` length, the bytes; sorted by offset, not overlapping,
-//! none empty), then the pending entries, up to the end of the body. Pending data are data
-//! bytes the commit holds in its slot instead of the file (see `pager::txn`); pending
-//! entries are tree entries it holds instead of its trees (see `engine::pending`), which
-//! the pager stores as they are.
-//!
-//! A journal entry is `page id u32, length u32, CRC-32C u32`: the CRC of the first `length`
-//! bytes of the page as written (the whole page for nodes and blobs; the filled prefix for a
-//! data page whose tail later commits may append to). The journal lists the pages this
-//! commit wrote; the window chain holds, one node per commit, the journals of the earlier
-//! commits since the last durable one. A chain node is a blob: previous node pointer (16
-//! bytes, page count 0 for none), entry count u32, entries.
+//! A journal entry holds the CRC of the first `length` bytes of a page as written (the
+//! whole page for nodes and blobs; the filled prefix for a data page whose tail later
+//! commits may append to). The journal lists the pages this commit wrote; the window chain
+//! holds, one node per commit, the journals of the earlier commits since the last durable
+//! one. A chain node is a blob: [`format::WindowNodeHead`] (previous node pointer, page
+//! count 0 for none; entry count), then the entries.
 
+use core::mem::{offset_of, size_of};
+
+use zerocopy::{FromBytes as _, IntoBytes as _};
+
+use super::format::{
+    self, FORMAT_VERSION, FORMAT_VERSION_MIN, JOURNAL_ALLOCATED, MAGIC, SLOT_BODY_START,
+    SLOT_FLAG_DURABLE, STATIC_HEADER_CRC_END,
+};
 use super::{BlobPtr, Cursor, NodePtr, TxnId, put_u32, put_u64, validate_page_size};
 use crate::error::{CorruptionKind, Error, PageId, Result};
 
-/// The magic bytes that open every brooklet file.
-pub const MAGIC: [u8; 16] = *b"brooklet format\0";
-/// The format version this build writes.
-pub const FORMAT_VERSION: u32 = 4;
-/// The oldest format version this build reads. A version-2 file is a valid version-3 file
-/// (version 3 only allows what compaction leaves: offset gaps), and a version-3 file a
-/// valid version-4 file (version 4 adds pending data and entries after the slot's other
-/// fields);
-/// each header page's version is raised when its slot is next written.
-pub const FORMAT_VERSION_MIN: u32 = 2;
+pub(crate) use super::format::{JOURNAL_ENTRY_SIZE, SLOT_FIXED_SIZE, STATIC_HEADER_SIZE};
 
-/// Size of the static header at the start of both header pages.
-pub(crate) const STATIC_HEADER_SIZE: usize = 32;
-const OFF_VERSION: usize = MAGIC.len();
-const OFF_PAGE_SIZE: usize = OFF_VERSION + 4;
-const OFF_SLOT_INDEX: usize = OFF_PAGE_SIZE + 4;
-const OFF_HEADER_CRC: usize = OFF_SLOT_INDEX + 4;
-const _: () = assert!(OFF_HEADER_CRC + 4 == STATIC_HEADER_SIZE);
-
-/// Fixed part of the slot before the inline journal.
-pub(crate) const SLOT_FIXED_SIZE: usize = 108;
-/// Size of one journal entry.
-pub(crate) const JOURNAL_ENTRY_SIZE: usize = 12;
-const FLAG_DURABLE: u32 = 1;
+/// Bytes at the start of a slot that are all zero in a slot never written (slot A of a new
+/// file): the fields before the free-list pointer (FORMAT.md, *Reporting a rollback*).
+const NEVER_WRITTEN_SIZE: usize = offset_of!(format::SlotFixed, free_list);
+const _: () = assert!(NEVER_WRITTEN_SIZE == 48);
+const _: () = assert!(STATIC_HEADER_SIZE + SLOT_FIXED_SIZE < super::PAGE_SIZE_MIN as usize);
 
 /// Bytes a slot can hold after its fixed part: inline journal entries, an inline free
 /// list and pending entries share them.
@@ -94,8 +62,31 @@ pub(crate) struct JournalEntry {
     pub allocated: bool,
 }
 
-/// Bit 31 of an encoded journal entry's length: the commit allocated the page.
-const ENTRY_ALLOCATED: u32 = 1 << 31;
+impl JournalEntry {
+    fn to_disk(self) -> format::JournalEntry {
+        assert!(
+            self.len & JOURNAL_ALLOCATED == 0,
+            "journal length {} too large",
+            self.len
+        );
+        let flag = if self.allocated { JOURNAL_ALLOCATED } else { 0 };
+        format::JournalEntry {
+            page: self.page.0.into(),
+            length: (self.len | flag).into(),
+            crc: self.crc.into(),
+        }
+    }
+
+    fn from_disk(raw: &format::JournalEntry) -> Self {
+        let length = raw.length.get();
+        Self {
+            page: PageId(raw.page.get()),
+            len: length & !JOURNAL_ALLOCATED,
+            crc: raw.crc.get(),
+            allocated: length & JOURNAL_ALLOCATED != 0,
+        }
+    }
+}
 
 /// The journal: inline entries or a blob of entries.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -133,89 +124,78 @@ pub(crate) struct Slot {
 
 /// Encodes a window chain node: the previous node and one commit's journal.
 pub(crate) fn encode_window_node(prev: Option<BlobPtr>, entries: &[JournalEntry]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(BlobPtr::SIZE + 4 + entries.len() * JOURNAL_ENTRY_SIZE);
-    prev.unwrap_or(EMPTY_BLOB).encode(&mut out);
-    put_u32(
-        &mut out,
-        u32::try_from(entries.len()).expect("journal fits u32"),
+    let head = format::WindowNodeHead {
+        prev: disk_blob(prev),
+        entry_count: u32::try_from(entries.len())
+            .expect("journal fits u32")
+            .into(),
+    };
+    let mut out = Vec::with_capacity(
+        size_of::<format::WindowNodeHead>() + entries.len() * JOURNAL_ENTRY_SIZE,
     );
+    out.extend_from_slice(head.as_bytes());
     encode_journal(entries, &mut out);
     out
 }
 
 /// Decodes a window chain node.
 pub(crate) fn decode_window_node(bytes: &[u8]) -> Result<(Option<BlobPtr>, Vec<JournalEntry>)> {
-    let mut c = Cursor::new(bytes);
-    let prev = BlobPtr::decode(&mut c)?;
-    let count = c.u32()?;
-    let rest = c.take(c.remaining())?;
+    let (head, rest) = format::WindowNodeHead::ref_from_prefix(bytes)
+        .map_err(|_| Error::corrupt_file(CorruptionKind::BadLength))?;
+    let count = head.entry_count.get();
     if rest.len() != count as usize * JOURNAL_ENTRY_SIZE {
         return Err(Error::corrupt_file(CorruptionKind::BadLength));
     }
-    Ok((
-        (prev.page_count != 0).then_some(prev),
-        decode_journal(rest, count)?,
-    ))
+    Ok((optional_blob(head.prev), decode_journal(rest, count)?))
 }
 
 /// Encodes a journal entry list.
 pub(crate) fn encode_journal(entries: &[JournalEntry], out: &mut Vec<u8>) {
     for e in entries {
-        assert!(
-            e.len & ENTRY_ALLOCATED == 0,
-            "journal length {} too large",
-            e.len
-        );
-        put_u32(out, e.page.0);
-        put_u32(out, e.len | if e.allocated { ENTRY_ALLOCATED } else { 0 });
-        put_u32(out, e.crc);
+        out.extend_from_slice(e.to_disk().as_bytes());
     }
 }
 
-/// Decodes `count` journal entries.
+/// Decodes `count` journal entries from the start of `bytes`.
 pub(crate) fn decode_journal(bytes: &[u8], count: u32) -> Result<Vec<JournalEntry>> {
-    let len = usize::try_from(count)
-        .ok()
-        .and_then(|n| n.checked_mul(JOURNAL_ENTRY_SIZE))
-        .filter(|&len| len <= bytes.len())
-        .ok_or_else(|| Error::corrupt_file(CorruptionKind::BadLength))?;
-    let mut c = Cursor::new(&bytes[..len]);
-    let mut entries = Vec::with_capacity(count as usize);
-    for _ in 0..count {
-        let page = PageId(c.u32()?);
-        let len = c.u32()?;
-        entries.push(JournalEntry {
-            page,
-            len: len & !ENTRY_ALLOCATED,
-            crc: c.u32()?,
-            allocated: len & ENTRY_ALLOCATED != 0,
-        });
-    }
-    Ok(entries)
+    let raw = Cursor::new(bytes).slice::<format::JournalEntry>(count as usize)?;
+    Ok(raw.iter().map(JournalEntry::from_disk).collect())
+}
+
+/// A blob pointer as stored: page count 0 for none.
+fn disk_blob(ptr: Option<BlobPtr>) -> format::BlobPtr {
+    ptr.map_or_else(format::BlobPtr::default, BlobPtr::to_disk)
+}
+
+/// A stored blob pointer: `None` when its page count is 0.
+fn optional_blob(raw: format::BlobPtr) -> Option<BlobPtr> {
+    (raw.page_count.get() != 0).then(|| BlobPtr::from_disk(raw))
 }
 
 /// Writes the static header for slot `index` into `page`.
 pub(crate) fn write_static_header(page: &mut [u8], page_size: u32, index: u32) {
-    page[..OFF_VERSION].copy_from_slice(&MAGIC);
-    page[OFF_VERSION..OFF_PAGE_SIZE].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
-    page[OFF_PAGE_SIZE..OFF_SLOT_INDEX].copy_from_slice(&page_size.to_le_bytes());
-    page[OFF_SLOT_INDEX..OFF_HEADER_CRC].copy_from_slice(&index.to_le_bytes());
-    let crc = crc32c::crc32c(&page[..OFF_HEADER_CRC]);
-    page[OFF_HEADER_CRC..STATIC_HEADER_SIZE].copy_from_slice(&crc.to_le_bytes());
+    let mut header = format::StaticHeader {
+        magic: MAGIC,
+        version: FORMAT_VERSION.into(),
+        page_size: page_size.into(),
+        slot_index: index.into(),
+        crc: 0.into(),
+    };
+    header.crc = crc32c::crc32c(&header.as_bytes()[..STATIC_HEADER_CRC_END]).into();
+    header
+        .write_to_prefix(page)
+        .expect("a header page holds its static header");
 }
 
 /// Reads the static header: validates magic, version, page size and checksum, and returns
 /// the page size. `bytes` must hold at least [`STATIC_HEADER_SIZE`] bytes.
 pub(crate) fn read_static_header(bytes: &[u8], page: PageId) -> Result<u32> {
-    if bytes.len() < STATIC_HEADER_SIZE || bytes[..OFF_VERSION] != MAGIC {
-        return Err(Error::corrupt(page, CorruptionKind::BadMagic));
-    }
-    let mut c = Cursor::new(&bytes[OFF_VERSION..STATIC_HEADER_SIZE]);
-    let version = c.u32()?;
-    let page_size = c.u32()?;
-    let _index = c.u32()?;
-    let stored = c.u32()?;
-    let actual = crc32c::crc32c(&bytes[..OFF_HEADER_CRC]);
+    let header = match format::StaticHeader::ref_from_prefix(bytes) {
+        Ok((header, _)) if header.magic == MAGIC => header,
+        _ => return Err(Error::corrupt(page, CorruptionKind::BadMagic)),
+    };
+    let stored = header.crc.get();
+    let actual = crc32c::crc32c(&header.as_bytes()[..STATIC_HEADER_CRC_END]);
     if stored != actual {
         return Err(Error::corrupt(
             page,
@@ -225,12 +205,14 @@ pub(crate) fn read_static_header(bytes: &[u8], page: PageId) -> Result<u32> {
             },
         ));
     }
+    let version = header.version.get();
     if !(FORMAT_VERSION_MIN..=FORMAT_VERSION).contains(&version) {
         return Err(Error::corrupt(
             page,
             CorruptionKind::UnsupportedVersion(version),
         ));
     }
+    let page_size = header.page_size.get();
     validate_page_size(page_size)
         .map_err(|_| Error::corrupt(page, CorruptionKind::BadPageSize(page_size)))?;
     Ok(page_size)
@@ -240,86 +222,99 @@ impl Slot {
     /// Encodes the slot into the header page `page` (after the static header).
     /// Panics if an inline journal does not fit: the pager moves long journals to a blob.
     pub fn write(&self, page: &mut [u8]) {
-        let mut body = Vec::with_capacity(page.len());
-        put_u64(&mut body, self.txn.0);
-        put_u64(&mut body, self.last_durable.0);
-        put_u32(&mut body, self.page_count);
-        put_u32(&mut body, if self.durable { FLAG_DURABLE } else { 0 });
-        put_u64(&mut body, self.time_ms);
-        self.master_root
-            .unwrap_or(NodePtr {
-                id: PageId(0),
-                crc: 0,
-            })
-            .encode(&mut body);
-        match self.freelist {
-            Some(ptr) => ptr.encode(&mut body),
-            // An inline free list: no pages, its length and CRC; its bytes follow the
-            // inline journal entries.
-            None => BlobPtr {
-                first: PageId(0),
-                page_count: 0,
-                len: u32::try_from(self.freelist_inline.len()).expect("inline list is small"),
-                crc: if self.freelist_inline.is_empty() {
-                    0
-                } else {
-                    crc32c::crc32c(&self.freelist_inline)
-                },
-            }
-            .encode(&mut body),
+        let mut slot = Vec::with_capacity(page.len());
+        slot.extend_from_slice(self.fixed_fields().as_bytes());
+        self.encode_variable(&mut slot);
+        let body_len = slot.len() - SLOT_BODY_START;
+        assert!(
+            STATIC_HEADER_SIZE + slot.len() <= page.len(),
+            "slot of {body_len} bytes does not fit a {}-byte page",
+            page.len()
+        );
+        let crc = crc32c::crc32c(&slot[SLOT_BODY_START..]);
+        let (fixed, _) =
+            format::SlotFixed::mut_from_prefix(&mut slot).expect("the fixed part was written");
+        fixed.body_len = u32::try_from(body_len).expect("slot fits in a page").into();
+        fixed.crc = crc.into();
+        let (written, rest) = page[STATIC_HEADER_SIZE..].split_at_mut(slot.len());
+        written.copy_from_slice(&slot);
+        rest.fill(0);
+    }
+
+    /// The fixed part of the slot, with its CRC and body length still zero.
+    fn fixed_fields(&self) -> format::SlotFixed {
+        let (journal, journal_count) = match &self.journal {
+            Journal::Inline(entries) => (
+                format::BlobPtr::default(),
+                u32::try_from(entries.len()).expect("inline journal is small"),
+            ),
+            Journal::Blob { ptr, count } => (ptr.to_disk(), *count),
+        };
+        format::SlotFixed {
+            crc: 0.into(),
+            body_len: 0.into(),
+            txn: self.txn.0.into(),
+            last_durable: self.last_durable.0.into(),
+            page_count: self.page_count.into(),
+            flags: if self.durable { SLOT_FLAG_DURABLE } else { 0 }.into(),
+            time_ms: self.time_ms.into(),
+            master_root: self
+                .master_root
+                .map_or_else(format::NodePtr::default, NodePtr::to_disk),
+            free_list: self.free_list_ptr(),
+            journal,
+            journal_count: journal_count.into(),
+            window: disk_blob(self.window),
+            window_commits: self.window_commits.into(),
+            window_entries: self.window_entries.into(),
         }
-        match &self.journal {
-            Journal::Inline(entries) => {
-                EMPTY_BLOB.encode(&mut body);
-                put_u32(
-                    &mut body,
-                    u32::try_from(entries.len()).expect("inline journal is small"),
-                );
-            }
-            Journal::Blob { ptr, count } => {
-                ptr.encode(&mut body);
-                put_u32(&mut body, *count);
-            }
+    }
+
+    /// The free-list pointer: the blob, or for an inline free list no pages, its length
+    /// and CRC (its bytes follow the inline journal entries).
+    fn free_list_ptr(&self) -> format::BlobPtr {
+        if let Some(ptr) = self.freelist {
+            return ptr.to_disk();
         }
-        self.window.unwrap_or(EMPTY_BLOB).encode(&mut body);
-        put_u32(&mut body, self.window_commits);
-        put_u32(&mut body, self.window_entries);
+        let crc = if self.freelist_inline.is_empty() {
+            0
+        } else {
+            crc32c::crc32c(&self.freelist_inline)
+        };
+        BlobPtr {
+            first: PageId(0),
+            page_count: 0,
+            len: u32::try_from(self.freelist_inline.len()).expect("inline list is small"),
+            crc,
+        }
+        .to_disk()
+    }
+
+    /// Appends the body after the fixed part: inline journal, inline free list, pending
+    /// area.
+    fn encode_variable(&self, out: &mut Vec<u8>) {
         if let Journal::Inline(entries) = &self.journal {
-            encode_journal(entries, &mut body);
+            encode_journal(entries, out);
         }
         if self.freelist.is_none() {
-            body.extend_from_slice(&self.freelist_inline);
+            out.extend_from_slice(&self.freelist_inline);
         }
         if !self.pending.is_empty() || !self.pending_data.is_empty() {
             let data_len: usize = self.pending_data.iter().map(DataRun::encoded_len).sum();
             put_u32(
-                &mut body,
+                out,
                 u32::try_from(data_len).expect("pending data fits a slot"),
             );
             for run in &self.pending_data {
-                put_u64(&mut body, run.at);
+                put_u64(out, run.at);
                 put_u32(
-                    &mut body,
+                    out,
                     u32::try_from(run.bytes.len()).expect("pending data fits a slot"),
                 );
-                body.extend_from_slice(&run.bytes);
+                out.extend_from_slice(&run.bytes);
             }
-            body.extend_from_slice(&self.pending);
+            out.extend_from_slice(&self.pending);
         }
-        let start = STATIC_HEADER_SIZE;
-        let body_start = start + 8;
-        assert!(
-            body_start + body.len() <= page.len(),
-            "slot of {} bytes does not fit a {}-byte page",
-            body.len(),
-            page.len()
-        );
-        page[body_start..body_start + body.len()].copy_from_slice(&body);
-        page[body_start + body.len()..].fill(0);
-        let body_len = u32::try_from(body.len()).expect("slot fits in a page");
-        page[start + 4..body_start].copy_from_slice(&body_len.to_le_bytes());
-        let crc = crc32c::crc32c(&body);
-        page[start..start + 4].copy_from_slice(&crc.to_le_bytes());
     }
 
     /// What a slot that failed to verify claims, unverified: its txn id, whether it was
@@ -327,28 +322,26 @@ impl Slot {
     /// slot A of a new file) or the page is too short. For reports only: nothing may rely
     /// on these values.
     pub fn claimed(page: &[u8]) -> Option<(TxnId, bool, u64)> {
-        let fixed = page.get(STATIC_HEADER_SIZE..STATIC_HEADER_SIZE + 48)?;
-        if fixed.iter().all(|&b| b == 0) {
+        let slot = page.get(STATIC_HEADER_SIZE..)?;
+        if slot.get(..NEVER_WRITTEN_SIZE)?.iter().all(|&b| b == 0) {
             return None;
         }
-        let mut c = Cursor::new(&fixed[8..]);
-        let txn = c.u64().ok()?;
-        let _last_durable = c.u64().ok()?;
-        let _page_count = c.u32().ok()?;
-        let flags = c.u32().ok()?;
-        let time_ms = c.u64().ok()?;
-        Some((TxnId(txn), flags & FLAG_DURABLE != 0, time_ms))
+        let (fixed, _) = format::SlotFixed::ref_from_prefix(slot).ok()?;
+        let durable = fixed.flags.get() & SLOT_FLAG_DURABLE != 0;
+        Some((TxnId(fixed.txn.get()), durable, fixed.time_ms.get()))
     }
 
     /// Decodes and verifies the slot of a header page. `page_id` names the page in errors.
     pub fn read(page: &[u8], page_id: PageId) -> Result<Self> {
         let corrupt = |kind| Error::corrupt(page_id, kind);
-        let mut head = Cursor::new(page.get(STATIC_HEADER_SIZE..).unwrap_or_default());
-        let stored = head.u32().map_err(|_| corrupt(CorruptionKind::BadLength))?;
-        let body_len = head.u32().map_err(|_| corrupt(CorruptionKind::BadLength))? as usize;
-        let body = head
-            .take(body_len)
+        let slot = page.get(STATIC_HEADER_SIZE..).unwrap_or_default();
+        let (fixed, _) = format::SlotFixed::ref_from_prefix(slot)
             .map_err(|_| corrupt(CorruptionKind::BadLength))?;
+        let body = SLOT_BODY_START
+            .checked_add(fixed.body_len.get() as usize)
+            .and_then(|end| slot.get(SLOT_BODY_START..end))
+            .ok_or_else(|| corrupt(CorruptionKind::BadLength))?;
+        let stored = fixed.crc.get();
         let actual = crc32c::crc32c(body);
         if actual != stored {
             return Err(corrupt(CorruptionKind::Checksum {
@@ -356,35 +349,27 @@ impl Slot {
                 actual,
             }));
         }
-        Self::decode_body(body).map_err(|_| corrupt(CorruptionKind::BadLength))
+        // The body holds at least the fixed fields, then the variable part.
+        let variable = body
+            .get(SLOT_FIXED_SIZE - SLOT_BODY_START..)
+            .ok_or_else(|| corrupt(CorruptionKind::BadLength))?;
+        Self::decode(fixed, variable).map_err(|_| corrupt(CorruptionKind::BadLength))
     }
 
-    fn decode_body(body: &[u8]) -> Result<Self> {
-        let mut c = Cursor::new(body);
-        let txn = TxnId(c.u64()?);
-        let last_durable = TxnId(c.u64()?);
-        let page_count = c.u32()?;
-        let flags = c.u32()?;
-        let time_ms = c.u64()?;
-        let root = NodePtr::decode(&mut c)?;
-        let freelist = BlobPtr::decode(&mut c)?;
-        let journal_blob = BlobPtr::decode(&mut c)?;
-        let count = c.u32()?;
-        let window = BlobPtr::decode(&mut c)?;
-        let window_commits = c.u32()?;
-        let window_entries = c.u32()?;
-        let journal = if journal_blob.page_count == 0 {
-            let len = usize::try_from(count)
-                .ok()
-                .and_then(|n| n.checked_mul(JOURNAL_ENTRY_SIZE))
-                .ok_or_else(|| Error::corrupt_file(CorruptionKind::BadLength))?;
-            Journal::Inline(decode_journal(c.take(len)?, count)?)
+    /// Decodes a verified slot from its fixed part and the body bytes after it.
+    fn decode(fixed: &format::SlotFixed, variable: &[u8]) -> Result<Self> {
+        let mut c = Cursor::new(variable);
+        let count = fixed.journal_count.get();
+        let journal = if fixed.journal.page_count.get() == 0 {
+            let raw = c.slice::<format::JournalEntry>(count as usize)?;
+            Journal::Inline(raw.iter().map(JournalEntry::from_disk).collect())
         } else {
             Journal::Blob {
-                ptr: journal_blob,
+                ptr: BlobPtr::from_disk(fixed.journal),
                 count,
             }
         };
+        let freelist = BlobPtr::from_disk(fixed.free_list);
         let freelist_inline = if freelist.page_count == 0 && freelist.len > 0 {
             let bytes = c.take(freelist.len as usize)?;
             if crc32c::crc32c(bytes) != freelist.crc {
@@ -401,19 +386,20 @@ impl Slot {
             let data = decode_data_runs(c.take(data_len)?)?;
             (data, c.take(c.remaining())?.to_vec())
         };
+        let root = NodePtr::from_disk(fixed.master_root);
         Ok(Self {
-            txn,
-            last_durable,
-            page_count,
-            durable: flags & FLAG_DURABLE != 0,
-            time_ms,
+            txn: TxnId(fixed.txn.get()),
+            last_durable: TxnId(fixed.last_durable.get()),
+            page_count: fixed.page_count.get(),
+            durable: fixed.flags.get() & SLOT_FLAG_DURABLE != 0,
+            time_ms: fixed.time_ms.get(),
             master_root: (root.id.0 != 0).then_some(root),
-            freelist: (freelist.page_count != 0).then_some(freelist),
+            freelist: optional_blob(fixed.free_list),
             freelist_inline,
             journal,
-            window: (window.page_count != 0).then_some(window),
-            window_commits,
-            window_entries,
+            window: optional_blob(fixed.window),
+            window_commits: fixed.window_commits.get(),
+            window_entries: fixed.window_entries.get(),
             pending,
             pending_data,
         })
@@ -474,13 +460,6 @@ pub(crate) fn overlay(runs: &[DataRun], at: u64, buf: &mut [u8]) {
         buf[dst..dst + len].copy_from_slice(&run.bytes[src..src + len]);
     }
 }
-
-const EMPTY_BLOB: BlobPtr = BlobPtr {
-    first: PageId(0),
-    page_count: 0,
-    len: 0,
-    crc: 0,
-};
 
 #[cfg(test)]
 mod tests {
@@ -584,12 +563,10 @@ mod tests {
             slot.write(&mut page);
             assert_eq!(read_static_header(&page, PageId(0)).expect("header"), 512);
             assert_eq!(Slot::read(&page, PageId(0)).expect("slot"), slot);
-            let body_len = u32::from_le_bytes(
-                page[STATIC_HEADER_SIZE + 4..STATIC_HEADER_SIZE + 8]
-                    .try_into()
-                    .expect("4 bytes"),
-            ) as usize;
-            for i in STATIC_HEADER_SIZE..STATIC_HEADER_SIZE + 8 + body_len {
+            let (fixed, _) =
+                format::SlotFixed::ref_from_prefix(&page[STATIC_HEADER_SIZE..]).expect("a slot");
+            let body_len = fixed.body_len.get() as usize;
+            for i in STATIC_HEADER_SIZE..STATIC_HEADER_SIZE + SLOT_BODY_START + body_len {
                 let mut bad = page.clone();
                 bad[i] ^= 0x40;
                 assert!(

@@ -32,7 +32,9 @@
 //! that ends the file, so a commit can give those pages back to the operating system.
 
 use crate::error::{CorruptionKind, Error, PageId, Result};
-use crate::page::{Cursor, TxnId, put_u32, put_u64};
+use zerocopy::{FromBytes as _, IntoBytes as _};
+
+use crate::page::{TxnId, format};
 
 /// Bit 63 of a free extent's tag: the pages are window-local (see the module docs).
 pub(crate) const WINDOW_LOCAL: u64 = 1 << 63;
@@ -69,7 +71,7 @@ impl ReuseBound {
 }
 
 /// Size of one encoded free extent.
-pub(crate) const EXTENT_SIZE: usize = 16;
+pub(crate) const EXTENT_SIZE: usize = size_of::<format::FreeExtent>();
 
 /// A run of free pages and the transaction that freed them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -82,6 +84,22 @@ pub(crate) struct FreeExtent {
 impl FreeExtent {
     fn end(self) -> u64 {
         u64::from(self.first) + u64::from(self.count)
+    }
+
+    fn to_disk(self) -> format::FreeExtent {
+        format::FreeExtent {
+            first_page: self.first.into(),
+            page_count: self.count.into(),
+            tag: self.freed.0.into(),
+        }
+    }
+
+    fn from_disk(raw: &format::FreeExtent) -> Self {
+        Self {
+            first: raw.first_page.get(),
+            count: raw.page_count.get(),
+            freed: TxnId(raw.tag.get()),
+        }
     }
 }
 
@@ -365,9 +383,7 @@ impl Allocator {
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.extents.len() * EXTENT_SIZE);
         for e in &self.extents {
-            put_u32(&mut out, e.first);
-            put_u32(&mut out, e.count);
-            put_u64(&mut out, e.freed.0);
+            out.extend_from_slice(e.to_disk().as_bytes());
         }
         out
     }
@@ -386,17 +402,10 @@ pub(crate) fn decode_free_list(
     page: PageId,
 ) -> Result<Vec<FreeExtent>> {
     let bad = |why| Error::corrupt(page, CorruptionKind::Invalid(why));
-    if !bytes.len().is_multiple_of(EXTENT_SIZE) {
-        return Err(Error::corrupt(page, CorruptionKind::BadLength));
-    }
-    let mut c = Cursor::new(bytes);
-    let mut out: Vec<FreeExtent> = Vec::with_capacity(bytes.len() / EXTENT_SIZE);
-    while c.remaining() > 0 {
-        let e = FreeExtent {
-            first: c.u32()?,
-            count: c.u32()?,
-            freed: TxnId(c.u64()?),
-        };
+    let raw = <[format::FreeExtent]>::ref_from_bytes(bytes)
+        .map_err(|_| Error::corrupt(page, CorruptionKind::BadLength))?;
+    let mut out: Vec<FreeExtent> = Vec::with_capacity(raw.len());
+    for e in raw.iter().map(FreeExtent::from_disk) {
         if e.count == 0 || e.first < 2 || e.end() > u64::from(page_count) {
             return Err(bad("free extent outside the file"));
         }

@@ -31,7 +31,7 @@ use crate::page::slot::{
     DataRun, JOURNAL_ENTRY_SIZE, Journal, JournalEntry, Slot, encode_journal, encode_window_node,
     slot_inline_capacity, write_static_header,
 };
-use crate::page::{BlobPtr, TxnId};
+use crate::page::{BlobPtr, TxnId, stored_crc};
 
 /// Most commits a window chain may hold; the commit after is made durable, which bounds
 /// the chain that recovery walks.
@@ -427,8 +427,9 @@ impl WriteTxn {
             }
         }
         for (id, page) in &self.dirty {
-            let crc = u32::from_le_bytes(page[..4].try_into().expect("4 bytes"));
-            self.pager.cache.insert(*id, crc, Arc::clone(page));
+            self.pager
+                .cache
+                .insert(*id, stored_crc(page), Arc::clone(page));
         }
         Ok(())
     }

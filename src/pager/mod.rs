@@ -59,9 +59,12 @@ pub(crate) use read_txn::ReadTxn;
 pub use report::{RecoveryReport, RolledBackCommit};
 pub(crate) use write_txn::WriteTxn;
 
+use zerocopy::FromBytes as _;
+
 use crate::error::{CorruptionKind, Error, PageId, Result};
 use crate::os::Storage;
 use crate::page::TxnId;
+use crate::page::format::{self, SLOT_BODY_START};
 use crate::page::slot::{JournalEntry, SLOT_FIXED_SIZE, STATIC_HEADER_SIZE, Slot};
 use alloc::FreeExtent;
 use cache::PageCache;
@@ -271,6 +274,7 @@ impl Pager {
         /// Slot bytes read at once: the whole slot in the smallest pages, and at any page
         /// size a slot whose inline journal is short.
         const PREFIX: usize = crate::page::PAGE_SIZE_MIN as usize - STATIC_HEADER_SIZE;
+        const _: () = assert!(PREFIX >= SLOT_FIXED_SIZE);
         let mut newest = TxnId(0);
         for index in 0..2u64 {
             let at = index * u64::from(self.page_size) + STATIC_HEADER_SIZE as u64;
@@ -280,25 +284,26 @@ impl Pager {
                 Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
                 Err(e) => return Err(e.into()),
             }
-            let crc = u32::from_le_bytes(prefix[..4].try_into().expect("4 bytes"));
-            let body_len = u32::from_le_bytes(prefix[4..8].try_into().expect("4 bytes")) as usize;
-            let room = self.page_size as usize - STATIC_HEADER_SIZE - 8;
-            if body_len < SLOT_FIXED_SIZE - 8 || body_len > room {
+            let (fixed, _) =
+                format::SlotFixed::ref_from_prefix(&prefix).expect("the prefix holds a slot");
+            let body_len = fixed.body_len.get() as usize;
+            let room = self.page_size as usize - STATIC_HEADER_SIZE - SLOT_BODY_START;
+            if body_len < SLOT_FIXED_SIZE - SLOT_BODY_START || body_len > room {
                 return Ok(None);
             }
             // The fixed fields, then the inline journal: the CRC covers both.
-            let digest = if 8 + body_len <= PREFIX {
-                crc32c::crc32c(&prefix[8..8 + body_len])
+            let body_end = SLOT_BODY_START + body_len;
+            let digest = if body_end <= PREFIX {
+                crc32c::crc32c(&prefix[SLOT_BODY_START..body_end])
             } else {
-                let mut rest = vec![0u8; 8 + body_len - PREFIX];
+                let mut rest = vec![0u8; body_end - PREFIX];
                 self.storage.read_at(at + PREFIX as u64, &mut rest)?;
-                crc32c::crc32c_append(crc32c::crc32c(&prefix[8..]), &rest)
+                crc32c::crc32c_append(crc32c::crc32c(&prefix[SLOT_BODY_START..]), &rest)
             };
-            if digest != crc {
+            if digest != fixed.crc.get() {
                 return Ok(None);
             }
-            let txn = u64::from_le_bytes(prefix[8..16].try_into().expect("8 bytes"));
-            newest = newest.max(TxnId(txn));
+            newest = newest.max(TxnId(fixed.txn.get()));
         }
         Ok(Some(newest))
     }

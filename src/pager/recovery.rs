@@ -6,6 +6,8 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Instant;
 
+use zerocopy::FromBytes as _;
+
 use super::alloc::{FreeExtent, decode_free_list};
 use super::report::{RecoveryReport, RolledBackCommit};
 use super::{CommitState, Pager, PagerOptions, Rejected, WriterCache};
@@ -15,7 +17,7 @@ use crate::page::slot::{
     self, Journal, JournalEntry, STATIC_HEADER_SIZE, Slot, decode_journal, decode_window_node,
     read_static_header, write_static_header,
 };
-use crate::page::{BlobPtr, TxnId, validate_page_size};
+use crate::page::{BlobPtr, TxnId, format, validate_page_size};
 
 use super::cache::PageCache;
 
@@ -638,11 +640,9 @@ pub(crate) fn is_free(free: &[FreeExtent], page: PageId) -> bool {
 
 /// The CRC field of the slot in a header page (valid only after `Slot::read` succeeded).
 pub(super) fn slot_crc(page: &[u8]) -> u32 {
-    u32::from_le_bytes(
-        page[STATIC_HEADER_SIZE..STATIC_HEADER_SIZE + 4]
-            .try_into()
-            .expect("4 bytes"),
-    )
+    let (fixed, _) = format::SlotFixed::ref_from_prefix(&page[STATIC_HEADER_SIZE..])
+        .expect("a slot that was read holds its fixed part");
+    fixed.crc.get()
 }
 
 /// True for an empty file, or one whose creation was cut short: the first sector of page 0

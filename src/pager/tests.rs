@@ -346,7 +346,8 @@ fn opening_while_another_process_cuts_the_file_reads_the_slots_again() {
 #[test]
 fn a_header_of_a_newer_version_refuses_the_file() {
     use crate::error::{CorruptionKind, Error};
-    use crate::page::slot::FORMAT_VERSION;
+    use crate::page::format::{self, FORMAT_VERSION};
+    use zerocopy::{FromBytes as _, IntoBytes as _};
 
     let storage = Arc::new(MemStorage::new());
     let pager = Pager::open(storage.clone(), options()).expect("create");
@@ -358,10 +359,10 @@ fn a_header_of_a_newer_version_refuses_the_file() {
     }
     for page in [0usize, 1] {
         let mut bytes = storage.to_bytes();
-        let header = &mut bytes[page * 512..page * 512 + 32];
-        header[16..20].copy_from_slice(&(FORMAT_VERSION + 1).to_le_bytes());
-        let crc = crc32c::crc32c(&header[..28]);
-        header[28..32].copy_from_slice(&crc.to_le_bytes());
+        let (header, _) =
+            format::StaticHeader::mut_from_prefix(&mut bytes[page * 512..]).expect("a header page");
+        header.version = (FORMAT_VERSION + 1).into();
+        header.crc = crc32c::crc32c(&header.as_bytes()[..format::STATIC_HEADER_CRC_END]).into();
         let copy: Arc<dyn Storage> = Arc::new(MemStorage::from_bytes(bytes));
         match Pager::open(copy, options()) {
             Err(Error::Corrupt {

@@ -1,6 +1,7 @@
 //! What every command shares: the error type and exit codes, opening files without ever
 //! creating or damaging one, stdout handling, progress bars, and small argument parsers.
 
+use brooklet::format::MAGIC;
 use brooklet::{Brooklet, CorruptionKind, Error, Options, RecoveryReport, RolledBackCommit};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::fmt;
@@ -15,9 +16,6 @@ pub const EXIT_FAILURE: u8 = 1;
 pub const EXIT_USAGE: u8 = 2;
 /// Exit code of `check` when the file is healthy but opening it rolled back a commit.
 pub const EXIT_ROLLED_BACK: u8 = 3;
-
-/// The magic bytes at the start of both header pages (FORMAT.md, *Header pages*).
-pub const MAGIC: &[u8; 16] = b"brooklet format\0";
 
 /// Why a command ends early: a one-line message and the exit code. An empty message ends
 /// the command silently (the reader of stdout went away).
@@ -201,7 +199,7 @@ pub fn has_magic(path: &Path) -> CliResult<bool> {
     let mut head = [0u8; MAGIC.len()];
     let offsets = std::iter::once(0).chain((9..=16).map(|shift| 1u64 << shift));
     for offset in offsets {
-        if file.read_exact_at(&mut head, offset).is_ok() && &head == MAGIC {
+        if file.read_exact_at(&mut head, offset).is_ok() && head == MAGIC {
             return Ok(true);
         }
     }

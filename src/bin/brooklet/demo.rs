@@ -175,6 +175,37 @@ fn consume(db: &Brooklet, out: &mut Out) -> CliResult {
     });
     let elapsed = started.elapsed();
     let shares = results.into_iter().collect::<CliResult<Vec<Share>>>()?;
+    let deliveries = print_shares(out, &shares)?;
+    let distinct = seen.lock().expect("no thread panicked").len() as u64;
+    let expected = ORDER_COUNT + PAYMENT_COUNT;
+    out.line(&format!(
+        "  together: {distinct} of {expected} records, in {deliveries} deliveries ({} handled \
+         twice), committed after each batch, in {} ms",
+        deliveries - distinct,
+        elapsed.as_millis()
+    ))?;
+    if distinct != expected {
+        return Err(CliError::failure(format!(
+            "the group handled {distinct} distinct records, expected {expected}"
+        )));
+    }
+    out.line(&format!(
+        "  the group, as `brooklet group describe FILE {GROUP}` shows it while both members \
+         are still in:"
+    ))?;
+    print_group(db, out, &shares)?;
+    for share in shares {
+        share.consumer.close()?;
+    }
+    out.line(
+        "  both members left the group (close); its committed offsets stay in the file, and \
+         a new member continues from them",
+    )?;
+    Ok(())
+}
+
+/// One line per member: what it handled, from which partitions. Returns the deliveries.
+fn print_shares(out: &mut Out, shares: &[Share]) -> CliResult<u64> {
     let mut deliveries = 0;
     for (member, share) in shares.iter().enumerate() {
         deliveries += share.handled;
@@ -194,23 +225,11 @@ fn consume(db: &Brooklet, out: &mut Out) -> CliResult {
             }
         ))?;
     }
-    let distinct = seen.lock().expect("no thread panicked").len() as u64;
-    let expected = ORDER_COUNT + PAYMENT_COUNT;
-    out.line(&format!(
-        "  together: {distinct} of {expected} records, in {deliveries} deliveries ({} handled \
-         twice), committed after each batch, in {} ms",
-        deliveries - distinct,
-        elapsed.as_millis()
-    ))?;
-    if distinct != expected {
-        return Err(CliError::failure(format!(
-            "the group handled {distinct} distinct records, expected {expected}"
-        )));
-    }
-    out.line(&format!(
-        "  the group, as `brooklet group describe FILE {GROUP}` shows it while both members \
-         are still in:"
-    ))?;
+    Ok(deliveries)
+}
+
+/// The group as `group describe` shows it, and which member is which member id.
+fn print_group(db: &Brooklet, out: &mut Out, shares: &[Share]) -> CliResult {
     let description = db.admin().describe_group(GROUP)?;
     for line in description_lines(&description) {
         out.line(&format!("    {line}"))?;
@@ -235,13 +254,6 @@ fn consume(db: &Brooklet, out: &mut Out) -> CliResult {
     if !labels.is_empty() {
         out.line(&format!("    ({})", labels.join(", ")))?;
     }
-    for share in shares {
-        share.consumer.close()?;
-    }
-    out.line(
-        "  both members left the group (close); its committed offsets stay in the file, and \
-         a new member continues from them",
-    )?;
     Ok(())
 }
 

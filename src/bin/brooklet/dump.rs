@@ -1,7 +1,8 @@
 //! `brooklet dump`: decoded pages for format tooling.
 //!
-//! The header pages are decoded here from the file's bytes, following FORMAT.md (the library
-//! does not expose its page codecs), so a file too damaged to open still shows them. Trees
+//! The header pages are decoded here from the file's bytes, through the layouts of
+//! `brooklet::format` (the library does not expose its page codecs), so a file too damaged
+//! to open still shows them. Trees
 //! and segments come from the public API. A single page is classified as a header page, a
 //! data page of a segment (whose batch starts are listed), or a B-tree node whose checksum
 //! verifies; anything else (blob pages, free pages) is `unknown`.
@@ -11,25 +12,19 @@ use std::fs::File;
 use std::os::unix::fs::FileExt as _;
 use std::path::Path;
 
-use brooklet::Brooklet;
+use brooklet::format::{
+    BlobPtr, JOURNAL_ENTRY_SIZE, MAGIC, PAGE_CRC_START, PAGE_KIND_BRANCH, PAGE_KIND_LEAF,
+    PageHeader, SLOT_BODY_START, SLOT_FIXED_SIZE, SLOT_FLAG_DURABLE, STATIC_HEADER_CRC_END,
+    STATIC_HEADER_SIZE, SlotFixed, StaticHeader,
+};
+use brooklet::{Brooklet, PAGE_SIZE_MAX, PAGE_SIZE_MIN};
 use serde_json::{Value, json};
+use zerocopy::little_endian::U32;
+use zerocopy::{FromBytes as _, FromZeros as _, IntoBytes as _};
 
-use crate::common::{Access, CliError, CliResult, MAGIC, Out, counted, io_error, open, sniff};
+use crate::common::{Access, CliError, CliResult, Out, counted, io_error, open, sniff};
 use crate::segments::{self, SegmentRef};
 use crate::time::format_time;
-
-const STATIC_HEADER_SIZE: usize = 32;
-const SLOT_FIXED_SIZE: usize = 108;
-const NODE_KIND_LEAF: u8 = 1;
-const NODE_KIND_BRANCH: u8 = 2;
-
-fn u32_at(bytes: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes"))
-}
-
-fn u64_at(bytes: &[u8], at: usize) -> u64 {
-    u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8 bytes"))
-}
 
 /// A header page's static header and commit slot, decoded.
 #[derive(Debug)]
@@ -59,14 +54,16 @@ pub fn read_headers(path: &Path) -> CliResult<[Option<HeaderPage>; 2]> {
 }
 
 fn read_header_at(file: &File, at: u64, index: u32) -> Option<HeaderPage> {
-    let mut head = [0u8; STATIC_HEADER_SIZE];
-    file.read_exact_at(&mut head, at).ok()?;
-    if &head[..16] != MAGIC {
+    let mut head = StaticHeader::new_zeroed();
+    file.read_exact_at(head.as_mut_bytes(), at).ok()?;
+    if head.magic != MAGIC {
         return None;
     }
-    let page_size = u32_at(&head, 20);
-    let header_crc_ok = crc32c::crc32c(&head[..28]) == u32_at(&head, 28);
-    let slot = if header_crc_ok && page_size.is_power_of_two() && (512..=65536).contains(&page_size)
+    let page_size = head.page_size.get();
+    let header_crc_ok = crc32c::crc32c(&head.as_bytes()[..STATIC_HEADER_CRC_END]) == head.crc.get();
+    let slot = if header_crc_ok
+        && page_size.is_power_of_two()
+        && (PAGE_SIZE_MIN..=PAGE_SIZE_MAX).contains(&page_size)
     {
         let mut page = vec![0u8; page_size as usize];
         match file.read_exact_at(&mut page, at) {
@@ -78,69 +75,76 @@ fn read_header_at(file: &File, at: u64, index: u32) -> Option<HeaderPage> {
     };
     Some(HeaderPage {
         index,
-        version: u32_at(&head, 16),
+        version: head.version.get(),
         page_size,
-        slot_index: u32_at(&head, 24),
+        slot_index: head.slot_index.get(),
         header_crc_ok,
         slot,
     })
 }
 
-fn blob_ptr(bytes: &[u8], at: usize) -> Value {
+fn blob_ptr(ptr: &BlobPtr) -> Value {
     json!({
-        "first_page": u32_at(bytes, at),
-        "page_count": u32_at(bytes, at + 4),
-        "length": u32_at(bytes, at + 8),
-        "crc": format!("{:#010x}", u32_at(bytes, at + 12)),
+        "first_page": ptr.first_page.get(),
+        "page_count": ptr.page_count.get(),
+        "length": ptr.length.get(),
+        "crc": format!("{:#010x}", ptr.crc.get()),
     })
 }
 
 /// Decodes a commit slot (FORMAT.md, *Commit slot*).
 fn decode_slot(slot: &[u8]) -> Value {
-    let body_len = u32_at(slot, 4) as usize;
-    if body_len < SLOT_FIXED_SIZE - 8 || 8 + body_len > slot.len() {
+    let Ok((fixed, _)) = SlotFixed::ref_from_prefix(slot) else {
+        return json!({"error": "slot is truncated"});
+    };
+    let body_len = fixed.body_len.get() as usize;
+    let body_end = SLOT_BODY_START + body_len;
+    if body_end < SLOT_FIXED_SIZE || body_end > slot.len() {
         return json!({"error": format!("slot body length {body_len} is out of bounds")});
     }
-    let crc_ok = crc32c::crc32c(&slot[8..8 + body_len]) == u32_at(slot, 0);
-    let journal_blob = u32_at(slot, 64 + 4) != 0;
-    let journal_count = u32_at(slot, 80);
+    let crc_ok = crc32c::crc32c(&slot[SLOT_BODY_START..body_end]) == fixed.crc.get();
+    let journal_blob = fixed.journal.page_count.get() != 0;
+    let journal_count = fixed.journal_count.get();
     // After the inline journal and the inline free list, the rest of the body holds the
     // pending data and entries (FORMAT.md, *Pending data and entries*).
     let inline_journal = if journal_blob {
         0
     } else {
-        journal_count as usize * 12
+        journal_count as usize * JOURNAL_ENTRY_SIZE
     };
-    let inline_free = if u32_at(slot, 48 + 4) == 0 {
-        u32_at(slot, 48 + 8) as usize
+    let inline_free = if fixed.free_list.page_count.get() == 0 {
+        fixed.free_list.length.get() as usize
     } else {
         0
     };
-    let pending_bytes =
-        (8 + body_len).saturating_sub(SLOT_FIXED_SIZE + inline_journal + inline_free);
+    let pending_bytes = body_end.saturating_sub(SLOT_FIXED_SIZE + inline_journal + inline_free);
     // The pending area opens with the length of its pending data.
     let pending_data_bytes = if pending_bytes >= 4 {
-        u32_at(slot, 8 + body_len - pending_bytes)
+        U32::read_from_prefix(&slot[body_end - pending_bytes..]).map_or(0, |(len, _)| len.get())
     } else {
         0
     };
+    let time_ms = fixed.time_ms.get();
     json!({
         "crc_ok": crc_ok,
         "body_len": body_len,
-        "txn": u64_at(slot, 8),
-        "last_durable": u64_at(slot, 16),
-        "page_count": u32_at(slot, 24),
-        "durable": u32_at(slot, 28) & 1 == 1,
-        "time_ms": u64_at(slot, 32),
-        "time": format_time(i64::try_from(u64_at(slot, 32)).unwrap_or(i64::MAX)),
-        "master_root": {"page": u32_at(slot, 40), "crc": format!("{:#010x}", u32_at(slot, 44))},
-        "free_list": blob_ptr(slot, 48),
-        "journal": blob_ptr(slot, 64),
+        "txn": fixed.txn.get(),
+        "last_durable": fixed.last_durable.get(),
+        "page_count": fixed.page_count.get(),
+        "durable": fixed.flags.get() & SLOT_FLAG_DURABLE != 0,
+        "time_ms": time_ms,
+        "time": format_time(i64::try_from(time_ms).unwrap_or(i64::MAX)),
+        "master_root": {
+            "page": fixed.master_root.page.get(),
+            "crc": format!("{:#010x}", fixed.master_root.crc.get()),
+        },
+        "free_list": blob_ptr(&fixed.free_list),
+        "journal": blob_ptr(&fixed.journal),
         "journal_entries": journal_count,
         "journal_inline": !journal_blob,
-        "window_chain": blob_ptr(slot, 84),
-        "window_commits": u32_at(slot, 100),
-        "window_entries": u32_at(slot, 104),
+        "window_chain": blob_ptr(&fixed.window),
+        "window_commits": fixed.window_commits.get(),
+        "window_entries": fixed.window_entries.get(),
         "pending_bytes": pending_bytes,
         "pending_data_bytes": pending_data_bytes,
     })
@@ -330,20 +334,22 @@ fn classify(
             }
         }
     }
-    let kind = bytes[4];
-    let crc_ok = crc32c::crc32c(&bytes[4..]) == u32_at(bytes, 0);
-    if crc_ok && u32_at(bytes, 8) == id && matches!(kind, NODE_KIND_LEAF | NODE_KIND_BRANCH) {
-        let name = if kind == NODE_KIND_LEAF {
-            "B-tree leaf"
-        } else {
-            "B-tree branch"
-        };
-        return Ok(json!({
-            "kind": name,
-            "level": bytes[5],
-            "entries": u16::from_le_bytes([bytes[6], bytes[7]]),
-            "txn": u64_at(bytes, 16),
-        }));
+    if let Ok((header, _)) = PageHeader::ref_from_prefix(bytes) {
+        let crc_ok = crc32c::crc32c(&bytes[PAGE_CRC_START..]) == header.crc.get();
+        let kind = header.kind;
+        if crc_ok && header.page.get() == id && matches!(kind, PAGE_KIND_LEAF | PAGE_KIND_BRANCH) {
+            let name = if kind == PAGE_KIND_LEAF {
+                "B-tree leaf"
+            } else {
+                "B-tree branch"
+            };
+            return Ok(json!({
+                "kind": name,
+                "level": header.level,
+                "entries": header.count.get(),
+                "txn": header.txn.get(),
+            }));
+        }
     }
     Ok(json!({
         "kind": "unknown",

@@ -59,56 +59,75 @@ fn rolled_back_json(report: &RecoveryReport) -> Value {
 pub fn check(file: &Path, as_json: bool) -> CliResult {
     let db = open_quiet(file, Access::Read)?;
     let report = run_check(&db)?;
-    let recovery = &report.recovery;
-    let status = if !report.is_clean() {
+    let mut out = Out::new();
+    if as_json {
+        out.line(&check_json(&report).to_string())?;
+    } else {
+        print_check(&mut out, &report)?;
+    }
+    out.flush()?;
+    check_outcome(file, &report)
+}
+
+/// What `check` found, in three words: `problems`, `rolled_back` or `clean`.
+fn check_status(report: &CheckReport) -> &'static str {
+    if !report.is_clean() {
         "problems"
-    } else if !recovery.is_clean() {
+    } else if !report.recovery.is_clean() {
         "rolled_back"
     } else {
         "clean"
-    };
-    let mut out = Out::new();
-    if as_json {
-        let problems: Vec<Value> = report
-            .problems
-            .iter()
-            .map(|p| json!({"page": p.page.map(brooklet::PageId::get), "message": p.message}))
-            .collect();
-        let value = json!({
-            "clean": report.is_clean(),
-            "status": status,
-            "page_size": report.page_size,
-            "page_count": report.page_count,
-            "txn": report.txn,
-            "pages_by_kind": kinds_json(&report),
-            "tree_count": report.tree_count,
-            "entry_count": report.entry_count,
-            "problems": problems,
-            "rolled_back": rolled_back_json(recovery),
-            "recovery_notes": recovery.lines(),
-        });
-        out.line(&value.to_string())?;
-    } else {
-        if report.is_clean() {
-            out.line(&format!(
-                "ok: {}, {}, {}, last commit {}",
-                counted(u64::from(report.page_count), "page"),
-                counted(report.tree_count, "tree"),
-                counted(report.entry_count, "entry"),
-                report.txn
-            ))?;
-        }
-        for problem in &report.problems {
-            out.line(&format!("problem: {problem}"))?;
-        }
-        for commit in &recovery.rolled_back {
-            out.line(&format!("rolled back: {}", describe_rollback(commit)))?;
-        }
-        for note in &recovery.notes {
-            out.line(&format!("note: {note}"))?;
-        }
     }
-    out.flush()?;
+}
+
+/// `check --json`: one object.
+fn check_json(report: &CheckReport) -> Value {
+    let problems: Vec<Value> = report
+        .problems
+        .iter()
+        .map(|p| json!({"page": p.page.map(brooklet::PageId::get), "message": p.message}))
+        .collect();
+    json!({
+        "clean": report.is_clean(),
+        "status": check_status(report),
+        "page_size": report.page_size,
+        "page_count": report.page_count,
+        "txn": report.txn,
+        "pages_by_kind": kinds_json(report),
+        "tree_count": report.tree_count,
+        "entry_count": report.entry_count,
+        "problems": problems,
+        "rolled_back": rolled_back_json(&report.recovery),
+        "recovery_notes": report.recovery.lines(),
+    })
+}
+
+/// `check` in words: a summary line when clean, then every problem, rollback and note.
+fn print_check(out: &mut Out, report: &CheckReport) -> CliResult {
+    if report.is_clean() {
+        out.line(&format!(
+            "ok: {}, {}, {}, last commit {}",
+            counted(u64::from(report.page_count), "page"),
+            counted(report.tree_count, "tree"),
+            counted(report.entry_count, "entry"),
+            report.txn
+        ))?;
+    }
+    for problem in &report.problems {
+        out.line(&format!("problem: {problem}"))?;
+    }
+    for commit in &report.recovery.rolled_back {
+        out.line(&format!("rolled back: {}", describe_rollback(commit)))?;
+    }
+    for note in &report.recovery.notes {
+        out.line(&format!("note: {note}"))?;
+    }
+    Ok(())
+}
+
+/// The exit status of `check`: 1 with problems, 3 (with a warning) after a rollback.
+fn check_outcome(file: &Path, report: &CheckReport) -> CliResult {
+    let recovery = &report.recovery;
     if !report.is_clean() {
         let count = report.problems.len();
         let plural = if count == 1 { "" } else { "s" };

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use crate::btree::{PageRead, PageUse, PageWrite, TreeStats, check_tree};
 use crate::error::{CorruptionKind, Error, PageId, Result};
-use crate::page::{BlobPtr, NodePtr, TxnId, seal, verify};
+use crate::page::{BlobPtr, NodePtr, TxnId, seal, stored_crc, verify};
 
 #[derive(Debug)]
 pub(super) struct MemStore {
@@ -175,8 +175,14 @@ impl PageWrite for MemStore {
             "{id} written twice in one transaction"
         );
         assert_eq!(page.len(), self.page_size);
-        let stored = u32::from_le_bytes(page[..4].try_into().expect("4 bytes"));
-        verify(&page, NodePtr { id, crc: stored }).expect("written pages are sealed");
+        verify(
+            &page,
+            NodePtr {
+                id,
+                crc: stored_crc(&page),
+            },
+        )
+        .expect("written pages are sealed");
         self.writes += 1;
         self.nodes.insert(id, Arc::from(page));
         Ok(())
