@@ -135,17 +135,20 @@ impl Pager {
     /// Chooses the commit to open: the valid slot with the higher txn whose commit window
     /// verifies, else the other valid slot.
     ///
-    /// If neither verifies, the slots are read again: a writer in another process may have
-    /// committed meanwhile and, under vacuum, cut the file below the page count of the
-    /// slots read first. Only when the slots stay the same is the file corrupt.
+    /// If a commit fails to verify (neither, or only the newer), the slots are read again:
+    /// a writer in another process may have committed meanwhile, reused pages the commit
+    /// read first had written (once two newer commits are in the slots, nothing pins it),
+    /// or, under vacuum, cut the file below its page count. That commit was superseded, not
+    /// lost. Only when the slots stay the same is the commit rolled back (or the file
+    /// corrupt).
     fn recover(&self) -> Result<CommitState> {
-        const ATTEMPTS: usize = 4;
+        const ATTEMPTS: usize = 8;
         let mut candidates = self.read_candidates()?;
         for attempt in 1..=ATTEMPTS {
             let mut report = RecoveryReport::default();
             let mut rejected = Vec::new();
             let chosen = self.choose(&candidates, &mut report, &mut rejected)?;
-            if chosen.is_err() && attempt < ATTEMPTS {
+            if (chosen.is_err() || !report.rolled_back.is_empty()) && attempt < ATTEMPTS {
                 let again = self.read_candidates()?;
                 if !same_slots(&again, &candidates) {
                     candidates = again;
