@@ -1,7 +1,7 @@
 //! brooklet: Kafka-style event streams in one file.
 //!
 //! Layering: a module uses only modules on lower layers, and no two files of a module use
-//! each other (`tests/layers.rs` checks both; ARCHITECTURE.md, *Layers*, says why):
+//! each other (`tests/project/layers.rs` checks both; ARCHITECTURE.md, *Layers*, says why):
 //!
 //! ```text
 //! L8  db        the public API: Brooklet, producers, readers, consumers, admin

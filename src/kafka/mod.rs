@@ -8,7 +8,7 @@
 //!
 //! Invariants:
 //! 1. Every batch brooklet encodes is a valid Kafka `RecordBatch` v2: any Kafka decoder reads
-//!    it unchanged (`tests/kafka_compat.rs` checks this against kafka-python).
+//!    it unchanged (`tests/kafka/compat.rs` checks this against kafka-python).
 //! 2. Batches brooklet writes have offset delta `i` at record index `i`, a record count of
 //!    `lastOffsetDelta + 1`, no compression, and Kafka's "unset" producer fields.
 //! 3. Decoding is total: damaged or foreign bytes give `Error::Corrupt` with

@@ -9,7 +9,7 @@
 //!
 //! Variable parts (inline journal entries, key and value bytes, strings) follow the fixed
 //! structs and are described in FORMAT.md; the structs below say where each one starts.
-//! `tests/format_tables.rs` checks every struct's field offsets and sizes against the
+//! `tests/format/format_tables.rs` checks every struct's field offsets and sizes against the
 //! offset tables of FORMAT.md, so the spec and the code cannot drift apart.
 //!
 //! Public as `brooklet::format`, for tools that read brooklet files without the engine (the

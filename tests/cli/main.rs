@@ -1,0 +1,19 @@
+//! The `brooklet` command-line tool, run as a user runs it (the binary Cargo built for this
+//! test, `CARGO_BIN_EXE_brooklet`): every command's behaviour and output, bad input, topic
+//! configs, import, operator messages, files it writes, vacuum, and the CLI beside other
+//! processes.
+
+mod commands;
+mod configs;
+mod errors;
+mod import;
+mod live;
+mod messages;
+mod outputs;
+mod vacuum;
+
+/// Helpers shared by the CLI tests (`tests/support/`).
+#[path = "../support"]
+mod support {
+    pub mod cli;
+}

@@ -1,0 +1,17 @@
+//! The event log through the `Brooklet` handle: produce, fetch and readers (with a seeded
+//! model test under power cuts), retention, compaction, topic configs, what a partition
+//! costs, and routed batches. Files with hostile values are in `tests/hostile/`.
+
+mod compaction;
+mod event_log;
+mod log_model;
+mod partition_cost;
+mod produce_routed;
+mod retention;
+mod topic_configs;
+
+/// Helpers shared with other test binaries (`tests/support/`).
+#[path = "../support"]
+mod support {
+    pub mod log;
+}
