@@ -226,7 +226,7 @@ fn compare(db: &Brooklet, model: &mut Model) {
     for group in GROUPS {
         let description = match db.admin().describe_group(group) {
             Ok(description) => description,
-            Err(Error::InvalidArgument(_)) => {
+            Err(Error::UnknownGroup(_)) => {
                 assert!(
                     !model.committed.keys().any(|(g, _, _)| g == group),
                     "group {group} has committed offsets"
