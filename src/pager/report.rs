@@ -31,13 +31,21 @@ pub struct RolledBackCommit {
     pub reason: String,
 }
 
-impl fmt::Display for RolledBackCommit {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let kind = if self.durable {
+impl RolledBackCommit {
+    /// `durable` or `non-durable`: whether the writer waited for it to reach the disk.
+    #[must_use]
+    pub fn kind(&self) -> &'static str {
+        if self.durable {
             "durable"
         } else {
             "non-durable"
-        };
+        }
+    }
+}
+
+impl fmt::Display for RolledBackCommit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = self.kind();
         let claims = if self.verified {
             ""
         } else {

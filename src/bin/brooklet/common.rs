@@ -121,11 +121,7 @@ pub fn warn_rollbacks(path: &Path, report: &RecoveryReport) {
 
 /// One rolled-back commit in words, its time in RFC 3339.
 pub fn describe_rollback(commit: &RolledBackCommit) -> String {
-    let kind = if commit.durable {
-        "durable"
-    } else {
-        "non-durable"
-    };
+    let kind = commit.kind();
     let claims = if commit.verified {
         ""
     } else {

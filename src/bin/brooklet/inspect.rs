@@ -137,11 +137,7 @@ fn check_outcome(file: &Path, report: &CheckReport) -> CliResult {
         )));
     }
     if let Some(newest) = recovery.rolled_back.first() {
-        let kind = if newest.durable {
-            "durable"
-        } else {
-            "non-durable"
-        };
+        let kind = newest.kind();
         eprintln!(
             "brooklet: warning: {} is healthy after rolling back commit {} ({kind}); the records \
              of the {} commit{} rolled back are lost and their offsets will go to new records",
