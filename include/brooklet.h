@@ -405,8 +405,9 @@ typedef struct {
 /**
  * A record read, as filled in by `brooklet_records_next`. Every pointer in it (the
  * topic, key, value, the headers array and what the headers point to) points into memory
- * owned by the records handle, valid until the next `brooklet_records_next` or
- * `brooklet_records_free` on that handle, whichever comes first. Copy what you keep.
+ * owned by the records handle, valid until the next `brooklet_records_next`,
+ * `brooklet_records_next_batch` or `brooklet_records_free` on that handle, whichever
+ * comes first. Copy what you keep.
  */
 typedef struct {
     /**
@@ -949,6 +950,22 @@ brooklet_status brooklet_fetch(const brooklet_db *db,
  * its batch's valid checksum is `BROOKLET_CORRUPT`, and ends the iteration.
  */
 brooklet_status brooklet_records_next(brooklet_records *records, brooklet_record *record_out);
+
+/**
+ * Moves past up to `capacity` records at once, writing their views to
+ * `records_out[0 .. *count_out]`: `BROOKLET_ROW` if at least one was written,
+ * `BROOKLET_DONE` (and `*count_out` 0) when there are no more. The same records as
+ * `brooklet_records_next` gives one by one, for a fraction of the cost per record: the
+ * fast way through many records. The views (and everything they point to) stay valid
+ * until the next `brooklet_records_next`, `brooklet_records_next_batch` or
+ * `brooklet_records_free` on the handle. A record that fails to decode is
+ * `BROOKLET_CORRUPT` (the views of the records before it in this call are lost) and ends
+ * the iteration.
+ */
+brooklet_status brooklet_records_next_batch(brooklet_records *records,
+                                            brooklet_record *records_out,
+                                            size_t capacity,
+                                            size_t *count_out);
 
 /**
  * The offset to fetch from next, after the records of a `brooklet_fetch` (its records'

@@ -450,6 +450,81 @@ static void test_header_order_and_duplicates(void) {
     EXPECT_OK(brooklet_close(db));
 }
 
+/* Checks the views of batch_views() below: record i has value "v<i>" and i headers
+ * "h<j>" = "<j>" (j < i). */
+static void expect_batch_views(const brooklet_record *views, size_t n, size_t first) {
+    for (size_t k = 0; k < n; k++) {
+        size_t i = first + k;
+        char value[16];
+        snprintf(value, sizeof value, "v%zu", i);
+        EXPECT(bytes_equal(views[k].value, views[k].value_len, value));
+        EXPECT(views[k].offset == i && strcmp(views[k].topic, "t") == 0);
+        EXPECT(views[k].header_count == i % 4);
+        EXPECT((views[k].headers == NULL) == (i % 4 == 0));
+        for (size_t j = 0; j < views[k].header_count; j++) {
+            const brooklet_header *h = &views[k].headers[j];
+            EXPECT(h->key_len == 2 && h->key[0] == 'h' && h->key[1] == (char)('0' + j));
+            EXPECT(h->value_len == 1 && h->value[0] == (uint8_t)('0' + j));
+        }
+    }
+}
+
+static void test_records_next_batch(void) {
+    brooklet_db *db = open_new("next-batch");
+    EXPECT_OK(brooklet_create_topic(db, "t", 1, NULL, 0));
+    /* 10 records, record i with i % 4 headers, so that the headers of a batch of views
+     * outgrow the first buffer brooklet keeps them in. */
+    brooklet_header headers[3] = {{"h0", 2, (const uint8_t *)"0", 1},
+                                  {"h1", 2, (const uint8_t *)"1", 1},
+                                  {"h2", 2, (const uint8_t *)"2", 1}};
+    char values[10][16];
+    brooklet_record_in recs[10];
+    for (int i = 0; i < 10; i++) {
+        snprintf(values[i], sizeof values[i], "v%d", i);
+        recs[i] = text_record(NULL, values[i]);
+        recs[i].headers = headers;
+        recs[i].header_count = (size_t)(i % 4);
+    }
+    EXPECT_OK(brooklet_send_batch(db, "t", 0, recs, 10, NULL));
+
+    brooklet_record views[4];
+    size_t n = 99;
+    brooklet_records *records = fetch_from(db, "t", 0, 0);
+    EXPECT_STATUS(brooklet_records_next_batch(records, views, 0, &n), BROOKLET_MISUSE);
+    EXPECT_STATUS(brooklet_records_next_batch(records, NULL, 4, &n), BROOKLET_MISUSE);
+    EXPECT_STATUS(brooklet_records_next_batch(records, views, 4, NULL), BROOKLET_MISUSE);
+    EXPECT_STATUS(brooklet_records_next_batch(NULL, views, 4, &n), BROOKLET_MISUSE);
+    /* One at a time, then in batches of 4: 1 + 4 + 4 + 1. */
+    brooklet_record r;
+    EXPECT_STATUS(brooklet_records_next(records, &r), BROOKLET_ROW);
+    expect_batch_views(&r, 1, 0);
+    size_t seen = 1;
+    while (brooklet_records_next_batch(records, views, 4, &n) == BROOKLET_ROW) {
+        EXPECT(n >= 1 && n <= 4);
+        expect_batch_views(views, n, seen);
+        seen += n;
+    }
+    EXPECT(seen == 10);
+    EXPECT_STATUS(brooklet_records_next_batch(records, views, 4, &n), BROOKLET_DONE);
+    EXPECT(n == 0);
+    brooklet_records_free(records);
+
+    /* The same over a poll's records. */
+    brooklet_reader *reader = NULL;
+    EXPECT_OK(brooklet_reader_new(db, &reader));
+    EXPECT_OK(brooklet_reader_assign(reader, "t", 0, BROOKLET_POSITION_BEGINNING, 0));
+    EXPECT_OK(brooklet_reader_poll(reader, 1000, &records));
+    seen = 0;
+    while (brooklet_records_next_batch(records, views, 3, &n) == BROOKLET_ROW) {
+        expect_batch_views(views, n, seen);
+        seen += n;
+    }
+    EXPECT(seen == 10);
+    brooklet_records_free(records);
+    brooklet_reader_free(reader);
+    EXPECT_OK(brooklet_close(db));
+}
+
 static void test_timestamps(void) {
     brooklet_db *db = open_new("timestamps");
     EXPECT_OK(brooklet_create_topic(db, "t", 1, NULL, 0));
@@ -938,6 +1013,7 @@ static const struct test tests[] = {
     {"send_fetch_and_offsets", test_send_fetch_and_offsets},
     {"null_and_empty_round_trip", test_null_and_empty_round_trip},
     {"header_order_and_duplicates", test_header_order_and_duplicates},
+    {"records_next_batch", test_records_next_batch},
     {"timestamps", test_timestamps},
     {"too_large", test_too_large},
     {"out_of_range", test_out_of_range},

@@ -3,7 +3,7 @@
 
 use std::ffi::{c_char, c_int};
 
-use brooklet::{Assignor, GroupDescription};
+use brooklet_core::{Assignor, GroupDescription};
 
 use crate::db::{BROOKLET_NO_OFFSET, brooklet_db, nullable_offset};
 use crate::owned::{Strings, items, publish, release};

@@ -4,7 +4,7 @@
 use std::ffi::{c_char, c_int};
 use std::time::Duration;
 
-use brooklet::{Consumer, ConsumerOptions, Position, TopicPartition};
+use brooklet_core::{Consumer, ConsumerOptions, Position, TopicPartition};
 
 use crate::db::{BROOKLET_NO_OFFSET, brooklet_db, nullable_offset};
 use crate::owned::{Strings, items, publish, release};

@@ -6,7 +6,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::time::Duration;
 
-use brooklet::{Brooklet, Durability, Options, Producer, TopicConfig};
+use brooklet_core::{Brooklet, Durability, Options, Producer, TopicConfig};
 
 use crate::owned::{Strings, items, publish, release};
 use crate::status::{

@@ -5,7 +5,7 @@
 use std::ffi::c_char;
 use std::mem::MaybeUninit;
 
-use brooklet::{Header, Producer, Record, RecordMetadata};
+use brooklet_core::{Header, Producer, Record, RecordMetadata};
 
 use crate::db::{brooklet_db, brooklet_durability, durability_from};
 use crate::status::{

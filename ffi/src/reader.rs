@@ -5,7 +5,7 @@
 use std::ffi::{c_char, c_int};
 use std::time::Duration;
 
-use brooklet::{Position, Reader};
+use brooklet_core::{Position, Reader};
 
 use crate::db::brooklet_db;
 use crate::records::brooklet_records;

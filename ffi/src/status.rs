@@ -14,7 +14,7 @@ use std::ffi::{CStr, CString, c_char, c_int};
 use std::mem::MaybeUninit;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use brooklet::Error;
+use brooklet_core::Error;
 
 /// The result of every call (the error-code table of the README's C section). Values
 /// 0 to 17 are outcomes; `BROOKLET_ROW` and `BROOKLET_DONE` are what an iterator returns,

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# The C API against the Rust API on the same workload (examples/c/bench.c and
+# ffi/examples/bench_rust.rs): 1000-record send_batch calls, 16-byte key, 100-byte value,
+# durability none, then passes fetching and iterating every record (in C, once with
+# brooklet_records_next and once with brooklet_records_next_batch). Runs the two
+# alternately, RUNS times each, and prints each run and the medians with C/Rust ratios.
+# Usage: examples/c/bench.sh [--quick] [RUNS]   (--quick: 100k records instead of 1M)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+root=$PWD
+quick=()
+if [[ "${1:-}" == "--quick" ]]; then
+  quick=(--quick)
+  shift
+fi
+runs=${1:-5}
+
+cargo build --release -p brooklet-ffi --example bench_rust
+lib="$root/target/release"
+# The files go under target/ (on disk, not tmpfs); durability none makes no syncs anyway.
+work=$(mktemp -d "$root/target/brooklet-bench.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+cc -Wall -Wextra -Werror -O2 -I include examples/c/bench.c -o "$work/bench" \
+  -L "$lib" -lbrooklet "-Wl,-rpath,$lib"
+
+for ((i = 0; i < runs; i++)); do
+  "$work/bench" "${quick[@]}" "$work"
+  "$lib/examples/bench_rust" "${quick[@]}" "$work"
+done | tee "$work/results"
+
+# Median records/s per (language, workload), then C over Rust.
+awk '
+  { rate[$1 " " $2] = rate[$1 " " $2] " " $(NF - 1) }
+  END {
+    for (k in rate) {
+      n = split(substr(rate[k], 2), v, " ")
+      for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
+      med[k] = (n % 2) ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+    }
+    split("send_batch fetch fetch_batch", ops, " ")
+    split("send_batch fetch fetch", rust, " ")
+    for (w = 1; w <= 3; w++) {
+      c = med["C " ops[w]]; r = med["Rust " rust[w]]
+      printf "median %-11s C %6.2f M records/s, Rust %-10s %6.2f M records/s: C/Rust %.3f (%d runs)\n",
+        ops[w], c / 1e6, rust[w], r / 1e6, c / r, n
+    }
+  }' "$work/results"
