@@ -5,11 +5,19 @@
 # brooklet_records_next and once with brooklet_records_next_batch). Runs the two
 # alternately, RUNS times each, and prints each run and the medians with C/Rust ratios.
 # Usage: examples/c/bench.sh [--quick] [RUNS]   (--quick: 100k records instead of 1M)
+#        examples/c/bench.sh --instructions   (each workload's instructions per record,
+#        counted by valgrind's callgrind on a --quick run: unlike times, they do not depend
+#        on what else the machine is doing)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
 quick=()
-if [[ "${1:-}" == "--quick" ]]; then
+instructions=0
+if [[ "${1:-}" == "--instructions" ]]; then
+  instructions=1
+  quick=(--quick)
+  shift
+elif [[ "${1:-}" == "--quick" ]]; then
   quick=(--quick)
   shift
 fi
@@ -22,6 +30,33 @@ work=$(mktemp -d "$root/target/brooklet-bench.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 cc -Wall -Wextra -Werror -O2 -I include examples/c/bench.c -o "$work/bench" \
   -L "$lib" -lbrooklet "-Wl,-rpath,$lib"
+
+if [[ $instructions == 1 ]]; then
+  # Inclusive instruction counts of each phase function, per record it handles (100k sent,
+  # 500k fetched), from one callgrind run of each program.
+  phase_ir() { # FILE FUNCTION
+    callgrind_annotate --inclusive=yes "$1" | awk -v f="$2" '
+      index($0, ":" f " ") || $NF ~ (":" f "$") {
+        gsub(",", "", $1); if ($1 + 0 > best) best = $1 + 0 }
+      END { print best }'
+  }
+  valgrind --tool=callgrind --callgrind-out-file="$work/c.out" "$work/bench" --quick "$work" \
+    >/dev/null 2>&1
+  valgrind --tool=callgrind --callgrind-out-file="$work/rust.out" \
+    "$lib/examples/bench_rust" --quick "$work" >/dev/null 2>&1
+  c_send=$(phase_ir "$work/c.out" send_phase)
+  c_next=$(phase_ir "$work/c.out" fetch_next_phase)
+  c_batch=$(phase_ir "$work/c.out" fetch_batch_phase)
+  r_send=$(phase_ir "$work/rust.out" "bench_rust::send_phase")
+  r_fetch=$(phase_ir "$work/rust.out" "bench_rust::fetch_phase")
+  awk -v cs="$c_send" -v cn="$c_next" -v cb="$c_batch" -v rs="$r_send" -v rf="$r_fetch" 'BEGIN {
+    printf "instructions per record   C      Rust   C/Rust\n"
+    printf "send_batch                %-6.0f %-6.0f %.3f\n", cs / 1e5, rs / 1e5, cs / rs
+    printf "fetch (records_next)      %-6.0f %-6.0f %.3f\n", cn / 5e5, rf / 5e5, cn / rf
+    printf "fetch (records_next_batch) %-5.0f %-6.0f %.3f\n", cb / 5e5, rf / 5e5, cb / rf
+  }'
+  exit 0
+fi
 
 for ((i = 0; i < runs; i++)); do
   "$work/bench" "${quick[@]}" "$work"

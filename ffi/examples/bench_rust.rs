@@ -1,13 +1,15 @@
 //! The Rust counterpart of `examples/c/bench.c`: the same workload through brooklet's Rust
 //! API (`send_batch` of 1000-record batches, 16-byte key, 100-byte value, durability none,
 //! then 5 passes fetching and iterating every record with `fetch_batches`, the call the C
-//! library's `brooklet_fetch` makes). `examples/c/bench.sh` runs both and compares them.
+//! library's `brooklet_fetch` makes). Each workload is one function (`send_phase`,
+//! `fetch_phase`), so that a profiler can count its instructions. `examples/c/bench.sh` runs
+//! both programs and compares them.
 //!
 //! Usage: `cargo run --release -p brooklet-ffi --example bench_rust -- [--quick] DIR`
 
 use std::time::Instant;
 
-use brooklet_core::{Brooklet, Durability, FetchLimits, Record, TopicConfig};
+use brooklet_core::{Brooklet, Durability, FetchLimits, Producer, Record, TopicConfig};
 
 const KEY_LEN: usize = 16;
 const VALUE_LEN: usize = 100;
@@ -24,6 +26,57 @@ fn fill_value(i: u64, value: &mut [u8]) {
         x ^= x << 17;
         *byte = x.to_le_bytes()[0];
     }
+}
+
+/// Sends records `0..count` in batches of [`BATCH`]; returns the seconds it took.
+#[inline(never)]
+fn send_phase(
+    producer: &Producer,
+    keys: &[u8],
+    values: &[u8],
+    count: usize,
+) -> brooklet_core::Result<f64> {
+    let start = Instant::now();
+    for first in (0..count).step_by(BATCH) {
+        let batch: Vec<Record> = (first..first + BATCH)
+            .map(|i| Record {
+                key: Some(keys[i * KEY_LEN..(i + 1) * KEY_LEN].to_vec()),
+                value: Some(values[i * VALUE_LEN..(i + 1) * VALUE_LEN].to_vec()),
+                headers: Vec::new(),
+                timestamp_ms: None,
+            })
+            .collect();
+        producer.send_batch_to("bench", 0, batch)?;
+    }
+    Ok(start.elapsed().as_secs_f64())
+}
+
+/// Fetches and iterates the partition [`PASSES`] times; returns the seconds it took.
+#[inline(never)]
+fn fetch_phase(db: &Brooklet, count: usize) -> brooklet_core::Result<f64> {
+    let (mut seen, mut bytes) = (0usize, 0usize);
+    let end = db.end_offset("bench", 0)?;
+    let start = Instant::now();
+    for _ in 0..PASSES {
+        let mut offset = 0;
+        while offset < end {
+            let batches = db.fetch_batches("bench", 0, offset, FetchLimits::default())?;
+            for record in batches.records() {
+                let record = record?;
+                seen += 1;
+                bytes += record.key.map_or(0, <[u8]>::len)
+                    + record.value.map_or(0, <[u8]>::len)
+                    + record.header_count();
+            }
+            offset = batches.next_offset;
+        }
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    assert_eq!(
+        (seen, bytes),
+        (PASSES * count, PASSES * count * (KEY_LEN + VALUE_LEN))
+    );
+    Ok(seconds)
 }
 
 fn main() -> brooklet_core::Result<()> {
@@ -50,44 +103,9 @@ fn main() -> brooklet_core::Result<()> {
         .create_topic("bench", 1, TopicConfig::default())?;
     let producer = db.producer().with_durability(Durability::None);
 
-    let start = Instant::now();
-    for first in (0..count).step_by(BATCH) {
-        let batch: Vec<Record> = (first..first + BATCH)
-            .map(|i| Record {
-                key: Some(keys[i * KEY_LEN..(i + 1) * KEY_LEN].to_vec()),
-                value: Some(values[i * VALUE_LEN..(i + 1) * VALUE_LEN].to_vec()),
-                headers: Vec::new(),
-                timestamp_ms: None,
-            })
-            .collect();
-        producer.send_batch_to("bench", 0, batch)?;
-    }
-    let send_s = start.elapsed().as_secs_f64();
+    let send_s = send_phase(&producer, &keys, &values, count)?;
     db.flush()?;
-
-    // The fetch pass runs PASSES times, so that it is timed over more than a blink.
-    let start = Instant::now();
-    let (mut seen, mut bytes) = (0usize, 0usize);
-    let end = db.end_offset("bench", 0)?;
-    for _ in 0..PASSES {
-        let mut offset = 0;
-        while offset < end {
-            let batches = db.fetch_batches("bench", 0, offset, FetchLimits::default())?;
-            for record in batches.records() {
-                let record = record?;
-                seen += 1;
-                bytes += record.key.map_or(0, <[u8]>::len)
-                    + record.value.map_or(0, <[u8]>::len)
-                    + record.header_count();
-            }
-            offset = batches.next_offset;
-        }
-    }
-    let fetch_s = start.elapsed().as_secs_f64();
-    assert_eq!(
-        (seen, bytes),
-        (PASSES * count, PASSES * count * (KEY_LEN + VALUE_LEN))
-    );
+    let fetch_s = fetch_phase(&db, count)?;
 
     // Record counts are far below 2^52: the conversion is exact.
     #[expect(
