@@ -24,9 +24,9 @@ fi
 runs=${1:-5}
 
 cargo build --release -p brooklet-ffi --example bench_rust
-lib="$root/target/release"
+lib="${CARGO_TARGET_DIR:-$root/target}/release"
 # The files go under target/ (on disk, not tmpfs); durability none makes no syncs anyway.
-work=$(mktemp -d "$root/target/brooklet-bench.XXXXXX")
+work=$(mktemp -d "${CARGO_TARGET_DIR:-$root/target}/brooklet-bench.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 cc -Wall -Wextra -Werror -O2 -I include examples/c/bench.c -o "$work/bench" \
   -L "$lib" -lbrooklet "-Wl,-rpath,$lib"

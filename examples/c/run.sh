@@ -11,7 +11,7 @@ valgrind=1
 [[ "${1:-}" == "--no-valgrind" ]] && valgrind=0
 
 cargo build --release -p brooklet-ffi
-lib="$root/target/release"
+lib="${CARGO_TARGET_DIR:-$root/target}/release"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/brooklet-c.XXXXXX")
 trap 'rm -rf "$work"' EXIT
