@@ -23,7 +23,7 @@ elif [[ "${1:-}" == "--quick" ]]; then
 fi
 runs=${1:-5}
 
-cargo build --release -p brooklet-ffi --example bench_rust
+cargo build --release -p brooklet-ffi --lib --example bench_rust
 lib="${CARGO_TARGET_DIR:-$root/target}/release"
 # The files go under target/ (on disk, not tmpfs); durability none makes no syncs anyway.
 work=$(mktemp -d "${CARGO_TARGET_DIR:-$root/target}/brooklet-bench.XXXXXX")

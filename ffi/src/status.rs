@@ -261,13 +261,24 @@ pub fn status_from_int(value: c_int) -> Option<brooklet_status> {
         .find(|s| *s as c_int == value)
 }
 
+/// The failure for a NULL where a pointer is required. Kept out of line, so that the
+/// checks on every call cost a compare and a branch (the name is only loaded on this path).
+#[cold]
+#[inline(never)]
+fn null_pointer(what: &str) -> Failure {
+    misuse(format!("{what} is NULL"))
+}
+
 /// A required handle or input pointer as a shared reference.
 ///
 /// # Safety
 /// `ptr` is NULL or points to a live, properly aligned `T` that nothing mutates for `'a`.
 pub unsafe fn required<'a, T>(ptr: *const T, what: &str) -> FfiResult<&'a T> {
     // SAFETY: the caller guarantees `ptr` is NULL or valid for `'a`; `as_ref` checks NULL.
-    unsafe { ptr.as_ref() }.ok_or_else(|| misuse(format!("{what} is NULL")))
+    match unsafe { ptr.as_ref() } {
+        Some(value) => Ok(value),
+        None => Err(null_pointer(what)),
+    }
 }
 
 /// A required handle as an exclusive reference.
@@ -277,7 +288,10 @@ pub unsafe fn required<'a, T>(ptr: *const T, what: &str) -> FfiResult<&'a T> {
 /// belongs to the calling thread, as the header requires).
 pub unsafe fn required_mut<'a, T>(ptr: *mut T, what: &str) -> FfiResult<&'a mut T> {
     // SAFETY: the caller guarantees `ptr` is NULL or valid and unaliased for `'a`.
-    unsafe { ptr.as_mut() }.ok_or_else(|| misuse(format!("{what} is NULL")))
+    match unsafe { ptr.as_mut() } {
+        Some(value) => Ok(value),
+        None => Err(null_pointer(what)),
+    }
 }
 
 /// A required output slot: C memory that may hold anything, written without reading or
@@ -288,8 +302,10 @@ pub unsafe fn required_mut<'a, T>(ptr: *mut T, what: &str) -> FfiResult<&'a mut 
 pub unsafe fn output<'a, T>(ptr: *mut T, what: &str) -> FfiResult<&'a mut MaybeUninit<T>> {
     // SAFETY: the caller guarantees `ptr` is NULL or writable for `'a`; MaybeUninit<T>
     // has T's layout and asks nothing of the bytes there.
-    unsafe { ptr.cast::<MaybeUninit<T>>().as_mut() }
-        .ok_or_else(|| misuse(format!("{what} is NULL")))
+    match unsafe { ptr.cast::<MaybeUninit<T>>().as_mut() } {
+        Some(slot) => Ok(slot),
+        None => Err(null_pointer(what)),
+    }
 }
 
 /// A required handle output (`T **out`), set to NULL at once so that a failed call leaves
