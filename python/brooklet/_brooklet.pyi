@@ -1,0 +1,276 @@
+"""Type hints of brooklet's native module (re-exported by ``brooklet``)."""
+
+import os
+import pathlib
+from types import TracebackType
+from typing import (
+    Dict,
+    Iterable,
+    Iterator,
+    List,
+    Literal,
+    Mapping,
+    Optional,
+    Sequence,
+    Tuple,
+    Type,
+    TypedDict,
+    Union,
+    overload,
+)
+
+from ._types import CheckReport, GroupDescription, TopicDescription, TopicInfo
+
+#: A key, value or header value: ``str`` is encoded as UTF-8; None is Kafka's null.
+BytesLike = Union[bytes, bytearray, memoryview, str]
+Headers = Union[Sequence[Tuple[str, Optional[BytesLike]]], Mapping[str, Optional[BytesLike]]]
+Durability = Literal["none", "immediate", "paranoid"]
+OffsetReset = Literal["earliest", "latest", "none"]
+SeekTo = Union[int, Literal["beginning", "earliest", "end", "latest"]]
+ConfigValue = Union[str, int]
+
+class _RecordDictBase(TypedDict):
+    value: Optional[BytesLike]
+
+class RecordDict(_RecordDictBase, total=False):
+    key: Optional[BytesLike]
+    headers: Optional[Headers]
+    partition: Optional[int]
+    timestamp: Optional[int]
+
+RecordArg = Union[RecordDict, Tuple[Optional[BytesLike], Optional[BytesLike]]]
+
+PAGE_SIZE_DEFAULT: int
+
+def open(
+    path: Union[str, "os.PathLike[str]"],
+    *,
+    page_size: Optional[int] = None,
+    cache_bytes: Optional[int] = None,
+    busy_timeout: Optional[float] = None,
+    durability: Durability = "immediate",
+    read_only: bool = False,
+    create: bool = True,
+    maintain_on_open: bool = True,
+) -> Database: ...
+def _rust_send_batch_rate(path: Union[str, "os.PathLike[str]"], records: int, batch: int) -> float:
+    """Benchmark baseline: the Python send_batch workload through the Rust API; records/s."""
+
+class Record:
+    """A record read from a partition."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def timestamp(self) -> int:
+        """Milliseconds since the Unix epoch."""
+    @property
+    def key(self) -> Optional[bytes]: ...
+    @property
+    def value(self) -> Optional[bytes]: ...
+    @property
+    def headers(self) -> List[Tuple[str, Optional[bytes]]]:
+        """In stored order, duplicates kept; ``[]`` when there are none."""
+    def __eq__(self, other: object) -> bool: ...
+
+class RecordMetadata:
+    """Where a sent record was stored."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def timestamp(self) -> int: ...
+    def __eq__(self, other: object) -> bool: ...
+
+class FetchResult:
+    """The records of one fetch (iterate it), and where the partition stands."""
+
+    @property
+    def records(self) -> List[Record]: ...
+    @property
+    def next_offset(self) -> int: ...
+    @property
+    def end_offset(self) -> int: ...
+    @property
+    def beginning_offset(self) -> int: ...
+    def __iter__(self) -> Iterator[Record]: ...
+    def __len__(self) -> int: ...
+    @overload
+    def __getitem__(self, index: int) -> Record: ...
+    @overload
+    def __getitem__(self, index: slice) -> List[Record]: ...
+
+class Database:
+    """An open brooklet file; a context manager that closes it."""
+
+    @property
+    def closed(self) -> bool: ...
+    @property
+    def path(self) -> pathlib.Path: ...
+    @property
+    def page_size(self) -> int: ...
+    def close(self) -> None: ...
+    def __enter__(self) -> "Database": ...
+    def __exit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> bool: ...
+    # topics
+    def create_topic(
+        self, name: str, partitions: int = 1, config: Optional[Mapping[str, ConfigValue]] = None
+    ) -> None: ...
+    def topics(self) -> List[TopicInfo]: ...
+    def describe_topic(self, name: str) -> TopicDescription: ...
+    def delete_topic(self, name: str) -> None: ...
+    def alter_topic(self, name: str, config: Mapping[str, ConfigValue]) -> Dict[str, str]: ...
+    # groups
+    def groups(self) -> List[str]: ...
+    def describe_group(self, name: str) -> GroupDescription: ...
+    def delete_group(self, name: str) -> None: ...
+    def reset_group(
+        self,
+        name: str,
+        to: Optional[SeekTo] = None,
+        *,
+        topic: Optional[str] = None,
+        timestamp: Optional[int] = None,
+    ) -> Dict[Tuple[str, int], int]: ...
+    # the file
+    def check(self) -> CheckReport: ...
+    def flush(self) -> None: ...
+    # offsets
+    def beginning_offset(self, topic: str, partition: int) -> int: ...
+    def end_offset(self, topic: str, partition: int) -> int: ...
+    def offset_for_time(self, topic: str, partition: int, timestamp: int) -> Optional[int]: ...
+    # send and fetch
+    def send(
+        self,
+        topic: str,
+        value: Optional[BytesLike],
+        key: Optional[BytesLike] = None,
+        headers: Optional[Headers] = None,
+        partition: Optional[int] = None,
+        timestamp: Optional[int] = None,
+        durability: Optional[Durability] = None,
+    ) -> RecordMetadata: ...
+    def send_batch(
+        self,
+        topic: str,
+        records: Iterable[RecordArg],
+        partition: Optional[int] = None,
+        durability: Optional[Durability] = None,
+    ) -> List[RecordMetadata]: ...
+    def fetch(
+        self,
+        topic: str,
+        partition: int,
+        offset: int = 0,
+        max_records: int = 500,
+        max_bytes: int = 1048576,
+    ) -> FetchResult: ...
+    # readers and consumers
+    def reader(
+        self,
+        *,
+        auto_offset_reset: OffsetReset = "earliest",
+        max_records: int = 500,
+        max_bytes: int = 1048576,
+    ) -> Reader: ...
+    def consumer(
+        self,
+        group: str,
+        topics: Union[str, Sequence[str]],
+        *,
+        auto_offset_reset: OffsetReset = "latest",
+        enable_auto_commit: bool = True,
+        auto_commit_interval: float = 5.0,
+        session_timeout: float = 10.0,
+        max_poll_interval: float = 300.0,
+        heartbeat_interval: float = 1.0,
+        wait_for_topics: bool = False,
+        max_records: int = 500,
+        max_bytes: int = 1048576,
+        assignor: Literal["range", "roundrobin", "sticky"] = "range",
+        commit_durability: Durability = "immediate",
+    ) -> Consumer: ...
+
+class Reader:
+    """Follows partitions chosen by hand; an iterator and a context manager."""
+
+    @property
+    def closed(self) -> bool: ...
+    def assign(
+        self,
+        topic: str,
+        partition: int,
+        start: Optional[SeekTo] = None,
+        *,
+        timestamp: Optional[int] = None,
+    ) -> None: ...
+    def assign_topic(
+        self, topic: str, start: Optional[SeekTo] = None, *, timestamp: Optional[int] = None
+    ) -> None: ...
+    def unassign(self, topic: str, partition: int) -> None: ...
+    def seek(
+        self,
+        topic: str,
+        partition: int,
+        start: Optional[SeekTo] = None,
+        *,
+        timestamp: Optional[int] = None,
+    ) -> None: ...
+    def position(self, topic: str, partition: int) -> Optional[int]: ...
+    def assignment(self) -> List[Tuple[str, int]]: ...
+    def poll(self, timeout: Optional[float] = 1.0) -> List[Record]: ...
+    def close(self) -> None: ...
+    def __iter__(self) -> "Reader": ...
+    def __next__(self) -> Record: ...
+    def __enter__(self) -> "Reader": ...
+    def __exit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> bool: ...
+
+class Consumer:
+    """A consumer-group member; an iterator and a context manager."""
+
+    @property
+    def group(self) -> str: ...
+    @property
+    def closed(self) -> bool: ...
+    def poll(self, timeout: Optional[float] = 1.0) -> List[Record]: ...
+    def commit(self, offsets: Optional[Mapping[Tuple[str, int], int]] = None) -> None: ...
+    def seek(
+        self,
+        topic: str,
+        partition: int,
+        position: Optional[Union[SeekTo, Literal["committed"]]] = None,
+        *,
+        timestamp: Optional[int] = None,
+    ) -> None: ...
+    def position(self, topic: str, partition: int) -> Optional[int]: ...
+    def committed(self, topic: str, partition: int) -> Optional[int]: ...
+    def lag(self, topic: str, partition: int) -> Optional[int]: ...
+    def assignment(self) -> List[Tuple[str, int]]: ...
+    def close(self) -> None: ...
+    def __iter__(self) -> "Consumer": ...
+    def __next__(self) -> Record: ...
+    def __enter__(self) -> "Consumer": ...
+    def __exit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> bool: ...
