@@ -13,7 +13,7 @@ use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 
 use crate::convert;
 use crate::follow::{self, ConsumerCell, ReaderCell};
-use crate::records::{self, FetchResult, RecordMetadata};
+use crate::records::{BatchMetadata, FetchResult, RecordMetadata};
 use crate::{Failure, blocking, lock};
 
 /// What an open database holds: the handle and its one producer (so that records without
@@ -453,7 +453,7 @@ impl Database {
         records: &Bound<'py, PyAny>,
         partition: Option<&Bound<'py, PyAny>>,
         durability: Option<&str>,
-    ) -> PyResult<Bound<'py, PyList>> {
+    ) -> PyResult<BatchMetadata> {
         let default_partition = convert::partition_arg(partition)?;
         let (records, routes) = convert::records_arg(records)?;
         let producer = self
@@ -475,7 +475,7 @@ impl Database {
                 }
             })
         })?;
-        records::metadata_list(py, &name, sent)
+        Ok(BatchMetadata::new(topic, sent))
     }
 
     /// Fetches records of one partition from `offset`: at most `max_records`, stopping
@@ -502,12 +502,11 @@ impl Database {
             fetched.records.truncate(max_records);
             next_offset = fetched.records.last().map_or(offset, |r| r.offset + 1);
         }
-        let list = records::records_list(py, topic, partition, fetched.records)?;
         Ok(FetchResult::new(
-            list,
+            &PyString::new(py, topic),
+            partition,
+            fetched,
             next_offset,
-            fetched.end_offset,
-            fetched.beginning_offset,
         ))
     }
 

@@ -29,6 +29,11 @@ use pyo3::prelude::*;
 
 pub use errors::Failure;
 
+/// Every Rust allocation of the module (records being sent, fetched records) goes to
+/// mimalloc; Python's own objects stay with Python's allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Runs `work` detached from the interpreter (the GIL released), catching a panic as an
 /// `InternalError`, and turns its failure into the Python exception.
 pub(crate) fn blocking<T, F>(py: Python<'_>, work: F) -> PyResult<T>
@@ -75,6 +80,9 @@ fn _brooklet(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<records::Record>()?;
     m.add_class::<records::RecordMetadata>()?;
     m.add_class::<records::FetchResult>()?;
+    m.add_class::<records::FetchIter>()?;
+    m.add_class::<records::BatchMetadata>()?;
+    m.add_class::<records::MetadataIter>()?;
     m.add_class::<follow::Reader>()?;
     m.add_class::<follow::Consumer>()?;
     m.add_function(wrap_pyfunction!(database::open, m)?)?;
