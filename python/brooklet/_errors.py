@@ -111,3 +111,9 @@ class CommitOutcomeUnknownError(Error):
 
     Reopen the file and read the end offsets (or committed offsets) before sending again.
     """
+
+
+# Shown as brooklet.BusyError (and so on) in tracebacks: the package's public name.
+for _name in __all__:
+    globals()[_name].__module__ = "brooklet"
+del _name
