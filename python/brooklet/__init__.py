@@ -19,11 +19,13 @@ Errors are exceptions under :class:`Error`. The GIL is released during I/O and w
 
 from __future__ import annotations
 
+import collections.abc
 import os
 from typing import Optional, Union
 
 from . import _brooklet
 from ._brooklet import (
+    BatchMetadata,
     Consumer,
     Database,
     FetchResult,
@@ -64,11 +66,16 @@ from ._types import (
 
 __version__ = "0.1.0"
 
+# The native sequences behave as read-only sequences; say so to isinstance().
+collections.abc.Sequence.register(BatchMetadata)
+collections.abc.Sequence.register(FetchResult)
+
 __all__ = [
     "open",
     "Database",
     "Record",
     "RecordMetadata",
+    "BatchMetadata",
     "FetchResult",
     "Reader",
     "Consumer",

@@ -90,11 +90,25 @@ class RecordMetadata:
     def timestamp(self) -> int: ...
     def __eq__(self, other: object) -> bool: ...
 
-class FetchResult:
-    """The records of one fetch (iterate it), and where the partition stands."""
+class BatchMetadata(Sequence[RecordMetadata]):
+    """What ``send_batch`` returns: a ``RecordMetadata`` per record, in order (a read-only
+    sequence; its items are built when read)."""
+
+    def __len__(self) -> int: ...
+    @overload
+    def __getitem__(self, index: int) -> RecordMetadata: ...
+    @overload
+    def __getitem__(self, index: slice) -> List[RecordMetadata]: ...
+    def __iter__(self) -> Iterator[RecordMetadata]: ...
+    def __eq__(self, other: object) -> bool: ...
+
+class FetchResult(Sequence[Record]):
+    """The records of one fetch (iterate or index it; records are built when read), and
+    where the partition stands."""
 
     @property
-    def records(self) -> List[Record]: ...
+    def records(self) -> List[Record]:
+        """The records as a new list."""
     @property
     def next_offset(self) -> int: ...
     @property
@@ -169,7 +183,7 @@ class Database:
         records: Iterable[RecordArg],
         partition: Optional[int] = None,
         durability: Optional[Durability] = None,
-    ) -> List[RecordMetadata]: ...
+    ) -> BatchMetadata: ...
     def fetch(
         self,
         topic: str,

@@ -295,3 +295,26 @@ def test_two_handles_on_one_file(path):
         one.create_topic("t")
         one.send("t", b"from one")
         assert two.fetch("t", 0)[0].value == b"from one"
+
+
+def test_batch_metadata_is_a_sequence(db):
+    import collections.abc
+
+    sent = db.send_batch("t", [(None, b"%d" % i) for i in range(5)], partition=0)
+    assert isinstance(sent, collections.abc.Sequence)
+    assert len(sent) == 5
+    assert sent[0].offset == 0 and sent[-1].offset == 4
+    assert [m.offset for m in sent[1:3]] == [1, 2]
+    assert [m.offset for m in sent] == [0, 1, 2, 3, 4]
+    assert sent == list(sent)
+    assert sent != list(sent)[:4]
+    with pytest.raises(IndexError):
+        sent[5]
+    with pytest.raises(TypeError):
+        sent["a"]
+    assert "BatchMetadata" in repr(sent)
+    fetched = db.fetch("t", 0)
+    assert isinstance(fetched, collections.abc.Sequence)
+    assert fetched[-1].offset == 4
+    assert list(reversed(fetched))[0].offset == 4
+    assert fetched.records == list(fetched)
