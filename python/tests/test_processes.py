@@ -83,3 +83,38 @@ def test_killed_member_partitions_move_and_nothing_is_skipped(tmp_path):
     # The committed offsets cover everything.
     assert {p.partition: p.committed for p in group.partitions} == ends
     assert all(p.lag == 0 for p in group.partitions)
+
+
+INTERRUPTED = """
+import sys
+import brooklet
+
+with brooklet.open(sys.argv[1]) as db:
+    with db.consumer("waiting", ["quiet"]) as consumer:
+        print("waiting", flush=True)
+        try:
+            for record in consumer:  # nothing ever comes
+                pass
+        except KeyboardInterrupt:
+            print("interrupted", flush=True)
+"""
+
+
+def test_ctrl_c_stops_a_consumer_waiting_in_iteration(tmp_path):
+    path = tmp_path / "quiet.brooklet"
+    with brooklet.open(path) as db:
+        db.create_topic("quiet")
+    child = subprocess.Popen([sys.executable, "-c", INTERRUPTED, str(path)], stdout=subprocess.PIPE)
+    try:
+        assert child.stdout.readline().strip() == b"waiting"
+        time.sleep(0.3)
+        child.send_signal(signal.SIGINT)
+        out, _ = child.communicate(timeout=30)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert out.strip() == b"interrupted"
+    assert child.returncode == 0
+    with brooklet.open(path) as db:
+        assert db.describe_group("waiting").members == []  # it left the group on the way out
