@@ -66,7 +66,7 @@ def iterate_rate(path: Path, fetch_records: int) -> Tuple[float, float, int]:
             fetched = db.fetch("bench", 0, offset, max_records=fetch_records, max_bytes=64 << 20)
             loop_started = time.perf_counter()
             for record in fetched:
-                touched += len(record.key) + len(record.value)
+                touched += len(record.key or b"") + len(record.value or b"")
             iterating += time.perf_counter() - loop_started
             count += len(fetched)
             offset = fetched.next_offset

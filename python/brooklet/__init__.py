@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import collections.abc
 import os
-from typing import Optional, Union
+from typing import TYPE_CHECKING, Optional, Union
 
 from . import _brooklet
 from ._brooklet import (
@@ -63,6 +63,9 @@ from ._types import (
     TopicDescription,
     TopicInfo,
 )
+
+if TYPE_CHECKING:
+    from ._brooklet import _Durability
 
 __version__ = "0.1.0"
 
@@ -114,7 +117,7 @@ def open(  # noqa: A001 - the name SQLite's and Python's own modules use
     page_size: Optional[int] = None,
     cache_bytes: Optional[int] = None,
     busy_timeout: Optional[float] = None,
-    durability: str = "immediate",
+    durability: "_Durability" = "immediate",
     read_only: bool = False,
     create: bool = True,
     maintain_on_open: bool = True,

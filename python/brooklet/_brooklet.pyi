@@ -16,29 +16,45 @@ from typing import (
     Type,
     TypedDict,
     Union,
+    final,
     overload,
 )
 
 from ._types import CheckReport, GroupDescription, TopicDescription, TopicInfo
 
 #: A key, value or header value: ``str`` is encoded as UTF-8; None is Kafka's null.
-BytesLike = Union[bytes, bytearray, memoryview, str]
-Headers = Union[Sequence[Tuple[str, Optional[BytesLike]]], Mapping[str, Optional[BytesLike]]]
-Durability = Literal["none", "immediate", "paranoid"]
-OffsetReset = Literal["earliest", "latest", "none"]
-SeekTo = Union[int, Literal["beginning", "earliest", "end", "latest"]]
-ConfigValue = Union[str, int]
+_BytesLike = Union[bytes, bytearray, memoryview, str]
+_Headers = Union[Sequence[Tuple[str, Optional[_BytesLike]]], Mapping[str, Optional[_BytesLike]]]
+_Durability = Literal["none", "immediate", "paranoid"]
+_OffsetReset = Literal["earliest", "latest", "none"]
+_SeekTo = Union[int, Literal["beginning", "earliest", "end", "latest"]]
+_ConfigValue = Union[str, int]
 
-class _RecordDictBase(TypedDict):
-    value: Optional[BytesLike]
+class _RecordValue(TypedDict):
+    value: Optional[_BytesLike]
 
-class RecordDict(_RecordDictBase, total=False):
-    key: Optional[BytesLike]
-    headers: Optional[Headers]
+class _RecordDict(_RecordValue, total=False):
+    key: Optional[_BytesLike]
+    headers: Optional[_Headers]
     partition: Optional[int]
     timestamp: Optional[int]
 
-RecordArg = Union[RecordDict, Tuple[Optional[BytesLike], Optional[BytesLike]]]
+_RecordArg = Union[_RecordDict, Tuple[Optional[_BytesLike], Optional[_BytesLike]]]
+
+__all__ = [
+    "BatchMetadata",
+    "Consumer",
+    "Database",
+    "FetchIter",
+    "FetchResult",
+    "MetadataIter",
+    "PAGE_SIZE_DEFAULT",
+    "Reader",
+    "Record",
+    "RecordMetadata",
+    "open",
+    "_rust_send_batch_rate",
+]
 
 PAGE_SIZE_DEFAULT: int
 
@@ -48,7 +64,7 @@ def open(
     page_size: Optional[int] = None,
     cache_bytes: Optional[int] = None,
     busy_timeout: Optional[float] = None,
-    durability: Durability = "immediate",
+    durability: _Durability = "immediate",
     read_only: bool = False,
     create: bool = True,
     maintain_on_open: bool = True,
@@ -56,6 +72,7 @@ def open(
 def _rust_send_batch_rate(path: Union[str, "os.PathLike[str]"], records: int, batch: int) -> float:
     """Benchmark baseline: the Python send_batch workload through the Rust API; records/s."""
 
+@final
 class Record:
     """A record read from a partition."""
 
@@ -75,8 +92,9 @@ class Record:
     @property
     def headers(self) -> List[Tuple[str, Optional[bytes]]]:
         """In stored order, duplicates kept; ``[]`` when there are none."""
-    def __eq__(self, other: object) -> bool: ...
+    def __eq__(self, other: object, /) -> bool: ...
 
+@final
 class RecordMetadata:
     """Where a sent record was stored."""
 
@@ -88,20 +106,30 @@ class RecordMetadata:
     def offset(self) -> int: ...
     @property
     def timestamp(self) -> int: ...
-    def __eq__(self, other: object) -> bool: ...
+    def __eq__(self, other: object, /) -> bool: ...
 
+@final
 class BatchMetadata(Sequence[RecordMetadata]):
     """What ``send_batch`` returns: a ``RecordMetadata`` per record, in order (a read-only
     sequence; its items are built when read)."""
 
     def __len__(self) -> int: ...
     @overload
-    def __getitem__(self, index: int) -> RecordMetadata: ...
+    def __getitem__(self, index: int, /) -> RecordMetadata: ...
     @overload
-    def __getitem__(self, index: slice) -> List[RecordMetadata]: ...
-    def __iter__(self) -> Iterator[RecordMetadata]: ...
-    def __eq__(self, other: object) -> bool: ...
+    def __getitem__(self, index: slice, /) -> List[RecordMetadata]: ...
+    def __iter__(self) -> MetadataIter: ...
+    def __eq__(self, other: object, /) -> bool: ...
 
+@final
+class MetadataIter(Iterator[RecordMetadata]):
+    def __next__(self) -> RecordMetadata: ...
+
+@final
+class FetchIter(Iterator[Record]):
+    def __next__(self) -> Record: ...
+
+@final
 class FetchResult(Sequence[Record]):
     """The records of one fetch (iterate or index it; records are built when read), and
     where the partition stands."""
@@ -115,13 +143,14 @@ class FetchResult(Sequence[Record]):
     def end_offset(self) -> int: ...
     @property
     def beginning_offset(self) -> int: ...
-    def __iter__(self) -> Iterator[Record]: ...
+    def __iter__(self) -> FetchIter: ...
     def __len__(self) -> int: ...
     @overload
-    def __getitem__(self, index: int) -> Record: ...
+    def __getitem__(self, index: int, /) -> Record: ...
     @overload
-    def __getitem__(self, index: slice) -> List[Record]: ...
+    def __getitem__(self, index: slice, /) -> List[Record]: ...
 
+@final
 class Database:
     """An open brooklet file; a context manager that closes it."""
 
@@ -138,15 +167,16 @@ class Database:
         exc_type: Optional[Type[BaseException]],
         exc: Optional[BaseException],
         tb: Optional[TracebackType],
-    ) -> bool: ...
+        /,
+    ) -> Literal[False]: ...
     # topics
     def create_topic(
-        self, name: str, partitions: int = 1, config: Optional[Mapping[str, ConfigValue]] = None
+        self, name: str, partitions: int = 1, config: Optional[Mapping[str, _ConfigValue]] = None
     ) -> None: ...
     def topics(self) -> List[TopicInfo]: ...
     def describe_topic(self, name: str) -> TopicDescription: ...
     def delete_topic(self, name: str) -> None: ...
-    def alter_topic(self, name: str, config: Mapping[str, ConfigValue]) -> Dict[str, str]: ...
+    def alter_topic(self, name: str, config: Mapping[str, _ConfigValue]) -> Dict[str, str]: ...
     # groups
     def groups(self) -> List[str]: ...
     def describe_group(self, name: str) -> GroupDescription: ...
@@ -154,7 +184,7 @@ class Database:
     def reset_group(
         self,
         name: str,
-        to: Optional[SeekTo] = None,
+        to: Optional[_SeekTo] = None,
         *,
         topic: Optional[str] = None,
         timestamp: Optional[int] = None,
@@ -170,19 +200,19 @@ class Database:
     def send(
         self,
         topic: str,
-        value: Optional[BytesLike],
-        key: Optional[BytesLike] = None,
-        headers: Optional[Headers] = None,
+        value: Optional[_BytesLike],
+        key: Optional[_BytesLike] = None,
+        headers: Optional[_Headers] = None,
         partition: Optional[int] = None,
         timestamp: Optional[int] = None,
-        durability: Optional[Durability] = None,
+        durability: Optional[_Durability] = None,
     ) -> RecordMetadata: ...
     def send_batch(
         self,
         topic: str,
-        records: Iterable[RecordArg],
+        records: Iterable[_RecordArg],
         partition: Optional[int] = None,
-        durability: Optional[Durability] = None,
+        durability: Optional[_Durability] = None,
     ) -> BatchMetadata: ...
     def fetch(
         self,
@@ -196,7 +226,7 @@ class Database:
     def reader(
         self,
         *,
-        auto_offset_reset: OffsetReset = "earliest",
+        auto_offset_reset: _OffsetReset = "earliest",
         max_records: int = 500,
         max_bytes: int = 1048576,
     ) -> Reader: ...
@@ -205,7 +235,7 @@ class Database:
         group: str,
         topics: Union[str, Sequence[str]],
         *,
-        auto_offset_reset: OffsetReset = "latest",
+        auto_offset_reset: _OffsetReset = "latest",
         enable_auto_commit: bool = True,
         auto_commit_interval: float = 5.0,
         session_timeout: float = 10.0,
@@ -215,9 +245,10 @@ class Database:
         max_records: int = 500,
         max_bytes: int = 1048576,
         assignor: Literal["range", "roundrobin", "sticky"] = "range",
-        commit_durability: Durability = "immediate",
+        commit_durability: _Durability = "immediate",
     ) -> Consumer: ...
 
+@final
 class Reader:
     """Follows partitions chosen by hand; an iterator and a context manager."""
 
@@ -227,19 +258,19 @@ class Reader:
         self,
         topic: str,
         partition: int,
-        start: Optional[SeekTo] = None,
+        start: Optional[_SeekTo] = None,
         *,
         timestamp: Optional[int] = None,
     ) -> None: ...
     def assign_topic(
-        self, topic: str, start: Optional[SeekTo] = None, *, timestamp: Optional[int] = None
+        self, topic: str, start: Optional[_SeekTo] = None, *, timestamp: Optional[int] = None
     ) -> None: ...
     def unassign(self, topic: str, partition: int) -> None: ...
     def seek(
         self,
         topic: str,
         partition: int,
-        start: Optional[SeekTo] = None,
+        start: Optional[_SeekTo] = None,
         *,
         timestamp: Optional[int] = None,
     ) -> None: ...
@@ -255,8 +286,10 @@ class Reader:
         exc_type: Optional[Type[BaseException]],
         exc: Optional[BaseException],
         tb: Optional[TracebackType],
-    ) -> bool: ...
+        /,
+    ) -> Literal[False]: ...
 
+@final
 class Consumer:
     """A consumer-group member; an iterator and a context manager."""
 
@@ -270,7 +303,7 @@ class Consumer:
         self,
         topic: str,
         partition: int,
-        position: Optional[Union[SeekTo, Literal["committed"]]] = None,
+        position: Optional[Union[_SeekTo, Literal["committed"]]] = None,
         *,
         timestamp: Optional[int] = None,
     ) -> None: ...
@@ -287,4 +320,5 @@ class Consumer:
         exc_type: Optional[Type[BaseException]],
         exc: Optional[BaseException],
         tb: Optional[TracebackType],
-    ) -> bool: ...
+        /,
+    ) -> Literal[False]: ...
