@@ -480,7 +480,7 @@ impl Database {
 
     /// Fetches records of one partition from `offset`: at most `max_records`, stopping
     /// after about `max_bytes` of stored batches (at least one record when any is there).
-    #[pyo3(signature = (topic, partition, offset=0, max_records=500, max_bytes=1048576))]
+    #[pyo3(signature = (topic, partition, offset=0, max_records=500, max_bytes=1_048_576))]
     fn fetch(
         &self,
         py: Python<'_>,
@@ -513,7 +513,7 @@ impl Database {
     // ---- readers and consumers
 
     /// A reader with no partitions assigned yet: `assign`, then `poll`.
-    #[pyo3(signature = (*, auto_offset_reset="earliest", max_records=500, max_bytes=1048576))]
+    #[pyo3(signature = (*, auto_offset_reset="earliest", max_records=500, max_bytes=1_048_576))]
     fn reader(
         &self,
         auto_offset_reset: &str,
@@ -534,7 +534,7 @@ impl Database {
     /// Joins consumer group `group` subscribed to `topics` (one name or a list).
     #[pyo3(signature = (group, topics, *, auto_offset_reset="latest", enable_auto_commit=true,
         auto_commit_interval=5.0, session_timeout=10.0, max_poll_interval=300.0,
-        heartbeat_interval=1.0, wait_for_topics=false, max_records=500, max_bytes=1048576,
+        heartbeat_interval=1.0, wait_for_topics=false, max_records=500, max_bytes=1_048_576,
         assignor="range", commit_durability="immediate"))]
     #[expect(clippy::too_many_arguments, reason = "Python keyword arguments")]
     fn consumer(
