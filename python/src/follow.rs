@@ -289,6 +289,17 @@ impl Reader {
         blocking(py, || Ok(lock(&self.cell)?.reader.is_none()))
     }
 
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        let assigned = blocking(py, || {
+            let state = lock(&self.cell)?;
+            Ok(state.reader.as_ref().map(|r| r.positions().len()))
+        })?;
+        Ok(match assigned {
+            Some(count) => format!("<brooklet.Reader of {count} partitions>"),
+            None => "<brooklet.Reader (closed)>".to_owned(),
+        })
+    }
+
     fn __iter__(slf: Bound<'_, Self>) -> Bound<'_, Self> {
         slf
     }

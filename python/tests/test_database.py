@@ -318,3 +318,29 @@ def test_batch_metadata_is_a_sequence(db):
     assert fetched[-1].offset == 4
     assert list(reversed(fetched))[0].offset == 4
     assert fetched.records == list(fetched)
+
+
+def test_threads_share_one_database(path):
+    """Durable sends from several threads at once (they share fdatasyncs), no offset twice."""
+    import threading
+
+    with brooklet.open(path) as db:
+        db.create_topic("t")
+        sent, errors = [], []
+
+        def produce(n):
+            try:
+                for i in range(25):
+                    sent.append(db.send("t", b"%d-%d" % (n, i), partition=0).offset)
+            except Exception as e:  # pragma: no cover - reported below
+                errors.append(e)
+
+        threads = [threading.Thread(target=produce, args=(n,)) for n in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == []
+        assert sorted(sent) == list(range(100))
+        assert sorted(r.value for r in db.fetch("t", 0)) == sorted(
+            b"%d-%d" % (n, i) for n in range(4) for i in range(25))

@@ -21,6 +21,7 @@ def test_assign_poll_position(db):
     reader.assign("t", 0)
     reader.assign("t", 1, 2)
     assert sorted(reader.assignment()) == [("t", 0), ("t", 1)]
+    assert repr(reader) == "<brooklet.Reader of 2 partitions>"
     got = []
     while True:
         records = reader.poll(timeout=0.05)
