@@ -93,6 +93,7 @@ class Record:
     def headers(self) -> List[Tuple[str, Optional[bytes]]]:
         """In stored order, duplicates kept; ``[]`` when there are none."""
     def __eq__(self, other: object, /) -> bool: ...
+    def __hash__(self) -> int: ...
 
 @final
 class RecordMetadata:

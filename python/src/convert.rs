@@ -146,7 +146,7 @@ pub fn record(
 /// One record of `send_batch`: a `(key, value)` tuple or a dict with `value` and any of
 /// `key`, `headers`, `partition`, `timestamp`. Returns the record and its own partition.
 pub fn record_arg(obj: &Bound<'_, PyAny>) -> PyResult<(Record, Option<u32>)> {
-    if let Ok(pair) = obj.cast_exact::<PyTuple>() {
+    if let Ok(pair) = obj.cast::<PyTuple>() {
         if pair.len() != 2 {
             return Err(PyValueError::new_err(format!(
                 "a record tuple must be (key, value); got a tuple of {}",

@@ -158,6 +158,11 @@ impl Record {
         ))
     }
 
+    fn __hash__(&self) -> u64 {
+        // Equal records have equal partitions and offsets.
+        (u64::from(self.partition) << 48) ^ self.stored().offset
+    }
+
     fn __eq__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<bool> {
         let Ok(other) = other.cast::<Record>() else {
             return Ok(false);

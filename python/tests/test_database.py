@@ -344,3 +344,15 @@ def test_threads_share_one_database(path):
         assert sorted(sent) == list(range(100))
         assert sorted(r.value for r in db.fetch("t", 0)) == sorted(
             b"%d-%d" % (n, i) for n in range(4) for i in range(25))
+
+
+def test_records_compare_and_hash(db):
+    from collections import namedtuple
+
+    Pair = namedtuple("Pair", "key value")
+    db.send_batch("t", [Pair(b"k", b"v"), Pair(None, b"w")], partition=0)
+    first = db.fetch("t", 0)
+    second = db.fetch("t", 0)
+    assert first[0] == second[0] and first[0] != second[1]
+    assert len({first[0], second[0], first[1]}) == 2
+    assert first[0] != "not a record"
