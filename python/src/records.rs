@@ -13,7 +13,8 @@ use pyo3::exceptions::PyIndexError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PySlice, PyString, PyTuple};
 
-/// A record read from a partition.
+/// A record read from a partition. A record of `fetch` shares the fetch's memory: holding
+/// one keeps the whole fetch's records alive.
 #[derive(Debug)]
 #[pyclass(frozen, module = "brooklet", name = "Record")]
 pub struct Record {
