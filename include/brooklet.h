@@ -663,7 +663,8 @@ typedef struct {
  */
 typedef struct {
     /**
-     * Non-zero when no problem was found.
+     * Non-zero when no problem was found and no commit was rolled back when the handle
+     * opened the file.
      */
     int clean;
     /**
@@ -686,6 +687,22 @@ typedef struct {
      * The commit (transaction id) that was checked.
      */
     uint64_t txn;
+    /**
+     * The number of newer commits that did not verify when this handle opened the file
+     * and were rolled back (their records are gone; see the README's *Guarantees*). 0
+     * after a clean open. A report with rolled-back commits is not `clean`.
+     */
+    size_t rolled_back_count;
+    /**
+     * Each rolled-back commit in words (`rolled_back_count` NUL-terminated strings; NULL
+     * when none).
+     */
+    const char *const *rolled_back;
+    /**
+     * Non-zero when a rolled-back commit was durable: a commit its writer was told had
+     * reached the disk is gone.
+     */
+    int lost_durable;
 } brooklet_check_report;
 
 /**

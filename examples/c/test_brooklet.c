@@ -943,7 +943,59 @@ static void test_check(void) {
     brooklet_check_report *report = NULL;
     EXPECT_OK(brooklet_check(db, &report));
     EXPECT(report->clean && report->problem_count == 0 && report->problems == NULL);
+    EXPECT(report->rolled_back_count == 0 && report->rolled_back == NULL && !report->lost_durable);
     EXPECT(report->page_size == 4096 && report->page_count > 1 && report->txn > 0);
+    brooklet_check_report_free(report);
+    EXPECT_OK(brooklet_close(db));
+}
+
+static uint64_t le_at(const uint8_t *bytes, size_t at, int width) {
+    uint64_t v = 0;
+    for (int i = width - 1; i >= 0; i--) v = (v << 8) | bytes[at + (size_t)i];
+    return v;
+}
+
+/* A durable commit damaged on disk after it returned: opening rolls it back, and the
+ * check report says so (and is not clean), as the CLI's check does. The damage is the
+ * one `tests/cli/commands.rs: check_reports_a_rolled_back_commit` makes: the commit slot
+ * with the newer txn (byte 32 of header page 0 or 1) lists the pages its commit wrote in
+ * an inline journal; the first of them gets a flipped byte. */
+static void test_check_reports_a_rolled_back_commit(void) {
+    const char *path = path_for("rolled-back");
+    brooklet_options o;
+    EXPECT_OK(brooklet_options_init(&o));
+    o.page_size = 512;
+    brooklet_db *db = NULL;
+    EXPECT_OK(brooklet_open(path, &o, &db));
+    EXPECT_OK(brooklet_create_topic(db, "t", 1, NULL, 0));
+    /* The last commit is large enough to write pages (a small one rides in its slot). */
+    static const char value[] =
+        "a value long enough that forty of them fill several 512-byte pages of the file";
+    brooklet_record_in batch[40];
+    for (int i = 0; i < 40; i++) batch[i] = text_record(NULL, value);
+    EXPECT_OK(brooklet_send_batch(db, "t", 0, batch, 40, NULL));
+    EXPECT_OK(brooklet_close(db));
+
+    static uint8_t bytes[1 << 20];
+    int fd = open(path, O_RDWR);
+    EXPECT(fd >= 0);
+    ssize_t size = read(fd, bytes, sizeof bytes);
+    EXPECT(size > 2 * 512 && size < (ssize_t)sizeof bytes);
+    size_t newest = le_at(bytes, 512 + 40, 8) > le_at(bytes, 40, 8) ? 1 : 0;
+    size_t slot = newest * 512 + 32;
+    EXPECT(le_at(bytes, slot + 80, 4) > 0); /* the newest commit has an inline journal */
+    size_t page = (size_t)le_at(bytes, slot + 108, 4);
+    EXPECT(page * 512 + 10 < (size_t)size);
+    uint8_t flipped = bytes[page * 512 + 10] ^ 0xff;
+    EXPECT(pwrite(fd, &flipped, 1, (off_t)(page * 512 + 10)) == 1);
+    close(fd);
+
+    EXPECT_OK(brooklet_open(path, NULL, &db));
+    brooklet_check_report *report = NULL;
+    EXPECT_OK(brooklet_check(db, &report));
+    EXPECT(!report->clean && report->problem_count == 0);
+    EXPECT(report->rolled_back_count == 1 && report->lost_durable);
+    EXPECT(strstr(report->rolled_back[0], "durable") != NULL);
     brooklet_check_report_free(report);
     EXPECT_OK(brooklet_close(db));
 }
@@ -1025,6 +1077,7 @@ static const struct test tests[] = {
     {"consumer_waits_for_topics_and_commits_automatically",
      test_consumer_waits_for_topics_and_commits_automatically},
     {"check", test_check},
+    {"check_reports_a_rolled_back_commit", test_check_reports_a_rolled_back_commit},
     {"threads_share_a_database", test_threads_share_a_database},
 };
 

@@ -215,7 +215,8 @@ pub unsafe extern "C" fn brooklet_group_description_free(
 #[repr(C)]
 #[derive(Debug)]
 pub struct brooklet_check_report {
-    /// Non-zero when no problem was found.
+    /// Non-zero when no problem was found and no commit was rolled back when the handle
+    /// opened the file.
     pub clean: c_int,
     /// The number of problems found.
     pub problem_count: usize,
@@ -227,6 +228,16 @@ pub struct brooklet_check_report {
     pub page_count: u32,
     /// The commit (transaction id) that was checked.
     pub txn: u64,
+    /// The number of newer commits that did not verify when this handle opened the file
+    /// and were rolled back (their records are gone; see the README's *Guarantees*). 0
+    /// after a clean open. A report with rolled-back commits is not `clean`.
+    pub rolled_back_count: usize,
+    /// Each rolled-back commit in words (`rolled_back_count` NUL-terminated strings; NULL
+    /// when none).
+    pub rolled_back: *const *const c_char,
+    /// Non-zero when a rolled-back commit was durable: a commit its writer was told had
+    /// reached the disk is gone.
+    pub lost_durable: c_int,
 }
 
 /// Verifies the whole file (pages, trees, every record batch, every consumer group) on one
@@ -244,21 +255,30 @@ pub unsafe extern "C" fn brooklet_check(
         // SAFETY: pointer contract: NULL or a live handle.
         let db = unsafe { required(db, "db") }?;
         let report = db.db.admin().check()?;
+        let recovery = db.db.recovery_report();
         let mut strings = Strings::default();
         let problems: Vec<*const c_char> = report
             .problems
             .iter()
             .map(|p| strings.add(&p.to_string()))
             .collect();
+        let rolled_back: Vec<*const c_char> = recovery
+            .rolled_back
+            .iter()
+            .map(|commit| strings.add(&commit.to_string()))
+            .collect();
         let public = brooklet_check_report {
-            clean: c_int::from(report.is_clean()),
+            clean: c_int::from(report.is_clean() && recovery.is_clean()),
             problem_count: problems.len(),
             problems: items(&problems),
             page_size: report.page_size,
             page_count: report.page_count,
             txn: report.txn,
+            rolled_back_count: rolled_back.len(),
+            rolled_back: items(&rolled_back),
+            lost_durable: c_int::from(recovery.lost_durable_commit()),
         };
-        out.write(publish(public, (strings, problems)));
+        out.write(publish(public, (strings, problems, rolled_back)));
         Ok(())
     })
 }
@@ -268,6 +288,6 @@ pub unsafe extern "C" fn brooklet_check(
 pub unsafe extern "C" fn brooklet_check_report_free(report: *mut brooklet_check_report) {
     crate::status::free_guard(|| {
         // SAFETY: pointer contract: NULL or from brooklet_check, freed once.
-        unsafe { release::<_, (Strings, Vec<*const c_char>)>(report) };
+        unsafe { release::<_, (Strings, Vec<*const c_char>, Vec<*const c_char>)>(report) };
     });
 }

@@ -20,7 +20,13 @@ from typing import (
     overload,
 )
 
-from ._types import CheckReport, GroupDescription, TopicDescription, TopicInfo
+from ._types import (
+    CheckReport,
+    GroupDescription,
+    RecoveryReport,
+    TopicDescription,
+    TopicInfo,
+)
 
 #: A key, value or header value: ``str`` is encoded as UTF-8; None is Kafka's null.
 _BytesLike = Union[bytes, bytearray, memoryview, str]
@@ -192,6 +198,8 @@ class Database:
     ) -> Dict[Tuple[str, int], int]: ...
     # the file
     def check(self) -> CheckReport: ...
+    @property
+    def recovery(self) -> RecoveryReport: ...
     def flush(self) -> None: ...
     # offsets
     def beginning_offset(self, topic: str, partition: int) -> int: ...

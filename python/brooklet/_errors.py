@@ -28,6 +28,7 @@ __all__ = [
     "ReadOnlyError",
     "StaleSnapshotError",
     "CommitOutcomeUnknownError",
+    "RolledBackWarning",
 ]
 
 
@@ -110,6 +111,14 @@ class CommitOutcomeUnknownError(Error):
     """A commit's sync failed: it may or may not be in the file.
 
     Reopen the file and read the end offsets (or committed offsets) before sending again.
+    """
+
+
+class RolledBackWarning(UserWarning):
+    """Opening the file rolled back newer commits that did not verify (damaged on disk, or
+    torn by a crash): their records are gone, and their offsets will be given to new
+    records. Issued by :func:`brooklet.open`; :attr:`Database.recovery` and
+    :meth:`Database.check` say which commits, and whether one of them was durable.
     """
 
 

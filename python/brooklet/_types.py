@@ -13,6 +13,7 @@ __all__ = [
     "GroupPartition",
     "GroupDescription",
     "CheckReport",
+    "RecoveryReport",
 ]
 
 
@@ -88,7 +89,8 @@ class GroupDescription:
 
 @dataclass(frozen=True)
 class CheckReport:
-    """What :meth:`Database.check` found: ``clean`` is true when nothing is wrong."""
+    """What :meth:`Database.check` found: ``clean`` is true when nothing is wrong: no
+    problem in the file, and no commit rolled back when this handle opened it."""
 
     clean: bool
     #: Everything found wrong, one line each.
@@ -98,6 +100,34 @@ class CheckReport:
     free_pages: int
     tree_count: int
     entry_count: int
+    #: Newer commits that did not verify when the file was opened and were rolled back,
+    #: one line each (as :attr:`Database.recovery` lists them).
+    rolled_back: List[str] = field(default_factory=list)
+    #: True when a rolled-back commit was durable: a send reported as stored is gone.
+    lost_durable: bool = False
+
+    def __bool__(self) -> bool:
+        return self.clean
+
+
+@dataclass(frozen=True)
+class RecoveryReport:
+    """What opening the file found (:attr:`Database.recovery`)."""
+
+    #: The commit (transaction id) the handle opened.
+    opened_txn: int
+    #: Newer commits that did not verify and were rolled back, newest first, one line
+    #: each. Their records are gone. Empty after a clean open.
+    rolled_back: List[str]
+    #: True when a rolled-back commit was durable.
+    lost_durable: bool
+    #: Damage that lost nothing (an older commit slot failing its checksum, say).
+    notes: List[str]
+
+    @property
+    def clean(self) -> bool:
+        """True when nothing was rolled back."""
+        return not self.rolled_back
 
     def __bool__(self) -> bool:
         return self.clean

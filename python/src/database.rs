@@ -97,6 +97,7 @@ pub fn open(
         };
         Ok(db)
     })?;
+    warn_if_rolled_back(py, &opened)?;
     let producer = opened.producer();
     Ok(Database {
         handle: RwLock::new(Some(Handle {
@@ -130,6 +131,38 @@ impl Database {
         children.push(child);
         Ok(())
     }
+}
+
+fn rolled_back_lines(report: &brooklet::RecoveryReport) -> Vec<String> {
+    report.rolled_back.iter().map(ToString::to_string).collect()
+}
+
+fn recovery_report<'py>(py: Python<'py>, db: &Brooklet) -> PyResult<Bound<'py, PyAny>> {
+    let report = db.recovery_report();
+    let fields = PyDict::new(py);
+    fields.set_item("opened_txn", report.opened_txn)?;
+    fields.set_item("rolled_back", rolled_back_lines(&report))?;
+    fields.set_item("lost_durable", report.lost_durable_commit())?;
+    fields.set_item("notes", report.notes.clone())?;
+    build(py, "RecoveryReport", &fields)
+}
+
+/// A rolled-back commit is never silent: `brooklet.RolledBackWarning` at open, as the CLI
+/// warns on stderr (an error if the caller's warning filters make it one).
+fn warn_if_rolled_back(py: Python<'_>, db: &Brooklet) -> PyResult<()> {
+    let report = db.recovery_report();
+    if report.is_clean() {
+        return Ok(());
+    }
+    let category = py
+        .import("brooklet._errors")?
+        .getattr("RolledBackWarning")?;
+    for line in rolled_back_lines(&report) {
+        let message = std::ffi::CString::new(line)
+            .map_err(|_| Failure::Internal("a NUL in a rollback message".into()))?;
+        PyErr::warn(py, &category, &message, 1)?;
+    }
+    Ok(())
 }
 
 /// Builds an instance of a result type of `brooklet._types`.
@@ -374,7 +407,17 @@ impl Database {
         fields.set_item("free_pages", report.free_pages())?;
         fields.set_item("tree_count", report.tree_count)?;
         fields.set_item("entry_count", report.entry_count)?;
+        let recovery = db.recovery_report();
+        fields.set_item("clean", report.is_clean() && recovery.is_clean())?;
+        fields.set_item("rolled_back", rolled_back_lines(&recovery))?;
+        fields.set_item("lost_durable", recovery.lost_durable_commit())?;
         build(py, "CheckReport", &fields)
+    }
+
+    /// What opening the file found: a `RecoveryReport` (commits rolled back, notes).
+    #[getter]
+    fn recovery<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        recovery_report(py, &self.db()?)
     }
 
     /// Makes every earlier commit durable (after sends with durability "none").

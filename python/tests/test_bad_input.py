@@ -96,17 +96,36 @@ def test_a_directory_is_an_os_error(tmp_path):
 # The damaged-file sweep runs in a child process, so that a crash of the interpreter (a
 # segfault, an abort) is seen as one (a negative return code) instead of killing pytest.
 SWEEP = textwrap.dedent("""
-    import random, shutil, sys
+    import random, shutil, sys, warnings
     import brooklet
 
+    warnings.simplefilter("ignore", brooklet.RolledBackWarning)  # check() reports them
     original, work = sys.argv[1], sys.argv[2]
     size = len(open(original, "rb").read())
     page = 1024
     rng = random.Random(7)
+
+    def read_all(db):
+        out = []
+        for topic in db.topics():
+            for p in range(topic.partitions):
+                offset = db.beginning_offset(topic.name, p)
+                while True:
+                    fetched = db.fetch(topic.name, p, offset, max_records=1000)
+                    if not len(fetched):
+                        break
+                    for r in fetched:
+                        out.append((r.topic, r.partition, r.offset, r.timestamp, r.key,
+                                    r.value, r.headers))
+                    offset = fetched.next_offset
+        return out
+
+    with brooklet.open(original, read_only=True) as db:
+        expected = read_all(db)
     # Every page's first 48 bytes (headers, slots), and random bytes anywhere.
     positions = [p * page + i for p in range(size // page) for i in range(0, 48, 5)]
     positions += [rng.randrange(size) for _ in range(300)]
-    refused = read_back = 0
+    refused = detected = identical = wrong = 0
     for position in positions:
         shutil.copyfile(original, work)
         with open(work, "r+b") as f:
@@ -116,21 +135,19 @@ SWEEP = textwrap.dedent("""
             f.write(bytes([byte[0] ^ 0xA5]))
         try:
             with brooklet.open(work, maintain_on_open=False) as db:
-                db.check()
-                for topic in db.topics():
-                    for p in range(topic.partitions):
-                        offset = db.beginning_offset(topic.name, p)
-                        while True:
-                            fetched = db.fetch(topic.name, p, offset, max_records=1000)
-                            if not len(fetched):
-                                break
-                            for record in fetched:
-                                record.key, record.value, record.headers
-                            offset = fetched.next_offset
-                read_back += 1
+                clean = db.check().clean
+                records = read_all(db)
         except brooklet.Error:
             refused += 1
-    print(len(positions), refused, read_back)
+            continue
+        if not clean:
+            detected += 1
+        elif records == expected:
+            identical += 1
+        else:
+            wrong += 1
+            print("silently wrong after a flip at byte", position, file=sys.stderr)
+    print(len(positions), refused, detected, identical, wrong)
 """)
 
 
@@ -150,6 +167,44 @@ def test_flipped_bytes_raise_brooklet_errors_never_crash(tmp_path):
         capture_output=True, timeout=300,
     )
     assert done.returncode == 0, done.stderr.decode(errors="replace")[-3000:]
-    tried, refused, read_back = map(int, done.stdout.split())
-    assert tried == refused + read_back
-    assert refused > 0  # damage was found and reported as brooklet errors
+    tried, refused, detected, identical, wrong = map(int, done.stdout.split())
+    assert tried == refused + detected + identical + wrong
+    # Every flip is refused with a brooklet error, found by check (or reported as a
+    # rolled-back commit), or landed where it changes nothing read back (free space, the
+    # older commit slot): never records silently different from what was written.
+    assert wrong == 0, done.stderr.decode(errors="replace")[-3000:]
+    assert refused > 0 and detected > 0
+
+
+def _damage_the_newest_commit(path):
+    """Flips a byte of the first page the newest commit wrote (the commit slot with the
+    newer txn, at byte 32 of header page 0 or 1, lists them in an inline journal), as
+    tests/cli/commands.rs `check_reports_a_rolled_back_commit` does."""
+    data = bytearray(path.read_bytes())
+    def u(at, width):
+        return int.from_bytes(data[at:at + width], "little")
+    newest = 1 if u(512 + 40, 8) > u(40, 8) else 0
+    slot = newest * 512 + 32
+    assert u(slot + 80, 4) > 0, "the newest commit has an inline journal"
+    page = u(slot + 108, 4)
+    data[page * 512 + 10] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def test_a_rolled_back_commit_warns_at_open_and_check_reports_it(tmp_path):
+    path = tmp_path / "rolled-back.brooklet"
+    with brooklet.open(path, page_size=512) as db:
+        db.create_topic("t")
+        db.send_batch("t", [(None, b"a value long enough to fill pages " * 2)] * 40)
+        assert db.recovery.clean and db.check().clean
+    _damage_the_newest_commit(path)
+    with pytest.warns(brooklet.RolledBackWarning, match="durable"):
+        db = brooklet.open(path)
+    with db:
+        recovery = db.recovery
+        assert not recovery.clean and recovery.lost_durable
+        assert len(recovery.rolled_back) == 1
+        report = db.check()
+        assert not report.clean and report.problems == []
+        assert report.rolled_back == recovery.rolled_back and report.lost_durable
+        assert db.end_offset("t", 0) == 0  # the batch's commit is gone, and said to be
