@@ -828,6 +828,17 @@ brooklet_status brooklet_create_topic(const brooklet_db *db,
                                       size_t config_count);
 
 /**
+ * Changes configs of an existing topic (`config_count` entries at `configs`, over its
+ * current configs), as `brooklet topic alter` does; the configs not named keep their
+ * values. An unknown topic is `BROOKLET_NOT_FOUND`; an unknown config or a bad value is
+ * `BROOKLET_INVALID`, and changes nothing.
+ */
+brooklet_status brooklet_alter_topic(const brooklet_db *db,
+                                     const char *topic,
+                                     const brooklet_config_entry *configs,
+                                     size_t config_count);
+
+/**
  * Deletes a topic and all its records. An unknown topic is `BROOKLET_NOT_FOUND`.
  */
 brooklet_status brooklet_delete_topic(const brooklet_db *db, const char *topic);
@@ -1172,6 +1183,13 @@ brooklet_status brooklet_describe_group(const brooklet_db *db,
  * Frees a group description. NULL is a no-op.
  */
 void brooklet_group_description_free(brooklet_group_description *description);
+
+/**
+ * Deletes a consumer group: its members, assignment and committed offsets. An unknown
+ * group is `BROOKLET_NOT_FOUND`; a group with live members is `BROOKLET_INVALID` and is
+ * left as it was.
+ */
+brooklet_status brooklet_delete_group(const brooklet_db *db, const char *group);
 
 /**
  * Verifies the whole file (pages, trees, every record batch, every consumer group) on one

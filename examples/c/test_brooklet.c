@@ -278,6 +278,24 @@ static void test_topics(void) {
     EXPECT(found_retention && found_policy);
     brooklet_topic_description_free(d);
 
+    /* Alter: the named configs change, the others keep their values; a bad value or an
+     * unknown topic changes nothing. */
+    brooklet_config_entry longer[] = {{"retention.ms", "172800000"}};
+    EXPECT_OK(brooklet_alter_topic(db, "orders", longer, 1));
+    EXPECT_STATUS(brooklet_alter_topic(db, "orders", bad_value, 1), BROOKLET_INVALID);
+    EXPECT_STATUS(brooklet_alter_topic(db, "nope", longer, 1), BROOKLET_NOT_FOUND);
+    EXPECT_STATUS(brooklet_alter_topic(db, NULL, longer, 1), BROOKLET_MISUSE);
+    EXPECT_OK(brooklet_describe_topic(db, "orders", &d));
+    found_retention = found_policy = 0;
+    for (size_t i = 0; i < d->config_count; i++) {
+        if (strcmp(d->configs[i].key, "retention.ms") == 0)
+            found_retention = strcmp(d->configs[i].value, "172800000") == 0;
+        if (strcmp(d->configs[i].key, "cleanup.policy") == 0)
+            found_policy = strcmp(d->configs[i].value, "compact") == 0;
+    }
+    EXPECT(found_retention && found_policy);
+    brooklet_topic_description_free(d);
+
     EXPECT_OK(brooklet_delete_topic(db, "orders"));
     d = (brooklet_topic_description *)db;
     EXPECT_STATUS(brooklet_describe_topic(db, "orders", &d), BROOKLET_NOT_FOUND);
@@ -883,6 +901,9 @@ static void test_consumer(void) {
     brooklet_group_description_free(d);
     EXPECT_STATUS(brooklet_describe_group(db, "nope", &d), BROOKLET_NOT_FOUND);
     EXPECT(d == NULL);
+    /* A group with a live member is not deleted. */
+    EXPECT_STATUS(brooklet_delete_group(db, "billing"), BROOKLET_INVALID);
+    EXPECT(error_mentions("live member"));
 
     /* Closed: every call but free is BROOKLET_CLOSED. */
     EXPECT_OK(brooklet_consumer_close(c));
@@ -933,6 +954,13 @@ static void test_consumer_waits_for_topics_and_commits_automatically(void) {
     EXPECT_OK(brooklet_describe_group(db, "g", &d));
     EXPECT(d->partition_count == 1 && d->partitions[0].committed == 2);
     brooklet_group_description_free(d);
+    /* Once no member is live, the group can be deleted, offsets and all. */
+    EXPECT_OK(brooklet_delete_group(db, "g"));
+    d = NULL;
+    EXPECT_STATUS(brooklet_describe_group(db, "g", &d), BROOKLET_NOT_FOUND);
+    EXPECT(d == NULL);
+    EXPECT_STATUS(brooklet_delete_group(db, "g"), BROOKLET_NOT_FOUND);
+    EXPECT_STATUS(brooklet_delete_group(db, NULL), BROOKLET_MISUSE);
     EXPECT_OK(brooklet_close(db));
 }
 

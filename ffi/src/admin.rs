@@ -210,6 +210,24 @@ pub unsafe extern "C" fn brooklet_group_description_free(
     });
 }
 
+/// Deletes a consumer group: its members, assignment and committed offsets. An unknown
+/// group is `BROOKLET_NOT_FOUND`; a group with live members is `BROOKLET_INVALID` and is
+/// left as it was.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn brooklet_delete_group(
+    db: *const brooklet_db,
+    group: *const c_char,
+) -> brooklet_status {
+    entry(|| {
+        // SAFETY: pointer contract: NULL or a live handle.
+        let db = unsafe { required(db, "db") }?;
+        // SAFETY: pointer contract: NULL or a NUL-terminated string.
+        let group = unsafe { name(group, "group") }?;
+        db.db.admin().delete_group(group)?;
+        Ok(())
+    })
+}
+
 /// What `brooklet_check` found. Read-only for the caller; freed by
 /// `brooklet_check_report_free`.
 #[repr(C)]

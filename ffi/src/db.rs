@@ -202,18 +202,57 @@ pub unsafe extern "C" fn brooklet_create_topic(
         let db = unsafe { required(db, "db") }?;
         // SAFETY: pointer contract: NULL or a NUL-terminated string.
         let topic = unsafe { name(topic, "topic") }?;
-        // SAFETY: pointer contract: `config_count` readable entries.
-        let entries = unsafe { crate::status::array(configs, config_count, "configs") }?;
-        let mut pairs = Vec::with_capacity(entries.len());
-        for entry in entries {
-            // SAFETY: pointer contract: NUL-terminated strings.
-            let key = unsafe { name(entry.key, "config key") }?;
-            // SAFETY: as above.
-            let value = unsafe { name(entry.value, "config value") }?;
-            pairs.push((key, value));
-        }
+        // SAFETY: pointer contract: `config_count` readable entries of NUL-terminated
+        // strings.
+        let pairs = unsafe { config_pairs(configs, config_count) }?;
         let config = TopicConfig::from_pairs(pairs)?;
         db.db.admin().create_topic(topic, partitions, config)?;
+        Ok(())
+    })
+}
+
+/// The (name, value) pairs of a C config array.
+///
+/// # Safety
+/// `configs` is NULL (with `count` 0) or points to `count` readable entries whose strings
+/// are NULL or NUL-terminated.
+pub(crate) unsafe fn config_pairs<'a>(
+    configs: *const brooklet_config_entry,
+    count: usize,
+) -> FfiResult<Vec<(&'a str, &'a str)>> {
+    // SAFETY: the caller's contract: `count` readable entries.
+    let entries = unsafe { crate::status::array(configs, count, "configs") }?;
+    let mut pairs = Vec::with_capacity(entries.len());
+    for entry in entries {
+        // SAFETY: the caller's contract: NUL-terminated strings.
+        let key = unsafe { name(entry.key, "config key") }?;
+        // SAFETY: as above.
+        let value = unsafe { name(entry.value, "config value") }?;
+        pairs.push((key, value));
+    }
+    Ok(pairs)
+}
+
+/// Changes configs of an existing topic (`config_count` entries at `configs`, over its
+/// current configs), as `brooklet topic alter` does; the configs not named keep their
+/// values. An unknown topic is `BROOKLET_NOT_FOUND`; an unknown config or a bad value is
+/// `BROOKLET_INVALID`, and changes nothing.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn brooklet_alter_topic(
+    db: *const brooklet_db,
+    topic: *const c_char,
+    configs: *const brooklet_config_entry,
+    config_count: usize,
+) -> brooklet_status {
+    entry(|| {
+        // SAFETY: pointer contract: NULL or a live handle.
+        let db = unsafe { required(db, "db") }?;
+        // SAFETY: pointer contract: NULL or a NUL-terminated string.
+        let topic = unsafe { name(topic, "topic") }?;
+        // SAFETY: pointer contract: `config_count` readable entries of NUL-terminated
+        // strings.
+        let pairs = unsafe { config_pairs(configs, config_count) }?;
+        db.db.admin().alter_topic_config(topic, &pairs)?;
         Ok(())
     })
 }
