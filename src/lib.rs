@@ -58,7 +58,9 @@ pub use db::{
 pub use engine::{CheckReport, Problem};
 pub use error::{CorruptionKind, Error, PageId, Result};
 pub use group::Assignor;
-pub use kafka::{Header, Record, RecordRef, Records, StoredRecord, TimestampType};
+pub use kafka::{
+    BorrowedHeader, BorrowedRecord, Header, Record, RecordRef, Records, StoredRecord, TimestampType,
+};
 pub use log::{FetchLimits, Fetched, FetchedBatches};
 pub use page::format;
 pub use page::{PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, PAGE_SIZE_MIN, TxnId};

@@ -78,8 +78,9 @@ fn rates(count: u64, subject: Duration, ceiling: Duration) -> (Measure, Measure)
 pub type Workload = fn(Kind, &Sizes, &Path, &mut Outcome);
 
 /// The workloads, in the order they run and are reported.
-pub const WORKLOADS: [(&str, Workload); 5] = [
+pub const WORKLOADS: [(&str, Workload); 6] = [
     ("bulk append and sequential read", bulk_and_read),
+    ("non-durable bulk append", bulk_no_sync),
     ("durable commits", commits),
     ("group offsets", offsets),
     ("retention churn", churn),
@@ -185,6 +186,33 @@ fn bulk_and_read(kind: Kind, sizes: &Sizes, dir: &Path, out: &mut Outcome) {
     let s = quantile(&mut s_times, 0.5);
     let c = quantile(&mut c_times, 0.5);
     insert(out, Metric::ReadRate, rates(sizes.records, s, c));
+}
+
+/// The bulk append without `fdatasync`: the same 1000-record commits at each subject's
+/// non-durable setting (brooklet's `Durability::None`), beside a raw `write()` of the same
+/// encoded bytes per commit. Where the CPU, not the disk, sets the pace.
+fn bulk_no_sync(kind: Kind, sizes: &Sizes, dir: &Path, out: &mut Outcome) {
+    let mut subject = subjects::open(kind, &dir.join("subject"), Setup::default());
+    let mut ceiling = Raw::open(&dir.join("ceiling"), Setup::default());
+    let (mut ts, mut tc) = (Duration::ZERO, Duration::ZERO);
+    let mut first = 0;
+    let mut round = 0;
+    while first < sizes.records {
+        let n = sizes.batch.min(sizes.records - first);
+        let records = data::records(first, n);
+        subject.stage(records.clone());
+        ceiling.stage(records);
+        let (s, c) = pair(
+            round,
+            || timed(|| subject.append(false)),
+            || timed(|| ceiling.append(false)),
+        );
+        ts += s;
+        tc += c;
+        first += n;
+        round += 1;
+    }
+    insert(out, Metric::BulkNoSyncRate, rates(sizes.records, ts, tc));
 }
 
 /// A read must hand back every record, and (`payload`) exactly their keys and values.

@@ -55,6 +55,7 @@
 //!
 //! [`CorruptionKind::BadBatch`]: crate::CorruptionKind::BadBatch
 
+use super::record::RecordSource;
 use super::record::{Record, TimestampType};
 use super::wire::{Reader, bad_batch, put_varint, put_varlong, varint_size, varlong_size};
 use crate::error::{Error, Result};
@@ -274,7 +275,7 @@ pub fn encode_batch(
     Ok(out)
 }
 
-/// Like [`encode_batch`], but appends the batch to `out` (reserving its exact size once) and
+/// Like [`encode_batch`], but appends the batch to `out` (written in one pass, the header last) and
 /// returns its size. On error `out` is unchanged.
 pub fn encode_batch_into(
     out: &mut Vec<u8>,
@@ -283,56 +284,70 @@ pub fn encode_batch_into(
     timestamp_type: TimestampType,
     now_ms: i64,
 ) -> Result<usize> {
-    let plan = plan_batch(offset_base, records, timestamp_type, now_ms)?;
-    out.reserve(plan.size);
-    let start = out.len();
-    write_header(out, offset_base, &plan, timestamp_type);
-    for (index, record) in records.iter().enumerate() {
-        let offset_delta = i32::try_from(index).expect("record count checked by plan_batch");
-        let timestamp_delta = record.timestamp_ms.unwrap_or(now_ms) - plan.timestamp_base_ms;
-        write_record(out, record, offset_delta, timestamp_delta);
-    }
-    let batch = &mut out[start..];
-    assert_eq!(
-        batch.len(),
-        plan.size,
-        "planned and written batch sizes differ"
-    );
-    let crc = crc32c::crc32c(&batch[OFF_ATTRIBUTES..]);
-    batch[OFF_CRC..OFF_ATTRIBUTES].copy_from_slice(&crc.to_be_bytes());
-    Ok(plan.size)
+    encode_source_into(out, offset_base, records, timestamp_type, now_ms)
 }
 
-/// What the encoder derives from the records before writing a byte.
-#[derive(Debug)]
-struct Plan {
-    size: usize,
-    offset_delta_last: u32,
-    timestamp_base_ms: i64,
-    timestamp_max_ms: i64,
-}
-
-/// Checks the arguments against Kafka's rules and brooklet's limits and computes the batch's
-/// size and timestamps.
-fn plan_batch(
+/// [`encode_batch_into`] over any [`RecordSource`]: owned, packed or gathered records.
+///
+/// One pass: each record is checked against Kafka's rules and brooklet's limits and written
+/// as it is sized, and the header, which needs the whole batch's size and timestamps, is
+/// filled in last. On error `out` is cut back to its length on entry.
+pub(crate) fn encode_source_into<S: RecordSource + ?Sized>(
+    out: &mut Vec<u8>,
     offset_base: u64,
-    records: &[Record],
+    records: &S,
+    timestamp_type: TimestampType,
+    now_ms: i64,
+) -> Result<usize> {
+    let start = out.len();
+    let result = encode_records(out, offset_base, records, timestamp_type, now_ms);
+    match result {
+        Ok(plan) => {
+            let mut header = Vec::with_capacity(BATCH_HEADER_SIZE);
+            write_header(&mut header, offset_base, &plan, timestamp_type);
+            let batch = &mut out[start..];
+            assert_eq!(
+                batch.len(),
+                plan.size,
+                "planned and written batch sizes differ"
+            );
+            batch[..BATCH_HEADER_SIZE].copy_from_slice(&header);
+            // The CRC runs over the bytes just written, still in cache.
+            let crc = crc32c::crc32c(&batch[OFF_ATTRIBUTES..]);
+            batch[OFF_CRC..OFF_ATTRIBUTES].copy_from_slice(&crc.to_be_bytes());
+            Ok(plan.size)
+        }
+        Err(e) => {
+            out.truncate(start);
+            Err(e)
+        }
+    }
+}
+
+/// Writes room for the header and then the records, checking each; returns what the header
+/// needs.
+fn encode_records<S: RecordSource + ?Sized>(
+    out: &mut Vec<u8>,
+    offset_base: u64,
+    records: &S,
     timestamp_type: TimestampType,
     now_ms: i64,
 ) -> Result<Plan> {
-    let Some(first) = records.first() else {
+    let count = records.count();
+    if count == 0 {
         return Err(Error::invalid("a batch needs at least one record"));
-    };
+    }
     if now_ms < 0 {
         return Err(Error::invalid(format!(
             "append time {now_ms} ms is negative"
         )));
     }
-    let timestamp_base_ms = first.timestamp_ms.unwrap_or(now_ms);
+    let timestamp_base_ms = records.timestamp_ms(0).unwrap_or(now_ms);
     let mut timestamp_max_ms = timestamp_base_ms;
     let mut size = BATCH_HEADER_SIZE;
-    for (index, record) in records.iter().enumerate() {
-        let timestamp_ms = record.timestamp_ms.unwrap_or(now_ms);
+    out.extend_from_slice(&[0; BATCH_HEADER_SIZE]);
+    for index in 0..count {
+        let timestamp_ms = records.timestamp_ms(index).unwrap_or(now_ms);
         if timestamp_ms < 0 {
             return Err(Error::invalid(format!(
                 "record {index} has negative timestamp {timestamp_ms} ms"
@@ -341,35 +356,27 @@ fn plan_batch(
         timestamp_max_ms = timestamp_max_ms.max(timestamp_ms);
         // Past MAX_BATCH_SIZE / 7 records the size check below has already failed.
         let offset_delta = i32::try_from(index).unwrap_or(i32::MAX);
-        let body = record_body_size(record, offset_delta, timestamp_ms - timestamp_base_ms);
-        let record_size = length_size(body) + body;
-        if record_size > MAX_RECORD_SIZE {
-            return Err(Error::RecordTooLarge {
-                what: format!("record {index} (MAX_RECORD_SIZE)"),
-                size: record_size,
-                max: MAX_RECORD_SIZE,
-            });
-        }
-        size += record_size;
-        if size > MAX_BATCH_SIZE {
-            return Err(Error::RecordTooLarge {
-                what: format!(
-                    "the batch (MAX_BATCH_SIZE), at its first {} of {} records,",
-                    index + 1,
-                    records.len()
-                ),
-                size,
-                max: MAX_BATCH_SIZE,
-            });
-        }
+        let timestamp_delta = timestamp_ms - timestamp_base_ms;
+        let body = 1
+            + varlong_size(timestamp_delta)
+            + varint_size(offset_delta)
+            + records.tail_size(index);
+        size = check_sizes(index, count, length_size(body) + body, size)?;
+        put_varint(
+            out,
+            i32::try_from(body).expect("checked against MAX_RECORD_SIZE"),
+        );
+        out.push(0); // attributes
+        put_varlong(out, timestamp_delta);
+        put_varint(out, offset_delta);
+        records.put_tail(index, out);
     }
     let offset_delta_last =
-        u32::try_from(records.len() - 1).expect("MAX_BATCH_SIZE bounds the record count");
+        u32::try_from(count - 1).expect("MAX_BATCH_SIZE bounds the record count");
     let offset_last = offset_base.checked_add(u64::from(offset_delta_last));
     if offset_last.is_none_or(|last| i64::try_from(last).is_err()) {
         return Err(Error::invalid(format!(
-            "offsets from {offset_base} for {} records pass Kafka's largest offset {}",
-            records.len(),
+            "offsets from {offset_base} for {count} records pass Kafka's largest offset {}",
             i64::MAX
         )));
     }
@@ -384,6 +391,39 @@ fn plan_batch(
     })
 }
 
+/// Checks record `index` of `count`, of `record_size` bytes, against the record and batch
+/// limits; returns the batch's size with it, from `size` before it.
+fn check_sizes(index: usize, count: usize, record_size: usize, size: usize) -> Result<usize> {
+    if record_size > MAX_RECORD_SIZE {
+        return Err(Error::RecordTooLarge {
+            what: format!("record {index} (MAX_RECORD_SIZE)"),
+            size: record_size,
+            max: MAX_RECORD_SIZE,
+        });
+    }
+    let size = size + record_size;
+    if size > MAX_BATCH_SIZE {
+        return Err(Error::RecordTooLarge {
+            what: format!(
+                "the batch (MAX_BATCH_SIZE), at its first {} of {count} records,",
+                index + 1
+            ),
+            size,
+            max: MAX_BATCH_SIZE,
+        });
+    }
+    Ok(size)
+}
+
+/// What the header needs from the records.
+#[derive(Debug)]
+struct Plan {
+    size: usize,
+    offset_delta_last: u32,
+    timestamp_base_ms: i64,
+    timestamp_max_ms: i64,
+}
+
 /// Sets a batch's `partitionLeaderEpoch`, which its CRC does not cover (Kafka's broker
 /// stamps it the same way after the producer's encoding).
 pub(crate) fn set_leader_epoch(batch: &mut [u8], epoch: i32) {
@@ -396,7 +436,7 @@ fn write_header(out: &mut Vec<u8>, offset_base: u64, plan: &Plan, timestamp_type
         TimestampType::CreateTime => 0,
         TimestampType::LogAppendTime => 0x08,
     };
-    let offset_base = i64::try_from(offset_base).expect("plan_batch checked the offsets");
+    let offset_base = i64::try_from(offset_base).expect("encode_records checked the offsets");
     let offset_delta_last = i32::try_from(plan.offset_delta_last).expect("size <= MAX_BATCH_SIZE");
     out.extend_from_slice(&offset_base.to_be_bytes());
     out.extend_from_slice(&batch_length.to_be_bytes());
@@ -413,65 +453,61 @@ fn write_header(out: &mut Vec<u8>, offset_base: u64, plan: &Plan, timestamp_type
     out.extend_from_slice(&(offset_delta_last + 1).to_be_bytes()); // recordCount
 }
 
-fn write_record(out: &mut Vec<u8>, record: &Record, offset_delta: i32, timestamp_delta: i64) {
-    let body = record_body_size(record, offset_delta, timestamp_delta);
-    put_varint(
-        out,
-        i32::try_from(body).expect("plan_batch checked MAX_RECORD_SIZE"),
-    );
-    let body_start = out.len();
-    out.push(0); // attributes
-    put_varlong(out, timestamp_delta);
-    put_varint(out, offset_delta);
-    put_nullable(out, record.key.as_deref());
-    put_nullable(out, record.value.as_deref());
-    put_length(out, record.headers.len());
-    for header in &record.headers {
-        put_nullable(out, Some(header.key.as_bytes()));
-        put_nullable(out, header.value.as_deref());
-    }
-    debug_assert_eq!(out.len() - body_start, body, "record body size");
-}
-
-/// Size of a record after its length prefix.
-fn record_body_size(record: &Record, offset_delta: i32, timestamp_delta: i64) -> usize {
-    let headers: usize = record
-        .headers
-        .iter()
-        .map(|header| {
-            nullable_size(Some(header.key.as_bytes())) + nullable_size(header.value.as_deref())
-        })
-        .sum();
-    1 + varlong_size(timestamp_delta)
-        + varint_size(offset_delta)
-        + nullable_size(record.key.as_deref())
-        + nullable_size(record.value.as_deref())
-        + length_size(record.headers.len())
-        + headers
-}
-
 /// Size of the varint for a length; a length past `i32::MAX` is over every limit anyway.
-fn length_size(length: usize) -> usize {
+pub(crate) fn length_size(length: usize) -> usize {
     i32::try_from(length).map_or(super::wire::VARINT_SIZE_MAX, varint_size)
 }
 
-fn nullable_size(bytes: Option<&[u8]>) -> usize {
+pub(crate) fn nullable_size(bytes: Option<&[u8]>) -> usize {
     bytes.map_or(1, |bytes| length_size(bytes.len()) + bytes.len())
 }
 
-fn put_length(out: &mut Vec<u8>, length: usize) {
+pub(crate) fn put_length_checked(out: &mut Vec<u8>, length: usize) {
     put_varint(
         out,
-        i32::try_from(length).expect("plan_batch checked MAX_RECORD_SIZE"),
+        i32::try_from(length).expect("callers check MAX_RECORD_SIZE"),
     );
 }
 
-fn put_nullable(out: &mut Vec<u8>, bytes: Option<&[u8]>) {
+pub(crate) fn put_nullable(out: &mut Vec<u8>, bytes: Option<&[u8]>) {
     match bytes {
         None => put_varint(out, -1),
         Some(bytes) => {
-            put_length(out, bytes.len());
+            put_length_checked(out, bytes.len());
             out.extend_from_slice(bytes);
+        }
+    }
+}
+
+impl RecordSource for [Record] {
+    fn count(&self) -> usize {
+        self.len()
+    }
+    fn key(&self, i: usize) -> Option<&[u8]> {
+        self[i].key.as_deref()
+    }
+    fn timestamp_ms(&self, i: usize) -> Option<i64> {
+        self[i].timestamp_ms
+    }
+
+    fn tail_size(&self, i: usize) -> usize {
+        let r = &self[i];
+        nullable_size(r.key.as_deref())
+            + nullable_size(r.value.as_deref())
+            + super::batch::length_size(r.headers.len())
+            + r.headers
+                .iter()
+                .map(|h| nullable_size(Some(h.key.as_bytes())) + nullable_size(h.value.as_deref()))
+                .sum::<usize>()
+    }
+    fn put_tail(&self, i: usize, out: &mut Vec<u8>) {
+        let r = &self[i];
+        put_nullable(out, r.key.as_deref());
+        put_nullable(out, r.value.as_deref());
+        put_length_checked(out, r.headers.len());
+        for h in &r.headers {
+            put_nullable(out, Some(h.key.as_bytes()));
+            put_nullable(out, h.value.as_deref());
         }
     }
 }

@@ -1,7 +1,8 @@
 //! L1, Kafka's formats, pure: the `RecordBatch` v2 codec brooklet stores records with
 //! (`batch` for the header and encoding, `records` for reading, decoding and filtering
 //! records), Kafka's wire primitives (`wire`), the record types users produce and consume
-//! (`record`), and Kafka's default partitioner (`partitioner`).
+//! (`record`), borrowed records to send and the record interface the encoder reads (`send`),
+//! and Kafka's default partitioner (`partitioner`).
 //!
 //! Public as [`crate::kafka`]: useful to hand stored batches to Kafka tools, or to check
 //! that a key maps to the same partition as in a Kafka cluster.
@@ -20,6 +21,7 @@ pub(crate) mod batch;
 mod partitioner;
 pub(crate) mod record;
 pub(crate) mod records;
+pub(crate) mod send;
 pub(crate) mod wire;
 
 #[cfg(test)]
@@ -32,3 +34,4 @@ pub use batch::{
 pub use partitioner::{murmur2, partition_for_key, to_positive};
 pub use record::{Header, Record, StoredRecord, TimestampType};
 pub use records::{DecodedBatch, RecordRef, Records, decode_batch};
+pub use send::{BorrowedHeader, BorrowedRecord};

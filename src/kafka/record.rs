@@ -102,3 +102,20 @@ impl Record {
         self
     }
 }
+
+/// Records as the encoder reads them: by index, each a key (for partitioning and the
+/// compaction check), a timestamp, and its encoded tail (key, value and headers).
+pub(crate) trait RecordSource {
+    /// Number of records.
+    fn count(&self) -> usize;
+    /// Record `i`'s key.
+    fn key(&self, i: usize) -> Option<&[u8]>;
+    /// Record `i`'s create time, if it has one.
+    fn timestamp_ms(&self, i: usize) -> Option<i64>;
+    /// Size of record `i`'s encoded tail; see [`RecordSource::put_tail`].
+    fn tail_size(&self, i: usize) -> usize;
+    /// Appends record `i`'s key, value, header count and headers in Kafka's encoding.
+    /// Callers check first that the record fits
+    /// [`MAX_RECORD_SIZE`](super::MAX_RECORD_SIZE).
+    fn put_tail(&self, i: usize, out: &mut Vec<u8>);
+}

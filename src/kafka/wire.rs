@@ -157,6 +157,13 @@ fn zigzag64(value: i64) -> u64 {
 }
 
 fn put_uleb(out: &mut Vec<u8>, mut value: u64) {
+    // Most varints in a batch (deltas, short lengths) are one byte.
+    if let Ok(byte) = u8::try_from(value)
+        && byte < 0x80
+    {
+        out.push(byte);
+        return;
+    }
     while value >= 0x80 {
         out.push(u8::try_from(value & 0x7f).expect("masked to 7 bits") | 0x80);
         value >>= 7;

@@ -21,10 +21,11 @@ use super::meta::{
 use crate::catalog::TopicMeta;
 use crate::engine::WriteTransaction;
 use crate::error::{Error, PageId, Result};
+use crate::kafka::TimestampType;
 use crate::kafka::batch::{
-    BATCH_HEADER_SIZE, BatchHeader, MAX_BATCH_SIZE, encode_batch_into, set_leader_epoch,
+    BATCH_HEADER_SIZE, BatchHeader, MAX_BATCH_SIZE, encode_source_into, set_leader_epoch,
 };
-use crate::kafka::{Record, TimestampType};
+use crate::kafka::send::{RecordSource, Run};
 
 /// Where a run of appended records landed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,16 +39,16 @@ pub(crate) struct Appended {
 }
 
 /// Appends `records` to `partition` of `topic`, in batches of at most `max.message.bytes`.
-pub(crate) fn append(
+pub(crate) fn append<S: RecordSource + ?Sized>(
     txn: &mut WriteTransaction,
     topic: &TopicMeta,
     partition: u32,
-    records: &[Record],
+    records: &S,
     now_ms: i64,
 ) -> Result<Appended> {
-    assert!(!records.is_empty(), "append of no records");
+    assert!(records.count() > 0, "append of no records");
     if topic.config.cleanup_policy.compacts()
-        && let Some(index) = records.iter().position(|r| r.key.is_none())
+        && let Some(index) = (0..records.count()).find(|&i| records.key(i).is_none())
     {
         // Kafka's broker refuses these too: compaction keeps the latest record per key.
         return Err(Error::invalid(format!(
@@ -63,10 +64,10 @@ pub(crate) fn append(
     let mut timestamp_first = None;
     for chunk in chunks(records, max_batch) {
         batch.clear();
-        encode_batch_into(
+        encode_source_into(
             &mut batch,
             state.next_offset,
-            chunk,
+            &chunk,
             topic.config.timestamp_type,
             now_ms,
         )?;
@@ -103,27 +104,30 @@ pub(crate) fn append(
 }
 
 /// Splits records into runs whose batches should stay under `max_batch` bytes. The
-/// estimate is generous; a single record over the limit is its own run and fails to encode.
-fn chunks(records: &[Record], max_batch: usize) -> Vec<&[Record]> {
+/// estimate is generous (a record's tail plus the most its length, attributes and deltas
+/// can take); a single record over the limit is its own run and fails to encode.
+fn chunks<S: RecordSource + ?Sized>(records: &S, max_batch: usize) -> Vec<Run<'_, S>> {
     let mut out = Vec::new();
     let mut start = 0;
     let mut size = BATCH_HEADER_SIZE;
-    for (i, r) in records.iter().enumerate() {
-        let estimate = 32
-            + r.key.as_ref().map_or(0, Vec::len)
-            + r.value.as_ref().map_or(0, Vec::len)
-            + r.headers
-                .iter()
-                .map(|h| 16 + h.key.len() + h.value.as_ref().map_or(0, Vec::len))
-                .sum::<usize>();
+    for i in 0..records.count() {
+        let estimate = 32 + records.tail_size(i);
         if i > start && size + estimate > max_batch {
-            out.push(&records[start..i]);
+            out.push(Run {
+                source: records,
+                start,
+                count: i - start,
+            });
             start = i;
             size = BATCH_HEADER_SIZE;
         }
         size += estimate;
     }
-    out.push(&records[start..]);
+    out.push(Run {
+        source: records,
+        start,
+        count: records.count() - start,
+    });
     out
 }
 
@@ -268,6 +272,7 @@ fn segment_pages(bytes_total: u64, segment_bytes: u32, page_size: u32, min_bytes
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kafka::Record;
 
     #[test]
     fn chunks_respect_the_estimate() {
@@ -277,9 +282,9 @@ mod tests {
                 ..Record::default()
             })
             .collect();
-        let runs = chunks(&records, 10_000);
+        let runs = chunks(records.as_slice(), 10_000);
         assert!(runs.len() >= 10);
-        assert_eq!(runs.iter().map(|r| r.len()).sum::<usize>(), 100);
+        assert_eq!(runs.iter().map(|r| r.count).sum::<usize>(), 100);
         assert_eq!(chunks(&records[..1], 10).len(), 1);
     }
 

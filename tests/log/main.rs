@@ -6,6 +6,7 @@ mod compaction;
 mod event_log;
 mod log_model;
 mod partition_cost;
+mod produce_borrowed;
 mod produce_routed;
 mod retention;
 mod topic_configs;

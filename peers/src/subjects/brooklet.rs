@@ -1,20 +1,23 @@
 //! brooklet: one topic of one partition in one file, appended with
-//! `Producer::send_batch_to`, read with `Brooklet::fetch_batches` (records borrowed from the
+//! `Producer::send_batch_borrowed_to` (records that borrow the staged keys and values, as a
+//! caller that keeps its own buffers sends them), read with `Brooklet::fetch_batches` (records borrowed from the
 //! stored batches), group offsets committed by a member of a real consumer group (`Consumer::commit_offsets`). Retention is the topic's
 //! `retention.bytes` with a small `segment.bytes`, applied by the produce commits.
 
 use std::path::{Path, PathBuf};
 
 use brooklet::{
-    Brooklet, Consumer, ConsumerOptions, Durability, FetchLimits, Options, Position, Producer,
-    Record, TopicConfig, TopicPartition,
+    BorrowedRecord, Brooklet, Consumer, ConsumerOptions, Durability, FetchLimits, Options,
+    Position, Producer, Record, TopicConfig, TopicPartition,
 };
 
 use super::{ReadCount, Sender, Setup};
 
 pub const GUARANTEES: &str = "durable commits are `Durability::Immediate` (one fdatasync per \
-commit, shared by concurrent producers: group commit); the non-durable offset commits are \
-`Durability::None` (atomic, not synced). Group offsets are consumer-group commits.";
+commit, shared by concurrent producers: group commit); the non-durable bulk append and offset \
+commits are `Durability::None` (atomic, not synced). Bulk appends are borrowed sends \
+(`send_batch_borrowed_to`: the caller keeps its buffers). Group offsets are consumer-group \
+commits.";
 
 const TOPIC: &str = "log";
 const GROUP: &str = "bench";
@@ -88,9 +91,19 @@ impl super::Subject for Subject {
 
     fn append(&mut self, sync: bool) {
         let producer = if sync { &self.durable } else { &self.buffered };
-        let records = std::mem::take(&mut self.staged);
+        // The caller keeps its records (the next `stage` drops them, untimed, as the raw
+        // ceiling's staged bytes are); the send borrows their keys and values.
+        let records: Vec<BorrowedRecord<'_>> = self
+            .staged
+            .iter()
+            .map(|r| BorrowedRecord {
+                key: r.key.as_deref(),
+                value: r.value.as_deref(),
+                ..BorrowedRecord::default()
+            })
+            .collect();
         producer
-            .send_batch_to(TOPIC, 0, records)
+            .send_batch_borrowed_to(TOPIC, 0, &records)
             .expect("brooklet append");
     }
 

@@ -15,8 +15,8 @@ use super::{ReadCount, Sender, Setup};
 use crate::data;
 
 pub const GUARANTEES: &str = "durable commits are write batches with \
-`PersistMode::SyncData` (journal fdatasynced before commit returns); the non-durable offset \
-commits are batches without persist (written to the OS, not synced). Journal writes are \
+`PersistMode::SyncData` (journal fdatasynced before commit returns); the non-durable bulk \
+append and offset commits are batches without persist (written to the OS, not synced). Journal writes are \
 serialized: no group commit. No consumer groups: a group offset is a one-key write.";
 
 pub struct Subject {

@@ -26,7 +26,7 @@ use crate::data;
 
 pub const GUARANTEES: &str = "`send` returns once the record is in the OS page cache (Kafka \
 acks=1); durable commits here add `Partition::sync` (fdatasync of segment and index) after \
-each send, one sync per commit, and syncs are not shared between concurrent senders. Group \
+each send, one sync per commit (the non-durable bulk append is `send` alone), and syncs are not shared between concurrent senders. Group \
 offset commits are always fsynced (temp file + fsync + rename, no directory fsync): kafko \
 has no non-durable commit, so both offset rows measure durable commits. The sequential read \
 uses 64 KiB segments (see notes).";

@@ -13,7 +13,7 @@ use super::{ReadCount, Sender, Setup};
 use crate::data;
 
 pub const GUARANTEES: &str = "durable commits use `Durability::Immediate` (persistent when \
-commit returns); the non-durable offset commits use `Durability::None` (atomic, not synced). \
+commit returns); the non-durable bulk append and offset commits use `Durability::None` (atomic, not synced). \
 Writers are serialized: no group commit. No consumer groups: a group offset is a one-key \
 write.";
 

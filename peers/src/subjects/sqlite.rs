@@ -13,7 +13,7 @@ use super::{ReadCount, Sender, Setup};
 use crate::data;
 
 pub const GUARANTEES: &str = "WAL mode; durable commits use `synchronous=FULL` (the WAL is \
-fsynced at each commit); the non-durable offset commits use `synchronous=NORMAL` (atomic, \
+fsynced at each commit); the non-durable bulk append and offset commits use `synchronous=NORMAL` (atomic, \
 not synced until a checkpoint). No consumer groups: a group offset is a one-row upsert.";
 
 pub struct Subject {
