@@ -332,6 +332,37 @@ impl Brooklet {
         self.inner.engine.sync_count()
     }
 
+    /// What this handle has done since it was opened: commits by durability,
+    /// `fdatasync`s, bytes written and read, pages allocated and freed, page cache hits and
+    /// misses, pending-data flushes, group-commit sizes; and the figures of the newest
+    /// commit it has seen (free pages, page count). Clones of this handle share the
+    /// counters; each [`Brooklet::open`] starts its own at zero. Cheap: the counters are
+    /// relaxed atomics, and no slot is re-read. See [`Stats`](crate::Stats) for what
+    /// counts each figure.
+    ///
+    /// ```
+    /// use brooklet::{Brooklet, Durability, Record, TopicConfig};
+    ///
+    /// # fn main() -> brooklet::Result<()> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let db = Brooklet::open(dir.path().join("events.brooklet"))?;
+    /// db.admin().create_topic("clicks", 1, TopicConfig::default())?;
+    /// let before = db.stats();
+    /// let bulk = db.producer().with_durability(Durability::None);
+    /// for i in 0..10 {
+    ///     bulk.send("clicks", Record::value(format!("click {i}")))?;
+    /// }
+    /// let spent = db.stats().since(&before);
+    /// assert_eq!((spent.commits_none, spent.fdatasyncs), (10, 0));
+    /// println!("{} bytes written for 10 records", spent.bytes_written);
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn stats(&self) -> crate::Stats {
+        self.inner.engine.stats()
+    }
+
     /// The options this handle was opened with.
     #[must_use]
     pub fn options(&self) -> &Options {
