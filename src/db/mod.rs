@@ -2,8 +2,8 @@
 //! [`Reader`] follows partitions with `poll`.
 //!
 //! A `Brooklet` is cheap to clone and `Send + Sync`: clones share one page cache, one
-//! catalog cache and one commit queue, so concurrent durable producers in one process share
-//! `fdatasync`s (group commit).
+//! catalog cache, one commit queue (so concurrent durable producers in one process share
+//! `fdatasync`s: group commit) and one set of counters ([`Brooklet::stats`]).
 
 mod admin;
 mod compact;
@@ -325,8 +325,10 @@ impl Brooklet {
         self.inner.engine.page_size()
     }
 
-    /// How many times this handle has called `fdatasync` on the file since it was opened:
-    /// one per durable commit (commits that share one in a group commit count once).
+    /// How many times this handle's storage has had `fdatasync` called on it: one per
+    /// durable commit (commits that share one in a group commit count once). The same
+    /// figure as [`Stats::fdatasyncs`](crate::Stats::fdatasyncs) unless the storage was
+    /// shared with another handle (`open_storage`), whose syncs it counts too.
     #[must_use]
     pub fn sync_count(&self) -> u64 {
         self.inner.engine.sync_count()
