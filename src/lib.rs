@@ -16,6 +16,7 @@
 //!               read/write traits
 //! L1  kafka     pure: Kafka's RecordBatch v2, records, varints, the partitioner
 //! L0  os        Storage trait: real file, memory, fault injection; the clock
+//! L0  stats     the handle's counters and the public `Stats` snapshot of them
 //! L0  error     the error type
 //! ```
 
@@ -46,6 +47,7 @@ mod log;
 mod os;
 mod page;
 mod pager;
+mod stats;
 
 pub use catalog::{CleanupPolicy, TopicConfig, validate_topic_name};
 pub use db::{
@@ -65,6 +67,7 @@ pub use log::{FetchLimits, Fetched, FetchedBatches};
 pub use page::format;
 pub use page::{PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, PAGE_SIZE_MIN, TxnId};
 pub use pager::{Durability, RecoveryReport, RolledBackCommit};
+pub use stats::{FileStats, Stats};
 
 /// Storage backends for [`Brooklet::open_storage`]: the real file and memory (and, with
 /// the `testing` feature, the fault-injecting backend the crash tests use).

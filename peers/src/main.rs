@@ -145,6 +145,7 @@ fn render(
             let _ = writeln!(out, "- {line}");
         }
     }
+    out.push_str(&subjects::brooklet_counters());
     out.push_str("\n## Ceilings measured alongside each subject\n\n");
     out.push_str(&report::ceilings(sizes, &columns[1..]));
     out.push_str("\n## What each subject guarantees here\n\n");

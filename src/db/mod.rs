@@ -2,8 +2,8 @@
 //! [`Reader`] follows partitions with `poll`.
 //!
 //! A `Brooklet` is cheap to clone and `Send + Sync`: clones share one page cache, one
-//! catalog cache and one commit queue, so concurrent durable producers in one process share
-//! `fdatasync`s (group commit).
+//! catalog cache, one commit queue (so concurrent durable producers in one process share
+//! `fdatasync`s: group commit) and one set of counters ([`Brooklet::stats`]).
 
 mod admin;
 mod compact;
@@ -325,11 +325,44 @@ impl Brooklet {
         self.inner.engine.page_size()
     }
 
-    /// How many times this handle has called `fdatasync` on the file since it was opened:
-    /// one per durable commit (commits that share one in a group commit count once).
+    /// How many times this handle's storage has had `fdatasync` called on it: one per
+    /// durable commit (commits that share one in a group commit count once). The same
+    /// figure as [`Stats::fdatasyncs`](crate::Stats::fdatasyncs) unless the storage was
+    /// shared with another handle (`open_storage`), whose syncs it counts too.
     #[must_use]
     pub fn sync_count(&self) -> u64 {
         self.inner.engine.sync_count()
+    }
+
+    /// What this handle has done since it was opened: commits by durability,
+    /// `fdatasync`s, bytes written and read, pages allocated and freed, page cache hits and
+    /// misses, pending-data flushes, group-commit sizes; and the figures of the newest
+    /// commit it has seen (free pages, page count). Clones of this handle share the
+    /// counters; each [`Brooklet::open`] starts its own at zero. Cheap: the counters are
+    /// relaxed atomics, and no slot is re-read. See [`Stats`](crate::Stats) for what
+    /// counts each figure.
+    ///
+    /// ```
+    /// use brooklet::{Brooklet, Durability, Record, TopicConfig};
+    ///
+    /// # fn main() -> brooklet::Result<()> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let db = Brooklet::open(dir.path().join("events.brooklet"))?;
+    /// db.admin().create_topic("clicks", 1, TopicConfig::default())?;
+    /// let before = db.stats();
+    /// let bulk = db.producer().with_durability(Durability::None);
+    /// for i in 0..10 {
+    ///     bulk.send("clicks", Record::value(format!("click {i}")))?;
+    /// }
+    /// let spent = db.stats().since(&before);
+    /// assert_eq!((spent.commits_none, spent.fdatasyncs), (10, 0));
+    /// println!("{} bytes written for 10 records", spent.bytes_written);
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn stats(&self) -> crate::Stats {
+        self.inner.engine.stats()
     }
 
     /// The options this handle was opened with.

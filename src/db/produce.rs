@@ -280,6 +280,7 @@ impl Brooklet {
             Err(e) => return Err(GroupError::All(e)),
         };
         let committed = txn.commit(durability).map_err(GroupError::All)?;
+        self.inner.engine.counters().group_commit(live.len());
         Ok((committed, results))
     }
 

@@ -227,6 +227,18 @@ impl Engine {
         self.pager.is_poisoned()
     }
 
+    /// What this handle has done since it was opened, and the newest commit's figures
+    /// (see [`crate::Stats`]). Clones share the counters.
+    #[must_use]
+    pub fn stats(&self) -> crate::Stats {
+        self.pager.stats()
+    }
+
+    /// The handle's counters, for the layers above that count their own work.
+    pub(crate) fn counters(&self) -> &crate::stats::Counters {
+        self.pager.counters()
+    }
+
     /// How many `fdatasync` calls this handle's storage has made.
     #[must_use]
     pub fn sync_count(&self) -> u64 {

@@ -111,12 +111,24 @@ struct Run {
     count: u32,
 }
 
+/// Pages one transaction's allocator handed out and took back (for the handle's stats).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct AllocCounts {
+    /// Pages allocated, reused or new.
+    pub allocated: u64,
+    /// Of `allocated`, pages taken past the end of the file.
+    pub grown: u64,
+    /// Pages returned to the free list.
+    pub freed: u64,
+}
+
 /// The free list of one transaction, plus the file's logical page count.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Allocator {
     extents: Vec<FreeExtent>,
     page_count: u32,
     changed: bool,
+    counts: AllocCounts,
     /// Vacuum's target: allocations prefer pages wholly below it (see [`Allocator::alloc`]).
     ceiling: Option<u32>,
     /// Vacuum clearing a window for a segment: pages `.0 .. .1` are not handed out.
@@ -129,6 +141,7 @@ impl Allocator {
             extents,
             page_count,
             changed: false,
+            counts: AllocCounts::default(),
             ceiling: None,
             avoid: None,
         }
@@ -142,6 +155,11 @@ impl Allocator {
     /// Sets or clears the ceiling that [`Allocator::alloc`] prefers to stay below.
     pub fn set_ceiling(&mut self, ceiling: Option<PageId>) {
         self.ceiling = ceiling.map(|c| c.0);
+    }
+
+    /// Pages allocated and freed so far.
+    pub fn counts(&self) -> AllocCounts {
+        self.counts
     }
 
     /// The logical number of pages in the file.
@@ -200,6 +218,8 @@ impl Allocator {
         self.page_count = first
             .checked_add(count)
             .ok_or_else(|| Error::invalid("file would exceed 2^32 pages"))?;
+        self.counts.allocated += u64::from(count);
+        self.counts.grown += u64::from(count);
         Ok(PageId(first))
     }
 
@@ -284,6 +304,7 @@ impl Allocator {
         }
         self.extents.splice(run.index..=run.index, pieces);
         self.changed = true;
+        self.counts.allocated += u64::from(count);
         PageId(run.first)
     }
 
@@ -340,6 +361,7 @@ impl Allocator {
         self.extents.insert(i, new);
         self.merge_around(i);
         self.changed = true;
+        self.counts.freed += u64::from(count);
     }
 
     fn merge_around(&mut self, i: usize) {

@@ -32,6 +32,7 @@ use crate::page::slot::{
     slot_inline_capacity, write_static_header,
 };
 use crate::page::{BlobPtr, TxnId, stored_crc};
+use crate::stats::CommitCounts;
 
 /// Most commits a window chain may hold; the commit after is made durable, which bounds
 /// the chain that recovery walks.
@@ -81,7 +82,30 @@ impl WriteTxn {
                 .sync_data()
                 .map_err(|e| self.pager.poison(Error::CommitOutcomeUnknown(e)))?;
         }
+        self.pager
+            .counters
+            .commit(&self.counts(durability, durable, &state));
         self.finish(state, own, durable)
+    }
+
+    /// What this commit did, for the handle's stats: written as `state`, asked for at
+    /// `durability`, made `durable` or not.
+    fn counts(&self, durability: Durability, durable: bool, state: &CommitState) -> CommitCounts {
+        let pages = self.alloc.counts();
+        CommitCounts {
+            level: match durability {
+                Durability::None => 0,
+                Durability::Immediate => 1,
+                Durability::Paranoid => 2,
+            },
+            made_durable: durable && durability == Durability::None,
+            pages_allocated: pages.allocated,
+            pages_grown: pages.grown,
+            pages_freed: pages.freed,
+            pending_data_flushed: self.pending_data_flushed,
+            pending_entries_flushed: !self.base.slot.pending.is_empty()
+                && state.slot.pending.is_empty(),
+        }
     }
 
     /// Keeps the data writes held back in the slot if they fit there, else writes them to

@@ -6,7 +6,8 @@
 //! This file holds the `Pager` (its state, snapshots, pins and the writer lock); `alloc.rs`
 //! the free list and the reuse rule; `cache.rs` the page cache; `recovery.rs` opening and
 //! choosing a slot; `report.rs` what recovery rolled back; `read_txn.rs` read transactions
-//! and the bounded page reads both kinds share; `write_txn.rs` the write transaction's
+//! and the bounded page reads both kinds share; `counted.rs` the storage wrapper that counts
+//! the handle's I/O (see `crate::stats`); `write_txn.rs` the write transaction's
 //! state, allocation and page writes; `commit.rs` the commit protocol; `vacuum.rs` vacuum's
 //! controls over a write transaction. `commit.rs` and `vacuum.rs` build on `write_txn.rs`,
 //! which builds on `read_txn.rs`; never the other way round.
@@ -44,6 +45,7 @@
 mod alloc;
 mod cache;
 mod commit;
+mod counted;
 mod read_txn;
 mod recovery;
 mod report;
@@ -66,6 +68,7 @@ use crate::os::Storage;
 use crate::page::TxnId;
 use crate::page::format::{self, SLOT_BODY_START};
 use crate::page::slot::{JournalEntry, SLOT_FIXED_SIZE, STATIC_HEADER_SIZE, Slot};
+use crate::stats::{Counters, FileStats, Stats};
 use alloc::FreeExtent;
 use cache::PageCache;
 
@@ -151,10 +154,24 @@ struct Rejected {
     slot_crc: u32,
 }
 
+/// The free-list figures of one commit, as [`Pager::stats`] last read them.
+#[derive(Clone, Copy, Debug)]
+struct FreeFigures {
+    txn: TxnId,
+    slot_crc: u32,
+    pages: u64,
+    extents: u64,
+}
+
 /// The pager. Shared by all threads of one handle.
 #[derive(Debug)]
 pub(crate) struct Pager {
+    /// The storage, wrapped so that its I/O counts in `counters`.
     storage: Arc<dyn Storage>,
+    /// What this handle has done since it was opened (see `crate::stats`).
+    counters: Arc<Counters>,
+    /// The free-list figures of the last commit whose list [`Pager::stats`] read.
+    free_figures: Mutex<Option<FreeFigures>>,
     page_size: u32,
     options: PagerOptions,
     cache: PageCache,
@@ -201,6 +218,73 @@ impl Pager {
     /// The storage under this pager.
     pub fn storage(&self) -> &Arc<dyn Storage> {
         &self.storage
+    }
+
+    /// The handle's counters, for layers above that count their own work.
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// The handle's counters and the figures of the newest commit it has seen. Reads no
+    /// slot (the handle's state is refreshed by every transaction); reads the free-list
+    /// blob only when the list is not in the slot and neither this handle's writer nor an
+    /// earlier call has decoded it.
+    pub fn stats(&self) -> Stats {
+        let state = Arc::clone(&self.state.lock().expect("state lock"));
+        let slot = &state.slot;
+        let free = self.free_figures(&state);
+        self.counters.snapshot(FileStats {
+            txn: slot.txn.0,
+            commits_since_durable: slot.txn.0.saturating_sub(slot.last_durable.0),
+            page_count: u64::from(slot.page_count),
+            free_pages: free.pages,
+            free_extents: free.extents,
+            pending_data_bytes: slot.pending_data.iter().map(|r| r.bytes.len() as u64).sum(),
+            pending_entry_bytes: slot.pending.len() as u64,
+        })
+    }
+
+    /// The free pages and extents of `state`'s free list: from the writer's cache or an
+    /// earlier call when they hold this commit's list, else decoded (reading its blob, if
+    /// any). If it cannot be read (an I/O error, or a damaged blob that `check` reports),
+    /// the figures of the last list read, of an older commit.
+    fn free_figures(&self, state: &CommitState) -> FreeFigures {
+        let of = |free: &[FreeExtent]| FreeFigures {
+            txn: state.txn(),
+            slot_crc: state.slot_crc,
+            pages: free.iter().map(|e| u64::from(e.count)).sum(),
+            extents: free.len() as u64,
+        };
+        let same = |f: &FreeFigures| f.txn == state.txn() && f.slot_crc == state.slot_crc;
+        let mut memo = self.free_figures.lock().expect("free figures lock");
+        if let Some(figures) = *memo
+            && same(&figures)
+        {
+            return figures;
+        }
+        let cached = self
+            .writer_cache
+            .lock()
+            .expect("writer cache lock")
+            .as_ref()
+            .filter(|c| c.txn == state.txn() && c.slot_crc == state.slot_crc)
+            .map(|c| of(&c.free));
+        let figures = match cached {
+            Some(figures) => figures,
+            None => match self.load_free_list(&state.slot) {
+                Ok(free) => of(&free),
+                Err(_) => {
+                    return memo.unwrap_or(FreeFigures {
+                        txn: TxnId(0),
+                        slot_crc: 0,
+                        pages: 0,
+                        extents: 0,
+                    });
+                }
+            },
+        };
+        *memo = Some(figures);
+        figures
     }
 
     /// Returns `Poisoned` if an earlier write or sync failed.

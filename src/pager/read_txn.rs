@@ -29,7 +29,9 @@ impl Pager {
                 CorruptionKind::PageOutOfRange(ptr.id.0),
             ));
         }
-        if let Some(page) = self.cache.get(ptr.id, ptr.crc) {
+        let cached = self.cache.get(ptr.id, ptr.crc);
+        self.counters.cache_lookup(cached.is_some());
+        if let Some(page) = cached {
             return Ok(page);
         }
         let page = self.read_page_checked(ptr.id)?;

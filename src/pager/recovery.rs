@@ -20,6 +20,8 @@ use crate::page::slot::{
 use crate::page::{BlobPtr, TxnId, format, validate_page_size};
 
 use super::cache::PageCache;
+use super::counted::CountedStorage;
+use crate::stats::Counters;
 
 /// A candidate slot read from a header page.
 #[derive(Clone, Debug)]
@@ -31,6 +33,10 @@ impl Pager {
     /// Opens the pager on `storage`, creating a new file if the storage is empty.
     pub fn open(storage: Arc<dyn Storage>, options: PagerOptions) -> Result<Arc<Self>> {
         validate_page_size(options.page_size)?;
+        // Counted from the first byte: opening (creating or recovering) is the handle's work.
+        let counters = Arc::new(Counters::default());
+        let storage: Arc<dyn Storage> =
+            Arc::new(CountedStorage::new(storage, Arc::clone(&counters)));
         if is_uninitialized(&*storage)? {
             if options.read_only {
                 // Creating is writing: an empty (or never finished) file is not a
@@ -43,6 +49,8 @@ impl Pager {
         let pager = Self {
             cache: PageCache::new(options.cache_bytes, page_size),
             storage,
+            counters,
+            free_figures: Mutex::new(None),
             page_size,
             options,
             state: Mutex::new(Arc::new(CommitState {

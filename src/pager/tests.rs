@@ -86,6 +86,98 @@ fn sync_counts_per_durability() {
 }
 
 #[test]
+fn stats_count_commits_syncs_pages_and_cache_lookups() {
+    let storage = Arc::new(MemStorage::new());
+    let pager = Pager::open(
+        storage.clone(),
+        PagerOptions {
+            max_window_pages: 8,
+            ..options()
+        },
+    )
+    .expect("create");
+    let opened = pager.stats();
+    assert_eq!(opened.fdatasyncs, storage.sync_count());
+    assert_eq!(
+        opened.bytes_written,
+        2 * 512 + 512,
+        "two header pages, then slot A again"
+    );
+    // Each commit copies the root: one page allocated, the old one freed (from the second).
+    let mut root: Option<NodePtr> = None;
+    for (durability, level) in [
+        (Durability::Immediate, [0, 1, 0]),
+        (Durability::Paranoid, [0, 0, 1]),
+        (Durability::None, [1, 0, 0]),
+        (Durability::None, [1, 0, 0]),
+    ] {
+        let (before, syncs) = (pager.stats(), storage.sync_count());
+        let mut txn = pager.begin_write().expect("write");
+        if let Some(old) = root {
+            txn.free_page(old.id);
+        }
+        let ptr = put_node(&mut txn, 1);
+        txn.set_master_root(Some(ptr));
+        txn.commit(durability).expect("commit");
+        root = Some(ptr);
+        let spent = pager.stats().since(&before);
+        let by_level = [
+            spent.commits_none,
+            spent.commits_immediate,
+            spent.commits_paranoid,
+        ];
+        assert_eq!(by_level, level, "{durability:?}");
+        assert_eq!(
+            spent.fdatasyncs,
+            storage.sync_count() - syncs,
+            "{durability:?}"
+        );
+        assert!(spent.pages_allocated >= 1, "{durability:?}: {spent:?}");
+        assert!(
+            spent.bytes_written >= 2 * 512,
+            "a node and the slot: {spent:?}"
+        );
+        let state = pager.latest().expect("state");
+        let file = pager.stats().file;
+        assert_eq!(file.txn, state.txn().0);
+        assert_eq!(file.page_count, u64::from(state.slot.page_count));
+        let free = pager.load_free_list(&state.slot).expect("free list");
+        assert_eq!(
+            file.free_pages,
+            free.iter().map(|e| u64::from(e.count)).sum::<u64>()
+        );
+    }
+    // Past the window's cap a non-durable commit is made durable: one sync.
+    let mut made_durable = 0;
+    for _ in 0..8 {
+        let before = pager.stats();
+        let mut txn = pager.begin_write().expect("write");
+        let ptr = put_node(&mut txn, 3);
+        txn.set_master_root(Some(ptr));
+        txn.commit(Durability::None).expect("commit");
+        let spent = pager.stats().since(&before);
+        assert_eq!(spent.commits_none, 1);
+        assert_eq!(spent.fdatasyncs, spent.commits_made_durable);
+        made_durable += spent.commits_made_durable;
+    }
+    assert!(
+        made_durable >= 1,
+        "8 commits of 2+ pages pass a window of 8 pages"
+    );
+
+    // A fresh handle: the first read of a node misses the cache, the second hits it.
+    let again = reopen(&storage);
+    let read = again.begin_read().expect("read");
+    let root = read.master_root().expect("root");
+    let before = again.stats();
+    read.read_node(root).expect("node");
+    read.read_node(root).expect("node");
+    let spent = again.stats().since(&before);
+    assert_eq!((spent.cache_misses, spent.cache_hits), (1, 1));
+    assert_eq!((spent.bytes_read, spent.read_calls), (512, 1));
+}
+
+#[test]
 fn churn_reuses_pages_and_the_file_stops_growing() {
     let storage = Arc::new(MemStorage::new());
     let pager = Pager::open(storage.clone(), options()).expect("create");

@@ -80,6 +80,8 @@ pub(crate) struct WriteTxn {
     /// Vacuum: make the commit durable, drop the reusable free tail of the file, and cut
     /// the file to its new length once the commit is durable.
     pub(super) shrink: bool,
+    /// True once the base commit's pending data was written into the file.
+    pub(super) pending_data_flushed: bool,
 }
 
 impl WriteTxn {
@@ -112,6 +114,7 @@ impl WriteTxn {
             written: HashMap::new(),
             base_own,
             shrink: false,
+            pending_data_flushed: false,
         }
     }
 
@@ -338,6 +341,7 @@ impl WriteTxn {
             return Ok(());
         };
         let base = Arc::clone(&self.base);
+        self.pending_data_flushed = !base.slot.pending_data.is_empty();
         let mut runs: Vec<&DataRun> = base.slot.pending_data.iter().chain(&held).collect();
         // In file order, so a page's prefix read back for its CRC holds the runs before.
         runs.sort_by_key(|r| r.at);

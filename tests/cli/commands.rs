@@ -670,6 +670,17 @@ fn check_info_and_dump_describe_the_file() {
     assert_eq!(info["pages_by_kind"]["header"], 2);
     assert!(info["pages_by_kind"]["data"].as_u64().expect("data pages") > 0);
     assert!(info["free_pages"].is_u64());
+    // The file's part of `Brooklet::stats` agrees with the check beside it.
+    let stats = &info["file_stats"];
+    assert_eq!(stats["free_pages"], info["free_pages"]);
+    assert_eq!(stats["page_count"], info["page_count"]);
+    assert_eq!(stats["txn"], info["txn"]);
+    assert_eq!(stats["commits_since_durable"], 0, "produce commits durably");
+    assert!(
+        stats["free_extents"].as_u64().expect("runs")
+            <= stats["free_pages"].as_u64().expect("free")
+    );
+    assert!(stats["pending_data_bytes"].is_u64() && stats["pending_entry_bytes"].is_u64());
     let topic = &info["topics"][0];
     assert_eq!(topic["name"], "orders");
     let ends: u64 = topic["partitions"]
@@ -684,6 +695,8 @@ fn check_info_and_dump_describe_the_file() {
         "format version:  4",
         "page size:       4096",
         "free pages:",
+        "not yet durable: 0 commits",
+        "held in slot:    ",
         "orders: 2 partitions",
     ] {
         assert!(text.contains(needle), "{needle}: {text}");

@@ -1,6 +1,7 @@
 //! The event log through the `Brooklet` handle: produce, fetch and readers (with a seeded
 //! model test under power cuts), retention, compaction, topic configs, what a partition
-//! costs, and routed batches. Files with hostile values are in `tests/hostile/`.
+//! costs, routed batches, and the handle's stats. Files with hostile values are in
+//! `tests/hostile/`.
 
 mod compaction;
 mod event_log;
@@ -9,6 +10,7 @@ mod partition_cost;
 mod produce_borrowed;
 mod produce_routed;
 mod retention;
+mod stats;
 mod topic_configs;
 
 /// Helpers shared with other test binaries (`tests/support/`).

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[(&str, u32)] = &[
     ("error", 0),
     ("os", 0),
+    ("stats", 0),
     ("page", 1),
     ("kafka", 1),
     ("pager", 2),

@@ -4,6 +4,7 @@
 //! stored batches), group offsets committed by a member of a real consumer group (`Consumer::commit_offsets`). Retention is the topic's
 //! `retention.bytes` with a small `segment.bytes`, applied by the produce commits.
 
+use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 
 use brooklet::{
@@ -11,6 +12,7 @@ use brooklet::{
     Position, Producer, Record, TopicConfig, TopicPartition,
 };
 
+use super::brooklet_counters::{Ledger, Op};
 use super::{ReadCount, Sender, Setup};
 
 pub const GUARANTEES: &str = "durable commits are `Durability::Immediate` (one fdatasync per \
@@ -34,6 +36,9 @@ pub struct Subject {
     staged: Vec<Record>,
     /// The group member and the durability its commits use.
     consumer: Option<(Consumer, Durability)>,
+    /// What brooklet's counters say each operation cost (see `brooklet_counters`); a
+    /// `RefCell` because `sender` takes `&self`.
+    ledger: RefCell<Ledger>,
 }
 
 impl Subject {
@@ -50,7 +55,13 @@ impl Subject {
         db.admin()
             .create_topic(TOPIC, 1, config)
             .expect("create topic");
+        // The workload's name is the directory above the subject's.
+        let workload = dir
+            .parent()
+            .and_then(Path::file_name)
+            .map_or_else(String::new, |n| n.to_string_lossy().replace('-', " "));
         Self {
+            ledger: RefCell::new(Ledger::new(&workload, &db)),
             durable: db.producer().with_durability(Durability::Immediate),
             buffered: db.producer().with_durability(Durability::None),
             db,
@@ -86,6 +97,7 @@ impl Subject {
 
 impl super::Subject for Subject {
     fn stage(&mut self, records: Vec<Record>) {
+        self.ledger.get_mut().settle(&self.db);
         self.staged = records;
     }
 
@@ -102,12 +114,70 @@ impl super::Subject for Subject {
                 ..BorrowedRecord::default()
             })
             .collect();
+        let payload = self.staged.iter().map(payload_len).sum();
+        let op = Op::Append {
+            durable: sync,
+            records: records.len() as u64,
+        };
+        // `stage` settled the counters just before (untimed): this only names the operation.
+        let ledger = self.ledger.get_mut();
+        ledger.name(op);
+        ledger.count(records.len() as u64, payload);
         producer
             .send_batch_borrowed_to(TOPIC, 0, &records)
             .expect("brooklet append");
     }
 
+    fn prepare_read(&mut self, _records: u64) {
+        self.ledger.get_mut().begin(&self.db, Op::Read);
+    }
+
     fn read_all(&mut self) -> ReadCount {
+        let count = self.read_log();
+        self.ledger.get_mut().count(count.records, count.bytes);
+        count
+    }
+
+    fn commit_offset(&mut self, offset: u64, sync: bool) {
+        // The first commit of each kind (untimed) settles the kind before.
+        self.ledger
+            .get_mut()
+            .begin(&self.db, Op::Offset { durable: sync });
+        self.ledger.get_mut().count(0, 0);
+        let durability = if sync {
+            Durability::Immediate
+        } else {
+            Durability::None
+        };
+        self.consumer(durability)
+            .commit_offsets([(TopicPartition::new(TOPIC, 0), offset)])
+            .expect("brooklet offset commit");
+    }
+
+    fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn sender(&self) -> Box<dyn Sender> {
+        self.ledger.borrow_mut().begin(&self.db, Op::Sends);
+        Box::new(BrookletSender(self.durable.clone()))
+    }
+}
+
+impl Drop for Subject {
+    fn drop(&mut self) {
+        self.ledger.get_mut().close(&self.db);
+    }
+}
+
+/// Key and value bytes of a record.
+fn payload_len(record: &Record) -> u64 {
+    (record.key.as_ref().map_or(0, Vec::len) + record.value.as_ref().map_or(0, Vec::len)) as u64
+}
+
+impl Subject {
+    /// Reads the whole log from its first offset, touching every key and value.
+    fn read_log(&self) -> ReadCount {
         let mut count = ReadCount::default();
         let mut offset = self.db.beginning_offset(TOPIC, 0).expect("log start");
         loop {
@@ -128,25 +198,6 @@ impl super::Subject for Subject {
             }
             offset = fetched.next_offset;
         }
-    }
-
-    fn commit_offset(&mut self, offset: u64, sync: bool) {
-        let durability = if sync {
-            Durability::Immediate
-        } else {
-            Durability::None
-        };
-        self.consumer(durability)
-            .commit_offsets([(TopicPartition::new(TOPIC, 0), offset)])
-            .expect("brooklet offset commit");
-    }
-
-    fn dir(&self) -> &Path {
-        &self.dir
-    }
-
-    fn sender(&self) -> Box<dyn Sender> {
-        Box::new(BrookletSender(self.durable.clone()))
     }
 }
 

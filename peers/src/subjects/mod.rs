@@ -14,6 +14,7 @@
 //! `Bytes`, the key/value stores' joined value, the raw file's Kafka batch bytes).
 
 mod brooklet;
+mod brooklet_counters;
 mod fjall;
 mod kafko;
 mod raw;
@@ -26,6 +27,7 @@ use std::path::Path;
 use ::brooklet::Record;
 
 use crate::args::Kind;
+pub use brooklet_counters::section as brooklet_counters;
 pub use raw::{Fsync4k, Raw, stored_bytes_per_record};
 
 /// How a subject's log is set up for a workload.

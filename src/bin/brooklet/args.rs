@@ -108,7 +108,9 @@ Examples:
 
 Counting pages by kind walks the whole file (as `check` does), so info takes time on
 large files. Like check, info opens the file read-only and never changes it; commits that
-opening rolled back are shown as `rolled back:` lines.")]
+opening rolled back are shown as `rolled back:` lines. It also prints the file's part of
+the library's `Brooklet::stats` (`file_stats` in --json): free pages and the runs they
+form, commits since the last durable one, and bytes the newest commit holds in its slot.")]
     Info {
         /// The brooklet file.
         file: PathBuf,

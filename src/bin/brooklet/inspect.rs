@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use brooklet::CheckReport;
+use brooklet::{CheckReport, FileStats};
 use brooklet::{RecoveryReport, TopicDescription};
 use serde_json::{Value, json};
 
@@ -160,6 +160,8 @@ struct Info {
     format_version: Option<u32>,
     file_bytes: u64,
     report: CheckReport,
+    /// The file's part of the handle's stats, read after the check.
+    file: FileStats,
     topics: Vec<TopicDescription>,
 }
 
@@ -171,6 +173,7 @@ pub fn info(file: &Path, as_json: bool) -> CliResult {
         .map_err(|e| crate::common::io_error(file, &e))?
         .len();
     let report = run_check(&db)?;
+    let file_stats = db.stats().file;
     let mut topics = Vec::new();
     for topic in db.admin().topics()? {
         topics.push(db.admin().describe_topic(&topic.name)?);
@@ -179,6 +182,7 @@ pub fn info(file: &Path, as_json: bool) -> CliResult {
         format_version: headers.iter().flatten().map(|h| h.version).max(),
         file_bytes,
         report,
+        file: file_stats,
         topics,
     };
     let mut out = Out::new();
@@ -229,11 +233,22 @@ fn info_json(file: &Path, info: &Info) -> Value {
         "txn": report.txn,
         "pages_by_kind": kinds_json(report),
         "free_pages": report.free_pages(),
+        "file_stats": file_stats_json(&info.file),
         "problems": report.problems.len(),
         "rolled_back": rolled_back_json(&report.recovery),
         "recovery_notes": report.recovery.lines(),
         "topics": topics,
     })
+}
+
+/// The file's part of `Brooklet::stats`, by the names it gives them.
+fn file_stats_json(file: &FileStats) -> Value {
+    Value::Object(
+        file.fields()
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), json!(value)))
+            .collect(),
+    )
 }
 
 fn info_text(out: &mut Out, file: &Path, info: &Info) -> CliResult {
@@ -259,8 +274,21 @@ fn info_text(out: &mut Out, file: &Path, info: &Info) -> CliResult {
         report.page_count,
         kinds.join(", ")
     ))?;
-    out.line(&format!("free pages:      {}", report.free_pages()))?;
+    out.line(&format!(
+        "free pages:      {} (in {})",
+        report.free_pages(),
+        counted(info.file.free_extents, "run")
+    ))?;
     out.line(&format!("last commit:     {}", report.txn))?;
+    out.line(&format!(
+        "not yet durable: {}",
+        counted(info.file.commits_since_durable, "commit")
+    ))?;
+    out.line(&format!(
+        "held in slot:    {} of record batches, {} of tree entries",
+        counted(info.file.pending_data_bytes, "byte"),
+        counted(info.file.pending_entry_bytes, "byte")
+    ))?;
     for commit in &report.recovery.rolled_back {
         out.line(&format!("rolled back:     {}", describe_rollback(commit)))?;
     }
