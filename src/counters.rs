@@ -7,6 +7,7 @@
 //! | `catalog-version` | u64: raised by every topic change (absent: 0) | the catalog's cache |
 //! | `next-group-id`   | u32: the id the next consumer group gets (absent: 1) | groups |
 //! | `leader-epoch`    | u32: the file's epoch (absent: -1 in batches) | the log |
+//! | `next-producer-id`| u64: the id the next idempotent or transactional producer gets (absent: 0) | producers |
 //!
 //! Values are little-endian; a value of the wrong size, or a counter at its largest value
 //! that must be raised, is corruption (`BadValue` naming the tree).
@@ -23,6 +24,27 @@ const NEXT_TOPIC_ID: &[u8] = b"next-topic-id";
 const CATALOG_VERSION: &[u8] = b"catalog-version";
 const NEXT_GROUP_ID: &[u8] = b"next-group-id";
 const LEADER_EPOCH: &[u8] = b"leader-epoch";
+const NEXT_PRODUCER_ID: &[u8] = b"next-producer-id";
+
+/// Takes the id for a new idempotent or transactional producer (Kafka's `producerId`, a
+/// non-negative i64), and raises the counter.
+pub(crate) fn take_producer_id(txn: &mut WriteTransaction) -> Result<i64> {
+    let id = next_producer_id(txn)?;
+    let next = id
+        .checked_add(1)
+        .ok_or_else(|| Error::bad_value(TREE_META, "producer ids are exhausted"))?;
+    txn.insert(TREE_META, NEXT_PRODUCER_ID, &next.to_le_bytes())?;
+    Ok(id)
+}
+
+/// The id the next producer will get (every producer id in the file is below it).
+pub(crate) fn next_producer_id(read: &impl TreeRead) -> Result<i64> {
+    match read.get(TREE_META, NEXT_PRODUCER_ID)? {
+        None => Ok(0),
+        Some(v) => i64::try_from(decode_u64(&v)?)
+            .map_err(|_| Error::bad_value(TREE_META, "next producer id is past i64::MAX")),
+    }
+}
 
 fn decode_u32(bytes: &[u8]) -> Result<u32> {
     let b: [u8; 4] = bytes

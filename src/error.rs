@@ -190,6 +190,10 @@ pub enum Error {
     /// A consumer-group member's commit was rejected because it no longer owns the
     /// partition (it was expired, left, or the partition moved to another member).
     Fenced(String),
+    /// An idempotent or transactional producer's batch does not follow the last one it
+    /// stored in the partition (Kafka's `OUT_OF_ORDER_SEQUENCE_NUMBER`): a sequence was
+    /// skipped or reused for other records. Nothing of the send was stored.
+    OutOfOrderSequence(String),
     /// A page this snapshot reads was reused by a writer in another process after the
     /// snapshot was taken. Start a new read transaction and read again.
     StaleSnapshot,
@@ -267,6 +271,7 @@ impl Error {
                 end: *end,
             },
             Self::Fenced(why) => Self::Fenced(why.clone()),
+            Self::OutOfOrderSequence(why) => Self::OutOfOrderSequence(why.clone()),
             Self::StaleSnapshot => Self::StaleSnapshot,
             Self::ReadOnly => Self::ReadOnly,
             Self::CommitOutcomeUnknown(e) => {
@@ -284,7 +289,7 @@ impl Error {
     /// True for an error in the request itself, which changed nothing and fails again if
     /// sent again unchanged: [`Error::InvalidArgument`], [`Error::UnknownTopic`],
     /// [`Error::UnknownPartition`], [`Error::UnknownGroup`], [`Error::TopicExists`],
-    /// [`Error::RecordTooLarge`] and [`Error::Closed`].
+    /// [`Error::RecordTooLarge`], [`Error::Closed`] and [`Error::OutOfOrderSequence`].
     #[must_use]
     pub fn is_request_error(&self) -> bool {
         matches!(
@@ -296,6 +301,7 @@ impl Error {
                 | Self::TopicExists(_)
                 | Self::RecordTooLarge { .. }
                 | Self::Closed(_)
+                | Self::OutOfOrderSequence(_)
         )
     }
 }
@@ -342,6 +348,7 @@ impl fmt::Display for Error {
                 "offset {offset} is out of range: the partition holds offsets {beginning}..{end}"
             ),
             Self::Fenced(why) => write!(f, "fenced: {why}"),
+            Self::OutOfOrderSequence(why) => write!(f, "out-of-order sequence: {why}"),
             Self::StaleSnapshot => write!(
                 f,
                 "snapshot expired: another process reused its pages; start a new read"

@@ -48,6 +48,7 @@ mod os;
 mod page;
 mod pager;
 mod stats;
+mod transactions;
 
 pub use catalog::{CleanupPolicy, TopicConfig, validate_topic_name};
 pub use db::{
@@ -55,7 +56,7 @@ pub use db::{
     GroupPartition, Maintenance, MaintenanceReport, MemberDescription, OnHandlerError, Options,
     PartitionInfo, Position, Producer, Reader, RecordMetadata, RunError, SegmentInfo,
     TopicDescription, TopicInfo, TopicPartition, TreeInfo, VacuumOptions, VacuumProgress,
-    VacuumReport,
+    VacuumReport, GroupMetadata, TransactionInfo, Transaction, TransactionOptions, TransactionalProducer,
 };
 pub use engine::{CheckReport, Problem};
 pub use error::{CorruptionKind, Error, PageId, Result};
@@ -63,11 +64,12 @@ pub use group::Assignor;
 pub use kafka::{
     BorrowedHeader, BorrowedRecord, Header, Record, RecordRef, Records, StoredRecord, TimestampType,
 };
-pub use log::{FetchLimits, Fetched, FetchedBatches};
+pub use log::{FetchLimits, Fetched, FetchedBatches, Isolation};
 pub use page::format;
 pub use page::{PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, PAGE_SIZE_MIN, TxnId};
 pub use pager::{Durability, RecoveryReport, RolledBackCommit};
 pub use stats::{FileStats, Stats};
+pub use transactions::{TRANSACTIONAL_ID_MAX, TransactionState};
 
 /// Storage backends for [`Brooklet::open_storage`]: the real file and memory (and, with
 /// the `testing` feature, the fault-injecting backend the crash tests use).

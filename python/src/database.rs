@@ -617,6 +617,7 @@ impl Database {
                 max_records,
                 max_bytes,
             },
+            isolation: brooklet::Isolation::ReadCommitted,
             commit_durability: convert::durability_arg(Some(commit_durability))?
                 .unwrap_or_default(),
         };

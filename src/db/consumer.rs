@@ -23,7 +23,7 @@ use crate::catalog::TopicMeta;
 use crate::error::{Error, Result};
 use crate::group::Assignor;
 use crate::group::store as groups;
-use crate::log::read::FetchLimits;
+use crate::log::read::{FetchLimits, Isolation};
 use crate::pager::Durability;
 
 /// Settings for [`Brooklet::consumer`].
@@ -54,6 +54,9 @@ pub struct ConsumerOptions {
     pub limits: FetchLimits,
     /// Durability of offset commits. Default immediate.
     pub commit_durability: Durability,
+    /// Which records `poll` returns (Kafka's `isolation.level`). Default
+    /// [`Isolation::ReadCommitted`]: records of committed transactions only.
+    pub isolation: Isolation,
 }
 
 impl Default for ConsumerOptions {
@@ -68,6 +71,7 @@ impl Default for ConsumerOptions {
             assignor: Assignor::Range,
             limits: FetchLimits::default(),
             commit_durability: Durability::Immediate,
+            isolation: Isolation::ReadCommitted,
         }
     }
 }
@@ -260,7 +264,8 @@ impl Consumer {
             if positions.is_empty() {
                 std::thread::sleep(wait);
             } else {
-                self.db.wait_for_records(&positions, wait)?;
+                self.db
+                    .wait_readable(&positions, wait, self.options.isolation)?;
             }
         }
     }
@@ -278,7 +283,7 @@ impl Consumer {
             &mut self.positions,
             &keys,
             self.next_start,
-            limits,
+            (limits, self.options.isolation),
             reset,
         )?;
         self.next_start = self.next_start.wrapping_add(1);
@@ -389,11 +394,14 @@ impl Consumer {
             .copied()
     }
 
-    /// Records between this member's position and the partition's end.
+    /// Records between this member's position and the partition's end (its last stable
+    /// offset under [`Isolation::ReadCommitted`]).
     pub fn lag(&self, topic: &str, partition: u32) -> Result<Option<u64>> {
         match self.position(topic, partition) {
             Some(p) => Ok(Some(
-                self.db.end_offset(topic, partition)?.saturating_sub(p),
+                self.db
+                    .readable_end(topic, partition, self.options.isolation)?
+                    .saturating_sub(p),
             )),
             None => Ok(None),
         }
@@ -435,7 +443,7 @@ impl Consumer {
     fn seek_owned(&mut self, tp: TopicPartition, position: Position) -> Result<()> {
         let offset = match position {
             Position::Committed => self.start_position(&tp)?,
-            other => self.db.resolve(&tp, other, false)?,
+            other => self.db.resolve(&tp, other, false, self.options.isolation)?,
         };
         self.positions.insert(tp, offset);
         Ok(())

@@ -200,7 +200,9 @@ impl Admin {
         let mut resolved = Vec::new();
         for (t, p) in targets {
             let tp = TopicPartition::new(t.clone(), p);
-            let offset = self.db.resolve(&tp, to, true)?;
+            let offset = self
+                .db
+                .resolve(&tp, to, true, crate::Isolation::ReadCommitted)?;
             let meta = self
                 .db
                 .inner

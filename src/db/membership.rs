@@ -193,7 +193,7 @@ impl Consumer {
                 "group {:?} has no valid committed offset for {tp} and auto_offset_reset is none",
                 self.group
             ))),
-            Some(reset) => self.db.resolve(tp, reset, true),
+            Some(reset) => self.db.resolve(tp, reset, true, self.options.isolation),
         }
     }
 

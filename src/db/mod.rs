@@ -8,6 +8,7 @@
 mod admin;
 mod compact;
 mod consumer;
+mod coordinator;
 mod group_admin;
 mod maintain;
 mod membership;
@@ -15,6 +16,7 @@ mod position;
 mod produce;
 mod reader;
 mod run;
+mod transaction;
 mod vacuum;
 
 use std::path::Path;
@@ -24,19 +26,21 @@ use std::time::{Duration, Instant};
 pub use admin::{Admin, SegmentInfo, TreeInfo};
 pub use compact::CompactionReport;
 pub use consumer::{Consumer, ConsumerOptions};
+pub use coordinator::TransactionInfo;
 pub use group_admin::{GroupDescription, GroupPartition, MemberDescription};
 pub use maintain::{Maintenance, MaintenanceReport};
 pub use position::{Position, TopicPartition};
 pub use produce::{Producer, RecordMetadata};
 pub use reader::{ConsumedRecord, Reader};
 pub use run::{OnHandlerError, RunError};
+pub use transaction::{GroupMetadata, Transaction, TransactionOptions, TransactionalProducer};
 pub use vacuum::{VacuumOptions, VacuumProgress, VacuumReport};
 
 use crate::catalog::CatalogCache;
 use crate::catalog::{TopicConfig, TopicMeta};
 use crate::engine::{Engine, EngineOptions, ReadTransaction};
 use crate::error::{Error, Result};
-use crate::log::read::{self, FetchLimits, Fetched};
+use crate::log::read::{self, FetchLimits, Fetched, Isolation};
 use crate::os::{Storage, now_ms};
 use crate::pager::Durability;
 use produce::CommitQueue;
@@ -260,12 +264,18 @@ impl Brooklet {
             db.note_rollback()?;
         }
         if db.inner.options.maintain_on_open && !db.inner.options.read_only {
-            match db.admin().apply_retention() {
-                // Another writer holds the lock (it applies retention as it writes), or
-                // the file is open read-only: opening still succeeds.
-                Ok(_) | Err(Error::Busy) => {}
-                Err(Error::Io(e)) if e.kind() == std::io::ErrorKind::PermissionDenied => {}
-                Err(e) => return Err(e),
+            // Retention, and aborting transactions whose process died or timed out.
+            for result in [
+                db.admin().apply_retention().map(drop),
+                db.abort_expired_transactions().map(drop),
+            ] {
+                match result {
+                    // Another writer holds the lock (it applies retention as it writes),
+                    // or the file is open read-only: opening still succeeds.
+                    Ok(()) | Err(Error::Busy) => {}
+                    Err(Error::Io(e)) if e.kind() == std::io::ErrorKind::PermissionDenied => {}
+                    Err(e) => return Err(e),
+                }
             }
         }
         Ok(db)
@@ -415,10 +425,23 @@ impl Brooklet {
         offset: u64,
         limits: FetchLimits,
     ) -> Result<Fetched> {
+        self.fetch_with(topic, partition, offset, limits, Isolation::ReadCommitted)
+    }
+
+    /// [`Brooklet::fetch`] at a chosen isolation: [`Isolation::ReadUncommitted`] also
+    /// returns records of open and aborted transactions.
+    pub fn fetch_with(
+        &self,
+        topic: &str,
+        partition: u32,
+        offset: u64,
+        limits: FetchLimits,
+        isolation: Isolation,
+    ) -> Result<Fetched> {
         self.with_snapshot(|read| {
             let meta = self.topic_in(read, topic)?;
             Self::check_partition(&meta, partition)?;
-            read::fetch(read, meta.id, partition, offset, limits)
+            read::fetch(read, (meta.id, partition), offset, limits, isolation)
         })
     }
 
@@ -457,10 +480,24 @@ impl Brooklet {
         offset: u64,
         limits: FetchLimits,
     ) -> Result<crate::log::FetchedBatches> {
+        self.fetch_batches_with(topic, partition, offset, limits, Isolation::ReadCommitted)
+    }
+
+    /// [`Brooklet::fetch_batches`] at a chosen isolation. Under either, control batches
+    /// (transaction markers) are skipped; under [`Isolation::ReadCommitted`] the batches of
+    /// aborted transactions are too, and nothing at or past the last stable offset is read.
+    pub fn fetch_batches_with(
+        &self,
+        topic: &str,
+        partition: u32,
+        offset: u64,
+        limits: FetchLimits,
+        isolation: Isolation,
+    ) -> Result<crate::log::FetchedBatches> {
         self.with_snapshot(|read| {
             let meta = self.topic_in(read, topic)?;
             Self::check_partition(&meta, partition)?;
-            read::fetch_batches(read, meta.id, partition, offset, limits)
+            read::fetch_batches(read, (meta.id, partition), offset, limits, isolation)
         })
     }
 
@@ -473,6 +510,31 @@ impl Brooklet {
     pub fn end_offset(&self, topic: &str, partition: u32) -> Result<u64> {
         self.partition_state(topic, partition)
             .map(|s| s.next_offset)
+    }
+
+    /// A partition's last stable offset: the first offset of its oldest open transaction,
+    /// or its end offset when no transaction is open. Readers at
+    /// [`Isolation::ReadCommitted`] read up to it.
+    pub fn last_stable_offset(&self, topic: &str, partition: u32) -> Result<u64> {
+        self.with_snapshot(|read| {
+            let meta = self.topic_in(read, topic)?;
+            Self::check_partition(&meta, partition)?;
+            let state = read::partition_state(read, meta.id, partition)?;
+            read::last_stable(read, meta.id, partition, &state)
+        })
+    }
+
+    /// The offset a reader at `isolation` reads up to.
+    pub(crate) fn readable_end(
+        &self,
+        topic: &str,
+        partition: u32,
+        isolation: Isolation,
+    ) -> Result<u64> {
+        match isolation {
+            Isolation::ReadCommitted => self.last_stable_offset(topic, partition),
+            Isolation::ReadUncommitted => self.end_offset(topic, partition),
+        }
     }
 
     fn partition_state(
@@ -503,7 +565,9 @@ impl Brooklet {
     }
 
     /// Waits until any of `positions` (a partition and an offset in it) has records at or
-    /// after its offset, or until `timeout`. Returns whether records are available.
+    /// after its offset below the last stable offset (what a
+    /// [`Isolation::ReadCommitted`] read returns), or until `timeout`. Returns whether
+    /// records are available.
     ///
     /// A commit in this process wakes the wait at once; a commit in another process is
     /// seen within about a millisecond (the commit slots are polled).
@@ -512,6 +576,16 @@ impl Brooklet {
         positions: &[(TopicPartition, u64)],
         timeout: Duration,
     ) -> Result<bool> {
+        self.wait_readable(positions, timeout, Isolation::ReadCommitted)
+    }
+
+    /// [`Brooklet::wait_for_records`] for a reader at `isolation`.
+    pub(crate) fn wait_readable(
+        &self,
+        positions: &[(TopicPartition, u64)],
+        timeout: Duration,
+        isolation: Isolation,
+    ) -> Result<bool> {
         let deadline = Instant::now() + timeout;
         let mut seen = None;
         loop {
@@ -519,7 +593,7 @@ impl Brooklet {
             if seen != Some(txn) {
                 seen = Some(txn);
                 for (tp, offset) in positions {
-                    if self.end_offset(&tp.topic, tp.partition)? > *offset {
+                    if self.readable_end(&tp.topic, tp.partition, isolation)? > *offset {
                         return Ok(true);
                     }
                 }

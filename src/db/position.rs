@@ -5,6 +5,7 @@
 use std::fmt;
 use std::str::FromStr;
 
+use crate::log::Isolation;
 use super::Brooklet;
 use crate::error::{Error, Result};
 
@@ -130,7 +131,8 @@ impl FromStr for Position {
 }
 
 impl Brooklet {
-    /// The offset `position` names in a partition. With `clamp`, an explicit offset is
+    /// The offset `position` names in a partition for a reader at `isolation` (the end is
+    /// the last stable offset under [`Isolation::ReadCommitted`]). With `clamp`, an explicit offset is
     /// moved into the partition's range. [`Position::Committed`] needs a group, which only
     /// a consumer has (it resolves that case itself).
     pub(crate) fn resolve(
@@ -138,11 +140,12 @@ impl Brooklet {
         tp: &TopicPartition,
         position: Position,
         clamp: bool,
+        isolation: Isolation,
     ) -> Result<u64> {
         let (topic, partition) = (tp.topic.as_str(), tp.partition);
         match position {
             Position::Beginning => self.beginning_offset(topic, partition),
-            Position::End => self.end_offset(topic, partition),
+            Position::End => self.readable_end(topic, partition, isolation),
             Position::Offset(offset) if clamp => {
                 let (begin, end) = (
                     self.beginning_offset(topic, partition)?,
@@ -153,7 +156,7 @@ impl Brooklet {
             Position::Offset(offset) => Ok(offset),
             Position::Timestamp(ms) => match self.offset_for_time(topic, partition, ms)? {
                 Some(offset) => Ok(offset),
-                None => self.end_offset(topic, partition),
+                None => self.readable_end(topic, partition, isolation),
             },
             Position::Committed => Err(Error::invalid(format!(
                 "Position::Committed needs a consumer group; {tp} is read without one"

@@ -103,7 +103,7 @@ fn strongest(a: Durability, b: Durability) -> Durability {
 }
 
 /// Picks the partition for one record: explicit, by key hash (Kafka's murmur2), or sticky.
-fn choose_partition(
+pub(super) fn choose_partition(
     explicit: Option<u32>,
     key: Option<&[u8]>,
     sticky: u32,
@@ -324,7 +324,7 @@ impl Brooklet {
             let appended = if let [only] = reqs
                 && members.len() == only.records.count()
             {
-                append(txn, topic, *p, &only.records, now)?
+                append(txn, topic, *p, &only.records, now, None)?
             } else {
                 let records = Gathered {
                     picks: members
@@ -332,7 +332,7 @@ impl Brooklet {
                         .map(|&(i, j)| (&reqs[i].records, j))
                         .collect(),
                 };
-                append(txn, topic, *p, &records, now)?
+                append(txn, topic, *p, &records, now, None)?
             };
             crate::log::retention::apply(txn, topic, *p, now)?;
             for (n, &(i, j)) in members.iter().enumerate() {

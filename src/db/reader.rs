@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use super::{Brooklet, Position, TopicPartition};
 use crate::error::{Error, Result};
 use crate::kafka::StoredRecord;
-use crate::log::read::FetchLimits;
+use crate::log::read::{FetchLimits, Isolation};
 
 /// A record returned by [`Reader::poll`], with where it came from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -45,6 +45,7 @@ pub struct Reader {
     positions: BTreeMap<TopicPartition, u64>,
     reset: Option<Position>,
     limits: FetchLimits,
+    isolation: Isolation,
     /// Partition to start the next poll at, so that busy partitions do not starve others.
     next_start: usize,
 }
@@ -58,6 +59,7 @@ impl Brooklet {
             positions: BTreeMap::new(),
             reset: Some(Position::Beginning),
             limits: FetchLimits::default(),
+            isolation: Isolation::default(),
             next_start: 0,
         }
     }
@@ -81,11 +83,19 @@ impl Reader {
         self
     }
 
+    /// Sets which records this reader returns. Default [`Isolation::ReadCommitted`]: only
+    /// committed transactions' records, up to the last stable offset.
+    #[must_use]
+    pub fn with_isolation(mut self, isolation: Isolation) -> Self {
+        self.isolation = isolation;
+        self
+    }
+
     /// Adds a partition (or moves it) to a start position. [`Position::Committed`] is
     /// refused: a reader has no group.
     pub fn assign(&mut self, topic: &str, partition: u32, start: Position) -> Result<()> {
         let tp = TopicPartition::new(topic, partition);
-        let offset = self.db.resolve(&tp, start, false)?;
+        let offset = self.db.resolve(&tp, start, false, self.isolation)?;
         self.positions.insert(tp, offset);
         Ok(())
     }
@@ -153,7 +163,8 @@ impl Reader {
                 std::thread::sleep(deadline - now);
                 return Ok(Vec::new());
             }
-            self.db.wait_for_records(&positions, deadline - now)?;
+            self.db
+                .wait_readable(&positions, deadline - now, self.isolation)?;
         }
     }
 
@@ -174,7 +185,7 @@ impl Reader {
             &mut self.positions,
             &keys,
             self.next_start,
-            self.limits,
+            (self.limits, self.isolation),
             self.reset,
         )?;
         self.next_start = self.next_start.wrapping_add(1);
@@ -192,7 +203,7 @@ pub(super) fn fetch_round(
     positions: &mut BTreeMap<TopicPartition, u64>,
     keys: &[TopicPartition],
     start: usize,
-    limits: FetchLimits,
+    (limits, isolation): (FetchLimits, Isolation),
     reset: Option<Position>,
 ) -> Result<Vec<ConsumedRecord>> {
     let mut out = Vec::new();
@@ -203,7 +214,7 @@ pub(super) fn fetch_round(
         }
         let tp = &keys[(start + i) % keys.len()];
         let offset = positions[tp];
-        let fetched = match db.fetch(&tp.topic, tp.partition, offset, budget) {
+        let fetched = match db.fetch_with(&tp.topic, tp.partition, offset, budget, isolation) {
             Ok(f) => f,
             Err(Error::OffsetOutOfRange {
                 offset,
@@ -217,14 +228,16 @@ pub(super) fn fetch_round(
                         end,
                     });
                 };
-                positions.insert(tp.clone(), reset_offset(db, tp, reset)?);
+                positions.insert(tp.clone(), reset_offset(db, tp, reset, isolation)?);
                 continue;
             }
             Err(e) => return Err(e),
         };
         let offset_now = match reset {
             // Past the end (the log was reset under us): apply the policy.
-            Some(reset) if offset > fetched.end_offset => reset_offset(db, tp, reset)?,
+            Some(reset) if offset > fetched.end_offset => {
+                reset_offset(db, tp, reset, isolation)?
+            }
             _ => fetched.next_offset,
         };
         positions.insert(tp.clone(), offset_now);
@@ -239,13 +252,18 @@ pub(super) fn fetch_round(
 }
 
 /// Where `reset` moves a position that fell outside the log: always into the log.
-fn reset_offset(db: &Brooklet, tp: &TopicPartition, reset: Position) -> Result<u64> {
+fn reset_offset(
+    db: &Brooklet,
+    tp: &TopicPartition,
+    reset: Position,
+    isolation: Isolation,
+) -> Result<u64> {
     if reset == Position::Committed {
         return Err(Error::invalid(
             "auto_offset_reset cannot be Position::Committed: it applies when the committed offset is unusable",
         ));
     }
-    db.resolve(tp, reset, true)
+    db.resolve(tp, reset, true, isolation)
 }
 
 /// Records grouped by partition, each group in offset order.

@@ -55,6 +55,7 @@
 //!
 //! [`CorruptionKind::BadBatch`]: crate::CorruptionKind::BadBatch
 
+use super::control::ProducerStamp;
 use super::record::RecordSource;
 use super::record::{Record, TimestampType};
 use super::wire::{Reader, bad_batch, put_varint, put_varlong, varint_size, varlong_size};
@@ -80,11 +81,11 @@ const MAGIC_V2: i8 = 2;
 /// Bits 0-2 of the attributes: the compression codec.
 const ATTR_COMPRESSION_MASK: u16 = 0x07;
 /// Bit 3 of the attributes: 1 for log append time.
-const ATTR_LOG_APPEND_TIME: u16 = 0x08;
+pub(crate) const ATTR_LOG_APPEND_TIME: u16 = 0x08;
 /// Bit 4 of the attributes: part of a transaction.
-const ATTR_TRANSACTIONAL: u16 = 0x10;
+pub(crate) const ATTR_TRANSACTIONAL: u16 = 0x10;
 /// Bit 5 of the attributes: a control batch (transaction markers).
-const ATTR_CONTROL: u16 = 0x20;
+pub(crate) const ATTR_CONTROL: u16 = 0x20;
 /// Kafka's "unset" for producer id, epoch, base sequence and partition leader epoch.
 const UNSET: i8 = -1;
 
@@ -284,7 +285,7 @@ pub fn encode_batch_into(
     timestamp_type: TimestampType,
     now_ms: i64,
 ) -> Result<usize> {
-    encode_source_into(out, offset_base, records, timestamp_type, now_ms)
+    encode_source_into(out, offset_base, records, timestamp_type, now_ms, None)
 }
 
 /// [`encode_batch_into`] over any [`RecordSource`]: owned, packed or gathered records.
@@ -298,13 +299,14 @@ pub(crate) fn encode_source_into<S: RecordSource + ?Sized>(
     records: &S,
     timestamp_type: TimestampType,
     now_ms: i64,
+    stamp: Option<&ProducerStamp>,
 ) -> Result<usize> {
     let start = out.len();
     let result = encode_records(out, offset_base, records, timestamp_type, now_ms);
     match result {
         Ok(plan) => {
             let mut header = Vec::with_capacity(BATCH_HEADER_SIZE);
-            write_header(&mut header, offset_base, &plan, timestamp_type);
+            write_header(&mut header, offset_base, &plan, timestamp_type, stamp);
             let batch = &mut out[start..];
             assert_eq!(
                 batch.len(),
@@ -430,11 +432,26 @@ pub(crate) fn set_leader_epoch(batch: &mut [u8], epoch: i32) {
     batch[OFF_LEADER_EPOCH..OFF_MAGIC].copy_from_slice(&epoch.to_be_bytes());
 }
 
-fn write_header(out: &mut Vec<u8>, offset_base: u64, plan: &Plan, timestamp_type: TimestampType) {
+fn write_header(
+    out: &mut Vec<u8>,
+    offset_base: u64,
+    plan: &Plan,
+    timestamp_type: TimestampType,
+    stamp: Option<&ProducerStamp>,
+) {
     let batch_length = i32::try_from(plan.size - LOG_OVERHEAD).expect("size <= MAX_BATCH_SIZE");
-    let attributes: i16 = match timestamp_type {
+    let mut attributes: u16 = match timestamp_type {
         TimestampType::CreateTime => 0,
-        TimestampType::LogAppendTime => 0x08,
+        TimestampType::LogAppendTime => ATTR_LOG_APPEND_TIME,
+    };
+    let (producer_id, producer_epoch, sequence_base) = match stamp {
+        Some(s) => {
+            if s.transactional {
+                attributes |= ATTR_TRANSACTIONAL;
+            }
+            (s.producer_id, s.producer_epoch, s.sequence_base)
+        }
+        None => (i64::from(UNSET), i16::from(UNSET), i32::from(UNSET)),
     };
     let offset_base = i64::try_from(offset_base).expect("encode_records checked the offsets");
     let offset_delta_last = i32::try_from(plan.offset_delta_last).expect("size <= MAX_BATCH_SIZE");
@@ -447,9 +464,9 @@ fn write_header(out: &mut Vec<u8>, offset_base: u64, plan: &Plan, timestamp_type
     out.extend_from_slice(&offset_delta_last.to_be_bytes());
     out.extend_from_slice(&plan.timestamp_base_ms.to_be_bytes());
     out.extend_from_slice(&plan.timestamp_max_ms.to_be_bytes());
-    out.extend_from_slice(&i64::from(UNSET).to_be_bytes()); // producerId
-    out.extend_from_slice(&i16::from(UNSET).to_be_bytes()); // producerEpoch
-    out.extend_from_slice(&i32::from(UNSET).to_be_bytes()); // baseSequence
+    out.extend_from_slice(&producer_id.to_be_bytes());
+    out.extend_from_slice(&producer_epoch.to_be_bytes());
+    out.extend_from_slice(&sequence_base.to_be_bytes());
     out.extend_from_slice(&(offset_delta_last + 1).to_be_bytes()); // recordCount
 }
 

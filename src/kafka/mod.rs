@@ -11,13 +11,15 @@
 //! 1. Every batch brooklet encodes is a valid Kafka `RecordBatch` v2: any Kafka decoder reads
 //!    it unchanged (`tests/kafka/compat.rs` checks this against kafka-python).
 //! 2. Batches brooklet writes have offset delta `i` at record index `i`, a record count of
-//!    `lastOffsetDelta + 1`, no compression, and Kafka's "unset" producer fields.
+//!    `lastOffsetDelta + 1`, no compression, and Kafka's "unset" producer fields unless an
+//!    idempotent or transactional producer stamped them (`control`).
 //! 3. Decoding is total: damaged or foreign bytes give `Error::Corrupt` with
 //!    `CorruptionKind::BadBatch`, never a panic or an allocation out of proportion to them.
 //!
 //! May call: `error` and `crc32c` only, so every decoder can be fuzzed alone.
 
 pub(crate) mod batch;
+pub(crate) mod control;
 mod partitioner;
 pub(crate) mod record;
 pub(crate) mod records;
@@ -31,6 +33,7 @@ pub use batch::{
     BATCH_HEADER_SIZE, BatchHeader, MAX_BATCH_SIZE, MAX_RECORD_SIZE, encode_batch,
     encode_batch_into, verify_batch,
 };
+pub use control::{ControlRecord, ControlType, ProducerStamp, sequence_add};
 pub use partitioner::{murmur2, partition_for_key, to_positive};
 pub use record::{Header, Record, StoredRecord, TimestampType};
 pub use records::{DecodedBatch, RecordRef, Records, decode_batch};

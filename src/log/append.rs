@@ -25,6 +25,7 @@ use crate::kafka::TimestampType;
 use crate::kafka::batch::{
     BATCH_HEADER_SIZE, BatchHeader, MAX_BATCH_SIZE, encode_source_into, set_leader_epoch,
 };
+use crate::kafka::control::{ControlType, ProducerStamp, encode_control_batch, sequence_add};
 use crate::kafka::send::{RecordSource, Run};
 
 /// Where a run of appended records landed.
@@ -39,12 +40,18 @@ pub(crate) struct Appended {
 }
 
 /// Appends `records` to `partition` of `topic`, in batches of at most `max.message.bytes`.
+///
+/// With a `stamp` (an idempotent or transactional producer's), each batch carries its
+/// producer id and epoch, and a base sequence that counts on from `stamp.sequence_base`
+/// by the records before it. The caller checks and records the sequences
+/// ([`super::producers`]).
 pub(crate) fn append<S: RecordSource + ?Sized>(
     txn: &mut WriteTransaction,
     topic: &TopicMeta,
     partition: u32,
     records: &S,
     now_ms: i64,
+    stamp: Option<&ProducerStamp>,
 ) -> Result<Appended> {
     assert!(records.count() > 0, "append of no records");
     if topic.config.cleanup_policy.compacts()
@@ -64,12 +71,20 @@ pub(crate) fn append<S: RecordSource + ?Sized>(
     let mut timestamp_first = None;
     for chunk in chunks(records, max_batch) {
         batch.clear();
+        let chunk_stamp = stamp.map(|s| ProducerStamp {
+            sequence_base: sequence_add(
+                s.sequence_base,
+                u32::try_from(chunk.start).expect("batches hold under 2^31 records"),
+            ),
+            ..*s
+        });
         encode_source_into(
             &mut batch,
             state.next_offset,
             &chunk,
             topic.config.timestamp_type,
             now_ms,
+            chunk_stamp.as_ref(),
         )?;
         if batch.len() > max_batch {
             return Err(Error::RecordTooLarge {
@@ -101,6 +116,34 @@ pub(crate) fn append<S: RecordSource + ?Sized>(
         count: state.next_offset - offset_base,
         timestamp_ms: timestamp_first.expect("at least one batch"),
     })
+}
+
+/// Appends a transaction marker (a control batch of one record) for the producer `stamp`
+/// names to `partition`, and returns its offset.
+pub(crate) fn append_control(
+    txn: &mut WriteTransaction,
+    topic: &TopicMeta,
+    partition: u32,
+    stamp: &ProducerStamp,
+    kind: ControlType,
+    now_ms: i64,
+) -> Result<u64> {
+    let mut state = super::read::partition_state(txn, topic.id, partition)?;
+    let epoch = crate::counters::leader_epoch(txn)?;
+    let offset = state.next_offset;
+    let mut batch = encode_control_batch(offset, stamp, kind, now_ms)?;
+    if epoch >= 0 {
+        set_leader_epoch(&mut batch, epoch);
+    }
+    let header = BatchHeader::parse(&batch)?;
+    write_batch(txn, topic, partition, &mut state, &batch, &header)?;
+    state.next_offset = offset + 1;
+    txn.insert_pending(
+        TREE_PARTITIONS,
+        &partition_key(topic.id, partition),
+        &state.encode(),
+    )?;
+    Ok(offset)
 }
 
 /// Splits records into runs whose batches should stay under `max_batch` bytes. The

@@ -36,6 +36,7 @@ use crate::error::{Error, PageId, Result};
 use crate::kafka::RecordRef;
 use crate::kafka::batch::{BATCH_HEADER_SIZE, BatchHeader};
 use crate::kafka::records::{filter_batch, for_each_record};
+use super::producers::{Aborted, is_aborted};
 
 /// A run reads at most this many times `segment.bytes` of input.
 pub(crate) const RUN_INPUT_FACTOR: u64 = 4;
@@ -52,6 +53,8 @@ pub(crate) struct Plan {
     segments: Vec<(u64, Segment)>,
     /// Each key's latest offset among them.
     latest: HashMap<Vec<u8>, u64>,
+    /// The partition's aborted transactions, whose batches are dropped.
+    aborted: Vec<Aborted>,
     /// Tombstones older than this (and not superseded) are removed.
     horizon_ms: i64,
     /// Runs of `segments` to rewrite, in offset order.
@@ -98,8 +101,13 @@ pub(crate) fn plan(
     }
     let config = &topic.config;
     let lag = i64::try_from(config.min_compaction_lag_ms).unwrap_or(i64::MAX);
-    let (segments, lag_due_ms) =
+    let (mut segments, lag_due_ms) =
         cleanable_segments(read, topic.id, partition, state.active_base, lag, now_ms)?;
+    // Records of open transactions are not cleaned (their fate is not known yet), and
+    // aborted ones are dropped without counting as any key's latest value.
+    let stable = super::read::last_stable(read, topic.id, partition, &state)?;
+    segments.retain(|(_, seg)| seg.offset_last < stable);
+    let aborted = super::producers::aborted_between(read, (topic.id, partition), 0, stable)?;
     let fingerprint: Vec<(u64, u32, u32)> = segments
         .iter()
         .map(|(base, seg)| (*base, seg.first_page, seg.bytes_used))
@@ -108,15 +116,16 @@ pub(crate) fn plan(
         return Ok(None);
     }
     let reader = |first: PageId, at: u64, buf: &mut [u8]| read.read_data(first, at, buf);
-    let latest = latest_offsets(&reader, &segments)?;
+    let latest = latest_offsets(&reader, &segments, &aborted)?;
     let delete_retention = i64::try_from(config.delete_retention_ms).unwrap_or(i64::MAX);
     let horizon_ms = now_ms.saturating_sub(delete_retention);
     let (sizes, tombstone_due_ms) =
-        segment_sizes(&reader, &segments, &latest, horizon_ms, delete_retention)?;
+        segment_sizes(&reader, &segments, (&latest, &aborted), horizon_ms, delete_retention)?;
     let runs = runs(&segments, &sizes, u64::from(config.segment_bytes));
     Ok(Some(Plan {
         segments,
         latest,
+        aborted,
         horizon_ms,
         runs,
         due_ms: lag_due_ms.min(tombstone_due_ms),
@@ -157,10 +166,15 @@ fn cleanable_segments(
 fn latest_offsets(
     read: ReadData<'_>,
     segments: &[(u64, Segment)],
+    aborted: &[Aborted],
 ) -> Result<HashMap<Vec<u8>, u64>> {
     let mut latest: HashMap<Vec<u8>, u64> = HashMap::new();
     for (_, seg) in segments {
         for_each_batch(read, seg, |_, bytes| {
+            let header = BatchHeader::parse(bytes)?;
+            if header.is_control() || is_aborted(aborted, &header) {
+                return Ok(());
+            }
             for_each_record(bytes, |view, _| {
                 if let Some(key) = view.key {
                     if let Some(offset) = latest.get_mut(key) {
@@ -181,7 +195,7 @@ fn latest_offsets(
 fn segment_sizes(
     read: ReadData<'_>,
     segments: &[(u64, Segment)],
-    latest: &HashMap<Vec<u8>, u64>,
+    (latest, aborted): (&HashMap<Vec<u8>, u64>, &[Aborted]),
     horizon_ms: i64,
     delete_retention: i64,
 ) -> Result<(Vec<(u64, u64)>, i64)> {
@@ -191,6 +205,11 @@ fn segment_sizes(
         let mut removable = 0u64;
         let mut kept_bytes = 0u64;
         for_each_batch(read, seg, |_, bytes| {
+            let header = BatchHeader::parse(bytes)?;
+            if is_aborted(aborted, &header) {
+                removable += u64::from(header.record_count);
+                return Ok(());
+            }
             let mut batch_kept = 0u64;
             let header = for_each_record(bytes, |view, raw| {
                 if keeps(latest, horizon_ms, &view) {
@@ -361,6 +380,11 @@ fn filter_run(
         timestamp_max = timestamp_max.max(seg.timestamp_max);
         for_each_batch(&reader, seg, |_, bytes| {
             let position = out.len();
+            let header = BatchHeader::parse(bytes)?;
+            if is_aborted(&plan.aborted, &header) {
+                done.records_removed += u64::from(header.record_count);
+                return Ok(());
+            }
             let filtered = filter_batch(bytes, &mut out, |view| {
                 keeps(&plan.latest, plan.horizon_ms, view)
             })?;

@@ -17,6 +17,9 @@ pub struct FetchedBatches {
     pub end_offset: u64,
     /// The partition's first offset in the snapshot read.
     pub beginning_offset: u64,
+    /// The partition's last stable offset in the snapshot read (see
+    /// [`crate::Isolation::ReadCommitted`]).
+    pub last_stable_offset: u64,
 }
 
 impl FetchedBatches {

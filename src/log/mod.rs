@@ -18,9 +18,10 @@ pub(crate) mod compact;
 mod fetched;
 pub(crate) mod meta;
 pub(crate) mod partitions;
+pub(crate) mod producers;
 pub(crate) mod read;
 pub(crate) mod relocate;
 pub(crate) mod retention;
 
 pub use fetched::FetchedBatches;
-pub use read::{FetchLimits, Fetched};
+pub use read::{FetchLimits, Fetched, Isolation};

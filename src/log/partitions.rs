@@ -38,5 +38,6 @@ pub(crate) fn drop_all(txn: &mut WriteTransaction, topic: &TopicMeta) -> Result<
     let plow = partition_key(topic.id, 0);
     let phigh = partition_key(topic.id, u32::MAX);
     txn.remove_range(TREE_PARTITIONS, &plow[..]..=&phigh[..])?;
+    super::producers::drop_topic(txn, topic.id)?;
     Ok(())
 }

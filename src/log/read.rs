@@ -16,6 +16,7 @@
 //! held; otherwise the read is stale.
 
 use super::fetched::FetchedBatches;
+use super::producers::{Aborted, aborted_between, first_unstable, is_aborted};
 use super::meta::{
     IndexEntry, PartitionState, Segment, TREE_OFFSETS, TREE_PARTITIONS, TREE_SEGMENTS, TREE_TIMES,
     decode_time_entry, key_suffix, offset_key, partition_key, time_key,
@@ -47,6 +48,68 @@ impl Default for FetchLimits {
     }
 }
 
+/// Which records a read returns (Kafka's `isolation.level`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Isolation {
+    /// Only records of committed transactions (and records sent outside transactions), up
+    /// to the last stable offset: the first offset of a transaction still open. Records of
+    /// aborted transactions are skipped. The default, as it should be for exactly-once.
+    #[default]
+    ReadCommitted,
+    /// Every record up to the end of the log, open and aborted transactions' included
+    /// (Kafka's default).
+    ReadUncommitted,
+}
+
+/// What a fetch may see: up to `upper`, without the transactions in `aborted`.
+struct View {
+    upper: u64,
+    aborted: Vec<Aborted>,
+}
+
+impl View {
+    fn of(
+        read: &ReadTransaction,
+        (topic_id, partition): (u32, u32),
+        state: &PartitionState,
+        offset: u64,
+        isolation: Isolation,
+    ) -> Result<Self> {
+        if isolation == Isolation::ReadUncommitted {
+            return Ok(Self {
+                upper: state.next_offset,
+                aborted: Vec::new(),
+            });
+        }
+        let upper = last_stable(read, topic_id, partition, state)?;
+        let aborted = if offset < upper {
+            aborted_between(read, (topic_id, partition), offset, upper)?
+        } else {
+            Vec::new()
+        };
+        Ok(Self { upper, aborted })
+    }
+
+    /// Whether a transactional batch's records belong to an aborted transaction.
+    fn hides(&self, header: &BatchHeader) -> bool {
+        is_aborted(&self.aborted, header)
+    }
+}
+
+/// The partition's last stable offset: the first offset of its oldest open transaction,
+/// or its end when none is open (never below the log start).
+pub(crate) fn last_stable(
+    read: &impl TreeRead,
+    topic_id: u32,
+    partition: u32,
+    state: &PartitionState,
+) -> Result<u64> {
+    Ok(match first_unstable(read, topic_id, partition)? {
+        Some(first) => first.clamp(state.log_start, state.next_offset),
+        None => state.next_offset,
+    })
+}
+
 /// Records fetched from one partition.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Fetched {
@@ -59,6 +122,9 @@ pub struct Fetched {
     pub end_offset: u64,
     /// The partition's first offset in the snapshot read.
     pub beginning_offset: u64,
+    /// The partition's last stable offset in the snapshot read: the first offset of a
+    /// transaction still open, or the end offset when none is.
+    pub last_stable_offset: u64,
 }
 
 /// The state of a partition in a snapshot.
@@ -362,15 +428,17 @@ impl<'r> BatchScan<'r> {
 /// records at or after `offset` it kept. Returns the partition state, the offset to fetch
 /// from next, and, when `keep_bytes`, the bytes of the batches taken, back to back. A
 /// position before the log start is `OffsetOutOfRange`.
+#[allow(clippy::too_many_arguments)]
 fn scan_batches(
     read: &ReadTransaction,
     topic_id: u32,
     partition: u32,
     offset: u64,
     limits: FetchLimits,
+    isolation: Isolation,
     keep_bytes: bool,
     mut take: impl FnMut(&BatchHeader, &[u8], u32) -> Result<usize>,
-) -> Result<(PartitionState, u64, Vec<u8>)> {
+) -> Result<(PartitionState, u64, u64, Vec<u8>)> {
     let state = partition_state(read, topic_id, partition)?;
     if offset < state.log_start {
         return Err(Error::OffsetOutOfRange {
@@ -380,23 +448,27 @@ fn scan_batches(
         });
     }
     let mut next_offset = offset;
-    if offset >= state.next_offset || limits.max_records == 0 {
-        return Ok((state, next_offset, Vec::new()));
+    let view = View::of(read, (topic_id, partition), &state, offset, isolation)?;
+    if offset >= view.upper || limits.max_records == 0 {
+        return Ok((state, view.upper, next_offset, Vec::new()));
     }
     // Read ahead enough for several small batches, not the whole byte budget: a fetch
     // that stops at max_records would otherwise read far more than it uses.
     let read_ahead = limits.max_bytes.min(READ_AHEAD_MAX);
     let Some(mut scan) = BatchScan::start(read, topic_id, partition, &state, offset, read_ahead)?
     else {
-        return Ok((state, next_offset, Vec::new()));
+        return Ok((state, view.upper, next_offset, Vec::new()));
     };
     let (mut bytes_read, mut records) = (0usize, 0usize);
     while let Some((header, bytes, page)) = scan.next_batch()? {
         if header.offset_last() < offset {
             continue;
         }
+        if header.offset_base >= view.upper {
+            break;
+        }
         next_offset = header.offset_last() + 1;
-        if header.is_control() {
+        if header.is_control() || view.hides(&header) {
             continue;
         }
         records = records.saturating_add(take(&header, bytes, page)?);
@@ -409,24 +481,25 @@ fn scan_batches(
         }
     }
     scan.confirm()?;
-    Ok((state, next_offset, scan.into_kept()))
+    Ok((state, view.upper, next_offset, scan.into_kept()))
 }
 
 /// Fetches records from `offset` within `limits`.
 pub(crate) fn fetch(
     read: &ReadTransaction,
-    topic_id: u32,
-    partition: u32,
+    (topic_id, partition): (u32, u32),
     offset: u64,
     limits: FetchLimits,
+    isolation: Isolation,
 ) -> Result<Fetched> {
     let mut records = Vec::new();
-    let (state, next_offset, _) = scan_batches(
+    let (state, last_stable_offset, next_offset, _) = scan_batches(
         read,
         topic_id,
         partition,
         offset,
         limits,
+        isolation,
         false,
         |_, bytes, page| {
             let decoded =
@@ -441,6 +514,7 @@ pub(crate) fn fetch(
         next_offset,
         end_offset: state.next_offset,
         beginning_offset: state.log_start,
+        last_stable_offset,
     })
 }
 
@@ -449,17 +523,18 @@ pub(crate) fn fetch(
 /// straight into the bytes returned and verified there.
 pub(crate) fn fetch_batches(
     read: &ReadTransaction,
-    topic_id: u32,
-    partition: u32,
+    (topic_id, partition): (u32, u32),
     offset: u64,
     limits: FetchLimits,
+    isolation: Isolation,
 ) -> Result<FetchedBatches> {
-    let (state, next_offset, bytes) = scan_batches(
+    let (state, last_stable_offset, next_offset, bytes) = scan_batches(
         read,
         topic_id,
         partition,
         offset,
         limits,
+        isolation,
         true,
         |header, bytes, page| {
             verify_batch(bytes).map_err(|_| damaged(read, page, "batch CRC mismatch"))?;
@@ -478,6 +553,7 @@ pub(crate) fn fetch_batches(
         next_offset,
         end_offset: state.next_offset,
         beginning_offset: state.log_start,
+        last_stable_offset,
     })
 }
 

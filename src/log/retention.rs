@@ -74,6 +74,7 @@ pub(crate) fn apply(
         state.log_start,
         dropped.timestamp_max,
     )?;
+    super::producers::trim_aborted(txn, (topic.id, partition), state.log_start)?;
     txn.insert(TREE_PARTITIONS, &pkey, &state.encode())?;
     Ok(dropped)
 }

@@ -24,6 +24,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("catalog", 6),
     ("log", 7),
     ("group", 7),
+    ("transactions", 7),
     ("db", 8),
     ("lib", 9),
 ];

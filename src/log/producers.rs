@@ -1,0 +1,465 @@
+//! A partition's producer state (Kafka's `ProducerStateManager`): the last sequences each
+//! idempotent or transactional producer stored in it, the transactions still open in it
+//! (which bound the last stable offset), and the aborted transactions (Kafka's `.txnindex`).
+//!
+//! | tree             | key                                              | value |
+//! |------------------|--------------------------------------------------|-------|
+//! | `log.producers`  | topic id u32, partition u32, producer id u64     | [`ProducerState`] |
+//! | `log.txn-open`   | topic id u32, partition u32, first offset u64    | producer id u64 |
+//! | `log.aborted`    | topic id u32, partition u32, marker offset u64   | producer id u64, first offset u64 |
+//!
+//! Keys are big-endian, values little-endian, as in the rest of the log's trees. The
+//! state lives beside the data, not in it, so retention and compaction never lose it.
+//!
+//! Sequences follow Kafka's rules: a producer's first send to a partition (or its first
+//! under a new epoch) starts at sequence 0; each later one starts where the last ended; a
+//! send whose sequences are exactly one of the last [`KEPT_SENDS`] is a duplicate (a
+//! retry of a send that was stored) and returns the stored offsets; anything else is
+//! [`Error::OutOfOrderSequence`], and an older epoch is [`Error::Fenced`].
+
+use super::meta::{offset_key, split_offset_key};
+use crate::engine::{TreeRead, WriteTransaction};
+use crate::error::{Error, Result};
+use crate::kafka::{ProducerStamp, sequence_add};
+
+pub(crate) const TREE_PRODUCERS: &str = "log.producers";
+pub(crate) const TREE_TXN_OPEN: &str = "log.txn-open";
+pub(crate) const TREE_ABORTED: &str = "log.aborted";
+
+/// Sends remembered per producer and partition, as Kafka keeps the last 5 batches.
+pub(crate) const KEPT_SENDS: usize = 5;
+
+/// One send a producer stored in a partition: its first and last sequence numbers, the
+/// offset of its first record and the timestamp it returned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct StoredSend {
+    pub sequence_first: i32,
+    pub sequence_last: i32,
+    pub offset_first: u64,
+    pub timestamp_ms: i64,
+}
+
+const SEND_SIZE: usize = 24;
+const STATE_HEAD: usize = 12;
+
+/// A producer's state in one partition.
+///
+/// Layout (little-endian): epoch i16, send count u8 (0 to 5; 0 after an epoch was raised
+/// by a marker), reserved u8 (0), the time of
+/// the last send i64 (ms), then per send, oldest first: first sequence i32, last sequence
+/// i32, first offset u64, timestamp i64.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct ProducerState {
+    pub epoch: i16,
+    pub updated_ms: i64,
+    pub sends: Vec<StoredSend>,
+}
+
+impl ProducerState {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(STATE_HEAD + SEND_SIZE * self.sends.len());
+        out.extend_from_slice(&self.epoch.to_le_bytes());
+        out.push(u8::try_from(self.sends.len()).expect("at most KEPT_SENDS"));
+        out.push(0);
+        out.extend_from_slice(&self.updated_ms.to_le_bytes());
+        for s in &self.sends {
+            out.extend_from_slice(&s.sequence_first.to_le_bytes());
+            out.extend_from_slice(&s.sequence_last.to_le_bytes());
+            out.extend_from_slice(&s.offset_first.to_le_bytes());
+            out.extend_from_slice(&s.timestamp_ms.to_le_bytes());
+        }
+        out
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Self> {
+        let bad = |why| Error::bad_value(TREE_PRODUCERS, why);
+        if bytes.len() < STATE_HEAD {
+            return Err(bad("producer state is shorter than its head"));
+        }
+        let count = usize::from(bytes[2]);
+        if count > KEPT_SENDS || bytes[3] != 0 {
+            return Err(bad("producer state has a bad send count"));
+        }
+        if bytes.len() != STATE_HEAD + count * SEND_SIZE {
+            return Err(bad("producer state length does not match its send count"));
+        }
+        let le8 = |at: usize| <[u8; 8]>::try_from(&bytes[at..at + 8]).expect("8 bytes");
+        let le4 = |at: usize| <[u8; 4]>::try_from(&bytes[at..at + 4]).expect("4 bytes");
+        let epoch = i16::from_le_bytes([bytes[0], bytes[1]]);
+        if epoch < 0 {
+            return Err(bad("producer epoch is negative"));
+        }
+        let sends = (0..count)
+            .map(|i| {
+                let at = STATE_HEAD + i * SEND_SIZE;
+                let send = StoredSend {
+                    sequence_first: i32::from_le_bytes(le4(at)),
+                    sequence_last: i32::from_le_bytes(le4(at + 4)),
+                    offset_first: u64::from_le_bytes(le8(at + 8)),
+                    timestamp_ms: i64::from_le_bytes(le8(at + 16)),
+                };
+                if send.sequence_first < 0 || send.sequence_last < 0 {
+                    return Err(bad("producer sequence is negative"));
+                }
+                Ok(send)
+            })
+            .collect::<Result<_>>()?;
+        Ok(Self {
+            epoch,
+            updated_ms: i64::from_le_bytes(le8(4)),
+            sends,
+        })
+    }
+}
+
+fn producer_key(topic_id: u32, partition: u32, producer_id: i64) -> [u8; 16] {
+    offset_key(topic_id, partition, producer_id.cast_unsigned())
+}
+
+/// What a producer's send to a partition is, by its sequence numbers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Sequenced {
+    /// The next send: store it.
+    Next,
+    /// A retry of a stored send: return where it was stored.
+    Duplicate(StoredSend),
+}
+
+/// Checks a send of `count` records stamped `stamp` against the producer's state in the
+/// partition. `what` names the partition in errors.
+pub(crate) fn check_sequence(
+    read: &impl TreeRead,
+    (topic_id, partition): (u32, u32),
+    stamp: &ProducerStamp,
+    count: u32,
+    what: &str,
+) -> Result<Sequenced> {
+    let last = sequence_add(stamp.sequence_base, count - 1);
+    let key = producer_key(topic_id, partition, stamp.producer_id);
+    let Some(value) = read.get(TREE_PRODUCERS, &key)? else {
+        return first_send(stamp, what);
+    };
+    let state = ProducerState::decode(&value)?;
+    if stamp.producer_epoch < state.epoch {
+        return Err(Error::Fenced(format!(
+            "producer {} epoch {} is older than epoch {} in {what}: a newer instance took over",
+            stamp.producer_id, stamp.producer_epoch, state.epoch
+        )));
+    }
+    if stamp.producer_epoch > state.epoch {
+        return first_send(stamp, what);
+    }
+    if let Some(sent) = state
+        .sends
+        .iter()
+        .find(|s| s.sequence_first == stamp.sequence_base)
+    {
+        if sent.sequence_last == last {
+            return Ok(Sequenced::Duplicate(*sent));
+        }
+        return Err(Error::OutOfOrderSequence(format!(
+            "producer {} sent sequences {}..={last} to {what}, but {}..={} are stored: the retry holds other records",
+            stamp.producer_id, stamp.sequence_base, sent.sequence_first, sent.sequence_last
+        )));
+    }
+    let Some(newest) = state.sends.last() else {
+        return first_send(stamp, what);
+    };
+    let expected = sequence_add(newest.sequence_last, 1);
+    if stamp.sequence_base == expected {
+        return Ok(Sequenced::Next);
+    }
+    Err(Error::OutOfOrderSequence(format!(
+        "producer {} sent sequence {} to {what}, expected {expected}",
+        stamp.producer_id, stamp.sequence_base
+    )))
+}
+
+fn first_send(stamp: &ProducerStamp, what: &str) -> Result<Sequenced> {
+    if stamp.sequence_base == 0 {
+        Ok(Sequenced::Next)
+    } else {
+        Err(Error::OutOfOrderSequence(format!(
+            "producer {} epoch {} has stored nothing in {what}, so its first sequence must be 0, not {}",
+            stamp.producer_id, stamp.producer_epoch, stamp.sequence_base
+        )))
+    }
+}
+
+/// Records a stored send (after [`check_sequence`] said [`Sequenced::Next`]).
+pub(crate) fn record_send(
+    txn: &mut WriteTransaction,
+    (topic_id, partition): (u32, u32),
+    stamp: &ProducerStamp,
+    send: StoredSend,
+    now_ms: i64,
+) -> Result<()> {
+    let key = producer_key(topic_id, partition, stamp.producer_id);
+    let mut state = match txn.get(TREE_PRODUCERS, &key)? {
+        Some(v) => ProducerState::decode(&v)?,
+        None => ProducerState {
+            epoch: stamp.producer_epoch,
+            updated_ms: now_ms,
+            sends: Vec::new(),
+        },
+    };
+    if state.epoch != stamp.producer_epoch {
+        state.epoch = stamp.producer_epoch;
+        state.sends.clear();
+    }
+    state.updated_ms = now_ms;
+    state.sends.push(send);
+    if state.sends.len() > KEPT_SENDS {
+        state.sends.remove(0);
+    }
+    txn.insert_pending(TREE_PRODUCERS, &key, &state.encode())
+}
+
+/// Raises a producer's epoch in a partition without a send (a transaction marker after a
+/// fence), so that older epochs are fenced there too.
+pub(crate) fn raise_epoch(
+    txn: &mut WriteTransaction,
+    (topic_id, partition): (u32, u32),
+    producer_id: i64,
+    epoch: i16,
+    now_ms: i64,
+) -> Result<()> {
+    let key = producer_key(topic_id, partition, producer_id);
+    let state = match txn.get(TREE_PRODUCERS, &key)? {
+        Some(v) => ProducerState::decode(&v)?,
+        None => return Ok(()),
+    };
+    if state.epoch >= epoch {
+        return Ok(());
+    }
+    // A new epoch starts its sequences at 0 again.
+    let raised = ProducerState {
+        epoch,
+        updated_ms: now_ms,
+        sends: Vec::new(),
+    };
+    txn.insert_pending(TREE_PRODUCERS, &key, &raised.encode())
+}
+
+/// Notes that a transaction of `producer_id` holds records from `first_offset` on in the
+/// partition, unless it already does.
+pub(crate) fn open_transaction(
+    txn: &mut WriteTransaction,
+    (topic_id, partition): (u32, u32),
+    producer_id: i64,
+    first_offset: u64,
+) -> Result<()> {
+    if open_first_offset(txn, (topic_id, partition), producer_id)?.is_some() {
+        return Ok(());
+    }
+    txn.insert(
+        TREE_TXN_OPEN,
+        &offset_key(topic_id, partition, first_offset),
+        &producer_id.to_le_bytes(),
+    )
+}
+
+/// The first offset of `producer_id`'s open transaction in the partition, if it has one.
+fn open_first_offset(
+    read: &impl TreeRead,
+    (topic_id, partition): (u32, u32),
+    producer_id: i64,
+) -> Result<Option<u64>> {
+    let low = offset_key(topic_id, partition, 0);
+    let high = offset_key(topic_id, partition, u64::MAX);
+    for item in read.range(TREE_TXN_OPEN, &low[..]..=&high[..])? {
+        let (key, value) = item?;
+        if decode_producer(TREE_TXN_OPEN, &value)? == producer_id {
+            return Ok(Some(split_offset_key(TREE_TXN_OPEN, &key)?.2));
+        }
+    }
+    Ok(None)
+}
+
+fn decode_producer(tree: &'static str, value: &[u8]) -> Result<i64> {
+    let bytes: [u8; 8] = value
+        .get(..8)
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| Error::bad_value(tree, "producer id is not 8 bytes"))?;
+    Ok(i64::from_le_bytes(bytes))
+}
+
+/// Ends `producer_id`'s transaction in the partition after its marker was appended at
+/// `marker_offset`: the open entry goes, and an aborted one is indexed.
+pub(crate) fn close_transaction(
+    txn: &mut WriteTransaction,
+    (topic_id, partition): (u32, u32),
+    producer_id: i64,
+    marker_offset: u64,
+    aborted: bool,
+) -> Result<()> {
+    let Some(first) = open_first_offset(txn, (topic_id, partition), producer_id)? else {
+        return Ok(());
+    };
+    txn.remove(TREE_TXN_OPEN, &offset_key(topic_id, partition, first))?;
+    if aborted {
+        let mut value = Vec::with_capacity(16);
+        value.extend_from_slice(&producer_id.to_le_bytes());
+        value.extend_from_slice(&first.to_le_bytes());
+        txn.insert(
+            TREE_ABORTED,
+            &offset_key(topic_id, partition, marker_offset),
+            &value,
+        )?;
+    }
+    Ok(())
+}
+
+/// The partition's first offset held by an open transaction, if any: the last stable
+/// offset is this (or the log end, when there is none).
+pub(crate) fn first_unstable(
+    read: &impl TreeRead,
+    topic_id: u32,
+    partition: u32,
+) -> Result<Option<u64>> {
+    let low = offset_key(topic_id, partition, 0);
+    let high = offset_key(topic_id, partition, u64::MAX);
+    match read.range(TREE_TXN_OPEN, &low[..]..=&high[..])?.next() {
+        Some(item) => Ok(Some(split_offset_key(TREE_TXN_OPEN, &item?.0)?.2)),
+        None => Ok(None),
+    }
+}
+
+/// An aborted transaction in a partition: its producer and its offsets, marker included.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Aborted {
+    pub producer_id: i64,
+    pub first_offset: u64,
+    pub last_offset: u64,
+}
+
+/// Whether `header`'s batch belongs to one of the `aborted` transactions.
+pub(crate) fn is_aborted(aborted: &[Aborted], header: &crate::kafka::BatchHeader) -> bool {
+    header.is_transactional()
+        && !header.is_control()
+        && aborted.iter().any(|a| {
+            a.producer_id == header.producer_id
+                && a.first_offset <= header.offset_base
+                && header.offset_base <= a.last_offset
+        })
+}
+
+/// The aborted transactions of the partition whose markers are at or after `from` and
+/// whose first offset is before `to`.
+pub(crate) fn aborted_between(
+    read: &impl TreeRead,
+    (topic_id, partition): (u32, u32),
+    from: u64,
+    to: u64,
+) -> Result<Vec<Aborted>> {
+    let low = offset_key(topic_id, partition, from);
+    let high = offset_key(topic_id, partition, u64::MAX);
+    let mut out = Vec::new();
+    for item in read.range(TREE_ABORTED, &low[..]..=&high[..])? {
+        let (key, value) = item?;
+        let (.., last_offset) = split_offset_key(TREE_ABORTED, &key)?;
+        let aborted = decode_aborted(&value, last_offset)?;
+        if aborted.first_offset < to {
+            out.push(aborted);
+        }
+    }
+    Ok(out)
+}
+
+fn decode_aborted(value: &[u8], last_offset: u64) -> Result<Aborted> {
+    if value.len() != 16 {
+        return Err(Error::bad_value(TREE_ABORTED, "aborted entry is not 16 bytes"));
+    }
+    let producer_id = decode_producer(TREE_ABORTED, value)?;
+    let first_offset = u64::from_le_bytes(value[8..16].try_into().expect("8 bytes"));
+    if first_offset > last_offset {
+        return Err(Error::bad_value(
+            TREE_ABORTED,
+            "aborted transaction starts after its marker",
+        ));
+    }
+    Ok(Aborted {
+        producer_id,
+        first_offset,
+        last_offset,
+    })
+}
+
+/// Every aborted transaction of a partition, oldest first (for `.txnindex` export).
+pub(crate) fn aborted_all(read: &impl TreeRead, topic_id: u32, partition: u32) -> Result<Vec<Aborted>> {
+    aborted_between(read, (topic_id, partition), 0, u64::MAX)
+}
+
+/// Forgets aborted transactions whose markers are below the log start `log_start`.
+pub(crate) fn trim_aborted(
+    txn: &mut WriteTransaction,
+    (topic_id, partition): (u32, u32),
+    log_start: u64,
+) -> Result<()> {
+    let low = offset_key(topic_id, partition, 0);
+    let high = offset_key(topic_id, partition, log_start);
+    if txn
+        .range(TREE_ABORTED, &low[..]..&high[..])?
+        .next()
+        .is_none()
+    {
+        return Ok(());
+    }
+    txn.remove_range(TREE_ABORTED, &low[..]..&high[..])?;
+    Ok(())
+}
+
+/// Drops every partition's producer state of a deleted topic.
+pub(crate) fn drop_topic(txn: &mut WriteTransaction, topic_id: u32) -> Result<()> {
+    let low = offset_key(topic_id, 0, 0);
+    let high = offset_key(topic_id, u32::MAX, u64::MAX);
+    for tree in [TREE_PRODUCERS, TREE_TXN_OPEN, TREE_ABORTED] {
+        txn.remove_range(tree, &low[..]..=&high[..])?;
+    }
+    Ok(())
+}
+
+/// The open transactions of every partition: (topic id, partition, first offset, producer
+/// id), for the integrity check and for aborting a dead owner's transaction.
+pub(crate) fn open_all(read: &impl TreeRead) -> Result<Vec<(u32, u32, u64, i64)>> {
+    read.range(TREE_TXN_OPEN, &[][..]..)?
+        .map(|item| {
+            let (key, value) = item?;
+            let (topic, partition, first) = split_offset_key(TREE_TXN_OPEN, &key)?;
+            Ok((topic, partition, first, decode_producer(TREE_TXN_OPEN, &value)?))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_round_trips_and_rejects_bad_values() {
+        let state = ProducerState {
+            epoch: 3,
+            updated_ms: 77,
+            sends: vec![StoredSend {
+                sequence_first: 0,
+                sequence_last: 9,
+                offset_first: 100,
+                timestamp_ms: 5,
+            }],
+        };
+        let bytes = state.encode();
+        assert_eq!(ProducerState::decode(&bytes).expect("decodes"), state);
+        for cut in 0..bytes.len() {
+            assert!(ProducerState::decode(&bytes[..cut]).is_err(), "cut {cut}");
+        }
+        let mut six = bytes.clone();
+        six[2] = 6;
+        assert!(ProducerState::decode(&six).is_err());
+        let mut negative = bytes.clone();
+        negative[1] = 0x80;
+        assert!(ProducerState::decode(&negative).is_err());
+        let mut seq = bytes;
+        seq[STATE_HEAD + 3] = 0x80;
+        assert!(ProducerState::decode(&seq).is_err());
+    }
+}
