@@ -52,7 +52,7 @@ mod transactions;
 
 pub use catalog::{CleanupPolicy, TopicConfig, validate_topic_name};
 pub use db::{
-    Admin, Brooklet, CompactionReport, ConsumedRecord, Consumer, ConsumerOptions, GroupDescription,
+    AbortedTransaction, Admin, IdempotenceState, Brooklet, CompactionReport, ConsumedRecord, Consumer, ConsumerOptions, GroupDescription,
     GroupPartition, Maintenance, MaintenanceReport, MemberDescription, OnHandlerError, Options,
     PartitionInfo, Position, Producer, Reader, RecordMetadata, RunError, SegmentInfo,
     TopicDescription, TopicInfo, TopicPartition, TreeInfo, VacuumOptions, VacuumProgress,

@@ -40,6 +40,17 @@ pub struct Admin {
     pub(super) db: Brooklet,
 }
 
+/// An aborted transaction in a partition, from [`Admin::aborted_transactions`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct AbortedTransaction {
+    /// The producer that wrote it.
+    pub producer_id: i64,
+    /// Its first offset in the partition.
+    pub first_offset: u64,
+    /// The offset of its ABORT marker.
+    pub last_offset: u64,
+}
+
 /// One segment of a partition, from [`Admin::segments`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SegmentInfo {
@@ -106,6 +117,7 @@ impl Admin {
                         partition: p,
                         beginning_offset: state.log_start,
                         end_offset: state.next_offset,
+                        last_stable_offset: read::last_stable(read, topic.id, p, &state)?,
                         bytes: state.bytes_total,
                         segments: state.segment_count,
                     })
@@ -116,6 +128,29 @@ impl Admin {
                 config: topic.config.clone(),
                 partitions,
             })
+        })
+    }
+
+    /// The aborted transactions of a partition still in its log, oldest first: what
+    /// Kafka's `.txnindex` holds, and what a `read_committed` reader of raw batches needs
+    /// to skip (a transactional batch of `producer_id` at an offset in
+    /// `first_offset..=last_offset` was aborted).
+    pub fn aborted_transactions(
+        &self,
+        topic: &str,
+        partition: u32,
+    ) -> Result<Vec<AbortedTransaction>> {
+        self.db.with_snapshot(|read| {
+            let meta = self.db.topic_in(read, topic)?;
+            Brooklet::check_partition(&meta, partition)?;
+            Ok(crate::log::producers::aborted_all(read, meta.id, partition)?
+                .into_iter()
+                .map(|a| AbortedTransaction {
+                    producer_id: a.producer_id,
+                    first_offset: a.first_offset,
+                    last_offset: a.last_offset,
+                })
+                .collect())
         })
     }
 

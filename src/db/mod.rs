@@ -10,6 +10,7 @@ mod compact;
 mod consumer;
 mod coordinator;
 mod group_admin;
+mod idempotent;
 mod maintain;
 mod membership;
 mod position;
@@ -23,10 +24,11 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-pub use admin::{Admin, SegmentInfo, TreeInfo};
+pub use admin::{AbortedTransaction, Admin, SegmentInfo, TreeInfo};
 pub use compact::CompactionReport;
 pub use consumer::{Consumer, ConsumerOptions};
 pub use coordinator::TransactionInfo;
+pub use idempotent::IdempotenceState;
 pub use group_admin::{GroupDescription, GroupPartition, MemberDescription};
 pub use maintain::{Maintenance, MaintenanceReport};
 pub use position::{Position, TopicPartition};
@@ -154,6 +156,9 @@ pub struct PartitionInfo {
     pub beginning_offset: u64,
     /// The offset the next record gets.
     pub end_offset: u64,
+    /// The last stable offset: the first offset of a transaction still open, or the end
+    /// offset when none is. `read_committed` readers read up to it.
+    pub last_stable_offset: u64,
     /// Bytes of stored batches.
     pub bytes: u64,
     /// Number of segments.

@@ -26,6 +26,7 @@ use crate::catalog::TopicMeta;
 use crate::engine::WriteTransaction;
 use crate::error::{Error, Result};
 use crate::kafka::send::{Gathered, PackedRecords, RecordSource, SendRecords};
+use super::idempotent::{Advances, Idempotence, append_idempotent};
 use crate::kafka::{BorrowedRecord, Record, partition_for_key};
 use crate::log::append::append;
 use crate::pager::Durability;
@@ -53,6 +54,8 @@ struct Request {
     durability: Durability,
     /// Sticky partition for records without key and partition.
     sticky: u32,
+    /// The producer's sequences, if it is idempotent.
+    idempotence: Option<Arc<Idempotence>>,
     result: Mutex<Option<Result<Vec<RecordMetadata>>>>,
 }
 
@@ -128,34 +131,13 @@ impl Brooklet {
             db: self.clone(),
             durability: self.inner.options.durability,
             sticky: Self::next_sticky(),
+            idempotence: None,
         }
     }
 
     fn next_sticky() -> u32 {
         static STICKY: AtomicU32 = AtomicU32::new(0);
         STICKY.fetch_add(1, Ordering::Relaxed)
-    }
-
-    pub(super) fn submit(
-        &self,
-        topic: &str,
-        partition: Option<u32>,
-        records: SendRecords,
-        durability: Durability,
-        sticky: u32,
-    ) -> Result<Vec<RecordMetadata>> {
-        if records.count() == 0 {
-            return Ok(Vec::new());
-        }
-        self.enqueue(Request {
-            topic: topic.to_owned(),
-            partition,
-            routes: Vec::new(),
-            records,
-            durability,
-            sticky,
-            result: Mutex::new(None),
-        })
     }
 
     /// Queues a request and waits for its result, committing a group when this thread
@@ -260,15 +242,17 @@ impl Brooklet {
             .iter()
             .fold(Durability::None, |d, req| strongest(d, req.durability));
         let mut txn = self.inner.engine.begin_write().map_err(GroupError::All)?;
-        let results = match self.append_requests(&mut txn, live, now) {
+        let mut advances = Advances::new();
+        let results = match self.append_requests(&mut txn, live, now, &mut advances) {
             Ok(results) => results,
             Err(e) if e.is_request_error() => {
                 drop(txn);
+                advances.clear();
                 txn = self.inner.engine.begin_write().map_err(GroupError::All)?;
                 let mut results = Vec::with_capacity(live.len());
                 for (i, req) in live.iter().enumerate() {
                     let mut one = self
-                        .append_requests(&mut txn, std::slice::from_ref(req), now)
+                        .append_requests(&mut txn, std::slice::from_ref(req), now, &mut advances)
                         .map_err(|e| match e {
                             e if e.is_request_error() => GroupError::Request(i, e),
                             e => GroupError::All(e),
@@ -281,6 +265,7 @@ impl Brooklet {
         };
         let committed = txn.commit(durability).map_err(GroupError::All)?;
         self.inner.engine.counters().group_commit(live.len());
+        super::idempotent::apply(advances);
         Ok((committed, results))
     }
 
@@ -292,9 +277,10 @@ impl Brooklet {
         txn: &mut WriteTransaction,
         reqs: &[&Arc<Request>],
         now: i64,
+        advances: &mut Advances,
     ) -> Result<Vec<Vec<RecordMetadata>>> {
         // Keyed by the request's own topic name: no allocation per record.
-        let mut runs: BTreeMap<(&str, u32), PartitionRun> = BTreeMap::new();
+        let mut runs: BTreeMap<(&str, u32, usize), PartitionRun> = BTreeMap::new();
         for (i, req) in reqs.iter().enumerate() {
             let topic = self
                 .inner
@@ -320,8 +306,18 @@ impl Brooklet {
                 ]
             })
             .collect();
-        for ((_, p), (topic, members)) in &runs {
-            let appended = if let [only] = reqs
+        for ((_, p, slot), (topic, members)) in &runs {
+            let appended = if let Some(idempotence) =
+                reqs.get(*slot).and_then(|r| r.idempotence.as_ref())
+            {
+                let run = Gathered {
+                    picks: members
+                        .iter()
+                        .map(|&(i, j)| (&reqs[i].records, j))
+                        .collect(),
+                };
+                append_idempotent(txn, (topic, *p), &run, now, idempotence, advances)?
+            } else if let [only] = reqs
                 && members.len() == only.records.count()
             {
                 append(txn, topic, *p, &only.records, now, None)?
@@ -357,7 +353,7 @@ impl Brooklet {
     /// partition (all of a `send_batch_to`) are added together, not looked up in the map
     /// one by one.
     fn route_request<'r>(
-        runs: &mut BTreeMap<(&'r str, u32), PartitionRun>,
+        runs: &mut BTreeMap<(&'r str, u32, usize), PartitionRun>,
         i: usize,
         req: &'r Request,
         topic: &Arc<TopicMeta>,
@@ -373,7 +369,7 @@ impl Brooklet {
             match current {
                 Some((q, _)) if q == p => {}
                 Some((q, start)) => {
-                    Self::add_run(runs, &req.topic, q, topic, (i, start..j));
+                    Self::add_run(runs, req, q, topic, (i, start..j));
                     current = Some((p, j));
                 }
                 None => current = Some((p, j)),
@@ -381,19 +377,26 @@ impl Brooklet {
         }
         if let Some((q, start)) = current {
             let end = req.records.count();
-            Self::add_run(runs, &req.topic, q, topic, (i, start..end));
+            Self::add_run(runs, req, q, topic, (i, start..end));
         }
     }
 
     /// Adds records `range` of request `i` (consecutive, all for partition `p`) to its run.
+    /// An idempotent producer's records go into runs of their own (one per request),
+    /// since their batches carry its sequences.
     fn add_run<'r>(
-        runs: &mut BTreeMap<(&'r str, u32), PartitionRun>,
-        topic_name: &'r str,
+        runs: &mut BTreeMap<(&'r str, u32, usize), PartitionRun>,
+        req: &'r Request,
         p: u32,
         topic: &Arc<TopicMeta>,
         (i, range): (usize, std::ops::Range<usize>),
     ) {
-        runs.entry((topic_name, p))
+        let slot = if req.idempotence.is_some() {
+            i
+        } else {
+            usize::MAX
+        };
+        runs.entry((&req.topic, p, slot))
             .or_insert_with(|| (Arc::clone(topic), Vec::new()))
             .1
             .extend(range.map(|j| (i, j)));
@@ -435,12 +438,35 @@ enum GroupError {
 /// ```
 #[derive(Clone, Debug)]
 pub struct Producer {
-    db: Brooklet,
+    pub(super) db: Brooklet,
     durability: Durability,
-    sticky: u32,
+    pub(super) sticky: u32,
+    pub(super) idempotence: Option<Arc<Idempotence>>,
 }
 
 impl Producer {
+    fn submit(
+        &self,
+        topic: &str,
+        partition: Option<u32>,
+        records: SendRecords,
+        sticky: u32,
+    ) -> Result<Vec<RecordMetadata>> {
+        if records.count() == 0 {
+            return Ok(Vec::new());
+        }
+        self.db.enqueue(Request {
+            topic: topic.to_owned(),
+            partition,
+            routes: Vec::new(),
+            records,
+            durability: self.durability,
+            sticky,
+            idempotence: self.idempotence.clone(),
+            result: Mutex::new(None),
+        })
+    }
+
     /// Sets this producer's durability.
     #[must_use]
     pub fn with_durability(mut self, durability: Durability) -> Self {
@@ -450,38 +476,20 @@ impl Producer {
 
     /// Sends one record and returns where it was stored.
     pub fn send(&self, topic: &str, record: Record) -> Result<RecordMetadata> {
-        let mut out = self.db.submit(
-            topic,
-            None,
-            SendRecords::Owned(vec![record]),
-            self.durability,
-            self.sticky,
-        )?;
+        let mut out = self.submit(topic, None, SendRecords::Owned(vec![record]), self.sticky)?;
         Ok(out.pop().expect("one record, one result"))
     }
 
     /// Sends one record to an explicit partition.
     pub fn send_to(&self, topic: &str, partition: u32, record: Record) -> Result<RecordMetadata> {
-        let mut out = self.db.submit(
-            topic,
-            Some(partition),
-            SendRecords::Owned(vec![record]),
-            self.durability,
-            0,
-        )?;
+        let mut out = self.submit(topic, Some(partition), SendRecords::Owned(vec![record]), 0)?;
         Ok(out.pop().expect("one record, one result"))
     }
 
     /// Sends records in one atomic commit: all are stored, or none. Records without a key
     /// share this producer's sticky partition.
     pub fn send_batch(&self, topic: &str, records: Vec<Record>) -> Result<Vec<RecordMetadata>> {
-        self.db.submit(
-            topic,
-            None,
-            SendRecords::Owned(records),
-            self.durability,
-            self.sticky,
-        )
+        self.submit(topic, None, SendRecords::Owned(records), self.sticky)
     }
 
     /// Sends records to one partition in one atomic commit.
@@ -491,13 +499,7 @@ impl Producer {
         partition: u32,
         records: Vec<Record>,
     ) -> Result<Vec<RecordMetadata>> {
-        self.db.submit(
-            topic,
-            Some(partition),
-            SendRecords::Owned(records),
-            self.durability,
-            0,
-        )
+        self.submit(topic, Some(partition), SendRecords::Owned(records), 0)
     }
 
     /// Sends records in one atomic commit, each to the partition paired with it, or where
@@ -520,6 +522,7 @@ impl Producer {
             records: SendRecords::Owned(records),
             durability: self.durability,
             sticky: self.sticky,
+            idempotence: self.idempotence.clone(),
             result: Mutex::new(None),
         })
     }
@@ -577,13 +580,7 @@ impl Producer {
         records: &[BorrowedRecord<'_>],
     ) -> Result<Vec<RecordMetadata>> {
         let packed = PackedRecords::pack(records.iter())?;
-        self.db.submit(
-            topic,
-            None,
-            SendRecords::Packed(packed),
-            self.durability,
-            self.sticky,
-        )
+        self.submit(topic, None, SendRecords::Packed(packed), self.sticky)
     }
 
     /// [`Producer::send_batch_to`] for borrowed records.
@@ -594,13 +591,7 @@ impl Producer {
         records: &[BorrowedRecord<'_>],
     ) -> Result<Vec<RecordMetadata>> {
         let packed = PackedRecords::pack(records.iter())?;
-        self.db.submit(
-            topic,
-            Some(partition),
-            SendRecords::Packed(packed),
-            self.durability,
-            0,
-        )
+        self.submit(topic, Some(partition), SendRecords::Packed(packed), 0)
     }
 
     /// [`Producer::send_batch_routed`] for borrowed records.
@@ -620,6 +611,7 @@ impl Producer {
             records: SendRecords::Packed(packed),
             durability: self.durability,
             sticky: self.sticky,
+            idempotence: self.idempotence.clone(),
             result: Mutex::new(None),
         })
     }
