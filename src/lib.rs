@@ -52,11 +52,12 @@ mod transactions;
 
 pub use catalog::{CleanupPolicy, TopicConfig, validate_topic_name};
 pub use db::{
-    AbortedTransaction, Admin, IdempotenceState, Brooklet, CompactionReport, ConsumedRecord, Consumer, ConsumerOptions, GroupDescription,
-    GroupPartition, Maintenance, MaintenanceReport, MemberDescription, OnHandlerError, Options,
-    PartitionInfo, Position, Producer, Reader, RecordMetadata, RunError, SegmentInfo,
-    TopicDescription, TopicInfo, TopicPartition, TreeInfo, VacuumOptions, VacuumProgress,
-    VacuumReport, GroupMetadata, TransactionInfo, Transaction, TransactionOptions, TransactionalProducer,
+    AbortedTransaction, Admin, Brooklet, CompactionReport, ConsumedRecord, Consumer,
+    ConsumerOptions, GroupDescription, GroupMetadata, GroupPartition, IdempotenceState,
+    Maintenance, MaintenanceReport, MemberDescription, OnHandlerError, Options, PartitionInfo,
+    Position, Producer, Reader, RecordMetadata, RunError, SegmentInfo, TopicDescription, TopicInfo,
+    TopicPartition, Transaction, TransactionInfo, TransactionOptions, TransactionalProducer,
+    TreeInfo, VacuumOptions, VacuumProgress, VacuumReport,
 };
 pub use engine::{CheckReport, Problem};
 pub use error::{CorruptionKind, Error, PageId, Result};

@@ -19,6 +19,7 @@
 
 mod args;
 mod data;
+mod exactly_once;
 mod report;
 mod subjects;
 mod workloads;
@@ -81,6 +82,15 @@ fn main() {
             );
         }
     }
+    let exactly_once = config.kinds.contains(&Kind::Brooklet).then(|| {
+        let start = Instant::now();
+        let section = exactly_once::section(&config.sizes, &root.path().join("exactly-once"));
+        eprintln!(
+            "  brooklet  exactly-once: {:.1} s",
+            start.elapsed().as_secs_f64()
+        );
+        section
+    });
     let fsync_end = fsync_latency(root.path());
     let mut columns = Vec::new();
     for (kind, outcome) in config.kinds.iter().zip(outcomes) {
@@ -102,6 +112,9 @@ fn main() {
         "{}",
         render(&config, &columns, &fs, [fsync, fsync_end], elapsed, &parent)
     );
+    if let Some(section) = exactly_once {
+        print!("{section}");
+    }
 }
 
 /// The whole report: the run, the table, brooklet's targets, the ceilings and the notes.

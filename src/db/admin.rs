@@ -143,14 +143,16 @@ impl Admin {
         self.db.with_snapshot(|read| {
             let meta = self.db.topic_in(read, topic)?;
             Brooklet::check_partition(&meta, partition)?;
-            Ok(crate::log::producers::aborted_all(read, meta.id, partition)?
-                .into_iter()
-                .map(|a| AbortedTransaction {
-                    producer_id: a.producer_id,
-                    first_offset: a.first_offset,
-                    last_offset: a.last_offset,
-                })
-                .collect())
+            Ok(
+                crate::log::producers::aborted_all(read, meta.id, partition)?
+                    .into_iter()
+                    .map(|a| AbortedTransaction {
+                        producer_id: a.producer_id,
+                        first_offset: a.first_offset,
+                        last_offset: a.last_offset,
+                    })
+                    .collect(),
+            )
         })
     }
 
@@ -173,8 +175,10 @@ impl Admin {
     }
 
     /// Verifies the whole file: the storage engine's check, every record batch of every
-    /// partition (CRC, offsets strictly increasing, segment bounds), and every consumer
-    /// group record (decodes, belongs to a group, partitions owned only by members).
+    /// partition (CRC, offsets strictly increasing, segment bounds), every consumer
+    /// group record (decodes, belongs to a group, partitions owned only by members), and
+    /// the transactions' records (producer state, open and aborted transactions, the
+    /// transactional ids: each decodes and agrees with the others).
     ///
     /// Every part reads one snapshot, pinned so that writers in this and other processes
     /// go on but reuse none of its pages until the check ends: the report is about one
@@ -186,6 +190,7 @@ impl Admin {
         self.db.inner.engine.check_with(|read, report| {
             crate::log::check::check_partitions(read, report);
             crate::group::check::check_groups(read, report);
+            super::coordinator::check_transactions(read, report);
         })
     }
 

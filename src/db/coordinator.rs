@@ -49,13 +49,7 @@ pub(super) fn write_markers(
         let at = append_control(txn, topic, partition, stamp, kind, now_ms)?;
         let tp = (topic_id, partition);
         producers::raise_epoch(txn, tp, stamp.producer_id, stamp.producer_epoch, now_ms)?;
-        producers::close_transaction(
-            txn,
-            tp,
-            stamp.producer_id,
-            at,
-            kind == ControlType::Abort,
-        )?;
+        producers::close_transaction(txn, tp, stamp.producer_id, at, kind == ControlType::Abort)?;
     }
     Ok(())
 }
@@ -284,4 +278,75 @@ fn describe(id: String, r: TxnRecord, names: &BTreeMap<u32, String>) -> Transact
         updated_ms: r.updated_ms,
         timeout_ms: r.timeout_ms,
     }
+}
+
+/// The transactions' part of the integrity check: every entry of the producer-state trees
+/// and the registry decodes and names an existing partition and an allocated producer id,
+/// and the open transactions of the partitions are exactly those the registry holds open.
+pub(super) fn check_transactions(
+    read: &crate::engine::ReadTransaction,
+    report: &mut crate::CheckReport,
+) {
+    let mut problems = Vec::new();
+    let mut note = |message: String| {
+        problems.push(crate::Problem {
+            page: None,
+            message,
+        });
+    };
+    let result = (|| -> Result<()> {
+        let partitions: BTreeMap<u32, u32> = crate::catalog::list(read)?
+            .into_iter()
+            .map(|t| (t.id, t.partitions))
+            .collect();
+        let next_id = crate::counters::next_producer_id(read)?;
+        for message in producers::check_trees(read, &partitions, next_id)? {
+            note(message);
+        }
+        let mut open: BTreeMap<(u32, u32, i64), ()> = BTreeMap::new();
+        for (topic, partition, _, producer) in producers::open_all(read)? {
+            open.insert((topic, partition, producer), ());
+        }
+        for (id, record) in transactions::list(read)? {
+            if record.producer_id >= next_id {
+                note(format!(
+                    "transactional id {id:?} has producer id {} at or above the next id {next_id}",
+                    record.producer_id
+                ));
+            }
+            let ongoing = record.state == TransactionState::Ongoing;
+            if !ongoing && !record.partitions.is_empty() {
+                note(format!(
+                    "transactional id {id:?} is {} but lists partitions",
+                    record.state.name()
+                ));
+            }
+            for &(topic, partition) in &record.partitions {
+                // A topic deleted during the transaction took its open entries with it.
+                if !partitions.contains_key(&topic) {
+                    continue;
+                }
+                if open
+                    .remove(&(topic, partition, record.producer_id))
+                    .is_none()
+                    && ongoing
+                {
+                    note(format!(
+                        "transactional id {id:?} holds topic #{topic} partition {partition} open, but the partition has no open transaction of producer {}",
+                        record.producer_id
+                    ));
+                }
+            }
+        }
+        for (topic, partition, producer) in open.keys() {
+            note(format!(
+                "topic #{topic} partition {partition} has an open transaction of producer {producer} that no transactional id holds"
+            ));
+        }
+        Ok(())
+    })();
+    if let Err(e) = result {
+        note(format!("transactions: {e}"));
+    }
+    report.problems.extend(problems);
 }

@@ -5,9 +5,9 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::log::Isolation;
 use super::Brooklet;
 use crate::error::{Error, Result};
+use crate::log::Isolation;
 
 /// A partition of a topic, by name (Kafka's `TopicPartition`). Shown as `topic/partition`.
 ///

@@ -235,9 +235,7 @@ pub(super) fn fetch_round(
         };
         let offset_now = match reset {
             // Past the end (the log was reset under us): apply the policy.
-            Some(reset) if offset > fetched.end_offset => {
-                reset_offset(db, tp, reset, isolation)?
-            }
+            Some(reset) if offset > fetched.end_offset => reset_offset(db, tp, reset, isolation)?,
             _ => fetched.next_offset,
         };
         positions.insert(tp.clone(), offset_now);

@@ -432,7 +432,13 @@ impl Transaction<'_> {
         let mut record = check_owner(&txn, &producer.id, (producer.producer_id, producer.epoch))?;
         let now = now_ms();
         let touched: Vec<(u32, u32)> = self.pending.stored.keys().copied().collect();
-        write_markers(&mut txn, &touched, &producer.stamp((0, 0)), ControlType::Abort, now)?;
+        write_markers(
+            &mut txn,
+            &touched,
+            &producer.stamp((0, 0)),
+            ControlType::Abort,
+            now,
+        )?;
         end_record(&mut record, TransactionState::CompleteAbort, now);
         transactions::put(&mut txn, &producer.id, &record)?;
         txn.commit(producer.options.durability)?;
@@ -464,7 +470,9 @@ fn record_size(record: &Record) -> usize {
         .iter()
         .map(|h| 10 + h.key.len() + h.value.as_ref().map_or(0, Vec::len))
         .sum();
-    32 + record.key.as_ref().map_or(0, Vec::len) + record.value.as_ref().map_or(0, Vec::len) + headers
+    32 + record.key.as_ref().map_or(0, Vec::len)
+        + record.value.as_ref().map_or(0, Vec::len)
+        + headers
 }
 
 /// One partition's records stored by [`store_buffered`].

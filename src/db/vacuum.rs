@@ -482,7 +482,14 @@ mod tests {
         // Reading once leaves the snapshot's B-tree pages in the other handle's cache, so
         // that later its tree reads succeed (a reader that is fast on the trees) and only
         // the data comes from the file.
-        let before = fetch(&snapshot, old_id, 0, base, FetchLimits::default()).unwrap();
+        let before = fetch(
+            &snapshot,
+            (old_id, 0),
+            base,
+            FetchLimits::default(),
+            crate::Isolation::ReadUncommitted,
+        )
+        .unwrap();
         assert_eq!(before.records.len(), 40);
 
         db.admin().delete_topic("old").unwrap();
@@ -501,7 +508,13 @@ mod tests {
             max_records: 5,
             max_bytes: 4096,
         };
-        match fetch(&snapshot, old_id, 0, base, limits) {
+        match fetch(
+            &snapshot,
+            (old_id, 0),
+            base,
+            limits,
+            crate::Isolation::ReadUncommitted,
+        ) {
             Err(Error::StaleSnapshot) => {}
             Ok(fetched) => {
                 for record in &fetched.records {
@@ -540,7 +553,13 @@ mod tests {
             "{report:?}"
         );
         assert!(matches!(
-            fetch(&snapshot, id, 0, 0, FetchLimits::default()),
+            fetch(
+                &snapshot,
+                (id, 0),
+                0,
+                FetchLimits::default(),
+                crate::Isolation::ReadUncommitted
+            ),
             Err(Error::StaleSnapshot)
         ));
         drop(snapshot);
@@ -576,7 +595,14 @@ mod tests {
         let other = Brooklet::open_with(&path, options()).unwrap();
         let snapshot = other.inner.engine.begin_read().unwrap();
         let id = topic_id(&snapshot, "trimmed");
-        let before = fetch(&snapshot, id, 0, 0, FetchLimits::default()).unwrap();
+        let before = fetch(
+            &snapshot,
+            (id, 0),
+            0,
+            FetchLimits::default(),
+            crate::Isolation::ReadUncommitted,
+        )
+        .unwrap();
         assert_eq!(before.records.len(), 101);
 
         let report = db.admin().vacuum().unwrap();
@@ -601,7 +627,14 @@ mod tests {
             "the taker ({taker_first}, {taker_pages} pages) took pages of the tail {tail:?}"
         );
 
-        let after = fetch(&snapshot, id, 0, 0, FetchLimits::default()).unwrap();
+        let after = fetch(
+            &snapshot,
+            (id, 0),
+            0,
+            FetchLimits::default(),
+            crate::Isolation::ReadUncommitted,
+        )
+        .unwrap();
         assert_eq!(after.records, before.records);
     }
 }

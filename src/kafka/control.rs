@@ -62,8 +62,7 @@ impl ControlRecord {
             1 => ControlType::Commit,
             _ => return Err(bad_batch("control record type is neither abort nor commit")),
         };
-        let mut v =
-            Reader::new(value.ok_or_else(|| bad_batch("control record without a value"))?);
+        let mut v = Reader::new(value.ok_or_else(|| bad_batch("control record without a value"))?);
         let _version = v.i16()?;
         let coordinator_epoch = v.i32()?;
         Ok(Self {

@@ -30,13 +30,13 @@ use super::meta::{
     IndexEntry, PartitionState, Segment, TREE_OFFSETS, TREE_PARTITIONS, TREE_SEGMENTS, key_suffix,
     offset_key, partition_key,
 };
+use super::producers::{Aborted, is_aborted};
 use crate::catalog::TopicMeta;
 use crate::engine::{ReadTransaction, WriteTransaction};
 use crate::error::{Error, PageId, Result};
 use crate::kafka::RecordRef;
 use crate::kafka::batch::{BATCH_HEADER_SIZE, BatchHeader};
 use crate::kafka::records::{filter_batch, for_each_record};
-use super::producers::{Aborted, is_aborted};
 
 /// A run reads at most this many times `segment.bytes` of input.
 pub(crate) const RUN_INPUT_FACTOR: u64 = 4;
@@ -119,8 +119,13 @@ pub(crate) fn plan(
     let latest = latest_offsets(&reader, &segments, &aborted)?;
     let delete_retention = i64::try_from(config.delete_retention_ms).unwrap_or(i64::MAX);
     let horizon_ms = now_ms.saturating_sub(delete_retention);
-    let (sizes, tombstone_due_ms) =
-        segment_sizes(&reader, &segments, (&latest, &aborted), horizon_ms, delete_retention)?;
+    let (sizes, tombstone_due_ms) = segment_sizes(
+        &reader,
+        &segments,
+        (&latest, &aborted),
+        horizon_ms,
+        delete_retention,
+    )?;
     let runs = runs(&segments, &sizes, u64::from(config.segment_bytes));
     Ok(Some(Plan {
         segments,

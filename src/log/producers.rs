@@ -17,10 +17,15 @@
 //! retry of a send that was stored) and returns the stored offsets; anything else is
 //! [`Error::OutOfOrderSequence`], and an older epoch is [`Error::Fenced`].
 
+use core::mem::size_of;
+
+use zerocopy::{FromBytes as _, IntoBytes as _};
+
 use super::meta::{offset_key, split_offset_key};
 use crate::engine::{TreeRead, WriteTransaction};
 use crate::error::{Error, Result};
 use crate::kafka::{ProducerStamp, sequence_add};
+use crate::page::format;
 
 pub(crate) const TREE_PRODUCERS: &str = "log.producers";
 pub(crate) const TREE_TXN_OPEN: &str = "log.txn-open";
@@ -39,15 +44,8 @@ pub(crate) struct StoredSend {
     pub timestamp_ms: i64,
 }
 
-const SEND_SIZE: usize = 24;
-const STATE_HEAD: usize = 12;
-
-/// A producer's state in one partition.
-///
-/// Layout (little-endian): epoch i16, send count u8 (0 to 5; 0 after an epoch was raised
-/// by a marker), reserved u8 (0), the time of
-/// the last send i64 (ms), then per send, oldest first: first sequence i32, last sequence
-/// i32, first offset u64, timestamp i64.
+/// A producer's state in one partition: a [`format::ProducerStateHead`], then its sends
+/// ([`format::ProducerSend`]), oldest first.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct ProducerState {
     pub epoch: i16,
@@ -57,46 +55,53 @@ pub(crate) struct ProducerState {
 
 impl ProducerState {
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(STATE_HEAD + SEND_SIZE * self.sends.len());
-        out.extend_from_slice(&self.epoch.to_le_bytes());
-        out.push(u8::try_from(self.sends.len()).expect("at most KEPT_SENDS"));
-        out.push(0);
-        out.extend_from_slice(&self.updated_ms.to_le_bytes());
+        let head = format::ProducerStateHead {
+            epoch: self.epoch.into(),
+            send_count: u8::try_from(self.sends.len()).expect("at most KEPT_SENDS"),
+            reserved: 0,
+            updated_ms: self.updated_ms.into(),
+        };
+        let mut out = Vec::with_capacity(
+            size_of::<format::ProducerStateHead>()
+                + size_of::<format::ProducerSend>() * self.sends.len(),
+        );
+        out.extend_from_slice(head.as_bytes());
         for s in &self.sends {
-            out.extend_from_slice(&s.sequence_first.to_le_bytes());
-            out.extend_from_slice(&s.sequence_last.to_le_bytes());
-            out.extend_from_slice(&s.offset_first.to_le_bytes());
-            out.extend_from_slice(&s.timestamp_ms.to_le_bytes());
+            let send = format::ProducerSend {
+                sequence_first: s.sequence_first.into(),
+                sequence_last: s.sequence_last.into(),
+                offset_first: s.offset_first.into(),
+                timestamp_ms: s.timestamp_ms.into(),
+            };
+            out.extend_from_slice(send.as_bytes());
         }
         out
     }
 
     pub fn decode(bytes: &[u8]) -> Result<Self> {
         let bad = |why| Error::bad_value(TREE_PRODUCERS, why);
-        if bytes.len() < STATE_HEAD {
-            return Err(bad("producer state is shorter than its head"));
-        }
-        let count = usize::from(bytes[2]);
-        if count > KEPT_SENDS || bytes[3] != 0 {
+        let (head, rest) = format::ProducerStateHead::ref_from_prefix(bytes)
+            .map_err(|_| bad("producer state is shorter than its head"))?;
+        let count = usize::from(head.send_count);
+        if count > KEPT_SENDS || head.reserved != 0 {
             return Err(bad("producer state has a bad send count"));
         }
-        if bytes.len() != STATE_HEAD + count * SEND_SIZE {
-            return Err(bad("producer state length does not match its send count"));
-        }
-        let le8 = |at: usize| <[u8; 8]>::try_from(&bytes[at..at + 8]).expect("8 bytes");
-        let le4 = |at: usize| <[u8; 4]>::try_from(&bytes[at..at + 4]).expect("4 bytes");
-        let epoch = i16::from_le_bytes([bytes[0], bytes[1]]);
+        let sends = <[format::ProducerSend]>::ref_from_bytes(rest)
+            .ok()
+            .filter(|sends| sends.len() == count)
+            .ok_or_else(|| bad("producer state length does not match its send count"))?;
+        let epoch = head.epoch.get();
         if epoch < 0 {
             return Err(bad("producer epoch is negative"));
         }
-        let sends = (0..count)
-            .map(|i| {
-                let at = STATE_HEAD + i * SEND_SIZE;
+        let sends = sends
+            .iter()
+            .map(|s| {
                 let send = StoredSend {
-                    sequence_first: i32::from_le_bytes(le4(at)),
-                    sequence_last: i32::from_le_bytes(le4(at + 4)),
-                    offset_first: u64::from_le_bytes(le8(at + 8)),
-                    timestamp_ms: i64::from_le_bytes(le8(at + 16)),
+                    sequence_first: s.sequence_first.get(),
+                    sequence_last: s.sequence_last.get(),
+                    offset_first: s.offset_first.get(),
+                    timestamp_ms: s.timestamp_ms.get(),
                 };
                 if send.sequence_first < 0 || send.sequence_last < 0 {
                     return Err(bad("producer sequence is negative"));
@@ -106,7 +111,7 @@ impl ProducerState {
             .collect::<Result<_>>()?;
         Ok(Self {
             epoch,
-            updated_ms: i64::from_le_bytes(le8(4)),
+            updated_ms: head.updated_ms.get(),
             sends,
         })
     }
@@ -368,7 +373,10 @@ pub(crate) fn aborted_between(
 
 fn decode_aborted(value: &[u8], last_offset: u64) -> Result<Aborted> {
     if value.len() != 16 {
-        return Err(Error::bad_value(TREE_ABORTED, "aborted entry is not 16 bytes"));
+        return Err(Error::bad_value(
+            TREE_ABORTED,
+            "aborted entry is not 16 bytes",
+        ));
     }
     let producer_id = decode_producer(TREE_ABORTED, value)?;
     let first_offset = u64::from_le_bytes(value[8..16].try_into().expect("8 bytes"));
@@ -386,7 +394,11 @@ fn decode_aborted(value: &[u8], last_offset: u64) -> Result<Aborted> {
 }
 
 /// Every aborted transaction of a partition, oldest first (for `.txnindex` export).
-pub(crate) fn aborted_all(read: &impl TreeRead, topic_id: u32, partition: u32) -> Result<Vec<Aborted>> {
+pub(crate) fn aborted_all(
+    read: &impl TreeRead,
+    topic_id: u32,
+    partition: u32,
+) -> Result<Vec<Aborted>> {
     aborted_between(read, (topic_id, partition), 0, u64::MAX)
 }
 
@@ -419,6 +431,56 @@ pub(crate) fn drop_topic(txn: &mut WriteTransaction, topic_id: u32) -> Result<()
     Ok(())
 }
 
+/// Checks every entry of the three trees: keys of their length naming a partition of an
+/// existing topic (`partitions`: topic id to partition count), values that decode, and
+/// producer ids below `next_id`. Returns the problems in words.
+pub(crate) fn check_trees(
+    read: &impl TreeRead,
+    partitions: &std::collections::BTreeMap<u32, u32>,
+    next_id: i64,
+) -> Result<Vec<String>> {
+    let mut problems = Vec::new();
+    for tree in [TREE_PRODUCERS, TREE_TXN_OPEN, TREE_ABORTED] {
+        for item in read.range(tree, &[][..]..)? {
+            let (key, value) = item?;
+            let (topic, partition, suffix) = match split_offset_key(tree, &key) {
+                Ok(parts) => parts,
+                Err(e) => {
+                    problems.push(format!("{tree}: {e}"));
+                    continue;
+                }
+            };
+            if partitions
+                .get(&topic)
+                .is_none_or(|&count| partition >= count)
+            {
+                problems.push(format!(
+                    "{tree}: an entry names topic #{topic} partition {partition}, which does not exist"
+                ));
+            }
+            let producer = match tree {
+                TREE_PRODUCERS => ProducerState::decode(&value).map(|_| suffix.cast_signed()),
+                TREE_TXN_OPEN => decode_producer(tree, &value).and_then(|p| {
+                    (value.len() == 8)
+                        .then_some(p)
+                        .ok_or_else(|| Error::bad_value(tree, "value is not 8 bytes"))
+                }),
+                _ => decode_aborted(&value, suffix).map(|a| a.producer_id),
+            };
+            match producer {
+                Ok(p) if p < 0 || p >= next_id => problems.push(format!(
+                    "{tree}: producer id {p} of topic #{topic} partition {partition} was never allocated (next id {next_id})"
+                )),
+                Ok(_) => {}
+                Err(e) => problems.push(format!(
+                    "{tree}: topic #{topic} partition {partition}: {e}"
+                )),
+            }
+        }
+    }
+    Ok(problems)
+}
+
 /// The open transactions of every partition: (topic id, partition, first offset, producer
 /// id), for the integrity check and for aborting a dead owner's transaction.
 pub(crate) fn open_all(read: &impl TreeRead) -> Result<Vec<(u32, u32, u64, i64)>> {
@@ -426,7 +488,12 @@ pub(crate) fn open_all(read: &impl TreeRead) -> Result<Vec<(u32, u32, u64, i64)>
         .map(|item| {
             let (key, value) = item?;
             let (topic, partition, first) = split_offset_key(TREE_TXN_OPEN, &key)?;
-            Ok((topic, partition, first, decode_producer(TREE_TXN_OPEN, &value)?))
+            Ok((
+                topic,
+                partition,
+                first,
+                decode_producer(TREE_TXN_OPEN, &value)?,
+            ))
         })
         .collect()
 }
@@ -459,7 +526,7 @@ mod tests {
         negative[1] = 0x80;
         assert!(ProducerState::decode(&negative).is_err());
         let mut seq = bytes;
-        seq[STATE_HEAD + 3] = 0x80;
+        seq[size_of::<format::ProducerStateHead>() + 3] = 0x80;
         assert!(ProducerState::decode(&seq).is_err());
     }
 }

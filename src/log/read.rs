@@ -16,11 +16,11 @@
 //! held; otherwise the read is stale.
 
 use super::fetched::FetchedBatches;
-use super::producers::{Aborted, aborted_between, first_unstable, is_aborted};
 use super::meta::{
     IndexEntry, PartitionState, Segment, TREE_OFFSETS, TREE_PARTITIONS, TREE_SEGMENTS, TREE_TIMES,
     decode_time_entry, key_suffix, offset_key, partition_key, time_key,
 };
+use super::producers::{Aborted, aborted_between, first_unstable, is_aborted};
 use crate::engine::{ReadTransaction, TreeRead};
 use crate::error::{CorruptionKind, Error, PageId, Result};
 use crate::kafka::batch::{BATCH_HEADER_SIZE, BatchHeader, verify_batch};

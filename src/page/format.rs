@@ -18,7 +18,7 @@
 
 use core::mem::size_of;
 
-use zerocopy::little_endian::{I64, U16, U32, U64};
+use zerocopy::little_endian::{I16, I32, I64, U16, U32, U64};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
 
 /// The magic bytes that open both header pages: ASCII `brooklet format` and one zero byte.
@@ -515,4 +515,116 @@ pub struct CommittedHead {
     pub offset: U64,
     /// When it was committed, ms since the Unix epoch.
     pub time_ms: U64,
+}
+
+/// The fixed start of a `log.producers` value; `send_count` [`ProducerSend`]s follow,
+/// oldest first (FORMAT.md, *Producer ids and sequences*).
+#[derive(
+    FromBytes,
+    IntoBytes,
+    KnownLayout,
+    Immutable,
+    Unaligned,
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+)]
+#[repr(C)]
+pub struct ProducerStateHead {
+    /// The producer's epoch in the partition, at least 0.
+    pub epoch: I16,
+    /// Sends that follow: 0 to 5 (0 after a marker raised the epoch).
+    pub send_count: u8,
+    /// 0.
+    pub reserved: u8,
+    /// When the state last changed, ms since the Unix epoch.
+    pub updated_ms: I64,
+}
+
+/// One send a producer stored in a partition, in a `log.producers` value.
+#[derive(
+    FromBytes,
+    IntoBytes,
+    KnownLayout,
+    Immutable,
+    Unaligned,
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+)]
+#[repr(C)]
+pub struct ProducerSend {
+    /// The sequence number of its first record, at least 0.
+    pub sequence_first: I32,
+    /// The sequence number of its last record, at least 0.
+    pub sequence_last: I32,
+    /// The offset of its first record.
+    pub offset_first: U64,
+    /// The timestamp returned for it, ms since the Unix epoch.
+    pub timestamp_ms: I64,
+}
+
+/// The fixed start of a `txn.ids` value; `partition_count` [`TxnPartition`]s follow
+/// (FORMAT.md, *`txn.ids`: transactional ids*).
+#[derive(
+    FromBytes,
+    IntoBytes,
+    KnownLayout,
+    Immutable,
+    Unaligned,
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+)]
+#[repr(C)]
+pub struct TxnIdHead {
+    /// The producer id of the id's current instance.
+    pub producer_id: I64,
+    /// The epoch of the current instance.
+    pub epoch: I16,
+    /// 0 Empty, 1 Ongoing, 2 CompleteCommit, 3 CompleteAbort.
+    pub state: u8,
+    /// 0.
+    pub reserved: u8,
+    /// The transaction timeout, ms.
+    pub timeout_ms: U32,
+    /// The liveness slot the instance's process holds.
+    pub owner: U64,
+    /// When the ongoing transaction started, ms since the Unix epoch; 0 when none.
+    pub started_ms: I64,
+    /// When the value last changed, ms since the Unix epoch.
+    pub updated_ms: I64,
+    /// Partitions that follow.
+    pub partition_count: U32,
+}
+
+/// A partition an ongoing transaction has stored records in, in a `txn.ids` value.
+#[derive(
+    FromBytes,
+    IntoBytes,
+    KnownLayout,
+    Immutable,
+    Unaligned,
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+)]
+#[repr(C)]
+pub struct TxnPartition {
+    /// The topic id.
+    pub topic_id: U32,
+    /// The partition.
+    pub partition: U32,
 }

@@ -9,10 +9,15 @@
 //! |-----------|------------------------------|--------------|
 //! | `txn.ids` | transactional id (UTF-8)     | [`TxnRecord`] |
 //!
-//! May call: the engine's transactions and `error`.
+//! May call: the engine's transactions, `page` (the value's fixed layout) and `error`.
+
+use core::mem::size_of;
+
+use zerocopy::{FromBytes as _, IntoBytes as _};
 
 use crate::engine::{TreeRead, WriteTransaction};
 use crate::error::{Error, Result};
+use crate::page::format;
 
 pub(crate) const TREE_TXN_IDS: &str = "txn.ids";
 
@@ -65,11 +70,8 @@ impl TransactionState {
     }
 }
 
-/// A transactional id's record.
-///
-/// Layout (little-endian): producer id i64, epoch i16, state u8, reserved u8 (0), timeout
-/// u32 (ms), owner u64 (liveness slot), transaction start i64 (ms, 0 when none), last
-/// update i64 (ms), partition count u32, then per partition: topic id u32, partition u32.
+/// A transactional id's record: a [`format::TxnIdHead`], then its partitions
+/// ([`format::TxnPartition`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct TxnRecord {
     pub producer_id: i64,
@@ -83,63 +85,64 @@ pub(crate) struct TxnRecord {
     pub partitions: Vec<(u32, u32)>,
 }
 
-const HEAD: usize = 44;
-
 impl TxnRecord {
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(HEAD + 8 * self.partitions.len());
-        out.extend_from_slice(&self.producer_id.to_le_bytes());
-        out.extend_from_slice(&self.epoch.to_le_bytes());
-        out.push(self.state.code());
-        out.push(0);
-        out.extend_from_slice(&self.timeout_ms.to_le_bytes());
-        out.extend_from_slice(&self.owner.to_le_bytes());
-        out.extend_from_slice(&self.started_ms.to_le_bytes());
-        out.extend_from_slice(&self.updated_ms.to_le_bytes());
-        let count = u32::try_from(self.partitions.len()).expect("partitions fit a u32");
-        out.extend_from_slice(&count.to_le_bytes());
+        let head = format::TxnIdHead {
+            producer_id: self.producer_id.into(),
+            epoch: self.epoch.into(),
+            state: self.state.code(),
+            reserved: 0,
+            timeout_ms: self.timeout_ms.into(),
+            owner: self.owner.into(),
+            started_ms: self.started_ms.into(),
+            updated_ms: self.updated_ms.into(),
+            partition_count: u32::try_from(self.partitions.len())
+                .expect("partitions fit a u32")
+                .into(),
+        };
+        let mut out = Vec::with_capacity(
+            size_of::<format::TxnIdHead>()
+                + size_of::<format::TxnPartition>() * self.partitions.len(),
+        );
+        out.extend_from_slice(head.as_bytes());
         for (topic, partition) in &self.partitions {
-            out.extend_from_slice(&topic.to_le_bytes());
-            out.extend_from_slice(&partition.to_le_bytes());
+            let entry = format::TxnPartition {
+                topic_id: (*topic).into(),
+                partition: (*partition).into(),
+            };
+            out.extend_from_slice(entry.as_bytes());
         }
         out
     }
 
     pub fn decode(bytes: &[u8]) -> Result<Self> {
         let bad = |why| Error::bad_value(TREE_TXN_IDS, why);
-        if bytes.len() < HEAD {
-            return Err(bad("transactional id record is shorter than its head"));
-        }
-        let le8 = |at: usize| <[u8; 8]>::try_from(&bytes[at..at + 8]).expect("8 bytes");
-        let le4 = |at: usize| <[u8; 4]>::try_from(&bytes[at..at + 4]).expect("4 bytes");
-        let producer_id = i64::from_le_bytes(le8(0));
-        let epoch = i16::from_le_bytes([bytes[8], bytes[9]]);
+        let (head, rest) = format::TxnIdHead::ref_from_prefix(bytes)
+            .map_err(|_| bad("transactional id record is shorter than its head"))?;
+        let (producer_id, epoch) = (head.producer_id.get(), head.epoch.get());
         if producer_id < 0 || epoch < 0 {
             return Err(bad("producer id or epoch is negative"));
         }
-        let state = TransactionState::from_code(bytes[10])?;
-        if bytes[11] != 0 {
+        let state = TransactionState::from_code(head.state)?;
+        if head.reserved != 0 {
             return Err(bad("reserved byte is not 0"));
         }
-        let count = u32::from_le_bytes(le4(40)) as usize;
-        if bytes.len() != HEAD + count.saturating_mul(8) {
-            return Err(bad("record length does not match its partition count"));
-        }
-        let partitions = (0..count)
-            .map(|i| {
-                let at = HEAD + i * 8;
-                (u32::from_le_bytes(le4(at)), u32::from_le_bytes(le4(at + 4)))
-            })
-            .collect();
+        let partitions = <[format::TxnPartition]>::ref_from_bytes(rest)
+            .ok()
+            .filter(|p| p.len() == head.partition_count.get() as usize)
+            .ok_or_else(|| bad("record length does not match its partition count"))?;
         Ok(Self {
             producer_id,
             epoch,
             state,
-            timeout_ms: u32::from_le_bytes(le4(12)),
-            owner: u64::from_le_bytes(le8(16)),
-            started_ms: i64::from_le_bytes(le8(24)),
-            updated_ms: i64::from_le_bytes(le8(32)),
-            partitions,
+            timeout_ms: head.timeout_ms.get(),
+            owner: head.owner.get(),
+            started_ms: head.started_ms.get(),
+            updated_ms: head.updated_ms.get(),
+            partitions: partitions
+                .iter()
+                .map(|p| (p.topic_id.get(), p.partition.get()))
+                .collect(),
         })
     }
 }
@@ -209,7 +212,7 @@ mod tests {
         state[10] = 9;
         assert!(TxnRecord::decode(&state).is_err());
         let mut count = bytes.clone();
-        count[40] = 0xff;
+        count[size_of::<format::TxnIdHead>() - 4] = 0xff;
         assert!(TxnRecord::decode(&count).is_err());
         let mut negative = bytes;
         negative[7] = 0x80;

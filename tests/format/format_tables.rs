@@ -17,8 +17,9 @@ use std::mem::{offset_of, size_of};
 
 use brooklet::format::{
     BlobPtr, CommittedHead, ExtentValue, FreeExtent, GroupStateHead, IndexEntry, JournalEntry,
-    MemberHead, NodePtr, Owner, PageHeader, PartitionState, STATIC_HEADER_SIZE, Segment, SlotFixed,
-    StaticHeader, TimeIndexEntry, WindowNodeHead,
+    MemberHead, NodePtr, Owner, PageHeader, PartitionState, ProducerSend, ProducerStateHead,
+    STATIC_HEADER_SIZE, Segment, SlotFixed, StaticHeader, TimeIndexEntry, TxnIdHead, TxnPartition,
+    WindowNodeHead,
 };
 
 /// A struct's layout as the compiler lays it out.
@@ -227,6 +228,39 @@ fn table_owners() -> Vec<(&'static str, Layout, Option<Layout>)> {
             "### `group.offsets`: committed offsets",
             committed_head(),
             None,
+        ),
+        (
+            "### Producer ids and sequences",
+            layout!(ProducerStateHead {
+                epoch,
+                send_count,
+                reserved,
+                updated_ms
+            }),
+            Some(layout!(ProducerSend {
+                sequence_first,
+                sequence_last,
+                offset_first,
+                timestamp_ms
+            })),
+        ),
+        (
+            "### `txn.ids`: transactional ids",
+            layout!(TxnIdHead {
+                producer_id,
+                epoch,
+                state,
+                reserved,
+                timeout_ms,
+                owner,
+                started_ms,
+                updated_ms,
+                partition_count
+            }),
+            Some(layout!(TxnPartition {
+                topic_id,
+                partition
+            })),
         ),
     ]
 }

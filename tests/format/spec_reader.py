@@ -584,6 +584,8 @@ def read_batches(seg_bytes):
             "max_timestamp": max_ts,
             "log_append": bool(attrs & 8),
             "control": bool(attrs & 0x20),
+            "transactional": bool(attrs & 0x10),
+            "producer_id": fields[9],
         }
         cur = Cursor(seg_bytes, pos + 61, end)
         records = []
@@ -629,6 +631,10 @@ def dump(f, out):
     partitions = dict(merged_items(f, trees, b"log.partitions"))
     segments = merged_items(f, trees, b"log.segments")
     extents = dict(merged_items(f, trees, b"\x01extents"))
+    # FORMAT.md, *Transactions*: open transactions bound the last stable offset, and the
+    # aborted index names the transactions a read_committed reader skips.
+    txn_open = merged_items(f, trees, b"log.txn-open")
+    aborted = merged_items(f, trees, b"log.aborted")
 
     def emit(obj):
         line = json.dumps(obj, separators=(",", ":"), ensure_ascii=False) + "\n"
@@ -658,6 +664,19 @@ def dump(f, out):
             pkey = struct.pack(">II", topic["id"], p)
             check(pkey in partitions, f"no state for partition {p} of {topic['name']}")
             state = decode_partition(partitions[pkey])
+            firsts = [struct.unpack(">Q", k[8:])[0] for k, _ in txn_open if k[:8] == pkey]
+            lso = state["next_offset"]
+            if firsts:
+                lso = min(max(min(firsts), state["log_start"]), state["next_offset"])
+            skipped = []
+            for k, v in aborted:
+                if k[:8] != pkey:
+                    continue
+                check(len(v) == 16, "log.aborted value length")
+                producer, first = struct.unpack("<qQ", v)
+                last = struct.unpack(">Q", k[8:])[0]
+                check(first <= last, "aborted transaction starts after its marker")
+                skipped.append((producer, first, last))
             emit(
                 {
                     "kind": "partition",
@@ -667,6 +686,7 @@ def dump(f, out):
                     "next_offset": state["next_offset"],
                     "segments": state["segments"],
                     "bytes": state["bytes"],
+                    "last_stable_offset": lso,
                 }
             )
             segs = [(k, v) for k, v in segments if k[:8] == pkey]
@@ -694,7 +714,13 @@ def dump(f, out):
                     if expected is not None:
                         check(header["base_offset"] >= expected, "offsets do not rise")
                     expected = header["last_offset"] + 1
-                    if header["control"]:
+                    if header["control"] or header["base_offset"] >= lso:
+                        continue
+                    base = header["base_offset"]
+                    if header["transactional"] and any(
+                        producer == header["producer_id"] and first <= base <= last
+                        for producer, first, last in skipped
+                    ):
                         continue
                     for r in records:
                         if not state["log_start"] <= r["offset"] < state["next_offset"]:

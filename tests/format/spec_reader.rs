@@ -23,6 +23,7 @@ use std::sync::OnceLock;
 
 use brooklet::{
     Brooklet, Durability, FetchLimits, Header, Options, Record, StoredRecord, TopicConfig,
+    TransactionOptions,
 };
 
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/format/spec_reader.py");
@@ -252,7 +253,7 @@ struct SpecView {
     /// (name, partition count, configs), in id order.
     topics: Vec<(String, u32, BTreeMap<String, String>)>,
     /// (topic, partition) -> (`log_start`, `next_offset`, segments, bytes)
-    partitions: BTreeMap<(String, u32), (u64, u64, u32, u64)>,
+    partitions: BTreeMap<(String, u32), (u64, u64, u32, u64, u64)>,
     records: BTreeMap<(String, u32), Vec<StoredRecord>>,
 }
 
@@ -303,6 +304,7 @@ fn run_script(path: &Path) -> SpecView {
                     obj.get("next_offset").u64(),
                     u32::try_from(obj.get("segments").int()).expect("u32"),
                     obj.get("bytes").u64(),
+                    obj.get("last_stable_offset").u64(),
                 );
                 assert!(view.partitions.insert(key.clone(), state).is_none());
                 view.records.insert(key, Vec::new());
@@ -352,8 +354,11 @@ fn fetch_all(db: &Brooklet, topic: &str, partition: u32) -> Vec<StoredRecord> {
     let mut out = Vec::new();
     loop {
         let fetched = db.fetch(topic, partition, offset, limits).expect("fetch");
-        if fetched.records.is_empty() {
-            assert_eq!(offset, fetched.end_offset, "no records before the end");
+        if fetched.records.is_empty() && fetched.next_offset == offset {
+            assert_eq!(
+                offset, fetched.last_stable_offset,
+                "no records before the last stable offset"
+            );
             return out;
         }
         offset = fetched.next_offset;
@@ -396,7 +401,8 @@ fn compare(db: &Brooklet, path: &Path) -> (BTreeMap<String, Json>, usize) {
                     info.beginning_offset,
                     info.end_offset,
                     info.segments,
-                    info.bytes
+                    info.bytes,
+                    info.last_stable_offset
                 ),
                 "state of {key:?}"
             );
@@ -586,12 +592,62 @@ fn write_file(path: &Path, page_size: u32) -> Brooklet {
     // Retention, and compaction of `latest`.
     let report = db.admin().maintain().expect("maintain");
     assert!(report.compaction.records_removed > 1000, "{report:?}");
+    transactions(&db);
     // The last commits are not durable: the slot carries the window chain; the last one
     // writes many pages (a journal blob at 512-byte pages).
     send(&relaxed, "events", 1, 3);
     send(&relaxed, "appended", 0, 2);
     send(&relaxed, "events", 2, 60);
     db
+}
+
+/// Transactions (FORMAT.md, *Transactions*): a committed one and one aborted after
+/// storing ahead in `events` 0, an idempotent producer's sends, and one left open in
+/// `events` 2 (its records are held back by the last stable offset, as are the plain
+/// sends after it).
+fn transactions(db: &Brooklet) {
+    let ahead = TransactionOptions {
+        buffer_bytes: 2000,
+        ..TransactionOptions::default()
+    };
+    let value = |tag: &str, n: u32| Record::value(format!("{tag}-{n:04}"));
+    let mut producer = db
+        .transactional_producer_with("spec", ahead)
+        .expect("producer");
+    let mut txn = producer.begin().expect("begin");
+    for n in 0..5 {
+        txn.send_to("events", 0, value("committed", n))
+            .expect("send");
+    }
+    txn.commit().expect("commit");
+    let mut txn = producer.begin().expect("begin");
+    for n in 0..80 {
+        txn.send_to("events", 0, value("aborted", n)).expect("send");
+    }
+    txn.abort().expect("abort");
+    let idempotent = db.producer().idempotent().expect("idempotent");
+    idempotent
+        .send_batch_to(
+            "events",
+            0,
+            vec![value("idempotent", 0), value("idempotent", 1)],
+        )
+        .expect("send");
+    let mut open = db.transactional_producer_with("open", ahead).expect("open");
+    let mut txn = open.begin().expect("begin");
+    for n in 0..80 {
+        txn.send_to("events", 2, value("open", n)).expect("send");
+    }
+    // Keep the transaction open in the file: neither it nor its producer (whose liveness
+    // lock says its owner lives) is dropped.
+    std::mem::forget(txn);
+    std::mem::forget(open);
+    db.producer()
+        .send_to("events", 2, value("after", 0))
+        .expect("send after");
+    assert!(
+        db.last_stable_offset("events", 2).expect("lso") < db.end_offset("events", 2).expect("end")
+    );
 }
 
 fn fresh_file(page_size: u32) {

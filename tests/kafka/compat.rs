@@ -18,8 +18,8 @@ use std::path::Path;
 use std::process::Command;
 
 use brooklet::kafka::{
-    BatchHeader, DecodedBatch, MAX_BATCH_SIZE, decode_batch, encode_batch, murmur2,
-    partition_for_key,
+    BatchHeader, ControlRecord, ControlType, DecodedBatch, MAX_BATCH_SIZE, decode_batch,
+    encode_batch, murmur2, partition_for_key,
 };
 use brooklet::{Header, Record, StoredRecord, TimestampType};
 
@@ -101,6 +101,20 @@ fn render(batch: &DecodedBatch, out: &mut String) {
             record.headers.len()
         )
         .expect("write to String");
+        if h.is_control() {
+            let marker = ControlRecord::parse(record.key.as_deref(), record.value.as_deref())
+                .expect("a control record");
+            let kind = match marker.kind {
+                ControlType::Abort => 0,
+                ControlType::Commit => 1,
+            };
+            writeln!(
+                out,
+                "control version=0 type={kind} coordinator_epoch={}",
+                marker.coordinator_epoch
+            )
+            .expect("write to String");
+        }
         for header in &record.headers {
             writeln!(
                 out,
@@ -343,6 +357,8 @@ struct ForeignBatch {
     producer_epoch: i16,
     sequence_base: i32,
     transactional: bool,
+    /// A control batch (a transaction marker), as Kafka's broker writes one.
+    control: bool,
     /// Set as Kafka's broker sets it: attribute bit and `maxTimestamp`, CRC recomputed.
     log_append_time: Option<i64>,
     /// Records with their offset deltas (increasing, possibly with gaps) and timestamps.
@@ -356,8 +372,28 @@ fn foreign_cases() -> Vec<ForeignBatch> {
         producer_epoch: -1,
         sequence_base: -1,
         transactional: false,
+        control: false,
         log_append_time: None,
         records,
+    };
+    // A transaction marker: control key (version 0, type) and EndTransactionMarker value
+    // (version 0, coordinator epoch 5).
+    let marker = |kind: u8, offset_base: u64| ForeignBatch {
+        offset_base,
+        producer_id: 4242,
+        producer_epoch: 3,
+        sequence_base: -1,
+        transactional: true,
+        control: true,
+        log_append_time: None,
+        records: vec![(
+            0,
+            bytes_record(
+                Some(&[0, 0, 0, kind]),
+                Some(&[0, 0, 0, 0, 0, 5]),
+                Some(NOW_MS),
+            ),
+        )],
     };
     let mut cases = vec![
         plain(vec![(0, bytes_record(None, None, Some(0)))]),
@@ -383,6 +419,8 @@ fn foreign_cases() -> Vec<ForeignBatch> {
             transactional: true,
             ..plain(vec![(0, bytes_record(Some(b"t"), Some(b"x"), Some(1)))])
         },
+        marker(1, 56),
+        marker(0, 90),
         ForeignBatch {
             log_append_time: Some(NOW_MS + 1),
             ..plain(vec![
@@ -408,6 +446,7 @@ fn foreign_cases() -> Vec<ForeignBatch> {
             producer_epoch: if idempotent { rng.i16(0..100) } else { -1 },
             sequence_base: if idempotent { rng.i32(0..1 << 20) } else { -1 },
             transactional: idempotent && rng.bool(),
+            control: false,
             log_append_time: rng.bool().then(|| rng.i64(0..4_000_000_000_000)),
             records,
         });
@@ -424,12 +463,13 @@ fn write_spec(cases: &[ForeignBatch]) -> String {
         writeln!(
             spec,
             "batch offset_base={} producer_id={} producer_epoch={} base_sequence={} \
-             transactional={} log_append_time={log_append_time}",
+             transactional={} control={} log_append_time={log_append_time}",
             case.offset_base,
             case.producer_id,
             case.producer_epoch,
             case.sequence_base,
             u8::from(case.transactional),
+            u8::from(case.control),
         )
         .expect("write to String");
         for (offset_delta, record) in &case.records {
@@ -476,7 +516,20 @@ fn check_foreign(decoded: &DecodedBatch, case: &ForeignBatch) {
     );
     assert_eq!(h.sequence_base, case.sequence_base);
     assert_eq!(h.is_transactional(), case.transactional);
-    assert!(!h.is_control());
+    assert_eq!(h.is_control(), case.control);
+    if case.control {
+        let record = &decoded.records[0];
+        let marker = ControlRecord::parse(record.key.as_deref(), record.value.as_deref())
+            .expect("a marker kafka-python's builder made decodes");
+        let kind = case.records[0].1.key.as_ref().expect("a key")[3];
+        let expected = if kind == 1 {
+            ControlType::Commit
+        } else {
+            ControlType::Abort
+        };
+        assert_eq!(marker.kind, expected);
+        assert_eq!(marker.coordinator_epoch, 5);
+    }
     assert_eq!(h.offset_delta_last, *offset_delta_last);
     assert_eq!(h.record_count as usize, case.records.len());
     assert_eq!(

@@ -28,7 +28,8 @@ import struct
 import sys
 
 from kafka.partitioner.default import murmur2
-from kafka.record.default_records import DefaultRecordBatch, DefaultRecordBatchBuilder
+from kafka.record.default_records import (
+    ControlRecord, DefaultRecordBatch, DefaultRecordBatchBuilder)
 from kafka.record.memory_records import MemoryRecords
 from kafka.record.util import calc_crc32c
 
@@ -36,6 +37,7 @@ ATTRIBUTES_OFFSET = 21
 CRC_OFFSET = 17
 MAX_TIMESTAMP_OFFSET = 35
 LOG_APPEND_TIME = 0x08
+CONTROL = 0x20
 # Must match PARTITION_COUNTS in tests/kafka/compat.rs.
 PARTITION_COUNTS = [1, 2, 3, 7, 12, 1000, 2147483647]
 
@@ -73,6 +75,12 @@ def dump(data):
                          "headers={}".format(record.offset, record.timestamp,
                                              record.timestamp_type, show(record.key),
                                              show(record.value), len(record.headers)))
+            if isinstance(record, ControlRecord):
+                # kafka-python decodes the control key; the value is Kafka's
+                # EndTransactionMarker: version int16, coordinatorEpoch int32.
+                _, coordinator_epoch = struct.unpack(">hi", bytes(record.value)[:6])
+                lines.append("control version={} type={} coordinator_epoch={}".format(
+                    record.version, record.type, coordinator_epoch))
             for key, value in record.headers:
                 lines.append("header key={} value={}".format(show(key.encode("utf-8")),
                                                              show(value)))
@@ -117,6 +125,14 @@ def build(spec, records):
     # The builder leaves the base offset to the broker; set it as a broker would. It is not
     # covered by the CRC.
     struct.pack_into(">q", buffer, 0, int(spec["offset_base"]))
+    if spec.get("control") == "1":
+        # Control batches are written by Kafka's broker (WriteTxnMarkers), not by
+        # producers: set the attribute bit as the broker's MemoryRecords.withEndTransactionMarker
+        # leaves it, and the CRC over it.
+        attributes, = struct.unpack_from(">h", buffer, ATTRIBUTES_OFFSET)
+        struct.pack_into(">h", buffer, ATTRIBUTES_OFFSET, attributes | CONTROL)
+        crc = calc_crc32c(memoryview(buffer)[ATTRIBUTES_OFFSET:])
+        struct.pack_into(">I", buffer, CRC_OFFSET, crc)
     if spec["log_append_time"] != "-":
         # What Kafka's broker does in place (DefaultRecordBatch.setMaxTimestamp).
         attributes, = struct.unpack_from(">h", buffer, ATTRIBUTES_OFFSET)

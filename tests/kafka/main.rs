@@ -4,6 +4,7 @@
 
 mod compat;
 mod stored_batches;
+mod transactional;
 
 /// Helpers shared by the Kafka interop tests (`tests/support/`).
 #[path = "../support"]
