@@ -242,7 +242,7 @@ impl super::Admin {
                 .collect();
             transactions::list(read)?
                 .into_iter()
-                .map(|(id, r)| Ok(describe(id, r, &names)))
+                .map(|(id, r)| Ok(describe(id, &r, &names)))
                 .collect()
         })
     }
@@ -260,7 +260,7 @@ impl super::Admin {
     }
 }
 
-fn describe(id: String, r: TxnRecord, names: &BTreeMap<u32, String>) -> TransactionInfo {
+fn describe(id: String, r: &TxnRecord, names: &BTreeMap<u32, String>) -> TransactionInfo {
     TransactionInfo {
         transactional_id: id,
         producer_id: r.producer_id,
@@ -303,10 +303,10 @@ pub(super) fn check_transactions(
         for message in producers::check_trees(read, &partitions, next_id)? {
             note(message);
         }
-        let mut open: BTreeMap<(u32, u32, i64), ()> = BTreeMap::new();
-        for (topic, partition, _, producer) in producers::open_all(read)? {
-            open.insert((topic, partition, producer), ());
-        }
+        let mut open: std::collections::BTreeSet<(u32, u32, i64)> = producers::open_all(read)?
+            .into_iter()
+            .map(|(topic, partition, _, producer)| (topic, partition, producer))
+            .collect();
         for (id, record) in transactions::list(read)? {
             if record.producer_id >= next_id {
                 note(format!(
@@ -326,11 +326,7 @@ pub(super) fn check_transactions(
                 if !partitions.contains_key(&topic) {
                     continue;
                 }
-                if open
-                    .remove(&(topic, partition, record.producer_id))
-                    .is_none()
-                    && ongoing
-                {
+                if !open.remove(&(topic, partition, record.producer_id)) && ongoing {
                     note(format!(
                         "transactional id {id:?} holds topic #{topic} partition {partition} open, but the partition has no open transaction of producer {}",
                         record.producer_id
@@ -338,7 +334,7 @@ pub(super) fn check_transactions(
                 }
             }
         }
-        for (topic, partition, producer) in open.keys() {
+        for (topic, partition, producer) in &open {
             note(format!(
                 "topic #{topic} partition {partition} has an open transaction of producer {producer} that no transactional id holds"
             ));
@@ -349,4 +345,42 @@ pub(super) fn check_transactions(
         note(format!("transactions: {e}"));
     }
     report.problems.extend(problems);
+}
+
+/// How long an idle producer's state, and a transactional id with no transaction open, are
+/// kept (Kafka's `transactional.id.expiration.ms` default): 7 days.
+pub(super) const EXPIRATION_MS: i64 = 7 * 24 * 3600 * 1000;
+
+impl Brooklet {
+    /// Forgets transactional ids with no transaction open and producer state in partitions
+    /// that have not changed for [`EXPIRATION_MS`], so neither grows without bound. The
+    /// current instances of the ids kept keep their state. Returns how many entries went.
+    pub(super) fn expire_producers(&self) -> Result<u64> {
+        let now = super::now_ms();
+        let before = now.saturating_sub(EXPIRATION_MS);
+        let due = self.with_snapshot(|read| {
+            let ids = transactions::list(read)?;
+            let old_id = ids
+                .iter()
+                .any(|(_, r)| r.state != TransactionState::Ongoing && r.updated_ms < before);
+            Ok(old_id || producers::any_idle(read, before)?)
+        })?;
+        if !due {
+            return Ok(0);
+        }
+        let mut txn = self.inner.engine.begin_write()?;
+        let mut removed = 0;
+        let mut keep = std::collections::BTreeSet::new();
+        for (id, record) in transactions::list(&txn)? {
+            if record.state != TransactionState::Ongoing && record.updated_ms < before {
+                transactions::remove(&mut txn, &id)?;
+                removed += 1;
+            } else {
+                keep.insert(record.producer_id);
+            }
+        }
+        removed += producers::expire(&mut txn, before, &keep)?;
+        txn.commit(Durability::Immediate)?;
+        Ok(removed)
+    }
 }

@@ -22,17 +22,21 @@ pub struct MaintenanceReport {
     pub compaction: CompactionReport,
     /// Transactions aborted because their process died or they ran past their timeout.
     pub transactions_aborted: u64,
+    /// Idle producer state and transactional ids forgotten after 7 days without change
+    /// (Kafka's `transactional.id.expiration.ms`).
+    pub producers_expired: u64,
 }
 
 impl Admin {
     /// Applies retention to every partition now: drops every segment past `retention.ms`
     /// or `retention.bytes`; aborts transactions whose process died or that ran past
-    /// their timeout; then compacts compacted topics (see [`Admin::compact`]),
+    /// their timeout; forgets producers idle for 7 days; then compacts compacted topics (see [`Admin::compact`]),
     /// skipping partitions this handle already found clean and that have not changed
     /// since. Each step is its own short commit, so producers interleave.
     pub fn maintain(&self) -> Result<MaintenanceReport> {
         let mut report = self.apply_retention()?;
         report.transactions_aborted = self.db.abort_expired_transactions()? as u64;
+        report.producers_expired = self.db.expire_producers()?;
         report.compaction = self.compact_all(true)?;
         Ok(report)
     }

@@ -130,6 +130,9 @@ pub struct TransactionalProducer {
     _liveness: Option<crate::os::LivenessGuard>,
 }
 
+/// A group's offsets sent in a transaction: (topic, partition, offset) each.
+type GroupOffsets = (GroupMetadata, Vec<(Arc<TopicMeta>, u32, u64)>);
+
 /// Records and offsets of the transaction in progress.
 #[derive(Debug, Default)]
 struct Pending {
@@ -142,7 +145,7 @@ struct Pending {
     /// The partition of each record sent, in send order.
     order: Vec<(u32, u32)>,
     /// Group offsets to commit with the transaction.
-    offsets: Vec<(GroupMetadata, Vec<(Arc<TopicMeta>, u32, u64)>)>,
+    offsets: Vec<GroupOffsets>,
 }
 
 impl Brooklet {
@@ -553,7 +556,7 @@ fn store_buffered(
 /// Commits each group's offsets of the transaction, checking member ownership.
 fn commit_group_offsets(
     txn: &mut WriteTransaction,
-    offsets: &[(GroupMetadata, Vec<(Arc<TopicMeta>, u32, u64)>)],
+    offsets: &[GroupOffsets],
     now: i64,
 ) -> Result<()> {
     for (group, list) in offsets {

@@ -55,7 +55,6 @@
 //!
 //! [`CorruptionKind::BadBatch`]: crate::CorruptionKind::BadBatch
 
-use super::control::ProducerStamp;
 use super::record::RecordSource;
 use super::record::{Record, TimestampType};
 use super::wire::{Reader, bad_batch, put_varint, put_varlong, varint_size, varlong_size};
@@ -99,6 +98,26 @@ pub const MAX_BATCH_SIZE: usize = 1_048_588;
 /// Largest encoded record (its length prefix included): what fits in a batch of one.
 pub const MAX_RECORD_SIZE: usize = MAX_BATCH_SIZE - BATCH_HEADER_SIZE;
 const _: () = assert!(MAX_BATCH_SIZE <= i32::MAX as usize);
+
+/// The producer fields of a batch: who wrote it, and where it falls in their sequence.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ProducerStamp {
+    /// Kafka's `producerId`.
+    pub producer_id: i64,
+    /// Kafka's `producerEpoch`.
+    pub producer_epoch: i16,
+    /// Kafka's `baseSequence`: the sequence number of the batch's first record.
+    pub sequence_base: i32,
+    /// Whether the batch is part of a transaction (attribute bit 4).
+    pub transactional: bool,
+}
+
+/// Adds `n` to a sequence number, wrapping from `i32::MAX` to 0 as Kafka's producer does.
+#[must_use]
+pub fn sequence_add(sequence: i32, n: u32) -> i32 {
+    let wrapped = (i64::from(sequence) + i64::from(n)) % (i64::from(i32::MAX) + 1);
+    i32::try_from(wrapped).expect("reduced modulo 2^31")
+}
 
 /// The fixed header of a batch, parsed without touching its records.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -1,6 +1,6 @@
-//! Kafka's producer fields and transaction markers: the [`ProducerStamp`] an idempotent or
-//! transactional producer puts in each batch header, and the control batches that end a
-//! transaction in each partition it wrote ([`encode_control_batch`], [`ControlRecord`]).
+//! Kafka's transaction markers: the control batches that end a transaction in each
+//! partition it wrote ([`encode_control_batch`], [`ControlRecord`]), stamped with the
+//! producer's [`ProducerStamp`].
 //!
 //! A control batch is what Kafka's broker writes for `WriteTxnMarkers`: attributes
 //! transactional (bit 4) and control (bit 5), the producer's id and epoch, `baseSequence`
@@ -8,30 +8,10 @@
 //! 0 abort, 1 commit) and whose value is the end-transaction marker (`version: int16 = 0`,
 //! `coordinatorEpoch: int32`).
 
-use super::batch::{ATTR_CONTROL, OFF_ATTRIBUTES, OFF_CRC, encode_source_into};
+use super::batch::{ATTR_CONTROL, OFF_ATTRIBUTES, OFF_CRC, ProducerStamp, encode_source_into};
 use super::record::{Record, TimestampType};
 use super::wire::{Reader, bad_batch};
 use crate::error::Result;
-
-/// The producer fields of a batch: who wrote it, and where it falls in their sequence.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct ProducerStamp {
-    /// Kafka's `producerId`.
-    pub producer_id: i64,
-    /// Kafka's `producerEpoch`.
-    pub producer_epoch: i16,
-    /// Kafka's `baseSequence`: the sequence number of the batch's first record.
-    pub sequence_base: i32,
-    /// Whether the batch is part of a transaction (attribute bit 4).
-    pub transactional: bool,
-}
-
-/// Adds `n` to a sequence number, wrapping from `i32::MAX` to 0 as Kafka's producer does.
-#[must_use]
-pub fn sequence_add(sequence: i32, n: u32) -> i32 {
-    let wrapped = (i64::from(sequence) + i64::from(n)) % (i64::from(i32::MAX) + 1);
-    i32::try_from(wrapped).expect("reduced modulo 2^31")
-}
 
 /// The kind of a control record.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -116,7 +96,7 @@ pub(crate) fn encode_control_batch(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kafka::batch::verify_batch;
+    use crate::kafka::batch::{sequence_add, verify_batch};
     use crate::kafka::records::decode_batch;
 
     #[test]

@@ -33,7 +33,8 @@ pub use batch::{
     BATCH_HEADER_SIZE, BatchHeader, MAX_BATCH_SIZE, MAX_RECORD_SIZE, encode_batch,
     encode_batch_into, verify_batch,
 };
-pub use control::{ControlRecord, ControlType, ProducerStamp, sequence_add};
+pub use batch::{ProducerStamp, sequence_add};
+pub use control::{ControlRecord, ControlType};
 pub use partitioner::{murmur2, partition_for_key, to_positive};
 pub use record::{Header, Record, StoredRecord, TimestampType};
 pub use records::{DecodedBatch, RecordRef, Records, decode_batch};

@@ -23,9 +23,10 @@ use crate::engine::WriteTransaction;
 use crate::error::{Error, PageId, Result};
 use crate::kafka::TimestampType;
 use crate::kafka::batch::{
-    BATCH_HEADER_SIZE, BatchHeader, MAX_BATCH_SIZE, encode_source_into, set_leader_epoch,
+    BATCH_HEADER_SIZE, BatchHeader, MAX_BATCH_SIZE, ProducerStamp, encode_source_into,
+    sequence_add, set_leader_epoch,
 };
-use crate::kafka::control::{ControlType, ProducerStamp, encode_control_batch, sequence_add};
+use crate::kafka::control::{ControlType, encode_control_batch};
 use crate::kafka::send::{RecordSource, Run};
 
 /// Where a run of appended records landed.

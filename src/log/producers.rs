@@ -421,6 +421,40 @@ pub(crate) fn trim_aborted(
     Ok(())
 }
 
+/// Whether some producer's state has not changed since `before_ms`.
+pub(crate) fn any_idle(read: &impl TreeRead, before_ms: i64) -> Result<bool> {
+    for item in read.range(TREE_PRODUCERS, &[][..]..)? {
+        let (_, value) = item?;
+        if ProducerState::decode(&value)?.updated_ms < before_ms {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Forgets the state of producers that have stored nothing in a partition since
+/// `before_ms` (Kafka's `producer.id.expiration.ms`), except those in `keep`. Returns how
+/// many entries went. Such a producer's next send there must start at sequence 0 again.
+pub(crate) fn expire(
+    txn: &mut WriteTransaction,
+    before_ms: i64,
+    keep: &std::collections::BTreeSet<i64>,
+) -> Result<u64> {
+    let mut old = Vec::new();
+    for item in txn.range(TREE_PRODUCERS, &[][..]..)? {
+        let (key, value) = item?;
+        let (.., producer) = split_offset_key(TREE_PRODUCERS, &key)?;
+        let state = ProducerState::decode(&value)?;
+        if state.updated_ms < before_ms && !keep.contains(&producer.cast_signed()) {
+            old.push(key.clone());
+        }
+    }
+    for key in &old {
+        txn.remove(TREE_PRODUCERS, key)?;
+    }
+    Ok(old.len() as u64)
+}
+
 /// Drops every partition's producer state of a deleted topic.
 pub(crate) fn drop_topic(txn: &mut WriteTransaction, topic_id: u32) -> Result<()> {
     let low = offset_key(topic_id, 0, 0);

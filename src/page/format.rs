@@ -591,7 +591,7 @@ pub struct TxnIdHead {
     pub producer_id: I64,
     /// The epoch of the current instance.
     pub epoch: I16,
-    /// 0 Empty, 1 Ongoing, 2 CompleteCommit, 3 CompleteAbort.
+    /// 0 `Empty`, 1 `Ongoing`, 2 `CompleteCommit`, 3 `CompleteAbort`.
     pub state: u8,
     /// 0.
     pub reserved: u8,

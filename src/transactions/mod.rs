@@ -175,12 +175,18 @@ pub(crate) fn put(txn: &mut WriteTransaction, id: &str, record: &TxnRecord) -> R
     txn.insert_pending(TREE_TXN_IDS, id.as_bytes(), &record.encode())
 }
 
+/// Removes a transactional id's record.
+pub(crate) fn remove(txn: &mut WriteTransaction, id: &str) -> Result<()> {
+    txn.remove(TREE_TXN_IDS, id.as_bytes())?;
+    Ok(())
+}
+
 /// Every transactional id and its record, in id order.
 pub(crate) fn list(read: &impl TreeRead) -> Result<Vec<(String, TxnRecord)>> {
     read.range(TREE_TXN_IDS, &[][..]..)?
         .map(|item| {
             let (key, value) = item?;
-            let id = String::from_utf8(key.to_vec())
+            let id = String::from_utf8(key)
                 .map_err(|_| Error::bad_value(TREE_TXN_IDS, "transactional id is not UTF-8"))?;
             Ok((id, TxnRecord::decode(&value)?))
         })

@@ -247,13 +247,16 @@ impl Json {
 // ---------------------------------------------------------------------------------------
 // What the script read.
 
+/// A partition as the script read it: log start, end, segments, bytes, last stable offset.
+type PartitionView = (u64, u64, u32, u64, u64);
+
 #[derive(Debug, Default)]
 struct SpecView {
     commit: BTreeMap<String, Json>,
     /// (name, partition count, configs), in id order.
     topics: Vec<(String, u32, BTreeMap<String, String>)>,
     /// (topic, partition) -> (`log_start`, `next_offset`, segments, bytes)
-    partitions: BTreeMap<(String, u32), (u64, u64, u32, u64, u64)>,
+    partitions: BTreeMap<(String, u32), PartitionView>,
     records: BTreeMap<(String, u32), Vec<StoredRecord>>,
 }
 

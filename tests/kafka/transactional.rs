@@ -65,22 +65,7 @@ fn kafka_python_decodes_transactional_batches_and_markers() {
     let page_size = u64::from(db.page_size());
     drop(db);
 
-    let file = std::fs::File::open(&path).expect("open file");
-    let mut copies = Vec::new();
-    for (i, s) in segments.iter().enumerate() {
-        let mut bytes = vec![0u8; s.bytes_used as usize];
-        file.read_exact_at(&mut bytes, u64::from(s.first_page) * page_size)
-            .expect("read segment");
-        let copy = dir.path().join(format!("segment-{i}"));
-        std::fs::write(&copy, bytes).expect("write copy");
-        copies.push(copy);
-    }
-    let out = dir.path().join("dump.txt");
-    let mut command = Command::new("python3");
-    command.arg(SCRIPT).arg(&out).args(&copies);
-    let status = command.status().expect("run python3");
-    assert!(status.success(), "kafka_python_segments.py failed");
-    let dump = std::fs::read_to_string(&out).expect("dump");
+    let dump = dump_segments(&path, &segments, page_size, dir.path());
 
     let mut batches: Expected = Vec::new();
     let mut counts: Vec<i64> = Vec::new();
@@ -136,4 +121,29 @@ fn kafka_python_decodes_transactional_batches_and_markers() {
         sequence += count;
     }
     assert_eq!(sequence, 21, "all 20 aborted records were stored");
+}
+
+/// Copies each segment's bytes from the file and returns kafka-python's dump of them.
+fn dump_segments(
+    path: &std::path::Path,
+    segments: &[SegmentInfo],
+    page_size: u64,
+    dir: &std::path::Path,
+) -> String {
+    let file = std::fs::File::open(path).expect("open file");
+    let mut copies = Vec::new();
+    for (i, s) in segments.iter().enumerate() {
+        let mut bytes = vec![0u8; s.bytes_used as usize];
+        file.read_exact_at(&mut bytes, u64::from(s.first_page) * page_size)
+            .expect("read segment");
+        let copy = dir.join(format!("segment-{i}"));
+        std::fs::write(&copy, bytes).expect("write copy");
+        copies.push(copy);
+    }
+    let out = dir.join("dump.txt");
+    let mut command = Command::new("python3");
+    command.arg(SCRIPT).arg(&out).args(&copies);
+    let status = command.status().expect("run python3");
+    assert!(status.success(), "kafka_python_segments.py failed");
+    std::fs::read_to_string(&out).expect("dump")
 }
