@@ -8,6 +8,11 @@
 mod basic;
 mod crash;
 mod idempotent_model;
+mod zombie;
+
+use std::ffi::OsStr;
+use std::io::Write;
+use std::process::{Child, Command, Stdio};
 
 use brooklet::{Brooklet, FetchLimits, Isolation};
 
@@ -41,10 +46,37 @@ fn read_values(
 
 /// The name the test harness gives `function` of the module `module_path` (its
 /// `module_path!()`): the path without the crate's name, as `--exact` matches it.
-#[allow(dead_code)]
 fn test_name(module_path: &str, function: &str) -> String {
     let (_crate, module) = module_path
         .split_once("::")
         .expect("a module of the test binary");
     format!("{module}::{function}")
+}
+
+/// Starts this test binary again on test `function` of `module_path` alone, with `env`
+/// set, stdout piped (for the child's lines) and stderr inherited.
+fn spawn_child(module_path: &str, function: &str, env: &[(&str, &OsStr)]) -> Child {
+    let exe = std::env::current_exe().expect("test binary path");
+    let mut command = Command::new(exe);
+    command
+        .args([
+            "--exact",
+            test_name(module_path, function).as_str(),
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    command.spawn().expect("spawn a child process")
+}
+
+/// Prints one line on stdout and flushes it, so that a kill cannot keep it in a buffer.
+fn say(line: &str) {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{line}").expect("write stdout");
+    out.flush().expect("flush stdout");
 }
