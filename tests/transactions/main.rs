@@ -8,6 +8,7 @@
 mod basic;
 mod crash;
 mod idempotent_model;
+mod kill;
 mod zombie;
 
 use std::ffi::OsStr;
