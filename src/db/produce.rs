@@ -20,13 +20,13 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+use super::idempotent::{Advances, Idempotence, append_idempotent};
 use super::{Brooklet, now_ms};
 use crate::TxnId;
 use crate::catalog::TopicMeta;
 use crate::engine::WriteTransaction;
 use crate::error::{Error, Result};
 use crate::kafka::send::{Gathered, PackedRecords, RecordSource, SendRecords};
-use super::idempotent::{Advances, Idempotence, append_idempotent};
 use crate::kafka::{BorrowedRecord, Record, partition_for_key};
 use crate::log::append::append;
 use crate::pager::Durability;
@@ -307,29 +307,29 @@ impl Brooklet {
             })
             .collect();
         for ((_, p, slot), (topic, members)) in &runs {
-            let appended = if let Some(idempotence) =
-                reqs.get(*slot).and_then(|r| r.idempotence.as_ref())
-            {
-                let run = Gathered {
-                    picks: members
-                        .iter()
-                        .map(|&(i, j)| (&reqs[i].records, j))
-                        .collect(),
+            // A retry of an idempotent send that was stored returns the first try's time.
+            let (appended, append_ms) =
+                if let Some(idempotence) = reqs.get(*slot).and_then(|r| r.idempotence.as_ref()) {
+                    let run = Gathered {
+                        picks: members
+                            .iter()
+                            .map(|&(i, j)| (&reqs[i].records, j))
+                            .collect(),
+                    };
+                    append_idempotent(txn, (topic, *p), &run, now, idempotence, advances)?
+                } else if let [only] = reqs
+                    && members.len() == only.records.count()
+                {
+                    (append(txn, topic, *p, &only.records, now, None)?, now)
+                } else {
+                    let records = Gathered {
+                        picks: members
+                            .iter()
+                            .map(|&(i, j)| (&reqs[i].records, j))
+                            .collect(),
+                    };
+                    (append(txn, topic, *p, &records, now, None)?, now)
                 };
-                append_idempotent(txn, (topic, *p), &run, now, idempotence, advances)?
-            } else if let [only] = reqs
-                && members.len() == only.records.count()
-            {
-                append(txn, topic, *p, &only.records, now, None)?
-            } else {
-                let records = Gathered {
-                    picks: members
-                        .iter()
-                        .map(|&(i, j)| (&reqs[i].records, j))
-                        .collect(),
-                };
-                append(txn, topic, *p, &records, now, None)?
-            };
             crate::log::retention::apply(txn, topic, *p, now)?;
             for (n, &(i, j)) in members.iter().enumerate() {
                 results[i][j] = RecordMetadata {
@@ -338,7 +338,7 @@ impl Brooklet {
                     timestamp_ms: match topic.config.timestamp_type {
                         crate::kafka::TimestampType::LogAppendTime => appended.timestamp_ms,
                         crate::kafka::TimestampType::CreateTime => {
-                            reqs[i].records.timestamp_ms(j).unwrap_or(now)
+                            reqs[i].records.timestamp_ms(j).unwrap_or(append_ms)
                         }
                     },
                 };

@@ -249,11 +249,9 @@ impl World {
         let result = self.send(sent.before.clone(), sent.partition, sent.records.clone());
         if remembered {
             let metas = result.unwrap_or_else(|e| panic!("{label}: retry of send {h}: {e}"));
-            // Offsets only: see `a_duplicate_returns_the_stored_timestamps` for timestamps.
             assert_eq!(
-                places(&metas),
-                places(&sent.metas),
-                "{label}: a duplicate returns the original offsets"
+                metas, sent.metas,
+                "{label}: a duplicate returns the original offsets and timestamps"
             );
             tally.duplicates += 1;
         } else {
@@ -317,10 +315,6 @@ impl World {
     }
 }
 
-fn places(metas: &[RecordMetadata]) -> Vec<(u32, u64)> {
-    metas.iter().map(|m| (m.partition, m.offset)).collect()
-}
-
 #[test]
 fn idempotent_retries_store_each_send_once() {
     let started = std::time::Instant::now();
@@ -343,37 +337,60 @@ fn idempotent_retries_store_each_send_once() {
     );
 }
 
-/// Defect: a retry that finds its send stored returns, for records without a timestamp of
-/// their own, the retry's clock instead of the timestamp stored with them
-/// (`Brooklet::apply_group` builds the metadata of a duplicate from `now`; the stored
-/// create time was the first try's `now`). The offsets are right.
+/// A retry that finds its send stored returns the timestamps stored, not its own clock:
+/// for records without a timestamp of their own, the first try's time (a regression test:
+/// the metadata of a duplicate used to carry the retry's `now`), in a `CreateTime` and a
+/// `LogAppendTime` topic.
 #[test]
-#[ignore = "defect: a duplicate's metadata carries the retry's time, not the stored timestamp"]
 fn a_duplicate_returns_the_stored_timestamps() {
     let db = Brooklet::open_storage(Arc::new(MemStorage::new()), options()).expect("open");
+    let log_append =
+        TopicConfig::from_pairs([("message.timestamp.type", "LogAppendTime")]).expect("config");
     db.admin()
-        .create_topic(TOPIC, 1, TopicConfig::default())
+        .create_topic("create", 1, TopicConfig::default())
+        .expect("topic");
+    db.admin()
+        .create_topic("append", 1, log_append)
         .expect("topic");
     let producer = db.producer().idempotent().expect("idempotent");
-    let before = producer.idempotence().expect("state");
-    let first = producer
-        .send_to(TOPIC, 0, Record::value("once"))
-        .expect("send");
-    std::thread::sleep(std::time::Duration::from_millis(5));
-    let retry = db
-        .producer()
-        .with_idempotence(before)
-        .send_to(TOPIC, 0, Record::value("once"))
-        .expect("retry");
-    let stored = db
-        .fetch(TOPIC, 0, 0, brooklet::FetchLimits::default())
-        .expect("fetch")
-        .records;
-    assert_eq!(stored.len(), 1);
-    assert_eq!(retry.offset, first.offset);
-    assert_eq!(first.timestamp_ms, stored[0].timestamp_ms);
-    assert_eq!(
-        retry.timestamp_ms, stored[0].timestamp_ms,
-        "the stored timestamp"
-    );
+    let records = || {
+        vec![
+            Record::value("own time").with_timestamp(1_000),
+            Record::value("no time"),
+        ]
+    };
+    for topic in ["create", "append"] {
+        let before = producer.idempotence().expect("state");
+        let first = producer.send_batch_to(topic, 0, records()).expect("send");
+        // The clock must move on for the retry to see another `now`.
+        let moved = first[1].timestamp_ms + 2;
+        while brooklet_now_ms() < moved {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        let retry = db
+            .producer()
+            .with_idempotence(before)
+            .send_batch_to(topic, 0, records())
+            .expect("retry");
+        let stored = db
+            .fetch(topic, 0, 0, brooklet::FetchLimits::default())
+            .expect("fetch")
+            .records;
+        assert_eq!(stored.len(), 2, "{topic}: stored once");
+        let stored_meta: Vec<(u64, i64)> =
+            stored.iter().map(|r| (r.offset, r.timestamp_ms)).collect();
+        let meta = |m: &[RecordMetadata]| -> Vec<(u64, i64)> {
+            m.iter().map(|m| (m.offset, m.timestamp_ms)).collect()
+        };
+        assert_eq!(meta(&first), stored_meta, "{topic}: the first try");
+        assert_eq!(meta(&retry), stored_meta, "{topic}: the retry");
+    }
+}
+
+/// Milliseconds since the Unix epoch, as brooklet's clock reads them.
+fn brooklet_now_ms() -> i64 {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970");
+    i64::try_from(since.as_millis()).expect("fits")
 }
