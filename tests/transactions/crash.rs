@@ -76,7 +76,7 @@ fn record(k: u32, i: u32) -> (u32, Record) {
 /// Parses a value written by [`record`]: (transaction, record, count).
 fn parse(value: &[u8]) -> (u32, u32, u32) {
     let text = std::str::from_utf8(value).expect("UTF-8 value");
-    let mut fields = text.split(':').map(|f| f.parse::<u32>());
+    let mut fields = text.split(':').map(str::parse::<u32>);
     let mut next = || fields.next().and_then(Result::ok).expect("a number");
     (next(), next(), next())
 }

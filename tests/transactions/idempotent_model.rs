@@ -212,7 +212,11 @@ impl World {
                         .count()
                 })
                 .sum();
-            assert_eq!(*next as usize, stored, "{label}: next sequence of {tp}");
+            assert_eq!(
+                usize::try_from(*next).ok(),
+                Some(stored),
+                "{label}: next sequence of {tp}"
+            );
         }
         tally.sends += 1;
     }

@@ -325,6 +325,115 @@ fn appearances(db: &Brooklet, isolation: Isolation) -> BTreeMap<(u32, u64), u32>
     seen
 }
 
+/// What the kills did.
+struct Run {
+    kills_per_slot: Vec<u32>,
+    /// The group's progress (committed input records) right after each kill.
+    kill_progress: Vec<u64>,
+    /// When the group had committed every input record.
+    done_at: Duration,
+}
+
+/// Runs the workers, kills one at each seeded point of the progress (after a short seeded
+/// delay) and restarts it, until the group has committed every input record; then stops
+/// them.
+fn run_workers(
+    db: &Brooklet,
+    (path, stop): (&Path, &Path),
+    counts: &Arc<Counts>,
+    started: Instant,
+) -> Run {
+    let total = RECORDS_PER_PARTITION * u64::from(PARTITIONS);
+    let mut rng = fastrand::Rng::with_seed(SEED);
+    let mut thresholds: Vec<u64> = (0..KILLS)
+        .map(|_| rng.u64(total / 50..total * 9 / 10))
+        .collect();
+    thresholds.sort_unstable();
+    let mut workers: Vec<Worker> = (0..WORKERS)
+        .map(|slot| Worker::spawn(slot, path, stop, counts))
+        .collect();
+    let mut kills_per_slot = vec![0u32; WORKERS];
+    let mut kill_progress = Vec::new();
+    let progress = || committed(db).iter().sum::<u64>();
+    for threshold in thresholds {
+        wait_running(&mut workers, started, || progress() >= threshold);
+        std::thread::sleep(Duration::from_millis(rng.u64(0..40)));
+        let slot = rng.usize(..WORKERS);
+        workers[slot].kill();
+        kills_per_slot[slot] += 1;
+        kill_progress.push(progress());
+        workers[slot] = Worker::spawn(slot, path, stop, counts);
+    }
+    let ends = vec![RECORDS_PER_PARTITION; PARTITIONS as usize];
+    wait_running(&mut workers, started, || committed(db) == ends);
+    let done_at = started.elapsed();
+    std::fs::write(stop, "stop").expect("write the stop file");
+    for (slot, w) in workers.iter_mut().enumerate() {
+        w.finish(slot);
+    }
+    Run {
+        kills_per_slot,
+        kill_progress,
+        done_at,
+    }
+}
+
+/// Waits until `done`, checking that every worker still runs.
+fn wait_running(workers: &mut [Worker], started: Instant, mut done: impl FnMut() -> bool) {
+    loop {
+        for (slot, w) in workers.iter_mut().enumerate() {
+            w.check_running(slot);
+        }
+        if done() {
+            return;
+        }
+        assert!(
+            started.elapsed() < RUN_DEADLINE,
+            "the workers did not get there in {RUN_DEADLINE:?}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Checks the output once every input record is committed: no transaction is left open,
+/// and each input record is in `out` once for `read_committed` readers. Returns the
+/// duplicates `read_uncommitted` readers see and the aborted transactions indexed.
+fn check_output(db: &Brooklet) -> (u64, usize) {
+    // Open transactions of the killed workers were aborted by their successors.
+    db.admin().maintain().expect("maintain");
+    for p in 0..PARTITIONS {
+        assert_eq!(
+            db.last_stable_offset(OUT, p).expect("lso"),
+            db.end_offset(OUT, p).expect("end"),
+            "out/{p}: no transaction is left open"
+        );
+    }
+    let committed_view = appearances(db, Isolation::ReadCommitted);
+    for p in 0..PARTITIONS {
+        for o in 0..RECORDS_PER_PARTITION {
+            let times = committed_view.get(&(p, o)).copied().unwrap_or(0);
+            assert_eq!(times, 1, "input {p}/{o} appears {times} times in out");
+        }
+    }
+    assert_eq!(
+        committed_view.len() as u64,
+        RECORDS_PER_PARTITION * u64::from(PARTITIONS)
+    );
+    let uncommitted_view = appearances(db, Isolation::ReadUncommitted);
+    let duplicates: u64 = uncommitted_view.values().map(|&n| u64::from(n) - 1).sum();
+    let aborted: usize = (0..PARTITIONS)
+        .map(|p| {
+            db.admin()
+                .aborted_transactions(OUT, p)
+                .expect("aborted")
+                .len()
+        })
+        .sum();
+    let report = db.admin().check().expect("check");
+    assert!(report.is_clean(), "check: {:?}", report.problems);
+    (duplicates, aborted)
+}
+
 #[test]
 fn exactly_once_through_sigkills_of_transactional_workers() {
     let started = Instant::now();
@@ -339,103 +448,21 @@ fn exactly_once_through_sigkills_of_transactional_workers() {
     }
     fill_input(&db);
     let total = RECORDS_PER_PARTITION * u64::from(PARTITIONS);
-    let ends = vec![RECORDS_PER_PARTITION; PARTITIONS as usize];
-
-    // Kills at seeded points of the progress, each after a short seeded delay.
-    let mut rng = fastrand::Rng::with_seed(SEED);
-    let mut thresholds: Vec<u64> = (0..KILLS)
-        .map(|_| rng.u64(total / 50..total * 9 / 10))
-        .collect();
-    thresholds.sort_unstable();
     let counts = Arc::new(Counts::default());
-    let mut workers: Vec<Worker> = (0..WORKERS)
-        .map(|slot| Worker::spawn(slot, &path, &stop, &counts))
-        .collect();
-    let mut kills_per_slot = vec![0u32; WORKERS];
-    let mut kill_progress = Vec::new();
-    for threshold in &thresholds {
-        loop {
-            assert!(
-                started.elapsed() < RUN_DEADLINE,
-                "no progress to {threshold}"
-            );
-            for (slot, w) in workers.iter_mut().enumerate() {
-                w.check_running(slot);
-            }
-            if committed(&db).iter().sum::<u64>() >= *threshold {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        std::thread::sleep(Duration::from_millis(rng.u64(0..40)));
-        let slot = rng.usize(..WORKERS);
-        workers[slot].kill();
-        kills_per_slot[slot] += 1;
-        kill_progress.push(committed(&db).iter().sum::<u64>());
-        workers[slot] = Worker::spawn(slot, &path, &stop, &counts);
-    }
-    let Some(done_at) = (loop {
-        for (slot, w) in workers.iter_mut().enumerate() {
-            w.check_running(slot);
-        }
-        if committed(&db) == ends {
-            break Some(started.elapsed());
-        }
-        if started.elapsed() > RUN_DEADLINE {
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }) else {
-        panic!(
-            "the group did not commit every input record: {:?}",
-            committed(&db)
-        );
-    };
-    std::fs::write(&stop, "stop").expect("write the stop file");
-    for (slot, w) in workers.iter_mut().enumerate() {
-        w.finish(slot);
-    }
-
-    // Open transactions of the killed workers were aborted by their successors.
-    db.admin().maintain().expect("maintain");
-    for p in 0..PARTITIONS {
-        assert_eq!(
-            db.last_stable_offset(OUT, p).expect("lso"),
-            db.end_offset(OUT, p).expect("end"),
-            "out/{p}: no transaction is left open"
-        );
-    }
-    let committed_view = appearances(&db, Isolation::ReadCommitted);
-    for p in 0..PARTITIONS {
-        for o in 0..RECORDS_PER_PARTITION {
-            let times = committed_view.get(&(p, o)).copied().unwrap_or(0);
-            assert_eq!(times, 1, "input {p}/{o} appears {times} times in out");
-        }
-    }
-    assert_eq!(committed_view.len() as u64, total);
-    let uncommitted_view = appearances(&db, Isolation::ReadUncommitted);
-    let duplicates: u64 = uncommitted_view.values().map(|&n| u64::from(n) - 1).sum();
-    let aborted: usize = (0..PARTITIONS)
-        .map(|p| {
-            db.admin()
-                .aborted_transactions(OUT, p)
-                .expect("aborted")
-                .len()
-        })
-        .sum();
-    let report = db.admin().check().expect("check");
-    assert!(report.is_clean(), "check: {:?}", report.problems);
+    let run = run_workers(&db, (&path, &stop), &counts, started);
+    let (duplicates, aborted) = check_output(&db);
     println!(
         "kill: {total} input records over {PARTITIONS} partitions, {WORKERS} workers, {KILLS} \
-         SIGKILLs (per slot {kills_per_slot:?}, at progress {kill_progress:?}); {} worker \
-         starts, {} transactions committed holding {} records, {} commits fenced by the \
+         SIGKILLs (per slot {:?}, at progress {:?}); {} worker starts, {} transactions committed holding {} records, {} commits fenced by the \
          group; read_committed: every record once; read_uncommitted: {duplicates} duplicates; \
          {aborted} aborted transactions indexed; all committed after {:.1} s, {:.1} s in all",
+        run.kills_per_slot,
+        run.kill_progress,
         counts.starts.load(Ordering::Relaxed),
         counts.transactions.load(Ordering::Relaxed),
         counts.records.load(Ordering::Relaxed),
         counts.group_fenced.load(Ordering::Relaxed),
-        done_at.as_secs_f64(),
+        run.done_at.as_secs_f64(),
         started.elapsed().as_secs_f64()
     );
 }
