@@ -310,6 +310,11 @@ fn verify_image(image: Vec<u8>, outcome: &Outcome, page_size: u32, label: &str) 
             .unwrap_or_else(|e| panic!("{label}: new instance of {id}: {e}"));
     }
     db.admin().maintain().expect("maintain");
+    let listed = db.admin().transactions().expect("transactions");
+    assert!(
+        listed.iter().all(|t| t.state != TransactionState::Ongoing),
+        "{label}: a transaction is still open: {listed:?}"
+    );
     for p in 0..OUT_PARTITIONS {
         let lso = db.last_stable_offset(OUT, p).expect("lso");
         let end = db.end_offset(OUT, p).expect("end");
