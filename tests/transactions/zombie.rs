@@ -6,6 +6,9 @@
 //! commit fail with [`Error::Fenced`] (A exits with [`EXIT_FENCED`]), and `read_committed`
 //! readers see B's records only.
 //!
+//! A second test kills A instead: its dead owner's transaction is aborted by the next
+//! maintenance, through the liveness lock that died with it.
+//!
 //! The children are this test binary run on `child_process` alone; the role comes in
 //! `BROOKLET_TXZ_ROLE` (without it, `child_process` does nothing).
 
@@ -246,4 +249,50 @@ fn a_fenced_instance_in_another_process_can_write_nothing() {
          (aborted); {:.1} s",
         started.elapsed().as_secs_f64()
     );
+}
+
+/// A's process is killed with its transaction stored ahead: its liveness lock dies with
+/// it, so the next maintenance (or open) aborts the transaction at once, long before its
+/// timeout, and no new instance of the id is needed.
+#[test]
+fn a_killed_instance_transaction_is_aborted_by_maintenance() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path: PathBuf = dir.path().join("k.brooklet");
+    let go = dir.path().join("go");
+    let db = Brooklet::open_with(&path, options()).expect("create");
+    db.admin()
+        .create_topic(TOPIC, 1, TopicConfig::default())
+        .expect("topic");
+    let mut a = spawn_child(
+        module_path!(),
+        "child_process",
+        &[
+            (ENV_ROLE, "zombie".as_ref()),
+            (ENV_PATH, path.as_os_str()),
+            (ENV_GO, go.as_os_str()),
+        ],
+    );
+    let mut a_out = BufReader::new(a.stdout.take().expect("stdout"));
+    let stored: u64 = wait_for(&mut a, &mut a_out, "STORED")[0]
+        .parse()
+        .expect("an offset");
+    assert_eq!(lso_and_end(&db), (0, stored), "A's records are held back");
+    a.kill().expect("SIGKILL");
+    a.wait().expect("wait for the killed child");
+    let report = db.admin().maintain().expect("maintain");
+    assert_eq!(
+        report.transactions_aborted, 1,
+        "the dead owner's transaction"
+    );
+    let (lso, end) = lso_and_end(&db);
+    assert_eq!(lso, end, "nothing is held back");
+    assert!(
+        read_values(&db, TOPIC, 0, Isolation::ReadCommitted)
+            .expect("read")
+            .is_empty()
+    );
+    let info = db.admin().describe_transaction(ID).expect("describe");
+    assert_eq!(info.state, brooklet::TransactionState::CompleteAbort);
+    let report = db.admin().check().expect("check");
+    assert!(report.is_clean(), "check: {:?}", report.problems);
 }
