@@ -58,8 +58,9 @@ pub(super) fn apply(advances: Advances) {
 }
 
 /// Appends an idempotent producer's records to one partition, stamped with its next
-/// sequences, or finds them already stored (a retry) and returns where they went. The
-/// sequences to advance go to `advances`.
+/// sequences, or finds them already stored (a retry) and returns where they went, with
+/// the append time their records without a timestamp of their own were given (`now`, or
+/// for a retry, the first try's time). The sequences to advance go to `advances`.
 pub(super) fn append_idempotent<S: RecordSource + ?Sized>(
     txn: &mut WriteTransaction,
     (topic, partition): (&TopicMeta, u32),
@@ -67,7 +68,7 @@ pub(super) fn append_idempotent<S: RecordSource + ?Sized>(
     now: i64,
     idempotence: &Arc<Idempotence>,
     advances: &mut Advances,
-) -> Result<Appended> {
+) -> Result<(Appended, i64)> {
     let tp = TopicPartition::new(topic.name.clone(), partition);
     let sequence_base = advances
         .iter()
@@ -88,21 +89,24 @@ pub(super) fn append_idempotent<S: RecordSource + ?Sized>(
     let count = u32::try_from(records.count()).expect("a send holds under 2^32 records");
     let key = (topic.id, partition);
     let appended = match producers::check_sequence(txn, key, &stamp, count, &tp.to_string())? {
-        Sequenced::Duplicate(sent) => Appended {
-            offset_base: sent.offset_first,
-            count: u64::from(count),
-            timestamp_ms: sent.timestamp_ms,
-        },
+        Sequenced::Duplicate(sent) => (
+            Appended {
+                offset_base: sent.offset_first,
+                count: u64::from(count),
+                timestamp_ms: sent.timestamp_ms,
+            },
+            sent.timestamp_ms,
+        ),
         Sequenced::Next => {
             let appended = append(txn, topic, partition, records, now, Some(&stamp))?;
             let send = StoredSend {
                 sequence_first: sequence_base,
                 sequence_last: sequence_add(sequence_base, count - 1),
                 offset_first: appended.offset_base,
-                timestamp_ms: appended.timestamp_ms,
+                timestamp_ms: now,
             };
             producers::record_send(txn, key, &stamp, send, now)?;
-            appended
+            (appended, now)
         }
     };
     advances.push((

@@ -307,7 +307,8 @@ impl Brooklet {
             })
             .collect();
         for ((_, p, slot), (topic, members)) in &runs {
-            let appended =
+            // A retry of an idempotent send that was stored returns the first try's time.
+            let (appended, append_ms) =
                 if let Some(idempotence) = reqs.get(*slot).and_then(|r| r.idempotence.as_ref()) {
                     let run = Gathered {
                         picks: members
@@ -319,7 +320,7 @@ impl Brooklet {
                 } else if let [only] = reqs
                     && members.len() == only.records.count()
                 {
-                    append(txn, topic, *p, &only.records, now, None)?
+                    (append(txn, topic, *p, &only.records, now, None)?, now)
                 } else {
                     let records = Gathered {
                         picks: members
@@ -327,7 +328,7 @@ impl Brooklet {
                             .map(|&(i, j)| (&reqs[i].records, j))
                             .collect(),
                     };
-                    append(txn, topic, *p, &records, now, None)?
+                    (append(txn, topic, *p, &records, now, None)?, now)
                 };
             crate::log::retention::apply(txn, topic, *p, now)?;
             for (n, &(i, j)) in members.iter().enumerate() {
@@ -337,7 +338,7 @@ impl Brooklet {
                     timestamp_ms: match topic.config.timestamp_type {
                         crate::kafka::TimestampType::LogAppendTime => appended.timestamp_ms,
                         crate::kafka::TimestampType::CreateTime => {
-                            reqs[i].records.timestamp_ms(j).unwrap_or(now)
+                            reqs[i].records.timestamp_ms(j).unwrap_or(append_ms)
                         }
                     },
                 };

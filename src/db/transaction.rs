@@ -527,7 +527,7 @@ fn store_buffered(
             sequence_first: stamp.sequence_base,
             sequence_last: sequence_add(stamp.sequence_base, count - 1),
             offset_first: appended.offset_base,
-            timestamp_ms: appended.timestamp_ms,
+            timestamp_ms: now,
         };
         producers::record_send(txn, *tp, &stamp, send, now)?;
         if open {

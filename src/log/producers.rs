@@ -35,7 +35,9 @@ pub(crate) const TREE_ABORTED: &str = "log.aborted";
 pub(crate) const KEPT_SENDS: usize = 5;
 
 /// One send a producer stored in a partition: its first and last sequence numbers, the
-/// offset of its first record and the timestamp it returned.
+/// offset of its first record and its append time (the timestamp of its records that
+/// carried none, and of all of them in a `LogAppendTime` topic), so that a retry returns
+/// the timestamps the first try stored.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct StoredSend {
     pub sequence_first: i32,

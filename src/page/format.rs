@@ -566,7 +566,8 @@ pub struct ProducerSend {
     pub sequence_last: I32,
     /// The offset of its first record.
     pub offset_first: U64,
-    /// The timestamp returned for it, ms since the Unix epoch.
+    /// Its append time (the timestamp of its records sent without one), ms since the Unix
+    /// epoch.
     pub timestamp_ms: I64,
 }
 
