@@ -387,7 +387,15 @@ one commit at a time (sticky partitioning); keyed records go to murmur2(key) lik
 Commits: records are committed as input arrives; whatever lines are already waiting (up to
 --batch records, 10000 by default, or 4 MiB) go into one atomic commit. With --acks, each record's `PARTITION
 OFFSET` is printed on stdout in input order once its commit has returned; nothing else goes
-to stdout. A summary goes to stderr.")]
+to stdout. A summary goes to stderr.
+
+With --transactional-id ID, each commit is one transaction of the transactional producer ID
+(Kafka's transactional.id): its records and a COMMIT marker in each partition they went to,
+stored together. Starting fences any earlier instance of ID (in any process) and aborts what
+it left open; a fenced instance stops with an error (exit 1), its open transaction aborted.
+--acks then prints offsets once each transaction has committed. With --idempotent, the run
+gets a producer id of its own and stamps its batches with it and with sequence numbers
+(Kafka's enable.idempotence).")]
 pub struct ProduceArgs {
     /// The brooklet file.
     pub file: PathBuf,
@@ -407,6 +415,30 @@ pub struct ProduceArgs {
     /// Print `PARTITION OFFSET` per record on stdout once committed.
     #[arg(long)]
     pub acks: bool,
+    /// Commit each batch of lines as one transaction of this transactional id.
+    #[arg(long, value_name = "ID", conflicts_with = "idempotent")]
+    pub transactional_id: Option<String>,
+    /// Stamp batches with a producer id and sequence numbers (an idempotent producer).
+    #[arg(long)]
+    pub idempotent: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum IsolationArg {
+    /// Records of committed transactions and records sent outside transactions, up to the
+    /// last stable offset (the first offset of a transaction still open).
+    ReadCommitted,
+    /// Every record up to the end, open and aborted transactions' included.
+    ReadUncommitted,
+}
+
+impl IsolationArg {
+    pub fn isolation(self) -> brooklet::Isolation {
+        match self {
+            Self::ReadCommitted => brooklet::Isolation::ReadCommitted,
+            Self::ReadUncommitted => brooklet::Isolation::ReadUncommitted,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -434,7 +466,8 @@ Without any of them the start is the beginning, except with --follow, where it i
 (only new records, like Kafka's console consumer).
 
 End: without --follow, the command reads up to the end offset each partition had when it
-started, then exits 0. With --follow it waits for new records. --timeout-ms MS ends it
+started (with --isolation read-committed, the default: up to its last stable offset), then
+exits 0. With --follow it waits for new records. --timeout-ms MS ends it
 (exit 0) after MS without a new record; --max N ends it (exit 0) after N records.
 Partitions are read in turn, so records of different partitions interleave.
 
@@ -446,6 +479,11 @@ JSON format: one object per line:
 timestamp is in milliseconds since the epoch; key, value and header values are UTF-8
 strings, null for null, or {\"base64\":\"...\"} (standard alphabet, padded) for bytes that
 are not UTF-8. headers keeps order and duplicates.
+
+Isolation (Kafka's isolation.level): read-committed (the default) prints records sent outside
+transactions and those of committed transactions, and stops before a transaction still open;
+read-uncommitted prints every record, open and aborted transactions' included. Transaction
+markers (control records) are never printed.
 
 With --group G the command is a member of consumer group G (created if new): it shares the
 topic's partitions with the group's other live members (other `consume --group G`
@@ -499,6 +537,9 @@ pub struct ConsumeArgs {
     /// Text format: print `key SEP value`.
     #[arg(long, value_name = "SEP")]
     pub key_separator: Option<String>,
+    /// Which records to read: read-committed skips aborted and open transactions.
+    #[arg(long, value_enum, default_value_t = IsolationArg::ReadCommitted)]
+    pub isolation: IsolationArg,
     /// With --group: the group drops this member after MS without a heartbeat.
     #[arg(
         long,

@@ -206,14 +206,7 @@ pub fn import(args: &ImportArgs) -> CliResult {
         Some(path) => Box::new(File::open(path).map_err(|e| io_error(path, &e))?),
     };
     let mut lines = Lines::spawn(input, args.commit.batch);
-    let mut sink = Sink {
-        db: &db,
-        topic: &args.topic,
-        durability: durability(args.commit.durability),
-        acks: None,
-        records: 0,
-        commits: 0,
-    };
+    let mut sink = Sink::new(&db, &args.topic, durability(args.commit.durability));
     let spin = spinner("importing");
     let result = loop {
         let (line_first, batch) = match lines.next_batch() {
