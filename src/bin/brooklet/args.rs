@@ -67,6 +67,9 @@ and exits 1 without changing it; any other existing file is refused (exit 1).")]
     /// List, describe, reset and delete consumer groups.
     #[command(subcommand)]
     Group(GroupCommand),
+    /// List and describe transactional ids (like Kafka's kafka-transactions.sh).
+    #[command(subcommand)]
+    Transactions(TransactionsCommand),
     /// Verify the whole file: exit 0 when clean, 1 with a list of problems, 3 when clean
     /// after rolling back a commit.
     #[command(after_help = "\
@@ -110,7 +113,8 @@ Counting pages by kind walks the whole file (as `check` does), so info takes tim
 large files. Like check, info opens the file read-only and never changes it; commits that
 opening rolled back are shown as `rolled back:` lines. It also prints the file's part of
 the library's `Brooklet::stats` (`file_stats` in --json): free pages and the runs they
-form, commits since the last durable one, and bytes the newest commit holds in its slot.")]
+form, commits since the last durable one, and bytes the newest commit holds in its slot.
+A partition whose last stable offset is below its end (a transaction is open) says so.")]
     Info {
         /// The brooklet file.
         file: PathBuf,
@@ -265,7 +269,9 @@ Examples:
   brooklet topic describe events.brooklet orders --json
 
 Offsets are `beginning..end`: the first offset still stored and the offset the next record
-gets.")]
+gets. `LSO: N` follows where a transaction still open holds the partition's last stable
+offset below the end (read-committed readers stop there); --json always has
+last_stable_offset.")]
     Describe {
         /// The brooklet file.
         file: PathBuf,
@@ -579,14 +585,16 @@ Partitions are those of the topics the members subscribe to and those the group 
 committed offsets for. COMMITTED is the next offset the group will read (`-` if none), END
 the partition's end offset, LAG the records between the committed offset (or the first
 offset still stored, if none) and the end, OWNER the member that owns the partition (`-` if
-none). A member is live while it heartbeats within its session timeout.
+none). A member is live while it heartbeats within its session timeout. A last column, LSO,
+appears when a transaction still open holds a partition's last stable offset below its end
+(read-committed members stop there); it is `-` for the other partitions.
 
 --json prints one object:
   {\"group\": \"billing\", \"generation\": 4, \"assignor\": \"range\",
    \"members\": [{\"id\": \"1f0c...\", \"pid\": 4242, \"topics\": [\"orders\"],
                 \"heartbeat_ms\": 1764151200000, \"live\": true}, ...],
    \"partitions\": [{\"topic\": \"orders\", \"partition\": 0, \"committed\": 120,
-                   \"end\": 150, \"lag\": 30, \"owner\": \"1f0c...\"}, ...]}
+                   \"end\": 150, \"last_stable_offset\": 150, \"lag\": 30, \"owner\": \"1f0c...\"}, ...]}
 lag is an integer; committed and owner are null when there is none.")]
     Describe {
         /// The brooklet file.
@@ -639,6 +647,45 @@ timeout).")]
         file: PathBuf,
         /// The group.
         group: String,
+    },
+}
+
+/// `transactions list --help` and `transactions describe --help`.
+const TRANSACTIONS_HELP: &str = "\
+Examples:
+  brooklet transactions list events.brooklet
+  brooklet transactions describe events.brooklet ledger-writer --json
+
+Columns: TRANSACTIONAL-ID; PRODUCER-ID and EPOCH of its current instance (a new instance
+raises the epoch, fencing the one before); STATE (Kafka's names: Empty, Ongoing,
+CompleteCommit, CompleteAbort); PARTITIONS its open transaction has stored records in
+(topic-partition, `-` if none); STARTED, when that transaction began (`-` if none is open).
+Finished ids are listed too. --json prints objects {\"transactional_id\", \"producer_id\",
+\"producer_epoch\", \"state\", \"partitions\": [{\"topic\", \"partition\"}], \"started_ms\",
+\"started\", \"updated_ms\", \"timeout_ms\"} (an array for list), started null when none is open.
+describe of an id the file does not hold is an error (exit 1).";
+
+#[derive(Debug, Subcommand)]
+pub enum TransactionsCommand {
+    /// List every transactional id, one per line after a header, with its state.
+    #[command(after_help = TRANSACTIONS_HELP)]
+    List {
+        /// The brooklet file.
+        file: PathBuf,
+        /// Print a JSON array.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one transactional id: producer id, epoch, state, partitions, start time.
+    #[command(after_help = TRANSACTIONS_HELP)]
+    Describe {
+        /// The brooklet file.
+        file: PathBuf,
+        /// The transactional id.
+        transactional_id: String,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
     },
 }
 

@@ -203,6 +203,7 @@ pub fn partitions_json(topic: &TopicDescription) -> Vec<Value> {
                 "partition": p.partition,
                 "beginning_offset": p.beginning_offset,
                 "end_offset": p.end_offset,
+                "last_stable_offset": p.last_stable_offset,
                 "bytes": p.bytes,
                 "segments": p.segments,
             })
@@ -315,8 +316,14 @@ fn info_text(out: &mut Out, file: &Path, info: &Info) -> CliResult {
             human_bytes(bytes)
         ))?;
         for p in &t.partitions {
+            // The last stable offset only where an open transaction holds it below the end.
+            let lso = if p.last_stable_offset == p.end_offset {
+                String::new()
+            } else {
+                format!(", last stable offset {}", p.last_stable_offset)
+            };
             out.line(&format!(
-                "    partition {}: offsets {}..{}, {}, {}",
+                "    partition {}: offsets {}..{}, {}, {}{lso}",
                 p.partition,
                 p.beginning_offset,
                 p.end_offset,
