@@ -710,7 +710,10 @@ kafka-segment: Kafka's own log layout under the directory --out (required): one
 TOPIC-PARTITION directory per partition holding one `<20-digit base offset>.log` file per
 segment, with the stored RecordBatch v2 bytes exactly as a Kafka segment file holds them
 (each batch's CRC is verified on the way). An empty partition gets an empty .log file named
-after its next offset. No index files are written.")]
+after its next offset. A segment holding the ABORT marker of an aborted transaction also gets
+Kafka's transaction index, `<base offset>.txnindex` (34-byte entries: version, producer id,
+first offset, marker offset, last stable offset after the marker); as in Kafka, segments
+without one get no file. No offset or time index files are written.")]
 pub struct ExportArgs {
     /// The brooklet file.
     pub file: PathBuf,

@@ -22,6 +22,7 @@ mod time;
 mod topic;
 mod transactions;
 mod transfer;
+mod txnindex;
 mod vacuum;
 
 use std::io::Write as _;
