@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use brooklet::{CheckReport, FileStats};
+use brooklet::{CheckReport, FileStats, PartitionInfo};
 use brooklet::{RecoveryReport, TopicDescription};
 use serde_json::{Value, json};
 
@@ -316,21 +316,26 @@ fn info_text(out: &mut Out, file: &Path, info: &Info) -> CliResult {
             human_bytes(bytes)
         ))?;
         for p in &t.partitions {
-            // The last stable offset only where an open transaction holds it below the end.
-            let lso = if p.last_stable_offset == p.end_offset {
-                String::new()
-            } else {
-                format!(", last stable offset {}", p.last_stable_offset)
-            };
-            out.line(&format!(
-                "    partition {}: offsets {}..{}, {}, {}{lso}",
-                p.partition,
-                p.beginning_offset,
-                p.end_offset,
-                counted(p.bytes, "byte"),
-                counted(u64::from(p.segments), "segment")
-            ))?;
+            out.line(&partition_line(p))?;
         }
     }
     Ok(())
+}
+
+/// One partition in `info`'s words; its last stable offset only where an open transaction
+/// holds it below the end.
+fn partition_line(p: &PartitionInfo) -> String {
+    let lso = if p.last_stable_offset == p.end_offset {
+        String::new()
+    } else {
+        format!(", last stable offset {}", p.last_stable_offset)
+    };
+    format!(
+        "    partition {}: offsets {}..{}, {}, {}{lso}",
+        p.partition,
+        p.beginning_offset,
+        p.end_offset,
+        counted(p.bytes, "byte"),
+        counted(u64::from(p.segments), "segment")
+    )
 }
