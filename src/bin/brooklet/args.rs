@@ -431,8 +431,7 @@ pub struct ProduceArgs {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum IsolationArg {
-    /// Records of committed transactions and records sent outside transactions, up to the
-    /// last stable offset (the first offset of a transaction still open).
+    /// Committed transactions and records outside any, up to the last stable offset.
     ReadCommitted,
     /// Every record up to the end, open and aborted transactions' included.
     ReadUncommitted,
@@ -594,7 +593,8 @@ appears when a transaction still open holds a partition's last stable offset bel
    \"members\": [{\"id\": \"1f0c...\", \"pid\": 4242, \"topics\": [\"orders\"],
                 \"heartbeat_ms\": 1764151200000, \"live\": true}, ...],
    \"partitions\": [{\"topic\": \"orders\", \"partition\": 0, \"committed\": 120,
-                   \"end\": 150, \"last_stable_offset\": 150, \"lag\": 30, \"owner\": \"1f0c...\"}, ...]}
+                   \"end\": 150, \"last_stable_offset\": 150, \"lag\": 30,
+                   \"owner\": \"1f0c...\"}, ...]}
 lag is an integer; committed and owner are null when there is none.")]
     Describe {
         /// The brooklet file.

@@ -380,6 +380,9 @@ fn mode(db: &Brooklet, args: &ProduceArgs, partitions: usize) -> CliResult<Mode>
     if let Some(id) = &args.transactional_id {
         let options = TransactionOptions {
             durability,
+            // The batch of lines is in memory already: holding all of it keeps each
+            // transaction one storage commit (records, markers and all).
+            buffer_bytes: usize::MAX,
             ..TransactionOptions::default()
         };
         let producer = db
