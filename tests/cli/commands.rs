@@ -1254,7 +1254,8 @@ fn group_list_and_describe_show_offsets_lag_and_owners_and_delete_removes_a_grou
     assert_eq!(group["members"], serde_json::json!([]));
     assert_eq!(
         group["partitions"],
-        serde_json::json!([{"topic": "t", "partition": 0, "committed": 3, "end": 10, "lag": 7, "owner": null}])
+        serde_json::json!([{"topic": "t", "partition": 0, "committed": 3, "end": 10,
+                            "last_stable_offset": 10, "lag": 7, "owner": null}])
     );
     assert!(group["partitions"][0]["lag"].is_u64());
 

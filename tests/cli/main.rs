@@ -10,6 +10,7 @@ mod import;
 mod live;
 mod messages;
 mod outputs;
+mod transactions;
 mod vacuum;
 
 /// Helpers shared by the CLI tests (`tests/support/`).

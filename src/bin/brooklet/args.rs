@@ -67,6 +67,9 @@ and exits 1 without changing it; any other existing file is refused (exit 1).")]
     /// List, describe, reset and delete consumer groups.
     #[command(subcommand)]
     Group(GroupCommand),
+    /// List and describe transactional ids (like Kafka's kafka-transactions.sh).
+    #[command(subcommand)]
+    Transactions(TransactionsCommand),
     /// Verify the whole file: exit 0 when clean, 1 with a list of problems, 3 when clean
     /// after rolling back a commit.
     #[command(after_help = "\
@@ -110,7 +113,8 @@ Counting pages by kind walks the whole file (as `check` does), so info takes tim
 large files. Like check, info opens the file read-only and never changes it; commits that
 opening rolled back are shown as `rolled back:` lines. It also prints the file's part of
 the library's `Brooklet::stats` (`file_stats` in --json): free pages and the runs they
-form, commits since the last durable one, and bytes the newest commit holds in its slot.")]
+form, commits since the last durable one, and bytes the newest commit holds in its slot.
+A partition whose last stable offset is below its end (a transaction is open) says so.")]
     Info {
         /// The brooklet file.
         file: PathBuf,
@@ -265,7 +269,9 @@ Examples:
   brooklet topic describe events.brooklet orders --json
 
 Offsets are `beginning..end`: the first offset still stored and the offset the next record
-gets.")]
+gets. `LSO: N` follows where a transaction still open holds the partition's last stable
+offset below the end (read-committed readers stop there); --json always has
+last_stable_offset.")]
     Describe {
         /// The brooklet file.
         file: PathBuf,
@@ -387,7 +393,15 @@ one commit at a time (sticky partitioning); keyed records go to murmur2(key) lik
 Commits: records are committed as input arrives; whatever lines are already waiting (up to
 --batch records, 10000 by default, or 4 MiB) go into one atomic commit. With --acks, each record's `PARTITION
 OFFSET` is printed on stdout in input order once its commit has returned; nothing else goes
-to stdout. A summary goes to stderr.")]
+to stdout. A summary goes to stderr.
+
+With --transactional-id ID, each commit is one transaction of the transactional producer ID
+(Kafka's transactional.id): its records and a COMMIT marker in each partition they went to,
+stored together. Starting fences any earlier instance of ID (in any process) and aborts what
+it left open; a fenced instance stops with an error (exit 1), its open transaction aborted.
+--acks then prints offsets once each transaction has committed. With --idempotent, the run
+gets a producer id of its own and stamps its batches with it and with sequence numbers
+(Kafka's enable.idempotence).")]
 pub struct ProduceArgs {
     /// The brooklet file.
     pub file: PathBuf,
@@ -407,6 +421,29 @@ pub struct ProduceArgs {
     /// Print `PARTITION OFFSET` per record on stdout once committed.
     #[arg(long)]
     pub acks: bool,
+    /// Commit each batch of lines as one transaction of this transactional id.
+    #[arg(long, value_name = "ID", conflicts_with = "idempotent")]
+    pub transactional_id: Option<String>,
+    /// Stamp batches with a producer id and sequence numbers (an idempotent producer).
+    #[arg(long)]
+    pub idempotent: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum IsolationArg {
+    /// Committed transactions and records outside any, up to the last stable offset.
+    ReadCommitted,
+    /// Every record up to the end, open and aborted transactions' included.
+    ReadUncommitted,
+}
+
+impl IsolationArg {
+    pub fn isolation(self) -> brooklet::Isolation {
+        match self {
+            Self::ReadCommitted => brooklet::Isolation::ReadCommitted,
+            Self::ReadUncommitted => brooklet::Isolation::ReadUncommitted,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -434,7 +471,8 @@ Without any of them the start is the beginning, except with --follow, where it i
 (only new records, like Kafka's console consumer).
 
 End: without --follow, the command reads up to the end offset each partition had when it
-started, then exits 0. With --follow it waits for new records. --timeout-ms MS ends it
+started (with --isolation read-committed, the default: up to its last stable offset), then
+exits 0. With --follow it waits for new records. --timeout-ms MS ends it
 (exit 0) after MS without a new record; --max N ends it (exit 0) after N records.
 Partitions are read in turn, so records of different partitions interleave.
 
@@ -446,6 +484,11 @@ JSON format: one object per line:
 timestamp is in milliseconds since the epoch; key, value and header values are UTF-8
 strings, null for null, or {\"base64\":\"...\"} (standard alphabet, padded) for bytes that
 are not UTF-8. headers keeps order and duplicates.
+
+Isolation (Kafka's isolation.level): read-committed (the default) prints records sent outside
+transactions and those of committed transactions, and stops before a transaction still open;
+read-uncommitted prints every record, open and aborted transactions' included. Transaction
+markers (control records) are never printed.
 
 With --group G the command is a member of consumer group G (created if new): it shares the
 topic's partitions with the group's other live members (other `consume --group G`
@@ -499,6 +542,9 @@ pub struct ConsumeArgs {
     /// Text format: print `key SEP value`.
     #[arg(long, value_name = "SEP")]
     pub key_separator: Option<String>,
+    /// Which records to read: read-committed skips aborted and open transactions.
+    #[arg(long, value_enum, default_value_t = IsolationArg::ReadCommitted)]
+    pub isolation: IsolationArg,
     /// With --group: the group drops this member after MS without a heartbeat.
     #[arg(
         long,
@@ -538,14 +584,17 @@ Partitions are those of the topics the members subscribe to and those the group 
 committed offsets for. COMMITTED is the next offset the group will read (`-` if none), END
 the partition's end offset, LAG the records between the committed offset (or the first
 offset still stored, if none) and the end, OWNER the member that owns the partition (`-` if
-none). A member is live while it heartbeats within its session timeout.
+none). A member is live while it heartbeats within its session timeout. A last column, LSO,
+appears when a transaction still open holds a partition's last stable offset below its end
+(read-committed members stop there); it is `-` for the other partitions.
 
 --json prints one object:
   {\"group\": \"billing\", \"generation\": 4, \"assignor\": \"range\",
    \"members\": [{\"id\": \"1f0c...\", \"pid\": 4242, \"topics\": [\"orders\"],
                 \"heartbeat_ms\": 1764151200000, \"live\": true}, ...],
    \"partitions\": [{\"topic\": \"orders\", \"partition\": 0, \"committed\": 120,
-                   \"end\": 150, \"lag\": 30, \"owner\": \"1f0c...\"}, ...]}
+                   \"end\": 150, \"last_stable_offset\": 150, \"lag\": 30,
+                   \"owner\": \"1f0c...\"}, ...]}
 lag is an integer; committed and owner are null when there is none.")]
     Describe {
         /// The brooklet file.
@@ -601,6 +650,45 @@ timeout).")]
     },
 }
 
+/// `transactions list --help` and `transactions describe --help`.
+const TRANSACTIONS_HELP: &str = "\
+Examples:
+  brooklet transactions list events.brooklet
+  brooklet transactions describe events.brooklet ledger-writer --json
+
+Columns: TRANSACTIONAL-ID; PRODUCER-ID and EPOCH of its current instance (a new instance
+raises the epoch, fencing the one before); STATE (Kafka's names: Empty, Ongoing,
+CompleteCommit, CompleteAbort); PARTITIONS its open transaction has stored records in
+(topic-partition, `-` if none); STARTED, when that transaction began (`-` if none is open).
+Finished ids are listed too. --json prints objects {\"transactional_id\", \"producer_id\",
+\"producer_epoch\", \"state\", \"partitions\": [{\"topic\", \"partition\"}], \"started_ms\",
+\"started\", \"updated_ms\", \"timeout_ms\"} (an array for list), started null when none is open.
+describe of an id the file does not hold is an error (exit 1).";
+
+#[derive(Debug, Subcommand)]
+pub enum TransactionsCommand {
+    /// List every transactional id, one per line after a header, with its state.
+    #[command(after_help = TRANSACTIONS_HELP)]
+    List {
+        /// The brooklet file.
+        file: PathBuf,
+        /// Print a JSON array.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one transactional id: producer id, epoch, state, partitions, start time.
+    #[command(after_help = TRANSACTIONS_HELP)]
+    Describe {
+        /// The brooklet file.
+        file: PathBuf,
+        /// The transactional id.
+        transactional_id: String,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum ExportFormat {
     /// JSON lines, as `consume --format json` prints them.
@@ -622,7 +710,10 @@ kafka-segment: Kafka's own log layout under the directory --out (required): one
 TOPIC-PARTITION directory per partition holding one `<20-digit base offset>.log` file per
 segment, with the stored RecordBatch v2 bytes exactly as a Kafka segment file holds them
 (each batch's CRC is verified on the way). An empty partition gets an empty .log file named
-after its next offset. No index files are written.")]
+after its next offset. A segment holding the ABORT marker of an aborted transaction also gets
+Kafka's transaction index, `<base offset>.txnindex` (34-byte entries: version, producer id,
+first offset, marker offset, last stable offset after the marker); as in Kafka, segments
+without one get no file. No offset or time index files are written.")]
 pub struct ExportArgs {
     /// The brooklet file.
     pub file: PathBuf,

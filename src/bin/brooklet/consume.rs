@@ -4,7 +4,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use brooklet::{Brooklet, ConsumedRecord, Consumer, ConsumerOptions, PartitionInfo, Position};
+use brooklet::{
+    Brooklet, ConsumedRecord, Consumer, ConsumerOptions, Isolation, PartitionInfo, Position,
+};
 
 use crate::args::{ConsumeArgs, ConsumeFormat};
 use crate::common::{Access, CliError, CliResult, Out, counted, note, open, progress};
@@ -29,7 +31,10 @@ pub fn run(args: &ConsumeArgs) -> CliResult {
         return run_group(args, group);
     }
     let db = open(&args.file, Access::Read)?;
-    let mut reader = db.reader().with_reset(Some(Position::Beginning));
+    let mut reader = db
+        .reader()
+        .with_reset(Some(Position::Beginning))
+        .with_isolation(args.isolation.isolation());
     let (stops, total) = assign(&db, &mut reader, args)?;
     let bar = progress(
         args.max.map_or(total, |m| m.min(total)),
@@ -98,8 +103,18 @@ pub fn run(args: &ConsumeArgs) -> CliResult {
     printer.out.flush()
 }
 
+/// Where a read without --follow stops in a partition: its end offset, or under
+/// read-committed its last stable offset (a transaction still open holds such a reader
+/// before its first record, so it could never reach the end).
+fn stop_for(p: &PartitionInfo, isolation: Isolation) -> u64 {
+    match isolation {
+        Isolation::ReadUncommitted => p.end_offset,
+        Isolation::ReadCommitted => p.last_stable_offset,
+    }
+}
+
 /// Assigns the partitions to read at their start positions. Without --follow, returns
-/// each partition's stop (its end offset at the start) and the records up to the stops.
+/// each partition's stop (see [`stop_for`]) and the records up to the stops.
 fn assign(
     db: &brooklet::Brooklet,
     reader: &mut brooklet::Reader,
@@ -130,11 +145,12 @@ fn assign(
         let position = reader
             .position(&args.topic, p.partition)
             .expect("just assigned");
-        if position >= p.end_offset {
+        let stop = stop_for(p, args.isolation.isolation());
+        if position >= stop {
             reader.unassign(&args.topic, p.partition);
         } else {
-            total += p.end_offset - position;
-            stops.insert(p.partition, p.end_offset);
+            total += stop - position;
+            stops.insert(p.partition, stop);
         }
     }
     Ok((stops, total))
@@ -196,7 +212,7 @@ fn run_group(args: &ConsumeArgs, group: &str) -> CliResult {
         description
             .partitions
             .iter()
-            .map(|p| (p.partition, p.end_offset))
+            .map(|p| (p.partition, stop_for(p, args.isolation.isolation())))
             .collect()
     };
     let session = Duration::from_millis(args.session_timeout_ms);
@@ -209,6 +225,7 @@ fn run_group(args: &ConsumeArgs, group: &str) -> CliResult {
         auto_commit_interval: None,
         session_timeout: session,
         heartbeat_interval: (session / 3).min(HEARTBEAT_MAX),
+        isolation: args.isolation.isolation(),
         ..ConsumerOptions::default()
     };
     let mut consumer = db.consumer(group, &[args.topic.as_str()], options)?;

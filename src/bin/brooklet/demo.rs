@@ -231,7 +231,8 @@ fn print_shares(out: &mut Out, shares: &[Share]) -> CliResult<u64> {
 /// The group as `group describe` shows it, and which member is which member id.
 fn print_group(db: &Brooklet, out: &mut Out, shares: &[Share]) -> CliResult {
     let description = db.admin().describe_group(GROUP)?;
-    for line in description_lines(&description) {
+    let unstable = crate::group::unstable_offsets(db, &description)?;
+    for line in description_lines(&description, &unstable) {
         out.line(&format!("    {line}"))?;
     }
     let labels: Vec<String> = shares

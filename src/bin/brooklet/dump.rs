@@ -5,7 +5,9 @@
 //! to open still shows them. Trees
 //! and segments come from the public API. A single page is classified as a header page, a
 //! data page of a segment (whose batch starts are listed), or a B-tree node whose checksum
-//! verifies; anything else (blob pages, free pages) is `unknown`.
+//! verifies; anything else (blob pages, free pages) is `unknown`. A data page's batches show
+//! the producer fields of idempotent and transactional batches, and a control batch its
+//! marker (COMMIT or ABORT).
 
 use std::fmt::Write as _;
 use std::fs::File;
@@ -17,13 +19,14 @@ use brooklet::format::{
     PageHeader, SLOT_BODY_START, SLOT_FIXED_SIZE, SLOT_FLAG_DURABLE, STATIC_HEADER_CRC_END,
     STATIC_HEADER_SIZE, SlotFixed, StaticHeader,
 };
+use brooklet::kafka::{ControlRecord, ControlType, decode_batch};
 use brooklet::{Brooklet, PAGE_SIZE_MAX, PAGE_SIZE_MIN};
 use serde_json::{Value, json};
 use zerocopy::little_endian::U32;
 use zerocopy::{FromBytes as _, FromZeros as _, IntoBytes as _};
 
 use crate::common::{Access, CliError, CliResult, Out, counted, io_error, open, sniff};
-use crate::segments::{self, SegmentRef};
+use crate::segments::{self, BatchAt, SegmentRef};
 use crate::time::format_time;
 
 /// A header page's static header and commit slot, decoded.
@@ -309,7 +312,7 @@ fn dump_page(
         return out.line(&value.to_string());
     }
     out.line(&format!("page {id} (page size {page_size})"))?;
-    print_object(out, "", &kind)?;
+    print_kind(out, &kind)?;
     hex_dump(out, &bytes, u64::from(id) * u64::from(page_size))
 }
 
@@ -375,16 +378,7 @@ fn data_page(
                 found
                     .iter()
                     .filter(|b| (page_start..page_end).contains(&b.position))
-                    .map(|b| {
-                        json!({
-                            "position": b.position,
-                            "base_offset": b.header.offset_base,
-                            "last_offset": b.header.offset_last(),
-                            "records": b.header.record_count,
-                            "bytes": b.header.size(),
-                            "max_timestamp": b.header.timestamp_max_ms,
-                        })
-                    })
+                    .map(|b| batch_json(&bytes, b))
                     .collect(),
             ),
             Err(problem) => json!({"error": problem}),
@@ -399,6 +393,99 @@ fn data_page(
         "segment_bytes": format!("{page_start}..{page_end} of {} used", seg.bytes_used),
         "batches_starting_here": batches,
     })
+}
+
+/// One batch as JSON: where it starts, its offsets, and the producer fields of an
+/// idempotent or transactional producer's batch; a control batch names its marker.
+fn batch_json(segment: &[u8], b: &BatchAt) -> Value {
+    let h = &b.header;
+    let mut value = json!({
+        "position": b.position,
+        "base_offset": h.offset_base,
+        "last_offset": h.offset_last(),
+        "records": h.record_count,
+        "bytes": h.size(),
+        "max_timestamp": h.timestamp_max_ms,
+    });
+    if h.producer_id >= 0 {
+        value["producer_id"] = json!(h.producer_id);
+        value["producer_epoch"] = json!(h.producer_epoch);
+        value["base_sequence"] = json!(h.sequence_base);
+    }
+    if h.is_transactional() {
+        value["transactional"] = json!(true);
+    }
+    if h.is_control() {
+        value["marker"] = json!(marker_name(&segment[b.position..]));
+    }
+    value
+}
+
+/// What a control batch's record says: `COMMIT marker` or `ABORT marker`.
+fn marker_name(batch: &[u8]) -> String {
+    let decoded = match decode_batch(batch) {
+        Ok(decoded) => decoded,
+        Err(e) => return format!("undecodable control batch: {e}"),
+    };
+    let Some(record) = decoded.records.first() else {
+        return "control batch without a record".to_owned();
+    };
+    match ControlRecord::parse(record.key.as_deref(), record.value.as_deref()) {
+        Ok(control) => match control.kind {
+            ControlType::Commit => "COMMIT marker".to_owned(),
+            ControlType::Abort => "ABORT marker".to_owned(),
+        },
+        Err(e) => format!("unknown control record: {e}"),
+    }
+}
+
+/// A batch as one line of text, from [`batch_json`]'s object.
+fn batch_line(b: &Value) -> String {
+    let mut line = format!(
+        "batch at byte {}: offsets {}..={}, {}, {}, max timestamp {}",
+        b["position"],
+        b["base_offset"],
+        b["last_offset"],
+        counted(b["records"].as_u64().unwrap_or(0), "record"),
+        counted(b["bytes"].as_u64().unwrap_or(0), "byte"),
+        b["max_timestamp"]
+    );
+    if b.get("producer_id").is_some() {
+        let _ = write!(
+            line,
+            ", producer {} epoch {} sequence {}",
+            b["producer_id"], b["producer_epoch"], b["base_sequence"]
+        );
+    }
+    if b.get("transactional").is_some() {
+        line.push_str(", transactional");
+    }
+    if let Some(Value::String(marker)) = b.get("marker") {
+        let _ = write!(line, ", {marker}");
+    }
+    line
+}
+
+/// The text form of a page's kind: its fields, with the batches of a data page one per
+/// line.
+fn print_kind(out: &mut Out, kind: &Value) -> CliResult {
+    let Some(Value::Array(batches)) = kind.get("batches_starting_here") else {
+        return print_object(out, "", kind);
+    };
+    let Value::Object(fields) = kind else {
+        return print_object(out, "", kind);
+    };
+    let rest: serde_json::Map<String, Value> = fields
+        .iter()
+        .filter(|(key, _)| *key != "batches_starting_here")
+        .map(|(key, value)| (key.clone(), value.clone()))
+        .collect();
+    print_object(out, "", &Value::Object(rest))?;
+    out.line("batches_starting_here:")?;
+    for batch in batches {
+        out.line(&format!("  {}", batch_line(batch)))?;
+    }
+    Ok(())
 }
 
 /// `xxd`-style lines; runs of identical lines are printed once, then `*`.

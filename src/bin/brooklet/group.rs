@@ -1,13 +1,13 @@
 //! The `group` commands: list, describe, reset and delete consumer groups.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use brooklet::{Assignor, GroupDescription, Position};
+use brooklet::{Assignor, Brooklet, Error, GroupDescription, Position};
 use serde_json::{Value, json};
 
 use crate::args::GroupCommand;
-use crate::common::{Access, CliError, CliResult, Out, note, open};
+use crate::common::{Access, CliError, CliResult, Out, aligned, note, open};
 
 pub fn run(command: GroupCommand) -> CliResult {
     match command {
@@ -57,11 +57,12 @@ fn list(file: &Path, as_json: bool) -> CliResult {
 fn describe(file: &Path, group: &str, as_json: bool) -> CliResult {
     let db = open(file, Access::Read)?;
     let description = db.admin().describe_group(group)?;
+    let unstable = unstable_offsets(&db, &description)?;
     let mut out = Out::new();
     if as_json {
-        out.line(&description_json(&description).to_string())?;
+        out.line(&description_json(&description, &unstable).to_string())?;
     } else {
-        for line in description_lines(&description) {
+        for line in description_lines(&description, &unstable) {
             out.line(&line)?;
         }
     }
@@ -77,7 +78,7 @@ pub fn assignor_name(assignor: Assignor) -> String {
     }
 }
 
-pub fn description_json(d: &GroupDescription) -> Value {
+pub fn description_json(d: &GroupDescription, unstable: &Unstable) -> Value {
     let members: Vec<Value> = d
         .members
         .iter()
@@ -100,6 +101,10 @@ pub fn description_json(d: &GroupDescription) -> Value {
                 "partition": p.partition,
                 "committed": p.committed,
                 "end": p.end,
+                "last_stable_offset": unstable
+                    .get(&(p.topic.clone(), p.partition))
+                    .copied()
+                    .unwrap_or(p.end),
                 "lag": p.lag,
                 "owner": p.owner,
             })
@@ -114,9 +119,12 @@ pub fn description_json(d: &GroupDescription) -> Value {
     })
 }
 
+/// Last stable offsets below the end, by (topic, partition).
+pub type Unstable = BTreeMap<(String, u32), u64>;
+
 /// The text form of `group describe`: a summary line, the members, and a table of
-/// partitions with aligned columns.
-pub fn description_lines(d: &GroupDescription) -> Vec<String> {
+/// partitions with aligned columns (an LSO column when `unstable` holds any).
+pub fn description_lines(d: &GroupDescription, unstable: &Unstable) -> Vec<String> {
     let live = d.members.iter().filter(|m| m.live).count();
     let mut lines = vec![format!(
         "Group: {}\tGeneration: {}\tAssignor: {}\tMembers: {} ({live} live)",
@@ -134,25 +142,6 @@ pub fn description_lines(d: &GroupDescription) -> Vec<String> {
             m.topics.join(",")
         ));
     }
-    let dash = || "-".to_owned();
-    let mut rows = vec![[
-        "TOPIC".to_owned(),
-        "PARTITION".to_owned(),
-        "COMMITTED".to_owned(),
-        "END".to_owned(),
-        "LAG".to_owned(),
-        "OWNER".to_owned(),
-    ]];
-    for p in &d.partitions {
-        rows.push([
-            p.topic.clone(),
-            p.partition.to_string(),
-            p.committed.map_or_else(dash, |c| c.to_string()),
-            p.end.to_string(),
-            p.lag.to_string(),
-            p.owner.clone().unwrap_or_else(dash),
-        ]);
-    }
     if d.partitions.is_empty() {
         lines.push(
             "no partitions: no member subscribes to a topic and no offsets are committed"
@@ -160,21 +149,50 @@ pub fn description_lines(d: &GroupDescription) -> Vec<String> {
         );
         return lines;
     }
-    let mut widths = [0usize; 6];
-    for row in &rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.len());
+    let dash = || "-".to_owned();
+    let mut header = ["TOPIC", "PARTITION", "COMMITTED", "END", "LAG", "OWNER"]
+        .map(str::to_owned)
+        .to_vec();
+    // The last stable offset only where an open transaction holds it below the end, in a
+    // last column, so the columns before it stay where scripts expect them.
+    if !unstable.is_empty() {
+        header.push("LSO".to_owned());
+    }
+    let mut rows = vec![header];
+    for p in &d.partitions {
+        let mut row = vec![
+            p.topic.clone(),
+            p.partition.to_string(),
+            p.committed.map_or_else(dash, |c| c.to_string()),
+            p.end.to_string(),
+            p.lag.to_string(),
+            p.owner.clone().unwrap_or_else(dash),
+        ];
+        if !unstable.is_empty() {
+            let lso = unstable.get(&(p.topic.clone(), p.partition));
+            row.push(lso.map_or_else(dash, u64::to_string));
+        }
+        rows.push(row);
+    }
+    lines.extend(aligned(&rows));
+    lines
+}
+
+/// The last stable offset of each of the group's partitions where it differs from the end
+/// offset (a transaction is open there). Partitions of topics deleted meanwhile are left
+/// out.
+pub fn unstable_offsets(db: &Brooklet, d: &GroupDescription) -> CliResult<Unstable> {
+    let mut out = Unstable::new();
+    for p in &d.partitions {
+        match db.last_stable_offset(&p.topic, p.partition) {
+            Ok(lso) if lso != p.end => {
+                out.insert((p.topic.clone(), p.partition), lso);
+            }
+            Ok(_) | Err(Error::UnknownTopic(_) | Error::UnknownPartition { .. }) => {}
+            Err(e) => return Err(e.into()),
         }
     }
-    for row in &rows {
-        let cells: Vec<String> = row
-            .iter()
-            .zip(widths)
-            .map(|(cell, w)| format!("{cell:<w$}"))
-            .collect();
-        lines.push(cells.join("  ").trim_end().to_owned());
-    }
-    lines
+    Ok(out)
 }
 
 fn reset(file: &Path, group: &str, to: Position, topic: Option<&str>) -> CliResult {

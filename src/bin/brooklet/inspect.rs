@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use brooklet::{CheckReport, FileStats};
+use brooklet::{CheckReport, FileStats, PartitionInfo};
 use brooklet::{RecoveryReport, TopicDescription};
 use serde_json::{Value, json};
 
@@ -203,6 +203,7 @@ pub fn partitions_json(topic: &TopicDescription) -> Vec<Value> {
                 "partition": p.partition,
                 "beginning_offset": p.beginning_offset,
                 "end_offset": p.end_offset,
+                "last_stable_offset": p.last_stable_offset,
                 "bytes": p.bytes,
                 "segments": p.segments,
             })
@@ -315,15 +316,26 @@ fn info_text(out: &mut Out, file: &Path, info: &Info) -> CliResult {
             human_bytes(bytes)
         ))?;
         for p in &t.partitions {
-            out.line(&format!(
-                "    partition {}: offsets {}..{}, {}, {}",
-                p.partition,
-                p.beginning_offset,
-                p.end_offset,
-                counted(p.bytes, "byte"),
-                counted(u64::from(p.segments), "segment")
-            ))?;
+            out.line(&partition_line(p))?;
         }
     }
     Ok(())
+}
+
+/// One partition in `info`'s words; its last stable offset only where an open transaction
+/// holds it below the end.
+fn partition_line(p: &PartitionInfo) -> String {
+    let lso = if p.last_stable_offset == p.end_offset {
+        String::new()
+    } else {
+        format!(", last stable offset {}", p.last_stable_offset)
+    };
+    format!(
+        "    partition {}: offsets {}..{}, {}, {}{lso}",
+        p.partition,
+        p.beginning_offset,
+        p.end_offset,
+        counted(p.bytes, "byte"),
+        counted(u64::from(p.segments), "segment")
+    )
 }

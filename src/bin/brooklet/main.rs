@@ -20,7 +20,9 @@ mod produce;
 mod segments;
 mod time;
 mod topic;
+mod transactions;
 mod transfer;
+mod txnindex;
 mod vacuum;
 
 use std::io::Write as _;
@@ -55,6 +57,7 @@ fn run(command: Command) -> CliResult {
         Command::Produce(args) => produce::run(&args),
         Command::Consume(args) => consume::run(&args),
         Command::Group(command) => group::run(command),
+        Command::Transactions(command) => transactions::run(command),
         Command::Check { file, json } => inspect::check(&file, json),
         Command::Info { file, json } => inspect::info(&file, json),
         Command::Dump { file, page, json } => dump::run(&file, page, json),

@@ -4,12 +4,19 @@
 //! thread blocks for one line, then takes every line already read (up to a batch limit)
 //! and commits them together: a burst of input becomes one commit, and a slow trickle
 //! (`tail -f`) is committed line by line without waiting for more.
+//!
+//! With `--transactional-id`, each such commit is one transaction (its records and a COMMIT
+//! marker per partition, in one storage commit); with `--idempotent`, one idempotent
+//! producer id stamps every commit's batches.
 
 use std::collections::VecDeque;
 use std::io::{self, BufRead as _};
 use std::sync::mpsc::{self, Receiver, SyncSender};
 
-use brooklet::{Brooklet, Durability, Header, Record, RecordMetadata};
+use brooklet::{
+    Brooklet, Durability, Header, Producer, Record, RecordMetadata, TransactionOptions,
+    TransactionalProducer,
+};
 
 use crate::args::{DurabilityArg, ProduceArgs};
 use crate::common::{Access, CliError, CliResult, Out, counted, describe, note, open};
@@ -156,17 +163,47 @@ pub fn durability(arg: DurabilityArg) -> Durability {
     }
 }
 
+/// What kind of producer a [`Sink`] commits with.
+pub enum Mode {
+    /// A new plain producer per commit.
+    Plain,
+    /// One idempotent producer id for the whole run.
+    Idempotent(Producer),
+    /// One transaction per commit. Keyless records without a partition go to `sticky`
+    /// modulo the partition count, moved on after each commit (as a new plain producer's
+    /// sticky partition is).
+    Transactional {
+        producer: Box<TransactionalProducer>,
+        partitions: u32,
+        sticky: u32,
+    },
+}
+
 /// Commits records, counts them, and prints acks.
 pub struct Sink<'a> {
     pub db: &'a Brooklet,
     pub topic: &'a str,
     pub durability: Durability,
+    pub mode: Mode,
     pub acks: Option<Out>,
     pub records: u64,
     pub commits: u64,
 }
 
-impl Sink<'_> {
+impl<'a> Sink<'a> {
+    /// A sink committing plainly to `topic`, without acks.
+    pub fn new(db: &'a Brooklet, topic: &'a str, durability: Durability) -> Self {
+        Self {
+            db,
+            topic,
+            durability,
+            mode: Mode::Plain,
+            acks: None,
+            records: 0,
+            commits: 0,
+        }
+    }
+
     /// Commits `records` in one commit, each to the partition paired with it (`None`: by
     /// key, or sticky); `lines` holds each one's input line number. If the commit is refused
     /// (a record too large, say), the records are sent one by one so that those before the
@@ -200,11 +237,50 @@ impl Sink<'_> {
         }
     }
 
-    fn send(&self, records: Vec<(Option<u32>, Record)>) -> brooklet::Result<Vec<RecordMetadata>> {
-        // A new producer per commit moves keyless records on to another partition, as
-        // Kafka's sticky partitioner does when a batch is complete.
-        let producer = self.db.producer().with_durability(self.durability);
-        producer.send_batch_routed(self.topic, records)
+    fn send(
+        &mut self,
+        records: Vec<(Option<u32>, Record)>,
+    ) -> brooklet::Result<Vec<RecordMetadata>> {
+        match &mut self.mode {
+            Mode::Plain => {
+                // A new producer per commit moves keyless records on to another partition,
+                // as Kafka's sticky partitioner does when a batch is complete.
+                let producer = self.db.producer().with_durability(self.durability);
+                producer.send_batch_routed(self.topic, records)
+            }
+            Mode::Idempotent(producer) => {
+                let sent = producer.send_batch_routed(self.topic, records)?;
+                // Keep the producer id and sequences; move the sticky partition on.
+                let mut state = producer.idempotence().expect("an idempotent producer");
+                state.sticky = state.sticky.wrapping_add(1);
+                *producer = self
+                    .db
+                    .producer()
+                    .with_durability(self.durability)
+                    .with_idempotence(state);
+                Ok(sent)
+            }
+            Mode::Transactional {
+                producer,
+                partitions,
+                sticky,
+            } => {
+                let mut txn = producer.begin()?;
+                for (partition, record) in records {
+                    // Dropping the transaction on an error aborts it.
+                    match partition {
+                        Some(p) => txn.send_to(self.topic, p, record)?,
+                        None if record.key.is_none() => {
+                            txn.send_to(self.topic, *sticky % *partitions, record)?;
+                        }
+                        None => txn.send(self.topic, record)?,
+                    }
+                }
+                let sent = txn.commit()?;
+                *sticky = sticky.wrapping_add(1);
+                Ok(sent)
+            }
+        }
     }
 
     fn acked(&mut self, metas: &[RecordMetadata]) -> CliResult {
@@ -262,14 +338,9 @@ pub fn run(args: &ProduceArgs) -> CliResult {
     if separator.is_some_and(<[u8]>::is_empty) {
         return Err(CliError::usage("--key-separator must not be empty"));
     }
-    let mut sink = Sink {
-        db: &db,
-        topic: &args.topic,
-        durability: durability(args.commit.durability),
-        acks: args.acks.then(Out::new),
-        records: 0,
-        commits: 0,
-    };
+    let mut sink = Sink::new(&db, &args.topic, durability(args.commit.durability));
+    sink.mode = mode(&db, args, partitions)?;
+    sink.acks = args.acks.then(Out::new);
     let mut lines = Lines::spawn(Box::new(io::stdin()), args.commit.batch);
     let result = loop {
         let (line_first, batch) = match lines.next_batch() {
@@ -300,6 +371,34 @@ pub fn run(args: &ProduceArgs) -> CliResult {
     };
     note(&sink.summary("produced", "to"));
     result
+}
+
+/// The producer `--transactional-id` or `--idempotent` asks for. Starting a transactional
+/// producer fences the id's earlier instance and aborts what it left open.
+fn mode(db: &Brooklet, args: &ProduceArgs, partitions: usize) -> CliResult<Mode> {
+    let durability = durability(args.commit.durability);
+    if let Some(id) = &args.transactional_id {
+        let options = TransactionOptions {
+            durability,
+            // The batch of lines is in memory already: holding all of it keeps each
+            // transaction one storage commit (records, markers and all).
+            buffer_bytes: usize::MAX,
+            ..TransactionOptions::default()
+        };
+        let producer = db
+            .transactional_producer_with(id, options)
+            .map_err(|e| CliError::failure(describe(&e)))?;
+        return Ok(Mode::Transactional {
+            producer: Box::new(producer),
+            partitions: u32::try_from(partitions).expect("at most 10000 partitions"),
+            sticky: fastrand::u32(..),
+        });
+    }
+    if args.idempotent {
+        let producer = db.producer().with_durability(durability).idempotent()?;
+        return Ok(Mode::Idempotent(producer));
+    }
+    Ok(Mode::Plain)
 }
 
 /// One input line as a record; `None` if a separator is expected and missing.

@@ -163,8 +163,14 @@ fn describe(file: &Path, topic: &str, as_json: bool) -> CliResult {
     ))?;
     out.line(&format!("Config: {}", description.config))?;
     for p in &description.partitions {
+        // The last stable offset only where an open transaction holds it below the end.
+        let lso = if p.last_stable_offset == p.end_offset {
+            String::new()
+        } else {
+            format!("\tLSO: {}", p.last_stable_offset)
+        };
         out.line(&format!(
-            "\tPartition: {}\tOffsets: {}..{}\tBytes: {}\tSegments: {}",
+            "\tPartition: {}\tOffsets: {}..{}\tBytes: {}\tSegments: {}{lso}",
             p.partition, p.beginning_offset, p.end_offset, p.bytes, p.segments
         ))?;
     }

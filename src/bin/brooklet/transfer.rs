@@ -1,5 +1,6 @@
 //! `brooklet export` and `brooklet import`.
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -14,6 +15,7 @@ use crate::json::{parse_record, record_line};
 use crate::output::Outputs;
 use crate::produce::{Lines, Sink, durability};
 use crate::segments;
+use crate::txnindex;
 
 /// Exports of at least this many records get a progress bar (on a terminal).
 const PROGRESS_RECORDS_MIN: u64 = 100_000;
@@ -140,15 +142,24 @@ fn segment_path(dir: &Path, topic: &str, partition: u32, base_offset: u64) -> Pa
         .join(format!("{base_offset:020}.log"))
 }
 
-fn export_segments(
+/// One partition's part of a kafka-segment export: its segments, and the aborted
+/// transactions of each segment's `.txnindex`.
+struct PartitionPlan<'a> {
+    partition: &'a PartitionInfo,
+    segments: Vec<segments::SegmentRef>,
+    aborted: BTreeMap<u64, Vec<brooklet::AbortedTransaction>>,
+}
+
+/// What a kafka-segment export writes, with every path checked against the brooklet file
+/// before any is written.
+fn plan_segments<'a>(
     db: &Brooklet,
     topic: &str,
-    partitions: &[PartitionInfo],
+    partitions: &'a [PartitionInfo],
     dir: &Path,
-    outputs: &mut Outputs,
-) -> CliResult {
-    // Every file to be written, checked against the brooklet file before any is written.
-    let mut plan: Vec<(&PartitionInfo, Vec<segments::SegmentRef>)> = Vec::new();
+    outputs: &Outputs,
+) -> CliResult<Vec<PartitionPlan<'a>>> {
+    let mut plan = Vec::new();
     for p in partitions {
         let list = segments::list(db, topic, p.partition)?;
         // Kafka keeps an empty active segment named after the next offset.
@@ -157,45 +168,89 @@ fn export_segments(
         } else {
             list.iter().map(|s| s.base_offset).collect()
         };
-        for base in bases {
+        for &base in &bases {
             outputs.refuse_database(&segment_path(dir, topic, p.partition, base))?;
         }
-        plan.push((p, list));
+        let aborted = db.admin().aborted_transactions(topic, p.partition)?;
+        let aborted = txnindex::by_segment(&aborted, &bases);
+        for &base in aborted.keys() {
+            outputs.refuse_database(&txnindex::path(dir, topic, p.partition, base))?;
+        }
+        plan.push(PartitionPlan {
+            partition: p,
+            segments: list,
+            aborted,
+        });
     }
+    Ok(plan)
+}
+
+fn export_segments(
+    db: &Brooklet,
+    topic: &str,
+    partitions: &[PartitionInfo],
+    dir: &Path,
+    outputs: &mut Outputs,
+) -> CliResult {
+    let plan = plan_segments(db, topic, partitions, dir, outputs)?;
     let bar = progress(
         partitions.iter().map(|p| p.bytes).sum(),
         64 << 20,
         "exporting",
     );
-    let mut files: u64 = 0;
-    let mut bytes_total: u64 = 0;
-    for (p, list) in &plan {
+    let (mut files, mut indexes, mut bytes_total) = (0u64, 0u64, 0u64);
+    for PartitionPlan {
+        partition: p,
+        segments: list,
+        aborted,
+    } in &plan
+    {
         outputs.create_dir_all(&dir.join(format!("{topic}-{}", p.partition)))?;
         if list.is_empty() {
             outputs.create(&segment_path(dir, topic, p.partition, p.end_offset))?;
             files += 1;
         }
+        let mut stable = txnindex::StableOffsets::default();
         for seg in list {
             let bytes = segments::read_verified(db, topic, p.partition, seg)?;
-            let path = segment_path(dir, topic, p.partition, seg.base_offset);
-            outputs
-                .create(&path)?
-                .write_all(&bytes)
-                .map_err(|e| io_error(&path, &e))?;
+            stable.scan(&bytes);
+            write_file(
+                outputs,
+                &segment_path(dir, topic, p.partition, seg.base_offset),
+                &bytes,
+            )?;
             files += 1;
             bytes_total += bytes.len() as u64;
             bar.inc(bytes.len() as u64);
+            if let Some(entries) = aborted.get(&seg.base_offset) {
+                let path = txnindex::path(dir, topic, p.partition, seg.base_offset);
+                write_file(outputs, &path, &stable.encode(entries))?;
+                indexes += 1;
+            }
         }
     }
     bar.finish_and_clear();
+    let indexes = if indexes == 0 {
+        String::new()
+    } else {
+        format!(" and {}", counted(indexes, "transaction index"))
+    };
     note(&format!(
-        "exported {} of {topic} as {} ({}) under {}",
+        "exported {} of {topic} as {} ({}){indexes} under {}",
         counted(partitions.len() as u64, "partition"),
         counted(files, "segment file"),
         counted(bytes_total, "byte"),
         dir.display()
     ));
     Ok(())
+}
+
+/// Writes one output file whole.
+fn write_file(outputs: &mut Outputs, path: &Path, bytes: &[u8]) -> CliResult {
+    outputs
+        .create(path)?
+        .write_all(bytes)
+        .map_err(|e| io_error(path, &e))
 }
 
 pub fn import(args: &ImportArgs) -> CliResult {
@@ -206,14 +261,7 @@ pub fn import(args: &ImportArgs) -> CliResult {
         Some(path) => Box::new(File::open(path).map_err(|e| io_error(path, &e))?),
     };
     let mut lines = Lines::spawn(input, args.commit.batch);
-    let mut sink = Sink {
-        db: &db,
-        topic: &args.topic,
-        durability: durability(args.commit.durability),
-        acks: None,
-        records: 0,
-        commits: 0,
-    };
+    let mut sink = Sink::new(&db, &args.topic, durability(args.commit.durability));
     let spin = spinner("importing");
     let result = loop {
         let (line_first, batch) = match lines.next_batch() {
