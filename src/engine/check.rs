@@ -75,7 +75,7 @@ impl CheckReport {
 }
 
 /// One bit per page: set once the page is accounted for (reachable or free). The check's
-/// memory is this bitmap (`page_count / 8` bytes, 128 MiB per TiB at 4 KiB pages) plus an
+/// memory is this bitmap (`page_count / 8` bytes, 32 MiB per TiB at 4 KiB pages) plus an
 /// amount bounded by the trees' depth and the commit slot; it never stores a page's kind.
 struct PageBitmap {
     words: Vec<u64>,

@@ -328,31 +328,37 @@ impl LogCheck<'_> {
             Err(e) => return self.error("data extents", &e),
         };
         let mut unclaimed: HashMap<u32, u32> = extents
-            .iter()
-            .map(|(first, count)| (first.0, *count))
+            .into_iter()
+            .map(|(first, count)| (first.0, count))
             .collect();
-        let mut claimed: HashMap<u32, String> = HashMap::new();
+        // The segment that claimed each extent, named only when a problem needs it.
+        let mut claimed: HashMap<u32, (PartitionId, u64)> = HashMap::new();
         for (&id, list) in segments {
             for (base, seg) in list {
-                let name = format!("{}: segment {base}", self.partition_name(id));
+                let name = |log: &Self| format!("{}: segment {base}", log.partition_name(id));
                 let page = Some(PageId(seg.first_page));
-                if let Some(other) = claimed.get(&seg.first_page) {
-                    let message = format!("{name}: its extent is also {other}'s");
+                if let Some(&(other_id, other_base)) = claimed.get(&seg.first_page) {
+                    let other = self.partition_name(other_id);
+                    let message = format!(
+                        "{}: its extent is also {other}: segment {other_base}'s",
+                        name(self)
+                    );
                     self.problem(page, message);
                     continue;
                 }
                 match unclaimed.remove(&seg.first_page) {
-                    None => self.problem(page, format!("{name}: not a data extent")),
+                    None => self.problem(page, format!("{}: not a data extent", name(self))),
                     Some(count) if count != seg.page_count => self.problem(
                         page,
                         format!(
-                            "{name}: names {} pages, its data extent has {count}",
+                            "{}: names {} pages, its data extent has {count}",
+                            name(self),
                             seg.page_count
                         ),
                     ),
                     Some(_) => {}
                 }
-                claimed.insert(seg.first_page, name);
+                claimed.insert(seg.first_page, (id, *base));
             }
         }
         let mut leaked: Vec<(u32, u32)> = unclaimed.into_iter().collect();
