@@ -112,9 +112,18 @@ impl PageBitmap {
         clear
     }
 
-    /// The pages whose bit is clear, rising.
+    /// The pages whose bit is clear, rising. Words with every bit set are skipped whole.
     fn clear_pages(&self) -> impl Iterator<Item = u64> + '_ {
-        (0..self.page_count).filter(|&id| !self.contains(id))
+        self.words
+            .iter()
+            .zip((0u64..).step_by(64))
+            .filter(|&(&bits, _)| bits != u64::MAX)
+            .flat_map(|(&bits, first)| {
+                (0..64)
+                    .filter(move |bit| bits & (1 << bit) == 0)
+                    .map(move |bit| first + bit)
+            })
+            .take_while(|&id| id < self.page_count)
     }
 
     /// Bytes held on the heap.
