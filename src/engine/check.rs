@@ -173,7 +173,9 @@ impl Marks {
                 ),
             );
         }
-        let pages = u64::from(first.0)..end.min(page_count);
+        // Empty, not reversed, when the run starts past the end (`range_mut` would panic).
+        let last = end.min(page_count);
+        let pages = u64::from(first.0).min(last)..last;
         if kind == "data" {
             for (&id, first_is_data) in self.pending.range_mut(pages.clone()) {
                 if !self.seen.contains(id) {
@@ -462,6 +464,17 @@ mod tests {
             let free = marks.report.pages_by_kind.get("free").copied();
             assert_eq!(free.unwrap_or(0), u64::from(page_count));
         }
+        // A run from past the end marks nothing, with pending data or without.
+        let mut marks = Marks::new(10, CheckReport::default());
+        marks.pending.insert(3, false);
+        marks.mark(PageId(20), 5, "data");
+        assert_eq!(marks.seen.clear_pages().count(), 10);
+        assert_eq!(
+            marks.report.problems.len(),
+            1,
+            "{:?}",
+            marks.report.problems
+        );
         // 1 TiB of 4 KiB pages: 2^28 pages, 32 MiB of bits.
         let tib = PageBitmap::new(1 << 28);
         assert_eq!(tib.heap_bytes(), 32 << 20);
