@@ -74,16 +74,95 @@ impl CheckReport {
     }
 }
 
-/// Tracks which pages have been accounted for.
+/// One bit per page: set once the page is accounted for (reachable or free). The check's
+/// memory is this bitmap (`page_count / 8` bytes, 32 MiB per TiB at 4 KiB pages) plus an
+/// amount bounded by the trees' depth and the commit slot; it never stores a page's kind.
+struct PageBitmap {
+    words: Vec<u64>,
+    page_count: u64,
+}
+
+impl PageBitmap {
+    fn new(page_count: u32) -> Self {
+        let page_count = u64::from(page_count);
+        let words = usize::try_from(page_count.div_ceil(64)).expect("a u32 page count fits");
+        Self {
+            words: vec![0; words],
+            page_count,
+        }
+    }
+
+    /// Where page `id`'s bit is: its word and mask. `id` is below the page count.
+    fn at(&self, id: u64) -> (usize, u64) {
+        assert!(id < self.page_count, "page {id} of {}", self.page_count);
+        let word = usize::try_from(id / 64).expect("below a u32 page count");
+        (word, 1 << (id % 64))
+    }
+
+    fn contains(&self, id: u64) -> bool {
+        let (word, mask) = self.at(id);
+        self.words[word] & mask != 0
+    }
+
+    /// Sets page `id`'s bit; true if it was clear.
+    fn insert(&mut self, id: u64) -> bool {
+        let (word, mask) = self.at(id);
+        let clear = self.words[word] & mask == 0;
+        self.words[word] |= mask;
+        clear
+    }
+
+    /// The pages whose bit is clear, rising. Words with every bit set are skipped whole.
+    fn clear_pages(&self) -> impl Iterator<Item = u64> + '_ {
+        self.words
+            .iter()
+            .zip((0u64..).step_by(64))
+            .filter(|&(&bits, _)| bits != u64::MAX)
+            .flat_map(|(&bits, first)| {
+                (0..64)
+                    .filter(move |bit| bits & (1 << bit) == 0)
+                    .map(move |bit| first + bit)
+            })
+            .take_while(|&id| id < self.page_count)
+    }
+
+    /// Bytes held on the heap.
+    #[cfg(test)]
+    fn heap_bytes(&self) -> usize {
+        self.words.capacity() * size_of::<u64>()
+    }
+}
+
+/// Tracks which pages have been accounted for. The first use of a page is counted under
+/// its kind; a second use is a problem. Only a bit is kept per page, so the kind that
+/// reached a page first is found again by a second walk ([`name_first_owners`]), made only
+/// when some page was reached twice, as on a damaged file.
 struct Marks {
-    owner: Vec<Option<&'static str>>,
+    seen: PageBitmap,
+    /// The pages the slot's pending data lies in, and whether a data extent reached each
+    /// first (bounded: the pending data fits the commit slot).
+    pending: BTreeMap<u64, bool>,
+    /// Pages reached twice: the problem's index in the report, the page, the second kind.
+    twice: Vec<(usize, u64, &'static str)>,
+    /// Second walk only: the pages reached twice, and the kind that reached each first.
+    first_owner: BTreeMap<u64, Option<&'static str>>,
     report: CheckReport,
 }
 
 impl Marks {
+    fn new(page_count: u32, report: CheckReport) -> Self {
+        Self {
+            seen: PageBitmap::new(page_count),
+            pending: BTreeMap::new(),
+            twice: Vec::new(),
+            first_owner: BTreeMap::new(),
+            report,
+        }
+    }
+
     fn mark(&mut self, first: PageId, count: u32, kind: &'static str) {
         let end = u64::from(first.0) + u64::from(count);
-        let page_count = self.owner.len() as u64;
+        let page_count = self.seen.page_count;
         if end > page_count {
             // One problem for the whole run: a count read from disk may be near 2^32.
             self.problem(
@@ -94,14 +173,26 @@ impl Marks {
                 ),
             );
         }
-        for id in u64::from(first.0)..end.min(page_count) {
-            let index = id as usize;
-            if let Some(prev) = self.owner[index] {
-                let page = PageId(u32::try_from(id).expect("below the page count"));
-                self.problem(Some(page), format!("used twice: as {prev} and as {kind}"));
-            } else {
-                self.owner[index] = Some(kind);
+        // Empty, not reversed, when the run starts past the end (`range_mut` would panic).
+        let last = end.min(page_count);
+        let pages = u64::from(first.0).min(last)..last;
+        if kind == "data" {
+            for (&id, first_is_data) in self.pending.range_mut(pages.clone()) {
+                if !self.seen.contains(id) {
+                    *first_is_data = true;
+                }
+            }
+        }
+        for id in pages {
+            if self.seen.insert(id) {
                 *self.report.pages_by_kind.entry(kind).or_insert(0) += 1;
+                if let Some(owner) = self.first_owner.get_mut(&id) {
+                    owner.get_or_insert(kind);
+                }
+            } else {
+                let page = PageId(u32::try_from(id).expect("below the page count"));
+                self.twice.push((self.report.problems.len(), id, kind));
+                self.problem(Some(page), twice_message(None, kind));
             }
         }
     }
@@ -116,6 +207,14 @@ impl Marks {
             _ => None,
         };
         self.problem(page, err.to_string());
+    }
+}
+
+/// The problem of a page reached twice, the second time as `kind`.
+fn twice_message(first: Option<&str>, kind: &str) -> String {
+    match first {
+        Some(first) => format!("used twice: as {first} and as {kind}"),
+        None => format!("reached twice (now as {kind})"),
     }
 }
 
@@ -159,45 +258,26 @@ impl Engine {
 }
 
 fn check_snapshot(pager: &Pager, read: &ReadTxn) -> CheckReport {
-    let state = read.state();
-    let slot = &state.slot;
-    let mut marks = Marks {
-        owner: vec![None; slot.page_count as usize],
-        report: CheckReport {
-            page_size: pager.page_size(),
-            page_count: slot.page_count,
-            txn: slot.txn.0,
-            recovery: pager.recovery_report(),
-            ..CheckReport::default()
-        },
+    let slot = &read.state().slot;
+    let report = CheckReport {
+        page_size: pager.page_size(),
+        page_count: slot.page_count,
+        txn: slot.txn.0,
+        recovery: pager.recovery_report(),
+        ..CheckReport::default()
     };
-    marks.mark(PageId(0), 2, "header");
-    check_free_list(pager, read, &mut marks);
-    check_journal(pager, read, &mut marks);
-    check_tree(read, slot.master_root, &mut marks);
-    for (name, root) in master_entries(read, &mut marks) {
-        if name == EXTENTS_TREE {
-            mark_extents(read, &root, &mut marks);
-            continue;
-        }
-        marks.report.tree_count += 1;
-        match decode_root(&root) {
-            Ok(ptr) => {
-                let entries = check_tree(read, Some(ptr), &mut marks);
-                marks.report.entry_count += entries;
-            }
-            Err(e) => marks.problem(None, format!("tree {name:?}: bad root pointer: {e}")),
-        }
-    }
-    // Pending data goes into data extents only.
+    let mut marks = Marks::new(slot.page_count, report);
     let page_size = u64::from(pager.page_size());
     for run in &slot.pending_data {
         for id in run.at / page_size..=(run.end() - 1) / page_size {
-            let owner = usize::try_from(id)
-                .ok()
-                .and_then(|i| marks.owner.get(i))
-                .copied();
-            if owner != Some(Some("data")) {
+            marks.pending.insert(id, false);
+        }
+    }
+    walk_pages(pager, read, &mut marks);
+    // Pending data goes into data extents only.
+    for run in &slot.pending_data {
+        for id in run.at / page_size..=(run.end() - 1) / page_size {
+            if marks.pending.get(&id) != Some(&true) {
                 let page = PageId(u32::try_from(id).unwrap_or(u32::MAX));
                 marks.problem(
                     Some(page),
@@ -206,18 +286,51 @@ fn check_snapshot(pager: &Pager, read: &ReadTxn) -> CheckReport {
             }
         }
     }
-    let leaked: Vec<usize> = marks
-        .owner
-        .iter()
-        .enumerate()
-        .filter(|(_, o)| o.is_none())
-        .map(|(i, _)| i)
-        .collect();
-    for id in leaked {
-        let page = PageId(u32::try_from(id).expect("page index fits u32"));
-        marks.problem(Some(page), "neither reachable nor free".to_owned());
+    let leaked = marks.seen.clear_pages().map(|id| Problem {
+        page: Some(PageId(u32::try_from(id).expect("page index fits u32"))),
+        message: "neither reachable nor free".to_owned(),
+    });
+    marks.report.problems.extend(leaked);
+    if !marks.twice.is_empty() {
+        name_first_owners(pager, read, &mut marks);
     }
     marks.report
+}
+
+/// Marks every page the snapshot reaches: the header, the free list, the journal, the
+/// master tree, every named tree and every data extent, always in the same order.
+fn walk_pages(pager: &Pager, read: &ReadTxn, marks: &mut Marks) {
+    marks.mark(PageId(0), 2, "header");
+    check_free_list(pager, read, marks);
+    check_journal(pager, read, marks);
+    check_tree(read, read.state().slot.master_root, marks);
+    for (name, root) in master_entries(read, marks) {
+        if name == EXTENTS_TREE {
+            mark_extents(read, &root, marks);
+            continue;
+        }
+        marks.report.tree_count += 1;
+        match decode_root(&root) {
+            Ok(ptr) => {
+                let entries = check_tree(read, Some(ptr), marks);
+                marks.report.entry_count += entries;
+            }
+            Err(e) => marks.problem(None, format!("tree {name:?}: bad root pointer: {e}")),
+        }
+    }
+}
+
+/// Names the kind that first reached each page reached twice, by walking the snapshot
+/// again in the same order with a fresh bitmap. Runs only on a damaged file; it holds one
+/// entry per page reached twice, as the report already holds one problem per such page.
+fn name_first_owners(pager: &Pager, read: &ReadTxn, marks: &mut Marks) {
+    let mut again = Marks::new(marks.report.page_count, CheckReport::default());
+    again.first_owner = marks.twice.iter().map(|&(_, id, _)| (id, None)).collect();
+    walk_pages(pager, read, &mut again);
+    for (index, id, kind) in std::mem::take(&mut marks.twice) {
+        let first = again.first_owner.get(&id).copied().flatten();
+        marks.report.problems[index].message = twice_message(first, kind);
+    }
 }
 
 /// Walks one tree, marking its pages and recording its problems; returns its entry count.
@@ -323,4 +436,104 @@ fn check_journal(pager: &Pager, read: &ReadTxn, marks: &mut Marks) {
 
 fn mark_blob(ptr: BlobPtr, kind: &'static str, marks: &mut Marks) {
     marks.mark(ptr.first, ptr.page_count, kind);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{CheckReport, Marks, PageBitmap};
+    use crate::engine::txn::{EXTENTS_TREE, encode_extent_len};
+    use crate::engine::{Engine, EngineOptions};
+    use crate::error::PageId;
+    use crate::os::{MemStorage, Storage};
+    use crate::pager::Durability;
+    use std::sync::Arc;
+
+    #[test]
+    fn the_marks_hold_one_bit_per_page() {
+        for page_count in [0u32, 1, 63, 64, 65, 1 << 20, 10_000_019] {
+            let mut marks = Marks::new(page_count, CheckReport::default());
+            let bytes = usize::try_from(page_count.div_ceil(64) * 8).expect("fits");
+            assert_eq!(marks.seen.heap_bytes(), bytes, "{page_count} pages");
+            assert!(bytes <= usize::try_from(page_count / 8 + 8).expect("fits"));
+            // Marking every page allocates nothing more: no kind is kept per page.
+            marks.mark(PageId(0), page_count, "free");
+            assert_eq!(marks.seen.heap_bytes(), bytes);
+            assert_eq!(marks.twice.capacity(), 0);
+            assert!(marks.first_owner.is_empty() && marks.pending.is_empty());
+            assert_eq!(marks.seen.clear_pages().count(), 0);
+            let free = marks.report.pages_by_kind.get("free").copied();
+            assert_eq!(free.unwrap_or(0), u64::from(page_count));
+        }
+        // A run from past the end marks nothing, with pending data or without.
+        let mut marks = Marks::new(10, CheckReport::default());
+        marks.pending.insert(3, false);
+        marks.mark(PageId(20), 5, "data");
+        assert_eq!(marks.seen.clear_pages().count(), 10);
+        assert_eq!(
+            marks.report.problems.len(),
+            1,
+            "{:?}",
+            marks.report.problems
+        );
+        // 1 TiB of 4 KiB pages: 2^28 pages, 32 MiB of bits.
+        let tib = PageBitmap::new(1 << 28);
+        assert_eq!(tib.heap_bytes(), 32 << 20);
+    }
+
+    #[test]
+    fn the_bitmap_finds_the_pages_left_clear() {
+        let mut bits = PageBitmap::new(200);
+        for id in (0..200).filter(|id| id % 7 != 3) {
+            assert!(bits.insert(id));
+        }
+        assert!(!bits.insert(0), "a page is set once");
+        let clear: Vec<u64> = bits.clear_pages().collect();
+        let want: Vec<u64> = (0..200).filter(|id| id % 7 == 3).collect();
+        assert_eq!(clear, want);
+    }
+
+    #[test]
+    fn a_page_reached_twice_is_named_with_both_kinds() {
+        let options = EngineOptions {
+            page_size: 512,
+            ..EngineOptions::default()
+        };
+        let storage: Arc<dyn Storage> = Arc::new(MemStorage::new());
+        let engine = Engine::open_storage(storage, &options).expect("open");
+        let mut w = engine.begin_write().expect("write");
+        for i in 0u16..200 {
+            w.insert("t", &i.to_be_bytes(), &[7; 40]).expect("insert");
+        }
+        w.commit(Durability::Immediate).expect("commit");
+        let clean = engine.check().expect("check");
+        assert!(clean.is_clean(), "{:?}", clean.problems);
+        // A data extent over pages that trees, the journal or the free list hold.
+        let mut w = engine.begin_write().expect("write");
+        let first: u32 = 2;
+        let count = clean.page_count - first;
+        w.insert(
+            EXTENTS_TREE,
+            &first.to_be_bytes(),
+            &encode_extent_len(count),
+        )
+        .expect("insert extent");
+        w.commit(Durability::Immediate).expect("commit");
+        let report = engine.check().expect("check");
+        let twice: Vec<&str> = report
+            .problems
+            .iter()
+            .map(|p| p.message.as_str())
+            .filter(|m| m.contains("twice"))
+            .collect();
+        assert!(!twice.is_empty(), "{:?}", report.problems);
+        for message in &twice {
+            assert!(message.starts_with("used twice: as "), "{message}");
+        }
+        let counted: u64 = report.pages_by_kind.values().sum();
+        assert_eq!(
+            counted,
+            u64::from(report.page_count),
+            "each page counted once"
+        );
+    }
 }

@@ -17,9 +17,12 @@
 //!   rising with their timestamps.
 //!
 //! Segments are read a chunk at a time, so memory stays bounded whatever their sizes say.
+//! What the check holds is per topic, partition and segment, never per batch or index
+//! entry: the index trees are read alongside the partitions (`check_index.rs`).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use super::check_index::{Cursor, OffsetIndex, PartitionId, error_problem};
 use super::compact::for_each_batch;
 use super::meta::{
     IndexEntry, PartitionState, Segment, TREE_OFFSETS, TREE_PARTITIONS, TREE_SEGMENTS, TREE_TIMES,
@@ -31,9 +34,6 @@ use crate::engine::{CheckReport, Problem, ReadTransaction};
 use crate::error::{Error, PageId};
 use crate::kafka::batch::BatchHeader;
 use crate::kafka::records::for_each_record;
-
-/// A partition: topic id and partition number.
-type PartitionId = (u32, u32);
 
 /// Checks the log's trees and every partition of every topic, adding problems to `report`.
 pub(crate) fn check_partitions(read: &ReadTransaction, report: &mut CheckReport) {
@@ -48,27 +48,35 @@ pub(crate) fn check_partitions(read: &ReadTransaction, report: &mut CheckReport)
     log.topics(next_topic_id);
     let states = log.states();
     let segments = log.segments();
-    let mut index = log.offset_index();
-    let times = log.time_index();
     log.extents(&segments);
+    let mut offsets = Cursor::open(read, TREE_OFFSETS);
+    let mut times = Cursor::open(read, TREE_TIMES);
+    // Topics by id and partitions in order: the order of the index trees' keys.
     let topics: Vec<TopicMeta> = log.topics.values().cloned().collect();
     for topic in &topics {
         for partition in 0..topic.partitions {
             let id = (topic.id, partition);
+            log.skip_to(&mut offsets, Some(id));
+            log.skip_to(&mut times, Some(id));
+            let name = format!("{}/{partition}", topic.name);
             let Some(state) = states.get(&id) else {
+                log.decode_only(&mut offsets, id, &name);
+                log.decode_only(&mut times, id, &name);
                 continue;
             };
-            let name = format!("{}/{partition}", topic.name);
             let partition = Partition {
+                id,
                 name: &name,
                 state,
                 segments: segments.get(&id).map_or(&[], Vec::as_slice),
-                index: index.remove(&id).unwrap_or_default(),
-                times: times.get(&id).map_or(&[], Vec::as_slice),
                 damaged: log.damaged.contains(&id),
             };
-            log.partition(&partition);
+            log.partition(&partition, &mut offsets, &mut times);
         }
+    }
+    for cursor in [&mut offsets, &mut times] {
+        log.skip_to(cursor, None);
+        log.problems.append(&mut cursor.problems);
     }
     report.problems.extend(log.problems);
 }
@@ -85,15 +93,13 @@ struct LogCheck<'r> {
     damaged: BTreeSet<PartitionId>,
 }
 
-/// One partition's entries, gathered from the log's trees.
+/// One partition's entries, gathered from the log's trees (its index entries are read
+/// as it is checked).
 struct Partition<'p> {
+    id: PartitionId,
     name: &'p str,
     state: &'p PartitionState,
     segments: &'p [(u64, Segment)],
-    /// Offset-index entries: the key's offset and the entry.
-    index: Vec<(u64, IndexEntry)>,
-    /// Time-index entries: the key's timestamp and the offset.
-    times: &'p [(i64, u64)],
     damaged: bool,
 }
 
@@ -115,11 +121,7 @@ impl LogCheck<'_> {
 
     /// Reports an error met while reading, naming its page.
     fn error(&mut self, context: &str, err: &Error) {
-        let page = match err {
-            Error::Corrupt { page, .. } => *page,
-            _ => None,
-        };
-        self.problem(page, format!("{context}: {err}"));
+        self.problems.push(error_problem(context, err));
     }
 
     /// Calls `visit` with every entry of `tree`. An entry that cannot be read ends the walk
@@ -286,49 +288,36 @@ impl LogCheck<'_> {
         segments
     }
 
-    /// `log.offsets`: every offset-index entry by partition.
-    fn offset_index(&mut self) -> BTreeMap<PartitionId, Vec<(u64, IndexEntry)>> {
-        let mut index: BTreeMap<PartitionId, Vec<(u64, IndexEntry)>> = BTreeMap::new();
-        self.walk(TREE_OFFSETS, |log, key, value| {
-            let (topic_id, partition, offset) = match split_offset_key(TREE_OFFSETS, &key) {
-                Ok(parts) => parts,
-                Err(e) => return log.error(TREE_OFFSETS, &e),
-            };
-            let Some(id) = log.owner(TREE_OFFSETS, (topic_id, partition)) else {
+    /// Reports the entries of `cursor` before partition `id` (to the end for `None`): they
+    /// belong to partitions that do not exist, as every partition before `id` is checked.
+    fn skip_to(&mut self, cursor: &mut Cursor<'_>, id: Option<PartitionId>) {
+        while let Some(next) = cursor.peek() {
+            if id.is_some_and(|id| next >= id) {
                 return;
-            };
-            match IndexEntry::decode(&value) {
-                Ok(entry) => index.entry(id).or_default().push((offset, entry)),
-                Err(e) => {
-                    let name = log.partition_name(id);
-                    log.error(&format!("{name}: offset index entry for {offset}"), &e);
-                }
             }
-        });
-        index
+            cursor.take();
+            self.owner(cursor.tree, next);
+        }
     }
 
-    /// `log.times`: every time-index entry by partition, in timestamp order.
-    fn time_index(&mut self) -> BTreeMap<PartitionId, Vec<(i64, u64)>> {
-        let mut times: BTreeMap<PartitionId, Vec<(i64, u64)>> = BTreeMap::new();
-        self.walk(TREE_TIMES, |log, key, value| {
-            let (topic_id, partition, suffix) = match split_offset_key(TREE_TIMES, &key) {
-                Ok(parts) => parts,
-                Err(e) => return log.error(TREE_TIMES, &e),
+    /// Decodes the index entries of a partition without a state, reporting values that
+    /// do not decode; nothing else can be compared.
+    fn decode_only(&mut self, cursor: &mut Cursor<'_>, id: PartitionId, name: &str) {
+        while let Some((suffix, value)) = cursor.take_of(id) {
+            let result = if cursor.tree == TREE_TIMES {
+                decode_time_entry(&value).map(|_| ())
+            } else {
+                IndexEntry::decode(&value).map(|_| ())
             };
-            let Some(id) = log.owner(TREE_TIMES, (topic_id, partition)) else {
-                return;
-            };
-            let timestamp = time_from_suffix(suffix);
-            match decode_time_entry(&value) {
-                Ok(offset) => times.entry(id).or_default().push((timestamp, offset)),
-                Err(e) => {
-                    let name = log.partition_name(id);
-                    log.error(&format!("{name}: time index entry for {timestamp}"), &e);
-                }
+            if let Err(e) = result {
+                let context = if cursor.tree == TREE_TIMES {
+                    format!("{name}: time index entry for {}", time_from_suffix(suffix))
+                } else {
+                    format!("{name}: offset index entry for {suffix}")
+                };
+                self.error(&context, &e);
             }
-        });
-        times
+        }
     }
 
     /// Every segment is a data extent of its size, held by no other segment, and every
@@ -339,31 +328,37 @@ impl LogCheck<'_> {
             Err(e) => return self.error("data extents", &e),
         };
         let mut unclaimed: HashMap<u32, u32> = extents
-            .iter()
-            .map(|(first, count)| (first.0, *count))
+            .into_iter()
+            .map(|(first, count)| (first.0, count))
             .collect();
-        let mut claimed: HashMap<u32, String> = HashMap::new();
+        // The segment that claimed each extent, named only when a problem needs it.
+        let mut claimed: HashMap<u32, (PartitionId, u64)> = HashMap::new();
         for (&id, list) in segments {
             for (base, seg) in list {
-                let name = format!("{}: segment {base}", self.partition_name(id));
+                let name = |log: &Self| format!("{}: segment {base}", log.partition_name(id));
                 let page = Some(PageId(seg.first_page));
-                if let Some(other) = claimed.get(&seg.first_page) {
-                    let message = format!("{name}: its extent is also {other}'s");
+                if let Some(&(other_id, other_base)) = claimed.get(&seg.first_page) {
+                    let other = self.partition_name(other_id);
+                    let message = format!(
+                        "{}: its extent is also {other}: segment {other_base}'s",
+                        name(self)
+                    );
                     self.problem(page, message);
                     continue;
                 }
                 match unclaimed.remove(&seg.first_page) {
-                    None => self.problem(page, format!("{name}: not a data extent")),
+                    None => self.problem(page, format!("{}: not a data extent", name(self))),
                     Some(count) if count != seg.page_count => self.problem(
                         page,
                         format!(
-                            "{name}: names {} pages, its data extent has {count}",
+                            "{}: names {} pages, its data extent has {count}",
+                            name(self),
                             seg.page_count
                         ),
                     ),
                     Some(_) => {}
                 }
-                claimed.insert(seg.first_page, name);
+                claimed.insert(seg.first_page, (id, *base));
             }
         }
         let mut leaked: Vec<(u32, u32)> = unclaimed.into_iter().collect();
@@ -384,36 +379,14 @@ impl LogCheck<'_> {
     }
 
     /// One partition: its batches, and its state and indexes against them.
-    fn partition(&mut self, p: &Partition<'_>) {
+    fn partition(&mut self, p: &Partition<'_>, offsets: &mut Cursor<'_>, times: &mut Cursor<'_>) {
         let (name, state) = (p.name, p.state);
-        // Offset-index entries by the batch they name: (segment base, position) -> offset.
-        let mut index_at: HashMap<(u64, u32), u64> = HashMap::with_capacity(p.index.len());
-        for &(offset, entry) in &p.index {
-            if offset < state.log_start || offset >= state.next_offset {
-                self.problem(
-                    None,
-                    format!(
-                        "{name}: offset index entry for {offset} lies outside the offsets \
-                         {}..{}",
-                        state.log_start, state.next_offset
-                    ),
-                );
-            }
-            if index_at
-                .insert((entry.segment_base, entry.position), offset)
-                .is_some()
-            {
-                self.problem(
-                    None,
-                    format!("{name}: two offset index entries name the batch of {offset}"),
-                );
-            }
-        }
+        let mut index = OffsetIndex::new(offsets, p.id, name, state.log_start, state.next_offset);
         let mut batches = Batches::default();
         let mut bytes_total = 0u64;
         for (base, seg) in p.segments {
             bytes_total = bytes_total.saturating_add(u64::from(seg.bytes_used));
-            self.segment(name, *base, seg, &mut batches, &mut index_at);
+            self.segment(name, *base, seg, &mut batches, &mut index);
             if seg.timestamp_max > state.timestamp_max {
                 self.problem(
                     Some(PageId(seg.first_page)),
@@ -428,15 +401,8 @@ impl LogCheck<'_> {
         if !p.damaged && !batches.broken {
             self.state_against_batches(p, &batches, bytes_total);
         }
-        let mut left: Vec<u64> = index_at.into_values().collect();
-        left.sort_unstable();
-        for offset in left {
-            self.problem(
-                None,
-                format!("{name}: offset index entry for {offset} points at no batch"),
-            );
-        }
-        self.times(name, state, p.times);
+        self.problems.extend(index.finish());
+        self.times(p, times);
     }
 
     /// Reads and decodes every batch of one segment.
@@ -446,7 +412,7 @@ impl LogCheck<'_> {
         base: u64,
         seg: &Segment,
         batches: &mut Batches,
-        index_at: &mut HashMap<(u64, u32), u64>,
+        index: &mut OffsetIndex<'_, '_>,
     ) {
         let read = self.read;
         let reader = |first: PageId, at: u64, buf: &mut [u8]| read.read_data(first, at, buf);
@@ -467,7 +433,7 @@ impl LogCheck<'_> {
             let header = for_each_record(bytes, |_, _| {})?;
             let page = page_at(pos);
             let first_in_segment = last.is_none();
-            for message in batch_problems(&header, base, pos, first_in_segment, batches, index_at) {
+            for message in batch_problems(&header, base, pos, first_in_segment, batches, index) {
                 found(page, message);
             }
             // A parsed header's last offset is a Kafka offset: no overflow.
@@ -556,9 +522,18 @@ impl LogCheck<'_> {
     }
 
     /// Time-index entries: offsets below the end, rising with their timestamps.
-    fn times(&mut self, name: &str, state: &PartitionState, times: &[(i64, u64)]) {
+    fn times(&mut self, p: &Partition<'_>, times: &mut Cursor<'_>) {
+        let (name, state) = (p.name, p.state);
         let mut previous: Option<u64> = None;
-        for &(timestamp, offset) in times {
+        while let Some((suffix, value)) = times.take_of(p.id) {
+            let timestamp = time_from_suffix(suffix);
+            let offset = match decode_time_entry(&value) {
+                Ok(offset) => offset,
+                Err(e) => {
+                    self.error(&format!("{name}: time index entry for {timestamp}"), &e);
+                    continue;
+                }
+            };
             if offset >= state.next_offset {
                 self.problem(
                     None,
@@ -584,15 +559,15 @@ impl LogCheck<'_> {
 }
 
 /// What is wrong with one batch (its decoded `header`, at byte `pos` of the segment at
-/// `base`) against the batches read before it and the offset index, which loses the entry
-/// that names the batch. `first_in_segment` says no batch of this segment came before.
+/// `base`) against the batches read before it and the offset index, whose entries up to
+/// the batch's offset are consumed. `first_in_segment` says no batch of this segment came before.
 fn batch_problems(
     header: &BatchHeader,
     base: u64,
     pos: u32,
     first_in_segment: bool,
     batches: &Batches,
-    index_at: &mut HashMap<(u64, u32), u64>,
+    index: &mut OffsetIndex<'_, '_>,
 ) -> Vec<String> {
     let mut problems = Vec::new();
     if first_in_segment && header.offset_base < base {
@@ -610,14 +585,7 @@ fn batch_problems(
             next - 1
         ));
     }
-    if let Some(offset) = index_at.remove(&(base, pos))
-        && offset != header.offset_base
-    {
-        problems.push(format!(
-            "offset index entry for {offset} names the batch at byte {pos}, which starts at {}",
-            header.offset_base
-        ));
-    }
+    problems.extend(index.batch(base, pos, header.offset_base));
     problems
 }
 

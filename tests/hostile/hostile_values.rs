@@ -367,3 +367,83 @@ fn check_reports_a_leader_epoch_sends_refuse() {
     assert_corrupt(db.producer().send("t", Record::value("x")));
     assert_check_reports(&db, "leader epoch is past i32::MAX");
 }
+
+/// Topic `t` holding three batches of ten records (offsets 0, 10 and 20), each sent alone.
+fn file_with_three_batches() -> Brooklet {
+    let (_, db) = file_with_records(10);
+    for _ in 0..2 {
+        let records = (0..10)
+            .map(|i| Record::value(format!("more {i}")))
+            .collect();
+        db.producer().send_batch("t", records).expect("send");
+    }
+    let report = db.admin().check().expect("check runs");
+    assert!(report.is_clean(), "{:#?}", report.problems);
+    db
+}
+
+/// An offset-index value: the segment's base offset and the batch's byte position.
+fn index_value(segment_base: u64, position: u32) -> Vec<u8> {
+    let mut value = segment_base.to_le_bytes().to_vec();
+    value.extend_from_slice(&position.to_le_bytes());
+    value
+}
+
+#[test]
+fn check_reports_offset_index_entries_that_name_no_batch_or_the_wrong_one() {
+    // Read alongside the batches, one entry at a time: each kind of wrong entry is named.
+    let cases: [(u64, Vec<u8>, &str); 4] = [
+        (
+            10,
+            index_value(0, 0),
+            "two offset index entries name the batch of 10",
+        ),
+        (
+            5,
+            index_value(0, 9999),
+            "offset index entry for 5 points at no batch",
+        ),
+        (
+            10,
+            index_value(0, 1),
+            "offset index entry for 10 names byte 1 of segment 0",
+        ),
+        (
+            25,
+            index_value(0, 1),
+            "offset index entry for 25 points at no batch",
+        ),
+    ];
+    for (offset, value, needle) in cases {
+        let db = file_with_three_batches();
+        overwrite(&db, "log.offsets", &offset_key(offset), &value);
+        assert_check_reports(&db, needle);
+    }
+    let db = file_with_three_batches();
+    overwrite(&db, "log.offsets", &offset_key(40), &index_value(0, 0));
+    assert_check_reports(
+        &db,
+        "offset index entry for 40 lies outside the offsets 0..30",
+    );
+    let db = file_with_three_batches();
+    overwrite(&db, "log.offsets", &offset_key(20), &[1, 2, 3]);
+    assert_check_reports(&db, "t/0: offset index entry for 20: ");
+}
+
+#[test]
+fn check_reports_index_entries_of_partitions_that_do_not_exist() {
+    let db = file_with_three_batches();
+    let mut key = offset_key(3);
+    key[4..8].copy_from_slice(&7u32.to_be_bytes());
+    overwrite(&db, "log.times", &key, &3u64.to_le_bytes());
+    key[..4].copy_from_slice(&9u32.to_be_bytes());
+    overwrite(&db, "log.offsets", &key, &index_value(0, 0));
+    assert_check_reports(
+        &db,
+        "log.times: entry of topic id 1 partition 7, which does not exist",
+    );
+    assert_check_reports(
+        &db,
+        "log.offsets: entry of topic id 9 partition 7, which does not exist",
+    );
+}

@@ -95,7 +95,14 @@ taken), so it works on a file it cannot write. It reads one committed state, pin
 writers in other processes go on but reuse none of its pages until it ends: it is right
 while other processes write. Readers that do not pin (consume, the library's fetch) may
 meet pages reused under them; they detect it by checksums and read again, never returning
-wrong data (FORMAT.md, *Locks*).")]
+wrong data (FORMAT.md, *Locks*).
+
+Memory: one bit per page of the file (32 MiB per TiB at 4 KiB pages, 4 MiB for 128 GiB),
+plus a fixed amount (the page cache, at most 32 MiB, and a read buffer of 256 KiB or one
+batch) and about 200 bytes per topic, partition and segment; nothing per record or index
+entry. Like SQLite's integrity check, it keeps no owner per page: when a page is reached
+twice, it walks the trees a second time to name both owners. A damaged file adds its
+problems.")]
     Check {
         /// The brooklet file.
         file: PathBuf,
@@ -110,7 +117,8 @@ Examples:
   brooklet info events.brooklet --json
 
 Counting pages by kind walks the whole file (as `check` does), so info takes time on
-large files. Like check, info opens the file read-only and never changes it; commits that
+large files, and as much memory as check (one bit per page plus a fixed amount; see
+`brooklet check --help`). Like check, info opens the file read-only and never changes it; commits that
 opening rolled back are shown as `rolled back:` lines. It also prints the file's part of
 the library's `Brooklet::stats` (`file_stats` in --json): free pages and the runs they
 form, commits since the last durable one, and bytes the newest commit holds in its slot.
