@@ -381,6 +381,9 @@ impl Transaction<'_> {
         transactions::put(&mut txn, &producer.id, &record)?;
         txn.commit(producer.options.durability)?;
         self.apply(stored);
+        // Records without key and partition go to the next partition in the next
+        // transaction, as Kafka's sticky partitioner moves on after a batch.
+        self.producer.sticky = self.producer.sticky.wrapping_add(1);
         Ok(self.metadata())
     }
 
