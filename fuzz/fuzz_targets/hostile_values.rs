@@ -20,7 +20,7 @@ use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use libfuzzer_sys::fuzz_target;
 
 /// The trees whose values are edited.
-const TREES: [&str; 11] = [
+const TREES: [&str; 15] = [
     "log.topics",
     "log.partitions",
     "log.segments",
@@ -31,6 +31,10 @@ const TREES: [&str; 11] = [
     "group.state",
     "group.members",
     "group.offsets",
+    "log.producers",
+    "log.txn-open",
+    "log.aborted",
+    "txn.ids",
     "\u{1}extents",
 ];
 

@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use brooklet::storage::{MemStorage, Storage};
 use brooklet::{
-    Brooklet, ConsumerOptions, Durability, Error, FetchLimits, Options, Position, Record,
-    TopicConfig,
+    Brooklet, ConsumerOptions, Durability, Error, FetchLimits, GroupMetadata, Options, Position,
+    Record, TopicConfig, TopicPartition, TransactionOptions,
 };
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
 
@@ -42,6 +42,44 @@ fn value(i: usize, len: usize) -> Vec<u8> {
 /// topic with repeated keys and tombstones, a log-append-time topic, and consumer groups
 /// with committed offsets (one of them with a member still in the file). The last commit
 /// writes tree pages, so no batch is held in the commit slot: every batch is in the file.
+/// Transactions in the template: a committed one with group offsets, an aborted one stored
+/// ahead, one left open (stored ahead; the memory storage has no liveness locks, so it
+/// stays open until its timeout), and an idempotent producer's sends.
+fn transactions(db: &Brooklet) {
+    let ahead = TransactionOptions {
+        buffer_bytes: 500,
+        ..TransactionOptions::default()
+    };
+    let mut producer = db
+        .transactional_producer_with("fuzz", ahead)
+        .expect("producer");
+    let mut txn = producer.begin().expect("begin");
+    txn.send_to("events", 0, Record::value(value(1, 30))).expect("send");
+    txn.send_offsets(
+        &GroupMetadata::new("txn-group"),
+        &[(TopicPartition::new("events", 1), 3)],
+    )
+    .expect("offsets");
+    txn.commit().expect("commit");
+    let mut txn = producer.begin().expect("begin");
+    for i in 0..20 {
+        txn.send_to("events", 1, Record::value(value(i, 60))).expect("send");
+    }
+    txn.abort().expect("abort");
+    let mut open = db
+        .transactional_producer_with("fuzz-open", ahead)
+        .expect("producer");
+    let mut txn = open.begin().expect("begin");
+    for i in 0..20 {
+        txn.send_to("events", 0, Record::value(value(i, 60))).expect("send");
+    }
+    std::mem::forget(txn);
+    let idempotent = db.producer().idempotent().expect("idempotent");
+    idempotent
+        .send_to("appended", 0, Record::value(value(2, 10)))
+        .expect("send");
+}
+
 pub fn template() -> Vec<u8> {
     let storage = Arc::new(MemStorage::new());
     let db = open(&storage, options()).expect("open");
@@ -121,6 +159,7 @@ pub fn template() -> Vec<u8> {
     let _ = stays.poll(Duration::ZERO).expect("poll");
     stays.commit().expect("commit");
     db.admin().compact().expect("compact");
+    transactions(&db);
     db.admin()
         .create_topic("settle", 1, TopicConfig::default())
         .expect("create");
@@ -283,6 +322,8 @@ pub enum Op {
     Consume { group: u8, topic: u8, commit: bool },
     ResetGroup { group: u8, to: u8 },
     DeleteGroup { group: u8 },
+    /// A transaction of `count` records to one topic, committed or aborted.
+    Transaction { topic: u8, count: u8, commit: bool },
     Maintain,
     Compact,
     Vacuum,
@@ -293,6 +334,24 @@ pub enum Op {
 
 fn pick<T: Clone>(items: &[T], index: u8) -> Option<T> {
     (!items.is_empty()).then(|| items[usize::from(index) % items.len()].clone())
+}
+
+/// One transaction (stored ahead when large) of `count` records, committed or aborted.
+fn transaction(db: &Brooklet, topic: &str, count: u8, commit: bool) -> brooklet::Result<()> {
+    let options = TransactionOptions {
+        buffer_bytes: 300,
+        ..TransactionOptions::default()
+    };
+    let mut producer = db.transactional_producer_with("fuzz-op", options)?;
+    let mut txn = producer.begin()?;
+    for i in 0..count {
+        txn.send(topic, Record::value(value(usize::from(i), 40)))?;
+    }
+    if commit {
+        txn.commit().map(drop)
+    } else {
+        txn.abort()
+    }
 }
 
 /// Runs `op`; returns the handle to go on with (a reopen replaces it).
@@ -402,6 +461,15 @@ pub fn run_op(
         Op::DeleteGroup { group } => {
             if let Some(group) = pick(&groups, *group) {
                 let _ = oracle.see(&what, db.admin().delete_group(&group));
+            }
+        }
+        Op::Transaction {
+            topic,
+            count,
+            commit,
+        } => {
+            if let Some(topic) = pick(&topics, *topic) {
+                let _ = oracle.see(&what, transaction(&db, &topic, *count, *commit));
             }
         }
         Op::Maintain => {
