@@ -39,6 +39,17 @@ pub(super) fn write_markers(
         return Ok(());
     }
     let topics = topics_by_id(txn)?;
+    write_markers_in(txn, &topics, partitions, (stamp, kind), now_ms)
+}
+
+/// [`write_markers`] with the topics already read.
+pub(super) fn write_markers_in(
+    txn: &mut WriteTransaction,
+    topics: &BTreeMap<u32, Arc<TopicMeta>>,
+    partitions: &[(u32, u32)],
+    (stamp, kind): (&ProducerStamp, ControlType),
+    now_ms: i64,
+) -> Result<()> {
     for &(topic_id, partition) in partitions {
         let Some(topic) = topics.get(&topic_id) else {
             continue;

@@ -310,13 +310,19 @@ impl Brooklet {
             // A retry of an idempotent send that was stored returns the first try's time.
             let (appended, append_ms) =
                 if let Some(idempotence) = reqs.get(*slot).and_then(|r| r.idempotence.as_ref()) {
-                    let run = Gathered {
-                        picks: members
-                            .iter()
-                            .map(|&(i, j)| (&reqs[i].records, j))
-                            .collect(),
-                    };
-                    append_idempotent(txn, (topic, *p), &run, now, idempotence, advances)?
+                    let own = &reqs[*slot].records;
+                    if members.len() == own.count() {
+                        // The whole send goes to this partition: its records as they are.
+                        append_idempotent(txn, (topic, *p), own, now, idempotence, advances)?
+                    } else {
+                        let run = Gathered {
+                            picks: members
+                                .iter()
+                                .map(|&(i, j)| (&reqs[i].records, j))
+                                .collect(),
+                        };
+                        append_idempotent(txn, (topic, *p), &run, now, idempotence, advances)?
+                    }
                 } else if let [only] = reqs
                     && members.len() == only.records.count()
                 {

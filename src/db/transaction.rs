@@ -21,7 +21,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::coordinator::{check_owner, init_producer, write_markers};
+use super::coordinator::{
+    check_owner, init_producer, topics_by_id, write_markers, write_markers_in,
+};
 use super::{Brooklet, Consumer, RecordMetadata, TopicPartition, now_ms};
 use crate::catalog::TopicMeta;
 use crate::engine::WriteTransaction;
@@ -335,7 +337,8 @@ impl Transaction<'_> {
         let mut txn = producer.db.inner.engine.begin_write()?;
         let mut record = check_owner(&txn, &producer.id, (producer.producer_id, producer.epoch))?;
         let now = now_ms();
-        let stored = store_buffered(&mut txn, producer, &self.pending, now, true)?;
+        let topics = topics_by_id(&txn)?;
+        let stored = store_buffered(&mut txn, (producer, &topics), &self.pending, now, true)?;
         record.state = TransactionState::Ongoing;
         record.started_ms = self.pending.started_ms;
         record.updated_ms = now;
@@ -372,10 +375,17 @@ impl Transaction<'_> {
         let mut txn = producer.db.inner.engine.begin_write()?;
         let mut record = check_owner(&txn, &producer.id, (producer.producer_id, producer.epoch))?;
         let now = now_ms();
-        let stored = store_buffered(&mut txn, producer, &self.pending, now, false)?;
+        let topics = topics_by_id(&txn)?;
+        let stored = store_buffered(&mut txn, (producer, &topics), &self.pending, now, false)?;
         let touched = touched(&self.pending, &stored);
         let stamp = producer.stamp((0, 0));
-        write_markers(&mut txn, &touched, &stamp, ControlType::Commit, now)?;
+        write_markers_in(
+            &mut txn,
+            &topics,
+            &touched,
+            (&stamp, ControlType::Commit),
+            now,
+        )?;
         commit_group_offsets(&mut txn, &self.pending.offsets, now)?;
         end_record(&mut record, TransactionState::CompleteCommit, now);
         transactions::put(&mut txn, &producer.id, &record)?;
@@ -503,13 +513,12 @@ fn touched(pending: &Pending, stored: &[StoredRun]) -> Vec<(u32, u32)> {
 /// stored record opens the transaction there (it then bounds the last stable offset).
 fn store_buffered(
     txn: &mut WriteTransaction,
-    producer: &TransactionalProducer,
+    (producer, topics): (&TransactionalProducer, &BTreeMap<u32, Arc<TopicMeta>>),
     pending: &Pending,
     now: i64,
     open: bool,
 ) -> Result<Vec<StoredRun>> {
     let mut out = Vec::new();
-    let topics = super::coordinator::topics_by_id(txn)?;
     for (tp, records) in &pending.buffered {
         let topic = topics
             .get(&tp.0)

@@ -43,8 +43,7 @@ fn value(i: usize, len: usize) -> Vec<u8> {
 /// with committed offsets (one of them with a member still in the file). The last commit
 /// writes tree pages, so no batch is held in the commit slot: every batch is in the file.
 /// Transactions in the template: a committed one with group offsets, an aborted one stored
-/// ahead, one left open (stored ahead; the memory storage has no liveness locks, so it
-/// stays open until its timeout), and an idempotent producer's sends.
+/// ahead, and an idempotent producer's sends. (`template` adds one left open.)
 fn transactions(db: &Brooklet) {
     let ahead = TransactionOptions {
         buffer_bytes: 500,
@@ -66,14 +65,6 @@ fn transactions(db: &Brooklet) {
         txn.send_to("events", 1, Record::value(value(i, 60))).expect("send");
     }
     txn.abort().expect("abort");
-    let mut open = db
-        .transactional_producer_with("fuzz-open", ahead)
-        .expect("producer");
-    let mut txn = open.begin().expect("begin");
-    for i in 0..20 {
-        txn.send_to("events", 0, Record::value(value(i, 60))).expect("send");
-    }
-    std::mem::forget(txn);
     let idempotent = db.producer().idempotent().expect("idempotent");
     idempotent
         .send_to("appended", 0, Record::value(value(2, 10)))
@@ -163,6 +154,19 @@ pub fn template() -> Vec<u8> {
     db.admin()
         .create_topic("settle", 1, TopicConfig::default())
         .expect("create");
+    // A transaction left open: stored ahead, and in the bytes taken below (the memory
+    // storage has no liveness locks, so it stays open until its timeout).
+    let ahead = TransactionOptions {
+        buffer_bytes: 500,
+        ..TransactionOptions::default()
+    };
+    let mut open = db
+        .transactional_producer_with("fuzz-open", ahead)
+        .expect("producer");
+    let mut txn = open.begin().expect("begin");
+    for i in 0..20 {
+        txn.send_to("events", 0, Record::value(value(i, 60))).expect("send");
+    }
     db.flush().expect("flush");
     // Taken while `stays` is a member: its record is in the file, as after a crash.
     let bytes = storage.to_bytes();
