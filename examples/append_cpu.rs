@@ -10,7 +10,8 @@
 //! ```
 //!
 //! Arguments: `none` or `immediate`, `owned` (`Vec<Record>`) or `borrowed`
-//! (`SendRecord`s over the caller's buffers), and the number of commits.
+//! (`SendRecord`s over the caller's buffers), the number of commits, and optionally
+//! `idempotent` (an idempotent producer: what its sequence checks cost).
 
 use brooklet::{BorrowedRecord, Brooklet, Durability, Producer, Record, TopicConfig};
 
@@ -27,7 +28,10 @@ fn main() -> brooklet::Result<()> {
     let dir = tempfile::tempdir()?;
     let db = Brooklet::open(dir.path().join("cpu.brooklet"))?;
     db.admin().create_topic("log", 1, TopicConfig::default())?;
-    let producer = db.producer().with_durability(durability);
+    let mut producer = db.producer().with_durability(durability);
+    if args.get(4).is_some_and(|a| a == "idempotent") {
+        producer = producer.idempotent()?;
+    }
     let batches: Vec<Vec<Record>> = (0..commits)
         .map(|c| {
             (0..BATCH)
