@@ -221,7 +221,7 @@ impl Brooklet {
     }
 }
 
-/// A transactional id and its current instance, from [`Admin::transactions`] (what
+/// A transactional id and its current instance, from [`Admin::transactions`](crate::Admin::transactions) (what
 /// `kafka-transactions.sh describe` shows).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TransactionInfo {
