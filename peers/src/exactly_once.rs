@@ -33,17 +33,24 @@ fn record(i: u64) -> Record {
     Record::keyed(format!("key-{:012}", i % 100_000), vec![b'v'; 100])
 }
 
+/// A new file `name` in `dir` with one-partition `topics`.
+fn open(dir: &Path, name: &str, topics: &[&str]) -> Brooklet {
+    let db = Brooklet::open(dir.join(format!("{name}.brooklet"))).expect("open");
+    for topic in topics {
+        db.admin()
+            .create_topic(topic, 1, TopicConfig::default())
+            .expect("topic");
+    }
+    db
+}
+
 /// The transaction-latency rows: (plain p50, p99, transaction p50, p99, syncs per txn).
 fn latency(dir: &Path, commits: u64) -> (Duration, Duration, Duration, Duration, f64) {
-    let db = Brooklet::open(dir.join("latency.brooklet")).expect("open");
-    db.admin()
-        .create_topic("out", 1, TopicConfig::default())
-        .expect("topic");
+    let db = open(dir, "latency", &["out"]);
     let producer = db.producer();
     let mut transactional = db.transactional_producer("latency").expect("producer");
     let group = GroupMetadata::new("g");
     let (mut plain, mut txns) = (Vec::new(), Vec::new());
-    let syncs = db.sync_count();
     let mut txn_syncs = 0;
     for i in 0..commits {
         let start = Instant::now();
@@ -59,7 +66,6 @@ fn latency(dir: &Path, commits: u64) -> (Duration, Duration, Duration, Duration,
         txns.push(start.elapsed());
         txn_syncs += db.sync_count() - before;
     }
-    let _ = syncs;
     (
         percentile(&mut plain, 0.5),
         percentile(&mut plain, 0.99),
@@ -76,12 +82,7 @@ fn transform(dir: &Path, records: u64, transactional: bool) -> f64 {
     } else {
         "ctp-plain"
     };
-    let db = Brooklet::open(dir.join(format!("{name}.brooklet"))).expect("open");
-    for topic in ["in", "out"] {
-        db.admin()
-            .create_topic(topic, 1, TopicConfig::default())
-            .expect("topic");
-    }
+    let db = open(dir, name, &["in", "out"]);
     let bulk = db.producer().with_durability(Durability::None);
     for start in (0..records).step_by(1000) {
         let batch = (start..(start + 1000).min(records)).map(record).collect();
@@ -141,10 +142,7 @@ fn bulk(dir: &Path, records: u64, idempotent: bool) -> f64 {
     } else {
         "bulk-plain"
     };
-    let db = Brooklet::open(dir.join(format!("{name}.brooklet"))).expect("open");
-    db.admin()
-        .create_topic("t", 1, TopicConfig::default())
-        .expect("topic");
+    let db = open(dir, name, &["t"]);
     let mut producer = db.producer().with_durability(Durability::None);
     if idempotent {
         producer = producer.idempotent().expect("idempotent");

@@ -135,7 +135,15 @@ fn fill(subject: &mut dyn Subject, ceiling: &mut Raw, first: u64, count: u64, ba
     }
 }
 
-fn bulk_and_read(kind: Kind, sizes: &Sizes, dir: &Path, out: &mut Outcome) {
+/// Opens a subject and its ceiling in `dir` and appends `sizes.records` records to both in
+/// `sizes.batch`-record commits, durable or not, timing each commit pairwise; returns
+/// both, and the metric's measures.
+fn bulk_append(
+    kind: Kind,
+    sizes: &Sizes,
+    dir: &Path,
+    durable: bool,
+) -> (Box<dyn Subject>, Raw, (Measure, Measure)) {
     let mut subject = subjects::open(kind, &dir.join("subject"), Setup::default());
     let mut ceiling = Raw::open(&dir.join("ceiling"), Setup::default());
     let (mut ts, mut tc) = (Duration::ZERO, Duration::ZERO);
@@ -148,15 +156,20 @@ fn bulk_and_read(kind: Kind, sizes: &Sizes, dir: &Path, out: &mut Outcome) {
         ceiling.stage(records);
         let (s, c) = pair(
             round,
-            || timed(|| subject.append(true)),
-            || timed(|| ceiling.append(true)),
+            || timed(|| subject.append(durable)),
+            || timed(|| ceiling.append(durable)),
         );
         ts += s;
         tc += c;
         first += n;
         round += 1;
     }
-    insert(out, Metric::BulkRate, rates(sizes.records, ts, tc));
+    (subject, ceiling, rates(sizes.records, ts, tc))
+}
+
+fn bulk_and_read(kind: Kind, sizes: &Sizes, dir: &Path, out: &mut Outcome) {
+    let (mut subject, mut ceiling, measures) = bulk_append(kind, sizes, dir, true);
+    insert(out, Metric::BulkRate, measures);
     let payload = (sizes.records * PAYLOAD_LEN) as f64;
     let size = |bytes: u64| Measure {
         value: bytes as f64,
@@ -192,27 +205,8 @@ fn bulk_and_read(kind: Kind, sizes: &Sizes, dir: &Path, out: &mut Outcome) {
 /// non-durable setting (brooklet's `Durability::None`), beside a raw `write()` of the same
 /// encoded bytes per commit. Where the CPU, not the disk, sets the pace.
 fn bulk_no_sync(kind: Kind, sizes: &Sizes, dir: &Path, out: &mut Outcome) {
-    let mut subject = subjects::open(kind, &dir.join("subject"), Setup::default());
-    let mut ceiling = Raw::open(&dir.join("ceiling"), Setup::default());
-    let (mut ts, mut tc) = (Duration::ZERO, Duration::ZERO);
-    let mut first = 0;
-    let mut round = 0;
-    while first < sizes.records {
-        let n = sizes.batch.min(sizes.records - first);
-        let records = data::records(first, n);
-        subject.stage(records.clone());
-        ceiling.stage(records);
-        let (s, c) = pair(
-            round,
-            || timed(|| subject.append(false)),
-            || timed(|| ceiling.append(false)),
-        );
-        ts += s;
-        tc += c;
-        first += n;
-        round += 1;
-    }
-    insert(out, Metric::BulkNoSyncRate, rates(sizes.records, ts, tc));
+    let (_, _, measures) = bulk_append(kind, sizes, dir, false);
+    insert(out, Metric::BulkNoSyncRate, measures);
 }
 
 /// A read must hand back every record, and (`payload`) exactly their keys and values.

@@ -13,8 +13,8 @@ use crate::engine::WriteTransaction;
 use crate::error::Result;
 use crate::kafka::send::RecordSource;
 use crate::kafka::{ProducerStamp, sequence_add};
-use crate::log::append::{Appended, append};
-use crate::log::producers::{self, Sequenced, StoredSend};
+use crate::log::append::Appended;
+use crate::log::producers;
 use crate::pager::Durability;
 
 /// An idempotent producer's identity and the next sequence number per partition, as
@@ -87,34 +87,13 @@ pub(super) fn append_idempotent<S: RecordSource + ?Sized>(
         transactional: false,
     };
     let count = u32::try_from(records.count()).expect("a send holds under 2^32 records");
-    let key = (topic.id, partition);
-    let appended = match producers::check_sequence(txn, key, &stamp, count, &tp.to_string())? {
-        Sequenced::Duplicate(sent) => (
-            Appended {
-                offset_base: sent.offset_first,
-                count: u64::from(count),
-                timestamp_ms: sent.timestamp_ms,
-            },
-            sent.timestamp_ms,
-        ),
-        Sequenced::Next => {
-            let appended = append(txn, topic, partition, records, now, Some(&stamp))?;
-            let send = StoredSend {
-                sequence_first: sequence_base,
-                sequence_last: sequence_add(sequence_base, count - 1),
-                offset_first: appended.offset_base,
-                timestamp_ms: now,
-            };
-            producers::record_send(txn, key, &stamp, send, now)?;
-            (appended, now)
-        }
-    };
+    let sent = producers::append_sequenced(txn, (topic, partition), records, &stamp, now)?;
     advances.push((
         Arc::clone(idempotence),
         tp,
         sequence_add(sequence_base, count),
     ));
-    Ok(appended)
+    Ok((sent.appended, sent.append_ms))
 }
 
 impl Producer {

@@ -29,9 +29,9 @@ use crate::catalog::TopicMeta;
 use crate::engine::WriteTransaction;
 use crate::error::{Error, Result};
 use crate::group::store as groups;
+use crate::kafka::send::RecordSource as _;
 use crate::kafka::{ControlType, ProducerStamp, Record, TimestampType, sequence_add};
-use crate::log::append::append;
-use crate::log::producers::{self, Sequenced, StoredSend};
+use crate::log::producers;
 use crate::pager::Durability;
 use crate::transactions::{self, TransactionState, TxnRecord};
 
@@ -479,16 +479,10 @@ fn end_record(record: &mut TxnRecord, state: TransactionState, now: i64) {
 }
 
 /// An upper bound of a record's encoded size, for the buffer's budget and the early
-/// size check.
+/// size check: its encoded key, value and headers, plus the most its length, attributes
+/// and deltas can take (the bound `log::append` splits batches by).
 fn record_size(record: &Record) -> usize {
-    let headers: usize = record
-        .headers
-        .iter()
-        .map(|h| 10 + h.key.len() + h.value.as_ref().map_or(0, Vec::len))
-        .sum();
-    32 + record.key.as_ref().map_or(0, Vec::len)
-        + record.value.as_ref().map_or(0, Vec::len)
-        + headers
+    32 + std::slice::from_ref(record).tail_size(0)
 }
 
 /// One partition's records stored by [`store_buffered`].
@@ -526,22 +520,16 @@ fn store_buffered(
             .ok_or_else(|| Error::invalid("a topic of the transaction was deleted"))?;
         let stamp = producer.stamp(*tp);
         let count = u32::try_from(records.len()).expect("fewer than 2^32 records");
-        let what = format!("{}/{}", topic.name, tp.1);
-        if producers::check_sequence(txn, *tp, &stamp, count, &what)? != Sequenced::Next {
+        let sent = producers::append_sequenced(txn, (topic, tp.1), &records[..], &stamp, now)?;
+        if sent.duplicate {
+            // A transaction's sequences follow the producer's last commit: never a retry.
             return Err(Error::OutOfOrderSequence(format!(
-                "transactional producer {} resent sequence {} to {what}",
-                stamp.producer_id, stamp.sequence_base
+                "transactional producer {} resent sequence {} to {}/{}",
+                stamp.producer_id, stamp.sequence_base, topic.name, tp.1
             )));
         }
-        let appended = append(txn, topic, tp.1, &records[..], now, Some(&stamp))?;
+        let appended = sent.appended;
         crate::log::retention::apply(txn, topic, tp.1, now)?;
-        let send = StoredSend {
-            sequence_first: stamp.sequence_base,
-            sequence_last: sequence_add(stamp.sequence_base, count - 1),
-            offset_first: appended.offset_base,
-            timestamp_ms: now,
-        };
-        producers::record_send(txn, *tp, &stamp, send, now)?;
         if open {
             producers::open_transaction(txn, *tp, stamp.producer_id, appended.offset_base)?;
         }

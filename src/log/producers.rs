@@ -21,9 +21,12 @@ use core::mem::size_of;
 
 use zerocopy::{FromBytes as _, IntoBytes as _};
 
+use super::append::{Appended, append};
 use super::meta::{offset_key, split_offset_key};
+use crate::catalog::TopicMeta;
 use crate::engine::{TreeRead, WriteTransaction};
 use crate::error::{Error, Result};
+use crate::kafka::send::RecordSource;
 use crate::kafka::{ProducerStamp, sequence_add};
 use crate::page::format;
 
@@ -125,7 +128,7 @@ fn producer_key(topic_id: u32, partition: u32, producer_id: i64) -> [u8; 16] {
 
 /// What a producer's send to a partition is, by its sequence numbers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Sequenced {
+enum Sequenced {
     /// The next send: store it.
     Next,
     /// A retry of a stored send: return where it was stored.
@@ -134,7 +137,7 @@ pub(crate) enum Sequenced {
 
 /// Checks a send of `count` records stamped `stamp` against the producer's state in the
 /// partition. `what` names the partition in errors.
-pub(crate) fn check_sequence(
+fn check_sequence(
     read: &impl TreeRead,
     (topic_id, partition): (u32, u32),
     stamp: &ProducerStamp,
@@ -182,6 +185,58 @@ pub(crate) fn check_sequence(
     )))
 }
 
+/// A producer's send to a partition as [`append_sequenced`] handled it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct SequencedAppend {
+    /// Where its records are.
+    pub appended: Appended,
+    /// The append time its records sent without a timestamp have: now, or for a retry the
+    /// first try's.
+    pub append_ms: i64,
+    /// True when it was a retry of a stored send, and nothing was written.
+    pub duplicate: bool,
+}
+
+/// Appends a send stamped `stamp` (an idempotent or transactional producer's) to a
+/// partition and records it in the producer's state, after checking its sequences; a
+/// retry of a stored send writes nothing and returns where that send went. A send out of
+/// order is [`Error::OutOfOrderSequence`], an older epoch [`Error::Fenced`].
+pub(crate) fn append_sequenced<S: RecordSource + ?Sized>(
+    txn: &mut WriteTransaction,
+    (topic, partition): (&TopicMeta, u32),
+    records: &S,
+    stamp: &ProducerStamp,
+    now_ms: i64,
+) -> Result<SequencedAppend> {
+    let count = u32::try_from(records.count()).expect("a send holds under 2^32 records");
+    let key = (topic.id, partition);
+    let what = format!("{}/{partition}", topic.name);
+    if let Sequenced::Duplicate(sent) = check_sequence(txn, key, stamp, count, &what)? {
+        return Ok(SequencedAppend {
+            appended: Appended {
+                offset_base: sent.offset_first,
+                count: u64::from(count),
+                timestamp_ms: sent.timestamp_ms,
+            },
+            append_ms: sent.timestamp_ms,
+            duplicate: true,
+        });
+    }
+    let appended = append(txn, topic, partition, records, now_ms, Some(stamp))?;
+    let send = StoredSend {
+        sequence_first: stamp.sequence_base,
+        sequence_last: sequence_add(stamp.sequence_base, count - 1),
+        offset_first: appended.offset_base,
+        timestamp_ms: now_ms,
+    };
+    record_send(txn, key, stamp, send, now_ms)?;
+    Ok(SequencedAppend {
+        appended,
+        append_ms: now_ms,
+        duplicate: false,
+    })
+}
+
 fn first_send(stamp: &ProducerStamp, what: &str) -> Result<Sequenced> {
     if stamp.sequence_base == 0 {
         Ok(Sequenced::Next)
@@ -194,7 +249,7 @@ fn first_send(stamp: &ProducerStamp, what: &str) -> Result<Sequenced> {
 }
 
 /// Records a stored send (after [`check_sequence`] said [`Sequenced::Next`]).
-pub(crate) fn record_send(
+fn record_send(
     txn: &mut WriteTransaction,
     (topic_id, partition): (u32, u32),
     stamp: &ProducerStamp,

@@ -10,8 +10,7 @@
 //! liveness locks), after which the last stable offset is the end offset everywhere.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::sync::Arc;
 
 use brooklet::storage::{CrashMode, FaultConfig, FaultStorage, MemStorage, Storage};
 use brooklet::{
@@ -136,41 +135,6 @@ fn script(db: &Brooklet, outcome: &mut Outcome) -> brooklet::Result<()> {
         }
     }
     Ok(())
-}
-
-/// A storage that notes the operation number of each sync.
-#[derive(Debug)]
-struct SyncRecorder {
-    inner: Arc<FaultStorage>,
-    syncs: Mutex<Vec<u64>>,
-}
-
-impl Storage for SyncRecorder {
-    fn read_at(&self, offset: u64, buf: &mut [u8]) -> std::io::Result<()> {
-        self.inner.read_at(offset, buf)
-    }
-    fn write_at(&self, offset: u64, data: &[u8]) -> std::io::Result<()> {
-        self.inner.write_at(offset, data)
-    }
-    fn len(&self) -> std::io::Result<u64> {
-        self.inner.len()
-    }
-    fn set_len(&self, len: u64) -> std::io::Result<()> {
-        self.inner.set_len(len)
-    }
-    fn sync_data(&self) -> std::io::Result<()> {
-        self.syncs.lock().expect("lock").push(self.inner.op_count());
-        self.inner.sync_data()
-    }
-    fn sync_count(&self) -> u64 {
-        self.inner.sync_count()
-    }
-    fn try_lock_writer(&self) -> std::io::Result<bool> {
-        self.inner.try_lock_writer()
-    }
-    fn unlock_writer(&self) -> std::io::Result<()> {
-        self.inner.unlock_writer()
-    }
 }
 
 /// The file before the script: the topics, in memory.
@@ -365,11 +329,7 @@ struct Coverage {
 fn sweep(page_size: u32, cov: &mut Coverage) {
     let base = base_image(page_size);
     let probe = Arc::new(FaultStorage::new(FaultConfig::seeded(1), base.clone()));
-    let recorder = Arc::new(SyncRecorder {
-        inner: Arc::clone(&probe),
-        syncs: Mutex::new(Vec::new()),
-    });
-    let full = run(recorder.clone(), &probe, page_size);
+    let full = run(probe.clone(), &probe, page_size);
     let committed: Vec<u32> = (1..=PLAN.len() as u32)
         .filter(|&k| fate(k) == Fate::Commit)
         .collect();
@@ -378,7 +338,7 @@ fn sweep(page_size: u32, cov: &mut Coverage) {
         "the fault-free run commits as planned"
     );
     let total_ops = probe.op_count();
-    let syncs = recorder.syncs.lock().expect("lock").len() as u64;
+    let syncs = probe.sync_count();
     {
         let image = MemStorage::from_bytes(probe.volatile_image());
         let db = Brooklet::open_storage(Arc::new(image), options(page_size)).expect("open");
@@ -426,7 +386,6 @@ fn sweep(page_size: u32, cov: &mut Coverage) {
 
 #[test]
 fn power_cuts_during_transactions_keep_each_whole_or_absent() {
-    let started = Instant::now();
     let mut cov = Coverage::default();
     for page_size in [512, 4096] {
         sweep(page_size, &mut cov);
@@ -434,8 +393,7 @@ fn power_cuts_during_transactions_keep_each_whole_or_absent() {
     println!(
         "transaction power cuts: {} crash points (every operation; the fault-free runs made \
          {} writes and set_len and {} syncs), {} crash images, {} cuts inside a commit call, \
-         {} open transactions aborted on reopen; images by last visible transaction {:?}; \
-         {:.1} s",
+         {} open transactions aborted on reopen; images by last visible transaction {:?}",
         cov.crash_points,
         cov.writes,
         cov.syncs,
@@ -443,7 +401,6 @@ fn power_cuts_during_transactions_keep_each_whole_or_absent() {
         cov.in_commit,
         cov.aborted_on_reopen,
         cov.reached,
-        started.elapsed().as_secs_f64()
     );
     assert!(
         cov.aborted_on_reopen > 0,

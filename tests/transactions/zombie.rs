@@ -154,17 +154,26 @@ fn lso_and_end(db: &Brooklet) -> (u64, u64) {
     )
 }
 
-#[test]
-fn a_fenced_instance_in_another_process_can_write_nothing() {
-    let started = Instant::now();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path: PathBuf = dir.path().join("z.brooklet");
-    let go = dir.path().join("go");
+/// A new file with the topic, and process A started on it as the zombie, once it has
+/// stored records ahead.
+struct Zombie {
+    db: Brooklet,
+    path: PathBuf,
+    /// The file whose creation tells A to go on.
+    go: PathBuf,
+    a: std::process::Child,
+    a_out: BufReader<std::process::ChildStdout>,
+    /// The end offset after A's records stored ahead.
+    stored: u64,
+}
+
+fn start_zombie(dir: &Path) -> Zombie {
+    let path = dir.join("z.brooklet");
+    let go = dir.join("go");
     let db = Brooklet::open_with(&path, options()).expect("create");
     db.admin()
         .create_topic(TOPIC, 1, TopicConfig::default())
         .expect("topic");
-
     let mut a = spawn_child(
         module_path!(),
         "child_process",
@@ -178,6 +187,27 @@ fn a_fenced_instance_in_another_process_can_write_nothing() {
     let stored: u64 = wait_for(&mut a, &mut a_out, "STORED")[0]
         .parse()
         .expect("an offset");
+    Zombie {
+        db,
+        path,
+        go,
+        a,
+        a_out,
+        stored,
+    }
+}
+
+#[test]
+fn a_fenced_instance_in_another_process_can_write_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Zombie {
+        db,
+        path,
+        go,
+        mut a,
+        mut a_out,
+        stored,
+    } = start_zombie(dir.path());
     assert!(stored > 0, "A stored records ahead of its commit");
     // A is alive: maintenance leaves its transaction open, and it holds readers back.
     let report = db.admin().maintain().expect("maintain");
@@ -246,8 +276,7 @@ fn a_fenced_instance_in_another_process_can_write_nothing() {
     println!(
         "zombie: A stored {stored} records ahead, {sends_fenced} later sends and its commit \
          fenced; B committed {SUCCESSOR_RECORDS}; read_uncommitted holds {zombie_stored} of A's \
-         (aborted); {:.1} s",
-        started.elapsed().as_secs_f64()
+         (aborted)"
     );
 }
 
@@ -257,25 +286,9 @@ fn a_fenced_instance_in_another_process_can_write_nothing() {
 #[test]
 fn a_killed_instance_transaction_is_aborted_by_maintenance() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let path: PathBuf = dir.path().join("k.brooklet");
-    let go = dir.path().join("go");
-    let db = Brooklet::open_with(&path, options()).expect("create");
-    db.admin()
-        .create_topic(TOPIC, 1, TopicConfig::default())
-        .expect("topic");
-    let mut a = spawn_child(
-        module_path!(),
-        "child_process",
-        &[
-            (ENV_ROLE, "zombie".as_ref()),
-            (ENV_PATH, path.as_os_str()),
-            (ENV_GO, go.as_os_str()),
-        ],
-    );
-    let mut a_out = BufReader::new(a.stdout.take().expect("stdout"));
-    let stored: u64 = wait_for(&mut a, &mut a_out, "STORED")[0]
-        .parse()
-        .expect("an offset");
+    let Zombie {
+        db, mut a, stored, ..
+    } = start_zombie(dir.path());
     assert_eq!(lso_and_end(&db), (0, stored), "A's records are held back");
     a.kill().expect("SIGKILL");
     a.wait().expect("wait for the killed child");

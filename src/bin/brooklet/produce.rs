@@ -169,14 +169,9 @@ pub enum Mode {
     Plain,
     /// One idempotent producer id for the whole run.
     Idempotent(Producer),
-    /// One transaction per commit. Keyless records without a partition go to `sticky`
-    /// modulo the partition count, moved on after each commit (as a new plain producer's
-    /// sticky partition is).
-    Transactional {
-        producer: Box<TransactionalProducer>,
-        partitions: u32,
-        sticky: u32,
-    },
+    /// One transaction per commit (keyless records without a partition go to the
+    /// producer's sticky partition, which moves on after each commit).
+    Transactional(Box<TransactionalProducer>),
 }
 
 /// Commits records, counts them, and prints acks.
@@ -260,25 +255,16 @@ impl<'a> Sink<'a> {
                     .with_idempotence(state);
                 Ok(sent)
             }
-            Mode::Transactional {
-                producer,
-                partitions,
-                sticky,
-            } => {
+            Mode::Transactional(producer) => {
                 let mut txn = producer.begin()?;
                 for (partition, record) in records {
                     // Dropping the transaction on an error aborts it.
                     match partition {
                         Some(p) => txn.send_to(self.topic, p, record)?,
-                        None if record.key.is_none() => {
-                            txn.send_to(self.topic, *sticky % *partitions, record)?;
-                        }
                         None => txn.send(self.topic, record)?,
                     }
                 }
-                let sent = txn.commit()?;
-                *sticky = sticky.wrapping_add(1);
-                Ok(sent)
+                txn.commit()
             }
         }
     }
@@ -339,7 +325,7 @@ pub fn run(args: &ProduceArgs) -> CliResult {
         return Err(CliError::usage("--key-separator must not be empty"));
     }
     let mut sink = Sink::new(&db, &args.topic, durability(args.commit.durability));
-    sink.mode = mode(&db, args, partitions)?;
+    sink.mode = mode(&db, args)?;
     sink.acks = args.acks.then(Out::new);
     let mut lines = Lines::spawn(Box::new(io::stdin()), args.commit.batch);
     let result = loop {
@@ -375,7 +361,7 @@ pub fn run(args: &ProduceArgs) -> CliResult {
 
 /// The producer `--transactional-id` or `--idempotent` asks for. Starting a transactional
 /// producer fences the id's earlier instance and aborts what it left open.
-fn mode(db: &Brooklet, args: &ProduceArgs, partitions: usize) -> CliResult<Mode> {
+fn mode(db: &Brooklet, args: &ProduceArgs) -> CliResult<Mode> {
     let durability = durability(args.commit.durability);
     if let Some(id) = &args.transactional_id {
         let options = TransactionOptions {
@@ -388,11 +374,7 @@ fn mode(db: &Brooklet, args: &ProduceArgs, partitions: usize) -> CliResult<Mode>
         let producer = db
             .transactional_producer_with(id, options)
             .map_err(|e| CliError::failure(describe(&e)))?;
-        return Ok(Mode::Transactional {
-            producer: Box::new(producer),
-            partitions: u32::try_from(partitions).expect("at most 10000 partitions"),
-            sticky: fastrand::u32(..),
-        });
+        return Ok(Mode::Transactional(Box::new(producer)));
     }
     if args.idempotent {
         let producer = db.producer().with_durability(durability).idempotent()?;
