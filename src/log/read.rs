@@ -193,6 +193,10 @@ fn segment_after(
 /// Most bytes a scan reads ahead of the batch it needs, when batches are small.
 const READ_AHEAD_MAX: usize = 64 << 10;
 
+/// Most bytes a fetch that keeps its batches allocates up front (a larger `max_bytes`
+/// grows the buffer as it fills).
+const KEEP_RESERVE_MAX: usize = 8 << 20;
+
 /// A mismatch in batch data: stale snapshot or corruption.
 fn damaged(read: &ReadTransaction, page: u32, why: &'static str) -> Error {
     if read.is_stale() {
@@ -455,10 +459,18 @@ fn scan_batches(
     // Read ahead enough for several small batches, not the whole byte budget: a fetch
     // that stops at max_records would otherwise read far more than it uses.
     let read_ahead = limits.max_bytes.min(READ_AHEAD_MAX);
+    // Room for the bytes kept and the window read past them, allocated once: growing the
+    // buffer as batches are kept would copy them again at every doubling.
+    let capacity = if keep_bytes {
+        limits.max_bytes.min(KEEP_RESERVE_MAX) + read_ahead
+    } else {
+        read_ahead
+    };
     let Some(mut scan) = BatchScan::start(read, topic_id, partition, &state, offset, read_ahead)?
     else {
         return Ok((state, view.upper, next_offset, Vec::new()));
     };
+    scan.buf.reserve_exact(capacity);
     let (mut bytes_read, mut records) = (0usize, 0usize);
     while let Some((header, bytes, page)) = scan.next_batch()? {
         if header.offset_last() < offset {
