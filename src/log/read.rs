@@ -370,6 +370,11 @@ impl<'r> BatchScan<'r> {
     /// The batches kept, back to back.
     fn into_kept(mut self) -> Vec<u8> {
         self.buf.truncate(self.kept);
+        // A fetch that found little does not hand out (and hold) the room reserved for a
+        // full one.
+        if self.buf.capacity() > 2 * self.kept + READ_AHEAD_MAX {
+            self.buf.shrink_to_fit();
+        }
         self.buf
     }
 
