@@ -56,6 +56,21 @@ const REFUSED: &[(&str, &str, &str)] = &[
         "min.compaction.lag.ms",
         "0 to 9223372036854775807",
     ),
+    (
+        "min.cleanable.dirty.ratio=1.5",
+        "min.cleanable.dirty.ratio",
+        "a number from 0 to 1",
+    ),
+    (
+        "min.cleanable.dirty.ratio=-0.1",
+        "min.cleanable.dirty.ratio",
+        "a number from 0 to 1",
+    ),
+    (
+        "min.cleanable.dirty.ratio=NaN",
+        "min.cleanable.dirty.ratio",
+        "a number from 0 to 1",
+    ),
     ("max.message.bytes=0", "max.message.bytes", "64 to 1048588"),
     (
         "max.message.bytes=1048589",
@@ -206,6 +221,8 @@ fn topic_create_help_lists_every_key_with_its_allowed_values() {
         "retention.bytes",
         "delete.retention.ms",
         "min.compaction.lag.ms",
+        "min.cleanable.dirty.ratio",
+        "a number from 0 to 1",
         "max.message.bytes",
         "64 to 1048588",
         "message.timestamp.type",

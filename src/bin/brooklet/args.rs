@@ -229,7 +229,7 @@ Configs use Kafka's names. The values each allows:
     );
     for key in TopicConfig::KEYS {
         let allowed = TopicConfig::allowed_values(key).expect("a known key");
-        let _ = writeln!(help, "  {key:<24}{allowed}");
+        let _ = writeln!(help, "  {key:<27}{allowed}");
     }
     let _ = write!(
         help,
