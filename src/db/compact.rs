@@ -156,9 +156,16 @@ impl Admin {
             } else {
                 None
             };
-            let Some(plan) = self
-                .db
-                .with_snapshot(|read| compact::plan(read, topic, partition, now, known.as_ref()))?
+            let Some(plan) = self.db.with_snapshot(|read| {
+                compact::plan(
+                    read,
+                    topic,
+                    partition,
+                    now,
+                    known.as_ref(),
+                    compact::Scope::All,
+                )
+            })?
             else {
                 return Ok(report);
             };
