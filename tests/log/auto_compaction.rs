@@ -7,7 +7,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use brooklet::storage::MemStorage;
-use brooklet::{Brooklet, FetchLimits, Options, PartitionInfo, Record, TopicConfig};
+use brooklet::{
+    Brooklet, FetchLimits, Isolation, Options, PartitionInfo, Record, TopicConfig,
+    TransactionOptions,
+};
 
 /// The case from issue 16: a compacted topic of 50 keys updated 12k times.
 const KEYS: u32 = 50;
@@ -42,14 +45,21 @@ fn produce(db: &Brooklet, topic: &str, keys: u32, rounds: std::ops::Range<u32>) 
     }
 }
 
-/// Every record stored in partition 0 of `topic`: `(offset, key, value)`.
+/// Every record stored in partition 0 of `topic`, those of open and aborted transactions
+/// too: `(offset, key, value)`.
 fn stored(db: &Brooklet, topic: &str) -> Vec<(u64, Vec<u8>, Vec<u8>)> {
     let mut out = Vec::new();
     let mut offset = db.beginning_offset(topic, 0).expect("beginning");
     let end = db.end_offset(topic, 0).expect("end");
     while offset < end {
         let fetched = db
-            .fetch(topic, 0, offset, FetchLimits::default())
+            .fetch_with(
+                topic,
+                0,
+                offset,
+                FetchLimits::default(),
+                Isolation::ReadUncommitted,
+            )
             .expect("fetch");
         assert!(fetched.next_offset > offset, "fetch at {offset} moved on");
         for record in fetched.records.into_iter().filter(|r| r.offset >= offset) {
@@ -206,4 +216,58 @@ fn the_ratio_is_a_topic_config_that_refuses_values_outside_0_to_1() {
     assert_eq!(config.to_pairs()["min.cleanable.dirty.ratio"], "0.75");
     let described = admin.describe_topic("t").expect("describe");
     assert!((described.config.min_cleanable_dirty_ratio - 0.75).abs() < f64::EPSILON);
+}
+
+#[test]
+fn an_open_transaction_holds_compaction_back_and_an_aborted_one_is_cleaned_away() {
+    let db = memory_db();
+    db.admin()
+        .create_topic("t", 1, compact_config(&[]))
+        .expect("create");
+    let options = TransactionOptions {
+        buffer_bytes: 1000,
+        ..TransactionOptions::default()
+    };
+    let mut producer = db
+        .transactional_producer_with("tx", options)
+        .expect("producer");
+    let mut txn = producer.begin().expect("begin");
+    for n in 0..200 {
+        let key = format!("key-{}", n % KEYS);
+        txn.send_to("t", 0, Record::keyed(key, "in the transaction"))
+            .expect("send");
+    }
+    // Stored ahead of its commit at offset 0: the last stable offset stays there, so no
+    // segment is cleanable while the transaction is open.
+    assert_eq!(db.last_stable_offset("t", 0).expect("lso"), 0);
+    produce(&db, "t", KEYS, 0..3000);
+    assert!(partition(&db, "t").segments > 4);
+    // All 3000 plain records are still there (and what the transaction stored ahead; the
+    // rest of it is still in its buffer).
+    let records = stored(&db, "t");
+    let open = records
+        .iter()
+        .filter(|(.., value)| value == b"in the transaction")
+        .count();
+    assert!(open > 100, "{open} stored ahead");
+    assert_eq!(records.len() - open, 3000, "nothing cleaned past the LSO");
+
+    // Aborted: its batches are dropped as the steps reach them, and the rest is compacted.
+    txn.abort().expect("abort");
+    produce(&db, "t", KEYS, 3000..9000);
+    let records = stored(&db, "t");
+    assert!(
+        records
+            .iter()
+            .all(|(.., value)| value != b"in the transaction"),
+        "aborted records are gone"
+    );
+    let active = active_base(&db, "t");
+    let closed = records
+        .iter()
+        .filter(|(offset, ..)| *offset < active)
+        .count();
+    assert!(closed <= KEYS as usize, "{closed} records before {active}");
+    assert_described_bytes_are_stored(&db, "t");
+    assert!(db.admin().check().expect("check").is_clean());
 }
