@@ -23,6 +23,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
+use super::alloc::WINDOW_LOCAL;
 use super::recovery::slot_crc;
 use super::write_txn::WriteTxn;
 use super::{CommitState, Durability, Pager};
@@ -37,6 +38,12 @@ use crate::stats::CommitCounts;
 /// Most commits a window chain may hold; the commit after is made durable, which bounds
 /// the chain that recovery walks.
 const MAX_WINDOW_COMMITS: u32 = 1024;
+
+/// A non-durable commit is made durable when more free pages than this, and than a
+/// sixteenth of the file, wait for a durable commit to be reused: retention under
+/// `Durability::None` frees whole segments that the last durable commit still reaches, and
+/// without a durable commit the file would grow by them for up to 1024 commits.
+const MIN_WAITING_PAGES: u32 = 128;
 
 impl Pager {
     /// Cuts the file to exactly `pages` pages if it is longer (vacuum). Called only under
@@ -190,6 +197,20 @@ impl WriteTxn {
             || self.shrink
             || window_commits >= MAX_WINDOW_COMMITS
             || window_entries as usize + own.len() > self.pager.options.max_window_pages
+            || self.waiting_for_durable() > (self.alloc.page_count() / 16).max(MIN_WAITING_PAGES)
+    }
+
+    /// Free pages that only a durable commit makes reusable: freed after the last durable
+    /// commit, which still reaches them (not window-local). Pages that snapshots of this
+    /// process hold back are not counted: a durable commit would not release them.
+    fn waiting_for_durable(&self) -> u32 {
+        let last_durable = self.base.slot.last_durable;
+        self.alloc
+            .extents()
+            .iter()
+            .filter(|e| e.freed.0 & WINDOW_LOCAL == 0 && e.freed > last_durable)
+            .map(|e| e.count)
+            .sum()
     }
 
     /// After the slot (and its sync, if `durable`) is written: cuts the file if this is a
