@@ -1,5 +1,5 @@
 //! The event log through the `Brooklet` handle: produce, fetch and readers (with a seeded
-//! model test under power cuts), retention, compaction (on request and by itself), topic
+//! model test under power cuts), retention (and the space it leaves), compaction (on request and by itself), topic
 //! configs, what a partition costs, routed batches, and the handle's stats. Files with
 //! hostile values are in `tests/hostile/`.
 
@@ -11,6 +11,7 @@ mod partition_cost;
 mod produce_borrowed;
 mod produce_routed;
 mod retention;
+mod retention_space;
 mod stats;
 mod topic_configs;
 
