@@ -42,7 +42,7 @@ fn main() -> brooklet::Result<()> {
     let _ = std::fs::remove_file(&path);
     println!("costs at scale: {records} records of 16 + 100 bytes, {BATCH} per send");
     let started = Instant::now();
-    let sends = load(&path, records)?;
+    let (sends, window) = load(&path, records)?;
     println!("load: {:.1} s", started.elapsed().as_secs_f64());
     report_sends(&sends);
     println!("appender peak memory (VmHWM): {}", peak_rss());
@@ -54,33 +54,50 @@ fn main() -> brooklet::Result<()> {
         gb(payload),
         size as f64 / payload as f64
     );
-    report_opens(&path)?;
+    report_opens(&path, "after flush")?;
     report_seeks(&path, records)?;
     report_sequential(&path, records)?;
+    // The worst open: the newest commit is not durable and its window is as long as the
+    // load's longest (the next send would be made durable).
+    append_unflushed(&path, records, window.saturating_sub(1))?;
+    report_opens(
+        &path,
+        &format!("{} sends unflushed", window.saturating_sub(1)),
+    )?;
     let _ = std::fs::remove_file(&path);
     Ok(())
 }
 
+/// One send of `BATCH` records from record number `first`.
+fn batch(first: u64, end: u64) -> Vec<Record> {
+    (first..(first + BATCH).min(end))
+        .map(|i| {
+            let value = i.to_le_bytes().repeat(13)[..100].to_vec();
+            Record::keyed(i.to_be_bytes().repeat(2), value)
+        })
+        .collect()
+}
+
 /// Appends `records` records in sends of `BATCH`, timing each send; flushes at the end.
-fn load(path: &Path, records: u64) -> brooklet::Result<Vec<Duration>> {
+/// Returns the times and the most sends in a row that were not made durable.
+fn load(path: &Path, records: u64) -> brooklet::Result<(Vec<Duration>, usize)> {
     let db = Brooklet::open(path)?;
     db.admin().create_topic(TOPIC, 1, TopicConfig::default())?;
     let producer = db.producer().with_durability(Durability::None);
     let mut sends = Vec::with_capacity(usize::try_from(records / BATCH).unwrap_or(0));
-    let mut n = 0;
+    let (mut n, mut window, mut run, mut made_durable) = (0, 0, 0, 0);
     while n < records {
-        let batch: Vec<Record> = (n..(n + BATCH).min(records))
-            .map(|i| {
-                Record::keyed(
-                    i.to_be_bytes().repeat(2),
-                    i.to_le_bytes().repeat(13)[..100].to_vec(),
-                )
-            })
-            .collect();
+        let batch = batch(n, records);
         n += batch.len() as u64;
         let at = Instant::now();
         producer.send_batch_to(TOPIC, 0, batch)?;
         sends.push(at.elapsed());
+        run += 1;
+        let now = db.stats().commits_made_durable;
+        if now > made_durable {
+            (made_durable, run) = (now, 0);
+        }
+        window = window.max(run);
     }
     producer.flush()?;
     let stats = db.stats();
@@ -88,7 +105,17 @@ fn load(path: &Path, records: u64) -> brooklet::Result<Vec<Duration>> {
         "load: {} fdatasyncs, {} commits made durable",
         stats.fdatasyncs, stats.commits_made_durable
     );
-    Ok(sends)
+    Ok((sends, window))
+}
+
+/// Appends `sends` sends after the log's end, not durable, and closes the file unflushed.
+fn append_unflushed(path: &Path, records: u64, sends: usize) -> brooklet::Result<()> {
+    let db = Brooklet::open(path)?;
+    let producer = db.producer().with_durability(Durability::None);
+    for i in 0..sends as u64 {
+        producer.send_batch_to(TOPIC, 0, batch(records + i * BATCH, u64::MAX))?;
+    }
+    Ok(())
 }
 
 fn report_sends(sends: &[Duration]) {
@@ -107,7 +134,7 @@ fn report_sends(sends: &[Duration]) {
 }
 
 /// Opens the closed file repeatedly: cached, then with its pages evicted first.
-fn report_opens(path: &Path) -> brooklet::Result<()> {
+fn report_opens(path: &Path, label: &str) -> brooklet::Result<()> {
     for evict in [false, true] {
         let mut times = Vec::new();
         let mut reads = (0, 0);
@@ -123,7 +150,7 @@ fn report_opens(path: &Path) -> brooklet::Result<()> {
         }
         times.sort_unstable();
         println!(
-            "open ({}): median {:?}, max {:?}; {} reads, {} bytes",
+            "open {label} ({}): median {:?}, max {:?}; {} reads, {} bytes",
             if evict { "evicted" } else { "cached" },
             times[times.len() / 2],
             times[times.len() - 1],

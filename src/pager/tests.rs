@@ -465,3 +465,58 @@ fn a_header_of_a_newer_version_refuses_the_file() {
         }
     }
 }
+
+/// Commits `commits` non-durable transactions of `pages_each` pages each, then one at
+/// `durability`; returns the fdatasyncs of that last commit.
+fn window_then_commit(
+    pager: &Arc<Pager>,
+    commits: u8,
+    pages_each: u8,
+    durability: Durability,
+) -> u64 {
+    for i in 0..commits {
+        let mut txn = pager.begin_write().expect("write");
+        let mut root = None;
+        for _ in 0..pages_each {
+            root = Some(put_node(&mut txn, i));
+        }
+        txn.set_master_root(root);
+        txn.commit(Durability::None).expect("commit");
+    }
+    let before = pager.stats();
+    let mut txn = pager.begin_write().expect("write");
+    let ptr = put_node(&mut txn, 0xee);
+    txn.set_master_root(Some(ptr));
+    txn.commit(durability).expect("commit");
+    pager.stats().since(&before).fdatasyncs
+}
+
+/// A durable commit that closes a window of more than `SYNCED_WINDOW_MIN_PAGES` pages
+/// syncs them before its slot and marks the slot: the next open reads the header pages
+/// and nothing of the window. A small window is still verified at open, page by page, and
+/// its durable commit syncs once.
+#[test]
+fn open_after_a_large_window_reads_none_of_it() {
+    let large = super::commit::SYNCED_WINDOW_MIN_PAGES as u8 / 4 + 1;
+    let mut reads = Vec::new();
+    for (commits, expected_syncs, synced) in [(2, 1, false), (large, 2, true)] {
+        let storage = Arc::new(MemStorage::new());
+        let pager = Pager::open(storage.clone(), options()).expect("create");
+        let syncs = window_then_commit(&pager, commits, 4, Durability::Immediate);
+        assert_eq!(syncs, expected_syncs, "window of {commits} commits");
+        let state = pager.latest().expect("state");
+        assert_eq!(state.slot.window_synced, synced, "{commits} commits");
+        let again = reopen(&storage);
+        assert_eq!(again.latest().expect("state").txn(), state.txn());
+        reads.push(again.stats().read_calls);
+    }
+    let (small, large) = (reads[0], reads[1]);
+    assert!(
+        small >= 8,
+        "a window of 8 pages is read at open: {small} reads"
+    );
+    assert!(
+        large <= 6,
+        "header reads only: {large} reads, against {small}"
+    );
+}
