@@ -72,9 +72,9 @@ pub struct Stats {
     pub commits_made_durable: u64,
     /// `fdatasync` calls on the file (successful or not): one per `Immediate` commit and
     /// per commit made durable, two per `Paranoid` commit, and two when the handle created
-    /// the file. A durable commit that closes a window of more than 64 pages written since
-    /// the last durable commit syncs them before its slot too (two), so that opening the
-    /// file never has to read them back.
+    /// the file. An `Immediate` commit (a `flush` among them) that closes a window of more
+    /// than 64 pages written since the last durable commit syncs them before its slot too
+    /// (two), so that opening the file after it does not read them back.
     pub fdatasyncs: u64,
     /// Bytes written to the storage (every page, data run and commit slot; not the
     /// operating system's own copies).

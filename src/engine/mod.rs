@@ -160,7 +160,8 @@ impl Engine {
         ReadTransaction::new(self.pager.begin_read_pinned()?)
     }
 
-    /// Makes every earlier commit durable (one `fdatasync` if the last commit was not).
+    /// Makes every earlier commit durable (one `fdatasync` if the last commit was not; two
+    /// if the window since the last durable commit is over 64 pages, FORMAT.md step 5).
     /// A read-only handle has nothing to flush.
     pub fn flush(&self) -> Result<()> {
         if self.pager.is_read_only() {

@@ -9,7 +9,7 @@
 //! 3. If the free list changed, free the old free-list blob and write the new list into a
 //!    blob allocated from reusable pages (so the list never grows from its own storage).
 //! 4. Grow the file in extents if needed, then write all dirty pages.
-//! 5. `Paranoid`, or a durable commit over a window of more than
+//! 5. `Paranoid`, or an `Immediate` commit over a window of more than
 //!    [`SYNCED_WINDOW_MIN_PAGES`] pages: sync, and mark the slot window-synced.
 //! 6. Write the slot into the slot that does not hold the last durable commit.
 //! 7. `Immediate` or `Paranoid`: sync.
@@ -40,11 +40,11 @@ use crate::stats::CommitCounts;
 const MAX_WINDOW_COMMITS: u32 = 1024;
 
 /// Largest window (pages written since the last durable commit, this commit's included)
-/// that a durable commit leaves for recovery to verify. A durable commit over a larger
-/// window syncs its pages before its slot and marks the slot so (two `fdatasync`s, like
+/// that an `Immediate` commit leaves for recovery to verify. One over a larger window
+/// syncs its pages before its slot and marks the slot so (two `fdatasync`s, like
 /// `Paranoid`): recovery then reads none of them, so opening the file costs the same
-/// after a bulk load as after a small commit. At 4 KiB pages, 256 KiB; the second sync
-/// costs little beside writing that much.
+/// after a bulk load and a `flush` as after a small commit. At 4 KiB pages, 256 KiB; the
+/// second sync costs little beside writing that much.
 pub(super) const SYNCED_WINDOW_MIN_PAGES: usize = 64;
 
 impl Pager {
@@ -156,9 +156,11 @@ impl WriteTxn {
         };
         let (freelist, freelist_inline) = self.place_free_list(journal_inline, durable)?;
         self.write_dirty()?;
-        let window_synced = durable
-            && (durability == Durability::Paranoid
-                || window_entries as usize + own.len() > SYNCED_WINDOW_MIN_PAGES);
+        // A commit made durable only by the window's cap keeps its one sync: the window
+        // after it is as large before the next durable commit anyway.
+        let window_synced = durability == Durability::Paranoid
+            || (durability == Durability::Immediate
+                && window_entries as usize + own.len() > SYNCED_WINDOW_MIN_PAGES);
         if window_synced {
             self.pager
                 .storage
