@@ -11,8 +11,10 @@
 //! send's latency (p50, p99, p99.9, max: the stall of the durable commits the window
 //! forces), the appender's peak memory, the file's size against its payload; then, per
 //! open of the closed file, its time and reads, with the file cached (median of 9) and
-//! with its pages evicted from the cache (`posix_fadvise(DONTNEED)`); a seek (fetch of
-//! one batch at a random offset) p50 by where the offset lies; the sequential read rate.
+//! with its pages evicted from the cache (`posix_fadvise(DONTNEED)`), after the flush and
+//! again after an unflushed tail as long as the load's longest window; a seek (fetch of
+//! one batch at a random offset, file cached) p50 by where the offset lies; the
+//! sequential read rate (file cached).
 
 #![expect(
     clippy::cast_precision_loss,
@@ -54,9 +56,11 @@ fn main() -> brooklet::Result<()> {
         gb(payload),
         size as f64 / payload as f64
     );
-    report_opens(&path, "after flush")?;
+    // Seeks and the sequential read first, while the file is in the page cache (the
+    // evicted opens drop it).
     report_seeks(&path, records)?;
     report_sequential(&path, records)?;
+    report_opens(&path, "after flush")?;
     // The worst open: the newest commit is not durable and its window is as long as the
     // load's longest (the next send would be made durable).
     append_unflushed(&path, records, window.saturating_sub(1))?;
