@@ -68,6 +68,10 @@ struct QueueState {
     /// Requests in the last group, and how long its commit took.
     last_group: usize,
     last_commit: Duration,
+    /// Threads waiting on `changed` (a wake-up is a system call: made only for waiters).
+    waiting: usize,
+    /// True while a leader waits on `arrived` for a group to gather.
+    gathering: bool,
 }
 
 /// The longest a leader waits for more requests before committing.
@@ -89,10 +93,13 @@ impl CommitQueue {
         if state.committed.is_some_and(|c| c > txn) {
             return;
         }
-        let _ = self
+        let mut state = state;
+        state.waiting += 1;
+        let (mut state, _) = self
             .changed
             .wait_timeout(state, timeout)
             .expect("queue lock");
+        state.waiting -= 1;
     }
 }
 
@@ -147,13 +154,17 @@ impl Brooklet {
         let queue = &self.inner.queue;
         let mut state = queue.state.lock().expect("queue lock");
         state.pending.push(Arc::clone(&request));
-        queue.arrived.notify_one();
+        if state.gathering {
+            queue.arrived.notify_one();
+        }
         loop {
             if let Some(result) = request.result.lock().expect("result lock").take() {
                 return result;
             }
             if state.leader_active {
+                state.waiting += 1;
                 state = queue.changed.wait(state).expect("queue lock");
+                state.waiting -= 1;
                 continue;
             }
             state.leader_active = true;
@@ -170,7 +181,9 @@ impl Brooklet {
             if let Some(txn) = committed {
                 state.committed = Some(state.committed.map_or(txn, |c| c.max(txn)));
             }
-            queue.changed.notify_all();
+            if state.waiting > 0 {
+                queue.changed.notify_all();
+            }
         }
     }
 
@@ -191,11 +204,13 @@ impl Brooklet {
             if now >= deadline {
                 break;
             }
+            state.gathering = true;
             state = queue
                 .arrived
                 .wait_timeout(state, deadline - now)
                 .expect("queue lock")
                 .0;
+            state.gathering = false;
         }
         state
     }

@@ -15,7 +15,7 @@
 //! bytes below `bytes_used` are never rewritten), so what was read is what the snapshot
 //! held; otherwise the read is stale.
 
-use super::fetched::FetchedBatches;
+use super::fetched::{self, FetchedBatches};
 use super::meta::{
     IndexEntry, PartitionState, Segment, TREE_OFFSETS, TREE_PARTITIONS, TREE_SEGMENTS, TREE_TIMES,
     decode_time_entry, key_suffix, offset_key, partition_key, time_key,
@@ -193,6 +193,10 @@ fn segment_after(
 /// Most bytes a scan reads ahead of the batch it needs, when batches are small.
 const READ_AHEAD_MAX: usize = 64 << 10;
 
+/// Most bytes a fetch that keeps its batches allocates up front (a larger `max_bytes`
+/// grows the buffer as it fills).
+const KEEP_RESERVE_MAX: usize = 8 << 20;
+
 /// A mismatch in batch data: stale snapshot or corruption.
 fn damaged(read: &ReadTransaction, page: u32, why: &'static str) -> Error {
     if read.is_stale() {
@@ -211,10 +215,13 @@ struct BatchScan<'r> {
     seg_base: u64,
     seg: Segment,
     /// The batches kept for the caller (the first `kept` bytes; see [`BatchScan::keep_last`]),
-    /// then a window of the current segment's bytes starting at position `window_pos`. A
-    /// fetch that returns batches reads them straight into this buffer and hands it out,
-    /// so their bytes are copied once, from the file.
+    /// then a window of the current segment's bytes starting at position `window_pos`, to
+    /// `filled`. A fetch that returns batches reads them straight into this buffer and
+    /// hands it out, so their bytes are copied once, from the file. Past `filled` the
+    /// buffer holds bytes of an earlier fetch (see [`fetched::take_spare`]): being
+    /// initialized already, they are read over without being zeroed first.
     buf: Vec<u8>,
+    filled: usize,
     kept: usize,
     window_pos: u32,
     /// Bytes to read at least when the window runs out (bounded by the segment).
@@ -227,6 +234,12 @@ struct BatchScan<'r> {
     expected: u64,
     /// Every segment read from: base offset and first page.
     touched: Vec<(u64, u32)>,
+}
+
+impl Drop for BatchScan<'_> {
+    fn drop(&mut self) {
+        fetched::give_spare(std::mem::take(&mut self.buf));
+    }
 }
 
 impl<'r> BatchScan<'r> {
@@ -269,7 +282,8 @@ impl<'r> BatchScan<'r> {
             end_offset: state.next_offset,
             seg_base,
             seg,
-            buf: Vec::new(),
+            buf: fetched::take_spare(),
+            filled: 0,
             kept: 0,
             window_pos: pos,
             read_ahead: read_ahead.max(BATCH_HEADER_SIZE),
@@ -310,7 +324,7 @@ impl<'r> BatchScan<'r> {
                         self.seg = seg;
                         self.touched.push((base, seg.first_page));
                         self.pos = 0;
-                        self.buf.truncate(self.kept);
+                        self.filled = self.kept;
                         self.window_pos = 0;
                         continue;
                     }
@@ -358,15 +372,26 @@ impl<'r> BatchScan<'r> {
         let start = self.index(self.last_pos);
         let end = self.index(self.pos);
         // Only batches skipped since the last one kept lie in between: rare, and short.
-        self.buf.drain(self.kept..start);
+        self.drop_unkept(start);
         self.kept += end - start;
         self.window_pos = self.pos;
     }
 
     /// The batches kept, back to back.
-    fn into_kept(mut self) -> Vec<u8> {
-        self.buf.truncate(self.kept);
-        self.buf
+    /// The buffer and how many bytes at its start are batches. A fetch that found little
+    /// copies them out and leaves the buffer for the next fetch, rather than hand out (and
+    /// hold) the room reserved for a full one.
+    fn into_kept(mut self) -> (Vec<u8>, usize) {
+        if self.buf.len() > 2 * self.kept + READ_AHEAD_MAX {
+            return (self.buf[..self.kept].to_vec(), self.kept);
+        }
+        (std::mem::take(&mut self.buf), self.kept)
+    }
+
+    /// Removes the bytes from `kept` to `start`, moving the rest of the window down.
+    fn drop_unkept(&mut self, start: usize) {
+        self.buf.copy_within(start..self.filled, self.kept);
+        self.filled -= start - self.kept;
     }
 
     /// Index in `buf` of position `pos` of the current segment (within the window).
@@ -395,7 +420,7 @@ impl<'r> BatchScan<'r> {
     /// a fetch may not use.
     fn fill(&mut self, len: usize) -> Result<()> {
         let start = self.index(self.pos);
-        if self.buf.len() >= start + len {
+        if self.filled >= start + len {
             return Ok(());
         }
         let available = (self.seg.bytes_used - self.pos) as usize;
@@ -408,17 +433,20 @@ impl<'r> BatchScan<'r> {
         }
         // Drop the consumed bytes not kept, then read the rest in one call straight into
         // the buffer, whose capacity is reused from call to call.
-        self.buf.drain(self.kept..start);
+        self.drop_unkept(start);
         self.window_pos = self.pos;
-        let have = self.buf.len() - self.kept;
+        let have = self.filled - self.kept;
         let want = (len + BATCH_HEADER_SIZE)
             .max(self.read_ahead)
             .min(available);
-        self.buf.resize(self.kept + want, 0);
+        self.filled = self.kept + want;
+        if self.buf.len() < self.filled {
+            self.buf.resize(self.filled, 0);
+        }
         let first = PageId(self.seg.first_page);
         let at = u64::from(self.pos) + have as u64;
         self.read
-            .read_data(first, at, &mut self.buf[self.kept + have..])?;
+            .read_data(first, at, &mut self.buf[self.kept + have..self.filled])?;
         Ok(())
     }
 }
@@ -438,7 +466,7 @@ fn scan_batches(
     isolation: Isolation,
     keep_bytes: bool,
     mut take: impl FnMut(&BatchHeader, &[u8], u32) -> Result<usize>,
-) -> Result<(PartitionState, u64, u64, Vec<u8>)> {
+) -> Result<(PartitionState, u64, u64, (Vec<u8>, usize))> {
     let state = partition_state(read, topic_id, partition)?;
     if offset < state.log_start {
         return Err(Error::OffsetOutOfRange {
@@ -450,15 +478,24 @@ fn scan_batches(
     let mut next_offset = offset;
     let view = View::of(read, (topic_id, partition), &state, offset, isolation)?;
     if offset >= view.upper || limits.max_records == 0 {
-        return Ok((state, view.upper, next_offset, Vec::new()));
+        return Ok((state, view.upper, next_offset, (Vec::new(), 0)));
     }
     // Read ahead enough for several small batches, not the whole byte budget: a fetch
     // that stops at max_records would otherwise read far more than it uses.
     let read_ahead = limits.max_bytes.min(READ_AHEAD_MAX);
+    // Room for the bytes kept and the window read past them, allocated once: growing the
+    // buffer as batches are kept would copy them again at every doubling.
+    let capacity = if keep_bytes {
+        limits.max_bytes.min(KEEP_RESERVE_MAX) + read_ahead
+    } else {
+        read_ahead
+    };
     let Some(mut scan) = BatchScan::start(read, topic_id, partition, &state, offset, read_ahead)?
     else {
-        return Ok((state, view.upper, next_offset, Vec::new()));
+        return Ok((state, view.upper, next_offset, (Vec::new(), 0)));
     };
+    scan.buf
+        .reserve_exact(capacity.saturating_sub(scan.buf.len()));
     let (mut bytes_read, mut records) = (0usize, 0usize);
     while let Some((header, bytes, page)) = scan.next_batch()? {
         if header.offset_last() < offset {
@@ -528,7 +565,7 @@ pub(crate) fn fetch_batches(
     limits: FetchLimits,
     isolation: Isolation,
 ) -> Result<FetchedBatches> {
-    let (state, last_stable_offset, next_offset, bytes) = scan_batches(
+    let (state, last_stable_offset, next_offset, (bytes, len)) = scan_batches(
         read,
         topic_id,
         partition,
@@ -549,6 +586,7 @@ pub(crate) fn fetch_batches(
     )?;
     Ok(FetchedBatches {
         bytes,
+        len,
         from: offset,
         next_offset,
         end_offset: state.next_offset,

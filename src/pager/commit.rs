@@ -82,7 +82,7 @@ impl WriteTxn {
         let own = self.own_entries();
         let slot = self.write_before_slot(durability, &own)?;
         let durable = slot.durable;
-        let state = self.write_slot(slot)?;
+        let (state, page) = self.write_slot(slot)?;
         if durable {
             // The slot is written: other processes may read it already, and a power cut
             // may keep or lose it. Failing here leaves the outcome unknown (never retried).
@@ -94,7 +94,7 @@ impl WriteTxn {
         self.pager
             .counters
             .commit(&self.counts(durability, durable, &state));
-        self.finish(state, own, durable)
+        self.finish(state, &page, own, durable)
     }
 
     /// What this commit did, for the handle's stats: written as `state`, asked for at
@@ -214,6 +214,7 @@ impl WriteTxn {
     fn finish(
         &mut self,
         state: CommitState,
+        page: &[u8],
         own: Vec<JournalEntry>,
         durable: bool,
     ) -> Result<TxnId> {
@@ -233,7 +234,10 @@ impl WriteTxn {
         };
         self.pager
             .store_writer_cache(&state, self.alloc.extents().to_vec(), own, born);
-        *self.pager.state.lock().expect("state lock") = Arc::new(state);
+        let index = state.slot_index;
+        let state = Arc::new(state);
+        *self.pager.state.lock().expect("state lock") = Arc::clone(&state);
+        self.pager.wrote_slot(&self.base, index, page, &state);
         Ok(self.txn)
     }
 
@@ -474,8 +478,8 @@ impl WriteTxn {
         Ok(())
     }
 
-    /// Writes the slot page and returns the state it now holds.
-    fn write_slot(&self, slot: Slot) -> Result<CommitState> {
+    /// Writes the slot page and returns the state it now holds, and the page.
+    fn write_slot(&self, slot: Slot) -> Result<(CommitState, Vec<u8>)> {
         let target = if self.base.is_durable() {
             1 - self.base.slot_index
         } else {
@@ -492,10 +496,11 @@ impl WriteTxn {
             .storage
             .write_at(self.pager.offset_of(PageId(target)), &page)
             .map_err(|e| self.pager.poison(Error::CommitOutcomeUnknown(e)))?;
-        Ok(CommitState {
+        let state = CommitState {
             slot_index: target,
             slot_crc,
             slot,
-        })
+        };
+        Ok((state, page))
     }
 }

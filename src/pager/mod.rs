@@ -5,7 +5,7 @@
 //! # Files
 //! This file holds the `Pager` (its state, snapshots, pins and the writer lock); `alloc.rs`
 //! the free list and the reuse rule; `cache.rs` the page cache; `recovery.rs` opening and
-//! choosing a slot; `report.rs` what recovery rolled back; `read_txn.rs` read transactions
+//! choosing a slot; `headers.rs` the header pages as last decoded; `report.rs` what recovery rolled back; `read_txn.rs` read transactions
 //! and the bounded page reads both kinds share; `counted.rs` the storage wrapper that counts
 //! the handle's I/O (see `crate::stats`); `write_txn.rs` the write transaction's
 //! state, allocation and page writes; `commit.rs` the commit protocol; `vacuum.rs` vacuum's
@@ -46,6 +46,7 @@ mod alloc;
 mod cache;
 mod commit;
 mod counted;
+mod headers;
 mod read_txn;
 mod recovery;
 mod report;
@@ -146,6 +147,14 @@ struct WriterCache {
     born: HashSet<PageId>,
 }
 
+/// The in-process writer gate: whether a write transaction is open, and how many threads
+/// wait for it to close.
+#[derive(Debug, Default)]
+struct WriterGate {
+    busy: bool,
+    waiting: usize,
+}
+
 /// A slot that recovery rejected: skipped by later refreshes until overwritten.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Rejected {
@@ -182,7 +191,9 @@ pub(crate) struct Pager {
     /// Per slot, a checksum of slot contents known to be invalid (see
     /// `read_slot_settled`).
     invalid_slots: Mutex<[Option<u32>; 2]>,
-    writer_busy: Mutex<bool>,
+    /// The header pages as last decoded (see `headers.rs`).
+    headers: Mutex<headers::Headers>,
+    writer_busy: Mutex<WriterGate>,
     writer_released: Condvar,
     writer_cache: Mutex<Option<WriterCache>>,
     readers: Mutex<BTreeMap<TxnId, usize>>,
@@ -322,30 +333,6 @@ impl Pager {
     fn poison(&self, e: impl Into<Error>) -> Error {
         self.poisoned.store(true, Ordering::Release);
         e.into()
-    }
-
-    /// The newest committed state: re-reads the slots so commits by other processes are
-    /// seen. Returns the cached state when nothing changed.
-    ///
-    /// The view never goes back to an older commit because of a read racing a writer: an
-    /// older result is read again a few times before it is believed (it can be real only
-    /// after a writer process died mid-commit, losing its non-durable commits).
-    pub fn latest(&self) -> Result<Arc<CommitState>> {
-        self.check_poisoned()?;
-        let mut fresh = self.read_best_slot()?;
-        for _ in 0..3 {
-            let seen = self.state.lock().expect("state lock").txn();
-            if fresh.txn() >= seen {
-                break;
-            }
-            std::thread::sleep(Duration::from_micros(200));
-            fresh = self.read_best_slot()?;
-        }
-        let mut state = self.state.lock().expect("state lock");
-        if *state.as_ref() != fresh {
-            *state = Arc::new(fresh);
-        }
-        Ok(Arc::clone(&state))
     }
 
     /// The newest commit's txn id, read cheaply: the larger txn of the two slots, each
@@ -489,25 +476,32 @@ impl Pager {
     }
 
     fn acquire_gate(&self, deadline: Instant) -> Result<()> {
-        let mut busy = self.writer_busy.lock().expect("writer gate lock");
-        while *busy {
+        let mut gate = self.writer_busy.lock().expect("writer gate lock");
+        while gate.busy {
             let now = Instant::now();
             if now >= deadline {
                 return Err(Error::Busy);
             }
-            busy = self
+            gate.waiting += 1;
+            gate = self
                 .writer_released
-                .wait_timeout(busy, deadline - now)
+                .wait_timeout(gate, deadline - now)
                 .expect("writer gate lock")
                 .0;
+            gate.waiting -= 1;
         }
-        *busy = true;
+        gate.busy = true;
         Ok(())
     }
 
     fn release_gate(&self) {
-        *self.writer_busy.lock().expect("writer gate lock") = false;
-        self.writer_released.notify_one();
+        let mut gate = self.writer_busy.lock().expect("writer gate lock");
+        gate.busy = false;
+        // A wake-up is a system call: made only when a thread waits.
+        if gate.waiting > 0 {
+            drop(gate);
+            self.writer_released.notify_one();
+        }
     }
 
     fn acquire_file_lock(&self, deadline: Instant) -> Result<()> {

@@ -25,7 +25,7 @@ use crate::stats::Counters;
 
 /// A candidate slot read from a header page.
 #[derive(Clone, Debug)]
-struct Candidate {
+pub(super) struct Candidate {
     state: CommitState,
 }
 
@@ -77,7 +77,8 @@ impl Pager {
             rejected: Mutex::new(Vec::new()),
             recovery: Mutex::new(RecoveryReport::default()),
             invalid_slots: Mutex::new([None; 2]),
-            writer_busy: Mutex::new(false),
+            headers: Mutex::default(),
+            writer_busy: Mutex::default(),
             writer_released: Condvar::new(),
             writer_cache: Mutex::new(None),
             readers: Mutex::new(std::collections::BTreeMap::new()),
@@ -305,46 +306,75 @@ impl Pager {
                 Err(Error::Io(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => continue,
                 Err(e) => return Err(e),
             };
-            match read_static_header(&page, PageId(index)) {
-                Ok(_) => {}
-                // A header that verifies but names a newer version was written by a newer
-                // brooklet: its slot may hold state this build cannot read (pending
-                // entries in version 4, say). Falling back to the other slot would lose
-                // that commit, and a write would overwrite it: refuse the file instead.
-                Err(
-                    e @ Error::Corrupt {
-                        kind: CorruptionKind::UnsupportedVersion(_),
-                        ..
-                    },
-                ) => return Err(e),
-                // Torn or damaged: the other slot decides.
-                Err(_) => continue,
-            }
-            if let Some((page, slot)) = self.read_slot_settled(index, page)? {
-                let slot_crc = slot_crc(&page);
-                out.push(Candidate {
-                    state: CommitState {
-                        slot_index: index,
-                        slot_crc,
-                        slot,
-                    },
-                });
+            if let Some((candidate, _)) = self.candidate(index, &page)? {
+                out.push(candidate);
             }
         }
         Ok(out)
     }
 
-    /// Decodes the slot of header page `index`. A slot that fails its checksum may be
-    /// mid-write by a writer in another process (non-durable commits rewrite the same
-    /// slot), so it is read again for up to about a millisecond before it counts as
-    /// invalid. Slot contents already known to be invalid (a slot torn by a crash, until
-    /// the next commit rewrites it) are remembered and not waited for again.
-    fn read_slot_settled(&self, index: u32, mut page: Vec<u8>) -> Result<Option<(Vec<u8>, Slot)>> {
+    /// The slots of both header pages, `pages` (read at once), whose checksums verify, and
+    /// whether both verified as first read (so the result follows from `pages` alone).
+    pub(super) fn candidates_in(&self, pages: &[u8]) -> Result<(Vec<Candidate>, bool)> {
+        let page_size = self.page_size as usize;
+        let mut out = Vec::with_capacity(2);
+        let mut first_read = true;
+        for (index, page) in (0..2u32).zip(pages.chunks_exact(page_size)) {
+            match self.candidate(index, page)? {
+                Some((candidate, as_read)) => {
+                    out.push(candidate);
+                    first_read &= as_read;
+                }
+                None => first_read = false,
+            }
+        }
+        Ok((out, first_read))
+    }
+
+    /// The slot of header page `index`, first read as `page`, if it verifies; and whether
+    /// it verified as first read (rather than after waiting for a writer to finish it).
+    fn candidate(&self, index: u32, page: &[u8]) -> Result<Option<(Candidate, bool)>> {
+        match read_static_header(page, PageId(index)) {
+            Ok(_) => {}
+            // A header that verifies but names a newer version was written by a newer
+            // brooklet: its slot may hold state this build cannot read (pending
+            // entries in version 4, say). Falling back to the other slot would lose
+            // that commit, and a write would overwrite it: refuse the file instead.
+            Err(
+                e @ Error::Corrupt {
+                    kind: CorruptionKind::UnsupportedVersion(_),
+                    ..
+                },
+            ) => return Err(e),
+            // Torn or damaged: the other slot decides.
+            Err(_) => return Ok(None),
+        }
+        Ok(self
+            .read_slot_settled(index, page)?
+            .map(|(slot, slot_crc, as_read)| {
+                let state = CommitState {
+                    slot_index: index,
+                    slot_crc,
+                    slot,
+                };
+                (Candidate { state }, as_read)
+            }))
+    }
+
+    /// Decodes the slot of header page `index`, first read as `first`. A slot that fails
+    /// its checksum may be mid-write by a writer in another process (non-durable commits
+    /// rewrite the same slot), so it is read again for up to about a millisecond before it
+    /// counts as invalid. Slot contents already known to be invalid (a slot torn by a
+    /// crash, until the next commit rewrites it) are remembered and not waited for again.
+    /// Returns the slot, its page's slot CRC, and whether `first` was the page decoded.
+    fn read_slot_settled(&self, index: u32, first: &[u8]) -> Result<Option<(Slot, u32, bool)>> {
         const RETRIES: u32 = 20;
         let slot_index = index as usize;
+        let mut again: Option<Vec<u8>> = None;
         for attempt in 0..=RETRIES {
-            if let Ok(slot) = Slot::read(&page, PageId(index)) {
-                return Ok(Some((page, slot)));
+            let page = again.as_deref().unwrap_or(first);
+            if let Ok(slot) = Slot::read(page, PageId(index)) {
+                return Ok(Some((slot, slot_crc(page), again.is_none())));
             }
             let raw = crc32c::crc32c(&page[STATIC_HEADER_SIZE..]);
             let mut known = self.invalid_slots.lock().expect("invalid slots lock");
@@ -357,7 +387,7 @@ impl Pager {
             }
             drop(known);
             std::thread::sleep(std::time::Duration::from_micros(50));
-            page = self.read_page_raw(PageId(index))?;
+            again = Some(self.read_page_raw(PageId(index))?);
         }
         Ok(None)
     }
@@ -365,18 +395,7 @@ impl Pager {
     /// The best slot for a reader: the higher valid txn not rejected by recovery.
     pub(super) fn read_best_slot(&self) -> Result<CommitState> {
         let rejected = self.rejected.lock().expect("rejected lock").clone();
-        self.read_candidates()?
-            .into_iter()
-            .map(|c| c.state)
-            .filter(|s| {
-                !rejected.contains(&Rejected {
-                    slot_index: s.slot_index,
-                    txn: s.txn(),
-                    slot_crc: s.slot_crc,
-                })
-            })
-            .max_by_key(CommitState::txn)
-            .ok_or_else(|| Error::corrupt_file(CorruptionKind::NoValidCommit))
+        best_of(self.read_candidates()?, &rejected)
     }
 
     /// Under the writer lock: the state to build on. A slot rejected at recovery that now
@@ -688,6 +707,22 @@ pub(crate) fn is_free(free: &[FreeExtent], page: PageId) -> bool {
 }
 
 /// The CRC field of the slot in a header page (valid only after `Slot::read` succeeded).
+/// The best of `candidates` for a reader: the higher valid txn not in `rejected`.
+pub(super) fn best_of(candidates: Vec<Candidate>, rejected: &[Rejected]) -> Result<CommitState> {
+    candidates
+        .into_iter()
+        .map(|c| c.state)
+        .filter(|s| {
+            !rejected.contains(&Rejected {
+                slot_index: s.slot_index,
+                txn: s.txn(),
+                slot_crc: s.slot_crc,
+            })
+        })
+        .max_by_key(CommitState::txn)
+        .ok_or_else(|| Error::corrupt_file(CorruptionKind::NoValidCommit))
+}
+
 pub(super) fn slot_crc(page: &[u8]) -> u32 {
     let (fixed, _) = format::SlotFixed::ref_from_prefix(&page[STATIC_HEADER_SIZE..])
         .expect("a slot that was read holds its fixed part");

@@ -520,3 +520,27 @@ fn open_after_a_large_window_reads_none_of_it() {
         "header reads only: {large} reads, against {small}"
     );
 }
+
+#[test]
+fn the_header_copy_follows_commits_of_both_handles() {
+    let storage = Arc::new(MemStorage::new());
+    let a = Pager::open(storage.clone(), options()).expect("create");
+    let b = Pager::open(storage.clone(), options()).expect("open again");
+    let levels = [Durability::None, Durability::Immediate, Durability::None];
+    for round in 0..24u8 {
+        let (writer, other) = if round % 3 == 0 { (&b, &a) } else { (&a, &b) };
+        let mut txn = writer.begin_write().expect("write");
+        let ptr = put_node(&mut txn, round);
+        txn.set_master_root(Some(ptr));
+        txn.commit(levels[usize::from(round) % levels.len()])
+            .expect("commit");
+        for pager in [writer, other] {
+            let state = pager.latest().expect("latest");
+            // The state a handle returns is the one its slots decode to now...
+            assert_eq!(*state, pager.read_best_slot().expect("decode"));
+            assert_eq!(state.slot.master_root, Some(ptr));
+            // ...and asked again with nothing changed, the same one, not decoded anew.
+            assert!(Arc::ptr_eq(&state, &pager.latest().expect("again")));
+        }
+    }
+}
