@@ -108,7 +108,7 @@ impl CleanupPolicy {
 ///
 /// [`Admin::alter_topic_config`]: crate::Admin::alter_topic_config
 /// [`Admin::create_topic`]: crate::Admin::create_topic
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct TopicConfig {
     /// `retention.ms`: delete segments whose newest record is older. `None` (Kafka's -1,
     /// the default) keeps them forever; otherwise 0 to `i64::MAX` milliseconds.
@@ -126,6 +126,13 @@ pub struct TopicConfig {
     /// `min.compaction.lag.ms`: records younger than this are not compacted. Default 0;
     /// 0 to `i64::MAX`.
     pub min_compaction_lag_ms: u64,
+    /// `min.cleanable.dirty.ratio`: produce commits compact a partition by themselves once
+    /// more than this share of its cleanable bytes would be removed (Kafka's log cleaner
+    /// threshold; see [`Admin::compact`]). Default 0.5; 0 to 1, where 1 never cleans by
+    /// itself.
+    ///
+    /// [`Admin::compact`]: crate::Admin::compact
+    pub min_cleanable_dirty_ratio: f64,
     /// `delete.retention.ms`: how long tombstones survive compaction. Default 1 day; 0 to
     /// `i64::MAX`.
     pub delete_retention_ms: u64,
@@ -145,12 +152,16 @@ impl Default for TopicConfig {
             cleanup_policy: CleanupPolicy::Delete,
             segment_bytes: 4 << 20,
             min_compaction_lag_ms: 0,
+            min_cleanable_dirty_ratio: 0.5,
             delete_retention_ms: 86_400_000,
             max_message_bytes: 1_048_588,
             timestamp_type: TimestampType::CreateTime,
         }
     }
 }
+
+// A valid config's ratio is a number from 0 to 1, never NaN, so equality is reflexive.
+impl Eq for TopicConfig {}
 
 /// Smallest `segment.bytes` accepted (also [`TopicConfig::SEGMENT_BYTES_MIN`]).
 pub const SEGMENT_BYTES_MIN: u32 = 64 << 10;
@@ -206,12 +217,13 @@ impl TopicConfig {
     };
 
     /// The config keys brooklet understands.
-    pub const KEYS: [&'static str; 8] = [
+    pub const KEYS: [&'static str; 9] = [
         "retention.ms",
         "retention.bytes",
         "cleanup.policy",
         "segment.bytes",
         "min.compaction.lag.ms",
+        "min.cleanable.dirty.ratio",
         "delete.retention.ms",
         "max.message.bytes",
         "message.timestamp.type",
@@ -234,6 +246,7 @@ impl TopicConfig {
                 Self::SEGMENT_BYTES_MAX
             ),
             "min.compaction.lag.ms" | "delete.retention.ms" => format!("{long} (milliseconds)"),
+            "min.cleanable.dirty.ratio" => "a number from 0 to 1 (such as 0.5)".into(),
             "max.message.bytes" => format!(
                 "{} to {} (bytes)",
                 Self::MESSAGE_BYTES_MIN,
@@ -310,6 +323,12 @@ impl TopicConfig {
             }
             "segment.bytes" => self.segment_bytes = parse_int(key, value)?,
             "min.compaction.lag.ms" => self.min_compaction_lag_ms = parse_non_negative(key, value)?,
+            "min.cleanable.dirty.ratio" => {
+                self.min_cleanable_dirty_ratio = value
+                    .trim()
+                    .parse()
+                    .map_err(|_| invalid_value(key, value))?;
+            }
             "delete.retention.ms" => self.delete_retention_ms = parse_non_negative(key, value)?,
             "max.message.bytes" => self.max_message_bytes = parse_int(key, value)?,
             "message.timestamp.type" => {
@@ -338,6 +357,8 @@ impl TopicConfig {
                 (Self::SEGMENT_BYTES_MIN..=Self::SEGMENT_BYTES_MAX).contains(&self.segment_bytes)
             }
             "min.compaction.lag.ms" => self.min_compaction_lag_ms <= LONG_MAX,
+            // Also refuses NaN and the infinities.
+            "min.cleanable.dirty.ratio" => (0.0..=1.0).contains(&self.min_cleanable_dirty_ratio),
             "delete.retention.ms" => self.delete_retention_ms <= LONG_MAX,
             "max.message.bytes" => (Self::MESSAGE_BYTES_MIN..=Self::MESSAGE_BYTES_MAX)
                 .contains(&self.max_message_bytes),
@@ -359,6 +380,10 @@ impl TopicConfig {
             (
                 "min.compaction.lag.ms",
                 self.min_compaction_lag_ms.to_string(),
+            ),
+            (
+                "min.cleanable.dirty.ratio",
+                self.min_cleanable_dirty_ratio.to_string(),
             ),
             ("delete.retention.ms", self.delete_retention_ms.to_string()),
             ("max.message.bytes", self.max_message_bytes.to_string()),
@@ -502,6 +527,22 @@ mod tests {
     }
 
     #[test]
+    fn the_dirty_ratio_is_a_number_from_0_to_1() {
+        let ratio = |v| accepted("min.cleanable.dirty.ratio", v).min_cleanable_dirty_ratio;
+        assert!((TopicConfig::default().min_cleanable_dirty_ratio - 0.5).abs() < f64::EPSILON);
+        assert!(ratio("0").abs() < f64::EPSILON);
+        assert!((ratio(" 1 ") - 1.0).abs() < f64::EPSILON);
+        assert!((ratio("0.25") - 0.25).abs() < f64::EPSILON);
+        for bad in ["-0.1", "1.01", "NaN", "inf", "-inf", "", "half", "50%"] {
+            refused("min.cleanable.dirty.ratio", bad);
+        }
+        // The stored text reads back as the same number.
+        let config = accepted("min.cleanable.dirty.ratio", "0.3");
+        let text = &config.to_pairs()["min.cleanable.dirty.ratio"];
+        assert_eq!(accepted("min.cleanable.dirty.ratio", text), config);
+    }
+
+    #[test]
     fn sizes_are_ints_in_their_ranges() {
         assert_eq!(accepted("segment.bytes", "65536").segment_bytes, 65_536);
         assert_eq!(
@@ -620,6 +661,20 @@ mod tests {
                     ..TopicConfig::default()
                 },
                 "min.compaction.lag.ms",
+            ),
+            (
+                TopicConfig {
+                    min_cleanable_dirty_ratio: f64::NAN,
+                    ..TopicConfig::default()
+                },
+                "min.cleanable.dirty.ratio",
+            ),
+            (
+                TopicConfig {
+                    min_cleanable_dirty_ratio: 2.0,
+                    ..TopicConfig::default()
+                },
+                "min.cleanable.dirty.ratio",
             ),
         ];
         for (config, key) in cases {

@@ -61,7 +61,13 @@ impl TopicMeta {
         put_u32(&mut out, self.partitions);
         put_u64(&mut out, self.created_ms);
         put_str(&mut out, &self.name);
-        let pairs = self.config.to_pairs();
+        let mut pairs = self.config.to_pairs();
+        // Stored only when set, so that files which do not use it stay readable by
+        // writers from before it, which refuse keys they do not know (FORMAT.md).
+        let default_ratio = TopicConfig::default().min_cleanable_dirty_ratio;
+        if self.config.min_cleanable_dirty_ratio.to_bits() == default_ratio.to_bits() {
+            pairs.remove("min.cleanable.dirty.ratio");
+        }
         put_u16(&mut out, u16::try_from(pairs.len()).expect("few configs"));
         for (k, v) in &pairs {
             put_str(&mut out, k);

@@ -60,7 +60,10 @@ impl Admin {
     /// Each step is a short commit of its own, so producers interleave; a crash loses
     /// nothing, and readers see each rewritten run of segments either before or after.
     /// [`Admin::maintain`] and the background thread of
-    /// [`Admin::start_maintenance`] run compaction too.
+    /// [`Admin::start_maintenance`] run compaction too. So do produce commits, by
+    /// themselves: one that closes a segment compacts the partition's newest segments (at
+    /// most 4 x `segment.bytes` of them) when more than `min.cleanable.dirty.ratio` of
+    /// their bytes would go. `compact` and `maintain` compact whatever the ratio.
     ///
     /// ```
     /// use brooklet::{Brooklet, Record, TopicConfig};
@@ -68,7 +71,12 @@ impl Admin {
     /// # fn main() -> brooklet::Result<()> {
     /// # let dir = tempfile::tempdir()?;
     /// let db = Brooklet::open(dir.path().join("prices.brooklet"))?;
-    /// let config = TopicConfig::from_pairs([("cleanup.policy", "compact"), ("segment.bytes", "65536")])?;
+    /// // Ratio 1: the produce commits leave all the compacting to `compact`.
+    /// let config = TopicConfig::from_pairs([
+    ///     ("cleanup.policy", "compact"),
+    ///     ("segment.bytes", "65536"),
+    ///     ("min.cleanable.dirty.ratio", "1"),
+    /// ])?;
     /// db.admin().create_topic("prices", 1, config)?;
     /// for round in 0..3000u32 {
     ///     let key = format!("item-{}", round % 10).into_bytes();
@@ -156,9 +164,16 @@ impl Admin {
             } else {
                 None
             };
-            let Some(plan) = self
-                .db
-                .with_snapshot(|read| compact::plan(read, topic, partition, now, known.as_ref()))?
+            let Some(plan) = self.db.with_snapshot(|read| {
+                compact::plan(
+                    read,
+                    topic,
+                    partition,
+                    now,
+                    known.as_ref(),
+                    compact::Scope::All,
+                )
+            })?
             else {
                 return Ok(report);
             };

@@ -351,7 +351,7 @@ impl Brooklet {
                     };
                     (append(txn, topic, *p, &records, now, None)?, now)
                 };
-            crate::log::retention::apply(txn, topic, *p, now)?;
+            upkeep(txn, (topic, *p), appended.offset_base, now)?;
             for (n, &(i, j)) in members.iter().enumerate() {
                 results[i][j] = RecordMetadata {
                     partition: *p,
@@ -367,6 +367,20 @@ impl Brooklet {
         }
         Ok(results)
     }
+}
+
+/// The bounded housekeeping of a produce commit that appended records from `offset_base`
+/// on to `partition` of `topic`: a retention step, and a compaction step if the append
+/// closed a segment of a compacted topic (`log::compact_step`).
+fn upkeep(
+    txn: &mut WriteTransaction,
+    (topic, partition): (&TopicMeta, u32),
+    offset_base: u64,
+    now: i64,
+) -> Result<()> {
+    crate::log::retention::apply(txn, topic, partition, now)?;
+    crate::log::compact_step::after_append(txn, topic, partition, offset_base, now)?;
+    Ok(())
 }
 
 impl Brooklet {

@@ -533,6 +533,8 @@ fn store_buffered(
         if open {
             producers::open_transaction(txn, *tp, stamp.producer_id, appended.offset_base)?;
         }
+        // After the transaction is open here, so that compaction leaves its records alone.
+        crate::log::compact_step::after_append(txn, topic, tp.1, appended.offset_base, now)?;
         let placed = records
             .iter()
             .enumerate()

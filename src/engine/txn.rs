@@ -114,6 +114,12 @@ pub(crate) trait TreeRead {
 
     /// Entries of `tree` with keys in `range`, in key order.
     fn range<'k, R: RangeBounds<&'k [u8]>>(&self, tree: &str, range: R) -> Result<Entries<'_>>;
+
+    /// The page size and page count of the state read.
+    fn bounds(&self) -> super::Bounds;
+
+    /// Reads bytes of a data extent.
+    fn read_data(&self, first: PageId, offset: u64, buf: &mut [u8]) -> Result<()>;
 }
 
 impl TreeRead for ReadTransaction {
@@ -124,6 +130,14 @@ impl TreeRead for ReadTransaction {
     fn range<'k, R: RangeBounds<&'k [u8]>>(&self, tree: &str, range: R) -> Result<Entries<'_>> {
         Self::range(self, tree, range)
     }
+
+    fn bounds(&self) -> super::Bounds {
+        Self::bounds(self)
+    }
+
+    fn read_data(&self, first: PageId, offset: u64, buf: &mut [u8]) -> Result<()> {
+        Self::read_data(self, first, offset, buf)
+    }
 }
 
 impl TreeRead for WriteTransaction {
@@ -133,6 +147,14 @@ impl TreeRead for WriteTransaction {
 
     fn range<'k, R: RangeBounds<&'k [u8]>>(&self, tree: &str, range: R) -> Result<Entries<'_>> {
         Self::range(self, tree, range)
+    }
+
+    fn bounds(&self) -> super::Bounds {
+        Self::bounds(self)
+    }
+
+    fn read_data(&self, first: PageId, offset: u64, buf: &mut [u8]) -> Result<()> {
+        Self::read_data(self, first, offset, buf)
     }
 }
 

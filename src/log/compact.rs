@@ -32,7 +32,7 @@ use super::meta::{
 };
 use super::producers::{Aborted, is_aborted};
 use crate::catalog::TopicMeta;
-use crate::engine::{ReadTransaction, WriteTransaction};
+use crate::engine::{TreeRead, WriteTransaction};
 use crate::error::{Error, PageId, Result};
 use crate::kafka::RecordRef;
 use crate::kafka::batch::{BATCH_HEADER_SIZE, BatchHeader};
@@ -64,6 +64,28 @@ pub(crate) struct Plan {
     pub due_ms: i64,
     /// The cleanable segments' identity, to tell whether they changed since.
     pub fingerprint: Vec<(u64, u32, u32)>,
+    /// Bytes of batches in the planned segments.
+    pub bytes_cleanable: u64,
+    /// Bytes of batches a pass over them would keep.
+    pub bytes_kept: u64,
+}
+
+#[cfg(test)]
+impl Plan {
+    /// A plan with nothing to apply and these sizes.
+    pub(crate) fn sizes_only(bytes_cleanable: u64, bytes_kept: u64) -> Self {
+        Self {
+            segments: Vec::new(),
+            latest: HashMap::new(),
+            aborted: Vec::new(),
+            horizon_ms: i64::MIN,
+            runs: Vec::new(),
+            due_ms: i64::MAX,
+            fingerprint: Vec::new(),
+            bytes_cleanable,
+            bytes_kept,
+        }
+    }
 }
 
 /// What one applied run did.
@@ -82,15 +104,28 @@ pub(crate) struct RunDone {
 /// more can be removed from them (see [`Plan::fingerprint`] and [`Plan::due_ms`]).
 pub(crate) type KnownClean = (Vec<(u64, u32, u32)>, i64);
 
-/// Reads the cleanable segments of one partition and plans a pass over them. `None` if
+/// Which of a partition's cleanable segments a pass plans over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Scope {
+    /// All of them.
+    All,
+    /// The newest of them whose bytes add up to at most this many: a bounded pass. Unless
+    /// that is all of them, the pass keeps every tombstone, since an older value of its
+    /// key may survive in a segment before the window.
+    Newest(u64),
+}
+
+/// Reads the cleanable segments of one partition (or the newest of them, see [`Scope`])
+/// and plans a pass over them. `None` if
 /// the topic is not compacted, the partition has nothing but its active segment, or its
 /// cleanable segments are still those of `known_clean` and its time has not come.
 pub(crate) fn plan(
-    read: &ReadTransaction,
+    read: &impl TreeRead,
     topic: &TopicMeta,
     partition: u32,
     now_ms: i64,
     known_clean: Option<&KnownClean>,
+    scope: Scope,
 ) -> Result<Option<Plan>> {
     if !topic.config.cleanup_policy.compacts() {
         return Ok(None);
@@ -107,6 +142,14 @@ pub(crate) fn plan(
     // aborted ones are dropped without counting as any key's latest value.
     let stable = super::read::last_stable(read, topic.id, partition, &state)?;
     segments.retain(|(_, seg)| seg.offset_last < stable);
+    let whole = match scope {
+        Scope::All => true,
+        Scope::Newest(budget) => {
+            let start = window_start(&segments, budget);
+            segments.drain(..start);
+            start == 0
+        }
+    };
     let aborted = super::producers::aborted_between(read, (topic.id, partition), 0, stable)?;
     let fingerprint: Vec<(u64, u32, u32)> = segments
         .iter()
@@ -117,8 +160,13 @@ pub(crate) fn plan(
     }
     let reader = |first: PageId, at: u64, buf: &mut [u8]| read.read_data(first, at, buf);
     let latest = latest_offsets(&reader, &segments, &aborted)?;
-    let delete_retention = i64::try_from(config.delete_retention_ms).unwrap_or(i64::MAX);
-    let horizon_ms = now_ms.saturating_sub(delete_retention);
+    let (delete_retention, horizon_ms) = if whole {
+        let delete_retention = i64::try_from(config.delete_retention_ms).unwrap_or(i64::MAX);
+        (delete_retention, now_ms.saturating_sub(delete_retention))
+    } else {
+        // A window keeps its tombstones: no time makes them removable.
+        (i64::MAX, i64::MIN)
+    };
     let (sizes, tombstone_due_ms) = segment_sizes(
         &reader,
         &segments,
@@ -127,7 +175,11 @@ pub(crate) fn plan(
         delete_retention,
     )?;
     let runs = runs(&segments, &sizes, u64::from(config.segment_bytes));
+    let bytes_cleanable = segments.iter().map(|(_, s)| u64::from(s.bytes_used)).sum();
+    let bytes_kept = sizes.iter().map(|(_, kept)| kept).sum();
     Ok(Some(Plan {
+        bytes_cleanable,
+        bytes_kept,
         segments,
         latest,
         aborted,
@@ -143,7 +195,7 @@ pub(crate) fn plan(
 /// compaction `lag`. Also returns when that first segment leaves the lag (`i64::MAX` if
 /// none stopped the walk).
 fn cleanable_segments(
-    read: &ReadTransaction,
+    read: &impl TreeRead,
     topic_id: u32,
     partition: u32,
     active_base: u64,
@@ -165,6 +217,21 @@ fn cleanable_segments(
         segments.push((key_suffix(TREE_SEGMENTS, &key)?, seg));
     }
     Ok((segments, due_ms))
+}
+
+/// The index of the first of the newest `segments` whose bytes add up to at most
+/// `budget` (`segments.len()` if not even the newest fits).
+fn window_start(segments: &[(u64, Segment)], budget: u64) -> usize {
+    let mut bytes = 0u64;
+    let mut start = segments.len();
+    while start > 0 {
+        bytes += u64::from(segments[start - 1].1.bytes_used);
+        if bytes > budget {
+            break;
+        }
+        start -= 1;
+    }
+    start
 }
 
 /// Each key's latest offset among `segments`.

@@ -89,7 +89,7 @@ impl std::fmt::Debug for FetchedBatches {
             .field("end_offset", &self.end_offset)
             .field("beginning_offset", &self.beginning_offset)
             .field("last_stable_offset", &self.last_stable_offset)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 

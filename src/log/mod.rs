@@ -1,8 +1,8 @@
 //! L7, partitions: segment chains of stored Kafka batches with the sparse offset and time
 //! indexes (`append.rs`, `read.rs`, `fetched.rs`), retention (`retention.rs`), compaction
-//! (`compact.rs`), moving segments for vacuum (`relocate.rs`), the log's trees and their
-//! codecs (`meta.rs`), and the log's part of the integrity check (`check.rs`, with
-//! `check_index.rs`).
+//! (`compact.rs`, and the bounded step produce commits take, `compact_step.rs`), moving
+//! segments for vacuum (`relocate.rs`), the log's trees and their codecs (`meta.rs`), and
+//! the log's part of the integrity check (`check.rs`, with `check_index.rs`).
 //!
 //! Invariants:
 //! 1. Every batch the log stores is a valid Kafka `RecordBatch` v2 (see [`crate::kafka`]),
@@ -17,6 +17,7 @@ pub(crate) mod append;
 pub(crate) mod check;
 mod check_index;
 pub(crate) mod compact;
+pub(crate) mod compact_step;
 mod fetched;
 pub(crate) mod meta;
 pub(crate) mod partitions;

@@ -190,6 +190,9 @@ fn segment_after(
     }
 }
 
+/// A scan's buffer and how many bytes at its start are the batches it kept.
+type KeptBytes = (Vec<u8>, usize);
+
 /// Most bytes a scan reads ahead of the batch it needs, when batches are small.
 const READ_AHEAD_MAX: usize = 64 << 10;
 
@@ -466,7 +469,7 @@ fn scan_batches(
     isolation: Isolation,
     keep_bytes: bool,
     mut take: impl FnMut(&BatchHeader, &[u8], u32) -> Result<usize>,
-) -> Result<(PartitionState, u64, u64, (Vec<u8>, usize))> {
+) -> Result<(PartitionState, u64, u64, KeptBytes)> {
     let state = partition_state(read, topic_id, partition)?;
     if offset < state.log_start {
         return Err(Error::OffsetOutOfRange {

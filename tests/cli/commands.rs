@@ -837,6 +837,9 @@ fn compact_keeps_the_latest_record_per_key_and_reports_what_it_removed() {
             "compact",
             "--config",
             "segment.bytes=65536",
+            // Only `compact` compacts: produce commits do not by themselves at ratio 1.
+            "--config",
+            "min.cleanable.dirty.ratio=1",
         ],
         None,
     )

@@ -2,6 +2,8 @@
 //! key does not allow with one line naming the key and its allowed values, and leave the
 //! file as it was.
 
+use std::fmt::Write as _;
+
 use crate::support::cli::{file_with_topic, p, run};
 use serde_json::Value;
 
@@ -55,6 +57,21 @@ const REFUSED: &[(&str, &str, &str)] = &[
         "min.compaction.lag.ms=-1",
         "min.compaction.lag.ms",
         "0 to 9223372036854775807",
+    ),
+    (
+        "min.cleanable.dirty.ratio=1.5",
+        "min.cleanable.dirty.ratio",
+        "a number from 0 to 1",
+    ),
+    (
+        "min.cleanable.dirty.ratio=-0.1",
+        "min.cleanable.dirty.ratio",
+        "a number from 0 to 1",
+    ),
+    (
+        "min.cleanable.dirty.ratio=NaN",
+        "min.cleanable.dirty.ratio",
+        "a number from 0 to 1",
     ),
     ("max.message.bytes=0", "max.message.bytes", "64 to 1048588"),
     (
@@ -206,6 +223,8 @@ fn topic_create_help_lists_every_key_with_its_allowed_values() {
         "retention.bytes",
         "delete.retention.ms",
         "min.compaction.lag.ms",
+        "min.cleanable.dirty.ratio",
+        "a number from 0 to 1",
         "max.message.bytes",
         "64 to 1048588",
         "message.timestamp.type",
@@ -268,4 +287,99 @@ fn topic_alter_takes_the_flags_topic_create_takes() {
     let before = std::fs::read(&path).expect("read");
     run(&["topic", "alter", file, "t"], None).fails(2, "at least one config");
     assert_eq!(std::fs::read(&path).expect("read"), before);
+}
+
+/// Partition 0 of `topic` as `topic describe --json` reports it.
+fn partition_of(file: &str, topic: &str) -> Value {
+    let text = run(&["topic", "describe", file, topic, "--json"], None).ok();
+    serde_json::from_str::<Value>(&text).expect("json")["partitions"][0].clone()
+}
+
+#[test]
+fn compacted_topics_compact_themselves_across_cli_runs_and_describe_says_what_is_left() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("auto.brooklet");
+    let file = p(&path);
+    run(&["init", file], None).ok();
+    for (topic, ratio) in [("auto", "0.5"), ("never", "1")] {
+        let ratio = format!("min.cleanable.dirty.ratio={ratio}");
+        let args = [
+            "topic",
+            "create",
+            file,
+            topic,
+            "--cleanup",
+            "compact",
+            "--config",
+            "segment.bytes=65536",
+            "--config",
+            &ratio,
+        ];
+        run(&args, None).ok();
+    }
+    // 50 keys, 12000 updates, in four processes; nobody runs `compact`.
+    for part in 0..4u32 {
+        let mut lines = String::new();
+        for n in part * 3000..(part + 1) * 3000 {
+            let key = n % 50;
+            writeln!(
+                lines,
+                "key-{key}:value of update {n:06}, padded to a realistic size"
+            )
+            .expect("write to String");
+        }
+        for topic in ["auto", "never"] {
+            // At most 100 records a commit, so that no batch outgrows a segment.
+            let args = [
+                "produce",
+                file,
+                topic,
+                "--key-separator",
+                ":",
+                "--batch",
+                "100",
+            ];
+            run(&args, Some(lines.as_bytes())).ok();
+        }
+    }
+    let auto = partition_of(file, "auto");
+    let never = partition_of(file, "never");
+    assert_eq!(auto["end_offset"], 12_000);
+    assert_eq!(never["end_offset"], 12_000);
+    let auto_bytes = auto["bytes"].as_u64().expect("bytes");
+    let never_bytes = never["bytes"].as_u64().expect("bytes");
+    assert!(auto_bytes <= 2 * 65_536, "{auto}");
+    assert!(auto_bytes * 10 < never_bytes, "{auto} vs {never}");
+    // The records left: every key's last update, and few others besides.
+    let consumed = run(
+        &[
+            "consume",
+            file,
+            "auto",
+            "--from-beginning",
+            "--format",
+            "json",
+        ],
+        None,
+    )
+    .ok();
+    let records: Vec<Value> = consumed
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("json line"))
+        .collect();
+    assert!(
+        records.len() < 12_000 / 10,
+        "{} records left",
+        records.len()
+    );
+    let mut latest = std::collections::BTreeMap::new();
+    for record in &records {
+        latest.insert(record["key"].to_string(), record["value"].to_string());
+    }
+    assert_eq!(latest.len(), 50);
+    assert!(
+        latest.values().any(|v| v.contains("update 011999")),
+        "{latest:?}"
+    );
+    run(&["check", file], None).ok();
 }

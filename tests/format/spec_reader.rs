@@ -290,10 +290,15 @@ fn run_script(path: &Path) -> SpecView {
                 let Json::Obj(configs) = obj.get("configs") else {
                     panic!("configs: {obj:?}")
                 };
-                let configs = configs
+                let mut configs: BTreeMap<String, String> = configs
                     .iter()
                     .map(|(k, v)| (k.clone(), v.str().to_owned()))
                     .collect();
+                // FORMAT.md: a missing key means its default, and writers leave this one
+                // out at its default.
+                configs
+                    .entry("min.cleanable.dirty.ratio".to_owned())
+                    .or_insert_with(|| "0.5".to_owned());
                 view.topics.push((
                     obj.get("name").str().to_owned(),
                     u32::try_from(obj.get("partitions").int()).expect("u32"),
@@ -539,6 +544,8 @@ fn write_file(path: &Path, page_size: u32) -> Brooklet {
         segments,
         ("cleanup.policy", "compact"),
         ("delete.retention.ms", "0"),
+        // Compacted by `maintain` below, not by the produce commits; also a stored ratio.
+        ("min.cleanable.dirty.ratio", "1"),
     ];
     db.admin()
         .create_topic("latest", 1, config(&compacted))

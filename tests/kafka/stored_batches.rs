@@ -543,6 +543,8 @@ fn kafka_python_decodes_compacted_batches() {
         ("cleanup.policy", "compact"),
         ("segment.bytes", "65536"),
         ("delete.retention.ms", "0"),
+        // Compacted by `compact` below, not by the produce commits.
+        ("min.cleanable.dirty.ratio", "1"),
     ])
     .expect("config");
     db.admin()

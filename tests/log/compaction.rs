@@ -32,11 +32,15 @@ fn options() -> Options {
     Options::default().page_size(512).maintain_on_open(false)
 }
 
+/// A compacted topic that only compacts when asked: these tests count what `compact` and
+/// `maintain` do, so produce commits must not compact by themselves first (ratio 1;
+/// `auto_compaction.rs` covers the step that does).
 fn compact_config(extra: &[(&str, &str)]) -> TopicConfig {
     let mut config = TopicConfig::from_pairs([
         ("cleanup.policy", "compact"),
         ("segment.bytes", "65536"),
         ("delete.retention.ms", "3600000"),
+        ("min.cleanable.dirty.ratio", "1"),
     ])
     .expect("config");
     // The extra pairs override the ones above (from_pairs refuses a key given twice).
@@ -491,18 +495,35 @@ fn housekeeping(db: &Brooklet) -> brooklet::Result<()> {
     Ok(())
 }
 
-/// The fault-free housekeeping run on `base`.
+/// A fault-free run on `base`.
 struct Recorded {
     /// Storage operations it made.
     total_ops: u64,
+    /// The file's size after it.
+    file_bytes: usize,
     /// For each commit (its sync), the operation count at which the sync was issued.
     syncs: Vec<(u64, Vec<u8>)>,
     /// The records before the run, then after each commit.
     states: Vec<State>,
 }
 
-/// Runs housekeeping on `base` without faults, recording the state after each commit.
-fn record_housekeeping(base: &[u8]) -> Recorded {
+/// Produce commits of 400 records into partition 0 of `c`, compacting by themselves: each
+/// closes a segment, and its compaction step rides in it.
+fn produce_compacting(db: &Brooklet) -> brooklet::Result<()> {
+    db.admin()
+        .alter_topic_config("c", &[("min.cleanable.dirty.ratio", "0.5")])?;
+    let mut rng = fastrand::Rng::with_seed(13);
+    for _ in 0..4 {
+        let records: Vec<Record> = (0..400)
+            .map(|_| keyed_record(&mut rng, 25, LONG_AGO_MS))
+            .collect();
+        db.producer().send_batch_to("c", 0, records)?;
+    }
+    Ok(())
+}
+
+/// Runs `run` on `base` without faults, recording the state after each commit.
+fn record_run(base: &[u8], run: fn(&Brooklet) -> brooklet::Result<()>) -> Recorded {
     let probe = Arc::new(FaultStorage::new(FaultConfig::seeded(1), base.to_vec()));
     let recorder = Arc::new(Recorder {
         inner: probe.clone(),
@@ -510,14 +531,8 @@ fn record_housekeeping(base: &[u8]) -> Recorded {
     });
     {
         let db = Brooklet::open_storage(recorder.clone(), options()).expect("open");
-        housekeeping(&db).expect("housekeeping runs");
+        run(&db).expect("the run runs");
     }
-    let shrunk = probe.volatile_image().len();
-    assert!(
-        shrunk < base.len() / 2,
-        "vacuum gave back what compaction freed: {} -> {shrunk} bytes",
-        base.len()
-    );
     let syncs = recorder.syncs.lock().expect("lock").clone();
     let mut states =
         vec![read_state(&open_image(base.to_vec()).expect("open base")).expect("read")];
@@ -526,39 +541,77 @@ fn record_housekeeping(base: &[u8]) -> Recorded {
     }
     Recorded {
         total_ops: probe.op_count(),
+        file_bytes: probe.volatile_image().len(),
         syncs,
         states,
     }
 }
 
+/// The records of a recorded state.
+fn record_count(state: &State) -> usize {
+    state.values().flatten().map(Vec::len).sum()
+}
+
 #[test]
 fn power_cuts_during_compaction_retention_and_vacuum_lose_nothing() {
     let base = housekeeping_base();
+    let recorded = record_run(&base, housekeeping);
+    assert!(
+        recorded.file_bytes < base.len() / 2,
+        "vacuum gave back what compaction freed: {} -> {} bytes",
+        base.len(),
+        recorded.file_bytes
+    );
+    let before = record_count(&recorded.states[0]);
+    let after = record_count(recorded.states.last().expect("states"));
+    assert!(
+        recorded.syncs.len() >= 4 && after < before / 2,
+        "the run compacts and drops: {} commits, {before} -> {after} records",
+        recorded.syncs.len()
+    );
+    cut_power_everywhere(&base, housekeeping, &recorded, "compaction");
+}
+
+#[test]
+fn power_cuts_during_produce_commits_that_compact_lose_nothing() {
+    let base = housekeeping_base();
+    let recorded = record_run(&base, produce_compacting);
+    // Every produce commit closed a segment and compacted: 1600 records came in, and
+    // fewer than that are left, though none was removed by `compact` or `maintain`.
+    let before = record_count(&recorded.states[0]);
+    let after = record_count(recorded.states.last().expect("states"));
+    assert!(
+        recorded.syncs.len() >= 5 && after < before,
+        "the produce commits compact: {} commits, {before} -> {after} records",
+        recorded.syncs.len()
+    );
+    cut_power_everywhere(&base, produce_compacting, &recorded, "auto compaction");
+}
+
+/// Cuts the power at every storage operation of `run` on `base`, in every crash mode, and
+/// checks that each image recovers to the state after the last commit whose sync was
+/// issued before the cut (or the next one), that every recorded state is reached, and that
+/// a recovered file checks clean and takes a produce.
+fn cut_power_everywhere(
+    base: &[u8],
+    run: fn(&Brooklet) -> brooklet::Result<()>,
+    recorded: &Recorded,
+    what: &str,
+) {
     let Recorded {
         total_ops,
         syncs,
         states,
-    } = record_housekeeping(&base);
-    let before: usize = states[0].values().flatten().map(Vec::len).sum();
-    let after: usize = states
-        .last()
-        .expect("states")
-        .values()
-        .flatten()
-        .map(Vec::len)
-        .sum();
-    assert!(
-        syncs.len() >= 4 && after < before / 2,
-        "the run compacts and drops: {} commits, {before} -> {after} records",
-        syncs.len()
-    );
+        ..
+    } = recorded;
+    let total_ops = *total_ops;
     let mut images = 0;
     let mut reached = vec![0u32; states.len()];
     for crash_at in 0..=total_ops {
         let config = FaultConfig::seeded(crash_at).with_crash_at(crash_at);
-        let storage = Arc::new(FaultStorage::new(config, base.clone()));
+        let storage = Arc::new(FaultStorage::new(config, base.to_vec()));
         if let Ok(db) = Brooklet::open_storage(storage.clone(), options()) {
-            let _ = housekeeping(&db);
+            let _ = run(&db);
         }
         // Commits whose sync was issued before the cut returned: they must survive.
         let durable = syncs.iter().filter(|(op, _)| *op < crash_at).count();
@@ -583,7 +636,7 @@ fn power_cuts_during_compaction_retention_and_vacuum_lose_nothing() {
         }
     }
     eprintln!(
-        "compaction power cuts: {} crash points, {images} images, {} commits; states reached \
+        "{what} power cuts: {} crash points, {images} images, {} commits; states reached \
          {reached:?}",
         total_ops + 1,
         syncs.len()
@@ -601,7 +654,8 @@ fn io_errors_during_compaction_poison_the_handle_and_reopening_recovers() {
         total_ops,
         syncs,
         states,
-    } = record_housekeeping(&base);
+        ..
+    } = record_run(&base, housekeeping);
     let mut failed_runs = 0;
     for fail_at in 0..total_ops {
         for kind in [FaultKind::Eio, FaultKind::Enospc] {

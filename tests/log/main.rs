@@ -1,8 +1,9 @@
 //! The event log through the `Brooklet` handle: produce, fetch and readers (with a seeded
-//! model test under power cuts), retention, compaction, topic configs, what a partition
-//! costs, routed batches, and the handle's stats. Files with hostile values are in
-//! `tests/hostile/`.
+//! model test under power cuts), retention, compaction (on request and by itself), topic
+//! configs, what a partition costs, routed batches, and the handle's stats. Files with
+//! hostile values are in `tests/hostile/`.
 
+mod auto_compaction;
 mod compaction;
 mod event_log;
 mod log_model;

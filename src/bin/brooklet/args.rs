@@ -186,7 +186,12 @@ tombstones (null values) older than delete.retention.ms; segments younger than
 min.compaction.lag.ms wait. Kept records keep their offsets, so offsets have gaps after.
 Each step is a short commit: producers and consumers keep working meanwhile, and an
 interrupted run loses nothing. Library users get the same from maintain() and
-start_maintenance().")]
+start_maintenance().
+
+Compaction also runs by itself: a produce commit that closes a segment compacts the
+partition's newest segments (up to 4 x segment.bytes) when more than
+min.cleanable.dirty.ratio (default 0.5; 1 turns it off) of their bytes would go. This
+command compacts everything now, whatever the ratio.")]
     Compact {
         /// The brooklet file.
         file: PathBuf,
@@ -229,7 +234,7 @@ Configs use Kafka's names. The values each allows:
     );
     for key in TopicConfig::KEYS {
         let allowed = TopicConfig::allowed_values(key).expect("a known key");
-        let _ = writeln!(help, "  {key:<24}{allowed}");
+        let _ = writeln!(help, "  {key:<27}{allowed}");
     }
     let _ = write!(
         help,
