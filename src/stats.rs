@@ -63,6 +63,12 @@ pub struct Stats {
     pub commits_immediate: u64,
     /// Commits written at [`Durability::Paranoid`](crate::Durability::Paranoid): two
     /// `fdatasync`s each.
+    ///
+    /// An `Immediate` or `Paranoid` commit over more than 64 pages written since the last
+    /// durable commit is followed by a no-op commit that is not durable (one slot write,
+    /// no sync), so that opening the file does not read those pages back. It counts in
+    /// none of the commit counters; its write counts in [`Stats::write_calls`] and
+    /// [`Stats::bytes_written`].
     pub commits_paranoid: u64,
     /// Of [`Stats::commits_none`], the commits made durable anyway (one `fdatasync` each)
     /// to bound recovery: one that would leave more than 1024 commits that wrote pages, or
@@ -72,9 +78,7 @@ pub struct Stats {
     pub commits_made_durable: u64,
     /// `fdatasync` calls on the file (successful or not): one per `Immediate` commit and
     /// per commit made durable, two per `Paranoid` commit, and two when the handle created
-    /// the file. An `Immediate` commit (a `flush` among them) that closes a window of more
-    /// than 64 pages written since the last durable commit syncs them before its slot too
-    /// (two), so that opening the file after it does not read them back.
+    /// the file.
     pub fdatasyncs: u64,
     /// Bytes written to the storage (every page, data run and commit slot; not the
     /// operating system's own copies).

@@ -134,9 +134,7 @@ pub struct SlotFixed {
     pub last_durable: U64,
     /// Logical number of pages in the file.
     pub page_count: U32,
-    /// Bit 0 ([`SLOT_FLAG_DURABLE`]): this commit was durable. Bit 1
-    /// ([`SLOT_FLAG_WINDOW_SYNCED`]): its pages were synced before its slot was written.
-    /// Other bits are zero.
+    /// Bit 0 ([`SLOT_FLAG_DURABLE`]): this commit was durable. Other bits are zero.
     pub flags: U32,
     /// Commit time, milliseconds since the Unix epoch.
     pub time_ms: U64,
@@ -163,9 +161,6 @@ pub const SLOT_FIXED_SIZE: usize = size_of::<SlotFixed>();
 pub const SLOT_BODY_START: usize = core::mem::offset_of!(SlotFixed, txn);
 /// Bit of [`SlotFixed::flags`] set when the commit was durable.
 pub const SLOT_FLAG_DURABLE: u32 = 1;
-/// Bit of [`SlotFixed::flags`] set when the commit is durable and every page it can reach
-/// was synced before its slot was written, so recovery need not verify its window.
-pub const SLOT_FLAG_WINDOW_SYNCED: u32 = 2;
 
 /// One journal entry: a page a commit wrote and the CRC-32C of its first bytes
 /// (FORMAT.md, *Commit slot*).

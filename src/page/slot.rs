@@ -32,7 +32,7 @@ use zerocopy::{FromBytes as _, IntoBytes as _};
 
 use super::format::{
     self, FORMAT_VERSION, FORMAT_VERSION_MIN, JOURNAL_ALLOCATED, MAGIC, SLOT_BODY_START,
-    SLOT_FLAG_DURABLE, SLOT_FLAG_WINDOW_SYNCED, STATIC_HEADER_CRC_END,
+    SLOT_FLAG_DURABLE, STATIC_HEADER_CRC_END,
 };
 use super::{BlobPtr, Cursor, NodePtr, TxnId, put_u32, put_u64, validate_page_size};
 use crate::error::{CorruptionKind, Error, PageId, Result};
@@ -102,9 +102,6 @@ pub(crate) struct Slot {
     pub last_durable: TxnId,
     pub page_count: u32,
     pub durable: bool,
-    /// Durable, with its window's pages synced before the slot was written: recovery
-    /// trusts its pages without reading them (FORMAT.md, *Recovery rule*).
-    pub window_synced: bool,
     pub time_ms: u64,
     pub master_root: Option<NodePtr>,
     /// The free list in a blob, when it does not fit the slot.
@@ -259,13 +256,7 @@ impl Slot {
             txn: self.txn.0.into(),
             last_durable: self.last_durable.0.into(),
             page_count: self.page_count.into(),
-            flags: (if self.durable { SLOT_FLAG_DURABLE } else { 0 }
-                | if self.window_synced {
-                    SLOT_FLAG_WINDOW_SYNCED
-                } else {
-                    0
-                })
-            .into(),
+            flags: if self.durable { SLOT_FLAG_DURABLE } else { 0 }.into(),
             time_ms: self.time_ms.into(),
             master_root: self
                 .master_root
@@ -401,10 +392,6 @@ impl Slot {
             last_durable: TxnId(fixed.last_durable.get()),
             page_count: fixed.page_count.get(),
             durable: fixed.flags.get() & SLOT_FLAG_DURABLE != 0,
-            // Only a durable commit may skip verification; the bit alone on a commit that
-            // is not durable is ignored.
-            window_synced: fixed.flags.get() & (SLOT_FLAG_DURABLE | SLOT_FLAG_WINDOW_SYNCED)
-                == SLOT_FLAG_DURABLE | SLOT_FLAG_WINDOW_SYNCED,
             time_ms: fixed.time_ms.get(),
             master_root: (root.id.0 != 0).then_some(root),
             freelist: optional_blob(fixed.free_list),
@@ -484,7 +471,6 @@ mod tests {
             last_durable: TxnId(8),
             page_count: 77,
             durable: false,
-            window_synced: false,
             time_ms: 1_700_000_000_000,
             master_root: Some(NodePtr {
                 id: PageId(5),
@@ -591,27 +577,6 @@ mod tests {
         }
     }
 
-    #[test]
-    fn window_synced_round_trips_only_on_a_durable_commit() {
-        let mut page = vec![0u8; 512];
-        write_static_header(&mut page, 512, 0);
-        let mut slot = sample(Journal::Inline(Vec::new()));
-        slot.durable = true;
-        slot.window_synced = true;
-        slot.write(&mut page);
-        let (fixed, _) =
-            format::SlotFixed::ref_from_prefix(&page[STATIC_HEADER_SIZE..]).expect("a slot");
-        assert_eq!(
-            fixed.flags.get(),
-            SLOT_FLAG_DURABLE | SLOT_FLAG_WINDOW_SYNCED
-        );
-        assert_eq!(Slot::read(&page, PageId(0)).expect("slot"), slot);
-        // The bit without the durable bit means nothing: such a commit is verified.
-        slot.durable = false;
-        slot.write(&mut page);
-        let read = Slot::read(&page, PageId(0)).expect("slot");
-        assert!(!read.durable && !read.window_synced);
-    }
     #[test]
     fn inline_capacity_fills_the_page() {
         let cap = slot_inline_capacity(512) / JOURNAL_ENTRY_SIZE;

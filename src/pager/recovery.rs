@@ -61,7 +61,6 @@ impl Pager {
                     last_durable: TxnId(0),
                     page_count: 2,
                     durable: true,
-                    window_synced: false,
                     time_ms: 0,
                     master_root: None,
                     freelist: None,
@@ -117,7 +116,6 @@ impl Pager {
                 last_durable: TxnId(1),
                 page_count: 2,
                 durable: true,
-                window_synced: false,
                 time_ms: crate::os::now_ms().cast_unsigned(),
                 master_root: None,
                 freelist: None,
@@ -424,7 +422,7 @@ impl Pager {
     }
 
     /// Checks one commit: page count against the file, the free list, the journal and
-    /// every page the journal lists (unless the commit synced them before its slot).
+    /// every page the journal lists.
     fn validate(&self, state: &CommitState) -> Result<()> {
         let slot = &state.slot;
         let file_pages = self.storage.len()? / u64::from(self.page_size);
@@ -434,13 +432,7 @@ impl Pager {
                 actual_pages: file_pages,
             }));
         }
-        // A window-synced commit's pages reached the disk before its slot was written, so a
-        // slot that verifies names pages that are there: nothing to read. (Its free list,
-        // journal and chain were synced with them; writers verify them through their
-        // pointers when they load them.)
-        if !slot.window_synced {
-            self.check_journal_entries(self.entries_to_verify(slot)?, slot.page_count)?;
-        }
+        self.check_journal_entries(self.entries_to_verify(slot)?, slot.page_count)?;
         // Pending data lies in data pages of the commit: past the header pages, inside
         // its page count.
         let page_size = u64::from(self.page_size);
@@ -612,7 +604,7 @@ impl Pager {
             && c.txn == state.txn()
             && c.slot_crc == state.slot_crc
         {
-            return Ok((c.free.clone(), c.own.clone(), c.born.clone()));
+            return Ok((c.free.clone(), c.own.clone(), c.born.clone(), c.settled));
         }
         let free = self.load_free_list(&state.slot)?;
         let own = self.load_journal(&state.slot)?;
@@ -631,8 +623,9 @@ impl Pager {
             free: free.clone(),
             own: own.clone(),
             born: born.clone(),
+            settled: false,
         });
-        Ok((free, own, born))
+        Ok((free, own, born, false))
     }
 
     /// Remembers the free list and own journal of the commit just made.
@@ -649,7 +642,36 @@ impl Pager {
             free,
             own,
             born,
+            settled: false,
         });
+    }
+
+    /// Marks the commit this handle just wrote, `state`, as the no-op follow-up of a
+    /// durable commit (see `commit.rs`, *The follow-up commit*): nothing changed since
+    /// that durable commit, so a durable commit on it has nothing to add.
+    pub(super) fn mark_settled(&self, state: &CommitState) {
+        if let Some(c) = self
+            .writer_cache
+            .lock()
+            .expect("writer cache lock")
+            .as_mut()
+            && c.txn == state.txn()
+            && c.slot_crc == state.slot_crc
+        {
+            c.settled = true;
+        }
+    }
+
+    /// True if `state` is durable, or is the no-op follow-up of a durable commit that this
+    /// handle wrote last: nothing a power cut could lose.
+    pub(super) fn is_settled(&self, state: &CommitState) -> bool {
+        state.is_durable()
+            || self
+                .writer_cache
+                .lock()
+                .expect("writer cache lock")
+                .as_ref()
+                .is_some_and(|c| c.txn == state.txn() && c.slot_crc == state.slot_crc && c.settled)
     }
 }
 
@@ -698,7 +720,7 @@ pub(crate) fn newest_entries(entries: Vec<JournalEntry>) -> Vec<JournalEntry> {
 }
 
 /// The writer's view of a commit: free list, own journal, pages born in its window.
-pub(super) type WriterView = (Vec<FreeExtent>, Vec<JournalEntry>, HashSet<PageId>);
+pub(super) type WriterView = (Vec<FreeExtent>, Vec<JournalEntry>, HashSet<PageId>, bool);
 
 /// True if `page` lies in one of the sorted free extents.
 pub(crate) fn is_free(free: &[FreeExtent], page: PageId) -> bool {

@@ -16,8 +16,8 @@ use std::path::Path;
 
 use brooklet::format::{
     BlobPtr, JOURNAL_ENTRY_SIZE, MAGIC, PAGE_CRC_START, PAGE_KIND_BRANCH, PAGE_KIND_LEAF,
-    PageHeader, SLOT_BODY_START, SLOT_FIXED_SIZE, SLOT_FLAG_DURABLE, SLOT_FLAG_WINDOW_SYNCED,
-    STATIC_HEADER_CRC_END, STATIC_HEADER_SIZE, SlotFixed, StaticHeader,
+    PageHeader, SLOT_BODY_START, SLOT_FIXED_SIZE, SLOT_FLAG_DURABLE, STATIC_HEADER_CRC_END,
+    STATIC_HEADER_SIZE, SlotFixed, StaticHeader,
 };
 use brooklet::kafka::{ControlRecord, ControlType, decode_batch};
 use brooklet::{Brooklet, PAGE_SIZE_MAX, PAGE_SIZE_MIN};
@@ -135,7 +135,6 @@ fn decode_slot(slot: &[u8]) -> Value {
         "last_durable": fixed.last_durable.get(),
         "page_count": fixed.page_count.get(),
         "durable": fixed.flags.get() & SLOT_FLAG_DURABLE != 0,
-        "window_synced": fixed.flags.get() & SLOT_FLAG_WINDOW_SYNCED != 0,
         "time_ms": time_ms,
         "time": format_time(i64::try_from(time_ms).unwrap_or(i64::MAX)),
         "master_root": {
