@@ -112,9 +112,14 @@ impl WriteTxn {
             .commit(&self.counts(durability, durable, &state));
         let txn = self.finish(state, &page, own, durable)?;
         if follow_up {
-            // The durable commit stands whatever happens here: a failed write poisons the
-            // handle, as any, and recovery falls back to the durable commit.
-            let _ = self.write_follow_up();
+            // The durable commit stands whatever happens here, and recovery falls back to
+            // it if the follow-up's slot is lost or torn. A failure poisons the handle (its
+            // header pages may no longer be what it last wrote) and is reported as an
+            // unknown outcome, never as a commit that did not happen.
+            self.write_follow_up().map_err(|e| match e {
+                Error::Io(e) => Error::CommitOutcomeUnknown(e),
+                other => other,
+            })?;
         }
         Ok(txn)
     }
