@@ -63,6 +63,12 @@ pub struct Stats {
     pub commits_immediate: u64,
     /// Commits written at [`Durability::Paranoid`](crate::Durability::Paranoid): two
     /// `fdatasync`s each.
+    ///
+    /// An `Immediate` or `Paranoid` commit over more than 64 pages written since the last
+    /// durable commit is followed by a no-op commit that is not durable (one slot write,
+    /// no sync), so that opening the file does not read those pages back. It counts in
+    /// none of the commit counters; its write counts in [`Stats::write_calls`] and
+    /// [`Stats::bytes_written`].
     pub commits_paranoid: u64,
     /// Of [`Stats::commits_none`], the commits made durable anyway (one `fdatasync` each)
     /// to bound recovery: one that would leave more than 1024 commits that wrote pages, or

@@ -160,7 +160,9 @@ impl Engine {
         ReadTransaction::new(self.pager.begin_read_pinned()?)
     }
 
-    /// Makes every earlier commit durable (one `fdatasync` if the last commit was not).
+    /// Makes every earlier commit durable: one `fdatasync` if the last commit was not
+    /// (none after the no-op commit this handle writes after a durable one over a window
+    /// of more than 64 pages, FORMAT.md step 8, which follows this flush too then).
     /// A read-only handle has nothing to flush.
     pub fn flush(&self) -> Result<()> {
         if self.pager.is_read_only() {

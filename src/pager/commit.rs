@@ -12,6 +12,23 @@
 //! 5. `Paranoid`: sync.
 //! 6. Write the slot into the slot that does not hold the last durable commit.
 //! 7. `Immediate` or `Paranoid`: sync.
+//! 8. The follow-up commit: after an `Immediate` or `Paranoid` commit over a window of
+//!    more than [`FOLLOW_UP_MIN_PAGES`] pages, once its sync returned, a no-op commit
+//!    that is not durable, built on it like any other, without a sync.
+//!
+//! *The follow-up commit.* Recovery verifies the window of the newest commit it opens: a
+//! durable commit's pages and its slot reach the disk in any order under the one sync.
+//! After a bulk load closed by a `flush`, that window is every page of the load. The
+//! follow-up commit changes nothing (same tree, pending entries and data, page count; the
+//! free list gains only the durable commit's window chain and journal blob, freed as any
+//! commit on a durable base frees them), so its own window is empty, and it is written
+//! only after the durable commit's sync returned: whenever its slot is on disk, every page
+//! the durable commit reaches is too. The next open picks it and reads no window. If a
+//! crash loses or tears it, recovery falls back to the durable commit and verifies its
+//! window, as without it. It is written into the slot that does not hold the durable
+//! commit (invariant 2), which stays the last durable one. It is not counted as a commit
+//! in the handle's stats (its write is), and a durable commit on it with nothing changed
+//! has nothing to do (`WriteTxn::base_settled`).
 //!
 //! Invariants: the slot is written last, after every page it can reach (the pager's
 //! invariant 3), into the slot that does not hold the last durable commit (invariant 2).
@@ -45,6 +62,12 @@ const MAX_WINDOW_COMMITS: u32 = 1024;
 /// without a durable commit the file would grow by them for up to 1024 commits.
 const MIN_WAITING_PAGES: u32 = 128;
 
+/// Largest window (pages written since the last durable commit, this commit's included)
+/// that an `Immediate` or `Paranoid` commit leaves for recovery to verify. One over a
+/// larger window is followed by the follow-up commit (see the module docs): one more slot
+/// write, no sync, and the next open reads none of the window. At 4 KiB pages, 256 KiB.
+pub(super) const FOLLOW_UP_MIN_PAGES: usize = 64;
+
 impl Pager {
     /// Cuts the file to exactly `pages` pages if it is longer (vacuum). Called only under
     /// the writer lock and after the commit that recorded `pages` is durable, so no commit
@@ -64,7 +87,7 @@ impl WriteTxn {
     pub fn commit(mut self, durability: Durability) -> Result<TxnId> {
         self.pager.check_poisoned()?;
         self.keep_or_release_held()?;
-        if self.shrink && self.base.is_durable() {
+        if self.shrink && self.base_settled {
             // Only with a durable base: its window is empty, so no journal entry this
             // commit carries can name a page past the new end.
             self.alloc.take_reusable_tail(self.bound);
@@ -73,13 +96,15 @@ impl WriteTxn {
         // handle, never on a slot another process wrote but may not have synced.
         if self.is_unchanged()
             && !self.shrink
-            && (durability == Durability::None || self.base.is_durable())
+            && (durability == Durability::None || self.base_settled)
         {
             return Ok(self.base.txn());
         }
         let own = self.own_entries();
         let slot = self.write_before_slot(durability, &own)?;
         let durable = slot.durable;
+        let follow_up = durability != Durability::None
+            && slot.window_entries as usize + own.len() > FOLLOW_UP_MIN_PAGES;
         let (state, page) = self.write_slot(slot)?;
         if durable {
             // The slot is written: other processes may read it already, and a power cut
@@ -92,7 +117,35 @@ impl WriteTxn {
         self.pager
             .counters
             .commit(&self.counts(durability, durable, &state));
-        self.finish(state, &page, own, durable)
+        let txn = self.finish(state, &page, own, durable)?;
+        if follow_up {
+            // The durable commit stands whatever happens here, and recovery falls back to
+            // it if the follow-up's slot is lost or torn. A failure poisons the handle (its
+            // header pages may no longer be what it last wrote) and is reported as an
+            // unknown outcome, never as a commit that did not happen.
+            self.write_follow_up().map_err(|e| match e {
+                Error::Io(e) => Error::CommitOutcomeUnknown(e),
+                other => other,
+            })?;
+        }
+        Ok(txn)
+    }
+
+    /// Step 8 (see the module docs): the no-op commit after this durable one, built and
+    /// written as any commit that is not durable, under this transaction's writer lock.
+    fn write_follow_up(&self) -> Result<()> {
+        let base = Arc::clone(&self.pager.state.lock().expect("state lock"));
+        let (free, base_own, born, _) = self.pager.load_writer_cache(&base)?;
+        let mut next = WriteTxn::new(Arc::clone(&self.pager), base, free, base_own, born);
+        next.keep_or_release_held()?;
+        let own = next.own_entries();
+        let slot = next.write_before_slot(Durability::None, &own)?;
+        debug_assert!(!slot.durable);
+        let (state, page) = next.write_slot(slot)?;
+        next.finish(state, &page, own, false)?;
+        let state = Arc::clone(&self.pager.state.lock().expect("state lock"));
+        self.pager.mark_settled(&state);
+        Ok(())
     }
 
     /// What this commit did, for the handle's stats: written as `state`, asked for at

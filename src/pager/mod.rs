@@ -145,6 +145,9 @@ struct WriterCache {
     own: Vec<JournalEntry>,
     /// Pages allocated since the last durable commit (empty if this commit is durable).
     born: HashSet<PageId>,
+    /// The commit is the no-op follow-up of a durable commit (see `commit.rs`): nothing
+    /// changed since that durable commit.
+    settled: bool,
 }
 
 /// The in-process writer gate: whether a write transaction is open, and how many threads
@@ -246,7 +249,13 @@ impl Pager {
         let free = self.free_figures(&state);
         self.counters.snapshot(FileStats {
             txn: slot.txn.0,
-            commits_since_durable: slot.txn.0.saturating_sub(slot.last_durable.0),
+            // The no-op follow-up of a durable commit that this handle wrote loses nothing
+            // to a power cut: 0, not 1.
+            commits_since_durable: if self.is_settled(&state) {
+                0
+            } else {
+                slot.txn.0.saturating_sub(slot.last_durable.0)
+            },
             page_count: u64::from(slot.page_count),
             free_pages: free.pages,
             free_extents: free.extents,
@@ -469,10 +478,13 @@ impl Pager {
         let unlock = FileLockGuard { pager: self };
         let state = self.refresh_for_writer()?;
         self.check_length(state.slot.page_count)?;
-        let (free, own, born) = self.load_writer_cache(&state)?;
+        let (free, own, born, settled) = self.load_writer_cache(&state)?;
         std::mem::forget(unlock);
         std::mem::forget(guard);
-        Ok(WriteTxn::new(Arc::clone(self), state, free, own, born))
+        let mut txn = WriteTxn::new(Arc::clone(self), state, free, own, born);
+        txn.writer = Some(write_txn::WriterHold(Arc::clone(self)));
+        txn.base_settled |= settled;
+        Ok(txn)
     }
 
     fn acquire_gate(&self, deadline: Instant) -> Result<()> {

@@ -432,9 +432,7 @@ impl Pager {
                 actual_pages: file_pages,
             }));
         }
-        for entry in self.entries_to_verify(slot)? {
-            self.check_journal_entry(entry, slot.page_count)?;
-        }
+        self.check_journal_entries(self.entries_to_verify(slot)?, slot.page_count)?;
         // Pending data lies in data pages of the commit: past the header pages, inside
         // its page count.
         let page_size = u64::from(self.page_size);
@@ -509,6 +507,34 @@ impl Pager {
         Ok(out)
     }
 
+    /// Checks journal entries as [`Pager::check_journal_entry`] does, reading each run of
+    /// adjacent pages (up to 256) in one call: a window is mostly runs of data pages.
+    /// Returns the first failure, in page order.
+    fn check_journal_entries(&self, mut entries: Vec<JournalEntry>, page_count: u32) -> Result<()> {
+        const RUN_PAGES: usize = 256;
+        entries.sort_unstable_by_key(|e| e.page);
+        let page_size = self.page_size as usize;
+        let mut buf = Vec::new();
+        for run in entries.chunk_by(|a, b| a.page.0.checked_add(1) == Some(b.page.0)) {
+            for part in run.chunks(RUN_PAGES) {
+                let (first, last) = (part[0].page, part[part.len() - 1].page);
+                if first.0 < 2 || last.0 >= page_count {
+                    // Out of range: the one-page check names the page.
+                    for entry in part {
+                        self.check_journal_entry(*entry, page_count)?;
+                    }
+                    continue;
+                }
+                buf.resize(part.len() * page_size, 0);
+                self.read_checked(first, self.offset_of(first), &mut buf)?;
+                for (entry, page) in part.iter().zip(buf.chunks_exact(page_size)) {
+                    check_prefix(*entry, page)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
     pub(crate) fn check_journal_entry(&self, entry: JournalEntry, page_count: u32) -> Result<()> {
         if entry.page.0 < 2 || entry.page.0 >= page_count {
             return Err(Error::corrupt(
@@ -516,23 +542,7 @@ impl Pager {
                 CorruptionKind::PageOutOfRange(entry.page.0),
             ));
         }
-        let page = self.read_page_checked(entry.page)?;
-        let prefix = page
-            .get(..entry.len as usize)
-            .filter(|p| !p.is_empty())
-            .ok_or_else(|| Error::corrupt(entry.page, CorruptionKind::BadLength))?;
-        let actual = crc32c::crc32c(prefix);
-        if actual == entry.crc {
-            Ok(())
-        } else {
-            Err(Error::corrupt(
-                entry.page,
-                CorruptionKind::Checksum {
-                    expected: entry.crc,
-                    actual,
-                },
-            ))
-        }
+        check_prefix(entry, &self.read_page_checked(entry.page)?)
     }
 
     /// Reads and verifies a blob.
@@ -594,7 +604,7 @@ impl Pager {
             && c.txn == state.txn()
             && c.slot_crc == state.slot_crc
         {
-            return Ok((c.free.clone(), c.own.clone(), c.born.clone()));
+            return Ok((c.free.clone(), c.own.clone(), c.born.clone(), c.settled));
         }
         let free = self.load_free_list(&state.slot)?;
         let own = self.load_journal(&state.slot)?;
@@ -613,8 +623,9 @@ impl Pager {
             free: free.clone(),
             own: own.clone(),
             born: born.clone(),
+            settled: false,
         });
-        Ok((free, own, born))
+        Ok((free, own, born, false))
     }
 
     /// Remembers the free list and own journal of the commit just made.
@@ -631,7 +642,56 @@ impl Pager {
             free,
             own,
             born,
+            settled: false,
         });
+    }
+
+    /// Marks the commit this handle just wrote, `state`, as the no-op follow-up of a
+    /// durable commit (see `commit.rs`, *The follow-up commit*): nothing changed since
+    /// that durable commit, so a durable commit on it has nothing to add.
+    pub(super) fn mark_settled(&self, state: &CommitState) {
+        if let Some(c) = self
+            .writer_cache
+            .lock()
+            .expect("writer cache lock")
+            .as_mut()
+            && c.txn == state.txn()
+            && c.slot_crc == state.slot_crc
+        {
+            c.settled = true;
+        }
+    }
+
+    /// True if `state` is durable, or is the no-op follow-up of a durable commit that this
+    /// handle wrote last: nothing a power cut could lose.
+    pub(super) fn is_settled(&self, state: &CommitState) -> bool {
+        state.is_durable()
+            || self
+                .writer_cache
+                .lock()
+                .expect("writer cache lock")
+                .as_ref()
+                .is_some_and(|c| c.txn == state.txn() && c.slot_crc == state.slot_crc && c.settled)
+    }
+}
+
+/// Checks the CRC of the prefix of `page` that a journal `entry` covers.
+fn check_prefix(entry: JournalEntry, page: &[u8]) -> Result<()> {
+    let prefix = page
+        .get(..entry.len as usize)
+        .filter(|p| !p.is_empty())
+        .ok_or_else(|| Error::corrupt(entry.page, CorruptionKind::BadLength))?;
+    let actual = crc32c::crc32c(prefix);
+    if actual == entry.crc {
+        Ok(())
+    } else {
+        Err(Error::corrupt(
+            entry.page,
+            CorruptionKind::Checksum {
+                expected: entry.crc,
+                actual,
+            },
+        ))
     }
 }
 
@@ -660,7 +720,7 @@ pub(crate) fn newest_entries(entries: Vec<JournalEntry>) -> Vec<JournalEntry> {
 }
 
 /// The writer's view of a commit: free list, own journal, pages born in its window.
-pub(super) type WriterView = (Vec<FreeExtent>, Vec<JournalEntry>, HashSet<PageId>);
+pub(super) type WriterView = (Vec<FreeExtent>, Vec<JournalEntry>, HashSet<PageId>, bool);
 
 /// True if `page` lies in one of the sorted free extents.
 pub(crate) fn is_free(free: &[FreeExtent], page: PageId) -> bool {

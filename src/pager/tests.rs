@@ -466,6 +466,103 @@ fn a_header_of_a_newer_version_refuses_the_file() {
     }
 }
 
+/// Commits `commits` non-durable transactions of `pages_each` pages each, then one at
+/// `durability`; returns the fdatasyncs of that last commit.
+fn window_then_commit(
+    pager: &Arc<Pager>,
+    commits: u8,
+    pages_each: u8,
+    durability: Durability,
+) -> u64 {
+    for i in 0..commits {
+        let mut txn = pager.begin_write().expect("write");
+        let mut root = None;
+        for _ in 0..pages_each {
+            root = Some(put_node(&mut txn, i));
+        }
+        txn.set_master_root(root);
+        txn.commit(Durability::None).expect("commit");
+    }
+    let before = pager.stats();
+    let mut txn = pager.begin_write().expect("write");
+    let ptr = put_node(&mut txn, 0xee);
+    txn.set_master_root(Some(ptr));
+    txn.commit(durability).expect("commit");
+    pager.stats().since(&before).fdatasyncs
+}
+
+/// A durable commit that closes a window of more than `FOLLOW_UP_MIN_PAGES` pages syncs
+/// once and is followed by a no-op commit that is not durable: the next open reads the
+/// header pages and nothing of the window. A small window is verified at open, and its
+/// commit is the newest.
+#[test]
+fn open_after_a_large_window_reads_none_of_it() {
+    let large = super::commit::FOLLOW_UP_MIN_PAGES as u8 / 4 + 1;
+    let mut reads = Vec::new();
+    for durability in [Durability::Immediate, Durability::Paranoid] {
+        for (commits, followed) in [(2, false), (large, true)] {
+            let storage = Arc::new(MemStorage::new());
+            let pager = Pager::open(storage.clone(), options()).expect("create");
+            let syncs = window_then_commit(&pager, commits, 4, durability);
+            let expected = if durability == Durability::Paranoid {
+                2
+            } else {
+                1
+            };
+            assert_eq!(syncs, expected, "{durability:?} over {commits} commits");
+            let state = pager.latest().expect("state");
+            assert_eq!(state.is_durable(), !followed, "{commits} commits");
+            if followed {
+                assert_eq!(state.slot.last_durable.0 + 1, state.txn().0);
+                assert!(state.slot.window.is_none());
+                assert_eq!(pager.stats().file.commits_since_durable, 0);
+                // Nothing changed since the durable commit: another one has nothing to do.
+                let before = pager.stats();
+                let txn = pager.begin_write().expect("write");
+                assert_eq!(txn.commit(durability).expect("commit"), state.txn());
+                assert_eq!(pager.stats().since(&before).fdatasyncs, 0);
+            }
+            let again = reopen(&storage);
+            assert_eq!(again.latest().expect("state").txn(), state.txn());
+            assert!(again.recovery_notes().is_empty());
+            reads.push(again.stats().read_calls);
+        }
+    }
+    for pair in reads.chunks(2) {
+        let (small, large) = (pair[0], pair[1]);
+        assert!(
+            small >= 8,
+            "a window of 8 pages is read at open: {small} reads"
+        );
+        assert!(
+            large <= 6,
+            "header reads only: {large} reads, against {small}"
+        );
+    }
+}
+
+/// A crash that loses the follow-up commit's slot (or tears it) falls back to the durable
+/// commit before it, which verifies: nothing acknowledged is lost.
+#[test]
+fn losing_the_follow_up_falls_back_to_the_durable_commit() {
+    let large = super::commit::FOLLOW_UP_MIN_PAGES as u8 / 4 + 1;
+    let storage = Arc::new(MemStorage::new());
+    let pager = Pager::open(storage.clone(), options()).expect("create");
+    window_then_commit(&pager, large, 4, Durability::Immediate);
+    let follow = pager.latest().expect("state");
+    let durable = follow.slot.last_durable;
+    let mut bytes = storage.to_bytes();
+    // Tear the follow-up's slot: its CRC no longer verifies.
+    let at = follow.slot_index as usize * 512 + 100;
+    bytes[at] ^= 0xff;
+    let copy: Arc<dyn Storage> = Arc::new(MemStorage::from_bytes(bytes));
+    let again = Pager::open(copy, options()).expect("open");
+    let state = again.latest().expect("state");
+    assert_eq!(state.txn(), durable);
+    assert!(state.is_durable());
+    assert_eq!(state.slot.master_root, follow.slot.master_root);
+}
+
 #[test]
 fn the_header_copy_follows_commits_of_both_handles() {
     let storage = Arc::new(MemStorage::new());

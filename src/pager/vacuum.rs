@@ -100,9 +100,10 @@ impl WriteTxn {
         Ok(blobs)
     }
 
-    /// True if the commit this transaction builds on is durable.
+    /// True if the commit this transaction builds on is durable, or is the no-op
+    /// follow-up of a durable commit this handle wrote (its window is empty too).
     pub fn base_is_durable(&self) -> bool {
-        self.base.is_durable()
+        self.base_settled
     }
 
     /// Vacuum: makes this commit durable; if the base is durable, drops the free extents

@@ -82,6 +82,23 @@ pub(crate) struct WriteTxn {
     pub(super) shrink: bool,
     /// True once the base commit's pending data was written into the file.
     pub(super) pending_data_flushed: bool,
+    /// The base is durable, or is the no-op follow-up of a durable commit that this handle
+    /// wrote (see `commit.rs`): nothing since the last durable commit to lose or to sync.
+    pub(super) base_settled: bool,
+    /// The writer gate and file lock (set by `Pager::begin_write`), released when the
+    /// transaction is dropped. `None` only for the follow-up commit (see `commit.rs`),
+    /// which runs under the lock its durable commit holds.
+    pub(super) writer: Option<WriterHold>,
+}
+
+/// Holds the writer gate and file lock of a write transaction until dropped.
+#[derive(Debug)]
+pub(super) struct WriterHold(pub(super) Arc<Pager>);
+
+impl Drop for WriterHold {
+    fn drop(&mut self) {
+        self.0.end_write();
+    }
 }
 
 impl WriteTxn {
@@ -93,6 +110,7 @@ impl WriteTxn {
         window_born: HashSet<PageId>,
     ) -> Self {
         let last_durable = base.slot.last_durable;
+        let base_durable = base.is_durable();
         let oldest = pager.oldest_snapshot(base.txn());
         let bound = ReuseBound {
             durable: oldest.min(last_durable),
@@ -106,7 +124,6 @@ impl WriteTxn {
             pending: base.slot.pending.clone(),
             held: Some(Vec::new()),
             kept: Vec::new(),
-            pager,
             base,
             bound,
             dirty: HashMap::new(),
@@ -115,6 +132,9 @@ impl WriteTxn {
             base_own,
             shrink: false,
             pending_data_flushed: false,
+            base_settled: base_durable,
+            writer: None,
+            pager,
         }
     }
 
@@ -356,12 +376,6 @@ impl WriteTxn {
     pub(super) fn release_held_or_poison(&mut self) {
         // The error itself is kept by the poisoned pager's next check.
         let _ = self.release_held();
-    }
-}
-
-impl Drop for WriteTxn {
-    fn drop(&mut self) {
-        self.pager.end_write();
     }
 }
 

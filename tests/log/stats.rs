@@ -147,6 +147,9 @@ fn non_durable_sends_sync_only_when_the_window_forces_it() {
     assert_eq!(many.fdatasyncs, many.commits_made_durable);
     assert!(db.stats().file.commits_since_durable <= 1024);
 
+    // The flush closes a window of the 76 or so sends after the forced commit, two pages
+    // or more each: over 64 pages. It still syncs once; the no-op commit that follows it
+    // (so that the next open reads none of the window) is neither synced nor counted.
     let flush = spent(&db, || db.flush().expect("flush"));
     assert_eq!((flush.commits_immediate, flush.fdatasyncs), (1, 1));
     assert_eq!(db.stats().file.commits_since_durable, 0);
@@ -155,6 +158,39 @@ fn non_durable_sends_sync_only_when_the_window_forces_it() {
         (again.commits_immediate, again.fdatasyncs),
         (0, 0),
         "nothing to flush: no commit"
+    );
+}
+
+/// Opening a file after a bulk load closed by `flush` reads a few pages, not the load's
+/// window: the flush is followed by a no-op commit whose window is empty. Left unflushed,
+/// the newest commit is not durable and the open verifies its window (counted, not timed).
+#[test]
+fn open_after_a_flushed_bulk_load_reads_none_of_its_window() {
+    let payload = 200 * 5000;
+    let mut opened = Vec::new();
+    for flush in [true, false] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = with_topic(&dir, 1);
+        let bulk = db.producer().with_durability(Durability::None);
+        for _ in 0..200 {
+            bulk.send("t", Record::value(vec![7u8; 5000]))
+                .expect("send");
+        }
+        if flush {
+            // One sync, whatever the window: the follow-up commit is not synced.
+            let flushed = spent(&db, || db.flush().expect("flush"));
+            assert_eq!((flushed.commits_immediate, flushed.fdatasyncs), (1, 1));
+        }
+        drop((bulk, db));
+        let again = open(&dir.path().join("stats.brooklet"));
+        opened.push(again.stats());
+        assert_eq!(again.end_offset("t", 0).expect("end"), 200);
+    }
+    let (flushed, unflushed) = (opened[0], opened[1]);
+    assert!(unflushed.bytes_read >= payload, "{unflushed:?}");
+    assert!(
+        flushed.bytes_read < 16 * 4096 && flushed.read_calls <= 16,
+        "a few pages, not the window of {payload} bytes: {flushed:?}"
     );
 }
 
