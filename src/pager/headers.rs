@@ -11,7 +11,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::recovery::best_of;
+use super::recovery::{Candidate, best_of};
 use super::{CommitState, Pager, Rejected};
 use crate::error::{PageId, Result};
 use crate::page::slot::Slot;
@@ -115,6 +115,24 @@ impl Pager {
             headers.spare = pages;
         }
         state
+    }
+
+    /// The slots of both header pages, `pages` (read at once), whose checksums verify, and
+    /// whether both verified as first read (so the result follows from `pages` alone).
+    fn candidates_in(&self, pages: &[u8]) -> Result<(Vec<Candidate>, bool)> {
+        let page_size = self.page_size as usize;
+        let mut out = Vec::with_capacity(2);
+        let mut first_read = true;
+        for (index, page) in (0..2u32).zip(pages.chunks_exact(page_size)) {
+            match self.candidate(index, page)? {
+                Some((candidate, as_read)) => {
+                    out.push(candidate);
+                    first_read &= as_read;
+                }
+                None => first_read = false,
+            }
+        }
+        Ok((out, first_read))
     }
 
     /// After a commit of this handle built on `base` wrote header page `index` as `page`

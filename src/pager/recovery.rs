@@ -311,27 +311,9 @@ impl Pager {
         Ok(out)
     }
 
-    /// The slots of both header pages, `pages` (read at once), whose checksums verify, and
-    /// whether both verified as first read (so the result follows from `pages` alone).
-    pub(super) fn candidates_in(&self, pages: &[u8]) -> Result<(Vec<Candidate>, bool)> {
-        let page_size = self.page_size as usize;
-        let mut out = Vec::with_capacity(2);
-        let mut first_read = true;
-        for (index, page) in (0..2u32).zip(pages.chunks_exact(page_size)) {
-            match self.candidate(index, page)? {
-                Some((candidate, as_read)) => {
-                    out.push(candidate);
-                    first_read &= as_read;
-                }
-                None => first_read = false,
-            }
-        }
-        Ok((out, first_read))
-    }
-
     /// The slot of header page `index`, first read as `page`, if it verifies; and whether
     /// it verified as first read (rather than after waiting for a writer to finish it).
-    fn candidate(&self, index: u32, page: &[u8]) -> Result<Option<(Candidate, bool)>> {
+    pub(super) fn candidate(&self, index: u32, page: &[u8]) -> Result<Option<(Candidate, bool)>> {
         match read_static_header(page, PageId(index)) {
             Ok(_) => {}
             // A header that verifies but names a newer version was written by a newer
