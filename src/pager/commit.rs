@@ -250,12 +250,16 @@ impl WriteTxn {
             || self.shrink
             || window_commits >= MAX_WINDOW_COMMITS
             || window_entries as usize + own.len() > self.pager.options.max_window_pages
-            || self.waiting_for_durable() > (self.alloc.page_count() / 16).max(MIN_WAITING_PAGES)
+            || (!self.base.is_durable()
+                && self.waiting_for_durable()
+                    > (self.alloc.page_count() / 16).max(MIN_WAITING_PAGES))
     }
 
     /// Free pages that only a durable commit makes reusable: freed after the last durable
     /// commit, which still reaches them (not window-local). Pages that snapshots of this
-    /// process hold back are not counted: a durable commit would not release them.
+    /// process hold back are not counted: a durable commit would not release them. Asked
+    /// only on a base that is not durable: on a durable one the pages wait for one commit
+    /// at most, and the follow-up commit, which is never synced, must never be made durable.
     fn waiting_for_durable(&self) -> u32 {
         let last_durable = self.base.slot.last_durable;
         self.alloc
