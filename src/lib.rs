@@ -59,6 +59,8 @@ pub use db::{
     TopicPartition, Transaction, TransactionInfo, TransactionOptions, TransactionalProducer,
     TreeInfo, VacuumOptions, VacuumProgress, VacuumReport,
 };
+#[cfg(feature = "tokio")]
+pub use db::{AsyncProducer, ConsumerStream, ReaderStream, SendFuture};
 pub use engine::{CheckReport, Problem};
 pub use error::{CorruptionKind, Error, PageId, Result};
 pub use group::Assignor;

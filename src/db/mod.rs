@@ -6,6 +6,8 @@
 //! `fdatasync`s: group commit) and one set of counters ([`Brooklet::stats`]).
 
 mod admin;
+#[cfg(feature = "tokio")]
+mod async_produce;
 mod compact;
 mod consumer;
 mod coordinator;
@@ -17,14 +19,20 @@ mod position;
 mod produce;
 mod reader;
 mod run;
+#[cfg(feature = "tokio")]
+mod stream;
 mod transaction;
 mod vacuum;
+#[cfg(feature = "tokio")]
+mod watch;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub use admin::{AbortedTransaction, Admin, SegmentInfo, TreeInfo};
+#[cfg(feature = "tokio")]
+pub use async_produce::{AsyncProducer, SendFuture};
 pub use compact::CompactionReport;
 pub use consumer::{Consumer, ConsumerOptions};
 pub use coordinator::TransactionInfo;
@@ -35,6 +43,8 @@ pub use position::{Position, TopicPartition};
 pub use produce::{Producer, RecordMetadata};
 pub use reader::{ConsumedRecord, Reader};
 pub use run::{OnHandlerError, RunError};
+#[cfg(feature = "tokio")]
+pub use stream::{ConsumerStream, ReaderStream};
 pub use transaction::{GroupMetadata, Transaction, TransactionOptions, TransactionalProducer};
 pub use vacuum::{VacuumOptions, VacuumProgress, VacuumReport};
 
@@ -183,6 +193,9 @@ struct Inner {
     catalog: Mutex<CatalogCache>,
     queue: CommitQueue,
     compaction: Mutex<compact::CleanCache>,
+    /// The async API's commit watcher (`watch.rs`).
+    #[cfg(feature = "tokio")]
+    watch: watch::Watch,
 }
 
 /// An open brooklet file: topics, produce, fetch.
@@ -263,6 +276,8 @@ impl Brooklet {
                 catalog: Mutex::new(CatalogCache::default()),
                 queue: CommitQueue::default(),
                 compaction: Mutex::default(),
+                #[cfg(feature = "tokio")]
+                watch: watch::Watch::default(),
             }),
         };
         if !db.inner.options.read_only && !db.recovery_report().is_clean() {
@@ -597,10 +612,8 @@ impl Brooklet {
             let txn = self.inner.engine.latest_txn()?;
             if seen != Some(txn) {
                 seen = Some(txn);
-                for (tp, offset) in positions {
-                    if self.readable_end(&tp.topic, tp.partition, isolation)? > *offset {
-                        return Ok(true);
-                    }
+                if self.any_readable(positions, isolation)? {
+                    return Ok(true);
                 }
             }
             let now = Instant::now();
@@ -611,6 +624,21 @@ impl Brooklet {
                 .queue
                 .wait_commit(txn, (deadline - now).min(Duration::from_millis(1)));
         }
+    }
+
+    /// Whether any of `positions` has records at or after its offset that a reader at
+    /// `isolation` reads.
+    fn any_readable(
+        &self,
+        positions: &[(TopicPartition, u64)],
+        isolation: Isolation,
+    ) -> Result<bool> {
+        for (tp, offset) in positions {
+            if self.readable_end(&tp.topic, tp.partition, isolation)? > *offset {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// Makes every earlier commit durable.

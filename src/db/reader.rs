@@ -41,7 +41,7 @@ pub struct ConsumedRecord {
 /// ```
 #[derive(Debug)]
 pub struct Reader {
-    db: Brooklet,
+    pub(super) db: Brooklet,
     positions: BTreeMap<TopicPartition, u64>,
     reset: Option<Position>,
     limits: FetchLimits,
