@@ -34,7 +34,9 @@ impl<T> Future for SendFuture<T> {
     type Output = Result<T>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
-        Pin::new(&mut self.task).poll(cx).map(|joined| join(joined)?)
+        Pin::new(&mut self.task)
+            .poll(cx)
+            .map(|joined| join(joined)?)
     }
 }
 
