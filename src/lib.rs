@@ -4,7 +4,8 @@
 //! each other (`tests/project/layers.rs` checks both; ARCHITECTURE.md, *Layers*, says why):
 //!
 //! ```text
-//! L8  db        the public API: Brooklet, producers, readers, consumers, admin
+//! L8  db        the public API: Brooklet, producers, readers, consumers, admin; with the
+//!               `tokio` feature, the async API (async sends, record streams)
 //! L7  log       partitions: segments, indexes, append, fetch, retention, compaction
 //! L7  group     consumer groups: members, assignment, committed offsets
 //! L6  catalog   topics: names, configs, create, alter, delete
