@@ -101,6 +101,17 @@ impl CommitQueue {
             .expect("queue lock");
         state.waiting -= 1;
     }
+
+    /// Notes a commit made through this handle outside the queue (a transaction's end,
+    /// which makes records readable), waking the threads in [`CommitQueue::wait_commit`]
+    /// (and the async API's watcher) at once.
+    pub fn note_commit(&self, txn: TxnId) {
+        let mut state = self.state.lock().expect("queue lock");
+        state.committed = Some(state.committed.map_or(txn, |c| c.max(txn)));
+        if state.waiting > 0 {
+            self.changed.notify_all();
+        }
+    }
 }
 
 fn strongest(a: Durability, b: Durability) -> Durability {

@@ -389,7 +389,8 @@ impl Transaction<'_> {
         commit_group_offsets(&mut txn, &self.pending.offsets, now)?;
         end_record(&mut record, TransactionState::CompleteCommit, now);
         transactions::put(&mut txn, &producer.id, &record)?;
-        txn.commit(producer.options.durability)?;
+        let committed = txn.commit(producer.options.durability)?;
+        producer.db.inner.queue.note_commit(committed);
         self.apply(stored);
         // Records without key and partition go to the next partition in the next
         // transaction, as Kafka's sticky partitioner moves on after a batch.
@@ -457,7 +458,9 @@ impl Transaction<'_> {
         )?;
         end_record(&mut record, TransactionState::CompleteAbort, now);
         transactions::put(&mut txn, &producer.id, &record)?;
-        txn.commit(producer.options.durability)?;
+        let committed = txn.commit(producer.options.durability)?;
+        // The abort moves the last stable offset: waiting readers may read on.
+        producer.db.inner.queue.note_commit(committed);
         self.pending.stored.clear();
         Ok(())
     }

@@ -7,7 +7,7 @@
 //! (commits by other processes are seen so, within about a millisecond) and publishes it on
 //! a `tokio::sync::watch` channel when it changed; between rounds it waits on the handle's
 //! commit queue with a 1 ms timeout, so a commit made through this handle's producers
-//! wakes it at once. Waiters await the channel, then fetch on tokio's blocking pool: no
+//! (or the end of one of its transactions) wakes it at once. Waiters await the channel, then fetch on tokio's blocking pool: no
 //! runtime worker ever reads the file or takes a lock on it.
 //!
 //! Invariants:

@@ -356,3 +356,36 @@ fn a_consumer_stream_reads_commits_and_stays_in_its_group_while_idle() {
             .is_ok_and(|g| g.members.is_empty())
     });
 }
+
+#[test]
+fn a_stream_sees_a_transaction_once_it_commits() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = open_with_topic(&dir, 1);
+    runtime().block_on(async {
+        let mut reader = db.reader();
+        reader.assign("t", 0, Position::Beginning).expect("assign");
+        let mut stream = reader.into_stream().expect("stream");
+        let writer = db.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut producer = writer.transactional_producer("tx").expect("producer");
+            let mut txn = producer.begin().expect("begin");
+            txn.send("t", Record::value("in a transaction 0"))
+                .expect("send");
+            txn.send("t", Record::value("in a transaction 1"))
+                .expect("send");
+            txn.commit().expect("commit");
+        })
+        .await
+        .expect("writer");
+        let mut seen = Vec::new();
+        while seen.len() < 2 {
+            let batch = tokio::time::timeout(Duration::from_secs(60), stream.next())
+                .await
+                .expect("the stream woke")
+                .expect("open")
+                .expect("batch");
+            seen.extend(values(&batch));
+        }
+        assert_eq!(seen, ["in a transaction 0", "in a transaction 1"]);
+    });
+}
