@@ -139,13 +139,26 @@ impl Brooklet {
         positions: &[(TopicPartition, u64)],
         timeout: Duration,
     ) -> Result<bool> {
+        self.wait_for_records_async_with(positions, timeout, Isolation::ReadCommitted)
+            .await
+    }
+
+    /// [`Brooklet::wait_for_records_async`] for a reader at `isolation`: under
+    /// [`Isolation::ReadUncommitted`], records of open transactions count too (a Kafka
+    /// Fetch at `read_uncommitted`).
+    pub async fn wait_for_records_async_with(
+        &self,
+        positions: &[(TopicPartition, u64)],
+        timeout: Duration,
+        isolation: Isolation,
+    ) -> Result<bool> {
         let deadline = tokio::time::Instant::now() + timeout;
         let mut commits = self.subscribe_commits()?;
         let positions: Arc<[(TopicPartition, u64)]> = positions.into();
         loop {
             commits.mark_seen();
             let (db, positions) = (self.clone(), Arc::clone(&positions));
-            if blocking(move || db.any_readable(&positions, Isolation::ReadCommitted)).await? {
+            if blocking(move || db.any_readable(&positions, isolation)).await? {
                 return Ok(true);
             }
             if tokio::time::timeout_at(deadline, commits.changed())

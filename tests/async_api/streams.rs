@@ -10,7 +10,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use brooklet::{
-    Brooklet, ConsumedRecord, ConsumerOptions, Error, Position, Record, TopicPartition,
+    Brooklet, ConsumedRecord, ConsumerOptions, Error, Isolation, Position, Record, TopicPartition,
+    TransactionOptions,
 };
 
 use crate::{eventually, open_with_topic, runtime, test_name};
@@ -387,5 +388,45 @@ fn a_stream_sees_a_transaction_once_it_commits() {
             seen.extend(values(&batch));
         }
         assert_eq!(seen, ["in a transaction 0", "in a transaction 1"]);
+    });
+}
+
+#[test]
+fn the_async_wait_counts_an_open_transaction_only_when_reading_uncommitted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = open_with_topic(&dir, 1);
+    let options = TransactionOptions {
+        buffer_bytes: 1, // every record is stored ahead of the commit
+        ..TransactionOptions::default()
+    };
+    let mut producer = db
+        .transactional_producer_with("tx", options)
+        .expect("producer");
+    let mut txn = producer.begin().expect("begin");
+    txn.send("t", Record::value("open")).expect("send");
+    let start = [(TopicPartition::new("t", 0), 0)];
+    runtime().block_on(async {
+        let uncommitted = db
+            .wait_for_records_async_with(
+                &start,
+                Duration::from_secs(60),
+                Isolation::ReadUncommitted,
+            )
+            .await
+            .expect("wait");
+        assert!(uncommitted, "the open transaction's record is stored");
+        let committed = db
+            .wait_for_records_async(&start, Duration::from_millis(20))
+            .await
+            .expect("wait");
+        assert!(!committed, "nothing is committed yet");
+    });
+    txn.commit().expect("commit");
+    runtime().block_on(async {
+        let committed = db
+            .wait_for_records_async(&start, Duration::ZERO)
+            .await
+            .expect("wait");
+        assert!(committed, "the transaction committed");
     });
 }
