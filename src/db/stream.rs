@@ -225,8 +225,9 @@ impl<S: Source> std::fmt::Debug for Follow<S> {
 /// no thread, until a commit (in this process or another) may have brought records. Every
 /// stream and async wait of one handle shares one watcher thread. Fetches run on tokio's
 /// blocking pool. An error (the topic was deleted: [`Error::UnknownTopic`]) is yielded
-/// once and ends the stream. Dropping the stream at any point leaves nothing behind. The
-/// runtime needs its time driver (`#[tokio::main]` and `Runtime::new` enable it).
+/// once and ends the stream. Dropping the stream at any point leaves nothing behind.
+/// Poll it inside a tokio runtime (a fetch is a `spawn_blocking`) that has its time
+/// driver (`#[tokio::main]` and `Runtime::new` enable it).
 ///
 /// ```
 /// use brooklet::{Brooklet, Position, Record, TopicConfig};
@@ -259,8 +260,9 @@ pub struct ReaderStream {
 /// heartbeat thread keeps it alive in between. As with the blocking consumer, a stream
 /// that is not awaited for `max_poll_interval` loses its partitions. Offsets are
 /// committed as `poll` commits them (auto-commit, in the fetches, which run on the
-/// blocking pool), with [`ConsumerStream::commit`], and on drop: the consumer leaves its
-/// group from the blocking pool, committing the positions of every batch yielded.
+/// blocking pool), with [`ConsumerStream::commit`], and on drop with auto-commit on: the
+/// consumer leaves its group from the blocking pool, committing the position after every
+/// batch yielded.
 ///
 /// ```
 /// use brooklet::{Brooklet, ConsumerOptions, Position, Record, TopicConfig};
