@@ -307,6 +307,27 @@ pub fn encode_batch_into(
     encode_source_into(out, offset_base, records, timestamp_type, now_ms, None)
 }
 
+/// Like [`encode_batch_into`], but the batch carries a producer's fields (`stamp`): what an
+/// idempotent or transactional producer writes, for example to send the records on to a
+/// Kafka broker under its own producer id.
+pub fn encode_batch_stamped_into(
+    out: &mut Vec<u8>,
+    offset_base: u64,
+    records: &[Record],
+    timestamp_type: TimestampType,
+    now_ms: i64,
+    stamp: &ProducerStamp,
+) -> Result<usize> {
+    encode_source_into(
+        out,
+        offset_base,
+        records,
+        timestamp_type,
+        now_ms,
+        Some(stamp),
+    )
+}
+
 /// [`encode_batch_into`] over any [`RecordSource`]: owned, packed or gathered records.
 ///
 /// One pass: each record is checked against Kafka's rules and brooklet's limits and written

@@ -217,6 +217,8 @@ replaces it on every run. A FILE you name must not exist yet (or be empty).")]
         /// Where to create the demo file.
         file: Option<PathBuf>,
     },
+    /// Copy topics into a Kafka-protocol broker (a Kafka cluster or `brooklet serve`).
+    Mirror(crate::mirror::MirrorArgs),
 }
 
 /// `topic create --help`: examples, then every config key with the values it allows, as the

@@ -15,6 +15,7 @@ mod dump;
 mod group;
 mod inspect;
 mod json;
+mod mirror;
 mod output;
 mod produce;
 mod segments;
@@ -66,6 +67,7 @@ fn run(command: Command) -> CliResult {
         Command::Export(args) => transfer::export(&args),
         Command::Import(args) => transfer::import(&args),
         Command::Demo { file } => demo::run(file),
+        Command::Mirror(args) => mirror::run(&args),
     }
 }
 
