@@ -18,6 +18,7 @@ mod json;
 mod output;
 mod produce;
 mod segments;
+mod serve;
 mod time;
 mod topic;
 mod transactions;
@@ -66,6 +67,7 @@ fn run(command: Command) -> CliResult {
         Command::Export(args) => transfer::export(&args),
         Command::Import(args) => transfer::import(&args),
         Command::Demo { file } => demo::run(file),
+        Command::Serve(args) => serve::run(&args),
     }
 }
 
