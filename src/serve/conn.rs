@@ -19,7 +19,7 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
-use super::{Context, admin, data, versions};
+use super::{Context, admin, data, offsets, versions};
 
 /// What a request gets.
 enum Outcome {
@@ -185,6 +185,20 @@ async fn handle(context: &Context, mut frame: Bytes) -> Outcome {
         ApiKey::Fetch => answer(frame, at, |r| data::fetch(context, r, version)).await,
         ApiKey::ListOffsets => answer(frame, at, |r| data::list_offsets(context, r)).await,
         ApiKey::InitProducerId => answer(frame, at, |r| data::init_producer_id(context, r)).await,
+        ApiKey::FindCoordinator => {
+            answer(frame, at, |r| async move {
+                offsets::find_coordinator(context, &r)
+            })
+            .await
+        }
+        ApiKey::JoinGroup => answer(frame, at, |r| context.groups.join(r)).await,
+        ApiKey::SyncGroup => answer(frame, at, |r| context.groups.sync(r)).await,
+        ApiKey::Heartbeat => {
+            answer(frame, at, |r| async move { context.groups.heartbeat(&r) }).await
+        }
+        ApiKey::LeaveGroup => answer(frame, at, |r| async move { context.groups.leave(&r) }).await,
+        ApiKey::OffsetCommit => answer(frame, at, |r| offsets::commit(context, r)).await,
+        ApiKey::OffsetFetch => answer(frame, at, |r| offsets::fetch(context, r)).await,
         _ => Outcome::Close,
     }
 }

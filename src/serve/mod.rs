@@ -11,7 +11,9 @@
 //!
 //! Files: `conn.rs` (one connection: frames, headers, dispatch), `versions.rs` (the APIs
 //! and versions served), `admin.rs` (metadata, topics, configs), `data.rs` (produce,
-//! fetch, offsets, producer ids), `blocking.rs` (the file calls and error codes).
+//! fetch, offsets, producer ids), `groups.rs` (consumer groups, in memory),
+//! `offsets.rs` (the coordinator and committed offsets, in the file), `blocking.rs` (the
+//! file calls and error codes).
 //!
 //! Invariants:
 //! 1. A request is bounded before it is read: its length is at most
@@ -29,6 +31,8 @@ mod admin;
 mod blocking;
 mod conn;
 mod data;
+mod groups;
+mod offsets;
 mod versions;
 
 use std::future::Future;
@@ -82,6 +86,8 @@ struct Context {
     options: ServeOptions,
     /// The address metadata names as the one broker's.
     advertised: SocketAddr,
+    /// The consumer groups of Kafka clients.
+    groups: groups::Coordinator,
 }
 
 /// The broker id the server gives itself: the controller and every partition's leader.
@@ -130,6 +136,7 @@ impl Server {
                 db,
                 options,
                 advertised,
+                groups: groups::Coordinator::default(),
             }),
         })
     }

@@ -115,3 +115,63 @@ def test_kcat_round_trip(served):
                          capture_output=True, check=True, timeout=60).stdout.decode()
     assert out.splitlines() == [f"k{i}=v{i}" for i in range(10)]
     assert [text(r["value"]).decode() for r in consumed(served, "kc")] == [f"v{i}" for i in range(10)]
+
+
+def group_consumer(served, group):
+    return Consumer({
+        "bootstrap.servers": served.bootstrap,
+        "group.id": group,
+        "auto.offset.reset": "earliest",
+        "enable.auto.commit": False,
+        "session.timeout.ms": 6000,
+        "heartbeat.interval.ms": 300,
+    })
+
+
+def poll_until(consumers, predicate, rounds=400):
+    """Polls every consumer in turn until `predicate()` holds; returns the messages."""
+    messages = []
+    for _ in range(rounds):
+        for consumer in consumers:
+            message = consumer.poll(0.05)
+            if message is not None and message.error() is None:
+                messages.append(message)
+        if predicate():
+            return messages
+    raise AssertionError("condition not reached")
+
+
+def test_a_group_of_two_rebalances_and_commits_offsets(served):
+    brooklet("topic", "create", served.path, "grp", "--partitions", "2")
+    for partition in (0, 1):
+        lines = "".join(f"p{partition} {i}\n" for i in range(20)).encode()
+        brooklet("produce", served.path, "grp", "--partition", str(partition), stdin=lines)
+
+    first = group_consumer(served, "billing")
+    first.subscribe(["grp"])
+    seen = set()
+    def consumed_all():
+        return len(first.assignment()) == 2 and len(seen) == 40
+    for _ in range(400):
+        message = first.poll(0.05)
+        if message is not None and message.error() is None:
+            seen.add((message.partition(), message.offset()))
+        if consumed_all():
+            break
+    assert consumed_all()
+    first.commit(asynchronous=False)
+
+    second = group_consumer(served, "billing")
+    second.subscribe(["grp"])
+    poll_until([first, second],
+               lambda: len(first.assignment()) == 1 and len(second.assignment()) == 1)
+    parts = {tp.partition for tp in first.assignment()} | {tp.partition for tp in second.assignment()}
+    assert parts == {0, 1}
+
+    second.close()
+    poll_until([first], lambda: len(first.assignment()) == 2)
+    first.close()
+
+    described = json.loads(brooklet("group", "describe", served.path, "billing", "--json"))
+    committed = {(p["partition"], p["committed"], p["lag"]) for p in described["partitions"]}
+    assert committed == {(0, 20, 0), (1, 20, 0)}
