@@ -472,6 +472,25 @@ pub(crate) fn set_leader_epoch(batch: &mut [u8], epoch: i32) {
     batch[OFF_LEADER_EPOCH..OFF_MAGIC].copy_from_slice(&epoch.to_be_bytes());
 }
 
+/// Sets a batch's `baseOffset`, which its CRC does not cover (Kafka's broker assigns
+/// offsets to a producer's batch the same way).
+pub(crate) fn set_offset_base(batch: &mut [u8], offset_base: u64) {
+    let offset = i64::try_from(offset_base).expect("offsets are Kafka offsets, under 2^63");
+    batch[..OFF_BATCH_LENGTH].copy_from_slice(&offset.to_be_bytes());
+}
+
+/// Marks a producer's batch as `LogAppendTime` with `maxTimestamp` = `now_ms` and
+/// recomputes its CRC, as Kafka's broker does for a topic with
+/// `message.timestamp.type=LogAppendTime`. The batch must hold its whole length.
+pub(crate) fn set_log_append_time(batch: &mut [u8], now_ms: i64) {
+    let attributes = u16::from_be_bytes([batch[OFF_ATTRIBUTES], batch[OFF_ATTRIBUTES + 1]]);
+    batch[OFF_ATTRIBUTES..OFF_ATTRIBUTES + 2]
+        .copy_from_slice(&(attributes | ATTR_LOG_APPEND_TIME).to_be_bytes());
+    batch[OFF_TIMESTAMP_MAX..OFF_TIMESTAMP_MAX + 8].copy_from_slice(&now_ms.to_be_bytes());
+    let crc = crc32c::crc32c(&batch[OFF_ATTRIBUTES..]);
+    batch[OFF_CRC..OFF_ATTRIBUTES].copy_from_slice(&crc.to_be_bytes());
+}
+
 fn write_header(
     out: &mut Vec<u8>,
     offset_base: u64,

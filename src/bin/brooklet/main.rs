@@ -19,6 +19,7 @@ mod mirror;
 mod output;
 mod produce;
 mod segments;
+mod serve;
 mod time;
 mod topic;
 mod transactions;
@@ -68,6 +69,7 @@ fn run(command: Command) -> CliResult {
         Command::Import(args) => transfer::import(&args),
         Command::Demo { file } => demo::run(file),
         Command::Mirror(args) => mirror::run(&args),
+        Command::Serve(args) => serve::run(&args),
     }
 }
 
