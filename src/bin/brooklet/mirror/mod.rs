@@ -264,6 +264,14 @@ impl Mirror {
                 }
                 None => 0,
             };
+            if skip > 0 {
+                note(&format!(
+                    "{}/{}: {} already on the broker from a stopped run; skipping them",
+                    tp.topic,
+                    tp.partition,
+                    counted(skip, "record")
+                ));
+            }
             self.states.insert(
                 tp.clone(),
                 PartitionState {
