@@ -1,8 +1,8 @@
 //! A small blocking Kafka-protocol client: one connection to one broker, requests and
 //! responses encoded by the `kafka-protocol` crate, the API versions negotiated once.
 //!
-//! Enough for `mirror`: ApiVersions, Metadata, CreateTopics, InitProducerId, Produce and
-//! ListOffsets. Every response is read under a size bound before it is allocated, and a
+//! Enough for `mirror`: `ApiVersions`, Metadata, `CreateTopics`, `InitProducerId`, Produce and
+//! `ListOffsets`. Every response is read under a size bound before it is allocated, and a
 //! response that does not decode, or answers another request, is an error.
 
 use std::collections::HashMap;
@@ -32,7 +32,7 @@ pub struct Client {
     stream: TcpStream,
     address: String,
     correlation_id: i32,
-    /// The broker's version range per API key, from ApiVersions.
+    /// The broker's version range per API key, from `ApiVersions`.
     versions: HashMap<i16, (i16, i16)>,
 }
 
@@ -46,7 +46,7 @@ impl std::fmt::Debug for Client {
 }
 
 impl Client {
-    /// Connects to `address` (HOST:PORT) and asks which API versions the broker speaks.
+    /// Connects to `address` (`HOST:PORT`) and asks which API versions the broker speaks.
     pub fn connect(address: &str, timeout: Duration) -> Result<Self, CliError> {
         let addrs: Vec<_> = address
             .to_socket_addrs()
@@ -87,7 +87,7 @@ impl Client {
         &self.address
     }
 
-    /// ApiVersions at v0, which every broker answers, records what the broker speaks.
+    /// `ApiVersions` at v0, which every broker answers, records what the broker speaks.
     fn negotiate(&mut self) -> Result<(), CliError> {
         let request = ApiVersionsRequest::default()
             .with_client_software_name(StrBytes::from_static_str(CLIENT_ID))

@@ -9,7 +9,7 @@
 //! the metadata says (the mirror was stopped between a produce and its commit), it skips
 //! that many records first, so a resume adds no duplicates. That count is exact while the
 //! mirror is the only writer of the broker's partitions. Batches carry an idempotent
-//! producer id where the broker grants one (InitProducerId), so retries within a run add no
+//! producer id where the broker grants one (`InitProducerId`), so retries within a run add no
 //! duplicates either.
 
 mod client;

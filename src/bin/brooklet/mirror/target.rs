@@ -108,7 +108,7 @@ impl ProducerFields {
     }
 }
 
-/// An idempotent producer id from the broker, or none when the broker has no InitProducerId.
+/// An idempotent producer id from the broker, or none when the broker has no `InitProducerId`.
 pub fn init_producer(client: &mut Client) -> Result<ProducerFields, CliError> {
     let Some(version) = client.version::<InitProducerIdRequest>(0..=4) else {
         return Ok(ProducerFields {
