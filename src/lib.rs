@@ -4,6 +4,7 @@
 //! each other (`tests/project/layers.rs` checks both; ARCHITECTURE.md, *Layers*, says why):
 //!
 //! ```text
+//! L9  serve     a Kafka-protocol server over one file (feature `serve`)
 //! L8  db        the public API: Brooklet, producers, readers, consumers, admin; with the
 //!               `tokio` feature, the async API (async sends, record streams)
 //! L7  log       partitions: segments, indexes, append, fetch, retention, compaction
@@ -48,6 +49,8 @@ mod log;
 mod os;
 mod page;
 mod pager;
+#[cfg(feature = "serve")]
+pub mod serve;
 mod stats;
 mod transactions;
 

@@ -386,6 +386,21 @@ impl Consumer {
         })
     }
 
+    /// The group's committed offset of a partition with the metadata string committed with
+    /// it ([`Consumer::commit_with_metadata`]), or `None` if the group has none.
+    pub fn committed_with_metadata(
+        &self,
+        topic: &str,
+        partition: u32,
+    ) -> Result<Option<(u64, String)>> {
+        let db = &self.db;
+        db.with_snapshot(|read| {
+            let meta = db.topic_in(read, topic)?;
+            Ok(groups::committed(read, self.group_id, meta.id, partition)?
+                .map(|c| (c.offset, c.metadata)))
+        })
+    }
+
     /// The next offset this member will read from a partition it owns.
     #[must_use]
     pub fn position(&self, topic: &str, partition: u32) -> Option<u64> {

@@ -234,3 +234,77 @@ impl Admin {
         })
     }
 }
+
+impl super::Brooklet {
+    /// Stores committed offsets of group `name` (created if missing) for a consumer that
+    /// is not one of the file's members: a Kafka client's, whose group the Kafka-protocol
+    /// server coordinates in memory. One durable commit; `brooklet group describe` shows
+    /// the offsets and lag. Each offset is `(topic, partition, offset, metadata)`.
+    #[cfg_attr(
+        not(feature = "serve"),
+        expect(dead_code, reason = "the Kafka-protocol server's offset commits")
+    )]
+    pub(crate) fn commit_external_offsets(
+        &self,
+        name: &str,
+        offsets: &[(String, u32, u64, String)],
+    ) -> Result<()> {
+        let mut txn = self.inner.engine.begin_write()?;
+        let id = groups::find_or_create(&mut txn, name, Assignor::Range)?;
+        let mut resolved = Vec::with_capacity(offsets.len());
+        for (topic, partition, offset, metadata) in offsets {
+            let meta = self
+                .inner
+                .catalog
+                .lock()
+                .expect("catalog lock")
+                .lookup(&txn, topic)?;
+            Self::check_partition(&meta, *partition)?;
+            resolved.push((meta, *partition, *offset, metadata.clone()));
+        }
+        groups::commit_offsets(
+            &mut txn,
+            id,
+            name,
+            None,
+            &resolved,
+            now_ms().cast_unsigned(),
+        )?;
+        txn.commit(Durability::Immediate)?;
+        Ok(())
+    }
+
+    /// The committed offset of each `(topic, partition)` of group `name` (`None` where
+    /// none is, or the group or topic does not exist).
+    #[cfg_attr(
+        not(feature = "serve"),
+        expect(dead_code, reason = "the Kafka-protocol server's offset fetches")
+    )]
+    pub(crate) fn external_offsets(
+        &self,
+        name: &str,
+        partitions: &[(String, u32)],
+    ) -> Result<Vec<Option<(u64, String)>>> {
+        self.with_snapshot(|read| {
+            let Some(id) = groups::find(read, name)? else {
+                return Ok(vec![None; partitions.len()]);
+            };
+            let mut out = Vec::with_capacity(partitions.len());
+            for (topic, partition) in partitions {
+                let meta = match self.topic_in(read, topic) {
+                    Ok(meta) => meta,
+                    Err(Error::UnknownTopic(_)) => {
+                        out.push(None);
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                };
+                out.push(
+                    groups::committed(read, id, meta.id, *partition)?
+                        .map(|c| (c.offset, c.metadata)),
+                );
+            }
+            Ok(out)
+        })
+    }
+}

@@ -161,7 +161,7 @@ impl Producer {
 
 impl Brooklet {
     /// Allocates a producer id in one durable commit.
-    fn allocate_producer_id(&self) -> Result<i64> {
+    pub(crate) fn allocate_producer_id(&self) -> Result<i64> {
         let mut txn = self.inner.engine.begin_write()?;
         let id = crate::counters::take_producer_id(&mut txn)?;
         txn.commit(Durability::Immediate)?;

@@ -56,6 +56,9 @@ struct Request {
     sticky: u32,
     /// The producer's sequences, if it is idempotent.
     idempotence: Option<Arc<Idempotence>>,
+    /// Batches a Kafka producer encoded, for `partition`, stored as sent (`records` is
+    /// then empty): one result each, its first offset.
+    batches: Vec<Vec<u8>>,
     result: Mutex<Option<Result<Vec<RecordMetadata>>>>,
 }
 
@@ -307,6 +310,7 @@ impl Brooklet {
     ) -> Result<Vec<Vec<RecordMetadata>>> {
         // Keyed by the request's own topic name: no allocation per record.
         let mut runs: BTreeMap<(&str, u32, usize), PartitionRun> = BTreeMap::new();
+        let mut stored = Vec::new();
         for (i, req) in reqs.iter().enumerate() {
             let topic = self
                 .inner
@@ -317,21 +321,13 @@ impl Brooklet {
             for p in req.partition.iter().chain(req.routes.iter().flatten()) {
                 Self::check_partition(&topic, *p)?;
             }
+            if !req.batches.is_empty() {
+                stored.push((i, topic));
+                continue;
+            }
             Self::route_request(&mut runs, i, req, &topic);
         }
-        let mut results: Vec<Vec<RecordMetadata>> = reqs
-            .iter()
-            .map(|r| {
-                vec![
-                    RecordMetadata {
-                        partition: 0,
-                        offset: 0,
-                        timestamp_ms: 0,
-                    };
-                    r.records.count()
-                ]
-            })
-            .collect();
+        let mut results = empty_results(reqs);
         for ((_, p, slot), (topic, members)) in &runs {
             // A retry of an idempotent send that was stored returns the first try's time.
             let (appended, append_ms) =
@@ -376,7 +372,116 @@ impl Brooklet {
                 };
             }
         }
+        for (i, topic) in stored {
+            append_stored_request(txn, reqs[i], &topic, now, &mut results[i])?;
+        }
         Ok(results)
+    }
+
+    /// Stores batches a Kafka producer encoded in `partition` of `topic`, as sent (only
+    /// their first offset and leader epoch rewritten; see `log::append::append_batch`),
+    /// through the commit queue like every send: group commit, retention, one `fdatasync`
+    /// per durable commit. Batches with a producer id are an idempotent producer's, and
+    /// their sequences are checked (a retry of a stored batch returns where it went).
+    /// Returns each batch's first offset and, as a Kafka produce response has it, its log
+    /// append time: the append time in a `LogAppendTime` topic, -1 in a `CreateTime` one.
+    #[cfg_attr(
+        not(feature = "serve"),
+        expect(dead_code, reason = "the Kafka-protocol server's produce path")
+    )]
+    pub(crate) fn send_stored_batches(
+        &self,
+        topic: &str,
+        partition: u32,
+        batches: Vec<Vec<u8>>,
+        durability: Durability,
+    ) -> Result<Vec<RecordMetadata>> {
+        if batches.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.enqueue(Request {
+            topic: topic.to_owned(),
+            partition: Some(partition),
+            routes: Vec::new(),
+            records: SendRecords::Owned(Vec::new()),
+            durability,
+            sticky: 0,
+            idempotence: None,
+            batches,
+            result: Mutex::new(None),
+        })
+    }
+}
+
+/// A result slot per record (or stored batch) of each request, to fill in.
+fn empty_results(reqs: &[&Arc<Request>]) -> Vec<Vec<RecordMetadata>> {
+    let slot = RecordMetadata {
+        partition: 0,
+        offset: 0,
+        timestamp_ms: 0,
+    };
+    reqs.iter()
+        .map(|r| vec![slot; r.records.count() + r.batches.len()])
+        .collect()
+}
+
+/// Appends the producer-encoded batches of one request, in order.
+fn append_stored_request(
+    txn: &mut WriteTransaction,
+    req: &Request,
+    topic: &Arc<TopicMeta>,
+    now: i64,
+    results: &mut [RecordMetadata],
+) -> Result<()> {
+    let partition = req.partition.expect("stored batches name their partition");
+    for (slot, batch) in results.iter_mut().zip(&req.batches) {
+        *slot = append_stored(txn, (topic, partition), batch.clone(), now)?;
+    }
+    Ok(())
+}
+
+/// Appends one producer-encoded batch (idempotent or not) and takes the produce commit's
+/// upkeep step.
+fn append_stored(
+    txn: &mut WriteTransaction,
+    (topic, partition): (&Arc<TopicMeta>, u32),
+    mut batch: Vec<u8>,
+    now: i64,
+) -> Result<RecordMetadata> {
+    let producer_id = crate::kafka::BatchHeader::parse(&batch)
+        .map_err(|e| Error::invalid(e.to_string()))?
+        .producer_id;
+    let appended = if producer_id >= 0 {
+        let sent = crate::log::producers::append_sequenced_batch(
+            txn,
+            (topic, partition),
+            &mut batch,
+            now,
+        )?;
+        if sent.duplicate {
+            return Ok(RecordMetadata {
+                partition,
+                offset: sent.appended.offset_base,
+                timestamp_ms: log_append_ms(topic, sent.append_ms),
+            });
+        }
+        sent.appended
+    } else {
+        crate::log::append::append_batch(txn, topic, partition, &mut batch, now)?
+    };
+    upkeep(txn, (topic, partition), appended.offset_base, now)?;
+    Ok(RecordMetadata {
+        partition,
+        offset: appended.offset_base,
+        timestamp_ms: log_append_ms(topic, appended.timestamp_ms),
+    })
+}
+
+/// What a produce response reports as the log append time: -1 under create time.
+fn log_append_ms(topic: &TopicMeta, timestamp_ms: i64) -> i64 {
+    match topic.config.timestamp_type {
+        crate::kafka::TimestampType::CreateTime => -1,
+        crate::kafka::TimestampType::LogAppendTime => timestamp_ms,
     }
 }
 
@@ -509,6 +614,7 @@ impl Producer {
             durability: self.durability,
             sticky,
             idempotence: self.idempotence.clone(),
+            batches: Vec::new(),
             result: Mutex::new(None),
         })
     }
@@ -569,6 +675,7 @@ impl Producer {
             durability: self.durability,
             sticky: self.sticky,
             idempotence: self.idempotence.clone(),
+            batches: Vec::new(),
             result: Mutex::new(None),
         })
     }
@@ -658,6 +765,7 @@ impl Producer {
             durability: self.durability,
             sticky: self.sticky,
             idempotence: self.idempotence.clone(),
+            batches: Vec::new(),
             result: Mutex::new(None),
         })
     }

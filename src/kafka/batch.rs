@@ -307,6 +307,27 @@ pub fn encode_batch_into(
     encode_source_into(out, offset_base, records, timestamp_type, now_ms, None)
 }
 
+/// Like [`encode_batch_into`], but the batch carries a producer's fields (`stamp`): what an
+/// idempotent or transactional producer writes, for example to send the records on to a
+/// Kafka broker under its own producer id.
+pub fn encode_batch_stamped_into(
+    out: &mut Vec<u8>,
+    offset_base: u64,
+    records: &[Record],
+    timestamp_type: TimestampType,
+    now_ms: i64,
+    stamp: &ProducerStamp,
+) -> Result<usize> {
+    encode_source_into(
+        out,
+        offset_base,
+        records,
+        timestamp_type,
+        now_ms,
+        Some(stamp),
+    )
+}
+
 /// [`encode_batch_into`] over any [`RecordSource`]: owned, packed or gathered records.
 ///
 /// One pass: each record is checked against Kafka's rules and brooklet's limits and written
@@ -449,6 +470,25 @@ struct Plan {
 /// stamps it the same way after the producer's encoding).
 pub(crate) fn set_leader_epoch(batch: &mut [u8], epoch: i32) {
     batch[OFF_LEADER_EPOCH..OFF_MAGIC].copy_from_slice(&epoch.to_be_bytes());
+}
+
+/// Sets a batch's `baseOffset`, which its CRC does not cover (Kafka's broker assigns
+/// offsets to a producer's batch the same way).
+pub(crate) fn set_offset_base(batch: &mut [u8], offset_base: u64) {
+    let offset = i64::try_from(offset_base).expect("offsets are Kafka offsets, under 2^63");
+    batch[..OFF_BATCH_LENGTH].copy_from_slice(&offset.to_be_bytes());
+}
+
+/// Marks a producer's batch as `LogAppendTime` with `maxTimestamp` = `now_ms` and
+/// recomputes its CRC, as Kafka's broker does for a topic with
+/// `message.timestamp.type=LogAppendTime`. The batch must hold its whole length.
+pub(crate) fn set_log_append_time(batch: &mut [u8], now_ms: i64) {
+    let attributes = u16::from_be_bytes([batch[OFF_ATTRIBUTES], batch[OFF_ATTRIBUTES + 1]]);
+    batch[OFF_ATTRIBUTES..OFF_ATTRIBUTES + 2]
+        .copy_from_slice(&(attributes | ATTR_LOG_APPEND_TIME).to_be_bytes());
+    batch[OFF_TIMESTAMP_MAX..OFF_TIMESTAMP_MAX + 8].copy_from_slice(&now_ms.to_be_bytes());
+    let crc = crc32c::crc32c(&batch[OFF_ATTRIBUTES..]);
+    batch[OFF_CRC..OFF_ATTRIBUTES].copy_from_slice(&crc.to_be_bytes());
 }
 
 fn write_header(

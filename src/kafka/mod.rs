@@ -31,7 +31,7 @@ mod tests;
 
 pub use batch::{
     BATCH_HEADER_SIZE, BatchHeader, MAX_BATCH_SIZE, MAX_RECORD_SIZE, encode_batch,
-    encode_batch_into, verify_batch,
+    encode_batch_into, encode_batch_stamped_into, verify_batch,
 };
 pub use batch::{ProducerStamp, sequence_add};
 pub use control::{ControlRecord, ControlType};

@@ -24,7 +24,7 @@ use crate::error::{Error, PageId, Result};
 use crate::kafka::TimestampType;
 use crate::kafka::batch::{
     BATCH_HEADER_SIZE, BatchHeader, MAX_BATCH_SIZE, ProducerStamp, encode_source_into,
-    sequence_add, set_leader_epoch,
+    sequence_add, set_leader_epoch, set_log_append_time, set_offset_base, verify_batch,
 };
 use crate::kafka::control::{ControlType, encode_control_batch};
 use crate::kafka::send::{RecordSource, Run};
@@ -117,6 +117,107 @@ pub(crate) fn append<S: RecordSource + ?Sized>(
         count: state.next_offset - offset_base,
         timestamp_ms: timestamp_first.expect("at least one batch"),
     })
+}
+
+/// Appends one batch as a Kafka producer encoded it (Kafka's `compression.type=producer`):
+/// only `baseOffset` and `partitionLeaderEpoch`, which its CRC does not cover, are
+/// rewritten, and for a `LogAppendTime` topic the timestamp type and `maxTimestamp` (the
+/// CRC recomputed), as Kafka's broker does. The batch is checked first: magic 2, lengths
+/// and CRC, no control batch, one offset per record, the topic's `max.message.bytes`; an
+/// uncompressed batch's records are decoded (so that every reader can read what is
+/// stored); a compressed batch's are not, and its record count is the header's. The
+/// caller checks the producer fields of an idempotent batch ([`super::producers`]).
+pub(crate) fn append_batch(
+    txn: &mut WriteTransaction,
+    topic: &TopicMeta,
+    partition: u32,
+    batch: &mut [u8],
+    now_ms: i64,
+) -> Result<Appended> {
+    let header = check_produced_batch(topic, batch)?;
+    let mut state = super::read::partition_state(txn, topic.id, partition)?;
+    let epoch = crate::counters::leader_epoch(txn)?;
+    let offset_base = state.next_offset;
+    set_offset_base(batch, offset_base);
+    set_leader_epoch(batch, epoch.max(-1));
+    if topic.config.timestamp_type == TimestampType::LogAppendTime
+        && header.timestamp_type() == TimestampType::CreateTime
+    {
+        set_log_append_time(batch, now_ms);
+    }
+    let header = BatchHeader::parse(batch)?;
+    write_batch(txn, topic, partition, &mut state, batch, &header)?;
+    state.next_offset = header.offset_last() + 1;
+    txn.insert_pending(
+        TREE_PARTITIONS,
+        &partition_key(topic.id, partition),
+        &state.encode(),
+    )?;
+    Ok(Appended {
+        offset_base,
+        count: u64::from(header.offset_delta_last) + 1,
+        timestamp_ms: match topic.config.timestamp_type {
+            TimestampType::CreateTime => header.timestamp_base_ms,
+            TimestampType::LogAppendTime => header.timestamp_max_ms,
+        },
+    })
+}
+
+/// Checks a batch a producer sent before [`append_batch`] stores it; see there.
+/// A damaged batch from a producer is an invalid argument, not a damaged file.
+fn check_produced_batch(topic: &TopicMeta, batch: &[u8]) -> Result<BatchHeader> {
+    let header = verify_batch(batch).map_err(|e| Error::invalid(e.to_string()))?;
+    if header.size() != batch.len() {
+        return Err(Error::invalid("bytes follow the batch"));
+    }
+    if header.is_control() {
+        return Err(Error::invalid("producers may not send control batches"));
+    }
+    if header.is_transactional() {
+        // Its transaction would have no entry in log.txn-open, so nothing would hold the
+        // last stable offset back and no marker would end it.
+        return Err(Error::invalid(
+            "transactional batches are not accepted here: use a brooklet transaction",
+        ));
+    }
+    if header.record_count == 0 || header.record_count != header.offset_delta_last + 1 {
+        return Err(Error::invalid(
+            "a produced batch has one offset per record (lastOffsetDelta + 1 = recordCount)",
+        ));
+    }
+    let max_batch = (topic.config.max_message_bytes as usize).min(MAX_BATCH_SIZE);
+    if batch.len() > max_batch {
+        return Err(Error::RecordTooLarge {
+            what: format!("a batch for topic {} (max.message.bytes)", topic.name),
+            size: batch.len(),
+            max: max_batch,
+        });
+    }
+    if header.timestamp_base_ms < 0 && header.timestamp_type() == TimestampType::CreateTime {
+        return Err(Error::invalid("negative timestamp"));
+    }
+    let compacts = topic.config.cleanup_policy.compacts();
+    if header.compression() != 0 {
+        if compacts {
+            return Err(Error::invalid(format!(
+                "topic {} is compacted: its batches must be uncompressed",
+                topic.name
+            )));
+        }
+        return Ok(header);
+    }
+    let mut keyless = false;
+    crate::kafka::records::visit_records(header, batch, |record, _| {
+        keyless |= record.key.is_none();
+    })
+    .map_err(|e| Error::invalid(e.to_string()))?;
+    if compacts && keyless {
+        return Err(Error::invalid(format!(
+            "topic {} is compacted (cleanup.policy={}), so every record needs a key",
+            topic.name, topic.config.cleanup_policy
+        )));
+    }
+    Ok(header)
 }
 
 /// Appends a transaction marker (a control batch of one record) for the producer `stamp`

@@ -209,6 +209,51 @@ pub(crate) fn append_sequenced<S: RecordSource + ?Sized>(
     now_ms: i64,
 ) -> Result<SequencedAppend> {
     let count = u32::try_from(records.count()).expect("a send holds under 2^32 records");
+    sequenced(txn, (topic, partition), stamp, count, now_ms, |txn| {
+        append(txn, topic, partition, records, now_ms, Some(stamp))
+    })
+}
+
+/// [`append_sequenced`] for one batch a Kafka producer encoded
+/// ([`super::append::append_batch`]): its producer fields are the stamp.
+pub(crate) fn append_sequenced_batch(
+    txn: &mut WriteTransaction,
+    (topic, partition): (&TopicMeta, u32),
+    batch: &mut [u8],
+    now_ms: i64,
+) -> Result<SequencedAppend> {
+    let header =
+        crate::kafka::BatchHeader::parse(batch).map_err(|e| Error::invalid(e.to_string()))?;
+    let stamp = ProducerStamp {
+        producer_id: header.producer_id,
+        producer_epoch: header.producer_epoch,
+        sequence_base: header.sequence_base,
+        transactional: header.is_transactional(),
+    };
+    if stamp.producer_id < 0 || stamp.producer_epoch < 0 || stamp.sequence_base < 0 {
+        return Err(Error::invalid(
+            "an idempotent batch needs a producer id, epoch and sequence",
+        ));
+    }
+    let count = header
+        .offset_delta_last
+        .checked_add(1)
+        .ok_or_else(|| Error::invalid("last offset delta overflows"))?;
+    sequenced(txn, (topic, partition), &stamp, count, now_ms, |txn| {
+        super::append::append_batch(txn, topic, partition, batch, now_ms)
+    })
+}
+
+/// Checks a send's sequences, appends it with `append` unless it is a duplicate, and
+/// records it in the producer's state.
+fn sequenced(
+    txn: &mut WriteTransaction,
+    (topic, partition): (&TopicMeta, u32),
+    stamp: &ProducerStamp,
+    count: u32,
+    now_ms: i64,
+    append: impl FnOnce(&mut WriteTransaction) -> Result<Appended>,
+) -> Result<SequencedAppend> {
     let key = (topic.id, partition);
     let what = format!("{}/{partition}", topic.name);
     if let Sequenced::Duplicate(sent) = check_sequence(txn, key, stamp, count, &what)? {
@@ -222,7 +267,7 @@ pub(crate) fn append_sequenced<S: RecordSource + ?Sized>(
             duplicate: true,
         });
     }
-    let appended = append(txn, topic, partition, records, now_ms, Some(stamp))?;
+    let appended = append(txn)?;
     let send = StoredSend {
         sequence_first: stamp.sequence_base,
         sequence_last: sequence_add(stamp.sequence_base, count - 1),

@@ -9,6 +9,7 @@ mod errors;
 mod import;
 mod live;
 mod messages;
+mod mirror;
 mod outputs;
 mod transactions;
 mod vacuum;

@@ -26,7 +26,8 @@ const LAYERS: &[(&str, u32)] = &[
     ("group", 7),
     ("transactions", 7),
     ("db", 8),
-    ("lib", 9),
+    ("serve", 9),
+    ("lib", 10),
 ];
 
 fn layer(module: &str) -> Option<u32> {

@@ -217,6 +217,11 @@ replaces it on every run. A FILE you name must not exist yet (or be empty).")]
         /// Where to create the demo file.
         file: Option<PathBuf>,
     },
+    /// Copy topics into a Kafka-protocol broker (a Kafka cluster or `brooklet serve`).
+    Mirror(crate::mirror::MirrorArgs),
+    /// Serve the file over Kafka's wire protocol, for Kafka clients (kcat, librdkafka,
+    /// kafka-python).
+    Serve(crate::serve::ServeArgs),
 }
 
 /// `topic create --help`: examples, then every config key with the values it allows, as the

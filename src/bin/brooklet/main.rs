@@ -15,9 +15,11 @@ mod dump;
 mod group;
 mod inspect;
 mod json;
+mod mirror;
 mod output;
 mod produce;
 mod segments;
+mod serve;
 mod time;
 mod topic;
 mod transactions;
@@ -66,6 +68,8 @@ fn run(command: Command) -> CliResult {
         Command::Export(args) => transfer::export(&args),
         Command::Import(args) => transfer::import(&args),
         Command::Demo { file } => demo::run(file),
+        Command::Mirror(args) => mirror::run(&args),
+        Command::Serve(args) => serve::run(&args),
     }
 }
 

@@ -1,0 +1,204 @@
+//! One connection: read a frame (a 4-byte big-endian length, checked against the largest
+//! request before anything is allocated), decode its header and body with the
+//! `kafka-protocol` crate, answer it, write the response. Requests on one connection are
+//! answered one at a time and in order, as Kafka's clients expect.
+//!
+//! A frame that is too short or too long, a header that does not decode, an API key not
+//! served or a version not served (but for `ApiVersions`, which is answered with
+//! `UNSUPPORTED_VERSION` at version 0, as Kafka's broker answers it) closes the
+//! connection: no response can be encoded for them.
+
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use bytes::{BufMut as _, Bytes, BytesMut};
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, RequestHeader, ResponseHeader};
+use kafka_protocol::protocol::{Decodable, Encodable, decode_request_header_from_buffer};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+
+use super::{Context, admin, data, offsets, versions};
+
+/// What a request gets.
+enum Outcome {
+    /// This response frame.
+    Respond(BytesMut),
+    /// Nothing (a produce with `acks=0`).
+    Silent,
+    /// The connection is closed.
+    Close,
+}
+
+/// The smallest request: api key, version and correlation id.
+const REQUEST_MIN: u32 = 8;
+
+/// Serves one connection until the client closes it, it idles past the timeout, it sends
+/// something that closes it, or the server stops (between requests).
+pub(super) async fn serve(
+    mut stream: TcpStream,
+    context: &Context,
+    mut stop: watch::Receiver<bool>,
+) {
+    let _ = stream.set_nodelay(true);
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        let mut length = [0u8; 4];
+        tokio::select! {
+            read = tokio::time::timeout(context.options.idle_timeout, stream.read_exact(&mut length)) => {
+                if !matches!(read, Ok(Ok(_))) {
+                    return;
+                }
+            }
+            _ = stop.changed() => return,
+        }
+        let Ok(size) = u32::try_from(i32::from_be_bytes(length)) else {
+            return;
+        };
+        if !(REQUEST_MIN..=context.options.max_request_bytes).contains(&size) {
+            return;
+        }
+        let mut frame = vec![0u8; size as usize];
+        let read =
+            tokio::time::timeout(context.options.idle_timeout, stream.read_exact(&mut frame));
+        if !matches!(read.await, Ok(Ok(_))) {
+            return;
+        }
+        match handle(context, Bytes::from(frame)).await {
+            Outcome::Respond(response) => {
+                if stream.write_all(&response).await.is_err() {
+                    return;
+                }
+            }
+            Outcome::Silent => {}
+            Outcome::Close => return,
+        }
+    }
+}
+
+/// Decodes `T` at `version`; `None` if the bytes are not one. A panic in the decoder is
+/// caught and counted as malformed input.
+fn decode<T: Decodable>(frame: &mut Bytes, version: i16) -> Option<T> {
+    catch_unwind(AssertUnwindSafe(|| T::decode(frame, version)))
+        .ok()?
+        .ok()
+}
+
+/// Encodes a response frame: the length, the response header, the body.
+fn encode<T: Encodable>(
+    correlation_id: i32,
+    header_version: i16,
+    body: &T,
+    version: i16,
+) -> Outcome {
+    let mut buf = BytesMut::with_capacity(64);
+    buf.put_i32(0);
+    let header = ResponseHeader::default().with_correlation_id(correlation_id);
+    if header.encode(&mut buf, header_version).is_err() || body.encode(&mut buf, version).is_err() {
+        return Outcome::Close;
+    }
+    let Ok(length) = i32::try_from(buf.len() - 4) else {
+        return Outcome::Close;
+    };
+    buf[..4].copy_from_slice(&length.to_be_bytes());
+    Outcome::Respond(buf)
+}
+
+/// Decodes the body as `Req`, answers it with `answer`, and encodes the response.
+async fn answer<Req, Resp, Fut>(
+    mut frame: Bytes,
+    (key, header): (ApiKey, &RequestHeader),
+    answer: impl FnOnce(Req) -> Fut,
+) -> Outcome
+where
+    Req: Decodable,
+    Resp: Encodable,
+    Fut: Future<Output = Resp>,
+{
+    let version = header.request_api_version;
+    let Some(request) = decode::<Req>(&mut frame, version) else {
+        return Outcome::Close;
+    };
+    let response = answer(request).await;
+    encode(
+        header.correlation_id,
+        key.response_header_version(version),
+        &response,
+        version,
+    )
+}
+
+/// Answers one request frame.
+async fn handle(context: &Context, mut frame: Bytes) -> Outcome {
+    let Some(header) = catch_unwind(AssertUnwindSafe(|| {
+        decode_request_header_from_buffer(&mut frame)
+    }))
+    .ok()
+    .and_then(Result::ok) else {
+        return Outcome::Close;
+    };
+    let Ok(key) = ApiKey::try_from(header.request_api_key) else {
+        return Outcome::Close;
+    };
+    let version = header.request_api_version;
+    if !versions::supports(key, version) {
+        if key == ApiKey::ApiVersions {
+            let response = versions::response(Some(ResponseError::UnsupportedVersion));
+            return encode(header.correlation_id, 0, &response, 0);
+        }
+        return Outcome::Close;
+    }
+    let at = (key, &header);
+    match key {
+        ApiKey::ApiVersions => {
+            answer(frame, at, |_: ApiVersionsRequest| async {
+                versions::response(None)
+            })
+            .await
+        }
+        ApiKey::Metadata => answer(frame, at, |r| admin::metadata(context, r, version)).await,
+        ApiKey::CreateTopics => answer(frame, at, |r| admin::create_topics(context, r)).await,
+        ApiKey::DeleteTopics => answer(frame, at, |r| admin::delete_topics(context, r)).await,
+        ApiKey::DescribeConfigs => answer(frame, at, |r| admin::describe_configs(context, r)).await,
+        ApiKey::IncrementalAlterConfigs => {
+            answer(frame, at, |r| admin::alter_configs(context, r)).await
+        }
+        ApiKey::Produce => {
+            let Some(request) = decode(&mut frame, version) else {
+                return Outcome::Close;
+            };
+            let (acks, response) = data::produce(context, request).await;
+            if acks == 0 {
+                Outcome::Silent
+            } else {
+                encode(
+                    header.correlation_id,
+                    key.response_header_version(version),
+                    &response,
+                    version,
+                )
+            }
+        }
+        ApiKey::Fetch => answer(frame, at, |r| data::fetch(context, r, version)).await,
+        ApiKey::ListOffsets => answer(frame, at, |r| data::list_offsets(context, r)).await,
+        ApiKey::InitProducerId => answer(frame, at, |r| data::init_producer_id(context, r)).await,
+        ApiKey::FindCoordinator => {
+            answer(frame, at, |r| async move {
+                offsets::find_coordinator(context, &r)
+            })
+            .await
+        }
+        ApiKey::JoinGroup => answer(frame, at, |r| context.groups.join(r)).await,
+        ApiKey::SyncGroup => answer(frame, at, |r| context.groups.sync(r)).await,
+        ApiKey::Heartbeat => {
+            answer(frame, at, |r| async move { context.groups.heartbeat(&r) }).await
+        }
+        ApiKey::LeaveGroup => answer(frame, at, |r| async move { context.groups.leave(&r) }).await,
+        ApiKey::OffsetCommit => answer(frame, at, |r| offsets::commit(context, r)).await,
+        ApiKey::OffsetFetch => answer(frame, at, |r| offsets::fetch(context, r)).await,
+        _ => Outcome::Close,
+    }
+}

@@ -1,0 +1,177 @@
+"""Kafka clients through `brooklet serve`, checked byte for byte against the CLI."""
+
+import base64
+import json
+import subprocess
+
+from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+from kafka import KafkaConsumer, KafkaProducer
+from kafka import TopicPartition as KafkaTopicPartition
+
+from conftest import brooklet
+
+
+def consumed(served, topic):
+    """The topic's records as `brooklet consume --format json` prints them."""
+    out = brooklet("consume", served.path, topic, "--from-beginning", "--format", "json")
+    return [json.loads(line) for line in out.decode().splitlines()]
+
+
+def text(value):
+    if isinstance(value, dict):
+        return base64.b64decode(value["base64"])
+    return None if value is None else value.encode()
+
+
+def test_confluent_kafka_produces_what_the_cli_reads(served):
+    admin = AdminClient({"bootstrap.servers": served.bootstrap})
+    futures = admin.create_topics([NewTopic("orders", num_partitions=2, replication_factor=1)])
+    futures["orders"].result(timeout=30)
+    producer = Producer({"bootstrap.servers": served.bootstrap, "acks": "all", "linger.ms": 5})
+    sent = []
+    for i in range(50):
+        key = f"customer-{i % 7}".encode()
+        value = bytes([i, 0, 255]) + f"order {i}".encode()
+        headers = [("trace", f"t{i}".encode()), ("empty", b"")]
+        timestamp = 1_700_000_000_000 + i
+        producer.produce("orders", value=value, key=key, headers=headers, timestamp=timestamp)
+        sent.append((key, value, [["trace", f"t{i}"], ["empty", ""]], timestamp))
+    assert producer.flush(30) == 0
+    records = consumed(served, "orders")
+    got = sorted(
+        (text(r["key"]), text(r["value"]), r["headers"], r["timestamp"]) for r in records
+    )
+    def normal(headers):
+        return [[k, text(v).decode()] for k, v in headers]
+    got = [(k, v, normal(h), t) for k, v, h, t in got]
+    assert got == sorted(sent)
+
+
+def test_kafka_python_produces_idempotently_and_plainly(served):
+    brooklet("topic", "create", served.path, "events")
+    for idempotent in (True, False):
+        producer = KafkaProducer(
+            bootstrap_servers=served.bootstrap,
+            acks="all" if idempotent else 1,
+            enable_idempotence=idempotent,
+        )
+        for i in range(20):
+            producer.send(
+                "events",
+                key=b"k",
+                value=f"{idempotent} {i}".encode(),
+                headers=[("n", str(i).encode())],
+                timestamp_ms=1_600_000_000_000 + i,
+            )
+        producer.flush(timeout=30)
+        producer.close()
+    records = consumed(served, "events")
+    assert [text(r["value"]).decode() for r in records] == [
+        f"{idem} {i}" for idem in (True, False) for i in range(20)
+    ]
+    assert [r["timestamp"] for r in records[:3]] == [1_600_000_000_000 + i for i in range(3)]
+    assert records[5]["headers"] == [["n", "5"]]
+
+
+def test_clients_consume_what_the_cli_produced(served):
+    brooklet("topic", "create", served.path, "lines")
+    lines = "".join(f"key{i}:value {i}\n" for i in range(30)).encode()
+    brooklet("produce", served.path, "lines", "--key-separator", ":", "--header", "src=cli", stdin=lines)
+
+    consumer = KafkaConsumer(bootstrap_servers=served.bootstrap, group_id=None,
+                             enable_auto_commit=False, consumer_timeout_ms=10_000)
+    consumer.assign([KafkaTopicPartition("lines", 0)])
+    consumer.seek_to_beginning()
+    got = []
+    for message in consumer:
+        got.append((message.key, message.value, message.headers))
+        if len(got) == 30:
+            break
+    consumer.close()
+    assert got == [(f"key{i}".encode(), f"value {i}".encode(), [("src", b"cli")]) for i in range(30)]
+
+    consumer = Consumer({"bootstrap.servers": served.bootstrap, "group.id": "plain",
+                         "enable.auto.commit": False, "enable.auto.offset.store": False})
+    consumer.assign([TopicPartition("lines", 0, 0)])
+    values = []
+    for _ in range(200):
+        message = consumer.poll(0.1)
+        if message is not None and message.error() is None:
+            values.append(message.value())
+        if len(values) == 30:
+            break
+    consumer.close()
+    assert values == [f"value {i}".encode() for i in range(30)]
+
+
+def test_kcat_round_trip(served):
+    brooklet("topic", "create", served.path, "kc")
+    data = "".join(f"k{i}:v{i}\n" for i in range(10)).encode()
+    subprocess.run(["kcat", "-b", served.bootstrap, "-t", "kc", "-P", "-K:", "-p", "0"],
+                   input=data, check=True, timeout=60)
+    out = subprocess.run(["kcat", "-b", served.bootstrap, "-t", "kc", "-C", "-o", "beginning",
+                          "-e", "-q", "-f", "%k=%s\\n"],
+                         capture_output=True, check=True, timeout=60).stdout.decode()
+    assert out.splitlines() == [f"k{i}=v{i}" for i in range(10)]
+    assert [text(r["value"]).decode() for r in consumed(served, "kc")] == [f"v{i}" for i in range(10)]
+
+
+def group_consumer(served, group):
+    return Consumer({
+        "bootstrap.servers": served.bootstrap,
+        "group.id": group,
+        "auto.offset.reset": "earliest",
+        "enable.auto.commit": False,
+        "session.timeout.ms": 6000,
+        "heartbeat.interval.ms": 300,
+    })
+
+
+def poll_until(consumers, predicate, rounds=400):
+    """Polls every consumer in turn until `predicate()` holds; returns the messages."""
+    messages = []
+    for _ in range(rounds):
+        for consumer in consumers:
+            message = consumer.poll(0.05)
+            if message is not None and message.error() is None:
+                messages.append(message)
+        if predicate():
+            return messages
+    raise AssertionError("condition not reached")
+
+
+def test_a_group_of_two_rebalances_and_commits_offsets(served):
+    brooklet("topic", "create", served.path, "grp", "--partitions", "2")
+    for partition in (0, 1):
+        lines = "".join(f"p{partition} {i}\n" for i in range(20)).encode()
+        brooklet("produce", served.path, "grp", "--partition", str(partition), stdin=lines)
+
+    first = group_consumer(served, "billing")
+    first.subscribe(["grp"])
+    seen = set()
+    def consumed_all():
+        return len(first.assignment()) == 2 and len(seen) == 40
+    for _ in range(400):
+        message = first.poll(0.05)
+        if message is not None and message.error() is None:
+            seen.add((message.partition(), message.offset()))
+        if consumed_all():
+            break
+    assert consumed_all()
+    first.commit(asynchronous=False)
+
+    second = group_consumer(served, "billing")
+    second.subscribe(["grp"])
+    poll_until([first, second],
+               lambda: len(first.assignment()) == 1 and len(second.assignment()) == 1)
+    parts = {tp.partition for tp in first.assignment()} | {tp.partition for tp in second.assignment()}
+    assert parts == {0, 1}
+
+    second.close()
+    poll_until([first], lambda: len(first.assignment()) == 2)
+    first.close()
+
+    described = json.loads(brooklet("group", "describe", served.path, "billing", "--json"))
+    committed = {(p["partition"], p["committed"], p["lag"]) for p in described["partitions"]}
+    assert committed == {(0, 20, 0), (1, 20, 0)}
