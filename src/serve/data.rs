@@ -19,7 +19,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::Context;
 use super::blocking::{code, run};
-use crate::db::{Brooklet, RecordMetadata, TopicPartition};
+use crate::db::{Brooklet, RecordMetadata};
 use crate::error::{Error, Result};
 use crate::kafka::{BatchHeader, verify_batch};
 use crate::log::{FetchLimits, FetchedBatches, Isolation};
@@ -27,6 +27,8 @@ use crate::pager::Durability;
 
 /// The longest a fetch waits for records, whatever the client asks.
 const WAIT_MAX: Duration = Duration::from_secs(60);
+/// How often a fetch without the commit watcher (its thread could not start) reads again.
+const POLL: Duration = Duration::from_millis(1);
 
 /// Produce: every partition's batches are checked, then stored as sent, all partitions at
 /// once through the commit queue (so one request's partitions share a commit). `acks=0`
@@ -190,7 +192,13 @@ pub(super) async fn fetch(
         .collect();
     let max_bytes = usize::try_from(request.max_bytes).unwrap_or(0);
     let min_bytes = usize::try_from(request.min_bytes).unwrap_or(0);
+    // The async API's commit watcher: one thread per handle however many fetches wait, a
+    // commit of this process waking them at once and one of another within about 1 ms.
+    let mut commits = context.db.subscribe_commits().ok();
     loop {
+        if let Some(c) = commits.as_mut() {
+            c.mark_seen();
+        }
         let db = context.db.clone();
         let asked = wanted.clone();
         let reads = run(move || Ok(read_all(&db, &asked, max_bytes, isolation))).await;
@@ -200,32 +208,16 @@ pub(super) async fn fetch(
             .map(|r| r.result.as_ref().map_or(0, |b| b.bytes().len()))
             .sum();
         let failed = reads.iter().any(|r| r.result.is_err());
-        let now = Instant::now();
-        if bytes >= min_bytes.max(1) || failed || now >= deadline {
+        if bytes >= min_bytes.max(1) || failed || Instant::now() >= deadline {
             return fetch_response(&wanted, reads, isolation);
         }
-        let positions: Vec<(TopicPartition, u64)> = wanted
-            .iter()
-            .flat_map(|(topic, parts)| {
-                parts.iter().filter_map(move |&(p, offset, _)| {
-                    Some((
-                        TopicPartition::new(topic.clone(), u32::try_from(p).ok()?),
-                        u64::try_from(offset).ok()?,
-                    ))
-                })
-            })
-            .collect();
-        let db = context.db.clone();
-        let left = deadline - now;
-        if run(move || db.wait_readable(&positions, left, isolation))
-            .await
-            .is_err()
-        {
-            // Read once more and answer with what is there (or the error).
-            let db = context.db.clone();
-            let asked = wanted.clone();
-            let reads = run(move || Ok(read_all(&db, &asked, max_bytes, isolation))).await;
-            return fetch_response(&wanted, reads.unwrap_or_default(), isolation);
+        // Wait for the next commit (or the deadline), then read again.
+        let until = tokio::time::Instant::from_std(deadline);
+        match commits.as_mut() {
+            Some(c) => {
+                let _ = tokio::time::timeout_at(until, c.changed()).await;
+            }
+            None => tokio::time::sleep_until(until.min(tokio::time::Instant::now() + POLL)).await,
         }
     }
 }
