@@ -159,3 +159,48 @@ fn bad_batches_get_kafka_error_codes_and_store_nothing() {
     still_serving(&served);
     served.stop();
 }
+
+/// A request header (v1: key, version, correlation id, no client id) and `body`.
+fn frame(key: i16, version: i16, body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    out.extend_from_slice(&key.to_be_bytes());
+    out.extend_from_slice(&version.to_be_bytes());
+    out.extend_from_slice(&7i32.to_be_bytes());
+    out.extend_from_slice(&(-1i16).to_be_bytes());
+    out.extend_from_slice(body);
+    out
+}
+
+#[test]
+fn lengths_that_claim_more_than_the_request_holds_allocate_nothing_and_keep_the_server_up() {
+    let served = serve();
+    let hostile = [
+        // Metadata v1 whose topic array claims 2^31 - 1 entries (154 GB of capacity
+        // before the codec's patch: the process aborted).
+        frame(3, 1, &i32::MAX.to_be_bytes()),
+        // Metadata v9 (flexible): a compact array claiming 2^32 - 2 entries.
+        frame(3, 9, &[0x00, 0xff, 0xff, 0xff, 0xff, 0x0f]),
+        // Produce v3: no transactional id, acks, timeout, then a topic array of 2^31 - 1.
+        frame(
+            0,
+            3,
+            &[
+                &(-1i16).to_be_bytes()[..],
+                &(-1i16).to_be_bytes(),
+                &1000i32.to_be_bytes(),
+                &i32::MAX.to_be_bytes(),
+            ]
+            .concat(),
+        ),
+        // ApiVersions v3 (flexible): a client software name claiming 2^32 - 2 bytes.
+        frame(18, 3, &[0x00, 0xff, 0xff, 0xff, 0xff, 0x0f]),
+    ];
+    for request in &hostile {
+        let mut client = served.connect();
+        client.send_frame(request);
+        // Either an error answer or a closed connection; never the process gone.
+        let _ = client.receive_frame();
+        still_serving(&served);
+    }
+    served.stop();
+}
