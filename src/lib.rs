@@ -50,7 +50,7 @@ mod pager;
 mod stats;
 mod transactions;
 
-pub use catalog::{CleanupPolicy, TopicConfig, validate_topic_name};
+pub use catalog::{CleanupPolicy, CompressionType, TopicConfig, validate_topic_name};
 pub use db::{
     AbortedTransaction, Admin, Brooklet, CompactionReport, ConsumedRecord, Consumer,
     ConsumerOptions, GroupDescription, GroupMetadata, GroupPartition, IdempotenceState,

@@ -14,7 +14,7 @@ mod config;
 mod topics;
 
 pub(crate) use config::PARTITIONS_MAX;
-pub use config::{CleanupPolicy, TopicConfig, validate_topic_name};
+pub use config::{CleanupPolicy, CompressionType, TopicConfig, validate_topic_name};
 pub(crate) use topics::{CatalogCache, alter, create, delete, get, list};
 
 use crate::error::{CorruptionKind, Error, Result};
@@ -67,6 +67,9 @@ impl TopicMeta {
         let default_ratio = TopicConfig::default().min_cleanable_dirty_ratio;
         if self.config.min_cleanable_dirty_ratio.to_bits() == default_ratio.to_bits() {
             pairs.remove("min.cleanable.dirty.ratio");
+        }
+        if self.config.compression_type == CompressionType::default() {
+            pairs.remove("compression.type");
         }
         put_u16(&mut out, u16::try_from(pairs.len()).expect("few configs"));
         for (k, v) in &pairs {

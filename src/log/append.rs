@@ -24,7 +24,7 @@ use crate::error::{Error, PageId, Result};
 use crate::kafka::TimestampType;
 use crate::kafka::batch::{
     BATCH_HEADER_SIZE, BatchHeader, MAX_BATCH_SIZE, ProducerStamp, encode_source_into,
-    sequence_add, set_leader_epoch,
+    sequence_add, set_leader_epoch, set_offset_base, verify_batch,
 };
 use crate::kafka::control::{ControlType, encode_control_batch};
 use crate::kafka::send::{RecordSource, Run};
@@ -86,6 +86,7 @@ pub(crate) fn append<S: RecordSource + ?Sized>(
             topic.config.timestamp_type,
             now_ms,
             chunk_stamp.as_ref(),
+            topic.config.compression_type.codec(),
         )?;
         if batch.len() > max_batch {
             return Err(Error::RecordTooLarge {
@@ -117,6 +118,64 @@ pub(crate) fn append<S: RecordSource + ?Sized>(
         count: state.next_offset - offset_base,
         timestamp_ms: timestamp_first.expect("at least one batch"),
     })
+}
+
+/// Appends the pre-encoded batch `batch` to `partition` of `topic` as it was sent, as
+/// Kafka's broker stores a produced batch: only its base offset (set to the partition's
+/// end) and partition leader epoch, which its CRC does not cover, are set here; its
+/// records, compressed or not, are stored byte for byte. Returns the batch's base offset.
+///
+/// Checks the header and the CRC and that the batch is a plain data batch (no producer id,
+/// not transactional, not control) within `max.message.bytes`; does not decode the records,
+/// which readers check.
+pub(crate) fn append_batch(
+    txn: &mut WriteTransaction,
+    topic: &TopicMeta,
+    partition: u32,
+    batch: &[u8],
+) -> Result<u64> {
+    let header = verify_batch(batch).map_err(|e| Error::invalid(format!("batch: {e}")))?;
+    if header.size() != batch.len() {
+        return Err(Error::invalid("bytes follow the batch"));
+    }
+    if header.is_control() || header.is_transactional() || header.producer_id != -1 {
+        return Err(Error::invalid(
+            "only plain data batches (no producer id, not transactional) are appended as they are",
+        ));
+    }
+    let max_batch = (topic.config.max_message_bytes as usize).min(MAX_BATCH_SIZE);
+    if batch.len() > max_batch {
+        return Err(Error::RecordTooLarge {
+            what: format!("a batch of topic {} (max.message.bytes)", topic.name),
+            size: batch.len(),
+            max: max_batch,
+        });
+    }
+    let mut state = super::read::partition_state(txn, topic.id, partition)?;
+    let epoch = crate::counters::leader_epoch(txn)?;
+    let offset_base = state.next_offset;
+    if offset_base
+        .checked_add(u64::from(header.offset_delta_last))
+        .is_none_or(|last| i64::try_from(last).is_err())
+    {
+        return Err(Error::invalid(
+            "the batch's offsets pass Kafka's largest offset",
+        ));
+    }
+    let mut batch = batch.to_vec();
+    set_offset_base(&mut batch, offset_base);
+    if epoch >= 0 {
+        set_leader_epoch(&mut batch, epoch);
+    }
+    let header = BatchHeader::parse(&batch)?;
+    write_batch(txn, topic, partition, &mut state, &batch, &header)?;
+    state.next_offset = header.offset_last() + 1;
+    txn.insert_pending(
+        TREE_PARTITIONS,
+        &partition_key(topic.id, partition),
+        &state.encode(),
+    )?;
+    Ok(offset_base)
 }
 
 /// Appends a transaction marker (a control batch of one record) for the producer `stamp`
