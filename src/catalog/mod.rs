@@ -141,3 +141,33 @@ fn get_str(c: &mut Cursor<'_>) -> Result<String> {
     String::from_utf8(bytes.to_vec())
         .map_err(|_| Error::bad_value(TREE_TOPICS, "catalog string is not UTF-8"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(config: TopicConfig) -> TopicMeta {
+        TopicMeta {
+            id: 7,
+            partitions: 1,
+            name: "t".into(),
+            created_ms: 1,
+            config,
+        }
+    }
+
+    #[test]
+    fn compression_type_is_stored_only_when_set() {
+        let plain = meta(TopicConfig::default()).encode();
+        let needle = b"compression.type";
+        assert!(!plain.windows(needle.len()).any(|w| w == needle));
+        for codec in ["uncompressed", "gzip", "snappy", "lz4", "zstd"] {
+            let config = TopicConfig::from_pairs([("compression.type", codec)]).expect("valid");
+            let topic = meta(config);
+            let bytes = topic.encode();
+            assert!(bytes.windows(needle.len()).any(|w| w == needle), "{codec}");
+            assert_eq!(TopicMeta::decode(&bytes).expect("decode"), topic);
+        }
+        assert!(TopicConfig::from_pairs([("compression.type", "brotli")]).is_err());
+    }
+}
