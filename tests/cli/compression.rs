@@ -15,15 +15,15 @@ fn each_codec_is_produced_consumed_exported_and_described() {
         run(&["init", file], None).ok();
         let pair = format!("compression.type={codec}");
         run(&["topic", "create", file, "t", "--config", &pair], None).ok();
-        let input: String = (0..2000)
-            .map(|i| {
-                format!(
-                    "k{}|{{\"event\":\"view\",\"item\":{},\"ok\":true}}\n",
-                    i % 9,
-                    i % 13
-                )
-            })
-            .collect();
+        let mut input = String::new();
+        for i in 0..2000 {
+            let line = format!(
+                "k{}|{{\"event\":\"view\",\"item\":{},\"ok\":true}}\n",
+                i % 9,
+                i % 13
+            );
+            input.push_str(&line);
+        }
         run(
             &["produce", file, "t", "--key-separator", "|"],
             Some(input.as_bytes()),

@@ -34,7 +34,7 @@ fn record(i: usize) -> Record {
         value: Some(value.into_bytes()),
         headers: vec![Header {
             key: "trace".into(),
-            value: (i % 3 != 0).then(|| vec![u8::try_from(i % 256).expect("a byte")]),
+            value: (!i.is_multiple_of(3)).then(|| vec![u8::try_from(i % 256).expect("a byte")]),
         }],
         timestamp_ms: Some(1_700_000_000_000 + i64::try_from(i).expect("small")),
     }
