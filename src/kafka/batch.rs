@@ -504,6 +504,7 @@ pub(crate) fn set_leader_epoch(batch: &mut [u8], epoch: i32) {
 }
 
 /// Sets a batch's `baseOffset`, which its CRC does not cover (Kafka's broker assigns it).
+#[cfg(feature = "testing")]
 pub(crate) fn set_offset_base(batch: &mut [u8], offset_base: u64) {
     let offset_base = i64::try_from(offset_base).expect("callers check Kafka's offset range");
     batch[..OFF_BATCH_LENGTH].copy_from_slice(&offset_base.to_be_bytes());

@@ -24,8 +24,10 @@ use crate::error::{Error, PageId, Result};
 use crate::kafka::TimestampType;
 use crate::kafka::batch::{
     BATCH_HEADER_SIZE, BatchHeader, MAX_BATCH_SIZE, ProducerStamp, encode_source_into,
-    sequence_add, set_leader_epoch, set_offset_base, verify_batch,
+    sequence_add, set_leader_epoch,
 };
+#[cfg(feature = "testing")]
+use crate::kafka::batch::{set_offset_base, verify_batch};
 use crate::kafka::control::{ControlType, encode_control_batch};
 use crate::kafka::send::{RecordSource, Run};
 
@@ -127,7 +129,9 @@ pub(crate) fn append<S: RecordSource + ?Sized>(
 ///
 /// Checks the header and the CRC and that the batch is a plain data batch (no producer id,
 /// not transactional, not control) within `max.message.bytes`; does not decode the records,
-/// which readers check.
+/// which readers check. Only tests use it (`Admin::append_raw_batch`, the `testing`
+/// feature): brooklet has no public path for pre-encoded batches yet.
+#[cfg(feature = "testing")]
 pub(crate) fn append_batch(
     txn: &mut WriteTransaction,
     topic: &TopicMeta,
