@@ -46,7 +46,9 @@ fn compress(codec: u16, bytes: &[u8]) -> Vec<u8> {
             e.write_all(bytes).expect("gzip");
             e.finish().expect("gzip")
         }
-        2 => snap::raw::Encoder::new().compress_vec(bytes).expect("snappy"),
+        2 => snap::raw::Encoder::new()
+            .compress_vec(bytes)
+            .expect("snappy"),
         3 => {
             let mut e = lz4_flex::frame::FrameEncoder::new(Vec::new());
             e.write_all(bytes).expect("lz4");
@@ -62,10 +64,11 @@ fn batch(input: &Input) -> Vec<u8> {
         Section::Raw(bytes) => bytes.clone(),
         Section::Compressed(bytes) => compress(codec.min(4), bytes),
         Section::Repeated { record, count } => {
-            let plain: Vec<u8> = std::iter::repeat_n(&record[..record.len().min(64)], usize::from(*count))
-                .flatten()
-                .copied()
-                .collect();
+            let plain: Vec<u8> =
+                std::iter::repeat_n(&record[..record.len().min(64)], usize::from(*count))
+                    .flatten()
+                    .copied()
+                    .collect();
             compress(codec.min(4), &plain)
         }
     };
@@ -105,7 +108,10 @@ fuzz_target!(|input: Input| {
     let batches = db
         .fetch_batches("t", 0, 0, FetchLimits::default())
         .expect("stored bytes are fetched as they are");
-    let records: Result<Vec<_>, _> = batches.records().map(|r| r.map(|r| r.to_owned_record())).collect();
+    let records: Result<Vec<_>, _> = batches
+        .records()
+        .map(|r| r.map(|r| r.to_owned_record()))
+        .collect();
     let clean = db.admin().check().expect("check runs").is_clean();
     match &decoded {
         Ok(decoded) => {
@@ -114,7 +120,10 @@ fuzz_target!(|input: Input| {
         }
         Err(_) => {
             assert!(fetched.is_err(), "fetch read a batch decode_batch refuses");
-            assert!(records.is_err(), "records read a batch decode_batch refuses");
+            assert!(
+                records.is_err(),
+                "records read a batch decode_batch refuses"
+            );
             assert!(!clean, "check passed a batch decode_batch refuses");
         }
     }
