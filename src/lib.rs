@@ -54,7 +54,7 @@ pub mod serve;
 mod stats;
 mod transactions;
 
-pub use catalog::{CleanupPolicy, TopicConfig, validate_topic_name};
+pub use catalog::{CleanupPolicy, CompressionType, TopicConfig, validate_topic_name};
 pub use db::{
     AbortedTransaction, Admin, Brooklet, CompactionReport, ConsumedRecord, Consumer,
     ConsumerOptions, GroupDescription, GroupMetadata, GroupPartition, IdempotenceState,

@@ -18,6 +18,7 @@
 )]
 
 mod args;
+mod compression;
 mod data;
 mod exactly_once;
 mod report;
@@ -91,6 +92,10 @@ fn main() {
         );
         section
     });
+    let compressed = config
+        .kinds
+        .contains(&Kind::Brooklet)
+        .then(|| compression::section(&config.sizes, &root.path().join("compression")));
     let fsync_end = fsync_latency(root.path());
     let mut columns = Vec::new();
     for (kind, outcome) in config.kinds.iter().zip(outcomes) {
@@ -113,6 +118,9 @@ fn main() {
         render(&config, &columns, &fs, [fsync, fsync_end], elapsed, &parent)
     );
     if let Some(section) = exactly_once {
+        print!("{section}");
+    }
+    if let Some(section) = compressed {
         print!("{section}");
     }
 }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::error::{Error, Result};
-use crate::kafka::TimestampType;
+use crate::kafka::{Compression, TimestampType};
 
 /// The longest topic name Kafka accepts.
 pub const TOPIC_NAME_MAX: usize = 249;
@@ -95,6 +95,73 @@ impl CleanupPolicy {
     }
 }
 
+/// How brooklet's producers compress the batches they write to a topic
+/// (`compression.type`). Batches are stored as they were written whatever the topic's
+/// setting; readers read every codec.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum CompressionType {
+    /// `producer` (the default): as the producer chose. brooklet's producers choose no
+    /// compression.
+    #[default]
+    Producer,
+    /// `uncompressed`.
+    Uncompressed,
+    /// `gzip`.
+    Gzip,
+    /// `snappy`.
+    Snappy,
+    /// `lz4`.
+    Lz4,
+    /// `zstd`.
+    Zstd,
+}
+
+impl CompressionType {
+    /// Kafka's name: `producer`, `uncompressed`, `gzip`, `snappy`, `lz4` or `zstd`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Producer => "producer",
+            Self::Uncompressed => "uncompressed",
+            Self::Gzip => "gzip",
+            Self::Snappy => "snappy",
+            Self::Lz4 => "lz4",
+            Self::Zstd => "zstd",
+        }
+    }
+
+    /// The codec brooklet's producers write batches with.
+    #[must_use]
+    pub fn codec(self) -> Compression {
+        match self {
+            Self::Producer | Self::Uncompressed => Compression::None,
+            Self::Gzip => Compression::Gzip,
+            Self::Snappy => Compression::Snappy,
+            Self::Lz4 => Compression::Lz4,
+            Self::Zstd => Compression::Zstd,
+        }
+    }
+
+    fn parse(value: &str) -> Option<Self> {
+        Some(match value.trim() {
+            "producer" => Self::Producer,
+            "uncompressed" => Self::Uncompressed,
+            "gzip" => Self::Gzip,
+            "snappy" => Self::Snappy,
+            "lz4" => Self::Lz4,
+            "zstd" => Self::Zstd,
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for CompressionType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A topic's configuration, under Kafka's names. The defaults keep data forever.
 ///
 /// One validator checks every way of making or changing a config: [`TopicConfig::set`],
@@ -142,6 +209,11 @@ pub struct TopicConfig {
     pub max_message_bytes: u32,
     /// `message.timestamp.type`: `CreateTime` (default) or `LogAppendTime`.
     pub timestamp_type: TimestampType,
+    /// `compression.type`: the codec brooklet's producers compress the records of each
+    /// batch with: `producer` (default, meaning none for brooklet's producers),
+    /// `uncompressed`, `gzip`, `snappy`, `lz4` or `zstd`. A batch that compression would
+    /// not make smaller is written uncompressed.
+    pub compression_type: CompressionType,
 }
 
 impl Default for TopicConfig {
@@ -156,6 +228,7 @@ impl Default for TopicConfig {
             delete_retention_ms: 86_400_000,
             max_message_bytes: 1_048_588,
             timestamp_type: TimestampType::CreateTime,
+            compression_type: CompressionType::Producer,
         }
     }
 }
@@ -217,7 +290,7 @@ impl TopicConfig {
     };
 
     /// The config keys brooklet understands.
-    pub const KEYS: [&'static str; 9] = [
+    pub const KEYS: [&'static str; 10] = [
         "retention.ms",
         "retention.bytes",
         "cleanup.policy",
@@ -227,6 +300,7 @@ impl TopicConfig {
         "delete.retention.ms",
         "max.message.bytes",
         "message.timestamp.type",
+        "compression.type",
     ];
 
     /// The values `key` allows, in words (as error messages and `--help` say them), or
@@ -253,6 +327,7 @@ impl TopicConfig {
                 Self::MESSAGE_BYTES_MAX
             ),
             "message.timestamp.type" => "CreateTime or LogAppendTime".into(),
+            "compression.type" => "producer, uncompressed, gzip, snappy, lz4 or zstd".into(),
             _ => return None,
         })
     }
@@ -338,6 +413,10 @@ impl TopicConfig {
                     _ => return Err(invalid_value(key, value)),
                 }
             }
+            "compression.type" => {
+                self.compression_type =
+                    CompressionType::parse(value).ok_or_else(|| invalid_value(key, value))?;
+            }
             _ => {
                 return Err(Error::invalid(format!(
                     "unknown topic config {key:?}; known: {}",
@@ -363,7 +442,7 @@ impl TopicConfig {
             "max.message.bytes" => (Self::MESSAGE_BYTES_MIN..=Self::MESSAGE_BYTES_MAX)
                 .contains(&self.max_message_bytes),
             // Every value of these enums is allowed.
-            "cleanup.policy" | "message.timestamp.type" => true,
+            "cleanup.policy" | "message.timestamp.type" | "compression.type" => true,
             _ => unreachable!("in_range of unknown key {key:?}"),
         }
     }
@@ -394,6 +473,10 @@ impl TopicConfig {
                     TimestampType::LogAppendTime => "LogAppendTime",
                 }
                 .to_owned(),
+            ),
+            (
+                "compression.type",
+                self.compression_type.as_str().to_owned(),
             ),
         ])
     }

@@ -14,7 +14,7 @@ mod config;
 mod topics;
 
 pub(crate) use config::PARTITIONS_MAX;
-pub use config::{CleanupPolicy, TopicConfig, validate_topic_name};
+pub use config::{CleanupPolicy, CompressionType, TopicConfig, validate_topic_name};
 pub(crate) use topics::{CatalogCache, alter, create, delete, get, list};
 
 use crate::error::{CorruptionKind, Error, Result};
@@ -67,6 +67,9 @@ impl TopicMeta {
         let default_ratio = TopicConfig::default().min_cleanable_dirty_ratio;
         if self.config.min_cleanable_dirty_ratio.to_bits() == default_ratio.to_bits() {
             pairs.remove("min.cleanable.dirty.ratio");
+        }
+        if self.config.compression_type == CompressionType::default() {
+            pairs.remove("compression.type");
         }
         put_u16(&mut out, u16::try_from(pairs.len()).expect("few configs"));
         for (k, v) in &pairs {
@@ -137,4 +140,34 @@ fn get_str(c: &mut Cursor<'_>) -> Result<String> {
     let bytes = c.take(usize::from(len))?;
     String::from_utf8(bytes.to_vec())
         .map_err(|_| Error::bad_value(TREE_TOPICS, "catalog string is not UTF-8"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(config: TopicConfig) -> TopicMeta {
+        TopicMeta {
+            id: 7,
+            partitions: 1,
+            name: "t".into(),
+            created_ms: 1,
+            config,
+        }
+    }
+
+    #[test]
+    fn compression_type_is_stored_only_when_set() {
+        let plain = meta(TopicConfig::default()).encode();
+        let needle = b"compression.type";
+        assert!(!plain.windows(needle.len()).any(|w| w == needle));
+        for codec in ["uncompressed", "gzip", "snappy", "lz4", "zstd"] {
+            let config = TopicConfig::from_pairs([("compression.type", codec)]).expect("valid");
+            let topic = meta(config);
+            let bytes = topic.encode();
+            assert!(bytes.windows(needle.len()).any(|w| w == needle), "{codec}");
+            assert_eq!(TopicMeta::decode(&bytes).expect("decode"), topic);
+        }
+        assert!(TopicConfig::from_pairs([("compression.type", "brotli")]).is_err());
+    }
 }

@@ -164,6 +164,28 @@ impl Admin {
         Ok(meta.config)
     }
 
+    /// Appends a pre-encoded Kafka `RecordBatch` v2 to a partition as it was sent (the
+    /// `testing` feature only): only its base offset and partition leader epoch, which its
+    /// CRC does not cover, are set, as a Kafka broker sets them; its records, compressed
+    /// or not, are stored byte for byte and not decoded, so that tests can store batches
+    /// made by other encoders, and hostile ones. Returns the batch's base offset. The
+    /// batch must be a plain data batch: no producer id, not transactional, not control.
+    #[cfg(feature = "testing")]
+    pub fn append_raw_batch(&self, topic: &str, partition: u32, batch: &[u8]) -> Result<u64> {
+        let mut txn = self.db.inner.engine.begin_write()?;
+        let meta = crate::catalog::get(&txn, topic)?;
+        if partition >= meta.partitions {
+            return Err(crate::error::Error::UnknownPartition {
+                topic: meta.name.clone(),
+                partition,
+                partitions: meta.partitions,
+            });
+        }
+        let offset = crate::log::append::append_raw_batch(&mut txn, &meta, partition, batch)?;
+        txn.commit(Durability::Immediate)?;
+        Ok(offset)
+    }
+
     /// Deletes a topic and frees all its pages.
     pub fn delete_topic(&self, name: &str) -> Result<()> {
         let mut txn = self.db.inner.engine.begin_write()?;

@@ -12,7 +12,8 @@
 //! | 16     | 1    | `magic`                | 2                                                |
 //! | 17     | 4    | `crc`                  | CRC-32C (Castagnoli) of bytes 21..end, unsigned  |
 //! | 21     | 2    | `attributes`           | bit 3 = timestamp type (0 create, 1 log append); |
-//! |        |      |                        | bits 0-2 compression = 0 (none); other bits 0    |
+//! |        |      |                        | bits 0-2 compression (0 none, or the topic's     |
+//! |        |      |                        | `compression.type`); other bits 0                |
 //! | 23     | 4    | `lastOffsetDelta`      | record count - 1                                 |
 //! | 27     | 8    | `baseTimestamp`        | timestamp of the first record                    |
 //! | 35     | 8    | `maxTimestamp`         | create time: the largest record timestamp;       |
@@ -50,11 +51,13 @@
 //! the records' own keys, values and headers. It checks magic, lengths, the CRC, every varint
 //! and length, and that offset deltas strictly increase within `0..=lastOffsetDelta` (batches
 //! brooklet writes have delta `i` at index `i`; compacted Kafka batches may have gaps). It
-//! accepts transactional, control and idempotent batches and reports their fields, and it
-//! rejects compressed batches.
+//! accepts transactional, control and idempotent batches and reports their fields, and
+//! compressed ones (gzip, snappy, lz4, zstd; see [`super::compression`]), whose records it
+//! decompresses within [`MAX_DECOMPRESSED_SIZE`].
 //!
 //! [`CorruptionKind::BadBatch`]: crate::CorruptionKind::BadBatch
 
+use super::compression::{Compression, MAX_DECOMPRESSED_SIZE, compress};
 use super::record::RecordSource;
 use super::record::{Record, TimestampType};
 use super::wire::{Reader, bad_batch, put_varint, put_varlong, varint_size, varlong_size};
@@ -213,7 +216,16 @@ impl BatchHeader {
         if offset_last.is_none_or(|last| i64::try_from(last).is_err()) {
             return Err(bad_batch("last offset overflows"));
         }
-        let records_size = self.size() - BATCH_HEADER_SIZE;
+        if Compression::from_id(self.compression()).is_none() {
+            return Err(bad_batch("compression codec is not 0 to 4"));
+        }
+        // Compressed records are bounded by what they may expand to; the decoder checks
+        // the count again against the bytes they do expand to.
+        let records_size = if self.compression() == 0 {
+            self.size() - BATCH_HEADER_SIZE
+        } else {
+            MAX_DECOMPRESSED_SIZE
+        };
         if self.record_count as usize > records_size / RECORD_SIZE_MIN {
             return Err(bad_batch("record count does not fit the batch length"));
         }
@@ -251,6 +263,13 @@ impl BatchHeader {
     #[must_use]
     pub fn compression(&self) -> u16 {
         self.attributes & ATTR_COMPRESSION_MASK
+    }
+
+    /// The codec of the records section, or `None` for ids 5 to 7, which name none (a
+    /// header [`BatchHeader::parse`] accepted always names one).
+    #[must_use]
+    pub fn codec(&self) -> Option<Compression> {
+        Compression::from_id(self.compression())
     }
 
     /// True if the batch belongs to a Kafka transaction.
@@ -304,7 +323,16 @@ pub fn encode_batch_into(
     timestamp_type: TimestampType,
     now_ms: i64,
 ) -> Result<usize> {
-    encode_source_into(out, offset_base, records, timestamp_type, now_ms, None)
+    let codec = Compression::None;
+    encode_source_into(
+        out,
+        offset_base,
+        records,
+        timestamp_type,
+        now_ms,
+        None,
+        codec,
+    )
 }
 
 /// Like [`encode_batch_into`], but the batch carries a producer's fields (`stamp`): what an
@@ -325,6 +353,7 @@ pub fn encode_batch_stamped_into(
         timestamp_type,
         now_ms,
         Some(stamp),
+        Compression::None,
     )
 }
 
@@ -332,7 +361,9 @@ pub fn encode_batch_stamped_into(
 ///
 /// One pass: each record is checked against Kafka's rules and brooklet's limits and written
 /// as it is sized, and the header, which needs the whole batch's size and timestamps, is
-/// filled in last. On error `out` is cut back to its length on entry.
+/// filled in last. With a `codec` other than [`Compression::None`], the records section is
+/// then compressed (the limits apply to the records before compression). On error `out`
+/// is cut back to its length on entry.
 pub(crate) fn encode_source_into<S: RecordSource + ?Sized>(
     out: &mut Vec<u8>,
     offset_base: u64,
@@ -340,13 +371,17 @@ pub(crate) fn encode_source_into<S: RecordSource + ?Sized>(
     timestamp_type: TimestampType,
     now_ms: i64,
     stamp: Option<&ProducerStamp>,
+    codec: Compression,
 ) -> Result<usize> {
     let start = out.len();
     let result = encode_records(out, offset_base, records, timestamp_type, now_ms);
     match result {
-        Ok(plan) => {
+        Ok(mut plan) => {
+            let codec = compress_section(out, start, codec);
+            plan.size = out.len() - start;
             let mut header = Vec::with_capacity(BATCH_HEADER_SIZE);
             write_header(&mut header, offset_base, &plan, timestamp_type, stamp);
+            header[OFF_ATTRIBUTES + 1] |= u8::try_from(codec.id()).expect("codec ids are 0 to 4");
             let batch = &mut out[start..];
             assert_eq!(
                 batch.len(),
@@ -364,6 +399,24 @@ pub(crate) fn encode_source_into<S: RecordSource + ?Sized>(
             Err(e)
         }
     }
+}
+
+/// Compresses the records section of the batch at `start` of `out` with `codec`, unless
+/// that would not make it smaller; returns the codec the section is stored with. So a
+/// compressed batch is never larger than the same batch uncompressed, and the size limits
+/// checked on the records hold for it too.
+fn compress_section(out: &mut Vec<u8>, start: usize, codec: Compression) -> Compression {
+    if codec == Compression::None {
+        return codec;
+    }
+    let section = out.split_off(start + BATCH_HEADER_SIZE);
+    compress(codec, &section, out);
+    if out.len() - start - BATCH_HEADER_SIZE < section.len() {
+        return codec;
+    }
+    out.truncate(start + BATCH_HEADER_SIZE);
+    out.extend_from_slice(&section);
+    Compression::None
 }
 
 /// Writes room for the header and then the records, checking each; returns what the header

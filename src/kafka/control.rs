@@ -9,6 +9,7 @@
 //! `coordinatorEpoch: int32`).
 
 use super::batch::{ATTR_CONTROL, OFF_ATTRIBUTES, OFF_CRC, ProducerStamp, encode_source_into};
+use super::compression::Compression;
 use super::record::{Record, TimestampType};
 use super::wire::{Reader, bad_batch};
 use crate::error::Result;
@@ -84,6 +85,7 @@ pub(crate) fn encode_control_batch(
         TimestampType::CreateTime,
         timestamp_ms,
         Some(&marker),
+        Compression::None,
     )?;
     let attributes = u16::from_be_bytes([out[OFF_ATTRIBUTES], out[OFF_ATTRIBUTES + 1]]);
     out[OFF_ATTRIBUTES..OFF_ATTRIBUTES + 2]

@@ -6,13 +6,15 @@
 //! Record parsing is strict: every length and varint is bounds-checked and offset deltas
 //! must rise; a malformed record is an [`crate::Error::Corrupt`] item, never a panic.
 
+use super::batch::RECORD_SIZE_MIN;
 use super::batch::{
     BATCH_HEADER_SIZE, BatchHeader, LOG_OVERHEAD, OFF_ATTRIBUTES, OFF_BATCH_LENGTH, OFF_CRC,
     OFF_LEADER_EPOCH, OFF_RECORD_COUNT, OFF_TIMESTAMP_MAX, verify_batch,
 };
+use super::compression::{Compression, compress, decompress};
 use super::record::{Header, StoredRecord, TimestampType};
 use super::wire::{Reader, bad_batch};
-use crate::error::{Error, Result};
+use crate::error::{CorruptionKind, Error, Result};
 
 /// A record borrowed from fetched batches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -78,6 +80,10 @@ pub struct Records<'a> {
     rest: &'a [u8],
     batch: Option<Current<'a>>,
     from: u64,
+    /// The decompressed records of the compressed batches in `rest`, not yet read.
+    sections: &'a [u8],
+    /// Why decompressing stopped at the compressed batch after the last section, if it did.
+    failure: Option<&'a CorruptionKind>,
 }
 
 impl<'a> Iterator for Records<'a> {
@@ -108,16 +114,96 @@ impl<'a> Iterator for Records<'a> {
 impl<'a> Records<'a> {
     /// The records of the stored batches `bytes` (back to back, each CRC-checked by whoever
     /// read them) at or after offset `from`.
-    pub(crate) fn new(bytes: &'a [u8], from: u64) -> Self {
+    /// `sections` holds the batches' compressed records decompressed ([`Sections::of`];
+    /// [`NO_SECTIONS`] if none is compressed).
+    pub(crate) fn new(bytes: &'a [u8], from: u64, sections: &'a Sections) -> Self {
         Self {
             rest: bytes,
             batch: None,
             from,
+            sections: &sections.bytes,
+            failure: sections.failure.as_ref(),
         }
     }
 }
 
-impl Records<'_> {
+/// The records sections of the compressed data batches among stored batches, decompressed
+/// once so that [`Records`] can lend out records that borrow from them as it lends out
+/// records of uncompressed batches from the stored bytes. Each section is kept behind its
+/// length (a big-endian `u32`), in batch order.
+#[derive(Debug, Default)]
+pub(crate) struct Sections {
+    bytes: Vec<u8>,
+    /// What was wrong with the compressed batch after the last section, if any.
+    failure: Option<CorruptionKind>,
+}
+
+/// No sections: for batches of which none is compressed.
+pub(crate) static NO_SECTIONS: Sections = Sections {
+    bytes: Vec::new(),
+    failure: None,
+};
+
+impl Sections {
+    /// Decompresses the records of every compressed data batch in `batches` (stored batches
+    /// back to back), stopping at the first that fails.
+    pub(crate) fn of(batches: &[u8]) -> Self {
+        let mut sections = Self::default();
+        if let Err(error) = sections.fill(batches) {
+            sections.failure = Some(match error {
+                Error::Corrupt { kind, .. } => kind,
+                _ => CorruptionKind::BadBatch("compressed records fail to decompress"),
+            });
+        }
+        sections
+    }
+
+    fn fill(&mut self, mut batches: &[u8]) -> Result<()> {
+        while !batches.is_empty() {
+            let header = BatchHeader::parse(batches)?;
+            let Some(bytes) = batches.get(..header.size()) else {
+                return Err(bad_batch("batch length runs past the end of the bytes"));
+            };
+            batches = &batches[header.size()..];
+            if header.is_control() || header.compression() == 0 {
+                continue;
+            }
+            let at = self.bytes.len();
+            self.bytes.extend_from_slice(&[0; 4]);
+            if let Err(error) = decompress_records(&header, bytes, &mut self.bytes) {
+                self.bytes.truncate(at);
+                return Err(error);
+            }
+            let length = u32::try_from(self.bytes.len() - at - 4)
+                .expect("MAX_DECOMPRESSED_SIZE is under 4 GiB");
+            self.bytes[at..at + 4].copy_from_slice(&length.to_be_bytes());
+        }
+        Ok(())
+    }
+}
+
+/// Appends to `out` the records section of the compressed batch `bytes` (whose parsed
+/// header is `header`), decompressed, and checks that its record count can fit it.
+pub(crate) fn decompress_records(
+    header: &BatchHeader,
+    bytes: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<()> {
+    let codec = header
+        .codec()
+        .ok_or_else(|| bad_batch("compression codec is not 0 to 4"))?;
+    let start = out.len();
+    decompress(codec, &bytes[BATCH_HEADER_SIZE..header.size()], out)?;
+    if header.record_count as usize > (out.len() - start) / RECORD_SIZE_MIN {
+        out.truncate(start);
+        return Err(bad_batch(
+            "record count does not fit the decompressed records",
+        ));
+    }
+    Ok(())
+}
+
+impl<'a> Records<'a> {
     /// Finishes the current batch (nothing may follow its last record) and starts the
     /// next data batch; `false` at the end of the bytes.
     #[inline(never)]
@@ -140,12 +226,30 @@ impl Records<'_> {
             if header.is_control() {
                 continue;
             }
-            if header.compression() != 0 {
-                return Err(bad_batch("compressed batches are not supported"));
-            }
-            self.batch = Some(Current::new(header, bytes));
+            let records = if header.compression() == 0 {
+                &bytes[BATCH_HEADER_SIZE..]
+            } else {
+                self.next_section()?
+            };
+            self.batch = Some(Current::new(header, records));
             return Ok(true);
         }
+    }
+
+    /// The decompressed records of the compressed batch just reached.
+    #[cold]
+    fn next_section(&mut self) -> Result<&'a [u8]> {
+        let Some((length, rest)) = self.sections.split_first_chunk::<4>() else {
+            let kind = self.failure.cloned().unwrap_or(CorruptionKind::BadBatch(
+                "compressed batch has no decompressed records",
+            ));
+            return Err(Error::Corrupt { page: None, kind });
+        };
+        let (section, rest) = rest
+            .split_at_checked(u32::from_be_bytes(*length) as usize)
+            .expect("Sections::fill wrote the length of the section after it");
+        self.sections = rest;
+        Ok(section)
     }
 
     /// Ends the iteration after an error.
@@ -158,11 +262,11 @@ impl Records<'_> {
 }
 
 impl<'a> Current<'a> {
-    /// The records of a data batch whose header is `header` and whose bytes (header
-    /// included) are `bytes`.
-    fn new(header: BatchHeader, bytes: &'a [u8]) -> Self {
+    /// The records of a data batch whose header is `header` and whose records section
+    /// (decompressed if it was compressed) is `records`.
+    fn new(header: BatchHeader, records: &'a [u8]) -> Self {
         Self {
-            records: Reader::new(&bytes[BATCH_HEADER_SIZE..header.size()]),
+            records: Reader::new(records),
             left: header.record_count,
             header,
             delta_min: 0,
@@ -170,15 +274,15 @@ impl<'a> Current<'a> {
     }
 }
 
-/// Visits every record of the batch at the start of `bytes` (whose parsed header is
-/// `header`, uncompressed, not a control batch) with its raw bytes, length prefix
-/// included, and checks that nothing follows the last record.
-pub(crate) fn visit_records<'a>(
+/// Visits every record of the records section `records` (decompressed if it was
+/// compressed) of a data batch whose parsed header is `header` with its raw bytes, length
+/// prefix included, and checks that nothing follows the last record.
+fn visit_records<'a>(
     header: BatchHeader,
-    bytes: &'a [u8],
+    records: &'a [u8],
     mut visit: impl FnMut(RecordRef<'a>, &'a [u8]),
 ) -> Result<()> {
-    let mut batch = Current::new(header, bytes);
+    let mut batch = Current::new(header, records);
     while batch.left > 0 {
         batch.left -= 1;
         let (record, raw) = read_record(&mut batch)?;
@@ -285,32 +389,47 @@ pub struct DecodedBatch {
 /// checks). Bytes after the batch are ignored; the batch's size is `header.size()`.
 pub fn decode_batch(bytes: &[u8]) -> Result<DecodedBatch> {
     let header = verify_batch(bytes)?;
-    if header.compression() != 0 {
-        return Err(bad_batch("compressed batches are not supported"));
-    }
-    // parse() bounded the count by the bytes present, so this allocation is too.
+    let mut decompressed = Vec::new();
+    let section = records_section(&header, bytes, &mut decompressed)?;
+    // parse() bounded the count by the bytes present, and decompress_records by the bytes
+    // decompressed, so this allocation is bounded too.
     let mut records = Vec::with_capacity(header.record_count as usize);
-    visit_records(header, bytes, |record, _| {
+    visit_records(header, section, |record, _| {
         records.push(record.to_owned_record());
     })?;
     Ok(DecodedBatch { header, records })
 }
 
-/// Visits every record of the verified (CRC-checked), uncompressed batch at the start of
-/// `bytes` with its raw bytes, length prefix included. Returns the batch header. Control
-/// batches are not visited.
-pub(crate) fn for_each_record<'a>(
+/// The records section of the verified batch `bytes`: in place, or decompressed into
+/// `scratch` if the batch is compressed.
+fn records_section<'a>(
+    header: &BatchHeader,
     bytes: &'a [u8],
-    visit: impl FnMut(RecordRef<'a>, &'a [u8]),
+    scratch: &'a mut Vec<u8>,
+) -> Result<&'a [u8]> {
+    if header.compression() == 0 {
+        return Ok(&bytes[BATCH_HEADER_SIZE..header.size()]);
+    }
+    scratch.clear();
+    decompress_records(header, bytes, scratch)?;
+    Ok(scratch)
+}
+
+/// Visits every record of the batch at the start of `bytes`, verified (CRC-checked) here
+/// and decompressed if compressed, with its raw bytes, length prefix included (as the
+/// records section holds them, decompressed). Returns the batch header. Control batches
+/// are not visited.
+pub(crate) fn for_each_record(
+    bytes: &[u8],
+    visit: impl for<'r> FnMut(RecordRef<'r>, &'r [u8]),
 ) -> Result<BatchHeader> {
     let header = verify_batch(bytes)?;
     if header.is_control() {
         return Ok(header);
     }
-    if header.compression() != 0 {
-        return Err(bad_batch("compressed batches are not supported"));
-    }
-    visit_records(header, bytes, visit)?;
+    let mut decompressed = Vec::new();
+    let section = records_section(&header, bytes, &mut decompressed)?;
+    visit_records(header, section, visit)?;
     Ok(header)
 }
 
@@ -332,34 +451,28 @@ pub(crate) struct Filtered {
 /// `baseTimestamp` and attributes, each kept record's bytes unchanged (so its offset and
 /// timestamp deltas still hold), and a new length, record count, `maxTimestamp` (create time:
 /// the largest kept timestamp) and CRC. A batch left with no records is dropped; a control
-/// batch is kept whole.
+/// batch, and a batch that keeps every record, is kept whole. A compressed batch that loses
+/// records keeps its codec: its kept records are compressed again with it (at the codec's
+/// default level), as Kafka's cleaner does.
 pub(crate) fn filter_batch(
     bytes: &[u8],
     out: &mut Vec<u8>,
     mut keep: impl FnMut(&RecordRef<'_>) -> bool,
 ) -> Result<Filtered> {
-    let start = out.len();
-    out.extend_from_slice(bytes.get(..BATCH_HEADER_SIZE).unwrap_or_default());
     let mut filtered = Filtered::default();
     let mut timestamp_max = i64::MIN;
+    // The kept records, uncompressed, each as the records section holds it.
+    let mut kept = Vec::new();
     let header = for_each_record(bytes, |view, raw| {
         if keep(&view) {
-            out.extend_from_slice(raw);
+            kept.extend_from_slice(raw);
             filtered.kept += 1;
             timestamp_max = timestamp_max.max(view.timestamp_ms);
         } else {
             filtered.removed += 1;
         }
-    });
-    let header = match header {
-        Ok(h) => h,
-        Err(e) => {
-            out.truncate(start);
-            return Err(e);
-        }
-    };
-    if header.is_control() {
-        out.truncate(start);
+    })?;
+    if header.is_control() || (filtered.kept > 0 && filtered.removed == 0) {
         out.extend_from_slice(&bytes[..header.size()]);
         filtered.kept = header.record_count;
         filtered.bytes = header.size();
@@ -367,23 +480,19 @@ pub(crate) fn filter_batch(
         return Ok(filtered);
     }
     if filtered.kept == 0 {
-        out.truncate(start);
-        return Ok(filtered);
-    }
-    if filtered.removed == 0 {
-        out.truncate(start);
-        out.extend_from_slice(&bytes[..header.size()]);
-        filtered.bytes = header.size();
-        filtered.timestamp_max_ms = header.timestamp_max_ms;
         return Ok(filtered);
     }
     let timestamp_max_ms = match header.timestamp_type() {
         TimestampType::LogAppendTime => header.timestamp_max_ms,
         TimestampType::CreateTime => timestamp_max,
     };
+    let start = out.len();
+    out.extend_from_slice(&bytes[..BATCH_HEADER_SIZE]);
+    let codec = header.codec().unwrap_or(Compression::None);
+    compress(codec, &kept, out);
     let batch = &mut out[start..];
-    let batch_length =
-        i32::try_from(batch.len() - LOG_OVERHEAD).expect("a filtered batch is no larger");
+    let batch_length = i32::try_from(batch.len() - LOG_OVERHEAD)
+        .expect("kept records are at most MAX_DECOMPRESSED_SIZE, compressed or not");
     batch[OFF_BATCH_LENGTH..OFF_LEADER_EPOCH].copy_from_slice(&batch_length.to_be_bytes());
     batch[OFF_TIMESTAMP_MAX..OFF_TIMESTAMP_MAX + 8]
         .copy_from_slice(&timestamp_max_ms.to_be_bytes());
@@ -425,7 +534,7 @@ mod tests {
         let mut want = decode_batch(&bytes).expect("a").records;
         let first_len = BatchHeader::parse(&bytes).expect("header").size();
         want.extend(decode_batch(&bytes[first_len..]).expect("b").records);
-        let got: Vec<StoredRecord> = Records::new(&bytes, 15)
+        let got: Vec<StoredRecord> = Records::new(&bytes, 15, &NO_SECTIONS)
             .map(|r| r.expect("record").to_owned_record())
             .collect();
         let want: Vec<StoredRecord> = want.into_iter().filter(|r| r.offset >= 15).collect();
@@ -436,12 +545,12 @@ mod tests {
     fn damaged_bytes_give_one_error_and_end() {
         let bytes = encode_batch(0, &records(), TimestampType::CreateTime, 5).expect("batch");
         for cut in [1, BATCH_HEADER_SIZE, bytes.len() - 1] {
-            let items: Vec<_> = Records::new(&bytes[..cut], 0).collect();
+            let items: Vec<_> = Records::new(&bytes[..cut], 0, &NO_SECTIONS).collect();
             assert!(items.last().is_some_and(Result::is_err), "cut at {cut}");
         }
         let mut flipped = bytes.clone();
         // A record length made huge: parse error, not a panic.
         flipped[BATCH_HEADER_SIZE] = 0x7f;
-        assert!(Records::new(&flipped, 0).any(|r| r.is_err()));
+        assert!(Records::new(&flipped, 0, &NO_SECTIONS).any(|r| r.is_err()));
     }
 }

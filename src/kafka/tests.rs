@@ -318,10 +318,14 @@ fn rejects_damaged_headers() {
     );
     let max = i64::MAX.to_be_bytes();
     assert_eq!(bad_batch_reason(with(0, &max)), "last offset overflows");
-    // Compressed (gzip) batches are refused with a clear message.
+    // Records that are not the gzip stream the attributes name, and a codec id past 4.
     assert_eq!(
         bad_batch_reason(with(OFF_ATTRIBUTES, &[0, 1])),
-        "compressed batches are not supported"
+        "gzip records section is malformed or truncated"
+    );
+    assert_eq!(
+        bad_batch_reason(with(OFF_ATTRIBUTES, &[0, 5])),
+        "compression codec is not 0 to 4"
     );
     let mut stale = good.clone();
     stale[OFF_ATTRIBUTES + 1] ^= 0x08;

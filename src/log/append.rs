@@ -86,6 +86,7 @@ pub(crate) fn append<S: RecordSource + ?Sized>(
             topic.config.timestamp_type,
             now_ms,
             chunk_stamp.as_ref(),
+            topic.config.compression_type.codec(),
         )?;
         if batch.len() > max_batch {
             return Err(Error::RecordTooLarge {
@@ -119,14 +120,74 @@ pub(crate) fn append<S: RecordSource + ?Sized>(
     })
 }
 
+/// Appends the pre-encoded batch `batch` to `partition` of `topic` as it was sent, as
+/// Kafka's broker stores a produced batch: only its base offset (set to the partition's
+/// end) and partition leader epoch, which its CRC does not cover, are set here; its
+/// records, compressed or not, are stored byte for byte. Returns the batch's base offset.
+///
+/// Checks the header and the CRC and that the batch is a plain data batch (no producer id,
+/// not transactional, not control) within `max.message.bytes`; does not decode the records,
+/// which readers check. Only tests use it (`Admin::append_raw_batch`, the `testing`
+/// feature): brooklet has no public path for pre-encoded batches yet.
+#[cfg(feature = "testing")]
+pub(crate) fn append_raw_batch(
+    txn: &mut WriteTransaction,
+    topic: &TopicMeta,
+    partition: u32,
+    batch: &[u8],
+) -> Result<u64> {
+    let header = verify_batch(batch).map_err(|e| Error::invalid(format!("batch: {e}")))?;
+    if header.size() != batch.len() {
+        return Err(Error::invalid("bytes follow the batch"));
+    }
+    if header.is_control() || header.is_transactional() || header.producer_id != -1 {
+        return Err(Error::invalid(
+            "only plain data batches (no producer id, not transactional) are appended as they are",
+        ));
+    }
+    let max_batch = (topic.config.max_message_bytes as usize).min(MAX_BATCH_SIZE);
+    if batch.len() > max_batch {
+        return Err(Error::RecordTooLarge {
+            what: format!("a batch of topic {} (max.message.bytes)", topic.name),
+            size: batch.len(),
+            max: max_batch,
+        });
+    }
+    let mut state = super::read::partition_state(txn, topic.id, partition)?;
+    let epoch = crate::counters::leader_epoch(txn)?;
+    let offset_base = state.next_offset;
+    if offset_base
+        .checked_add(u64::from(header.offset_delta_last))
+        .is_none_or(|last| i64::try_from(last).is_err())
+    {
+        return Err(Error::invalid(
+            "the batch's offsets pass Kafka's largest offset",
+        ));
+    }
+    let mut batch = batch.to_vec();
+    set_offset_base(&mut batch, offset_base);
+    if epoch >= 0 {
+        set_leader_epoch(&mut batch, epoch);
+    }
+    let header = BatchHeader::parse(&batch)?;
+    write_batch(txn, topic, partition, &mut state, &batch, &header)?;
+    state.next_offset = header.offset_last() + 1;
+    txn.insert_pending(
+        TREE_PARTITIONS,
+        &partition_key(topic.id, partition),
+        &state.encode(),
+    )?;
+    Ok(offset_base)
+}
+
 /// Appends one batch as a Kafka producer encoded it (Kafka's `compression.type=producer`):
 /// only `baseOffset` and `partitionLeaderEpoch`, which its CRC does not cover, are
 /// rewritten, and for a `LogAppendTime` topic the timestamp type and `maxTimestamp` (the
 /// CRC recomputed), as Kafka's broker does. The batch is checked first: magic 2, lengths
-/// and CRC, no control batch, one offset per record, the topic's `max.message.bytes`; an
-/// uncompressed batch's records are decoded (so that every reader can read what is
-/// stored); a compressed batch's are not, and its record count is the header's. The
-/// caller checks the producer fields of an idempotent batch ([`super::producers`]).
+/// and CRC, no control batch, one offset per record, the topic's `max.message.bytes`; its
+/// records are decoded, a compressed batch's decompressed within the codec's bound (so
+/// that every reader can read what is stored), and on a compacted topic each needs a key.
+/// The caller checks the producer fields of an idempotent batch ([`super::producers`]).
 pub(crate) fn append_batch(
     txn: &mut WriteTransaction,
     topic: &TopicMeta,
@@ -197,17 +258,10 @@ fn check_produced_batch(topic: &TopicMeta, batch: &[u8]) -> Result<BatchHeader> 
         return Err(Error::invalid("negative timestamp"));
     }
     let compacts = topic.config.cleanup_policy.compacts();
-    if header.compression() != 0 {
-        if compacts {
-            return Err(Error::invalid(format!(
-                "topic {} is compacted: its batches must be uncompressed",
-                topic.name
-            )));
-        }
-        return Ok(header);
-    }
+    // Every record is decoded (a compressed batch decompressed, within its bound), so that
+    // every reader can read what is stored, as Kafka's broker validates a produced batch.
     let mut keyless = false;
-    crate::kafka::records::visit_records(header, batch, |record, _| {
+    crate::kafka::records::for_each_record(batch, |record, _| {
         keyless |= record.key.is_none();
     })
     .map_err(|e| Error::invalid(e.to_string()))?;

@@ -2,8 +2,10 @@
 //! whose records are read in place through [`crate::kafka`]'s [`Records`].
 
 use std::cell::RefCell;
+use std::sync::OnceLock;
 
 use crate::kafka::Records;
+use crate::kafka::records::{NO_SECTIONS, Sections};
 
 /// Largest buffer a thread keeps for its next fetch: a full fetch of 8 MiB and its window.
 const SPARE_MAX: usize = (8 << 20) + (64 << 10);
@@ -49,6 +51,11 @@ pub struct FetchedBatches {
     pub(crate) bytes: Vec<u8>,
     pub(crate) len: usize,
     pub(crate) from: u64,
+    /// Whether any data batch fetched is compressed. Only then does
+    /// [`FetchedBatches::records`] decompress (once, into `sections`); the records of
+    /// uncompressed batches are always read in place.
+    pub(crate) compressed: bool,
+    pub(crate) sections: OnceLock<Sections>,
     /// The offset to fetch from next.
     pub next_offset: u64,
     /// The partition's end offset in the snapshot read.
@@ -73,10 +80,17 @@ impl FetchedBatches {
         self.len == 0
     }
 
-    /// The records at or after the offset asked for, borrowed from the batches.
+    /// The records at or after the offset asked for, borrowed from the batches. The
+    /// records of compressed batches are decompressed at the first call, into a buffer
+    /// this value keeps, and borrowed from there; [`FetchedBatches::bytes`] stays as stored.
     #[must_use]
     pub fn records(&self) -> Records<'_> {
-        Records::new(self.bytes(), self.from)
+        let sections = if self.compressed {
+            self.sections.get_or_init(|| Sections::of(self.bytes()))
+        } else {
+            &NO_SECTIONS
+        };
+        Records::new(self.bytes(), self.from, sections)
     }
 }
 
@@ -97,7 +111,14 @@ impl Clone for FetchedBatches {
     fn clone(&self) -> Self {
         Self {
             bytes: self.bytes().to_vec(),
-            ..*self
+            len: self.len,
+            from: self.from,
+            compressed: self.compressed,
+            sections: OnceLock::new(),
+            next_offset: self.next_offset,
+            end_offset: self.end_offset,
+            beginning_offset: self.beginning_offset,
+            last_stable_offset: self.last_stable_offset,
         }
     }
 }

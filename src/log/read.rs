@@ -15,6 +15,8 @@
 //! bytes below `bytes_used` are never rewritten), so what was read is what the snapshot
 //! held; otherwise the read is stale.
 
+use std::sync::OnceLock;
+
 use super::fetched::{self, FetchedBatches};
 use super::meta::{
     IndexEntry, PartitionState, Segment, TREE_OFFSETS, TREE_PARTITIONS, TREE_SEGMENTS, TREE_TIMES,
@@ -568,6 +570,7 @@ pub(crate) fn fetch_batches(
     limits: FetchLimits,
     isolation: Isolation,
 ) -> Result<FetchedBatches> {
+    let mut compressed = false;
     let (state, last_stable_offset, next_offset, (bytes, len)) = scan_batches(
         read,
         topic_id,
@@ -578,6 +581,7 @@ pub(crate) fn fetch_batches(
         true,
         |header, bytes, page| {
             verify_batch(bytes).map_err(|_| damaged(read, page, "batch CRC mismatch"))?;
+            compressed |= header.compression() != 0;
             // Records at or after `offset`, as `fetch` counts them (exact where offsets
             // have no gaps; an estimate in compacted batches).
             let skipped = offset.saturating_sub(header.offset_base);
@@ -591,6 +595,8 @@ pub(crate) fn fetch_batches(
         bytes,
         len,
         from: offset,
+        compressed,
+        sections: OnceLock::new(),
         next_offset,
         end_offset: state.next_offset,
         beginning_offset: state.log_start,

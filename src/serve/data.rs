@@ -288,6 +288,8 @@ fn read_one(
             end_offset: batches.end_offset,
             beginning_offset: batches.beginning_offset,
             last_stable_offset: batches.last_stable_offset,
+            compressed: false,
+            sections: std::sync::OnceLock::new(),
         });
     }
     Ok(batches)

@@ -84,6 +84,16 @@ const REFUSED: &[(&str, &str, &str)] = &[
         "message.timestamp.type",
         "CreateTime or LogAppendTime",
     ),
+    (
+        "compression.type=brotli",
+        "compression.type",
+        "producer, uncompressed, gzip, snappy, lz4 or zstd",
+    ),
+    (
+        "compression.type=none",
+        "compression.type",
+        "producer, uncompressed, gzip, snappy, lz4 or zstd",
+    ),
     ("no.such.key=1", "no.such.key", "known: retention.ms"),
 ];
 
@@ -229,6 +239,8 @@ fn topic_create_help_lists_every_key_with_its_allowed_values() {
         "64 to 1048588",
         "message.timestamp.type",
         "CreateTime or LogAppendTime",
+        "compression.type",
+        "producer, uncompressed, gzip, snappy, lz4 or zstd",
     ] {
         assert!(help.contains(needle), "{needle}: {help}");
     }

@@ -1,9 +1,10 @@
 //! The `brooklet` command-line tool, run as a user runs it (the binary Cargo built for this
-//! test, `CARGO_BIN_EXE_brooklet`): every command's behaviour and output, bad input, topic
+//! test, `CARGO_BIN_EXE_brooklet`): every command's behaviour and output, compressed topics, bad input, topic
 //! configs, import, operator messages, files it writes, vacuum, and the CLI beside other
 //! processes.
 
 mod commands;
+mod compression;
 mod configs;
 mod errors;
 mod import;

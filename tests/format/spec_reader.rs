@@ -294,11 +294,14 @@ fn run_script(path: &Path) -> SpecView {
                     .iter()
                     .map(|(k, v)| (k.clone(), v.str().to_owned()))
                     .collect();
-                // FORMAT.md: a missing key means its default, and writers leave this one
-                // out at its default.
+                // FORMAT.md: a missing key means its default, and writers leave these
+                // out at their defaults.
                 configs
                     .entry("min.cleanable.dirty.ratio".to_owned())
                     .or_insert_with(|| "0.5".to_owned());
+                configs
+                    .entry("compression.type".to_owned())
+                    .or_insert_with(|| "producer".to_owned());
                 view.topics.push((
                     obj.get("name").str().to_owned(),
                     u32::try_from(obj.get("partitions").int()).expect("u32"),

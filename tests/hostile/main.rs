@@ -1,4 +1,5 @@
-//! Hostile files: byte flips and truncations of real files (`corruption`), and files whose
+//! Hostile files: byte flips and truncations of real files (`corruption`), hostile compressed
+//! batches with valid CRCs (`compressed`), and files whose
 //! checksums are valid but whose values brooklet never writes (`hostile_values`). Every
 //! operation returns `Ok` or a typed error, never a panic and never an allocation sized by
 //! a damaged length.
@@ -7,6 +8,7 @@
 //! the run. The cap holds for every test of the binary once set, which is why these tests
 //! have a binary of their own: the compaction tests, for one, hold about 800 MB at once.
 
+mod compressed;
 mod corruption;
 mod hostile_values;
 

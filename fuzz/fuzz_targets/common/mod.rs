@@ -53,7 +53,8 @@ fn transactions(db: &Brooklet) {
         .transactional_producer_with("fuzz", ahead)
         .expect("producer");
     let mut txn = producer.begin().expect("begin");
-    txn.send_to("events", 0, Record::value(value(1, 30))).expect("send");
+    txn.send_to("events", 0, Record::value(value(1, 30)))
+        .expect("send");
     txn.send_offsets(
         &GroupMetadata::new("txn-group"),
         &[(TopicPartition::new("events", 1), 3)],
@@ -62,7 +63,8 @@ fn transactions(db: &Brooklet) {
     txn.commit().expect("commit");
     let mut txn = producer.begin().expect("begin");
     for i in 0..20 {
-        txn.send_to("events", 1, Record::value(value(i, 60))).expect("send");
+        txn.send_to("events", 1, Record::value(value(i, 60)))
+            .expect("send");
     }
     txn.abort().expect("abort");
     let idempotent = db.producer().idempotent().expect("idempotent");
@@ -165,7 +167,8 @@ pub fn template() -> Vec<u8> {
         .expect("producer");
     let mut txn = open.begin().expect("begin");
     for i in 0..20 {
-        txn.send_to("events", 0, Record::value(value(i, 60))).expect("send");
+        txn.send_to("events", 0, Record::value(value(i, 60)))
+            .expect("send");
     }
     db.flush().expect("flush");
     // Taken while `stays` is a member: its record is in the file, as after a crash.
@@ -318,22 +321,52 @@ pub fn read_everything(db: &Brooklet, oracle: &mut Oracle) {
 /// One write (or maintenance) operation, on topics and groups picked by index.
 #[derive(Arbitrary, Clone, Debug)]
 pub enum Op {
-    Send { topic: u8, key: Option<u8>, len: u8 },
-    SendBatch { topic: u8, count: u8 },
-    CreateTopic { partitions: u8, compact: bool },
-    AlterTopic { topic: u8, retention_ms: u16 },
-    DeleteTopic { topic: u8 },
-    Consume { group: u8, topic: u8, commit: bool },
-    ResetGroup { group: u8, to: u8 },
-    DeleteGroup { group: u8 },
+    Send {
+        topic: u8,
+        key: Option<u8>,
+        len: u8,
+    },
+    SendBatch {
+        topic: u8,
+        count: u8,
+    },
+    CreateTopic {
+        partitions: u8,
+        compact: bool,
+    },
+    AlterTopic {
+        topic: u8,
+        retention_ms: u16,
+    },
+    DeleteTopic {
+        topic: u8,
+    },
+    Consume {
+        group: u8,
+        topic: u8,
+        commit: bool,
+    },
+    ResetGroup {
+        group: u8,
+        to: u8,
+    },
+    DeleteGroup {
+        group: u8,
+    },
     /// A transaction of `count` records to one topic, committed or aborted.
-    Transaction { topic: u8, count: u8, commit: bool },
+    Transaction {
+        topic: u8,
+        count: u8,
+        commit: bool,
+    },
     Maintain,
     Compact,
     Vacuum,
     Flush,
     ReadAll,
-    Reopen { maintain: bool },
+    Reopen {
+        maintain: bool,
+    },
 }
 
 fn pick<T: Clone>(items: &[T], index: u8) -> Option<T> {
