@@ -22,7 +22,7 @@ use tokio::sync::watch;
 use super::{Context, admin, data, offsets, versions};
 
 /// What a request gets.
-enum Outcome {
+pub(super) enum Outcome {
     /// This response frame.
     Respond(BytesMut),
     /// Nothing (a produce with `acks=0`).
@@ -132,7 +132,7 @@ where
 }
 
 /// Answers one request frame.
-async fn handle(context: &Context, mut frame: Bytes) -> Outcome {
+pub(super) async fn handle(context: &Context, mut frame: Bytes) -> Outcome {
     let Some(header) = catch_unwind(AssertUnwindSafe(|| {
         decode_request_header_from_buffer(&mut frame)
     }))

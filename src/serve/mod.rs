@@ -141,6 +141,28 @@ impl Server {
         })
     }
 
+    /// Answers one request frame (its bytes after the 4-byte length) as a connection does,
+    /// without a socket: the response frame (length included), or `None` when the request
+    /// gets none (a produce with `acks=0`) or closes the connection. For the `requests`
+    /// fuzz target (the `testing` feature).
+    #[cfg(feature = "testing")]
+    pub async fn answer_frame(&self, frame: &[u8]) -> Option<Vec<u8>> {
+        match conn::handle(&self.context, bytes::Bytes::copy_from_slice(frame)).await {
+            conn::Outcome::Respond(response) => Some(response.to_vec()),
+            conn::Outcome::Silent | conn::Outcome::Close => None,
+        }
+    }
+
+    /// The versions of each API the server answers: (api key, lowest, highest).
+    #[cfg(feature = "testing")]
+    #[must_use]
+    pub fn versions() -> Vec<(i16, i16, i16)> {
+        versions::SUPPORTED
+            .iter()
+            .map(|&(key, min, max)| (key as i16, min, max))
+            .collect()
+    }
+
     /// The address the server listens on (and advertises).
     #[must_use]
     pub fn local_addr(&self) -> SocketAddr {
