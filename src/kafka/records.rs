@@ -424,13 +424,23 @@ pub(crate) fn for_each_record(
     visit: impl for<'r> FnMut(RecordRef<'r>, &'r [u8]),
 ) -> Result<BatchHeader> {
     let header = verify_batch(bytes)?;
+    visit_verified(header, bytes, visit)?;
+    Ok(header)
+}
+
+/// [`for_each_record`] over a batch whose CRC the caller has verified (`header` is what
+/// [`verify_batch`] returned for `bytes`), so that it is not computed a second time.
+pub(crate) fn visit_verified(
+    header: BatchHeader,
+    bytes: &[u8],
+    visit: impl for<'r> FnMut(RecordRef<'r>, &'r [u8]),
+) -> Result<()> {
     if header.is_control() {
-        return Ok(header);
+        return Ok(());
     }
     let mut decompressed = Vec::new();
     let section = records_section(&header, bytes, &mut decompressed)?;
-    visit_records(header, section, visit)?;
-    Ok(header)
+    visit_records(header, section, visit)
 }
 
 /// What [`filter_batch`] kept of a batch.

@@ -145,14 +145,7 @@ pub(crate) fn append_raw_batch(
             "only plain data batches (no producer id, not transactional) are appended as they are",
         ));
     }
-    let max_batch = (topic.config.max_message_bytes as usize).min(MAX_BATCH_SIZE);
-    if batch.len() > max_batch {
-        return Err(Error::RecordTooLarge {
-            what: format!("a batch of topic {} (max.message.bytes)", topic.name),
-            size: batch.len(),
-            max: max_batch,
-        });
-    }
+    check_batch_size(topic, batch)?;
     let mut state = super::read::partition_state(txn, topic.id, partition)?;
     let epoch = crate::counters::leader_epoch(txn)?;
     let offset_base = state.next_offset;
@@ -224,6 +217,19 @@ pub(crate) fn append_batch(
     })
 }
 
+/// A pre-encoded batch fits the topic's `max.message.bytes` (and brooklet's batch limit).
+fn check_batch_size(topic: &TopicMeta, batch: &[u8]) -> Result<()> {
+    let max_batch = (topic.config.max_message_bytes as usize).min(MAX_BATCH_SIZE);
+    if batch.len() > max_batch {
+        return Err(Error::RecordTooLarge {
+            what: format!("a batch for topic {} (max.message.bytes)", topic.name),
+            size: batch.len(),
+            max: max_batch,
+        });
+    }
+    Ok(())
+}
+
 /// Checks a batch a producer sent before [`append_batch`] stores it; see there.
 /// A damaged batch from a producer is an invalid argument, not a damaged file.
 fn check_produced_batch(topic: &TopicMeta, batch: &[u8]) -> Result<BatchHeader> {
@@ -246,14 +252,7 @@ fn check_produced_batch(topic: &TopicMeta, batch: &[u8]) -> Result<BatchHeader> 
             "a produced batch has one offset per record (lastOffsetDelta + 1 = recordCount)",
         ));
     }
-    let max_batch = (topic.config.max_message_bytes as usize).min(MAX_BATCH_SIZE);
-    if batch.len() > max_batch {
-        return Err(Error::RecordTooLarge {
-            what: format!("a batch for topic {} (max.message.bytes)", topic.name),
-            size: batch.len(),
-            max: max_batch,
-        });
-    }
+    check_batch_size(topic, batch)?;
     if header.timestamp_base_ms < 0 && header.timestamp_type() == TimestampType::CreateTime {
         return Err(Error::invalid("negative timestamp"));
     }
@@ -261,7 +260,7 @@ fn check_produced_batch(topic: &TopicMeta, batch: &[u8]) -> Result<BatchHeader> 
     // Every record is decoded (a compressed batch decompressed, within its bound), so that
     // every reader can read what is stored, as Kafka's broker validates a produced batch.
     let mut keyless = false;
-    crate::kafka::records::for_each_record(batch, |record, _| {
+    crate::kafka::records::visit_verified(header, batch, |record, _| {
         keyless |= record.key.is_none();
     })
     .map_err(|e| Error::invalid(e.to_string()))?;

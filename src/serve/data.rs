@@ -135,19 +135,23 @@ fn store(
     durability: Durability,
     create: bool,
 ) -> Result<RecordMetadata> {
-    let sent = match db.send_stored_batches(topic, partition, batches.clone(), durability) {
-        Err(Error::UnknownTopic(_)) if create => {
-            match db
-                .admin()
-                .create_topic(topic, 1, crate::TopicConfig::default())
-            {
-                Ok(()) | Err(Error::TopicExists(_)) => {}
-                Err(e) => return Err(e),
-            }
-            db.send_stored_batches(topic, partition, batches, durability)?
+    // Create an unknown topic first (when asked to) rather than retry the send, so that
+    // the batches are not copied for a retry.
+    if create
+        && matches!(
+            db.admin().describe_topic(topic),
+            Err(Error::UnknownTopic(_))
+        )
+    {
+        match db
+            .admin()
+            .create_topic(topic, 1, crate::TopicConfig::default())
+        {
+            Ok(()) | Err(Error::TopicExists(_)) => {}
+            Err(e) => return Err(e),
         }
-        other => other?,
-    };
+    }
+    let sent = db.send_stored_batches(topic, partition, batches, durability)?;
     sent.into_iter()
         .next()
         .ok_or_else(|| Error::invalid("no batch"))

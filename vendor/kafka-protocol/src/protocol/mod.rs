@@ -52,10 +52,9 @@ mod str_bytes {
 
         /// View the contents of this [StrBytes] as a [str] reference.
         pub fn as_str(&self) -> &str {
-            // SAFETY: all methods of constructing `self` check that the backing data is valid utf8,
-            // and bytes::Bytes guarantees that its contents will not change unless we mutate it,
-            // and we never mutate it.
-            unsafe { std::str::from_utf8_unchecked(&self.0) }
+            // brooklet's patch: checked, so that the crate has no `unsafe` (every
+            // constructor of `StrBytes` already holds UTF-8, so this never fails).
+            std::str::from_utf8(&self.0).expect("StrBytes holds UTF-8")
         }
 
         /// Extract the underlying [Bytes].
