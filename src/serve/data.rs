@@ -199,6 +199,7 @@ pub(super) async fn fetch(
     // The async API's commit watcher: one thread per handle however many fetches wait, a
     // commit of this process waking them at once and one of another within about 1 ms.
     let mut commits = context.db.subscribe_commits().ok();
+    let mut stopping = context.stopping.subscribe();
     loop {
         if let Some(c) = commits.as_mut() {
             c.mark_seen();
@@ -212,16 +213,25 @@ pub(super) async fn fetch(
             .map(|r| r.result.as_ref().map_or(0, |b| b.bytes().len()))
             .sum();
         let failed = reads.iter().any(|r| r.result.is_err());
-        if bytes >= min_bytes.max(1) || failed || Instant::now() >= deadline {
+        let done = bytes >= min_bytes.max(1) || failed || Instant::now() >= deadline;
+        if done || *stopping.borrow() {
             return fetch_response(&wanted, reads, isolation);
         }
-        // Wait for the next commit (or the deadline), then read again.
+        // Wait for the next commit, the deadline or the server's stop, then read again.
         let until = tokio::time::Instant::from_std(deadline);
-        match commits.as_mut() {
-            Some(c) => {
-                let _ = tokio::time::timeout_at(until, c.changed()).await;
+        let woken = async {
+            match commits.as_mut() {
+                Some(c) => {
+                    let _ = tokio::time::timeout_at(until, c.changed()).await;
+                }
+                None => {
+                    tokio::time::sleep_until(until.min(tokio::time::Instant::now() + POLL)).await;
+                }
             }
-            None => tokio::time::sleep_until(until.min(tokio::time::Instant::now() + POLL)).await,
+        };
+        tokio::select! {
+            () = woken => {}
+            _ = stopping.changed() => {}
         }
     }
 }

@@ -88,6 +88,9 @@ struct Context {
     advertised: SocketAddr,
     /// The consumer groups of Kafka clients.
     groups: groups::Coordinator,
+    /// Set when the server stops: connections close between requests, and fetches that
+    /// wait for records answer at once with what they have.
+    stopping: watch::Sender<bool>,
 }
 
 /// The broker id the server gives itself: the controller and every partition's leader.
@@ -137,6 +140,7 @@ impl Server {
                 options,
                 advertised,
                 groups: groups::Coordinator::default(),
+                stopping: watch::channel(false).0,
             }),
         })
     }
@@ -170,10 +174,10 @@ impl Server {
     }
 
     /// Serves until `shutdown` completes, then stops accepting, lets every request in
-    /// progress finish (connections close between requests), flushes the file and
-    /// returns.
+    /// progress finish (connections close between requests; a fetch waiting for records
+    /// answers at once with what it has), flushes the file and returns.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<()> {
-        let (stop_tx, stop_rx) = watch::channel(false);
+        let stop_rx = self.context.stopping.subscribe();
         let slots = Arc::new(Semaphore::new(self.context.options.max_connections));
         let mut connections = JoinSet::new();
         tokio::pin!(shutdown);
@@ -197,7 +201,7 @@ impl Server {
             }
         }
         drop(self.listener);
-        let _ = stop_tx.send(true);
+        self.context.stopping.send_replace(true);
         while connections.join_next().await.is_some() {}
         let db = self.context.db.clone();
         blocking::run(move || db.flush()).await

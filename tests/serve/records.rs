@@ -160,6 +160,30 @@ fn a_fetch_waits_for_a_produce() {
     served.stop();
 }
 
+/// A fetch waiting for records when the server stops answers at once with what it has,
+/// rather than holding the stop for its whole `max_wait_ms`: its answer comes within the
+/// client's 30 s read timeout although it asked to wait 60 s.
+#[test]
+fn a_waiting_fetch_answers_when_the_server_stops() {
+    let served = serve();
+    served
+        .db
+        .admin()
+        .create_topic("quiet", 1, TopicConfig::default())
+        .expect("create");
+    let mut fetcher = served.connect();
+    fetcher.send(ApiKey::Fetch, 12, &fetch_request("quiet", 0, 60_000));
+    // The fetch is waiting once a later request on another connection has been answered.
+    let mut other = served.connect();
+    let _: FetchResponse = other.call(ApiKey::Fetch, 12, &fetch_request("quiet", 0, 0));
+    let stopper = std::thread::spawn(move || served.stop());
+    let response: FetchResponse = fetcher.receive(ApiKey::Fetch, 12);
+    let partition = &response.responses[0].partitions[0];
+    assert_eq!(partition.error_code, 0);
+    assert_eq!(partition.high_watermark, 0);
+    stopper.join().expect("the server stops cleanly");
+}
+
 #[test]
 fn list_offsets_earliest_latest_and_by_time() {
     let served = serve();
