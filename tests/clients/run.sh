@@ -12,6 +12,7 @@ fi
 env_dir=$(mktemp -d)
 trap 'rm -rf "$env_dir"' EXIT
 python3 -m venv "$env_dir/venv"
-"$env_dir/venv/bin/pip" install --quiet confluent-kafka kafka-python pytest
+"$env_dir/venv/bin/pip" install --quiet confluent-kafka kafka-python pytest \
+  python-snappy lz4 zstandard  # kafka-python's optional codecs
 (cd "$env_dir" && BROOKLET_BIN="$repo/target/release/brooklet" \
   "$env_dir/venv/bin/python" -m pytest "$repo/tests/clients" -q -p no:cacheprovider)

@@ -220,3 +220,48 @@ def test_compressed_batches_from_clients_are_stored_as_sent_and_read_everywhere(
     records = consumed(served, "packed-kp")
     assert [text(r["value"]) for r in records] == [f"kp {i}".encode() * 20 for i in range(100)]
     brooklet("check", served.path)
+
+
+def test_clients_decode_batches_brooklet_compressed(served):
+    """brooklet's own producer compresses with each codec (`compression.type`); Kafka
+    clients fetch those stored batches as they are and decode them: librdkafka with every
+    codec, kafka-python with every codec its optional libraries give it."""
+    from kafka.codec import has_gzip, has_lz4, has_snappy, has_zstd
+    kafka_python_has = {"gzip": has_gzip(), "snappy": has_snappy(), "lz4": has_lz4(),
+                        "zstd": has_zstd()}
+    assert all(kafka_python_has.values()), kafka_python_has  # run.sh installs the codecs
+    for codec in ["gzip", "snappy", "lz4", "zstd"]:
+        topic = f"own-{codec}"
+        brooklet("topic", "create", served.path, topic, "--config", f"compression.type={codec}")
+        lines = "".join(f"k{i % 7}:{codec} value {i} " + "z" * 150 + "\n" for i in range(200))
+        brooklet("produce", served.path, topic, "--key-separator", ":", "--header", f"codec={codec}",
+                 stdin=lines.encode())
+        described = json.loads(brooklet("topic", "describe", served.path, topic, "--json"))
+        stored = described["partitions"][0]["bytes"]
+        assert stored < len(lines) // 3, (codec, stored, len(lines))  # stored compressed
+        expected = [(f"k{i % 7}".encode(), f"{codec} value {i} ".encode() + b"z" * 150)
+                    for i in range(200)]
+
+        consumer = Consumer({"bootstrap.servers": served.bootstrap, "group.id": f"own-{codec}",
+                             "auto.offset.reset": "earliest", "enable.auto.commit": False})
+        consumer.assign([TopicPartition(topic, 0, 0)])
+        got = []
+        while len(got) < len(expected):
+            m = consumer.poll(10)
+            assert m is not None and m.error() is None, m and m.error()
+            got.append((m.key(), m.value()))
+            assert m.headers() == [("codec", codec.encode())]
+        consumer.close()
+        assert got == expected
+
+        kp = KafkaConsumer(bootstrap_servers=served.bootstrap, group_id=None,
+                           enable_auto_commit=False, consumer_timeout_ms=10_000)
+        kp.assign([KafkaTopicPartition(topic, 0)])
+        kp.seek_to_beginning()
+        got = []
+        for message in kp:
+            got.append((message.key, message.value))
+            if len(got) == len(expected):
+                break
+        kp.close()
+        assert got == expected
