@@ -2,7 +2,12 @@
 the same records in the same run (issue figures: produce >= 50% of the embedded append,
 fetch >= 50% of the embedded read, produce-to-consume p50 <= 2 ms on loopback).
 
+    cargo build --release --bin brooklet --example embedded_rates
     BROOKLET_BIN=target/release/brooklet python tests/clients/bench.py [--records N]
+
+The embedded side is measured twice: the library's durable bulk append and sequential read
+(`examples/embedded_rates.rs`, the rates the issue names), and the CLI's `produce` and
+`consume`, which parse and print text.
 
 Needs confluent-kafka. Prints one line per figure; asserts nothing (timings vary with the
 machine: they are measured, not tested).
@@ -20,6 +25,7 @@ import time
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 BIN = os.environ.get("BROOKLET_BIN", "target/release/brooklet")
+RATES = os.path.join(os.path.dirname(BIN), "examples", "embedded_rates")
 
 
 def run(*args, stdin=None):
@@ -52,6 +58,22 @@ def embedded(tmp, count):
     read = count / (time.perf_counter() - start)
     assert out.count(b"\n") == count
     return append, read
+
+
+def cpu_seconds(pid):
+    """User and system CPU time of process `pid` so far (Linux's /proc)."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def library(count):
+    """The library's durable bulk append and read rates (examples/embedded_rates.rs)."""
+    if not os.path.exists(RATES):
+        sys.exit(f"{RATES} is missing: cargo build --release --example embedded_rates")
+    out = subprocess.run([RATES, str(count)], capture_output=True, check=True).stdout.decode()
+    rates = dict(line.split() for line in out.splitlines())
+    return float(rates["append"]), float(rates["read"])
 
 
 def served_produce(bootstrap, count):
@@ -136,6 +158,7 @@ def main():
     parser.add_argument("--rounds", type=int, default=500)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
+        lib_append, lib_read = library(args.records)
         append, read = embedded(tmp, args.records)
         path = os.path.join(tmp, "served.brooklet")
         run("init", path)
@@ -147,19 +170,27 @@ def main():
         try:
             time.sleep(0.5)
             bootstrap = f"127.0.0.1:{port}"
+            before = cpu_seconds(server.pid)
             produce = served_produce(bootstrap, args.records)
+            produce_cpu = cpu_seconds(server.pid) - before
+            before = cpu_seconds(server.pid)
             fetch = served_fetch(bootstrap, args.records)
+            fetch_cpu = cpu_seconds(server.pid) - before
             p50, p99 = latency(bootstrap, args.rounds)
         finally:
             server.terminate()
             server.wait(60)
-    print(f"records: {args.records} of 16 B keys and 100 B values, one partition")
-    print(f"embedded append (brooklet produce): {append:,.0f} records/s")
+    print(f"records: {args.records} of 14 B keys and 100 B values, one partition")
+    print(f"library durable bulk append (1000-record commits): {lib_append:,.0f} records/s")
+    print(f"CLI append (brooklet produce): {append:,.0f} records/s")
     print(f"serve produce (confluent-kafka, acks=all, linger 5 ms): {produce:,.0f} records/s"
-          f" = {produce / append:.2f} of embedded")
-    print(f"embedded read (brooklet consume): {read:,.0f} records/s")
+          f" = {produce / lib_append:.2f} of the library, {produce / append:.2f} of the CLI;"
+          f" the server's CPU {produce_cpu * 1e6 / args.records:.2f} us a record")
+    print(f"library read (fetch_batches): {lib_read:,.0f} records/s")
+    print(f"CLI read (brooklet consume): {read:,.0f} records/s")
     print(f"serve fetch (confluent-kafka consumer): {fetch:,.0f} records/s"
-          f" = {fetch / read:.2f} of embedded")
+          f" = {fetch / lib_read:.2f} of the library, {fetch / read:.2f} of the CLI;"
+          f" the server's CPU {fetch_cpu * 1e6 / args.records:.2f} us a record")
     print(f"produce-to-consume latency over {args.rounds} records: p50 {p50 * 1e3:.2f} ms,"
           f" p99 {p99 * 1e3:.2f} ms")
 
