@@ -364,7 +364,8 @@ impl Coordinator {
     }
 
     /// Whether `member_id` at `generation` may commit offsets of group `name`: the
-    /// generation -1 of a consumer outside the group always may.
+    /// generation -1 of a consumer outside the group always may; a member of the current
+    /// generation may, except while the group waits for its leader's assignment.
     pub(super) fn may_commit(
         &self,
         name: &str,
@@ -381,7 +382,10 @@ impl Coordinator {
                 Some(ResponseError::UnknownMemberId)
             }
             Some(group) if group.generation != generation => Some(ResponseError::IllegalGeneration),
-            Some(group) if group.phase == Phase::Joining => {
+            // As Kafka's coordinator: while members join again their generation still
+            // stands, so that they can commit what they processed before giving partitions
+            // up; between the join and the leader's assignment none may.
+            Some(group) if group.phase == Phase::Syncing => {
                 Some(ResponseError::RebalanceInProgress)
             }
             Some(_) => None,

@@ -142,9 +142,36 @@ fn one_member_joins_syncs_commits_and_leaves() {
     served.stop();
 }
 
+/// Commits offset 0 of `orders` partition 0 as `member` at `generation`; the error code.
+fn commit(client: &mut Client, member: &str, generation: i32) -> i16 {
+    let request = OffsetCommitRequest::default()
+        .with_group_id(group())
+        .with_generation_id_or_member_epoch(generation)
+        .with_member_id(StrBytes::from_string(member.to_owned()))
+        .with_topics(vec![
+            OffsetCommitRequestTopic::default()
+                .with_name(name("orders"))
+                .with_partitions(vec![
+                    OffsetCommitRequestPartition::default()
+                        .with_partition_index(0)
+                        .with_committed_offset(0),
+                ]),
+        ]);
+    let response: OffsetCommitResponse = client.call(ApiKey::OffsetCommit, 7, &request);
+    response.topics[0].partitions[0].error_code
+}
+
+/// A second member makes the first join again; meanwhile, as in Kafka's coordinator, the
+/// first may still commit at its generation, and nobody may between the joins and the
+/// leader's assignment.
 #[test]
 fn a_second_member_makes_the_first_join_again() {
     let served = serve();
+    served
+        .db
+        .admin()
+        .create_topic("orders", 1, TopicConfig::default())
+        .expect("create");
     let mut first = served.connect();
     let joined = join(&mut first, "");
     let member = joined.member_id.to_string();
@@ -181,10 +208,25 @@ fn a_second_member_makes_the_first_join_again() {
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
     assert_eq!(code, 27, "REBALANCE_IN_PROGRESS");
+    assert_eq!(
+        commit(&mut first, &member, generation),
+        0,
+        "commits while joining"
+    );
     let rejoined = join(&mut first, &member);
     let other: JoinGroupResponse = second.receive(ApiKey::JoinGroup, 5);
     assert_eq!(rejoined.generation_id, generation + 1);
     assert_eq!(other.generation_id, generation + 1);
+    assert_eq!(
+        commit(&mut first, &member, generation + 1),
+        27,
+        "no commits before the assignment"
+    );
+    assert_eq!(
+        commit(&mut first, &member, generation),
+        22,
+        "ILLEGAL_GENERATION"
+    );
     let leaders = [&rejoined, &other]
         .iter()
         .filter(|r| r.leader == r.member_id)
