@@ -2,14 +2,17 @@
 
 import base64
 import json
+import signal
 import subprocess
+import threading
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 from kafka import KafkaConsumer, KafkaProducer
+from kafka.errors import CommitFailedError
 from kafka import TopicPartition as KafkaTopicPartition
 
-from conftest import brooklet
+from conftest import brooklet, wait_for
 
 
 def consumed(served, topic):
@@ -265,3 +268,102 @@ def test_clients_decode_batches_brooklet_compressed(served):
                 break
         kp.close()
         assert got == expected
+
+
+def test_kafka_python_group_of_two_rebalances_and_commits(served):
+    """kafka-python's own group protocol (its coordinator client and range assignor): two
+    members, each polling in its own thread as an application does, split two partitions;
+    the one left takes both when the other leaves, and the committed offsets land in the
+    file's group."""
+    brooklet("topic", "create", served.path, "kpg", "--partitions", "2")
+    for partition in (0, 1):
+        lines = "".join(f"p{partition} {i}\n" for i in range(15)).encode()
+        brooklet("produce", served.path, "kpg", "--partition", str(partition), stdin=lines)
+
+    seen = set()
+    assigned = {}
+    stops = {name: threading.Event() for name in ("first", "second")}
+
+    def member(name):
+        consumer = KafkaConsumer(bootstrap_servers=served.bootstrap, group_id="kp-billing",
+                                 auto_offset_reset="earliest", enable_auto_commit=False,
+                                 session_timeout_ms=6000, heartbeat_interval_ms=300)
+        consumer.subscribe(["kpg"])
+        while not stops[name].is_set():
+            batches = consumer.poll(timeout_ms=200)
+            for tp, messages in batches.items():
+                for m in messages:
+                    seen.add((tp.partition, m.offset, m.value))
+            if batches:
+                try:
+                    consumer.commit()
+                except CommitFailedError:
+                    pass  # a rebalance is completing: the records come again after it
+            assigned[name] = {tp.partition for tp in consumer.assignment()}
+        consumer.close()
+        assigned[name] = set()
+
+    threads = {name: threading.Thread(target=member, args=(name,)) for name in stops}
+    for t in threads.values():
+        t.start()
+    try:
+        assert wait_for(lambda: assigned.get("first") and assigned.get("second"), timeout=60), assigned
+        assert assigned["first"] | assigned["second"] == {0, 1}
+        stops["second"].set()
+        threads["second"].join(timeout=30)
+        assert wait_for(lambda: assigned.get("first") == {0, 1} and len(seen) == 30, timeout=60), \
+            (assigned, len(seen))
+        def committed():
+            described = json.loads(brooklet("group", "describe", served.path, "kp-billing", "--json"))
+            return {(p["partition"], p["committed"], p["lag"]) for p in described["partitions"]}
+        assert wait_for(lambda: committed() == {(0, 15, 0), (1, 15, 0)}, timeout=30), committed()
+    finally:
+        for stop in stops.values():
+            stop.set()
+        for t in threads.values():
+            t.join(timeout=30)
+    assert {(p, o) for p, o, _ in seen} == {(p, o) for p in (0, 1) for o in range(15)}
+    assert {v for _, o, v in seen if o == 3} == {b"p0 3", b"p1 3"}
+
+
+def test_kcat_balanced_consumers_share_and_hand_over(served):
+    """kcat's balanced consumer (`-G`, librdkafka's group protocol): two kcat processes
+    split four partitions between them; when one is stopped, the other consumes what is
+    produced to every partition after."""
+    brooklet("topic", "create", served.path, "kg", "--partitions", "4")
+    def start():
+        return subprocess.Popen(
+            ["kcat", "-b", served.bootstrap, "-G", "kc-group", "kg", "-f", "%p %s\\n",
+             "-X", "session.timeout.ms=6000", "-X", "heartbeat.interval.ms=300",
+             "-X", "auto.offset.reset=earliest", "-q", "-u"],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    out = {0: [], 1: []}
+    kcats = [start(), start()]
+    readers = []
+    for i, k in enumerate(kcats):
+        t = threading.Thread(target=lambda i=i, k=k: out[i].extend(iter(k.stdout.readline, b"")))
+        t.start()
+        readers.append(t)
+    def produce_round(tag):
+        for partition in range(4):
+            brooklet("produce", served.path, "kg", "--partition", str(partition),
+                     stdin=f"{tag}\n".encode())
+    # Round by round until both members have consumed something: the split is in place.
+    round_no = 0
+    for _ in range(30):
+        produce_round(f"r{round_no}")
+        round_no += 1
+        if wait_for(lambda: len(out[0]) + len(out[1]) >= 4 * round_no, timeout=5) and \
+                out[0] and out[1]:
+            break
+    assert out[0] and out[1], "the two members did not share the partitions"
+    kcats[1].send_signal(signal.SIGTERM)
+    kcats[1].wait(timeout=30)
+    readers[1].join(timeout=30)
+    produce_round("after")
+    def after():
+        return {line.split()[0] for line in out[0] if line.endswith(b" after\n")}
+    assert wait_for(lambda: after() == {b"0", b"1", b"2", b"3"}, timeout=60), after()
+    kcats[0].send_signal(signal.SIGTERM)
+    kcats[0].wait(timeout=30)
+    readers[0].join(timeout=30)
