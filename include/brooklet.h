@@ -844,6 +844,19 @@ brooklet_status brooklet_alter_topic(const brooklet_db *db,
 brooklet_status brooklet_delete_topic(const brooklet_db *db, const char *topic);
 
 /**
+ * Deletes the records of a partition below offset `before` (Kafka's `deleteRecords`):
+ * its beginning offset moves up to `before`, and the segments wholly below it are freed.
+ * The new beginning offset goes into `*offset_out` (NULL if not wanted). An offset past
+ * the partition's end is `BROOKLET_OUT_OF_RANGE`; one at or below the beginning changes
+ * nothing. An unknown topic or partition is `BROOKLET_NOT_FOUND`.
+ */
+brooklet_status brooklet_delete_records(const brooklet_db *db,
+                                        const char *topic,
+                                        uint32_t partition,
+                                        uint64_t before,
+                                        uint64_t *offset_out);
+
+/**
  * Lists every topic. On success `*list_out` is a new list, freed by the caller with
  * `brooklet_topic_list_free`.
  */

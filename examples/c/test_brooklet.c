@@ -647,6 +647,33 @@ static void test_out_of_range(void) {
     EXPECT_OK(brooklet_close(db));
 }
 
+static void test_delete_records(void) {
+    brooklet_db *db = open_new("delete-records");
+    EXPECT_OK(brooklet_create_topic(db, "t", 1, NULL, 0));
+    brooklet_record_in batch[3] = {text_record("a", "one"), text_record("b", "two"),
+                                   text_record("c", "three")};
+    for (int i = 0; i < 4; i++) EXPECT_OK(brooklet_send_batch(db, "t", 0, batch, 3, NULL));
+    uint64_t begin = 0;
+    EXPECT_OK(brooklet_delete_records(db, "t", 0, 5, &begin));
+    EXPECT(begin == 5);
+    EXPECT_OK(brooklet_beginning_offset(db, "t", 0, &begin));
+    EXPECT(begin == 5);
+    brooklet_records *records = fetch_from(db, "t", 0, 5);
+    brooklet_record r;
+    EXPECT_STATUS(brooklet_records_next(records, &r), BROOKLET_ROW);
+    EXPECT(r.offset == 5 && bytes_equal(r.value, r.value_len, "three"));
+    brooklet_records_free(records);
+    EXPECT_OK(brooklet_delete_records(db, "t", 0, 2, &begin)); /* backwards: no change */
+    EXPECT(begin == 5);
+    EXPECT_STATUS(brooklet_delete_records(db, "t", 0, 13, NULL), BROOKLET_OUT_OF_RANGE);
+    EXPECT_STATUS(brooklet_delete_records(db, "t", 1, 0, NULL), BROOKLET_NOT_FOUND);
+    EXPECT_STATUS(brooklet_delete_records(db, "nope", 0, 0, NULL), BROOKLET_NOT_FOUND);
+    EXPECT_OK(brooklet_delete_records(db, "t", 0, 12, NULL));
+    EXPECT_OK(brooklet_beginning_offset(db, "t", 0, &begin));
+    EXPECT(begin == 12);
+    EXPECT_OK(brooklet_close(db));
+}
+
 static void test_read_only_refuses_changes(void) {
     const char *path = path_for("read-only");
     brooklet_db *db = NULL;
@@ -1097,6 +1124,7 @@ static const struct test tests[] = {
     {"timestamps", test_timestamps},
     {"too_large", test_too_large},
     {"out_of_range", test_out_of_range},
+    {"delete_records", test_delete_records},
     {"read_only_refuses_changes", test_read_only_refuses_changes},
     {"corrupt_file", test_corrupt_file},
     {"producers_and_durability", test_producers_and_durability},

@@ -273,6 +273,33 @@ pub unsafe extern "C" fn brooklet_delete_topic(
     })
 }
 
+/// Deletes the records of a partition below offset `before` (Kafka's `deleteRecords`):
+/// its beginning offset moves up to `before`, and the segments wholly below it are freed.
+/// The new beginning offset goes into `*offset_out` (NULL if not wanted). An offset past
+/// the partition's end is `BROOKLET_OUT_OF_RANGE`; one at or below the beginning changes
+/// nothing. An unknown topic or partition is `BROOKLET_NOT_FOUND`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn brooklet_delete_records(
+    db: *const brooklet_db,
+    topic: *const c_char,
+    partition: u32,
+    before: u64,
+    offset_out: *mut u64,
+) -> brooklet_status {
+    entry(|| {
+        // SAFETY: pointer contract: NULL or a live handle.
+        let db = unsafe { required(db, "db") }?;
+        // SAFETY: pointer contract: NULL or a NUL-terminated string.
+        let topic = unsafe { name(topic, "topic") }?;
+        let beginning = db.db.admin().delete_records(topic, partition, before)?;
+        if !offset_out.is_null() {
+            // SAFETY: pointer contract: NULL (checked above) or writable.
+            unsafe { offset_out.write(beginning) };
+        }
+        Ok(())
+    })
+}
+
 /// One topic of a `brooklet_topic_list`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]

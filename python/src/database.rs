@@ -331,6 +331,23 @@ impl Database {
         blocking(py, || Ok(db.admin().delete_topic(name)?))
     }
 
+    /// Deletes the records of a partition below offset `before` (Kafka's
+    /// `deleteRecords`): its beginning offset moves up to `before` and the segments wholly
+    /// below it are freed. Returns the new beginning offset. Past the end is
+    /// `OffsetOutOfRange`; at or below the beginning changes nothing.
+    fn delete_records(
+        &self,
+        py: Python<'_>,
+        topic: &str,
+        partition: u32,
+        before: u64,
+    ) -> PyResult<u64> {
+        let db = self.db()?;
+        blocking(py, || {
+            Ok(db.admin().delete_records(topic, partition, before)?)
+        })
+    }
+
     /// Changes configs of a topic (Kafka's names); returns the whole new config.
     fn alter_topic<'py>(
         &self,

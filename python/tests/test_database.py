@@ -356,3 +356,18 @@ def test_records_compare_and_hash(db):
     assert first[0] == second[0] and first[0] != second[1]
     assert len({first[0], second[0], first[1]}) == 2
     assert first[0] != "not a record"
+
+
+def test_delete_records_moves_the_beginning_offset(db):
+    db.send_batch("t", [(None, f"v{i}") for i in range(10)], partition=0)
+    assert db.delete_records("t", 0, 4) == 4
+    assert db.beginning_offset("t", 0) == 4
+    assert [r.offset for r in db.fetch("t", 0, 4)] == list(range(4, 10))
+    with pytest.raises(brooklet.OffsetOutOfRangeError):
+        db.fetch("t", 0, 3)
+    assert db.delete_records("t", 0, 1) == 4
+    with pytest.raises(brooklet.OffsetOutOfRangeError):
+        db.delete_records("t", 0, 11)
+    assert db.delete_records("t", 0, 10) == 10
+    assert db.describe_topic("t").partitions[0].beginning_offset == 10
+    assert db.check().clean

@@ -186,6 +186,36 @@ impl Admin {
         Ok(offset)
     }
 
+    /// Deletes the records of a partition below offset `before` (Kafka's
+    /// `Admin.deleteRecords`): its log start (beginning offset) moves up to `before`, so
+    /// readers and consumers start there at once, and the segments wholly below it are
+    /// freed, in one commit. Returns the new log start. `before` may be the end offset
+    /// (delete every record); past it is [`Error::OffsetOutOfRange`](crate::Error). At or
+    /// below the log start, nothing changes and the log start is returned.
+    ///
+    /// ```
+    /// # use brooklet::{Brooklet, Record, TopicConfig};
+    /// # fn main() -> brooklet::Result<()> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let db = Brooklet::open(dir.path().join("events.brooklet"))?;
+    /// db.admin().create_topic("orders", 1, TopicConfig::default())?;
+    /// for i in 0..10 {
+    ///     db.producer().send_to("orders", 0, Record::value(format!("order {i}")))?;
+    /// }
+    /// assert_eq!(db.admin().delete_records("orders", 0, 4)?, 4);
+    /// assert_eq!(db.beginning_offset("orders", 0)?, 4);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn delete_records(&self, topic: &str, partition: u32, before: u64) -> Result<u64> {
+        let mut txn = self.db.inner.engine.begin_write()?;
+        let meta = crate::catalog::get(&txn, topic)?;
+        Brooklet::check_partition(&meta, partition)?;
+        let log_start = crate::log::retention::delete_before(&mut txn, &meta, partition, before)?;
+        txn.commit(Durability::Immediate)?;
+        Ok(log_start)
+    }
+
     /// Deletes a topic and frees all its pages.
     pub fn delete_topic(&self, name: &str) -> Result<()> {
         let mut txn = self.db.inner.engine.begin_write()?;

@@ -10,8 +10,9 @@
 //!   name a partition of an existing topic, and values that decode. Every partition has a
 //!   state. Segments lie inside the file; each is a data extent of its size that no other
 //!   segment holds, and every data extent is a segment's.
-//! - Per partition: the batches (framing, CRC, every record) rise strictly from the log
-//!   start to the log end; the state's end, log start, counts, active base, largest
+//! - Per partition: the batches (framing, CRC, every record) rise strictly to the log end,
+//!   and only the first segment holds records below the log start (it must still end at or
+//!   above it); the state's end, log start, counts, active base, largest
 //!   timestamp and index positions agree with the segments; every offset-index entry names
 //!   the batch that starts at its offset; time-index entries name offsets below the end,
 //!   rising with their timestamps.
@@ -108,8 +109,6 @@ struct Partition<'p> {
 struct Batches {
     /// One past the last offset of the last batch read.
     next: Option<u64>,
-    /// The first batch's base offset.
-    first: Option<u64>,
     /// A segment's batches could not all be read.
     broken: bool,
 }
@@ -438,7 +437,6 @@ impl LogCheck<'_> {
             }
             // A parsed header's last offset is a Kafka offset: no overflow.
             batches.next = Some(header.offset_last() + 1);
-            batches.first.get_or_insert(header.offset_base);
             timestamp_max = timestamp_max.max(header.timestamp_max_ms);
             last = Some(header.offset_last());
             Ok(())
@@ -488,14 +486,16 @@ impl LogCheck<'_> {
             ),
             _ => {}
         }
-        if let Some(first) = batches.first
-            && first < state.log_start
+        // Records below the log start (moved by `DeleteRecords`) may stay in the first
+        // segment only: a segment wholly below it is dropped in the same commit.
+        if let Some((base, first)) = p.segments.first()
+            && first.offset_last < state.log_start
         {
             self.problem(
-                None,
+                Some(PageId(first.first_page)),
                 format!(
-                    "{name}: first batch offset {first} is below the log start {}",
-                    state.log_start
+                    "{name}: segment {base} ends at offset {}, below the log start {}",
+                    first.offset_last, state.log_start
                 ),
             );
         }

@@ -57,6 +57,8 @@ pub(crate) struct Plan {
     aborted: Vec<Aborted>,
     /// Tombstones older than this (and not superseded) are removed.
     horizon_ms: i64,
+    /// The partition's log start when planned: records below it are removed.
+    log_start: u64,
     /// Runs of `segments` to rewrite, in offset order.
     pub runs: Vec<Range<usize>>,
     /// When a pass could next remove more, if nothing is appended: the first tombstone
@@ -79,6 +81,7 @@ impl Plan {
             latest: HashMap::new(),
             aborted: Vec::new(),
             horizon_ms: i64::MIN,
+            log_start: 0,
             runs: Vec::new(),
             due_ms: i64::MAX,
             fingerprint: Vec::new(),
@@ -171,7 +174,7 @@ pub(crate) fn plan(
         &reader,
         &segments,
         (&latest, &aborted),
-        horizon_ms,
+        (horizon_ms, state.log_start),
         delete_retention,
     )?;
     let runs = runs(&segments, &sizes, u64::from(config.segment_bytes));
@@ -184,6 +187,7 @@ pub(crate) fn plan(
         latest,
         aborted,
         horizon_ms,
+        log_start: state.log_start,
         runs,
         due_ms: lag_due_ms.min(tombstone_due_ms),
         fingerprint,
@@ -268,7 +272,7 @@ fn segment_sizes(
     read: ReadData<'_>,
     segments: &[(u64, Segment)],
     (latest, aborted): (&HashMap<Vec<u8>, u64>, &[Aborted]),
-    horizon_ms: i64,
+    (horizon_ms, log_start): (i64, u64),
     delete_retention: i64,
 ) -> Result<(Vec<(u64, u64)>, i64)> {
     let mut due_ms = i64::MAX;
@@ -283,8 +287,10 @@ fn segment_sizes(
                 return Ok(());
             }
             let mut batch_kept = 0u64;
+            // Control batches are kept whole, below the log start too.
+            let log_start = if header.is_control() { 0 } else { log_start };
             let header = for_each_record(bytes, |view, raw| {
-                if keeps(latest, horizon_ms, &view) {
+                if keeps(latest, (horizon_ms, log_start), &view) {
                     batch_kept += raw.len() as u64;
                     if view.value.is_none() {
                         let expiry = view.timestamp_ms.saturating_add(delete_retention);
@@ -340,9 +346,16 @@ fn runs(
     out
 }
 
-/// Whether compaction keeps a record, given each key's latest offset and the tombstone
-/// horizon.
-fn keeps(latest: &HashMap<Vec<u8>, u64>, horizon_ms: i64, view: &RecordRef<'_>) -> bool {
+/// Whether compaction keeps a record, given each key's latest offset, the tombstone
+/// horizon and the log start (records below it were deleted, and go with any key).
+fn keeps(
+    latest: &HashMap<Vec<u8>, u64>,
+    (horizon_ms, log_start): (i64, u64),
+    view: &RecordRef<'_>,
+) -> bool {
+    if view.offset < log_start {
+        return false;
+    }
     let Some(key) = view.key else {
         return true;
     };
@@ -366,6 +379,9 @@ pub(crate) fn apply_run(
     let Some(mut state) = state_if_unchanged(txn, topic.id, partition, &pkey, segments)? else {
         return Ok(None);
     };
+    if state.log_start != plan.log_start {
+        return Ok(None);
+    }
     let (first_base, _) = segments[0];
     let mut compacted = filter_run(txn, plan, segments)?;
     remove_run(txn, topic.id, partition, segments)?;
@@ -457,13 +473,23 @@ fn filter_run(
                 done.records_removed += u64::from(header.record_count);
                 return Ok(());
             }
+            // Control batches are kept whole, below the log start too.
+            let log_start = if header.is_control() {
+                0
+            } else {
+                plan.log_start
+            };
             let filtered = filter_batch(bytes, &mut out, |view| {
-                keeps(&plan.latest, plan.horizon_ms, view)
+                keeps(&plan.latest, (plan.horizon_ms, log_start), view)
             })?;
             done.records_removed += u64::from(filtered.removed);
             if filtered.bytes > 0 {
                 let header = BatchHeader::parse(&out[position..])?;
-                if indexed_pos.is_none_or(|p| position - p >= INDEX_INTERVAL as usize) {
+                // No index entry below the log start: a batch that straddles it is
+                // found from the segment's start.
+                if header.offset_base >= plan.log_start
+                    && indexed_pos.is_none_or(|p| position - p >= INDEX_INTERVAL as usize)
+                {
                     let at = u32::try_from(position)
                         .map_err(|_| Error::invalid("compacted segment passes 4 GiB"))?;
                     index.push((header.offset_base, at));

@@ -5,6 +5,11 @@
 //!
 //! Work is bounded: one call drops at most [`MAX_SEGMENTS_PER_STEP`] segments of one
 //! partition, so housekeeping interleaved with produce commits delays none of them by much.
+//!
+//! [`delete_before`] (Kafka's `DeleteRecords`) moves the log start to a given offset, which
+//! may lie inside a segment, or inside a batch: the segments wholly below it are dropped as
+//! retention drops them, and the records below it left in the first segment are gone for
+//! readers, who return records from the log start only.
 
 use super::meta::{
     PartitionState, Segment, TREE_OFFSETS, TREE_PARTITIONS, TREE_SEGMENTS, TREE_TIMES, key_suffix,
@@ -77,6 +82,66 @@ pub(crate) fn apply(
     super::producers::trim_aborted(txn, (topic.id, partition), state.log_start)?;
     txn.insert(TREE_PARTITIONS, &pkey, &state.encode())?;
     Ok(dropped)
+}
+
+/// Moves the log start of a partition up to `before` (Kafka's `DeleteRecords`): drops
+/// every segment wholly below it, with their index entries and the aborted transactions
+/// whose markers lie below it. Returns the new log start. An offset past the end is
+/// [`Error::OffsetOutOfRange`]; one at or below the log start changes nothing.
+pub(crate) fn delete_before(
+    txn: &mut WriteTransaction,
+    topic: &TopicMeta,
+    partition: u32,
+    before: u64,
+) -> Result<u64> {
+    let pkey = partition_key(topic.id, partition);
+    let value = txn
+        .get(TREE_PARTITIONS, &pkey)?
+        .ok_or_else(|| Error::bad_value(TREE_PARTITIONS, "partition state missing"))?;
+    let mut state = PartitionState::decode(&value)?;
+    if before > state.next_offset {
+        return Err(Error::OffsetOutOfRange {
+            offset: before,
+            beginning: state.log_start,
+            end: state.next_offset,
+        });
+    }
+    if before <= state.log_start {
+        return Ok(state.log_start);
+    }
+    // Segments that start below `before`; those that also end below it are dropped.
+    let bounds = txn.bounds();
+    let low = offset_key(topic.id, partition, 0);
+    let high = offset_key(topic.id, partition, before);
+    let mut below = Vec::new();
+    for item in txn.range(TREE_SEGMENTS, &low[..]..&high[..])? {
+        let (key, value) = item?;
+        let seg = Segment::decode(&value, bounds)?;
+        if seg.offset_last >= before {
+            break;
+        }
+        below.push((key_suffix(TREE_SEGMENTS, &key)?, seg));
+    }
+    let mut timestamp_max = i64::MIN;
+    for (base, seg) in &below {
+        let is_active = *base == state.active_base && state.segment_count == 1;
+        txn.free_extent(PageId(seg.first_page))?;
+        txn.remove(TREE_SEGMENTS, &offset_key(topic.id, partition, *base))?;
+        count_out(&mut state, seg, is_active)?;
+        timestamp_max = timestamp_max.max(seg.timestamp_max);
+    }
+    state.log_start = state.log_start.max(before);
+    let low = offset_key(topic.id, partition, 0);
+    let start = offset_key(topic.id, partition, state.log_start);
+    txn.remove_range(TREE_OFFSETS, &low[..]..&start[..])?;
+    if !below.is_empty() {
+        let tlow = time_key(topic.id, partition, i64::MIN);
+        let thigh = time_key(topic.id, partition, timestamp_max);
+        txn.remove_range(TREE_TIMES, &tlow[..]..=&thigh[..])?;
+    }
+    super::producers::trim_aborted(txn, (topic.id, partition), state.log_start)?;
+    txn.insert(TREE_PARTITIONS, &pkey, &state.encode())?;
+    Ok(state.log_start)
 }
 
 /// The first segments of a partition, one more than a step may drop (so that the last

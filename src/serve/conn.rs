@@ -19,7 +19,7 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
-use super::{Context, admin, data, offsets, versions};
+use super::{Context, admin, data, delete_records, offsets, versions};
 
 /// What a request gets.
 pub(super) enum Outcome {
@@ -184,6 +184,9 @@ pub(super) async fn handle(context: &Context, mut frame: Bytes) -> Outcome {
         }
         ApiKey::Fetch => answer(frame, at, |r| data::fetch(context, r, version)).await,
         ApiKey::ListOffsets => answer(frame, at, |r| data::list_offsets(context, r)).await,
+        ApiKey::DeleteRecords => {
+            answer(frame, at, |r| delete_records::delete_records(context, r)).await
+        }
         ApiKey::InitProducerId => answer(frame, at, |r| data::init_producer_id(context, r)).await,
         ApiKey::FindCoordinator => {
             answer(frame, at, |r| async move {

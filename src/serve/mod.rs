@@ -11,7 +11,8 @@
 //!
 //! Files: `conn.rs` (one connection: frames, headers, dispatch), `versions.rs` (the APIs
 //! and versions served), `admin.rs` (metadata, topics, configs), `data.rs` (produce,
-//! fetch, offsets, producer ids), `groups.rs` (consumer groups, in memory),
+//! fetch, offsets, producer ids), `delete_records.rs` (moving partitions' log starts),
+//! `groups.rs` (consumer groups, in memory),
 //! `offsets.rs` (the coordinator and committed offsets, in the file), `blocking.rs` (the
 //! file calls and error codes).
 //!
@@ -31,6 +32,7 @@ mod admin;
 mod blocking;
 mod conn;
 mod data;
+mod delete_records;
 mod groups;
 mod offsets;
 mod versions;

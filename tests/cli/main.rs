@@ -6,6 +6,7 @@
 mod commands;
 mod compression;
 mod configs;
+mod delete_records;
 mod errors;
 mod import;
 mod live;

@@ -27,6 +27,36 @@ def text(value):
     return None if value is None else value.encode()
 
 
+def test_confluent_kafka_delete_records_moves_where_consumers_start(served):
+    brooklet("topic", "create", served.path, "trimmed")
+    lines = "".join(f"record {i}\n" for i in range(40)).encode()
+    brooklet("produce", served.path, "trimmed", stdin=lines)
+    admin = AdminClient({"bootstrap.servers": served.bootstrap})
+    futures = admin.delete_records([TopicPartition("trimmed", 0, 25)])
+    deleted = list(futures.values())[0].result(timeout=30)
+    assert deleted.low_watermark == 25
+    watcher = Consumer({"bootstrap.servers": served.bootstrap, "group.id": "wm"})
+    assert watcher.get_watermark_offsets(TopicPartition("trimmed", 0), timeout=10) == (25, 40)
+    watcher.close()
+    consumer = group_consumer(served, "from-earliest")
+    consumer.subscribe(["trimmed"])
+    messages = []
+    for _ in range(400):
+        message = consumer.poll(0.05)
+        if message is not None and message.error() is None:
+            messages.append(message)
+        if len(messages) >= 15:
+            break
+    consumer.close()
+    assert [m.offset() for m in messages[:15]] == list(range(25, 40))
+    assert messages[0].value() == b"record 25"
+    # -1 (OFFSET_END) deletes up to the high watermark.
+    futures = admin.delete_records([TopicPartition("trimmed", 0, -1)])
+    assert list(futures.values())[0].result(timeout=30).low_watermark == 40
+    described = json.loads(brooklet("topic", "describe", served.path, "trimmed", "--json"))
+    assert described["partitions"][0]["beginning_offset"] == 40
+
+
 def test_confluent_kafka_produces_what_the_cli_reads(served):
     admin = AdminClient({"bootstrap.servers": served.bootstrap})
     futures = admin.create_topics([NewTopic("orders", num_partitions=2, replication_factor=1)])

@@ -8,7 +8,8 @@
 //! Files read: the golden `tests/data/log-v2-4096.brooklet`, and fresh files at page sizes
 //! 512 and 4096 with keys, null keys and values, headers, explicit and append timestamps,
 //! several segments per partition, a topic trimmed by retention, a compacted topic (offset
-//! gaps within and between batches), a deleted topic, and a
+//! gaps within and between batches), a partition whose log start `DeleteRecords` put inside
+//! a batch, a deleted topic, and a
 //! last commit that is not durable (so the slot carries a window chain, and at 512-byte
 //! pages a journal blob).
 //!
@@ -602,6 +603,11 @@ fn write_file(path: &Path, page_size: u32) -> Brooklet {
             .expect("send keyed");
     }
     db.admin().delete_topic("gone").expect("delete");
+    // `DeleteRecords` inside a batch: the first segment keeps records below the log start.
+    let before = db.end_offset("events", 1).expect("end") / 2 + 1;
+    db.admin()
+        .delete_records("events", 1, before)
+        .expect("delete records");
     // Retention, and compaction of `latest`.
     let report = db.admin().maintain().expect("maintain");
     assert!(report.compaction.records_removed > 1000, "{report:?}");

@@ -6,6 +6,7 @@
 mod auto_compaction;
 mod compaction;
 mod compression;
+mod delete_records;
 mod event_log;
 mod log_model;
 mod partition_cost;

@@ -1,15 +1,14 @@
 //! The command line: every command, flag and help text. The names and flags are a contract
 //! that scripts rely on (issue 6); add to them, never rename.
 
-use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use brooklet::TopicConfig;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::common::{parse_group, parse_page_size, parse_pair};
 use crate::produce::BATCH_RECORDS_DEFAULT;
 use crate::time::{parse_reset_to, parse_time};
+use crate::topic::{Before, parse_before, topic_create_help};
 
 const TOP_EXAMPLES: &str = "\
 Examples:
@@ -224,35 +223,6 @@ replaces it on every run. A FILE you name must not exist yet (or be empty).")]
     Serve(crate::serve::ServeArgs),
 }
 
-/// `topic create --help`: examples, then every config key with the values it allows, as the
-/// library's validator states them.
-fn topic_create_help() -> String {
-    let mut help = String::from(
-        "\
-Examples:
-  brooklet topic create events.brooklet orders --partitions 3
-  brooklet topic create events.brooklet audit --retention-ms 604800000 --retention-bytes 1073741824
-  brooklet topic create events.brooklet users --cleanup compact --config segment.bytes=1048576
-
-Configs use Kafka's names. The values each allows:
-",
-    );
-    for key in TopicConfig::KEYS {
-        let allowed = TopicConfig::allowed_values(key).expect("a known key");
-        let _ = writeln!(help, "  {key:<27}{allowed}");
-    }
-    let _ = write!(
-        help,
-        "
-segment.bytes is at least {} (64 KiB, the size a partition's first segment starts at).
-The dedicated flags override the same key given with --config; a key given twice with
---config is refused. Invalid configs are usage errors (exit 2), found before the file is
-opened, so the file is unchanged.",
-        TopicConfig::SEGMENT_BYTES_MIN
-    );
-    help
-}
-
 #[derive(Debug, Subcommand)]
 pub enum TopicCommand {
     /// Create a topic.
@@ -308,6 +278,30 @@ Examples:
         file: PathBuf,
         /// The topic.
         topic: String,
+    },
+    /// Delete a partition's records below an offset (move its beginning offset up).
+    #[command(after_help = "\
+Examples:
+  brooklet topic delete-records events.brooklet orders --partition 0 --before 500
+  brooklet topic delete-records events.brooklet orders --partition 0 --before end
+
+Records below --before are gone for readers and consumers at once (groups whose committed
+offset falls below it reset as after retention), and segments wholly below it are freed, as
+with Kafka's kafka-delete-records. --before is an offset up to the partition's end, or
+`end`; one at or below the beginning offset changes nothing. Prints `TOPIC PARTITION
+BEGINNING`: the beginning offset afterwards. An offset past the end or an unknown partition
+is refused (exit 2).")]
+    DeleteRecords {
+        /// The brooklet file.
+        file: PathBuf,
+        /// The topic.
+        topic: String,
+        /// The partition.
+        #[arg(long, value_name = "N")]
+        partition: u32,
+        /// Delete the records below this offset: a number, or `end`.
+        #[arg(long, value_name = "OFFSET", value_parser = parse_before)]
+        before: Before,
     },
     /// Change topic configs.
     #[command(after_help = "\

@@ -1,8 +1,9 @@
 //! `init` and the `topic` commands.
 
+use std::fmt::Write as _;
 use std::path::Path;
 
-use brooklet::{Brooklet, Options, TopicConfig};
+use brooklet::{Brooklet, Error, Options, TopicConfig};
 use serde_json::{Value, json};
 
 use crate::args::TopicCommand;
@@ -54,6 +55,12 @@ pub fn run(command: TopicCommand) -> CliResult {
             note(&format!("deleted topic {topic}"));
             Ok(())
         }
+        TopicCommand::DeleteRecords {
+            file,
+            topic,
+            partition,
+            before,
+        } => delete_records(&file, &topic, partition, before),
         TopicCommand::Alter {
             file,
             topic,
@@ -105,6 +112,81 @@ fn alter(file: &Path, topic: &str, pairs: &[(String, String)]) -> CliResult {
     out.flush()?;
     note(&format!("altered topic {topic}"));
     Ok(())
+}
+
+/// `topic create --help`: examples, then every config key with the values it allows, as the
+/// library's validator states them.
+pub fn topic_create_help() -> String {
+    let mut help = String::from(
+        "\
+Examples:
+  brooklet topic create events.brooklet orders --partitions 3
+  brooklet topic create events.brooklet audit --retention-ms 604800000 --retention-bytes 1073741824
+  brooklet topic create events.brooklet users --cleanup compact --config segment.bytes=1048576
+
+Configs use Kafka's names. The values each allows:
+",
+    );
+    for key in TopicConfig::KEYS {
+        let allowed = TopicConfig::allowed_values(key).expect("a known key");
+        let _ = writeln!(help, "  {key:<27}{allowed}");
+    }
+    let _ = write!(
+        help,
+        "
+segment.bytes is at least {} (64 KiB, the size a partition's first segment starts at).
+The dedicated flags override the same key given with --config; a key given twice with
+--config is refused. Invalid configs are usage errors (exit 2), found before the file is
+opened, so the file is unchanged.",
+        TopicConfig::SEGMENT_BYTES_MIN
+    );
+    help
+}
+
+/// Where `topic delete-records` moves a partition's beginning offset.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Before {
+    /// This offset.
+    Offset(u64),
+    /// The partition's end offset: every record goes.
+    End,
+}
+
+pub fn parse_before(text: &str) -> Result<Before, String> {
+    if text == "end" {
+        return Ok(Before::End);
+    }
+    text.parse::<u64>()
+        .map(Before::Offset)
+        .map_err(|_| format!("expected an offset (a non-negative integer) or `end`, got {text:?}"))
+}
+
+/// `topic delete-records`: moves a partition's beginning offset up to `before`; an offset
+/// past the end or an unknown partition is bad input (exit 2).
+fn delete_records(file: &Path, topic: &str, partition: u32, before: Before) -> CliResult {
+    let db = open(file, Access::Write)?;
+    let offset = match before {
+        Before::Offset(offset) => offset,
+        Before::End => db.end_offset(topic, partition).map_err(bad_input)?,
+    };
+    let beginning = db
+        .admin()
+        .delete_records(topic, partition, offset)
+        .map_err(bad_input)?;
+    let mut out = Out::new();
+    out.line(&format!("{topic} {partition} {beginning}"))?;
+    out.flush()
+}
+
+/// An error that names bad input (an offset out of range, an unknown partition) as a
+/// usage error; others as failures.
+fn bad_input(err: Error) -> CliError {
+    match err {
+        Error::OffsetOutOfRange { .. } | Error::UnknownPartition { .. } => {
+            CliError::usage(crate::common::describe(&err))
+        }
+        other => other.into(),
+    }
 }
 
 /// A topic config as a JSON object of strings, under Kafka's names.
