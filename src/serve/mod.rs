@@ -12,6 +12,7 @@
 //! Files: `conn.rs` (one connection: frames, headers, dispatch), `versions.rs` (the APIs
 //! and versions served), `admin.rs` (metadata, topics, configs), `data.rs` (produce,
 //! fetch, offsets, producer ids), `groups.rs` (consumer groups, in memory),
+//! `group_admin.rs` (their members recorded in the file; list, describe, delete groups),
 //! `offsets.rs` (the coordinator and committed offsets, in the file), `blocking.rs` (the
 //! file calls and error codes).
 //!
@@ -31,6 +32,7 @@ mod admin;
 mod blocking;
 mod conn;
 mod data;
+mod group_admin;
 mod groups;
 mod offsets;
 mod versions;
@@ -136,10 +138,10 @@ impl Server {
         Ok(Self {
             listener,
             context: Arc::new(Context {
+                groups: groups::Coordinator::new(db.kafka_host()?),
                 db,
                 options,
                 advertised,
-                groups: groups::Coordinator::default(),
                 stopping: watch::channel(false).0,
             }),
         })
@@ -192,10 +194,11 @@ impl Server {
                     };
                     let context = Arc::clone(&self.context);
                     let stop = stop_rx.clone();
-                    connections.spawn(async move {
+                    let peer = stream.peer_addr().ok();
+                    connections.spawn(group_admin::PEER.scope(peer, async move {
                         conn::serve(stream, &context, stop).await;
                         drop(slot);
-                    });
+                    }));
                 }
                 Some(_) = connections.join_next(), if !connections.is_empty() => {}
             }
@@ -204,6 +207,11 @@ impl Server {
         self.context.stopping.send_replace(true);
         while connections.join_next().await.is_some() {}
         let db = self.context.db.clone();
-        blocking::run(move || db.flush()).await
+        let host = Arc::clone(&self.context.groups.host);
+        blocking::run(move || {
+            db.release_kafka_groups(&host)?;
+            db.flush()
+        })
+        .await
     }
 }

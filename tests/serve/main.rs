@@ -3,6 +3,7 @@
 //! malformed input (oversized frames, garbage, unknown keys and versions, bad batches)
 //! that must leave the server serving and the file intact.
 
+mod group_members;
 mod groups;
 mod harness;
 mod malformed;
