@@ -7,13 +7,15 @@
 //! A group's record is written when the first member joins (claiming the group: a group
 //! with live members of the file's own consumers is refused with
 //! `INCONSISTENT_GROUP_PROTOCOL`), when its leader hands out an assignment, and when a
-//! member leaves; never per heartbeat. The writes are serialized by the coordinator's
+//! member leaves (or a sweep every second finds members the server dropped at their
+//! session timeout); never per heartbeat. The writes are serialized by the coordinator's
 //! `writes` lock, and each copies the group's state after taking it, so the file ends
 //! with the latest state.
 
 use std::collections::BTreeMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::{Buf as _, BufMut as _, Bytes, BytesMut};
 use kafka_protocol::ResponseError;
@@ -28,6 +30,7 @@ use kafka_protocol::messages::{
     TopicName,
 };
 use kafka_protocol::protocol::{Decodable as _, Encodable as _, StrBytes};
+use tokio::sync::watch;
 
 use super::Context;
 use super::blocking::{code, run};
@@ -68,7 +71,7 @@ pub(super) async fn join(
         id: client_id.unwrap_or_default(),
         host: peer_host(),
     };
-    let writes = context.groups.writes.lock().await;
+    let mut writes = context.groups.writes.lock().await;
     if !name.is_empty() && context.groups.view(&name).is_none() {
         let claim = KafkaGroupView {
             protocol_type: request.protocol_type.to_string(),
@@ -81,6 +84,7 @@ pub(super) async fn join(
                 _ => ResponseError::CoordinatorNotAvailable,
             });
         }
+        writes.insert(name.clone(), Vec::new());
     }
     let response = context
         .groups
@@ -113,10 +117,50 @@ pub(super) async fn leave(context: &Context, request: LeaveGroupRequest) -> Leav
 
 /// Writes group `name`'s record as the group is now.
 async fn persist(context: &Context, name: &str) {
-    let _writes = context.groups.writes.lock().await;
-    let view = context.groups.view(name).map(|v| file_view(&v));
-    // A failed write leaves the previous record; the next change writes it again.
-    let _ = record(context, name, view).await;
+    let mut recorded = context.groups.writes.lock().await;
+    let view = context.groups.view(name);
+    let ids: Option<Vec<String>> = view
+        .as_ref()
+        .map(|v| v.members.iter().map(|m| m.member_id.clone()).collect());
+    // A failed write leaves the previous record; the next change, or the sweep, writes
+    // it again.
+    if record(context, name, view.as_ref().map(file_view))
+        .await
+        .is_ok()
+    {
+        match ids {
+            Some(ids) => recorded.insert(name.to_owned(), ids),
+            None => recorded.remove(name),
+        };
+    }
+}
+
+/// How often [`sweep`] looks for members the server dropped without a call.
+const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Until `stop`: rewrites the record of every group whose members differ from those
+/// recorded, as when members miss their session timeout and no one else of the group
+/// calls (Kafka's broker expires them by its own timer, too).
+pub(super) async fn sweep(context: Arc<Context>, mut stop: watch::Receiver<bool>) {
+    let mut every = tokio::time::interval(SWEEP_INTERVAL);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tokio::select! {
+            _ = every.tick() => {}
+            _ = stop.changed() => return,
+        }
+        let stale: Vec<String> = {
+            let recorded = context.groups.writes.lock().await;
+            recorded
+                .iter()
+                .filter(|(name, ids)| context.groups.member_ids(name) != **ids)
+                .map(|(name, _)| name.clone())
+                .collect()
+        };
+        for name in stale {
+            persist(&context, &name).await;
+        }
+    }
 }
 
 async fn record(context: &Context, name: &str, view: Option<KafkaGroupView>) -> crate::Result<()> {
@@ -375,8 +419,9 @@ pub(super) async fn delete(
         let error = if name.is_empty() {
             ResponseError::InvalidGroupId.code()
         } else {
-            let _writes = context.groups.writes.lock().await;
+            let mut recorded = context.groups.writes.lock().await;
             if context.groups.forget(&name) {
+                recorded.remove(&name);
                 let db = context.db.clone();
                 match run(move || db.admin().delete_group(&name)).await {
                     Ok(()) => 0,

@@ -78,9 +78,10 @@ pub(super) struct Coordinator {
     next_member: Mutex<u64>,
     /// The liveness lock that keeps the groups' records in the file live.
     pub(super) host: Arc<KafkaHost>,
-    /// Held while a group's record is written, so records reach the file in the order
-    /// of the states they copy (`group_admin.rs`).
-    pub(super) writes: tokio::sync::Mutex<()>,
+    /// The member ids last recorded in the file, by group; held while a group's record
+    /// is written, so records reach the file in the order of the states they copy
+    /// (`group_admin.rs`).
+    pub(super) writes: tokio::sync::Mutex<BTreeMap<String, Vec<String>>>,
 }
 
 /// Who sent a join: the client id of its request header, and its address.
@@ -228,7 +229,7 @@ impl Coordinator {
             groups: Mutex::new(HashMap::new()),
             next_member: Mutex::new(0),
             host: Arc::new(host),
-            writes: tokio::sync::Mutex::new(()),
+            writes: tokio::sync::Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -268,6 +269,15 @@ impl Coordinator {
             protocol_type: group.protocol_type.clone(),
             protocol: group.protocol.clone(),
             members,
+        })
+    }
+
+    /// The ids of group `name`'s members (none if it has none).
+    pub(super) fn member_ids(&self, name: &str) -> Vec<String> {
+        let mut groups = self.groups.lock().expect("groups lock");
+        groups.get_mut(name).map_or_else(Vec::new, |group| {
+            group.tick(Instant::now());
+            group.members.keys().cloned().collect()
         })
     }
 

@@ -182,6 +182,10 @@ impl Server {
         let stop_rx = self.context.stopping.subscribe();
         let slots = Arc::new(Semaphore::new(self.context.options.max_connections));
         let mut connections = JoinSet::new();
+        let sweeper = tokio::spawn(group_admin::sweep(
+            Arc::clone(&self.context),
+            stop_rx.clone(),
+        ));
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
@@ -206,6 +210,7 @@ impl Server {
         drop(self.listener);
         self.context.stopping.send_replace(true);
         while connections.join_next().await.is_some() {}
+        let _ = sweeper.await;
         let db = self.context.db.clone();
         let host = Arc::clone(&self.context.groups.host);
         blocking::run(move || {

@@ -30,9 +30,13 @@ fn group_id(name: &str) -> GroupId {
 }
 
 fn join(client: &mut Client, group: &str) -> JoinGroupResponse {
+    join_with_timeout(client, group, 10_000)
+}
+
+fn join_with_timeout(client: &mut Client, group: &str, session_ms: i32) -> JoinGroupResponse {
     let request = JoinGroupRequest::default()
         .with_group_id(group_id(group))
-        .with_session_timeout_ms(10_000)
+        .with_session_timeout_ms(session_ms)
         .with_rebalance_timeout_ms(10_000)
         .with_member_id(StrBytes::from_static_str(""))
         .with_protocol_type(StrBytes::from_static_str("consumer"))
@@ -59,7 +63,15 @@ fn assignment(topic: &str, partitions: &[i32]) -> Bytes {
 
 /// One member joins `group` and, as its leader, takes `orders` 0 and 1.
 fn join_and_sync(client: &mut Client, group: &str) -> JoinGroupResponse {
-    let joined = join(client, group);
+    join_and_sync_with_timeout(client, group, 10_000)
+}
+
+fn join_and_sync_with_timeout(
+    client: &mut Client,
+    group: &str,
+    session_ms: i32,
+) -> JoinGroupResponse {
+    let joined = join_with_timeout(client, group, session_ms);
     assert_eq!(joined.error_code, 0);
     let sync = SyncGroupRequest::default()
         .with_group_id(group_id(group))
@@ -261,6 +273,24 @@ fn another_handle_sees_kafka_members_until_they_leave() {
     assert_eq!(described.partitions[0].committed, Some(5));
     served.stop();
     assert!(other.admin().check().expect("check").is_clean());
+}
+
+#[test]
+fn a_member_past_its_session_timeout_is_gone_from_the_file() {
+    let served = served_with_orders();
+    let other = Brooklet::open(served.path()).expect("another handle");
+    let mut client = served.connect();
+    join_and_sync_with_timeout(&mut client, "billing", 2_000);
+    assert_eq!(kafka_members(&other, "billing").len(), 1);
+    // No heartbeat follows: the server drops the member at its session timeout, with
+    // no call from the group, and its sweep rewrites the record.
+    let mut rounds = 0;
+    while !kafka_members(&other, "billing").is_empty() {
+        rounds += 1;
+        assert!(rounds < 3000, "the expired member is still recorded");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    served.stop();
 }
 
 #[test]
