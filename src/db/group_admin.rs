@@ -336,6 +336,8 @@ impl super::Brooklet {
     /// is not one of the file's members: a Kafka client's, whose group the Kafka-protocol
     /// server coordinates in memory. One durable commit; `brooklet group describe` shows
     /// the offsets and lag. Each offset is `(topic, partition, offset, metadata)`.
+    /// Fails with [`Error::InconsistentGroupProtocol`] while the file's own consumers are
+    /// live members of the group: only a partition's owner commits its offset.
     #[cfg_attr(
         not(feature = "serve"),
         expect(dead_code, reason = "the Kafka-protocol server's offset commits")
@@ -347,6 +349,14 @@ impl super::Brooklet {
     ) -> Result<()> {
         let mut txn = self.inner.engine.begin_write()?;
         let id = groups::find_or_create(&mut txn, name, Assignor::Range)?;
+        let now = now_ms().cast_unsigned();
+        let live = kafka::live_embedded_members(&txn, &self.inner.engine, id, now)?;
+        if live > 0 {
+            return Err(Error::InconsistentGroupProtocol(format!(
+                "consumer group {name:?} has {live} live member(s) of the file's own consumers, \
+                 which own its partitions: a Kafka client cannot commit its offsets"
+            )));
+        }
         let mut resolved = Vec::with_capacity(offsets.len());
         for (topic, partition, offset, metadata) in offsets {
             let meta = self
@@ -358,14 +368,7 @@ impl super::Brooklet {
             Self::check_partition(&meta, *partition)?;
             resolved.push((meta, *partition, *offset, metadata.clone()));
         }
-        groups::commit_offsets(
-            &mut txn,
-            id,
-            name,
-            None,
-            &resolved,
-            now_ms().cast_unsigned(),
-        )?;
+        groups::commit_offsets(&mut txn, id, name, None, &resolved, now)?;
         txn.commit(Durability::Immediate)?;
         Ok(())
     }

@@ -232,12 +232,7 @@ pub(crate) fn refuse_embedded_members(
     now_ms: u64,
 ) -> Result<()> {
     groups::rebalance(txn, engine, group_id, now_ms)?;
-    let mut live = 0usize;
-    for (id, member) in groups::members(txn, group_id)? {
-        if !is_gone(engine, id, &member, now_ms)? {
-            live += 1;
-        }
-    }
+    let live = live_embedded_members(txn, engine, group_id, now_ms)?;
     if live > 0 {
         return Err(Error::InconsistentGroupProtocol(format!(
             "consumer group {name:?} has {live} live member(s) of the file's own consumers; \
@@ -254,6 +249,22 @@ pub(crate) fn refuse_embedded_members(
         )));
     }
     Ok(())
+}
+
+/// How many of the file's own consumers are live members of group `group_id`.
+pub(crate) fn live_embedded_members(
+    read: &impl TreeRead,
+    engine: &Engine,
+    group_id: u32,
+    now_ms: u64,
+) -> Result<usize> {
+    let mut live = 0usize;
+    for (id, member) in groups::members(read, group_id)? {
+        if !is_gone(engine, id, &member, now_ms)? {
+            live += 1;
+        }
+    }
+    Ok(live)
 }
 
 #[cfg(test)]

@@ -97,6 +97,12 @@ fn leave(client: &mut Client, group: &str, member: &StrBytes) {
 
 /// Commits offset `offset` of `orders` 0 for `group` from outside the group.
 fn commit(client: &mut Client, group: &str, offset: i64) {
+    assert_eq!(try_commit(client, group, offset), 0);
+}
+
+/// The error code of a commit of offset `offset` of `orders` 0 for `group`, from outside
+/// the group.
+fn try_commit(client: &mut Client, group: &str, offset: i64) -> i16 {
     let commit = OffsetCommitRequest::default()
         .with_group_id(group_id(group))
         .with_generation_id_or_member_epoch(-1)
@@ -110,7 +116,7 @@ fn commit(client: &mut Client, group: &str, offset: i64) {
                 ]),
         ]);
     let committed: OffsetCommitResponse = client.call(ApiKey::OffsetCommit, 7, &commit);
-    assert_eq!(committed.topics[0].partitions[0].error_code, 0);
+    committed.topics[0].partitions[0].error_code
 }
 
 fn served_with_orders() -> Served {
@@ -335,6 +341,11 @@ fn a_group_is_served_to_one_protocol_at_a_time() {
         .expect("an embedded consumer");
     let refused = join(&mut client, "local");
     assert_eq!(refused.error_code, INCONSISTENT_GROUP_PROTOCOL);
+    assert_eq!(
+        try_commit(&mut client, "local", 1),
+        INCONSISTENT_GROUP_PROTOCOL,
+        "a commit from outside moves no offset of the embedded members' partitions"
+    );
     drop(embedded);
     let joined = join(&mut client, "local");
     assert_eq!(
