@@ -7,7 +7,8 @@
 //! member must join again (heartbeats answer `REBALANCE_IN_PROGRESS`) before the
 //! rebalance timeout, or it is removed. Then the generation rises, the leader gets the
 //! members' metadata, and its `SyncGroup` hands every member its assignment. Expiry is
-//! checked whenever a member of the group calls, so no timer runs.
+//! checked whenever a member of the group calls, and by the once-a-second sweep of
+//! `group_admin.rs`, which records the members in the file.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
