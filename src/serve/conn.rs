@@ -8,7 +8,7 @@
 //! `UNSUPPORTED_VERSION` at version 0, as Kafka's broker answers it) closes the
 //! connection: no response can be encoded for them.
 
-use std::future::Future;
+use std::future::{Future, ready};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use bytes::{BufMut as _, Bytes, BytesMut};
@@ -191,15 +191,12 @@ pub(super) async fn handle(context: &Context, mut frame: Bytes) -> Outcome {
             })
             .await
         }
-        ApiKey::JoinGroup => {
-            let client_id = header.client_id.as_ref().map(ToString::to_string);
-            answer(frame, at, |r| group_admin::join(context, r, client_id)).await
-        }
+        ApiKey::JoinGroup => answer(frame, at, |r| group_admin::join(context, r, &header)).await,
         ApiKey::SyncGroup => answer(frame, at, |r| group_admin::sync(context, r)).await,
         ApiKey::Heartbeat => {
             answer(frame, at, |r| async move { context.groups.heartbeat(&r) }).await
         }
-        ApiKey::LeaveGroup => answer(frame, at, |r| group_admin::leave(context, r)).await,
+        ApiKey::LeaveGroup => answer(frame, at, |r| ready(group_admin::leave(context, &r))).await,
         ApiKey::ListGroups => answer(frame, at, |r| group_admin::list(context, r)).await,
         ApiKey::DescribeGroups => answer(frame, at, |r| group_admin::describe(context, r)).await,
         ApiKey::DeleteGroups => answer(frame, at, |r| group_admin::delete(context, r)).await,

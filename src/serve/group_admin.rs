@@ -8,7 +8,9 @@
 //! with live members of the file's own consumers is refused with
 //! `INCONSISTENT_GROUP_PROTOCOL`), when its leader hands out an assignment, and when a
 //! member leaves (or a sweep every second finds members the server dropped at their
-//! session timeout); never per heartbeat. The writes are serialized by the coordinator's
+//! session timeout); never per heartbeat. Only the claim is written in the request;
+//! the other writes are queued for the recorder task ([`sweep`]), so that a request
+//! never waits for the file's writer lock. The writes are serialized by the coordinator's
 //! `writes` lock, and each copies the group's state after taking it, so the file ends
 //! with the latest state.
 
@@ -26,8 +28,8 @@ use kafka_protocol::messages::list_groups_response::ListedGroup;
 use kafka_protocol::messages::{
     ConsumerProtocolAssignment, DeleteGroupsRequest, DeleteGroupsResponse, DescribeGroupsRequest,
     DescribeGroupsResponse, GroupId, JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest,
-    LeaveGroupResponse, ListGroupsRequest, ListGroupsResponse, SyncGroupRequest, SyncGroupResponse,
-    TopicName,
+    LeaveGroupResponse, ListGroupsRequest, ListGroupsResponse, RequestHeader, SyncGroupRequest,
+    SyncGroupResponse, TopicName,
 };
 use kafka_protocol::protocol::{Decodable as _, Encodable as _, StrBytes};
 use tokio::sync::watch;
@@ -63,12 +65,15 @@ fn peer_host() -> String {
 pub(super) async fn join(
     context: &Context,
     request: JoinGroupRequest,
-    client_id: Option<String>,
+    header: &RequestHeader,
 ) -> JoinGroupResponse {
     let name = request.group_id.0.to_string();
     let failed = |error: ResponseError| JoinGroupResponse::default().with_error_code(error.code());
     let client = Client {
-        id: client_id.unwrap_or_default(),
+        id: header
+            .client_id
+            .as_ref()
+            .map_or_else(String::new, ToString::to_string),
         host: peer_host(),
     };
     let mut writes = context.groups.writes.lock().await;
@@ -91,7 +96,7 @@ pub(super) async fn join(
         .join(request, client, move || drop(writes))
         .await;
     if response.error_code != 0 && context.groups.view(&name).is_none() {
-        persist(context, &name).await;
+        queue(context, name);
     }
     response
 }
@@ -102,17 +107,25 @@ pub(super) async fn sync(context: &Context, request: SyncGroupRequest) -> SyncGr
     let assigns = !request.assignments.is_empty();
     let response = context.groups.sync(request).await;
     if assigns && response.error_code == 0 {
-        persist(context, &name).await;
+        queue(context, name);
     }
     response
 }
 
 /// `LeaveGroup`; the members left are recorded in the file (none: the record goes).
-pub(super) async fn leave(context: &Context, request: LeaveGroupRequest) -> LeaveGroupResponse {
+pub(super) fn leave(context: &Context, request: &LeaveGroupRequest) -> LeaveGroupResponse {
     let name = request.group_id.0.to_string();
-    let response = context.groups.leave(&request);
-    persist(context, &name).await;
+    let response = context.groups.leave(request);
+    queue(context, name);
     response
+}
+
+/// Queues group `name`'s record to be written by the recorder ([`sweep`]), so that no
+/// request waits for the file's writer lock behind busy producers (a leader's
+/// `SyncGroup` that waited could miss its session timeout). A full queue drops it: the
+/// sweep still finds membership changes.
+fn queue(context: &Context, name: String) {
+    let _ = context.groups.changes.try_send(name);
 }
 
 /// Writes group `name`'s record as the group is now.
@@ -138,16 +151,29 @@ async fn persist(context: &Context, name: &str) {
 /// How often [`sweep`] looks for members the server dropped without a call.
 const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 
-/// Until `stop`: rewrites the record of every group whose members differ from those
-/// recorded, as when members miss their session timeout and no one else of the group
-/// calls (Kafka's broker expires them by its own timer, too).
+/// The recorder, until `stop`: writes the records of queued groups, and rewrites the
+/// record of every group whose members differ from those recorded, as when members miss
+/// their session timeout and no one else of the group calls (Kafka's broker expires them
+/// by its own timer, too). At `stop` it writes what is still queued.
 pub(super) async fn sweep(context: Arc<Context>, mut stop: watch::Receiver<bool>) {
+    let Some(mut changes) = context.groups.take_changes() else {
+        return;
+    };
     let mut every = tokio::time::interval(SWEEP_INTERVAL);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
         tokio::select! {
             _ = every.tick() => {}
-            _ = stop.changed() => return,
+            Some(name) = changes.recv() => {
+                persist(&context, &name).await;
+                continue;
+            }
+            _ = stop.changed() => {
+                while let Ok(name) = changes.try_recv() {
+                    persist(&context, &name).await;
+                }
+                return;
+            }
         }
         let stale: Vec<String> = {
             let recorded = context.groups.writes.lock().await;
@@ -421,7 +447,11 @@ pub(super) async fn delete(
         } else {
             let mut recorded = context.groups.writes.lock().await;
             if context.groups.forget(&name) {
-                recorded.remove(&name);
+                // This server's record of the group goes first (its last member may
+                // have left with the write still queued).
+                if recorded.remove(&name).is_some() {
+                    let _ = record(context, &name, None).await;
+                }
                 let db = context.db.clone();
                 match run(move || db.admin().delete_group(&name)).await {
                     Ok(()) => 0,

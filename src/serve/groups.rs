@@ -26,6 +26,10 @@ use tokio::sync::watch;
 
 use crate::db::KafkaHost;
 
+/// Record writes queued at most; past it a change waits for the sweep (membership) or
+/// the group's next change.
+const CHANGES_MAX: usize = 4096;
+
 /// The longest a rebalance waits for members, whatever they ask.
 const REBALANCE_MAX: Duration = Duration::from_secs(300);
 
@@ -83,6 +87,10 @@ pub(super) struct Coordinator {
     /// is written, so records reach the file in the order of the states they copy
     /// (`group_admin.rs`).
     pub(super) writes: tokio::sync::Mutex<BTreeMap<String, Vec<String>>>,
+    /// Groups whose record is to be written again, for the server's recorder task: a
+    /// request never waits for that write.
+    pub(super) changes: tokio::sync::mpsc::Sender<String>,
+    changes_rx: Mutex<Option<tokio::sync::mpsc::Receiver<String>>>,
 }
 
 /// Who sent a join: the client id of its request header, and its address.
@@ -226,12 +234,20 @@ impl Group {
 
 impl Coordinator {
     pub(super) fn new(host: KafkaHost) -> Self {
+        let (changes, changes_rx) = tokio::sync::mpsc::channel(CHANGES_MAX);
         Self {
+            changes,
+            changes_rx: Mutex::new(Some(changes_rx)),
             groups: Mutex::new(HashMap::new()),
             next_member: Mutex::new(0),
             host: Arc::new(host),
             writes: tokio::sync::Mutex::new(BTreeMap::new()),
         }
+    }
+
+    /// The receiving end of [`Coordinator::changes`], once.
+    pub(super) fn take_changes(&self) -> Option<tokio::sync::mpsc::Receiver<String>> {
+        self.changes_rx.lock().expect("changes lock").take()
     }
 
     /// Group `name` as it is now, if it has members.
