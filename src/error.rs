@@ -190,6 +190,13 @@ pub enum Error {
     /// A consumer-group member's commit was rejected because it no longer owns the
     /// partition (it was expired, left, or the partition moved to another member).
     Fenced(String),
+    /// A consumer group's members speak another protocol (Kafka's
+    /// `INCONSISTENT_GROUP_PROTOCOL`): a group is served either to the file's own
+    /// consumers or to Kafka clients through `brooklet serve`, one at a time, so that no
+    /// partition has two owners. A consumer joining a group that has live Kafka-protocol
+    /// members gets this error, and so does a Kafka client joining a group with live
+    /// members of the file's own.
+    InconsistentGroupProtocol(String),
     /// An idempotent or transactional producer's batch does not follow the last one it
     /// stored in the partition (Kafka's `OUT_OF_ORDER_SEQUENCE_NUMBER`): a sequence was
     /// skipped or reused for other records. Nothing of the send was stored.
@@ -271,6 +278,7 @@ impl Error {
                 end: *end,
             },
             Self::Fenced(why) => Self::Fenced(why.clone()),
+            Self::InconsistentGroupProtocol(why) => Self::InconsistentGroupProtocol(why.clone()),
             Self::OutOfOrderSequence(why) => Self::OutOfOrderSequence(why.clone()),
             Self::StaleSnapshot => Self::StaleSnapshot,
             Self::ReadOnly => Self::ReadOnly,
@@ -348,6 +356,9 @@ impl fmt::Display for Error {
                 "offset {offset} is out of range: the partition holds offsets {beginning}..{end}"
             ),
             Self::Fenced(why) => write!(f, "fenced: {why}"),
+            Self::InconsistentGroupProtocol(why) => {
+                write!(f, "inconsistent group protocol: {why}")
+            }
             Self::OutOfOrderSequence(why) => write!(f, "out-of-order sequence: {why}"),
             Self::StaleSnapshot => write!(
                 f,

@@ -58,10 +58,10 @@ pub use catalog::{CleanupPolicy, CompressionType, TopicConfig, validate_topic_na
 pub use db::{
     AbortedTransaction, Admin, Brooklet, CompactionReport, ConsumedRecord, Consumer,
     ConsumerOptions, GroupDescription, GroupMetadata, GroupPartition, IdempotenceState,
-    Maintenance, MaintenanceReport, MemberDescription, OnHandlerError, Options, PartitionInfo,
-    Position, Producer, Reader, RecordMetadata, RunError, SegmentInfo, TopicDescription, TopicInfo,
-    TopicPartition, Transaction, TransactionInfo, TransactionOptions, TransactionalProducer,
-    TreeInfo, VacuumOptions, VacuumProgress, VacuumReport,
+    Maintenance, MaintenanceReport, MemberDescription, MemberKind, OnHandlerError, Options,
+    PartitionInfo, Position, Producer, Reader, RecordMetadata, RunError, SegmentInfo,
+    TopicDescription, TopicInfo, TopicPartition, Transaction, TransactionInfo, TransactionOptions,
+    TransactionalProducer, TreeInfo, VacuumOptions, VacuumProgress, VacuumReport,
 };
 #[cfg(feature = "tokio")]
 pub use db::{AsyncProducer, ConsumerStream, ReaderStream, SendFuture};

@@ -20,7 +20,7 @@ use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use libfuzzer_sys::fuzz_target;
 
 /// The trees whose values are edited.
-const TREES: [&str; 15] = [
+const TREES: [&str; 16] = [
     "log.topics",
     "log.partitions",
     "log.segments",
@@ -31,6 +31,7 @@ const TREES: [&str; 15] = [
     "group.state",
     "group.members",
     "group.offsets",
+    "group.kafka",
     "log.producers",
     "log.txn-open",
     "log.aborted",

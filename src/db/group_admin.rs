@@ -1,27 +1,49 @@
 //! Consumer-group inspection for tools: list, describe, delete, and reset offsets.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::{Admin, Position, TopicPartition, now_ms};
 use crate::error::{Error, Result};
-use crate::group::Assignor;
+use crate::group::kafka::{self, KafkaGroup};
 use crate::group::store as groups;
+use crate::group::{Assignor, GroupState, Member};
 use crate::pager::Durability;
+
+/// Which protocol a group member speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum MemberKind {
+    /// One of the file's own consumers ([`crate::Consumer`]), in any process.
+    Embedded,
+    /// A Kafka client in a group that `brooklet serve` coordinates; it is shown while the
+    /// serving process runs.
+    Kafka,
+}
 
 /// A member as shown by [`Admin::describe_group`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MemberDescription {
-    /// The member id, 16 hex digits.
+    /// The member id: 16 hex digits for the file's own consumers, Kafka's member id for
+    /// Kafka clients.
     pub id: String,
-    /// The member's process id.
+    /// The member's process id (for a Kafka client, the serving process's).
     pub pid: u32,
-    /// Subscribed topics.
+    /// Subscribed topics (for a Kafka client, the topics of its assignment).
     pub topics: Vec<String>,
-    /// Last heartbeat, milliseconds since the epoch.
+    /// Last heartbeat, milliseconds since the epoch (for a Kafka client, when the server
+    /// last recorded the group: at a rebalance's end or a leave).
     pub heartbeat_ms: u64,
     /// False once the member is past its session timeout or max poll interval (it is
     /// removed at the next rebalance).
     pub live: bool,
+    /// The file's own consumer, or a Kafka client.
+    pub kind: MemberKind,
+    /// A Kafka client's client id; `None` for the file's own consumers.
+    pub client_id: Option<String>,
+    /// Where a Kafka client connected from; `None` for the file's own consumers.
+    pub client_host: Option<String>,
+    /// The partitions the member owns (a Kafka client: its assignment), in order.
+    pub partitions: Vec<TopicPartition>,
 }
 
 /// One partition as shown by [`Admin::describe_group`].
@@ -64,6 +86,61 @@ fn hex(id: u64) -> String {
     format!("{id:016x}")
 }
 
+/// One of the file's own consumers, as a member (shown live; the caller decides).
+fn embedded_member(
+    id: u64,
+    m: &Member,
+    state: &GroupState,
+    topic_name: &impl Fn(u32) -> Option<String>,
+) -> MemberDescription {
+    MemberDescription {
+        id: hex(id),
+        pid: m.pid,
+        topics: m.topics.clone(),
+        heartbeat_ms: m.heartbeat_ms,
+        live: true,
+        kind: MemberKind::Embedded,
+        client_id: None,
+        client_host: None,
+        partitions: state
+            .owners
+            .iter()
+            .filter(|o| o.member == id)
+            .filter_map(|o| Some(TopicPartition::new(topic_name(o.topic_id)?, o.partition)))
+            .collect(),
+    }
+}
+
+/// The Kafka clients of a live `group.kafka` record, as members.
+fn kafka_members(
+    group: &KafkaGroup,
+    topic_name: &impl Fn(u32) -> Option<String>,
+) -> Vec<MemberDescription> {
+    group
+        .members
+        .iter()
+        .map(|m| {
+            let partitions: Vec<TopicPartition> = m
+                .partitions
+                .iter()
+                .filter_map(|&(topic_id, p)| Some(TopicPartition::new(topic_name(topic_id)?, p)))
+                .collect();
+            let topics: BTreeSet<String> = partitions.iter().map(|tp| tp.topic.clone()).collect();
+            MemberDescription {
+                id: m.member_id.clone(),
+                pid: group.pid,
+                topics: topics.into_iter().collect(),
+                heartbeat_ms: group.updated_ms,
+                live: true,
+                kind: MemberKind::Kafka,
+                client_id: Some(m.client_id.clone()),
+                client_host: Some(m.client_host.clone()),
+                partitions,
+            }
+        })
+        .collect()
+}
+
 impl Admin {
     /// Every consumer group, by name.
     pub fn groups(&self) -> Result<Vec<String>> {
@@ -72,20 +149,43 @@ impl Admin {
     }
 
     /// A group's members, assignment, and per partition the committed offset, end and lag.
+    /// Kafka clients of a group that `brooklet serve` coordinates are members too, of
+    /// kind [`MemberKind::Kafka`], while the serving process runs.
     pub fn describe_group(&self, name: &str) -> Result<GroupDescription> {
         let now = now_ms().cast_unsigned();
+        let engine = &self.db.inner.engine;
         self.db.with_snapshot(|read| {
             let id = groups::find(read, name)?.ok_or_else(|| no_group(name))?;
             let state = groups::state(read, id)?;
             let members = groups::members(read, id)?;
+            let kafka_group = kafka::get_live(read, engine, id)?;
             let topics = crate::catalog::list(read)?;
+            let topic_name = |topic_id: u32| {
+                topics
+                    .iter()
+                    .find(|t| t.id == topic_id)
+                    .map(|t| t.name.clone())
+            };
             let mut wanted: BTreeSet<(u32, u32)> = BTreeSet::new();
             for m in members.values() {
                 for t in topics.iter().filter(|t| m.topics.contains(&t.name)) {
                     wanted.extend((0..t.partitions).map(|p| (t.id, p)));
                 }
             }
+            let mut kafka_owners = BTreeMap::new();
+            for m in kafka_group.iter().flat_map(|g| &g.members) {
+                for &tp in &m.partitions {
+                    kafka_owners.insert(tp, m.member_id.clone());
+                }
+            }
+            wanted.extend(kafka_owners.keys().copied());
             wanted.extend(groups::committed_partitions(read, id)?);
+            let owner = |topic_id: u32, p: u32| {
+                state
+                    .owner(topic_id, p)
+                    .map(|o| hex(o.member))
+                    .or_else(|| kafka_owners.get(&(topic_id, p)).cloned())
+            };
             let mut partitions = Vec::new();
             for (topic_id, p) in wanted {
                 let Some(topic) = topics.iter().find(|t| t.id == topic_id) else {
@@ -103,36 +203,31 @@ impl Admin {
                     committed,
                     end: pstate.next_offset,
                     lag: pstate.next_offset.saturating_sub(from),
-                    owner: state.owner(topic_id, p).map(|o| hex(o.member)),
+                    owner: owner(topic_id, p),
                 });
             }
             partitions.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
-            let mut gone = std::collections::BTreeSet::new();
+            let mut described = Vec::new();
             for (mid, m) in &members {
-                if groups::is_gone(&self.db.inner.engine, *mid, m, now)? {
-                    gone.insert(*mid);
-                }
+                let mut member = embedded_member(*mid, m, &state, &topic_name);
+                member.live = !groups::is_gone(engine, *mid, m, now)?;
+                described.push(member);
+            }
+            if let Some(group) = &kafka_group {
+                described.extend(kafka_members(group, &topic_name));
             }
             Ok(GroupDescription {
                 group: name.to_owned(),
                 generation: state.generation,
                 assignor: state.assignor,
-                members: members
-                    .iter()
-                    .map(|(mid, m)| MemberDescription {
-                        id: hex(*mid),
-                        pid: m.pid,
-                        topics: m.topics.clone(),
-                        heartbeat_ms: m.heartbeat_ms,
-                        live: !gone.contains(mid),
-                    })
-                    .collect(),
+                members: described,
                 partitions,
             })
         })
     }
 
-    /// Fails unless every member of the group has expired or left.
+    /// Fails unless every member of the group (the file's own, and Kafka clients through
+    /// a running `brooklet serve`) has expired or left.
     fn require_idle(
         &self,
         txn: &mut crate::engine::WriteTransaction,
@@ -140,9 +235,10 @@ impl Admin {
         name: &str,
     ) -> Result<()> {
         let now = now_ms().cast_unsigned();
-        let mut live = 0;
+        let engine = &self.db.inner.engine;
+        let mut live = kafka::get_live(txn, engine, id)?.map_or(0, |g| g.members.len());
         for (mid, m) in groups::members(txn, id)? {
-            if !groups::is_gone(&self.db.inner.engine, mid, &m, now)? {
+            if !groups::is_gone(engine, mid, &m, now)? {
                 live += 1;
             }
         }
@@ -240,6 +336,8 @@ impl super::Brooklet {
     /// is not one of the file's members: a Kafka client's, whose group the Kafka-protocol
     /// server coordinates in memory. One durable commit; `brooklet group describe` shows
     /// the offsets and lag. Each offset is `(topic, partition, offset, metadata)`.
+    /// Fails with [`Error::InconsistentGroupProtocol`] while the file's own consumers are
+    /// live members of the group: only a partition's owner commits its offset.
     #[cfg_attr(
         not(feature = "serve"),
         expect(dead_code, reason = "the Kafka-protocol server's offset commits")
@@ -251,6 +349,14 @@ impl super::Brooklet {
     ) -> Result<()> {
         let mut txn = self.inner.engine.begin_write()?;
         let id = groups::find_or_create(&mut txn, name, Assignor::Range)?;
+        let now = now_ms().cast_unsigned();
+        let live = kafka::live_embedded_members(&txn, &self.inner.engine, id, now)?;
+        if live > 0 {
+            return Err(Error::InconsistentGroupProtocol(format!(
+                "consumer group {name:?} has {live} live member(s) of the file's own consumers, \
+                 which own its partitions: a Kafka client cannot commit its offsets"
+            )));
+        }
         let mut resolved = Vec::with_capacity(offsets.len());
         for (topic, partition, offset, metadata) in offsets {
             let meta = self
@@ -262,14 +368,7 @@ impl super::Brooklet {
             Self::check_partition(&meta, *partition)?;
             resolved.push((meta, *partition, *offset, metadata.clone()));
         }
-        groups::commit_offsets(
-            &mut txn,
-            id,
-            name,
-            None,
-            &resolved,
-            now_ms().cast_unsigned(),
-        )?;
+        groups::commit_offsets(&mut txn, id, name, None, &resolved, now)?;
         txn.commit(Durability::Immediate)?;
         Ok(())
     }

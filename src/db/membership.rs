@@ -36,13 +36,21 @@ impl Consumer {
     }
 
     /// Adds this member to the group and rebalances. The liveness lock is taken first, so
-    /// no other member ever sees this member's record without it.
+    /// no other member ever sees this member's record without it. Fails with
+    /// [`Error::InconsistentGroupProtocol`] while Kafka clients are live members of the
+    /// group (through `brooklet serve`).
     pub(super) fn join(&mut self) -> Result<()> {
         if self.liveness.is_none() {
             self.liveness = self.db.inner.engine.lock_liveness(self.member_id)?;
         }
         let mut txn = self.db.inner.engine.begin_write()?;
         self.group_id = groups::find_or_create(&mut txn, &self.group, self.options.assignor)?;
+        crate::group::kafka::refuse_kafka_members(
+            &mut txn,
+            &self.db.inner.engine,
+            self.group_id,
+            &self.group,
+        )?;
         let now = now_ms().cast_unsigned();
         txn.insert(
             TREE_MEMBERS,

@@ -19,6 +19,8 @@ mod position;
 mod produce;
 mod reader;
 mod run;
+#[cfg(feature = "serve")]
+mod serve_groups;
 #[cfg(feature = "tokio")]
 mod stream;
 mod transaction;
@@ -36,13 +38,15 @@ pub use async_produce::{AsyncProducer, SendFuture};
 pub use compact::CompactionReport;
 pub use consumer::{Consumer, ConsumerOptions};
 pub use coordinator::TransactionInfo;
-pub use group_admin::{GroupDescription, GroupPartition, MemberDescription};
+pub use group_admin::{GroupDescription, GroupPartition, MemberDescription, MemberKind};
 pub use idempotent::IdempotenceState;
 pub use maintain::{Maintenance, MaintenanceReport};
 pub use position::{Position, TopicPartition};
 pub use produce::{Producer, RecordMetadata};
 pub use reader::{ConsumedRecord, Reader};
 pub use run::{OnHandlerError, RunError};
+#[cfg(feature = "serve")]
+pub(crate) use serve_groups::{KafkaClient, KafkaGroupView, KafkaHost};
 #[cfg(feature = "tokio")]
 pub use stream::{ConsumerStream, ReaderStream};
 pub use transaction::{GroupMetadata, Transaction, TransactionOptions, TransactionalProducer};

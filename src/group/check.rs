@@ -1,4 +1,4 @@
-//! The consumer groups' part of the integrity check: every key and value of the four group
+//! The consumer groups' part of the integrity check: every key and value of the five group
 //! trees decodes as readers decode it, every record belongs to a named group, every group
 //! has a state, and every owner and pending owner of a partition is a member of its group
 //! (invariant 1 of the module docs). Group ids lie below `next-group-id`, names are valid
@@ -6,8 +6,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::kafka::KafkaGroup;
 use super::{
-    Committed, GroupState, Member, TREE_GROUPS, TREE_MEMBERS, TREE_OFFSETS, TREE_STATE,
+    Committed, GroupState, Member, TREE_GROUPS, TREE_KAFKA, TREE_MEMBERS, TREE_OFFSETS, TREE_STATE,
     group_key_id, member_key_parts, offset_key_all,
 };
 use crate::engine::{CheckReport, Problem, ReadTransaction};
@@ -38,6 +39,7 @@ pub(crate) fn check_groups(read: &ReadTransaction, report: &mut CheckReport) {
     let members = members(read, report, &names);
     states(read, report, &names, &members);
     offsets(read, report, &names);
+    kafka(read, report, &names);
 }
 
 /// `group.groups`: ids in `1..next-group-id`, valid and unique names.
@@ -166,6 +168,46 @@ fn offsets(read: &ReadTransaction, report: &mut CheckReport, names: &Names) {
                      {partition}: {e}"
                     ),
                 );
+            }
+            Ok(())
+        },
+    );
+}
+
+/// `group.kafka`: records of existing groups, values that decode, member ids that are
+/// not empty and not repeated.
+fn kafka(read: &ReadTransaction, report: &mut CheckReport, names: &Names) {
+    let _ = walk(
+        read,
+        report,
+        TREE_KAFKA,
+        |report, (): &mut (), key, value| {
+            let id = group_key_id(TREE_KAFKA, key)?;
+            let Some(name) = names.get(&id) else {
+                problem(
+                    report,
+                    format!(
+                        "{TREE_KAFKA}: Kafka-protocol members of group id {id}, which does not exist"
+                    ),
+                );
+                return Ok(());
+            };
+            match KafkaGroup::decode(&value) {
+                Ok(group) => {
+                    let mut ids = BTreeSet::new();
+                    for member in &group.members {
+                        if member.member_id.is_empty() || !ids.insert(member.member_id.as_str()) {
+                            problem(
+                                report,
+                                format!(
+                                    "group {name}: Kafka-protocol member id {:?} is empty or repeated",
+                                    member.member_id
+                                ),
+                            );
+                        }
+                    }
+                }
+                Err(e) => problem(report, format!("group {name}: Kafka-protocol members: {e}")),
             }
             Ok(())
         },

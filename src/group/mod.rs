@@ -9,6 +9,14 @@
 //! | `group.state`   | group id u32                               | [`GroupState`]   |
 //! | `group.members` | group id u32, member id u64                | [`Member`]       |
 //! | `group.offsets` | group id u32, topic id u32, partition u32  | [`Committed`]    |
+//! | `group.kafka`   | group id u32                               | [`kafka::KafkaGroup`] |
+//!
+//! A group is served by one protocol at a time: its members are either the file's own
+//! (`group.members`, with the cooperative assignment in `group.state`) or Kafka clients
+//! of a `brooklet serve` process (`group.kafka`, one record per group, live while that
+//! process holds its liveness lock; the clients assign partitions themselves). A join
+//! of either kind is refused while the group has live members of the other, so no
+//! partition ever has two owners.
 //!
 //! Ownership is cooperative: a partition that the assignment moves stays with its old
 //! owner, marked `pending`, until that owner releases it (after its `on_revoked` callback
@@ -28,6 +36,7 @@
 
 pub(crate) mod assign;
 pub(crate) mod check;
+pub(crate) mod kafka;
 pub(crate) mod store;
 
 use zerocopy::IntoBytes as _;
@@ -39,6 +48,7 @@ pub(crate) const TREE_GROUPS: &str = "group.groups";
 pub(crate) const TREE_STATE: &str = "group.state";
 pub(crate) const TREE_MEMBERS: &str = "group.members";
 pub(crate) const TREE_OFFSETS: &str = "group.offsets";
+pub(crate) const TREE_KAFKA: &str = "group.kafka";
 
 fn put_str(out: &mut Vec<u8>, s: &str) {
     put_u16(

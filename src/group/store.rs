@@ -6,8 +6,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::assign::{TopicParts, assign};
 use super::{
-    Assignor, Committed, GroupState, Member, Owner, TREE_GROUPS, TREE_MEMBERS, TREE_OFFSETS,
-    TREE_STATE, group_key_id, member_key, member_key_parts, offset_key, offset_key_parts,
+    Assignor, Committed, GroupState, Member, Owner, TREE_GROUPS, TREE_KAFKA, TREE_MEMBERS,
+    TREE_OFFSETS, TREE_STATE, group_key_id, member_key, member_key_parts, offset_key,
+    offset_key_parts,
 };
 use crate::catalog::{CatalogCache, TopicMeta};
 use crate::counters;
@@ -270,7 +271,7 @@ pub(crate) fn committed_partitions(read: &impl TreeRead, group_id: u32) -> Resul
         .collect()
 }
 
-/// Deletes a group: its committed offsets, members, state and name.
+/// Deletes a group: its committed offsets, members (of both kinds), state and name.
 pub(crate) fn delete(txn: &mut WriteTransaction, group_id: u32) -> Result<()> {
     let low = offset_key(group_id, 0, 0);
     let high = offset_key(group_id, u32::MAX, u32::MAX);
@@ -279,6 +280,7 @@ pub(crate) fn delete(txn: &mut WriteTransaction, group_id: u32) -> Result<()> {
     let mhigh = member_key(group_id, u64::MAX);
     txn.remove_range(TREE_MEMBERS, &mlow[..]..=&mhigh[..])?;
     txn.remove(TREE_STATE, &group_id.to_be_bytes())?;
+    txn.remove(TREE_KAFKA, &group_id.to_be_bytes())?;
     txn.remove(TREE_GROUPS, &group_id.to_be_bytes())?;
     Ok(())
 }

@@ -517,6 +517,37 @@ pub struct CommittedHead {
     pub time_ms: U64,
 }
 
+/// The fixed start of a `group.kafka` value: a consumer group of Kafka clients that a
+/// `brooklet serve` process coordinates. The protocol type and name, then `member_count`
+/// members (strings and [`TxnPartition`]-shaped assigned partitions) follow (FORMAT.md,
+/// *`group.kafka`*).
+#[derive(
+    FromBytes,
+    IntoBytes,
+    KnownLayout,
+    Immutable,
+    Unaligned,
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+)]
+#[repr(C)]
+pub struct KafkaGroupHead {
+    /// The liveness-lock slot the serving process holds while it runs.
+    pub server: U64,
+    /// When the record was written, ms since the Unix epoch.
+    pub updated_ms: U64,
+    /// The serving process's operating-system process id.
+    pub pid: U32,
+    /// Kafka's generation id of the group.
+    pub generation: I32,
+    /// Members that follow.
+    pub member_count: U16,
+}
+
 /// The fixed start of a `log.producers` value; `send_count` [`ProducerSend`]s follow,
 /// oldest first (FORMAT.md, *Producer ids and sequences*).
 #[derive(

@@ -34,6 +34,7 @@ pub(super) fn code(error: &Error, invalid: ResponseError) -> i16 {
         Error::TopicExists(_) => ResponseError::TopicAlreadyExists,
         Error::OutOfOrderSequence(_) => ResponseError::OutOfOrderSequenceNumber,
         Error::Fenced(_) => ResponseError::InvalidProducerEpoch,
+        Error::InconsistentGroupProtocol(_) => ResponseError::InconsistentGroupProtocol,
         Error::Busy => ResponseError::RequestTimedOut,
         Error::Corrupt { .. } | Error::Io(_) | Error::Poisoned => ResponseError::KafkaStorageError,
         _ => ResponseError::UnknownServerError,

@@ -8,7 +8,7 @@
 //! `UNSUPPORTED_VERSION` at version 0, as Kafka's broker answers it) closes the
 //! connection: no response can be encoded for them.
 
-use std::future::Future;
+use std::future::{Future, ready};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use bytes::{BufMut as _, Bytes, BytesMut};
@@ -19,7 +19,7 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
-use super::{Context, admin, data, delete_records, offsets, versions};
+use super::{Context, admin, data, delete_records, group_admin, offsets, versions};
 
 /// What a request gets.
 pub(super) enum Outcome {
@@ -194,12 +194,15 @@ pub(super) async fn handle(context: &Context, mut frame: Bytes) -> Outcome {
             })
             .await
         }
-        ApiKey::JoinGroup => answer(frame, at, |r| context.groups.join(r)).await,
-        ApiKey::SyncGroup => answer(frame, at, |r| context.groups.sync(r)).await,
+        ApiKey::JoinGroup => answer(frame, at, |r| group_admin::join(context, r, &header)).await,
+        ApiKey::SyncGroup => answer(frame, at, |r| group_admin::sync(context, r)).await,
         ApiKey::Heartbeat => {
             answer(frame, at, |r| async move { context.groups.heartbeat(&r) }).await
         }
-        ApiKey::LeaveGroup => answer(frame, at, |r| async move { context.groups.leave(&r) }).await,
+        ApiKey::LeaveGroup => answer(frame, at, |r| ready(group_admin::leave(context, &r))).await,
+        ApiKey::ListGroups => answer(frame, at, |r| group_admin::list(context, r)).await,
+        ApiKey::DescribeGroups => answer(frame, at, |r| group_admin::describe(context, r)).await,
+        ApiKey::DeleteGroups => answer(frame, at, |r| group_admin::delete(context, r)).await,
         ApiKey::OffsetCommit => answer(frame, at, |r| offsets::commit(context, r)).await,
         ApiKey::OffsetFetch => answer(frame, at, |r| offsets::fetch(context, r)).await,
         _ => Outcome::Close,

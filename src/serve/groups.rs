@@ -7,10 +7,11 @@
 //! member must join again (heartbeats answer `REBALANCE_IN_PROGRESS`) before the
 //! rebalance timeout, or it is removed. Then the generation rises, the leader gets the
 //! members' metadata, and its `SyncGroup` hands every member its assignment. Expiry is
-//! checked whenever a member of the group calls, so no timer runs.
+//! checked whenever a member of the group calls, and by the once-a-second sweep of
+//! `group_admin.rs`, which records the members in the file.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -22,6 +23,12 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 use tokio::sync::watch;
+
+use crate::db::KafkaHost;
+
+/// Record writes queued at most; past it a change waits for the sweep (membership) or
+/// the group's next change.
+const CHANGES_MAX: usize = 4096;
 
 /// The longest a rebalance waits for members, whatever they ask.
 const REBALANCE_MAX: Duration = Duration::from_secs(300);
@@ -40,6 +47,12 @@ enum Phase {
 
 #[derive(Debug)]
 struct Member {
+    /// The static member's `group.instance.id`.
+    instance_id: Option<String>,
+    /// The client id of its join.
+    client_id: String,
+    /// Where it connected from.
+    client_host: String,
     protocols: Vec<(String, Bytes)>,
     session_timeout: Duration,
     rebalance_timeout: Duration,
@@ -64,10 +77,51 @@ struct Group {
 }
 
 /// Every group the server coordinates.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct Coordinator {
     groups: Mutex<HashMap<String, Group>>,
     next_member: Mutex<u64>,
+    /// The liveness lock that keeps the groups' records in the file live.
+    pub(super) host: Arc<KafkaHost>,
+    /// The member ids last recorded in the file, by group; held while a group's record
+    /// is written, so records reach the file in the order of the states they copy
+    /// (`group_admin.rs`).
+    pub(super) writes: tokio::sync::Mutex<BTreeMap<String, Vec<String>>>,
+    /// Groups whose record is to be written again, for the server's recorder task: a
+    /// request never waits for that write.
+    pub(super) changes: tokio::sync::mpsc::Sender<String>,
+    changes_rx: Mutex<Option<tokio::sync::mpsc::Receiver<String>>>,
+}
+
+/// Who sent a join: the client id of its request header, and its address.
+#[derive(Clone, Debug, Default)]
+pub(super) struct Client {
+    pub id: String,
+    pub host: String,
+}
+
+/// A group as `DescribeGroups` and `ListGroups` show it, and as its record in the file
+/// holds it.
+#[derive(Clone, Debug, Default)]
+pub(super) struct GroupView {
+    /// Kafka's name of the group's state.
+    pub state: &'static str,
+    pub generation: i32,
+    pub protocol_type: String,
+    pub protocol: String,
+    pub members: Vec<MemberView>,
+}
+
+/// A member of a [`GroupView`].
+#[derive(Clone, Debug, Default)]
+pub(super) struct MemberView {
+    pub member_id: String,
+    pub instance_id: Option<String>,
+    pub client_id: String,
+    pub client_host: String,
+    /// Its metadata for the group's protocol.
+    pub metadata: Bytes,
+    pub assignment: Bytes,
 }
 
 fn text(s: &str) -> StrBytes {
@@ -179,14 +233,111 @@ impl Group {
 }
 
 impl Coordinator {
+    pub(super) fn new(host: KafkaHost) -> Self {
+        let (changes, changes_rx) = tokio::sync::mpsc::channel(CHANGES_MAX);
+        Self {
+            changes,
+            changes_rx: Mutex::new(Some(changes_rx)),
+            groups: Mutex::new(HashMap::new()),
+            next_member: Mutex::new(0),
+            host: Arc::new(host),
+            writes: tokio::sync::Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// The receiving end of [`Coordinator::changes`], once.
+    pub(super) fn take_changes(&self) -> Option<tokio::sync::mpsc::Receiver<String>> {
+        self.changes_rx.lock().expect("changes lock").take()
+    }
+
+    /// Group `name` as it is now, if it has members.
+    pub(super) fn view(&self, name: &str) -> Option<GroupView> {
+        let mut groups = self.groups.lock().expect("groups lock");
+        let group = groups.get_mut(name)?;
+        group.tick(Instant::now());
+        if group.members.is_empty() {
+            return None;
+        }
+        let members = group
+            .members
+            .iter()
+            .map(|(id, m)| MemberView {
+                member_id: id.clone(),
+                instance_id: m.instance_id.clone(),
+                client_id: m.client_id.clone(),
+                client_host: m.client_host.clone(),
+                metadata: m
+                    .protocols
+                    .iter()
+                    .find(|(n, _)| *n == group.protocol)
+                    .map(|(_, meta)| meta.clone())
+                    .unwrap_or_default(),
+                assignment: m.assignment.clone(),
+            })
+            .collect();
+        Some(GroupView {
+            state: match group.phase {
+                Phase::Empty => "Empty",
+                Phase::Joining => "PreparingRebalance",
+                Phase::Syncing => "CompletingRebalance",
+                Phase::Stable => "Stable",
+            },
+            generation: group.generation,
+            protocol_type: group.protocol_type.clone(),
+            protocol: group.protocol.clone(),
+            members,
+        })
+    }
+
+    /// The ids of group `name`'s members (none if it has none).
+    pub(super) fn member_ids(&self, name: &str) -> Vec<String> {
+        let mut groups = self.groups.lock().expect("groups lock");
+        groups.get_mut(name).map_or_else(Vec::new, |group| {
+            group.tick(Instant::now());
+            group.members.keys().cloned().collect()
+        })
+    }
+
+    /// The names of the groups that have members.
+    pub(super) fn names(&self) -> Vec<String> {
+        let mut groups = self.groups.lock().expect("groups lock");
+        let now = Instant::now();
+        groups
+            .iter_mut()
+            .filter_map(|(name, group)| {
+                group.tick(now);
+                (!group.members.is_empty()).then(|| name.clone())
+            })
+            .collect()
+    }
+
+    /// Forgets group `name` if it has no members; false if it has some.
+    pub(super) fn forget(&self, name: &str) -> bool {
+        let mut groups = self.groups.lock().expect("groups lock");
+        if let Some(group) = groups.get_mut(name) {
+            group.tick(Instant::now());
+            if !group.members.is_empty() {
+                return false;
+            }
+        }
+        groups.remove(name);
+        true
+    }
+
     fn member_id(&self) -> String {
         let mut next = self.next_member.lock().expect("member counter lock");
         *next += 1;
         format!("brooklet-member-{next}")
     }
 
-    /// `JoinGroup`: joins (or rejoins) and waits until the rebalance ends.
-    pub(super) async fn join(&self, request: JoinGroupRequest) -> JoinGroupResponse {
+    /// `JoinGroup`: joins (or rejoins) and waits until the rebalance ends. `entered` is
+    /// called once the member is in the group (or the join failed).
+    pub(super) async fn join(
+        &self,
+        request: JoinGroupRequest,
+        client: Client,
+        entered: impl FnOnce(),
+    ) -> JoinGroupResponse {
         let name = request.group_id.0.to_string();
         let failed =
             |error: ResponseError| JoinGroupResponse::default().with_error_code(error.code());
@@ -211,6 +362,9 @@ impl Coordinator {
             }
             group.protocol_type = request.protocol_type.to_string();
             let member = Member {
+                instance_id: request.group_instance_id.as_ref().map(ToString::to_string),
+                client_id: client.id,
+                client_host: client.host,
                 protocols: request
                     .protocols
                     .iter()
@@ -232,6 +386,7 @@ impl Coordinator {
             group.tick(now);
             group.changed.subscribe()
         };
+        entered();
         loop {
             let deadline = {
                 let mut groups = self.groups.lock().expect("groups lock");

@@ -13,6 +13,7 @@
 //! and versions served), `admin.rs` (metadata, topics, configs), `data.rs` (produce,
 //! fetch, offsets, producer ids), `delete_records.rs` (moving partitions' log starts),
 //! `groups.rs` (consumer groups, in memory),
+//! `group_admin.rs` (their members recorded in the file; list, describe, delete groups),
 //! `offsets.rs` (the coordinator and committed offsets, in the file), `blocking.rs` (the
 //! file calls and error codes).
 //!
@@ -33,6 +34,7 @@ mod blocking;
 mod conn;
 mod data;
 mod delete_records;
+mod group_admin;
 mod groups;
 mod offsets;
 mod versions;
@@ -138,10 +140,10 @@ impl Server {
         Ok(Self {
             listener,
             context: Arc::new(Context {
+                groups: groups::Coordinator::new(db.kafka_host()?),
                 db,
                 options,
                 advertised,
-                groups: groups::Coordinator::default(),
                 stopping: watch::channel(false).0,
             }),
         })
@@ -182,6 +184,10 @@ impl Server {
         let stop_rx = self.context.stopping.subscribe();
         let slots = Arc::new(Semaphore::new(self.context.options.max_connections));
         let mut connections = JoinSet::new();
+        let sweeper = tokio::spawn(group_admin::sweep(
+            Arc::clone(&self.context),
+            stop_rx.clone(),
+        ));
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
@@ -194,10 +200,11 @@ impl Server {
                     };
                     let context = Arc::clone(&self.context);
                     let stop = stop_rx.clone();
-                    connections.spawn(async move {
+                    let peer = stream.peer_addr().ok();
+                    connections.spawn(group_admin::PEER.scope(peer, async move {
                         conn::serve(stream, &context, stop).await;
                         drop(slot);
-                    });
+                    }));
                 }
                 Some(_) = connections.join_next(), if !connections.is_empty() => {}
             }
@@ -205,7 +212,13 @@ impl Server {
         drop(self.listener);
         self.context.stopping.send_replace(true);
         while connections.join_next().await.is_some() {}
+        let _ = sweeper.await;
         let db = self.context.db.clone();
-        blocking::run(move || db.flush()).await
+        let host = Arc::clone(&self.context.groups.host);
+        blocking::run(move || {
+            db.release_kafka_groups(&host)?;
+            db.flush()
+        })
+        .await
     }
 }

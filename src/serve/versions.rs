@@ -27,6 +27,9 @@ pub(super) const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::LeaveGroup, 0, 3),
     (ApiKey::OffsetCommit, 2, 7),
     (ApiKey::OffsetFetch, 1, 7),
+    (ApiKey::DescribeGroups, 0, 5),
+    (ApiKey::ListGroups, 0, 4),
+    (ApiKey::DeleteGroups, 0, 2),
 ];
 
 /// The versions of `key` served, or `None` if it is not.

@@ -2,17 +2,19 @@
 
 import base64
 import json
+import os
 import signal
 import subprocess
+import tempfile
 import threading
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.errors import CommitFailedError
 from kafka import TopicPartition as KafkaTopicPartition
 
-from conftest import brooklet, wait_for
+from conftest import BIN, brooklet, free_port, wait_for
 
 
 def consumed(served, topic):
@@ -201,6 +203,19 @@ def test_a_group_of_two_rebalances_and_commits_offsets(served):
     parts = {tp.partition for tp in first.assignment()} | {tp.partition for tp in second.assignment()}
     assert parts == {0, 1}
 
+    # The CLI, another process, sees both clients as members, each with its partition.
+    def members():
+        described = json.loads(brooklet("group", "describe", served.path, "billing", "--json"))
+        return sorted(
+            (m["protocol"], m["client_id"], tuple(p["partition"] for p in m["partitions"]))
+            for m in described["members"]
+        )
+    assert wait_for(lambda: [m[2] for m in members()] == [(0,), (1,)]), members()
+    assert members() == [("kafka", "rdkafka", (0,)), ("kafka", "rdkafka", (1,))]
+    described = json.loads(brooklet("group", "describe", served.path, "billing", "--json"))
+    member_ids = {m["id"] for m in described["members"]}
+    assert {p["owner"] for p in described["partitions"]} == member_ids
+
     second.close()
     poll_until([first], lambda: len(first.assignment()) == 2)
     first.close()
@@ -208,6 +223,46 @@ def test_a_group_of_two_rebalances_and_commits_offsets(served):
     described = json.loads(brooklet("group", "describe", served.path, "billing", "--json"))
     committed = {(p["partition"], p["committed"], p["lag"]) for p in described["partitions"]}
     assert committed == {(0, 20, 0), (1, 20, 0)}
+    assert described["members"] == []
+
+
+def test_admin_client_lists_describes_and_deletes_groups(served):
+    brooklet("topic", "create", served.path, "adm", "--partitions", "2")
+    brooklet("produce", served.path, "adm", stdin=b"a\nb\n")
+    consumer = group_consumer(served, "watchers")
+    consumer.subscribe(["adm"])
+    poll_until([consumer], lambda: len(consumer.assignment()) == 2)
+    done = Consumer({"bootstrap.servers": served.bootstrap, "group.id": "finished"})
+    done.commit(offsets=[TopicPartition("adm", 0, 1)], asynchronous=False)
+    done.close()
+
+    admin = AdminClient({"bootstrap.servers": served.bootstrap})
+    listed = admin.list_consumer_groups(request_timeout=10).result()
+    states = {g.group_id: g.state.name for g in listed.valid}
+    assert states == {"watchers": "STABLE", "finished": "EMPTY"}, states
+
+    described = admin.describe_consumer_groups(["watchers", "finished"], request_timeout=10)
+    watchers = described["watchers"].result()
+    assert watchers.state.name == "STABLE"
+    assert len(watchers.members) == 1
+    member = watchers.members[0]
+    assert member.client_id == "rdkafka"
+    assert member.host == "/127.0.0.1"
+    assert sorted(tp.partition for tp in member.assignment.topic_partitions) == [0, 1]
+    finished = described["finished"].result()
+    assert finished.state.name == "EMPTY" and finished.members == []
+
+    refused = admin.delete_consumer_groups(["watchers"], request_timeout=10)["watchers"]
+    try:
+        refused.result()
+        raise AssertionError("a group with a live member was deleted")
+    except KafkaException as e:
+        assert e.args[0].code() == KafkaError.NON_EMPTY_GROUP, e
+    admin.delete_consumer_groups(["finished"], request_timeout=10)["finished"].result()
+    consumer.close()
+    admin.delete_consumer_groups(["watchers"], request_timeout=10)["watchers"].result()
+    assert admin.list_consumer_groups(request_timeout=10).result().valid == []
+    assert json.loads(brooklet("group", "list", served.path, "--json")) == []
 
 
 def test_compressed_batches_from_clients_are_stored_as_sent_and_read_everywhere(served):
@@ -397,3 +452,33 @@ def test_kcat_balanced_consumers_share_and_hand_over(served):
     kcats[0].send_signal(signal.SIGTERM)
     kcats[0].wait(timeout=30)
     readers[0].join(timeout=30)
+
+
+def test_members_vanish_when_the_server_is_killed():
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "killed.brooklet")
+        brooklet("init", path)
+        brooklet("topic", "create", path, "k", "--partitions", "1")
+        port = free_port()
+        process = subprocess.Popen([BIN, "serve", path, "--listen", f"127.0.0.1:{port}"],
+                                   stderr=subprocess.PIPE)
+        assert "serving" in process.stderr.readline().decode()
+        consumer = Consumer({"bootstrap.servers": f"127.0.0.1:{port}", "group.id": "doomed",
+                             "session.timeout.ms": 6000, "heartbeat.interval.ms": 300})
+        consumer.subscribe(["k"])
+        try:
+            poll_until([consumer], lambda: len(consumer.assignment()) == 1)
+
+            def members():
+                out = brooklet("group", "describe", path, "doomed", "--json")
+                return json.loads(out)["members"]
+            assert wait_for(lambda: len(members()) == 1), members()
+            process.send_signal(signal.SIGKILL)
+            process.wait(timeout=30)
+            # The kernel released the server's liveness lock: its members are gone at once.
+            assert members() == []
+            brooklet("check", path)
+        finally:
+            if process.poll() is None:
+                process.kill()
+            consumer.close()

@@ -17,9 +17,9 @@ use std::mem::{offset_of, size_of};
 
 use brooklet::format::{
     BlobPtr, CommittedHead, ExtentValue, FreeExtent, GroupStateHead, IndexEntry, JournalEntry,
-    MemberHead, NodePtr, Owner, PageHeader, PartitionState, ProducerSend, ProducerStateHead,
-    STATIC_HEADER_SIZE, Segment, SlotFixed, StaticHeader, TimeIndexEntry, TxnIdHead, TxnPartition,
-    WindowNodeHead,
+    KafkaGroupHead, MemberHead, NodePtr, Owner, PageHeader, PartitionState, ProducerSend,
+    ProducerStateHead, STATIC_HEADER_SIZE, Segment, SlotFixed, StaticHeader, TimeIndexEntry,
+    TxnIdHead, TxnPartition, WindowNodeHead,
 };
 
 /// A struct's layout as the compiler lays it out.
@@ -227,6 +227,17 @@ fn table_owners() -> Vec<(&'static str, Layout, Option<Layout>)> {
         (
             "### `group.offsets`: committed offsets",
             committed_head(),
+            None,
+        ),
+        (
+            "### `group.kafka`: Kafka clients through `brooklet serve`",
+            layout!(KafkaGroupHead {
+                server,
+                updated_ms,
+                pid,
+                generation,
+                member_count
+            }),
             None,
         ),
         (

@@ -219,6 +219,39 @@ fn describe_group_with_a_short_member_key_is_corruption() {
     assert_check_reports(&db, "member key is not 12 bytes");
 }
 
+/// A `group.kafka` record (Kafka clients of a group that `brooklet serve` coordinates)
+/// whose member claims 2^32 - 1 partitions in a value that holds none: readers must refuse
+/// it without allocating for the count, and `check` must report it.
+#[test]
+fn a_kafka_group_record_with_a_huge_partition_count_is_corruption() {
+    let (_, db) = file_with_records(1);
+    let group = 1u32.to_be_bytes();
+    overwrite(&db, "log.meta", b"next-group-id", &2u32.to_le_bytes());
+    overwrite(&db, "group.groups", &group, b"g");
+    overwrite(&db, "group.state", &group, &[0; 13]);
+    let mut record = Vec::new();
+    record.extend_from_slice(&7u64.to_le_bytes()); // server
+    record.extend_from_slice(&0u64.to_le_bytes()); // updated_ms
+    record.extend_from_slice(&1u32.to_le_bytes()); // pid
+    record.extend_from_slice(&1i32.to_le_bytes()); // generation
+    record.extend_from_slice(&1u16.to_le_bytes()); // member_count
+    for s in ["consumer", "range", "m-1", "", "client", "/127.0.0.1"] {
+        record.extend_from_slice(&u16::try_from(s.len()).expect("short").to_le_bytes());
+        record.extend_from_slice(s.as_bytes());
+    }
+    record.extend_from_slice(&u32::MAX.to_le_bytes()); // partition count
+    overwrite(&db, "group.kafka", &group, &record);
+    let kind = assert_corrupt(db.admin().describe_group("g"));
+    assert!(kind.to_string().contains("group.kafka"), "{kind}");
+    let options = ConsumerOptions {
+        auto_commit_interval: None,
+        ..ConsumerOptions::default()
+    };
+    assert_corrupt(db.consumer("g", &["t"], options));
+    assert_corrupt(db.admin().delete_group("g"));
+    assert_check_reports(&db, "partition count exceeds the value");
+}
+
 /// A catalog version at `u64::MAX`: creating, altering or deleting a topic used to
 /// overflow it (a panic where overflow checks are on, a wrap to 0 elsewhere).
 #[test]

@@ -18,7 +18,7 @@ pub struct Served {
     runtime: tokio::runtime::Runtime,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     done: Option<tokio::task::JoinHandle<brooklet::Result<()>>>,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 pub fn serve() -> Served {
@@ -49,7 +49,7 @@ pub fn serve_with(mut options: ServeOptions) -> Served {
         runtime,
         stop: Some(stop),
         done: Some(done),
-        _dir: dir,
+        dir,
     }
 }
 
@@ -65,6 +65,27 @@ impl Served {
         }
     }
 
+    /// The served file.
+    pub fn path(&self) -> std::path::PathBuf {
+        self.dir.path().join("served.brooklet")
+    }
+
+    /// Drops the server without stopping it, as if its process died: its tasks are
+    /// dropped where they are, and nothing of its shutdown runs. Returns the directory
+    /// that holds the file.
+    pub fn abandon(mut self) -> tempfile::TempDir {
+        let idle = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        // Dropping the runtime drops every task first; only then may the stop signal
+        // go (a dropped sender would stop the server cleanly).
+        drop(std::mem::replace(&mut self.runtime, idle));
+        drop(self.done.take());
+        drop(self.stop.take());
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::mem::replace(&mut self.dir, dir)
+    }
+
     /// Stops the server (it must return cleanly) and checks the file.
     pub fn stop(mut self) {
         let _ = self.stop.take().expect("running").send(());
@@ -75,6 +96,15 @@ impl Served {
             .expect("server stops cleanly");
         let report = self.db.admin().check().expect("check");
         assert!(report.is_clean(), "{report:?}");
+    }
+
+    /// Stops the server as [`Served::stop`] does, and returns the directory that holds
+    /// the file, to use it after.
+    pub fn stop_keeping_file(mut self) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let dir = std::mem::replace(&mut self.dir, dir);
+        self.stop();
+        dir
     }
 }
 

@@ -4,6 +4,7 @@
 //! that must leave the server serving and the file intact.
 
 mod delete_records;
+mod group_members;
 mod groups;
 mod harness;
 mod malformed;

@@ -600,10 +600,16 @@ none). A member is live while it heartbeats within its session timeout. A last c
 appears when a transaction still open holds a partition's last stable offset below its end
 (read-committed members stop there); it is `-` for the other partitions.
 
+A member's protocol is `embedded` for the file's own consumers and `kafka` for Kafka
+clients in a group that `brooklet serve` coordinates: those are shown, with their client
+id, host and assigned partitions, while the server runs (pid is the server's).
+
 --json prints one object:
   {\"group\": \"billing\", \"generation\": 4, \"assignor\": \"range\",
    \"members\": [{\"id\": \"1f0c...\", \"pid\": 4242, \"topics\": [\"orders\"],
-                \"heartbeat_ms\": 1764151200000, \"live\": true}, ...],
+                \"heartbeat_ms\": 1764151200000, \"live\": true,
+                \"protocol\": \"embedded\", \"client_id\": null, \"client_host\": null,
+                \"partitions\": [{\"topic\": \"orders\", \"partition\": 0}]}, ...],
    \"partitions\": [{\"topic\": \"orders\", \"partition\": 0, \"committed\": 120,
                    \"end\": 150, \"last_stable_offset\": 150, \"lag\": 30,
                    \"owner\": \"1f0c...\"}, ...]}

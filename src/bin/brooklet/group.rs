@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use brooklet::{Assignor, Brooklet, Error, GroupDescription, Position};
+use brooklet::{Assignor, Brooklet, Error, GroupDescription, MemberKind, Position};
 use serde_json::{Value, json};
 
 use crate::args::GroupCommand;
@@ -69,6 +69,15 @@ fn describe(file: &Path, group: &str, as_json: bool) -> CliResult {
     out.flush()
 }
 
+/// How `group describe` names a member's protocol: the file's own consumers are
+/// `embedded`, Kafka clients through `brooklet serve` are `kafka`.
+pub fn kind_name(kind: MemberKind) -> &'static str {
+    match kind {
+        MemberKind::Kafka => "kafka",
+        _ => "embedded",
+    }
+}
+
 pub fn assignor_name(assignor: Assignor) -> String {
     match assignor {
         Assignor::Range => "range".to_owned(),
@@ -83,12 +92,21 @@ pub fn description_json(d: &GroupDescription, unstable: &Unstable) -> Value {
         .members
         .iter()
         .map(|m| {
+            let partitions: Vec<Value> = m
+                .partitions
+                .iter()
+                .map(|tp| json!({"topic": tp.topic, "partition": tp.partition}))
+                .collect();
             json!({
                 "id": m.id,
                 "pid": m.pid,
                 "topics": m.topics,
                 "heartbeat_ms": m.heartbeat_ms,
                 "live": m.live,
+                "protocol": kind_name(m.kind),
+                "client_id": m.client_id,
+                "client_host": m.client_host,
+                "partitions": partitions,
             })
         })
         .collect();
@@ -134,12 +152,19 @@ pub fn description_lines(d: &GroupDescription, unstable: &Unstable) -> Vec<Strin
         d.members.len()
     )];
     for m in &d.members {
+        let client = m.client_id.as_ref().map_or_else(String::new, |client_id| {
+            format!(
+                "\tClient: {client_id}\tHost: {}",
+                m.client_host.as_deref().unwrap_or("")
+            )
+        });
         lines.push(format!(
-            "\tMember: {}\tPid: {}\tLive: {}\tTopics: {}",
+            "\tMember: {}\tPid: {}\tLive: {}\tTopics: {}\tProtocol: {}{client}",
             m.id,
             m.pid,
             if m.live { "yes" } else { "no" },
-            m.topics.join(",")
+            m.topics.join(","),
+            kind_name(m.kind)
         ));
     }
     if d.partitions.is_empty() {
