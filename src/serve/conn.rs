@@ -67,7 +67,13 @@ pub(super) async fn serve(
         if !matches!(read.await, Ok(Ok(_))) {
             return;
         }
-        match session.handle(context, Bytes::from(frame)).await {
+        let frame = Bytes::from(frame);
+        let outcome = match session.check(&frame) {
+            sasl::Outcome::Serve => handle(context, frame).await,
+            sasl::Outcome::Respond(response) => Outcome::Respond(response),
+            sasl::Outcome::Close => Outcome::Close,
+        };
+        match outcome {
             Outcome::Respond(response) => {
                 if stream.write_all(&response).await.is_err() || session.failed() {
                     return;
@@ -81,14 +87,14 @@ pub(super) async fn serve(
 
 /// Decodes `T` at `version`; `None` if the bytes are not one. A panic in the decoder is
 /// caught and counted as malformed input.
-pub(super) fn decode<T: Decodable>(frame: &mut Bytes, version: i16) -> Option<T> {
+fn decode<T: Decodable>(frame: &mut Bytes, version: i16) -> Option<T> {
     catch_unwind(AssertUnwindSafe(|| T::decode(frame, version)))
         .ok()?
         .ok()
 }
 
 /// Encodes a response frame: the length, the response header, the body.
-pub(super) fn encode<T: Encodable>(
+fn encode<T: Encodable>(
     correlation_id: i32,
     header_version: i16,
     body: &T,

@@ -17,15 +17,14 @@ use std::sync::Arc;
 use bytes::{BufMut as _, Bytes, BytesMut};
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::{
-    ApiKey, RequestHeader, SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest,
-    SaslHandshakeResponse,
+    ApiKey, RequestHeader, ResponseHeader, SaslAuthenticateRequest, SaslAuthenticateResponse,
+    SaslHandshakeRequest, SaslHandshakeResponse,
 };
-use kafka_protocol::protocol::{StrBytes, decode_request_header_from_buffer};
+use kafka_protocol::protocol::{Decodable, Encodable, StrBytes, decode_request_header_from_buffer};
 use subtle::ConstantTimeEq as _;
 
-use super::conn::{self, Outcome};
 use super::scram::{self, Exchange, Hash, Keys};
-use super::{Context, versions};
+use super::versions;
 use crate::error::{Error, Result};
 
 /// The mechanisms offered, in `SaslHandshake`'s answer.
@@ -178,6 +177,16 @@ enum Step {
     Failure,
 }
 
+/// What the connection does with a frame.
+pub(super) enum Outcome {
+    /// Serve it as a request: authenticated, no SASL, or `ApiVersions`.
+    Serve,
+    /// Write this frame (an answer of the exchange).
+    Respond(BytesMut),
+    /// Close the connection.
+    Close,
+}
+
 /// One connection's authentication.
 pub(super) struct Session<'a> {
     users: Option<&'a SaslUsers>,
@@ -200,11 +209,11 @@ impl<'a> Session<'a> {
         matches!(self.state, State::Failed)
     }
 
-    /// Answers one frame: as the server does once authenticated, else as a step of the
-    /// authentication.
-    pub(super) async fn handle(&mut self, context: &Context, frame: Bytes) -> Outcome {
+    /// Sorts one frame: to be served as the server does once authenticated (or
+    /// `ApiVersions`), else answered as a step of the authentication.
+    pub(super) fn check(&mut self, frame: &Bytes) -> Outcome {
         let (users, raw) = match (&self.state, self.users) {
-            (State::Done, _) | (_, None) => return conn::handle(context, frame).await,
+            (State::Done, _) | (_, None) => return Outcome::Serve,
             (State::Failed, Some(_)) => return Outcome::Close,
             (State::Handshaken { raw, .. } | State::Scram { raw, .. }, Some(users)) => {
                 (users, *raw)
@@ -212,7 +221,7 @@ impl<'a> Session<'a> {
             (State::Start, Some(users)) => (users, false),
         };
         if raw {
-            return match self.step(users, &frame) {
+            return match self.step(users, frame) {
                 Step::Challenge(token) | Step::Success(token) => raw_frame(&token),
                 Step::Failure => Outcome::Close,
             };
@@ -233,7 +242,7 @@ impl<'a> Session<'a> {
             .iter()
             .any(|&(k, min, max)| k == key && (min..=max).contains(&version));
         match key {
-            ApiKey::ApiVersions => conn::handle(context, frame).await,
+            ApiKey::ApiVersions => Outcome::Serve,
             ApiKey::SaslHandshake if served && matches!(self.state, State::Start) => {
                 self.handshake(&header, body)
             }
@@ -248,7 +257,7 @@ impl<'a> Session<'a> {
     /// closes.
     fn handshake(&mut self, header: &RequestHeader, mut body: Bytes) -> Outcome {
         let version = header.request_api_version;
-        let Some(request) = conn::decode::<SaslHandshakeRequest>(&mut body, version) else {
+        let Some(request) = decode::<SaslHandshakeRequest>(&mut body, version) else {
             return Outcome::Close;
         };
         let mechanism = match &*request.mechanism {
@@ -272,7 +281,7 @@ impl<'a> Session<'a> {
             State::Failed
         };
         let header_version = ApiKey::SaslHandshake.response_header_version(version);
-        conn::encode(header.correlation_id, header_version, &response, version)
+        encode(header.correlation_id, header_version, &response, version)
     }
 
     /// `SaslAuthenticate`: one token of the exchange.
@@ -283,7 +292,7 @@ impl<'a> Session<'a> {
         mut body: Bytes,
     ) -> Outcome {
         let version = header.request_api_version;
-        let Some(request) = conn::decode::<SaslAuthenticateRequest>(&mut body, version) else {
+        let Some(request) = decode::<SaslAuthenticateRequest>(&mut body, version) else {
             return Outcome::Close;
         };
         let mut response = SaslAuthenticateResponse::default();
@@ -299,7 +308,7 @@ impl<'a> Session<'a> {
             }
         }
         let header_version = ApiKey::SaslAuthenticate.response_header_version(version);
-        conn::encode(header.correlation_id, header_version, &response, version)
+        encode(header.correlation_id, header_version, &response, version)
     }
 
     /// Takes one client token and moves the state on.
@@ -379,5 +388,32 @@ fn raw_frame(token: &[u8]) -> Outcome {
     let mut buf = BytesMut::with_capacity(token.len() + 4);
     buf.put_i32(length);
     buf.put_slice(token);
+    Outcome::Respond(buf)
+}
+
+/// Decodes `T` at `version`; `None` if the bytes are not one (a decoder panic included).
+fn decode<T: Decodable>(frame: &mut Bytes, version: i16) -> Option<T> {
+    catch_unwind(AssertUnwindSafe(|| T::decode(frame, version)))
+        .ok()?
+        .ok()
+}
+
+/// Encodes a response frame: the length, the response header, the body.
+fn encode<T: Encodable>(
+    correlation_id: i32,
+    header_version: i16,
+    body: &T,
+    version: i16,
+) -> Outcome {
+    let mut buf = BytesMut::with_capacity(64);
+    buf.put_i32(0);
+    let header = ResponseHeader::default().with_correlation_id(correlation_id);
+    if header.encode(&mut buf, header_version).is_err() || body.encode(&mut buf, version).is_err() {
+        return Outcome::Close;
+    }
+    let Ok(length) = i32::try_from(buf.len() - 4) else {
+        return Outcome::Close;
+    };
+    buf[..4].copy_from_slice(&length.to_be_bytes());
     Outcome::Respond(buf)
 }
