@@ -15,11 +15,10 @@ use bytes::{BufMut as _, Bytes, BytesMut};
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, RequestHeader, ResponseHeader};
 use kafka_protocol::protocol::{Decodable, Encodable, decode_request_header_from_buffer};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use tokio::sync::watch;
 
-use super::{Context, admin, data, delete_records, group_admin, offsets, versions};
+use super::{Context, admin, data, delete_records, group_admin, offsets, sasl, versions};
 
 /// What a request gets.
 pub(super) enum Outcome {
@@ -35,13 +34,14 @@ pub(super) enum Outcome {
 const REQUEST_MIN: u32 = 8;
 
 /// Serves one connection until the client closes it, it idles past the timeout, it sends
-/// something that closes it, or the server stops (between requests).
+/// something that closes it, fails its SASL authentication, or the server stops (between
+/// requests). `stream` is the TCP stream or the TLS stream over it.
 pub(super) async fn serve(
-    mut stream: TcpStream,
+    mut stream: impl AsyncRead + AsyncWrite + Unpin,
     context: &Context,
     mut stop: watch::Receiver<bool>,
 ) {
-    let _ = stream.set_nodelay(true);
+    let mut session = sasl::Session::new(context.options.sasl.as_ref());
     loop {
         if *stop.borrow() {
             return;
@@ -67,9 +67,15 @@ pub(super) async fn serve(
         if !matches!(read.await, Ok(Ok(_))) {
             return;
         }
-        match handle(context, Bytes::from(frame)).await {
+        let frame = Bytes::from(frame);
+        let outcome = match session.check(&frame) {
+            sasl::Outcome::Serve => handle(context, frame).await,
+            sasl::Outcome::Respond(response) => Outcome::Respond(response),
+            sasl::Outcome::Close => Outcome::Close,
+        };
+        match outcome {
             Outcome::Respond(response) => {
-                if stream.write_all(&response).await.is_err() {
+                if stream.write_all(&response).await.is_err() || session.failed() {
                     return;
                 }
             }
@@ -146,7 +152,8 @@ pub(super) async fn handle(context: &Context, mut frame: Bytes) -> Outcome {
     let version = header.request_api_version;
     if !versions::supports(key, version) {
         if key == ApiKey::ApiVersions {
-            let response = versions::response(Some(ResponseError::UnsupportedVersion));
+            let sasl = context.options.sasl.is_some();
+            let response = versions::response_with(Some(ResponseError::UnsupportedVersion), sasl);
             return encode(header.correlation_id, 0, &response, 0);
         }
         return Outcome::Close;
@@ -155,7 +162,7 @@ pub(super) async fn handle(context: &Context, mut frame: Bytes) -> Outcome {
     match key {
         ApiKey::ApiVersions => {
             answer(frame, at, |_: ApiVersionsRequest| async {
-                versions::response(None)
+                versions::response_with(None, context.options.sasl.is_some())
             })
             .await
         }

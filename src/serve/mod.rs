@@ -15,7 +15,12 @@
 //! `groups.rs` (consumer groups, in memory),
 //! `group_admin.rs` (their members recorded in the file; list, describe, delete groups),
 //! `offsets.rs` (the coordinator and committed offsets, in the file), `blocking.rs` (the
-//! file calls and error codes).
+//! file calls and error codes), `tls.rs` (rustls: certificates, mTLS, the handshake),
+//! `sasl.rs` and `scram.rs` (SASL PLAIN and SCRAM before a connection's first request).
+//!
+//! A connection is: TCP, then the TLS handshake if [`ServeOptions::tls`] is set, then SASL
+//! if [`ServeOptions::sasl`] is set, then requests. Without TLS only loopback addresses
+//! are served.
 //!
 //! Invariants:
 //! 1. A request is bounded before it is read: its length is at most
@@ -26,6 +31,9 @@
 //!    the same commit queue as every send (group commit, retention, one `fdatasync` per
 //!    durable commit).
 //! 3. Shutdown stops accepting, lets requests in progress finish, flushes, and returns.
+//! 4. A connection holds its `max_connections` slot from accept, through its TLS
+//!    handshake (bounded by a timeout), to close. With SASL users, nothing but
+//!    `ApiVersions` and the SASL exchange is answered before the client authenticates.
 //!
 //! May call: `db` (the public API and its crate-internal produce path), `kafka`, `error`.
 
@@ -37,14 +45,20 @@ mod delete_records;
 mod group_admin;
 mod groups;
 mod offsets;
+mod sasl;
+mod scram;
+mod tls;
 mod versions;
+
+pub use sasl::SaslUsers;
+pub use tls::TlsConfig;
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
@@ -69,6 +83,12 @@ pub struct ServeOptions {
     /// A connection that sends nothing for this long is closed. Default 10 minutes
     /// (Kafka's `connections.max.idle.ms`).
     pub idle_timeout: Duration,
+    /// TLS (and mTLS, if it has a client CA) on every connection; then any address may be
+    /// listened on. Default none: plaintext, loopback only.
+    pub tls: Option<TlsConfig>,
+    /// SASL (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512) with these users: a connection must
+    /// authenticate before its first request other than `ApiVersions`. Default none.
+    pub sasl: Option<SaslUsers>,
 }
 
 impl Default for ServeOptions {
@@ -79,6 +99,8 @@ impl Default for ServeOptions {
             max_request_bytes: 100 << 20,
             max_connections: 1024,
             idle_timeout: Duration::from_secs(600),
+            tls: None,
+            sasl: None,
         }
     }
 }
@@ -122,9 +144,9 @@ pub struct Server {
 
 impl Server {
     /// Binds the listening socket. An address that is not loopback is refused with
-    /// [`Error::InvalidArgument`]: the server has no TLS or authentication yet.
+    /// [`Error::InvalidArgument`] unless [`ServeOptions::tls`] is set.
     pub async fn bind(db: Brooklet, options: ServeOptions) -> Result<Self> {
-        if !options.listen.ip().is_loopback() {
+        if !options.listen.ip().is_loopback() && options.tls.is_none() {
             return Err(Error::invalid(format!(
                 "refusing to listen on {}: only loopback addresses are served until TLS is configured",
                 options.listen
@@ -202,7 +224,7 @@ impl Server {
                     let stop = stop_rx.clone();
                     let peer = stream.peer_addr().ok();
                     connections.spawn(group_admin::PEER.scope(peer, async move {
-                        conn::serve(stream, &context, stop).await;
+                        connection(stream, &context, stop).await;
                         drop(slot);
                     }));
                 }
@@ -220,5 +242,21 @@ impl Server {
             db.flush()
         })
         .await
+    }
+}
+
+/// Serves one accepted connection: its TLS handshake first if TLS is on (a handshake that
+/// fails, times out or is cut by shutdown closes it), then its requests.
+async fn connection(stream: TcpStream, context: &Context, mut stop: watch::Receiver<bool>) {
+    let _ = stream.set_nodelay(true);
+    let Some(tls) = &context.options.tls else {
+        return conn::serve(stream, context, stop).await;
+    };
+    let accepted = tokio::select! {
+        accepted = tls.accept(stream) => accepted,
+        _ = stop.changed() => None,
+    };
+    if let Some(stream) = accepted {
+        conn::serve(stream, context, stop).await;
     }
 }

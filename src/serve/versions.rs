@@ -63,3 +63,26 @@ pub(super) fn response(error: Option<ResponseError>) -> ApiVersionsResponse {
         .collect();
     response
 }
+
+/// The SASL APIs: served, and advertised, only when the server has SASL users.
+pub(super) const SASL: &[(ApiKey, i16, i16)] = &[
+    (ApiKey::SaslHandshake, 0, 1),
+    (ApiKey::SaslAuthenticate, 0, 2),
+];
+
+/// [`response`], with the [`SASL`] APIs when `sasl` is on.
+pub(super) fn response_with(error: Option<ResponseError>, sasl: bool) -> ApiVersionsResponse {
+    let mut response = response(error);
+    if sasl {
+        response
+            .api_keys
+            .extend(SASL.iter().map(|&(key, min, max)| {
+                let mut version = ApiVersion::default();
+                version.api_key = key as i16;
+                version.min_version = min;
+                version.max_version = max;
+                version
+            }));
+    }
+    response
+}

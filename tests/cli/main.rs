@@ -13,6 +13,7 @@ mod live;
 mod messages;
 mod mirror;
 mod outputs;
+mod serve;
 mod transactions;
 mod vacuum;
 

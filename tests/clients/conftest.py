@@ -1,5 +1,6 @@
 """A `brooklet serve` process on a free port over a fresh file, for each test."""
 
+import contextlib
 import os
 import signal
 import socket
@@ -35,14 +36,15 @@ def free_port():
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def served():
+@contextlib.contextmanager
+def serving(*options):
+    """`brooklet serve` with `options` on a free loopback port over a fresh file."""
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "served.brooklet")
         brooklet("init", path)
         port = free_port()
         process = subprocess.Popen(
-            [BIN, "serve", path, "--listen", f"127.0.0.1:{port}"],
+            [BIN, "serve", path, "--listen", f"127.0.0.1:{port}", *options],
             stderr=subprocess.PIPE,
         )
         line = process.stderr.readline().decode()
@@ -51,6 +53,12 @@ def served():
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0
         brooklet("check", path)
+
+
+@pytest.fixture
+def served():
+    with serving() as server:
+        yield server
 
 
 def wait_for(predicate, timeout=20.0):
