@@ -75,7 +75,10 @@ pub(super) async fn serve(
         };
         match outcome {
             Outcome::Respond(response) => {
-                if stream.write_all(&response).await.is_err() || session.failed() {
+                // A TLS stream keeps what the socket did not take until it is flushed.
+                let sent =
+                    stream.write_all(&response).await.is_ok() && stream.flush().await.is_ok();
+                if !sent || session.failed() {
                     return;
                 }
             }

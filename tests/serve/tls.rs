@@ -330,3 +330,52 @@ fn bad_pem_is_refused_with_a_clear_error() {
     let error = TlsConfig::from_pem_files(missing, missing, None).expect_err("refused");
     assert!(error.to_string().contains("cannot read"), "{error}");
 }
+
+/// A response larger than the socket takes at once (a fetch of several MiB) arrives whole over
+/// TLS: the server flushes what the TLS stream still holds after each response.
+#[test]
+fn a_large_fetch_arrives_whole_over_tls() {
+    let ca = Ca::new("brooklet test CA");
+    let served = serve_tls(&ca, None, ServeOptions::default());
+    served
+        .db
+        .admin()
+        .create_topic("big", 1, TopicConfig::default())
+        .expect("topic");
+    let producer = served.db.producer();
+    for _ in 0..11 {
+        let records: Vec<brooklet::Record> = (0..12)
+            .map(|i| brooklet::Record::value(vec![u8::try_from(i).expect("small"); 64 << 10]))
+            .collect();
+        producer.send_batch("big", records).expect("send");
+    }
+    let request = crate::records::fetch_request("big", 0, 0)
+        .with_max_bytes(32 << 20)
+        .with_topics(vec![
+            kafka_protocol::messages::fetch_request::FetchTopic::default()
+                .with_topic(crate::harness::name("big"))
+                .with_partitions(vec![
+                    kafka_protocol::messages::fetch_request::FetchPartition::default()
+                        .with_partition(0)
+                        .with_fetch_offset(0)
+                        .with_partition_max_bytes(32 << 20),
+                ]),
+        ]);
+    block_on(async {
+        let mut client = TlsClient::connect(served.addr, &ca, None)
+            .await
+            .expect("handshake");
+        let call = client.call(ApiKey::Fetch, 12, &request);
+        let response: kafka_protocol::messages::FetchResponse =
+            tokio::time::timeout(std::time::Duration::from_secs(60), call)
+                .await
+                .expect("the whole response arrives")
+                .expect("answered");
+        let records = response.responses[0].partitions[0]
+            .records
+            .as_ref()
+            .expect("records");
+        assert!(records.len() > 4 << 20, "{}", records.len());
+    });
+    served.stop();
+}
