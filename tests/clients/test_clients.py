@@ -11,7 +11,6 @@ import threading
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 from kafka import KafkaConsumer, KafkaProducer
-from kafka.errors import CommitFailedError
 from kafka import TopicPartition as KafkaTopicPartition
 
 from conftest import BIN, brooklet, free_port, wait_for
@@ -353,62 +352,6 @@ def test_clients_decode_batches_brooklet_compressed(served):
                 break
         kp.close()
         assert got == expected
-
-
-def test_kafka_python_group_of_two_rebalances_and_commits(served):
-    """kafka-python's own group protocol (its coordinator client and range assignor): two
-    members, each polling in its own thread as an application does, split two partitions;
-    the one left takes both when the other leaves, and the committed offsets land in the
-    file's group."""
-    brooklet("topic", "create", served.path, "kpg", "--partitions", "2")
-    for partition in (0, 1):
-        lines = "".join(f"p{partition} {i}\n" for i in range(15)).encode()
-        brooklet("produce", served.path, "kpg", "--partition", str(partition), stdin=lines)
-
-    seen = set()
-    assigned = {}
-    stops = {name: threading.Event() for name in ("first", "second")}
-
-    def member(name):
-        consumer = KafkaConsumer(bootstrap_servers=served.bootstrap, group_id="kp-billing",
-                                 auto_offset_reset="earliest", enable_auto_commit=False,
-                                 session_timeout_ms=6000, heartbeat_interval_ms=300)
-        consumer.subscribe(["kpg"])
-        while not stops[name].is_set():
-            batches = consumer.poll(timeout_ms=200)
-            for tp, messages in batches.items():
-                for m in messages:
-                    seen.add((tp.partition, m.offset, m.value))
-            if batches:
-                try:
-                    consumer.commit()
-                except CommitFailedError:
-                    pass  # a rebalance is completing: the records come again after it
-            assigned[name] = {tp.partition for tp in consumer.assignment()}
-        consumer.close()
-        assigned[name] = set()
-
-    threads = {name: threading.Thread(target=member, args=(name,)) for name in stops}
-    for t in threads.values():
-        t.start()
-    try:
-        assert wait_for(lambda: assigned.get("first") and assigned.get("second"), timeout=60), assigned
-        assert assigned["first"] | assigned["second"] == {0, 1}
-        stops["second"].set()
-        threads["second"].join(timeout=30)
-        assert wait_for(lambda: assigned.get("first") == {0, 1} and len(seen) == 30, timeout=60), \
-            (assigned, len(seen))
-        def committed():
-            described = json.loads(brooklet("group", "describe", served.path, "kp-billing", "--json"))
-            return {(p["partition"], p["committed"], p["lag"]) for p in described["partitions"]}
-        assert wait_for(lambda: committed() == {(0, 15, 0), (1, 15, 0)}, timeout=30), committed()
-    finally:
-        for stop in stops.values():
-            stop.set()
-        for t in threads.values():
-            t.join(timeout=30)
-    assert {(p, o) for p, o, _ in seen} == {(p, o) for p in (0, 1) for o in range(15)}
-    assert {v for _, o, v in seen if o == 3} == {b"p0 3", b"p1 3"}
 
 
 def test_kcat_balanced_consumers_share_and_hand_over(served):
