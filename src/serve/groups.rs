@@ -174,14 +174,22 @@ impl Group {
         self.bump();
     }
 
-    /// Removes members past their session timeout (outside a rebalance) and, at the
-    /// deadline of a rebalance, members that did not join; then ends the rebalance if
-    /// every member left has joined.
+    /// Removes members past their session timeout (in a rebalance, those not waiting to
+    /// join) and, at the deadline of a rebalance, members that did not join; then ends the
+    /// rebalance if every member left has joined.
     fn tick(&mut self, now: Instant) {
         let before = self.members.len();
         if self.phase == Phase::Joining {
             if now >= self.deadline {
                 self.members.retain(|_, m| m.joined);
+            } else {
+                // As Kafka's coordinator: a member that has not joined again yet is still
+                // held to its session timeout (its heartbeats keep it), so a member that
+                // died during a rebalance does not hold the others for the whole
+                // rebalance timeout.
+                self.members.retain(|_, m| {
+                    m.joined || now.duration_since(m.last_seen) <= m.session_timeout
+                });
             }
         } else {
             self.members
@@ -403,8 +411,10 @@ impl Coordinator {
                 changed.borrow_and_update();
                 group.deadline
             };
-            let wait =
-                deadline.saturating_duration_since(Instant::now()) + Duration::from_millis(5);
+            // At least every second, so that members that die meanwhile are noticed.
+            let wait = (deadline.saturating_duration_since(Instant::now())
+                + Duration::from_millis(5))
+            .min(Duration::from_secs(1));
             let _ = tokio::time::timeout(wait, changed.changed()).await;
         }
     }

@@ -239,3 +239,40 @@ fn a_second_member_makes_the_first_join_again() {
     );
     served.stop();
 }
+
+/// A member that dies while the group rebalances (it neither joins again nor heartbeats)
+/// is removed at its session timeout, as Kafka's coordinator removes it, so the members
+/// waiting in `JoinGroup` are answered then, not at the 120 s rebalance timeout (which is
+/// past the client's 30 s read timeout).
+#[test]
+fn a_member_that_dies_during_a_rebalance_does_not_hold_it() {
+    let served = serve();
+    let request = |member: &str, session_ms: i32| {
+        JoinGroupRequest::default()
+            .with_group_id(group())
+            .with_session_timeout_ms(session_ms)
+            .with_rebalance_timeout_ms(120_000)
+            .with_member_id(StrBytes::from_string(member.to_owned()))
+            .with_protocol_type(StrBytes::from_static_str("consumer"))
+            .with_protocols(vec![
+                JoinGroupRequestProtocol::default()
+                    .with_name(StrBytes::from_static_str("range"))
+                    .with_metadata(Bytes::from_static(b"meta")),
+            ])
+    };
+    let mut doomed = served.connect();
+    let joined: JoinGroupResponse = doomed.call(ApiKey::JoinGroup, 5, &request("", 1000));
+    let sync = SyncGroupRequest::default()
+        .with_group_id(group())
+        .with_generation_id(joined.generation_id)
+        .with_member_id(joined.member_id.clone());
+    let _: SyncGroupResponse = doomed.call(ApiKey::SyncGroup, 3, &sync);
+    // Another member joins; the first never calls again.
+    let mut survivor = served.connect();
+    let answer: JoinGroupResponse = survivor.call(ApiKey::JoinGroup, 5, &request("", 10_000));
+    assert_eq!(answer.error_code, 0);
+    assert_eq!(answer.generation_id, joined.generation_id + 1);
+    assert_eq!(answer.leader, answer.member_id, "the survivor leads");
+    assert_eq!(answer.members.len(), 1, "the dead member is gone");
+    served.stop();
+}
