@@ -6,6 +6,9 @@
     load_worker.py consume BOOTSTRAP TOPIC GROUP OUT
         consumes in GROUP, writing each record's "partition offset key" line to OUT and
         committing after each poll's records are written, until killed or sent SIGTERM.
+    load_worker.py kp-consume BOOTSTRAP TOPIC GROUP OUT
+        the same with kafka-python, which also writes its assigned partitions, one line
+        of numbers after each poll, to OUT.assigned.
 """
 
 import signal
@@ -66,8 +69,38 @@ def consume(bootstrap, topic, group, out):
     consumer.close()
 
 
+def kp_consume(bootstrap, topic, group, out):
+    from kafka import KafkaConsumer
+    from kafka.errors import CommitFailedError
+
+    stopping = []
+    signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group,
+                             auto_offset_reset="earliest", enable_auto_commit=False,
+                             session_timeout_ms=6000, heartbeat_interval_ms=300)
+    consumer.subscribe([topic])
+    with open(out, "a", encoding="utf-8") as seen:
+        while not stopping:
+            batches = consumer.poll(timeout_ms=200)
+            for tp, messages in batches.items():
+                for m in messages:
+                    seen.write(f"{tp.partition} {m.offset} {m.key.decode()}\n")
+            seen.flush()
+            if batches:
+                try:
+                    consumer.commit()
+                except CommitFailedError:
+                    pass  # a rebalance is completing: the records come again after it
+            parts = " ".join(str(tp.partition) for tp in sorted(consumer.assignment()))
+            with open(out + ".assigned", "w", encoding="utf-8") as assigned:
+                assigned.write(parts + "\n")
+    consumer.close()
+
+
 if __name__ == "__main__":
-    if sys.argv[1] == "produce":
+    if sys.argv[1] == "kp-consume":
+        kp_consume(*sys.argv[2:6])
+    elif sys.argv[1] == "produce":
         produce(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]), sys.argv[6])
     else:
         consume(*sys.argv[2:6])
