@@ -9,15 +9,15 @@
 //! connection: no response can be encoded for them.
 
 use std::future::{Future, ready};
-use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use bytes::{BufMut as _, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use kafka_protocol::ResponseError;
-use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, RequestHeader, ResponseHeader};
-use kafka_protocol::protocol::{Decodable, Encodable, decode_request_header_from_buffer};
+use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, RequestHeader};
+use kafka_protocol::protocol::{Decodable, Encodable};
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use tokio::sync::watch;
 
+use super::frame::{self, decode};
 use super::{Context, admin, data, delete_records, group_admin, offsets, sasl, versions};
 
 /// What a request gets.
@@ -88,14 +88,6 @@ pub(super) async fn serve(
     }
 }
 
-/// Decodes `T` at `version`; `None` if the bytes are not one. A panic in the decoder is
-/// caught and counted as malformed input.
-fn decode<T: Decodable>(frame: &mut Bytes, version: i16) -> Option<T> {
-    catch_unwind(AssertUnwindSafe(|| T::decode(frame, version)))
-        .ok()?
-        .ok()
-}
-
 /// Encodes a response frame: the length, the response header, the body.
 fn encode<T: Encodable>(
     correlation_id: i32,
@@ -103,17 +95,8 @@ fn encode<T: Encodable>(
     body: &T,
     version: i16,
 ) -> Outcome {
-    let mut buf = BytesMut::with_capacity(64);
-    buf.put_i32(0);
-    let header = ResponseHeader::default().with_correlation_id(correlation_id);
-    if header.encode(&mut buf, header_version).is_err() || body.encode(&mut buf, version).is_err() {
-        return Outcome::Close;
-    }
-    let Ok(length) = i32::try_from(buf.len() - 4) else {
-        return Outcome::Close;
-    };
-    buf[..4].copy_from_slice(&length.to_be_bytes());
-    Outcome::Respond(buf)
+    frame::encode(correlation_id, header_version, body, version)
+        .map_or(Outcome::Close, Outcome::Respond)
 }
 
 /// Decodes the body as `Req`, answers it with `answer`, and encodes the response.
@@ -142,14 +125,7 @@ where
 
 /// Answers one request frame.
 pub(super) async fn handle(context: &Context, mut frame: Bytes) -> Outcome {
-    let Some(header) = catch_unwind(AssertUnwindSafe(|| {
-        decode_request_header_from_buffer(&mut frame)
-    }))
-    .ok()
-    .and_then(Result::ok) else {
-        return Outcome::Close;
-    };
-    let Ok(key) = ApiKey::try_from(header.request_api_key) else {
+    let Some((header, key)) = frame::request_header(&mut frame) else {
         return Outcome::Close;
     };
     let version = header.request_api_version;

@@ -9,7 +9,8 @@
 //! crate-internal calls (stored-batch produce, producer ids). All file work runs on
 //! tokio's blocking pool (`blocking.rs`): the one place to change to an async API.
 //!
-//! Files: `conn.rs` (one connection: frames, headers, dispatch), `versions.rs` (the APIs
+//! Files: `conn.rs` (one connection: frames, headers, dispatch), `frame.rs` (decoding
+//! request headers and bodies, encoding responses: shared by `conn.rs` and `sasl.rs`), `versions.rs` (the APIs
 //! and versions served), `admin.rs` (metadata, topics, configs), `data.rs` (produce,
 //! fetch, offsets, producer ids), `delete_records.rs` (moving partitions' log starts),
 //! `groups.rs` (consumer groups, in memory),
@@ -42,6 +43,7 @@ mod blocking;
 mod conn;
 mod data;
 mod delete_records;
+mod frame;
 mod group_admin;
 mod groups;
 mod offsets;

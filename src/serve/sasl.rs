@@ -10,19 +10,19 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 use std::sync::Arc;
 
 use bytes::{BufMut as _, Bytes, BytesMut};
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::{
-    ApiKey, RequestHeader, ResponseHeader, SaslAuthenticateRequest, SaslAuthenticateResponse,
-    SaslHandshakeRequest, SaslHandshakeResponse,
+    ApiKey, RequestHeader, SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest,
+    SaslHandshakeResponse,
 };
-use kafka_protocol::protocol::{Decodable, Encodable, StrBytes, decode_request_header_from_buffer};
+use kafka_protocol::protocol::{Encodable, StrBytes};
 use subtle::ConstantTimeEq as _;
 
+use super::frame::{self, decode};
 use super::scram::{self, Exchange, Hash, Keys};
 use super::versions;
 use crate::error::{Error, Result};
@@ -227,14 +227,7 @@ impl<'a> Session<'a> {
             };
         }
         let mut body = frame.clone();
-        let Some(header) = catch_unwind(AssertUnwindSafe(|| {
-            decode_request_header_from_buffer(&mut body)
-        }))
-        .ok()
-        .and_then(std::result::Result::ok) else {
-            return Outcome::Close;
-        };
-        let Ok(key) = ApiKey::try_from(header.request_api_key) else {
+        let Some((header, key)) = frame::request_header(&mut body) else {
             return Outcome::Close;
         };
         let version = header.request_api_version;
@@ -391,13 +384,6 @@ fn raw_frame(token: &[u8]) -> Outcome {
     Outcome::Respond(buf)
 }
 
-/// Decodes `T` at `version`; `None` if the bytes are not one (a decoder panic included).
-fn decode<T: Decodable>(frame: &mut Bytes, version: i16) -> Option<T> {
-    catch_unwind(AssertUnwindSafe(|| T::decode(frame, version)))
-        .ok()?
-        .ok()
-}
-
 /// Encodes a response frame: the length, the response header, the body.
 fn encode<T: Encodable>(
     correlation_id: i32,
@@ -405,15 +391,6 @@ fn encode<T: Encodable>(
     body: &T,
     version: i16,
 ) -> Outcome {
-    let mut buf = BytesMut::with_capacity(64);
-    buf.put_i32(0);
-    let header = ResponseHeader::default().with_correlation_id(correlation_id);
-    if header.encode(&mut buf, header_version).is_err() || body.encode(&mut buf, version).is_err() {
-        return Outcome::Close;
-    }
-    let Ok(length) = i32::try_from(buf.len() - 4) else {
-        return Outcome::Close;
-    };
-    buf[..4].copy_from_slice(&length.to_be_bytes());
-    Outcome::Respond(buf)
+    frame::encode(correlation_id, header_version, body, version)
+        .map_or(Outcome::Close, Outcome::Respond)
 }

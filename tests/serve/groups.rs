@@ -96,21 +96,7 @@ fn one_member_joins_syncs_commits_and_leaves() {
         "UNKNOWN_MEMBER_ID"
     );
 
-    let commit = OffsetCommitRequest::default()
-        .with_group_id(group())
-        .with_generation_id_or_member_epoch(generation)
-        .with_member_id(joined.member_id.clone())
-        .with_topics(vec![
-            OffsetCommitRequestTopic::default()
-                .with_name(name("orders"))
-                .with_partitions(vec![
-                    OffsetCommitRequestPartition::default()
-                        .with_partition_index(1)
-                        .with_committed_offset(0),
-                ]),
-        ]);
-    let committed: OffsetCommitResponse = client.call(ApiKey::OffsetCommit, 7, &commit);
-    assert_eq!(committed.topics[0].partitions[0].error_code, 0);
+    assert_eq!(commit(&mut client, &joined.member_id, generation, 1), 0);
     let fetch = OffsetFetchRequest::default()
         .with_group_id(group())
         .with_topics(Some(vec![
@@ -142,8 +128,9 @@ fn one_member_joins_syncs_commits_and_leaves() {
     served.stop();
 }
 
-/// Commits offset 0 of `orders` partition 0 as `member` at `generation`; the error code.
-fn commit(client: &mut Client, member: &str, generation: i32) -> i16 {
+/// Commits offset 0 of `orders` partition `partition` as `member` at `generation`; the
+/// error code.
+fn commit(client: &mut Client, member: &str, generation: i32, partition: i32) -> i16 {
     let request = OffsetCommitRequest::default()
         .with_group_id(group())
         .with_generation_id_or_member_epoch(generation)
@@ -153,7 +140,7 @@ fn commit(client: &mut Client, member: &str, generation: i32) -> i16 {
                 .with_name(name("orders"))
                 .with_partitions(vec![
                     OffsetCommitRequestPartition::default()
-                        .with_partition_index(0)
+                        .with_partition_index(partition)
                         .with_committed_offset(0),
                 ]),
         ]);
@@ -209,7 +196,7 @@ fn a_second_member_makes_the_first_join_again() {
     }
     assert_eq!(code, 27, "REBALANCE_IN_PROGRESS");
     assert_eq!(
-        commit(&mut first, &member, generation),
+        commit(&mut first, &member, generation, 0),
         0,
         "commits while joining"
     );
@@ -218,12 +205,12 @@ fn a_second_member_makes_the_first_join_again() {
     assert_eq!(rejoined.generation_id, generation + 1);
     assert_eq!(other.generation_id, generation + 1);
     assert_eq!(
-        commit(&mut first, &member, generation + 1),
+        commit(&mut first, &member, generation + 1, 0),
         27,
         "no commits before the assignment"
     );
     assert_eq!(
-        commit(&mut first, &member, generation),
+        commit(&mut first, &member, generation, 0),
         22,
         "ILLEGAL_GENERATION"
     );
